@@ -1,0 +1,101 @@
+//! The one domain error. Each variant has a stable code that clients can rely on; the HTTP
+//! status is chosen in the web crate's error mapping, nowhere else. `Internal` carries detail for
+//! the log only: it never reaches a client.
+
+use std::borrow::Cow;
+
+/// Everything a use case can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The object does not exist *or the caller may not know it exists*. Another tenant's object
+    /// is reported exactly like a missing one.
+    #[error("not found")]
+    NotFound,
+    /// Unknown tenant, unknown user and wrong password all map here, indistinguishably.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// No valid session or token.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Known to the caller, but the caller's role or token scope does not allow the action.
+    #[error("forbidden: {0}")]
+    Forbidden(Cow<'static, str>),
+    /// Input rejected; the message says what to fix.
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: Cow<'static, str>,
+    },
+    /// The object already exists (duplicate email, reference, tenant name).
+    #[error("conflict: {0}")]
+    Conflict(Cow<'static, str>),
+    /// A body or upload larger than allowed.
+    #[error("too large: the limit is {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// A byte range outside the document.
+    #[error("range not satisfiable for size {size}")]
+    RangeNotSatisfiable { size: u64 },
+    /// A one-time link that is unknown, used or expired.
+    #[error("link expired or already used")]
+    LinkExpired,
+    /// The CSRF token was missing or wrong.
+    #[error("csrf token missing or invalid")]
+    Csrf,
+    /// A dependency (database, blob store) failed. The detail is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound => "not_found",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::Unauthenticated => "unauthenticated",
+            Error::Forbidden(_) => "forbidden",
+            Error::Invalid { .. } => "invalid_request",
+            Error::Conflict(_) => "conflict",
+            Error::TooLarge { .. } => "too_large",
+            Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            Error::LinkExpired => "link_expired",
+            Error::Csrf => "csrf_failed",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The sentence a user may see. Internal detail is replaced by a generic sentence.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::NotFound => "The requested object does not exist.".into(),
+            Error::InvalidCredentials => "The tenant, email or password is not correct.".into(),
+            Error::Unauthenticated => "Sign in or present a valid API token.".into(),
+            Error::Forbidden(why) => format!("You are not allowed to {why}."),
+            Error::Invalid { field, message } => format!("Invalid {field}: {message}."),
+            Error::Conflict(what) => format!("{what} already exists."),
+            Error::TooLarge { limit } => format!("The request is larger than the limit of {limit} bytes."),
+            Error::RangeNotSatisfiable { size } => {
+                format!("The requested range is outside the document ({size} bytes).")
+            }
+            Error::LinkExpired => "This link is unknown, expired or already used.".into(),
+            Error::Csrf => "The form or request is missing a valid CSRF token; reload the page and try again.".into(),
+            Error::Internal(_) => "Something went wrong on our side; the request was not carried out.".into(),
+        }
+    }
+
+    /// Shorthand for an input error.
+    pub fn invalid(field: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Error::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for an internal error, keeping the detail for the log.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Error::Internal(detail.to_string())
+    }
+}
+
+/// Result alias for the domain.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,17 @@
+//! The Portcullis domain: what a tenant, a matter, a document and a user are, who may do what
+//! with them (`policy`), and the use cases (`service`). It knows nothing of HTTP or SQL; the
+//! `ports` say what it needs from storage.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod authn;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod policy;
+pub mod ports;
+pub mod service;
+pub mod validate;
+
+pub use error::{Error, Result};

@@ -1,0 +1,218 @@
+//! The domain's records. Plain data: what may be done with them is decided in `policy`, how they
+//! are stored in the store crate.
+
+use crate::ids::{DocumentId, MatterId, MessageId, TenantId, TokenId, UserId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A subscriber: one firm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    /// Short unique name used at sign-in (lowercase letters, digits, dashes).
+    pub name: String,
+    pub display_name: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// A user's role within their tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Staff,
+    Client,
+}
+
+impl Role {
+    /// Every role, for tables and tests.
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Staff, Role::Client];
+
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Staff => "staff",
+            Role::Client => "client",
+        }
+    }
+
+    /// Parse a stored or wire name.
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| crate::Error::invalid("role", "must be one of owner, admin, staff, client"))
+    }
+
+    /// Staff-side roles work matters; clients only see what they are invited to.
+    pub fn is_staff_side(self) -> bool {
+        !matches!(self, Role::Client)
+    }
+}
+
+/// Whether a user can sign in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    /// Created, waiting for the user to choose a password through their one-time link.
+    Invited,
+    Active,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Invited => "invited",
+            UserStatus::Active => "active",
+            UserStatus::Disabled => "disabled",
+        }
+    }
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "invited" => Ok(UserStatus::Invited),
+            "active" => Ok(UserStatus::Active),
+            "disabled" => Ok(UserStatus::Disabled),
+            other => Err(crate::Error::internal(format!("unknown user status {other:?}"))),
+        }
+    }
+}
+
+/// A staff or client user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    /// Normalised (trimmed, lowercase).
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub created_at: OffsetDateTime,
+}
+
+/// A client case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Matter {
+    pub id: MatterId,
+    pub tenant_id: TenantId,
+    pub reference: String,
+    pub title: String,
+    pub created_by: UserId,
+    pub created_at: OffsetDateTime,
+}
+
+/// A user on a matter's list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatterMember {
+    pub user_id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub added_at: OffsetDateTime,
+}
+
+/// A stored document's metadata. The bytes live in the blob store under `blob_key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Document {
+    pub id: DocumentId,
+    pub tenant_id: TenantId,
+    pub matter_id: MatterId,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    /// Hex SHA-256 of the plaintext, for integrity checks and later deduplication.
+    pub sha256: String,
+    pub uploaded_by: UserId,
+    pub created_at: OffsetDateTime,
+}
+
+impl Document {
+    /// Where the bytes live; derived from tenant and document ids so it can never point across
+    /// tenants.
+    pub fn blob_key(&self) -> String {
+        blob_key(self.tenant_id, self.id)
+    }
+}
+
+/// The blob-store key of a document.
+pub fn blob_key(tenant: TenantId, doc: DocumentId) -> String {
+    format!("tenants/{tenant}/documents/{doc}")
+}
+
+/// A message on a matter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub id: MessageId,
+    pub tenant_id: TenantId,
+    pub matter_id: MatterId,
+    pub author_id: UserId,
+    pub author_name: String,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// A server-side session. The cookie holds a random secret; only its hash is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_hash: String,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    /// The synchronizer token forms and API calls must echo.
+    pub csrf_token: String,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+}
+
+/// An API bearer token's stored record (the secret itself is never stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub name: String,
+    pub scopes: Vec<crate::policy::Scope>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// What a one-time link is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// Create the first tenant and its owner on a fresh installation.
+    Bootstrap,
+    /// Let an invited user (or a new owner) choose a password.
+    SetPassword,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::Bootstrap => "bootstrap",
+            LinkPurpose::SetPassword => "set_password",
+        }
+    }
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "bootstrap" => Ok(LinkPurpose::Bootstrap),
+            "set_password" => Ok(LinkPurpose::SetPassword),
+            other => Err(crate::Error::internal(format!("unknown link purpose {other:?}"))),
+        }
+    }
+}
+
+/// A one-time link's stored record; only the hash of its secret is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRecord {
+    pub token_hash: String,
+    pub purpose: LinkPurpose,
+    pub tenant_id: Option<TenantId>,
+    pub user_id: Option<UserId>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}

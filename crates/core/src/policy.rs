@@ -1,0 +1,435 @@
+//! The one authorization module. Every decision about who may do what goes through
+//! [`authorize_tenant`], [`authorize_matter`] or [`authorize_matter_list`]; each returns a grant
+//! that only this module can construct, and the store's content methods demand a grant. A code
+//! path that forgot to ask therefore does not compile.
+
+use crate::error::{Error, Result};
+use crate::ids::{MatterId, TenantId, UserId};
+use crate::model::Role;
+use serde::{Deserialize, Serialize};
+
+/// What a bearer token may be used for. Browser sessions carry every scope their role allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum Scope {
+    #[serde(rename = "matters:read")]
+    MattersRead,
+    #[serde(rename = "matters:write")]
+    MattersWrite,
+    #[serde(rename = "documents:read")]
+    DocumentsRead,
+    #[serde(rename = "documents:write")]
+    DocumentsWrite,
+    #[serde(rename = "messages:read")]
+    MessagesRead,
+    #[serde(rename = "messages:write")]
+    MessagesWrite,
+    #[serde(rename = "users:read")]
+    UsersRead,
+    #[serde(rename = "users:write")]
+    UsersWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 8] = [
+        Scope::MattersRead,
+        Scope::MattersWrite,
+        Scope::DocumentsRead,
+        Scope::DocumentsWrite,
+        Scope::MessagesRead,
+        Scope::MessagesWrite,
+        Scope::UsersRead,
+        Scope::UsersWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::MattersRead => "matters:read",
+            Scope::MattersWrite => "matters:write",
+            Scope::DocumentsRead => "documents:read",
+            Scope::DocumentsWrite => "documents:write",
+            Scope::MessagesRead => "messages:read",
+            Scope::MessagesWrite => "messages:write",
+            Scope::UsersRead => "users:read",
+            Scope::UsersWrite => "users:write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        Scope::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| Error::invalid("scopes", format!("unknown scope {s:?}")))
+    }
+}
+
+/// Every action the policy decides on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Permission {
+    ListMatters,
+    CreateMatter,
+    ViewMatter,
+    ManageMembers,
+    ListDocuments,
+    ReadDocument,
+    UploadDocument,
+    ReadMessages,
+    PostMessage,
+    ListUsers,
+    ManageUsers,
+    ManageOwnTokens,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 12] = [
+        Permission::ListMatters,
+        Permission::CreateMatter,
+        Permission::ViewMatter,
+        Permission::ManageMembers,
+        Permission::ListDocuments,
+        Permission::ReadDocument,
+        Permission::UploadDocument,
+        Permission::ReadMessages,
+        Permission::PostMessage,
+        Permission::ListUsers,
+        Permission::ManageUsers,
+        Permission::ManageOwnTokens,
+    ];
+
+    /// The token scope an API token needs for this permission; `None` means tokens can never do it.
+    pub fn scope(self) -> Option<Scope> {
+        Some(match self {
+            Permission::ListMatters | Permission::ViewMatter => Scope::MattersRead,
+            Permission::CreateMatter | Permission::ManageMembers => Scope::MattersWrite,
+            Permission::ListDocuments | Permission::ReadDocument => Scope::DocumentsRead,
+            Permission::UploadDocument => Scope::DocumentsWrite,
+            Permission::ReadMessages => Scope::MessagesRead,
+            Permission::PostMessage => Scope::MessagesWrite,
+            Permission::ListUsers => Scope::UsersRead,
+            Permission::ManageUsers => Scope::UsersWrite,
+            // A token must not mint or revoke tokens: a leaked token could otherwise persist itself.
+            Permission::ManageOwnTokens => return None,
+        })
+    }
+
+    /// Does this permission concern one matter (so membership matters for clients)?
+    pub fn is_matter_scoped(self) -> bool {
+        matches!(
+            self,
+            Permission::ViewMatter
+                | Permission::ManageMembers
+                | Permission::ListDocuments
+                | Permission::ReadDocument
+                | Permission::UploadDocument
+                | Permission::ReadMessages
+                | Permission::PostMessage
+        )
+    }
+
+    /// The phrase used in "You are not allowed to ...".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Permission::ListMatters => "list matters",
+            Permission::CreateMatter => "create matters",
+            Permission::ViewMatter => "view this matter",
+            Permission::ManageMembers => "manage this matter's members",
+            Permission::ListDocuments => "list documents",
+            Permission::ReadDocument => "download documents",
+            Permission::UploadDocument => "upload documents",
+            Permission::ReadMessages => "read messages",
+            Permission::PostMessage => "post messages",
+            Permission::ListUsers => "list users",
+            Permission::ManageUsers => "manage users",
+            Permission::ManageOwnTokens => "manage API tokens",
+        }
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// A browser session; state changes need this CSRF token.
+    Session { csrf_token: String },
+    /// An API bearer token with these scopes.
+    Token { scopes: Vec<Scope> },
+    /// The local command-line tool, run by whoever holds the machine.
+    Cli,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub via: Via,
+}
+
+/// What the role alone allows, before matter membership and token scopes. This table is the
+/// policy; `docs/permissions.md` is generated from it.
+pub fn role_allows(role: Role, perm: Permission) -> bool {
+    use Permission::*;
+    match role {
+        Role::Owner | Role::Admin => true,
+        Role::Staff => !matches!(perm, ManageUsers),
+        Role::Client => matches!(
+            perm,
+            ListMatters
+                | ViewMatter
+                | ListDocuments
+                | ReadDocument
+                | UploadDocument
+                | ReadMessages
+                | PostMessage
+                | ManageOwnTokens
+        ),
+    }
+}
+
+/// Proof that the caller may perform a tenant-wide action.
+#[derive(Debug)]
+pub struct TenantGrant {
+    tenant_id: TenantId,
+    actor: UserId,
+    permission: Permission,
+}
+
+impl TenantGrant {
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
+    pub fn actor(&self) -> UserId {
+        self.actor
+    }
+    pub fn permission(&self) -> Permission {
+        self.permission
+    }
+}
+
+/// Which matters a caller may list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatterVisibility {
+    /// Every matter of the tenant.
+    All,
+    /// Only matters whose list holds this user.
+    MemberOf(UserId),
+}
+
+/// Proof that the caller may list matters, and which.
+#[derive(Debug)]
+pub struct MatterListGrant {
+    tenant_id: TenantId,
+    visibility: MatterVisibility,
+}
+
+impl MatterListGrant {
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
+    pub fn visibility(&self) -> MatterVisibility {
+        self.visibility
+    }
+}
+
+/// Proof that the caller may perform `permission` on one matter.
+#[derive(Debug)]
+pub struct MatterGrant {
+    tenant_id: TenantId,
+    matter_id: MatterId,
+    actor: UserId,
+    permission: Permission,
+}
+
+impl MatterGrant {
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
+    pub fn matter_id(&self) -> MatterId {
+        self.matter_id
+    }
+    pub fn actor(&self) -> UserId {
+        self.actor
+    }
+    pub fn permission(&self) -> Permission {
+        self.permission
+    }
+}
+
+/// The facts about one matter the policy needs, loaded by the caller from the caller's own tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct MatterFacts {
+    pub tenant_id: TenantId,
+    pub matter_id: MatterId,
+    /// The caller's role on the matter's list, if listed.
+    pub membership: Option<Role>,
+}
+
+fn check_scope(p: &Principal, perm: Permission) -> Result<()> {
+    match &p.via {
+        Via::Session { .. } | Via::Cli => Ok(()),
+        Via::Token { scopes } => match perm.scope() {
+            Some(needed) if scopes.contains(&needed) => Ok(()),
+            _ => Err(Error::Forbidden(
+                format!("{} with this token (it lacks the needed scope)", perm.describe()).into(),
+            )),
+        },
+    }
+}
+
+/// Decide a tenant-wide permission.
+pub fn authorize_tenant(p: &Principal, perm: Permission) -> Result<TenantGrant> {
+    if perm.is_matter_scoped() {
+        return Err(Error::internal(format!("{perm:?} is matter-scoped; use authorize_matter")));
+    }
+    if !role_allows(p.role, perm) {
+        return Err(Error::Forbidden(perm.describe().into()));
+    }
+    check_scope(p, perm)?;
+    Ok(TenantGrant {
+        tenant_id: p.tenant_id,
+        actor: p.user_id,
+        permission: perm,
+    })
+}
+
+/// Decide which matters the caller may list.
+pub fn authorize_matter_list(p: &Principal) -> Result<MatterListGrant> {
+    let grant = authorize_tenant(p, Permission::ListMatters)?;
+    let visibility = if p.role.is_staff_side() {
+        MatterVisibility::All
+    } else {
+        MatterVisibility::MemberOf(p.user_id)
+    };
+    Ok(MatterListGrant {
+        tenant_id: grant.tenant_id,
+        visibility,
+    })
+}
+
+/// Decide a permission on one matter. A matter the caller may not see at all is `NotFound`, so
+/// its existence is not revealed; one they can see but not act on is `Forbidden`.
+pub fn authorize_matter(p: &Principal, perm: Permission, m: &MatterFacts) -> Result<MatterGrant> {
+    if m.tenant_id != p.tenant_id {
+        return Err(Error::NotFound);
+    }
+    let can_see = p.role.is_staff_side() || m.membership.is_some();
+    if !can_see {
+        return Err(Error::NotFound);
+    }
+    if !perm.is_matter_scoped() || !role_allows(p.role, perm) {
+        return Err(Error::Forbidden(perm.describe().into()));
+    }
+    check_scope(p, perm)?;
+    Ok(MatterGrant {
+        tenant_id: p.tenant_id,
+        matter_id: m.matter_id,
+        actor: p.user_id,
+        permission: perm,
+    })
+}
+
+/// The permission × role table as Markdown, for the documentation.
+pub fn permission_table_markdown() -> String {
+    let mut out = String::from("| permission | token scope |");
+    for r in Role::ALL {
+        out.push_str(&format!(" {} |", r.as_str()));
+    }
+    out.push_str("\n|---|---|");
+    for _ in Role::ALL {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for perm in Permission::ALL {
+        let scope = perm.scope().map(Scope::as_str).unwrap_or("(session only)");
+        out.push_str(&format!("| {} | {} |", perm.describe(), scope));
+        for r in Role::ALL {
+            let cell = match (role_allows(r, perm), perm.is_matter_scoped(), r.is_staff_side()) {
+                (false, _, _) => "no",
+                (true, true, false) => "if on the matter's list",
+                (true, _, _) => "yes",
+            };
+            out.push_str(&format!(" {cell} |"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role, via: Via) -> Principal {
+        Principal {
+            tenant_id: TenantId::new(),
+            user_id: UserId::new(),
+            email: "a@example.com".into(),
+            display_name: "A".into(),
+            role,
+            via,
+        }
+    }
+
+    fn session() -> Via {
+        Via::Session { csrf_token: "x".into() }
+    }
+
+    #[test]
+    fn other_tenants_matter_is_not_found_for_every_role() {
+        for role in Role::ALL {
+            let p = principal(role, session());
+            let facts = MatterFacts {
+                tenant_id: TenantId::new(),
+                matter_id: MatterId::new(),
+                membership: Some(Role::Client),
+            };
+            assert!(matches!(
+                authorize_matter(&p, Permission::ViewMatter, &facts),
+                Err(Error::NotFound)
+            ));
+        }
+    }
+
+    #[test]
+    fn client_sees_only_listed_matters() {
+        let p = principal(Role::Client, session());
+        let mut facts = MatterFacts {
+            tenant_id: p.tenant_id,
+            matter_id: MatterId::new(),
+            membership: None,
+        };
+        assert!(matches!(authorize_matter(&p, Permission::ReadDocument, &facts), Err(Error::NotFound)));
+        facts.membership = Some(Role::Client);
+        assert!(authorize_matter(&p, Permission::ReadDocument, &facts).is_ok());
+        assert!(matches!(
+            authorize_matter(&p, Permission::ManageMembers, &facts),
+            Err(Error::Forbidden(_))
+        ));
+        assert_eq!(
+            authorize_matter_list(&p).unwrap().visibility(),
+            MatterVisibility::MemberOf(p.user_id)
+        );
+    }
+
+    #[test]
+    fn token_scopes_limit_what_a_role_allows() {
+        let p = principal(Role::Owner, Via::Token { scopes: vec![Scope::MattersRead] });
+        assert!(authorize_tenant(&p, Permission::ListMatters).is_ok());
+        assert!(matches!(authorize_tenant(&p, Permission::CreateMatter), Err(Error::Forbidden(_))));
+        assert!(matches!(authorize_tenant(&p, Permission::ManageOwnTokens), Err(Error::Forbidden(_))));
+    }
+
+    #[test]
+    fn staff_cannot_manage_users() {
+        let p = principal(Role::Staff, session());
+        assert!(matches!(authorize_tenant(&p, Permission::ManageUsers), Err(Error::Forbidden(_))));
+        assert!(authorize_tenant(&p, Permission::CreateMatter).is_ok());
+    }
+
+    #[test]
+    fn table_has_a_row_per_permission() {
+        let t = permission_table_markdown();
+        assert_eq!(t.lines().count(), 2 + Permission::ALL.len());
+    }
+}

@@ -1,0 +1,121 @@
+//! The narrow interfaces the domain needs from the outside world. The store crate implements
+//! them for SQLite, PostgreSQL and object stores; tests can implement them too.
+//!
+//! Every store method takes the tenant it works in (directly or inside a policy grant): no query
+//! can wander across tenants because no query is written without one.
+
+use crate::audit::{NewEvent, StoredEvent};
+use crate::error::Result;
+use crate::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
+use crate::model::{
+    ApiToken, Document, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant, User,
+    UserStatus,
+};
+use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+use std::ops::Range;
+use std::pin::Pin;
+use time::OffsetDateTime;
+
+/// Whether a transaction will write. SQLite takes its write lock up front for writers, so two
+/// writers never deadlock upgrading a read lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxMode {
+    Read,
+    Write,
+}
+
+/// A database: hands out transactions.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    async fn begin(&self, mode: TxMode) -> Result<Box<dyn Tx>>;
+    /// Is the database reachable?
+    async fn ping(&self) -> Result<()>;
+    /// Which engine, for status output.
+    fn engine(&self) -> &'static str;
+}
+
+/// One transaction. Dropped without `commit`, it rolls back.
+#[async_trait]
+pub trait Tx: Send {
+    async fn commit(self: Box<Self>) -> Result<()>;
+
+    // Tenants.
+    async fn count_tenants(&mut self) -> Result<i64>;
+    async fn insert_tenant(&mut self, t: &Tenant) -> Result<()>;
+    async fn tenant_by_name(&mut self, name: &str) -> Result<Option<Tenant>>;
+    async fn tenant(&mut self, id: TenantId) -> Result<Option<Tenant>>;
+
+    // Users.
+    async fn insert_user(&mut self, u: &User, password_hash: Option<&str>) -> Result<()>;
+    /// The user and their password hash.
+    async fn user_by_email(&mut self, tenant: TenantId, email: &str) -> Result<Option<(User, Option<String>)>>;
+    async fn user(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>>;
+    async fn set_password(&mut self, tenant: TenantId, id: UserId, hash: &str, status: UserStatus) -> Result<()>;
+    async fn list_users(&mut self, grant: &TenantGrant) -> Result<Vec<User>>;
+
+    // Sessions.
+    async fn insert_session(&mut self, s: &SessionRecord) -> Result<()>;
+    async fn session(&mut self, token_hash: &str) -> Result<Option<SessionRecord>>;
+    async fn touch_session(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()>;
+    async fn delete_session(&mut self, token_hash: &str) -> Result<()>;
+    /// End every session of a user (password change, disabling).
+    async fn delete_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<()>;
+
+    // One-time links.
+    async fn insert_link(&mut self, l: &LinkRecord) -> Result<()>;
+    async fn link(&mut self, token_hash: &str) -> Result<Option<LinkRecord>>;
+    /// Mark a link used; returns false if it was already used (or never existed).
+    async fn use_link(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<bool>;
+
+    // API tokens.
+    async fn insert_api_token(&mut self, t: &ApiToken, secret_hash: &str) -> Result<()>;
+    async fn api_token_by_hash(&mut self, secret_hash: &str) -> Result<Option<ApiToken>>;
+    async fn list_api_tokens(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<ApiToken>>;
+    /// Revoke one of the user's tokens; false if there is no such live token.
+    async fn revoke_api_token(&mut self, tenant: TenantId, user: UserId, id: TokenId, at: OffsetDateTime) -> Result<bool>;
+    async fn touch_api_token(&mut self, id: TokenId, at: OffsetDateTime) -> Result<()>;
+
+    // Matters.
+    async fn insert_matter(&mut self, grant: &TenantGrant, m: &Matter) -> Result<()>;
+    /// A matter of this tenant (before authorization: callers pass it to the policy).
+    async fn matter(&mut self, tenant: TenantId, id: MatterId) -> Result<Option<Matter>>;
+    async fn membership(&mut self, tenant: TenantId, matter: MatterId, user: UserId) -> Result<Option<Role>>;
+    async fn list_matters(&mut self, grant: &MatterListGrant) -> Result<Vec<Matter>>;
+    async fn insert_member(&mut self, grant: &MatterGrant, user: UserId, role: Role, at: OffsetDateTime) -> Result<()>;
+    async fn list_members(&mut self, grant: &MatterGrant) -> Result<Vec<MatterMember>>;
+
+    // Documents.
+    async fn insert_document(&mut self, grant: &MatterGrant, d: &Document) -> Result<()>;
+    async fn list_documents(&mut self, grant: &MatterGrant) -> Result<Vec<Document>>;
+    /// A document of this tenant (before authorization: callers pass its matter to the policy).
+    async fn document(&mut self, tenant: TenantId, id: DocumentId) -> Result<Option<Document>>;
+
+    // Messages.
+    async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()>;
+    async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>>;
+
+    // Audit.
+    /// Append an event to its tenant's chain, in this transaction.
+    async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()>;
+    /// The events of one chain (tenant id, or "" for the platform), in order.
+    async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>>;
+}
+
+/// A stream of bytes, as documents travel.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Where document bytes live.
+#[async_trait]
+pub trait BlobStore: Send + Sync + std::fmt::Debug {
+    /// Store a stream under `key`. The object becomes visible only once the whole stream has been
+    /// written; if the stream fails, nothing is left behind. Returns the byte count.
+    async fn put(&self, key: &str, body: ByteStream) -> Result<u64>;
+    /// Read an object, or a byte range of it.
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Is the store reachable and writable?
+    async fn ping(&self) -> Result<()>;
+}

@@ -1,0 +1,336 @@
+//! Tenants, sign-in, sessions, and one-time links.
+
+use super::{Portal, actor, blocking};
+use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::authn::{password, secret};
+use crate::error::{Error, Result};
+use crate::ids::{TenantId, UserId};
+use crate::model::{LinkPurpose, LinkRecord, Role, SessionRecord, Tenant, User, UserStatus};
+use crate::policy::{Principal, Via};
+use crate::ports::Tx;
+use crate::validate;
+use secrecy::{ExposeSecret, SecretString};
+use time::Duration;
+
+/// Sessions and tokens are touched at most this often, so reads do not turn into writes.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// A successful sign-in: the principal, the cookie secret, and the session's CSRF token.
+#[derive(Debug)]
+pub struct LoginOutcome {
+    pub principal: Principal,
+    pub session_secret: SecretString,
+    pub csrf_token: String,
+}
+
+/// What a one-time link is for, shown before it is used.
+#[derive(Debug, Clone)]
+pub struct LinkInfo {
+    pub purpose: LinkPurpose,
+    pub email: Option<String>,
+    pub tenant_name: Option<String>,
+}
+
+impl Portal {
+    /// On a fresh installation (no tenant yet), make a one-time setup link. `None` once a tenant exists.
+    pub async fn bootstrap_link(&self) -> Result<Option<String>> {
+        let mut tx = self.write().await?;
+        if tx.count_tenants().await? > 0 {
+            return Ok(None);
+        }
+        let secret = self.new_link(&mut *tx, LinkPurpose::Bootstrap, None, None, self.settings.setup_link_ttl).await?;
+        let ev = NewEvent::new(None, Actor::System, "setup.link_issued", "platform", &RequestMeta::default());
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await?;
+        Ok(Some(self.link_url("setup", &secret)))
+    }
+
+    /// Use the first-start link: create the first tenant and its owner.
+    pub async fn bootstrap(
+        &self,
+        link: &str,
+        tenant_name: &str,
+        display_name: &str,
+        owner_email: &str,
+        owner_password: SecretString,
+        meta: &RequestMeta,
+    ) -> Result<TenantId> {
+        let name = validate::tenant_name(tenant_name)?;
+        let display = validate::line("display_name", display_name, 200)?;
+        let email = validate::email(owner_email)?;
+        password::check_strength(&owner_password)?;
+        let hash = blocking(move || password::hash(&owner_password)).await?;
+        let mut tx = self.write().await?;
+        self.take_link(&mut *tx, link, LinkPurpose::Bootstrap).await?;
+        if tx.count_tenants().await? > 0 {
+            return Err(Error::LinkExpired);
+        }
+        let tenant = self.insert_tenant(&mut *tx, &name, &display, &email, Some(&hash), Actor::Anonymous, meta).await?;
+        tx.commit().await?;
+        Ok(tenant.0)
+    }
+
+    /// Create a tenant and its owner (command line). Without a password, the owner gets a
+    /// one-time link to choose one; the link is returned.
+    pub async fn create_tenant(
+        &self,
+        tenant_name: &str,
+        owner_email: &str,
+        owner_password: Option<SecretString>,
+    ) -> Result<(TenantId, Option<String>)> {
+        let name = validate::tenant_name(tenant_name)?;
+        let email = validate::email(owner_email)?;
+        let hash = match owner_password {
+            Some(pw) => {
+                password::check_strength(&pw)?;
+                Some(blocking(move || password::hash(&pw)).await?)
+            }
+            None => None,
+        };
+        let mut tx = self.write().await?;
+        let (tenant_id, owner) = self
+            .insert_tenant(&mut *tx, &name, &name, &email, hash.as_deref(), Actor::Cli, &RequestMeta::default())
+            .await?;
+        let link = match hash {
+            Some(_) => None,
+            None => {
+                let s = self
+                    .new_link(&mut *tx, LinkPurpose::SetPassword, Some(tenant_id), Some(owner), self.settings.setup_link_ttl)
+                    .await?;
+                Some(self.link_url("invite", &s))
+            }
+        };
+        tx.commit().await?;
+        Ok((tenant_id, link))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_tenant(
+        &self,
+        tx: &mut dyn Tx,
+        name: &str,
+        display: &str,
+        email: &str,
+        hash: Option<&str>,
+        by: Actor,
+        meta: &RequestMeta,
+    ) -> Result<(TenantId, UserId)> {
+        if tx.tenant_by_name(name).await?.is_some() {
+            return Err(Error::Conflict(format!("A tenant named {name:?}").into()));
+        }
+        let now = self.clock.now();
+        let tenant = Tenant {
+            id: TenantId::new(),
+            name: name.to_string(),
+            display_name: display.to_string(),
+            created_at: now,
+        };
+        tx.insert_tenant(&tenant).await?;
+        let owner = User {
+            id: UserId::new(),
+            tenant_id: tenant.id,
+            email: email.to_string(),
+            display_name: email.split('@').next().unwrap_or(email).to_string(),
+            role: Role::Owner,
+            status: if hash.is_some() { UserStatus::Active } else { UserStatus::Invited },
+            created_at: now,
+        };
+        tx.insert_user(&owner, hash).await?;
+        let ev = NewEvent::new(Some(tenant.id), by, "tenant.create", format!("tenant:{}", tenant.id), meta)
+            .with_detail(serde_json::json!({ "name": name, "owner": owner.id.to_string() }));
+        tx.append_audit(&ev, now).await?;
+        Ok((tenant.id, owner.id))
+    }
+
+    /// Sign in with tenant, email and password. Unknown tenant, unknown user, a user who cannot
+    /// sign in and a wrong password all give `InvalidCredentials` after the same hashing work.
+    pub async fn login(&self, tenant_name: &str, email: &str, pw: SecretString, meta: &RequestMeta) -> Result<LoginOutcome> {
+        let mut tx = self.write().await?;
+        let tenant = match validate::tenant_name(tenant_name) {
+            Ok(n) => tx.tenant_by_name(&n).await?,
+            Err(_) => None,
+        };
+        let found = match (&tenant, validate::email(email)) {
+            (Some(t), Ok(e)) => tx.user_by_email(t.id, &e).await?,
+            _ => None,
+        };
+        let stored_hash = found.as_ref().and_then(|(_, h)| h.clone());
+        let ok = blocking(move || password::verify(&pw, stored_hash.as_deref())).await?;
+        let user = match found {
+            Some((u, _)) if ok && u.status == UserStatus::Active => u,
+            other => {
+                if let (Some(t), Some((u, _))) = (&tenant, &other) {
+                    let ev = NewEvent::new(Some(t.id), Actor::Anonymous, "auth.login_failed", format!("user:{}", u.id), meta);
+                    tx.append_audit(&ev, self.clock.now()).await?;
+                    tx.commit().await?;
+                }
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        let now = self.clock.now();
+        let session_secret = secret::generate("pcs_")?;
+        let csrf_token = secret::generate("")?.expose_secret().to_string();
+        tx.insert_session(&SessionRecord {
+            token_hash: secret::hash(&session_secret),
+            tenant_id: user.tenant_id,
+            user_id: user.id,
+            csrf_token: csrf_token.clone(),
+            created_at: now,
+            last_seen_at: now,
+        })
+        .await?;
+        let ev = NewEvent::new(Some(user.tenant_id), Actor::User(user.id), "auth.login", format!("user:{}", user.id), meta);
+        tx.append_audit(&ev, now).await?;
+        tx.commit().await?;
+        Ok(LoginOutcome {
+            principal: principal_of(user, Via::Session { csrf_token: csrf_token.clone() }),
+            session_secret,
+            csrf_token,
+        })
+    }
+
+    /// Resolve a session cookie to its principal, enforcing idle and absolute timeouts.
+    pub async fn authenticate_session(&self, cookie: &str) -> Result<Principal> {
+        let hash = secret::hash_str(cookie);
+        let mut tx = self.read().await?;
+        let Some(s) = tx.session(&hash).await? else {
+            return Err(Error::Unauthenticated);
+        };
+        let now = self.clock.now();
+        let expired = now - s.last_seen_at > self.settings.session_idle || now - s.created_at > self.settings.session_absolute;
+        let user = tx.user(s.tenant_id, s.user_id).await?;
+        drop(tx);
+        let user = match user {
+            Some(u) if !expired && u.status == UserStatus::Active => u,
+            _ => {
+                let mut w = self.write().await?;
+                w.delete_session(&hash).await?;
+                w.commit().await?;
+                return Err(Error::Unauthenticated);
+            }
+        };
+        if now - s.last_seen_at > TOUCH_EVERY {
+            let mut w = self.write().await?;
+            w.touch_session(&hash, now).await?;
+            w.commit().await?;
+        }
+        Ok(principal_of(user, Via::Session { csrf_token: s.csrf_token }))
+    }
+
+    /// End a session.
+    pub async fn logout(&self, p: &Principal, cookie: &str, meta: &RequestMeta) -> Result<()> {
+        let mut tx = self.write().await?;
+        tx.delete_session(&secret::hash_str(cookie)).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.logout", format!("user:{}", p.user_id), meta);
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await
+    }
+
+    /// Resolve an API bearer token to its principal.
+    pub async fn authenticate_token(&self, bearer: &str) -> Result<Principal> {
+        let mut tx = self.read().await?;
+        let Some(t) = tx.api_token_by_hash(&secret::hash_str(bearer)).await? else {
+            return Err(Error::Unauthenticated);
+        };
+        let now = self.clock.now();
+        if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) {
+            return Err(Error::Unauthenticated);
+        }
+        let Some(user) = tx.user(t.tenant_id, t.user_id).await?.filter(|u| u.status == UserStatus::Active) else {
+            return Err(Error::Unauthenticated);
+        };
+        drop(tx);
+        if t.last_used_at.is_none_or(|l| now - l > TOUCH_EVERY) {
+            let mut w = self.write().await?;
+            w.touch_api_token(t.id, now).await?;
+            w.commit().await?;
+        }
+        Ok(principal_of(user, Via::Token { scopes: t.scopes }))
+    }
+
+    /// What a one-time link is for, without using it.
+    pub async fn link_info(&self, link: &str) -> Result<LinkInfo> {
+        let mut tx = self.read().await?;
+        let rec = self.live_link(&mut *tx, link).await?;
+        let (email, tenant_name) = match (rec.tenant_id, rec.user_id) {
+            (Some(t), Some(u)) => (
+                tx.user(t, u).await?.map(|u| u.email),
+                tx.tenant(t).await?.map(|t| t.name),
+            ),
+            _ => (None, None),
+        };
+        Ok(LinkInfo {
+            purpose: rec.purpose,
+            email,
+            tenant_name,
+        })
+    }
+
+    /// Use a set-password link: the invited user chooses a password and becomes active.
+    pub async fn accept_invite(&self, link: &str, pw: SecretString, meta: &RequestMeta) -> Result<()> {
+        password::check_strength(&pw)?;
+        let hash = blocking(move || password::hash(&pw)).await?;
+        let mut tx = self.write().await?;
+        let rec = self.take_link(&mut *tx, link, LinkPurpose::SetPassword).await?;
+        let (Some(tenant), Some(user)) = (rec.tenant_id, rec.user_id) else {
+            return Err(Error::LinkExpired);
+        };
+        if tx.user(tenant, user).await?.is_none_or(|u| u.status == UserStatus::Disabled) {
+            return Err(Error::LinkExpired);
+        }
+        tx.set_password(tenant, user, &hash, UserStatus::Active).await?;
+        tx.delete_user_sessions(tenant, user).await?;
+        let ev = NewEvent::new(Some(tenant), Actor::User(user), "user.password_set", format!("user:{user}"), meta);
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await
+    }
+
+    /// Store a new one-time link and return its secret.
+    pub(super) async fn new_link(
+        &self,
+        tx: &mut dyn Tx,
+        purpose: LinkPurpose,
+        tenant_id: Option<TenantId>,
+        user_id: Option<UserId>,
+        ttl: Duration,
+    ) -> Result<SecretString> {
+        let s = secret::generate("")?;
+        let now = self.clock.now();
+        tx.insert_link(&LinkRecord {
+            token_hash: secret::hash(&s),
+            purpose,
+            tenant_id,
+            user_id,
+            created_at: now,
+            expires_at: now + ttl,
+        })
+        .await?;
+        Ok(s)
+    }
+
+    async fn live_link(&self, tx: &mut dyn Tx, link: &str) -> Result<LinkRecord> {
+        match tx.link(&secret::hash_str(link)).await? {
+            Some(rec) if rec.expires_at > self.clock.now() => Ok(rec),
+            _ => Err(Error::LinkExpired),
+        }
+    }
+
+    async fn take_link(&self, tx: &mut dyn Tx, link: &str, purpose: LinkPurpose) -> Result<LinkRecord> {
+        let rec = self.live_link(tx, link).await?;
+        if rec.purpose != purpose || !tx.use_link(&rec.token_hash, self.clock.now()).await? {
+            return Err(Error::LinkExpired);
+        }
+        Ok(rec)
+    }
+}
+
+pub(super) fn principal_of(u: User, via: Via) -> Principal {
+    Principal {
+        tenant_id: u.tenant_id,
+        user_id: u.id,
+        email: u.email,
+        display_name: u.display_name,
+        role: u.role,
+        via,
+    }
+}

@@ -1,0 +1,196 @@
+//! Documents: streamed in, streamed out, never held whole in memory.
+
+use super::{Portal, actor};
+use crate::audit::{NewEvent, RequestMeta};
+use crate::error::{Error, Result};
+use crate::ids::{DocumentId, MatterId};
+use crate::model::{Document, blob_key};
+use crate::policy::{Permission, Principal};
+use crate::ports::ByteStream;
+use crate::validate;
+use aws_lc_rs::digest;
+use futures::StreamExt;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+/// A byte range as a client asks for it (RFC 9110 `bytes=` forms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `first-last`, both inclusive.
+    FromTo(u64, u64),
+    /// `first-`.
+    From(u64),
+    /// `-n`: the last n bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    /// Resolve against a document size into a half-open range, or refuse it.
+    pub fn resolve(self, size: u64) -> Result<Range<u64>> {
+        let r = match self {
+            ByteRange::FromTo(a, b) if a <= b && a < size => a..(b.saturating_add(1)).min(size),
+            ByteRange::From(a) if a < size => a..size,
+            ByteRange::Suffix(n) if n > 0 && size > 0 => size.saturating_sub(n)..size,
+            _ => return Err(Error::RangeNotSatisfiable { size }),
+        };
+        Ok(r)
+    }
+}
+
+/// A download: the document, the range served (if partial), and the bytes.
+pub struct Download {
+    pub document: Document,
+    pub range: Option<Range<u64>>,
+    pub body: ByteStream,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download").field("document", &self.document).field("range", &self.range).finish()
+    }
+}
+
+/// Counts and hashes bytes as they stream past, and stops the stream past the size limit.
+struct Meter {
+    bytes: u64,
+    over_limit: bool,
+    sha256: digest::Context,
+}
+
+fn metered(body: ByteStream, limit: u64, meter: Arc<Mutex<Meter>>) -> ByteStream {
+    Box::pin(body.map(move |chunk| {
+        let chunk = chunk?;
+        let mut m = meter.lock().map_err(|_| std::io::Error::other("meter lock poisoned"))?;
+        m.bytes = m.bytes.saturating_add(chunk.len() as u64);
+        if m.bytes > limit {
+            m.over_limit = true;
+            return Err(std::io::Error::other("upload exceeds the size limit"));
+        }
+        m.sha256.update(&chunk);
+        Ok(chunk)
+    }))
+}
+
+impl Portal {
+    /// The matter's documents, newest first.
+    pub async fn list_documents(&self, p: &Principal, matter: MatterId) -> Result<Vec<Document>> {
+        let mut tx = self.read().await?;
+        let grant = self.grant_matter(&mut *tx, p, matter, Permission::ListDocuments).await?;
+        tx.list_documents(&grant).await
+    }
+
+    /// Stream a document in. It becomes visible only when every byte is stored and its record
+    /// and audit event are committed; an interrupted or oversized upload leaves nothing.
+    pub async fn upload_document(
+        &self,
+        p: &Principal,
+        matter: MatterId,
+        name: &str,
+        content_type: Option<&str>,
+        body: ByteStream,
+        meta: &RequestMeta,
+    ) -> Result<Document> {
+        let name = validate::file_name(name)?;
+        // Ask the policy before reading a single byte.
+        {
+            let mut tx = self.read().await?;
+            self.grant_matter(&mut *tx, p, matter, Permission::UploadDocument).await?;
+        }
+        let id = DocumentId::new();
+        let key = blob_key(p.tenant_id, id);
+        let limit = self.settings.max_upload_bytes;
+        let meter = Arc::new(Mutex::new(Meter {
+            bytes: 0,
+            over_limit: false,
+            sha256: digest::Context::new(&digest::SHA256),
+        }));
+        let stored = self.blobs.put(&key, metered(body, limit, meter.clone())).await;
+        let (size, sha256) = {
+            let m = meter.lock().map_err(|_| Error::internal("meter lock poisoned"))?;
+            if m.over_limit {
+                return Err(Error::TooLarge { limit });
+            }
+            (m.bytes, hex::encode(m.sha256.clone().finish().as_ref()))
+        };
+        let written = stored?;
+        if written != size {
+            let _ = self.blobs.delete(&key).await;
+            return Err(Error::internal(format!("blob store wrote {written} of {size} bytes")));
+        }
+        let doc = Document {
+            id,
+            tenant_id: p.tenant_id,
+            matter_id: matter,
+            name,
+            size,
+            content_type: validate::content_type(content_type),
+            sha256,
+            uploaded_by: p.user_id,
+            created_at: self.clock.now(),
+        };
+        let committed = async {
+            let mut tx = self.write().await?;
+            // Ask again inside the writing transaction: access may have changed during a long upload.
+            let grant = self.grant_matter(&mut *tx, p, matter, Permission::UploadDocument).await?;
+            tx.insert_document(&grant, &doc).await?;
+            let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.upload", format!("document:{id}"), meta)
+                .with_detail(serde_json::json!({ "matter": matter.to_string(), "size": size }));
+            tx.append_audit(&ev, doc.created_at).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = committed {
+            if let Err(del) = self.blobs.delete(&key).await {
+                tracing::error!(error = %del, key, "could not remove the blob of a failed upload");
+            }
+            return Err(e);
+        }
+        Ok(doc)
+    }
+
+    /// Stream a document out, whole or a byte range. Every download is audited before any byte
+    /// leaves: if the audit event cannot be written, nothing is served.
+    pub async fn download_document(
+        &self,
+        p: &Principal,
+        id: DocumentId,
+        range: Option<ByteRange>,
+        meta: &RequestMeta,
+    ) -> Result<Download> {
+        let mut tx = self.write().await?;
+        let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
+        self.grant_matter(&mut *tx, p, doc.matter_id, Permission::ReadDocument).await?;
+        let range = range.map(|r| r.resolve(doc.size)).transpose()?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.download", format!("document:{id}"), meta)
+            .with_detail(serde_json::json!({
+                "matter": doc.matter_id.to_string(),
+                "range": range.as_ref().map(|r| format!("{}-{}", r.start, r.end.saturating_sub(1))),
+            }));
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await?;
+        let body = self.blobs.get(&doc.blob_key(), range.clone()).await?;
+        Ok(Download {
+            document: doc,
+            range,
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_resolve_like_rfc_9110() {
+        assert_eq!(ByteRange::FromTo(0, 9).resolve(100).unwrap(), 0..10);
+        assert_eq!(ByteRange::FromTo(90, 200).resolve(100).unwrap(), 90..100);
+        assert_eq!(ByteRange::From(50).resolve(100).unwrap(), 50..100);
+        assert_eq!(ByteRange::Suffix(10).resolve(100).unwrap(), 90..100);
+        assert_eq!(ByteRange::Suffix(500).resolve(100).unwrap(), 0..100);
+        assert!(ByteRange::From(100).resolve(100).is_err());
+        assert!(ByteRange::FromTo(5, 4).resolve(100).is_err());
+        assert!(ByteRange::Suffix(0).resolve(100).is_err());
+        assert!(ByteRange::Suffix(1).resolve(0).is_err());
+    }
+}

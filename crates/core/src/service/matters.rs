@@ -1,0 +1,117 @@
+//! Matters and their access lists.
+
+use super::{Portal, actor};
+use crate::audit::{NewEvent, RequestMeta};
+use crate::error::{Error, Result};
+use crate::ids::{MatterId, UserId};
+use crate::model::{LinkPurpose, Matter, MatterMember, Role, User, UserStatus};
+use crate::policy::{self, Permission, Principal};
+use crate::validate;
+
+/// The result of adding someone to a matter. A new client user gets a one-time link to choose a
+/// password; it is returned once so the inviting staff member can pass it on.
+#[derive(Debug)]
+pub struct InviteOutcome {
+    pub user_id: UserId,
+    pub created: bool,
+    pub invite_url: Option<String>,
+}
+
+impl Portal {
+    /// The matters the caller may see.
+    pub async fn list_matters(&self, p: &Principal) -> Result<Vec<Matter>> {
+        let grant = policy::authorize_matter_list(p)?;
+        self.read().await?.list_matters(&grant).await
+    }
+
+    /// Open a new matter.
+    pub async fn create_matter(&self, p: &Principal, reference: &str, title: &str, meta: &RequestMeta) -> Result<Matter> {
+        let grant = policy::authorize_tenant(p, Permission::CreateMatter)?;
+        let m = Matter {
+            id: MatterId::new(),
+            tenant_id: p.tenant_id,
+            reference: validate::line("reference", reference, 100)?,
+            title: validate::line("title", title, 300)?,
+            created_by: p.user_id,
+            created_at: self.clock.now(),
+        };
+        let mut tx = self.write().await?;
+        tx.insert_matter(&grant, &m).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.create", format!("matter:{}", m.id), meta);
+        tx.append_audit(&ev, m.created_at).await?;
+        tx.commit().await?;
+        Ok(m)
+    }
+
+    /// One matter, if the caller may see it.
+    pub async fn matter(&self, p: &Principal, id: MatterId) -> Result<Matter> {
+        let mut tx = self.read().await?;
+        let grant = self.grant_matter(&mut *tx, p, id, Permission::ViewMatter).await?;
+        tx.matter(grant.tenant_id(), grant.matter_id()).await?.ok_or(Error::NotFound)
+    }
+
+    /// The matter's access list.
+    pub async fn list_members(&self, p: &Principal, id: MatterId) -> Result<Vec<MatterMember>> {
+        let mut tx = self.read().await?;
+        let grant = self.grant_matter(&mut *tx, p, id, Permission::ViewMatter).await?;
+        tx.list_members(&grant).await
+    }
+
+    /// Put a user on a matter's list. Role `client` invites a client user by email, creating the
+    /// user if needed; role `staff` adds an existing staff-side user.
+    pub async fn add_member(&self, p: &Principal, id: MatterId, email: &str, role: &str, meta: &RequestMeta) -> Result<InviteOutcome> {
+        let email = validate::email(email)?;
+        let role = Role::parse(role)?;
+        let mut tx = self.write().await?;
+        let grant = self.grant_matter(&mut *tx, p, id, Permission::ManageMembers).await?;
+        let now = self.clock.now();
+        let existing = tx.user_by_email(p.tenant_id, &email).await?.map(|(u, _)| u);
+        let (user, created) = match (existing, role) {
+            (Some(u), Role::Client) if u.role != Role::Client => {
+                return Err(Error::invalid("role", "this email belongs to a staff user; add them with role staff"));
+            }
+            (Some(u), Role::Client) => (u, false),
+            (Some(u), _) if u.role.is_staff_side() => (u, false),
+            (Some(_), _) => {
+                return Err(Error::invalid("role", "this email belongs to a client user; add them with role client"));
+            }
+            (None, Role::Client) => {
+                let u = User {
+                    id: UserId::new(),
+                    tenant_id: p.tenant_id,
+                    display_name: email.split('@').next().unwrap_or(&email).to_string(),
+                    email: email.clone(),
+                    role: Role::Client,
+                    status: UserStatus::Invited,
+                    created_at: now,
+                };
+                tx.insert_user(&u, None).await?;
+                (u, true)
+            }
+            (None, _) => {
+                return Err(Error::invalid("email", "no staff user has this email; create the user first"));
+            }
+        };
+        if tx.membership(p.tenant_id, id, user.id).await?.is_some() {
+            return Err(Error::Conflict("This member".into()));
+        }
+        let member_role = if user.role == Role::Client { Role::Client } else { Role::Staff };
+        tx.insert_member(&grant, user.id, member_role, now).await?;
+        let invite_url = if user.status == UserStatus::Invited {
+            let ttl = self.settings.invite_link_ttl;
+            let s = self.new_link(&mut *tx, LinkPurpose::SetPassword, Some(p.tenant_id), Some(user.id), ttl).await?;
+            Some(self.link_url("invite", &s))
+        } else {
+            None
+        };
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.member_add", format!("matter:{id}"), meta)
+            .with_detail(serde_json::json!({ "user": user.id.to_string(), "role": member_role.as_str(), "created": created }));
+        tx.append_audit(&ev, now).await?;
+        tx.commit().await?;
+        Ok(InviteOutcome {
+            user_id: user.id,
+            created,
+            invite_url,
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! The use cases. Every entry point (JSON API, HTML UI, CLI) calls these and nothing below them,
+//! so a rule enforced here is enforced everywhere. Each use case asks the policy first, then
+//! does its work and writes its audit event in one transaction.
+
+mod accounts;
+mod documents;
+mod matters;
+mod messages;
+mod tokens;
+mod users;
+
+pub use accounts::{LinkInfo, LoginOutcome};
+pub use documents::{ByteRange, Download};
+pub use matters::InviteOutcome;
+
+use crate::audit::Actor;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::ids::{MatterId, TenantId, UserId};
+use crate::policy::{self, MatterFacts, MatterGrant, Permission, Principal, Via};
+use crate::ports::{BlobStore, Store, Tx, TxMode};
+use std::sync::Arc;
+use time::Duration;
+
+/// Tunables of the use cases, from configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// A session unused for this long ends.
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, however active.
+    pub session_absolute: Duration,
+    /// How long the first-start setup link and owner set-up links live.
+    pub setup_link_ttl: Duration,
+    /// How long an invitation link lives.
+    pub invite_link_ttl: Duration,
+    /// Largest document accepted.
+    pub max_upload_bytes: u64,
+    /// The base URL links are built on, e.g. `https://127.0.0.1:8443`.
+    pub public_url: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_idle: Duration::minutes(30),
+            session_absolute: Duration::hours(12),
+            setup_link_ttl: Duration::hours(1),
+            invite_link_ttl: Duration::hours(72),
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            public_url: "https://127.0.0.1:8443".into(),
+        }
+    }
+}
+
+/// The portal: the use cases over a store, a blob store and a clock.
+#[derive(Clone, Debug)]
+pub struct Portal {
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+}
+
+impl Portal {
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        Self {
+            store,
+            blobs,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Readiness: the database and the blob store both answer.
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await?;
+        self.blobs.ping().await
+    }
+
+    async fn read(&self) -> Result<Box<dyn Tx>> {
+        self.store.begin(TxMode::Read).await
+    }
+
+    async fn write(&self) -> Result<Box<dyn Tx>> {
+        self.store.begin(TxMode::Write).await
+    }
+
+    /// Load a matter's facts for the caller and ask the policy. Every matter-scoped use case
+    /// starts here.
+    async fn grant_matter(&self, tx: &mut dyn Tx, p: &Principal, matter: MatterId, perm: Permission) -> Result<MatterGrant> {
+        if tx.matter(p.tenant_id, matter).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        let membership = tx.membership(p.tenant_id, matter, p.user_id).await?;
+        policy::authorize_matter(
+            p,
+            perm,
+            &MatterFacts {
+                tenant_id: p.tenant_id,
+                matter_id: matter,
+                membership,
+            },
+        )
+    }
+
+    fn link_url(&self, path: &str, secret: &secrecy::SecretString) -> String {
+        use secrecy::ExposeSecret;
+        format!("{}/{path}/{}", self.settings.public_url.trim_end_matches('/'), secret.expose_secret())
+    }
+}
+
+/// The audit actor for a principal.
+pub(crate) fn actor(p: &Principal) -> Actor {
+    match p.via {
+        Via::Cli => Actor::Cli,
+        _ => Actor::User(p.user_id),
+    }
+}
+
+/// A principal for the local command-line tool acting on one tenant with an owner's powers: the
+/// person at the machine already holds the database and keys.
+pub fn cli_principal(tenant_id: TenantId) -> Principal {
+    Principal {
+        tenant_id,
+        user_id: UserId::from_uuid(uuid::Uuid::nil()),
+        email: "cli".into(),
+        display_name: "command line".into(),
+        role: crate::model::Role::Owner,
+        via: Via::Cli,
+    }
+}
+
+/// Run a CPU-heavy closure (password hashing) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(Error::internal)?
+}

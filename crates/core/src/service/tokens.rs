@@ -1,0 +1,81 @@
+//! API bearer tokens: created by a signed-in user, scoped, expiring, revocable. Only a hash of
+//! the secret is stored; the secret is shown once.
+
+use super::{Portal, actor};
+use crate::audit::{NewEvent, RequestMeta};
+use crate::authn::secret;
+use crate::error::{Error, Result};
+use crate::ids::TokenId;
+use crate::model::ApiToken;
+use crate::policy::{self, Permission, Principal, Scope};
+use crate::validate;
+use secrecy::SecretString;
+use time::Duration;
+
+/// Default and longest token lifetimes, in days.
+pub const DEFAULT_TOKEN_DAYS: i64 = 90;
+pub const MAX_TOKEN_DAYS: i64 = 365;
+
+impl Portal {
+    /// Create a token for the caller. Returns the record and the secret (shown once).
+    pub async fn create_token(
+        &self,
+        p: &Principal,
+        name: &str,
+        scopes: &[String],
+        expires_in_days: Option<i64>,
+        meta: &RequestMeta,
+    ) -> Result<(ApiToken, SecretString)> {
+        policy::authorize_tenant(p, Permission::ManageOwnTokens)?;
+        let name = validate::line("name", name, 100)?;
+        if scopes.is_empty() {
+            return Err(Error::invalid("scopes", "name at least one scope"));
+        }
+        let mut parsed = scopes.iter().map(|s| Scope::parse(s)).collect::<Result<Vec<_>>>()?;
+        parsed.sort();
+        parsed.dedup();
+        let days = expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
+        if !(1..=MAX_TOKEN_DAYS).contains(&days) {
+            return Err(Error::invalid("expires_in_days", format!("must be from 1 to {MAX_TOKEN_DAYS}")));
+        }
+        let now = self.clock.now();
+        let secret = secret::generate("pct_")?;
+        let token = ApiToken {
+            id: TokenId::new(),
+            tenant_id: p.tenant_id,
+            user_id: p.user_id,
+            name,
+            scopes: parsed,
+            created_at: now,
+            expires_at: Some(now + Duration::days(days)),
+            revoked_at: None,
+            last_used_at: None,
+        };
+        let mut tx = self.write().await?;
+        tx.insert_api_token(&token, &secret::hash(&secret)).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.create", format!("token:{}", token.id), meta)
+            .with_detail(serde_json::json!({ "scopes": token.scopes }));
+        tx.append_audit(&ev, now).await?;
+        tx.commit().await?;
+        Ok((token, secret))
+    }
+
+    /// The caller's tokens.
+    pub async fn list_tokens(&self, p: &Principal) -> Result<Vec<ApiToken>> {
+        policy::authorize_tenant(p, Permission::ManageOwnTokens)?;
+        self.read().await?.list_api_tokens(p.tenant_id, p.user_id).await
+    }
+
+    /// Revoke one of the caller's tokens.
+    pub async fn revoke_token(&self, p: &Principal, id: TokenId, meta: &RequestMeta) -> Result<()> {
+        policy::authorize_tenant(p, Permission::ManageOwnTokens)?;
+        let mut tx = self.write().await?;
+        let now = self.clock.now();
+        if !tx.revoke_api_token(p.tenant_id, p.user_id, id, now).await? {
+            return Err(Error::NotFound);
+        }
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.revoke", format!("token:{id}"), meta);
+        tx.append_audit(&ev, now).await?;
+        tx.commit().await
+    }
+}

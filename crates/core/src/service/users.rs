@@ -1,0 +1,84 @@
+//! Staff and client user management.
+
+use super::{Portal, actor, blocking};
+use crate::audit::{NewEvent, RequestMeta};
+use crate::authn::password;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::model::{LinkPurpose, Role, User, UserStatus};
+use crate::policy::{self, Permission, Principal};
+use crate::validate;
+use secrecy::SecretString;
+
+impl Portal {
+    /// The tenant's users.
+    pub async fn list_users(&self, p: &Principal) -> Result<Vec<User>> {
+        let grant = policy::authorize_tenant(p, Permission::ListUsers)?;
+        self.read().await?.list_users(&grant).await
+    }
+
+    /// Create a user. Without a password the user is invited: the returned link lets them choose
+    /// one. Owners are made only at tenant creation; only an owner may create an admin.
+    pub async fn create_user(
+        &self,
+        p: &Principal,
+        email: &str,
+        display_name: &str,
+        role: &str,
+        pw: Option<SecretString>,
+        meta: &RequestMeta,
+    ) -> Result<(User, Option<String>)> {
+        let grant = policy::authorize_tenant(p, Permission::ManageUsers)?;
+        let email = validate::email(email)?;
+        let role = Role::parse(role)?;
+        if role == Role::Owner || (role == Role::Admin && p.role != Role::Owner) {
+            return Err(Error::Forbidden(format!("create {} users", role.as_str()).into()));
+        }
+        let display_name = if display_name.trim().is_empty() {
+            email.split('@').next().unwrap_or(&email).to_string()
+        } else {
+            validate::line("display_name", display_name, 200)?
+        };
+        let hash = match pw {
+            Some(pw) => {
+                password::check_strength(&pw)?;
+                Some(blocking(move || password::hash(&pw)).await?)
+            }
+            None => None,
+        };
+        let now = self.clock.now();
+        let user = User {
+            id: UserId::new(),
+            tenant_id: grant.tenant_id(),
+            email,
+            display_name,
+            role,
+            status: if hash.is_some() { UserStatus::Active } else { UserStatus::Invited },
+            created_at: now,
+        };
+        let mut tx = self.write().await?;
+        if tx.user_by_email(user.tenant_id, &user.email).await?.is_some() {
+            return Err(Error::Conflict("A user with this email".into()));
+        }
+        tx.insert_user(&user, hash.as_deref()).await?;
+        let link = match user.status {
+            UserStatus::Invited => {
+                let ttl = self.settings.invite_link_ttl;
+                let s = self.new_link(&mut *tx, LinkPurpose::SetPassword, Some(user.tenant_id), Some(user.id), ttl).await?;
+                Some(self.link_url("invite", &s))
+            }
+            _ => None,
+        };
+        let ev = NewEvent::new(Some(user.tenant_id), actor(p), "user.create", format!("user:{}", user.id), meta)
+            .with_detail(serde_json::json!({ "role": role.as_str() }));
+        tx.append_audit(&ev, now).await?;
+        tx.commit().await?;
+        Ok((user, link))
+    }
+
+    /// Look up a tenant by its sign-in name (command line).
+    pub async fn tenant_by_name(&self, name: &str) -> Result<crate::model::Tenant> {
+        let name = validate::tenant_name(name)?;
+        self.read().await?.tenant_by_name(&name).await?.ok_or(Error::NotFound)
+    }
+}

@@ -1,0 +1,143 @@
+//! Input normalisation and validation shared by every entry point (API, UI, CLI), so the same
+//! input is accepted or refused the same way everywhere.
+
+use crate::error::{Error, Result};
+
+/// Normalise an email address: trimmed and lowercased, one `@`, no spaces or control characters.
+pub fn email(raw: &str) -> Result<String> {
+    let e = raw.trim().to_lowercase();
+    let valid = e.len() <= 254
+        && e.split('@').count() == 2
+        && e.split('@').all(|part| !part.is_empty())
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(e)
+    } else {
+        Err(Error::invalid("email", "must be an email address such as name@example.com"))
+    }
+}
+
+/// A tenant's sign-in name: 2 to 63 lowercase letters, digits or dashes, starting with a letter or digit.
+pub fn tenant_name(raw: &str) -> Result<String> {
+    let n = raw.trim().to_lowercase();
+    let ok = (2..=63).contains(&n.len())
+        && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !n.starts_with('-');
+    if ok {
+        Ok(n)
+    } else {
+        Err(Error::invalid(
+            "tenant",
+            "must be 2 to 63 lowercase letters, digits or dashes, not starting with a dash",
+        ))
+    }
+}
+
+/// A one-line text field (title, reference, name): trimmed, non-empty, at most `max` characters,
+/// no control characters.
+pub fn line(field: &'static str, raw: &str, max: usize) -> Result<String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if s.chars().count() > max {
+        return Err(Error::invalid(field, format!("must be at most {max} characters")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(s.to_string())
+}
+
+/// A multi-line text (a message body): like [`line`] but newlines and tabs are allowed.
+pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if s.chars().count() > max {
+        return Err(Error::invalid(field, format!("must be at most {max} characters")));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(s.to_string())
+}
+
+/// A document's file name: the last path component only, 1 to 255 bytes, not `.` or `..`, no
+/// control characters. Stored for display; never used as a path.
+pub fn file_name(raw: &str) -> Result<String> {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw).trim();
+    if last.is_empty() || last == "." || last == ".." {
+        return Err(Error::invalid("name", "must be a file name such as passport.pdf"));
+    }
+    if last.len() > 255 {
+        return Err(Error::invalid("name", "must be at most 255 bytes"));
+    }
+    if last.chars().any(char::is_control) {
+        return Err(Error::invalid("name", "must not contain control characters"));
+    }
+    Ok(last.to_string())
+}
+
+/// A content type as declared by the uploader, reduced to `type/subtype` of safe characters;
+/// anything else becomes `application/octet-stream`. Downloads are always served as attachments
+/// with `nosniff`, so this is informational.
+pub fn content_type(raw: Option<&str>) -> String {
+    let essence = raw.unwrap_or("").split(';').next().unwrap_or("").trim().to_lowercase();
+    let ok = essence.len() <= 127
+        && essence.split('/').count() == 2
+        && essence.split('/').all(|p| {
+            !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+        });
+    if ok {
+        essence
+    } else {
+        "application/octet-stream".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(email("  Ann@Example.COM ").unwrap(), "ann@example.com");
+        for bad in ["", "a", "a@", "@b", "a@b@c", "a b@c", "a\u{0}@b"] {
+            assert!(email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tenant_names() {
+        assert_eq!(tenant_name("Smith-Law").unwrap(), "smith-law");
+        for bad in ["a", "-x", "a b", "ünï", &"x".repeat(64)] {
+            assert!(tenant_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn file_names_lose_paths() {
+        assert_eq!(file_name("../../etc/passwd").unwrap(), "passwd");
+        assert_eq!(file_name("C:\\x\\id.pdf").unwrap(), "id.pdf");
+        assert!(file_name("..").is_err());
+        assert!(file_name("a\nb").is_err());
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(content_type(Some("Application/PDF; charset=x")), "application/pdf");
+        assert_eq!(content_type(Some("text/html<script>")), "application/octet-stream");
+        assert_eq!(content_type(None), "application/octet-stream");
+    }
+
+    #[test]
+    fn lines_and_texts() {
+        assert!(line("title", "  ", 10).is_err());
+        assert!(line("title", "abc\n", 10).is_ok());
+        assert!(line("title", "a\nb", 10).is_err());
+        assert!(text("body", "a\nb", 10).is_ok());
+        assert!(line("title", &"x".repeat(11), 10).is_err());
+    }
+}
