@@ -1,1 +1,10 @@
+//! Storage for Portcullis: the core's `Store` port on SQLite (the one-machine default) and on
+//! PostgreSQL (many nodes), and its `BlobStore` port on `object_store` (local files now, S3 later).
 #![forbid(unsafe_code)]
+
+mod blob;
+mod rows;
+mod sql;
+
+pub use blob::ObjectBlobStore;
+pub use sql::SqlStore;

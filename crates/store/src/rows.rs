@@ -1,0 +1,290 @@
+//! Row shapes as the SQL returns them, and their conversion into domain records. Decoding a
+//! stored value that does not parse is an internal error: the database was written by us.
+
+use portcullis_core::audit::StoredEvent;
+use portcullis_core::clock::from_millis;
+use portcullis_core::error::{Error, Result};
+use portcullis_core::model::{
+    ApiToken, Document, LinkPurpose, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant, User,
+    UserStatus,
+};
+use portcullis_core::policy::Scope;
+use uuid::Uuid;
+
+/// Parse a stored id into its newtype.
+pub(crate) fn id<T>(s: &str, wrap: fn(Uuid) -> T) -> Result<T> {
+    Uuid::parse_str(s)
+        .map(wrap)
+        .map_err(|_| Error::internal(format!("stored id {s:?} is not a UUID")))
+}
+
+fn opt_id<T>(s: Option<String>, wrap: fn(Uuid) -> T) -> Result<Option<T>> {
+    s.map(|s| id(&s, wrap)).transpose()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TenantRow {
+    id: String,
+    name: String,
+    display_name: String,
+    created_at: i64,
+}
+
+impl TenantRow {
+    pub(crate) fn into_model(self) -> Result<Tenant> {
+        Ok(Tenant {
+            id: id(&self.id, portcullis_core::ids::TenantId::from_uuid)?,
+            name: self.name,
+            display_name: self.display_name,
+            created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    tenant_id: String,
+    email: String,
+    display_name: String,
+    role: String,
+    status: String,
+    created_at: i64,
+    pub(crate) password_hash: Option<String>,
+}
+
+impl UserRow {
+    pub(crate) fn into_model(self) -> Result<User> {
+        Ok(User {
+            id: id(&self.id, portcullis_core::ids::UserId::from_uuid)?,
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            email: self.email,
+            display_name: self.display_name,
+            role: Role::parse(&self.role).map_err(Error::internal)?,
+            status: UserStatus::parse(&self.status)?,
+            created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    token_hash: String,
+    tenant_id: String,
+    user_id: String,
+    csrf_token: String,
+    created_at: i64,
+    last_seen_at: i64,
+}
+
+impl SessionRow {
+    pub(crate) fn into_model(self) -> Result<SessionRecord> {
+        Ok(SessionRecord {
+            token_hash: self.token_hash,
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            user_id: id(&self.user_id, portcullis_core::ids::UserId::from_uuid)?,
+            csrf_token: self.csrf_token,
+            created_at: from_millis(self.created_at),
+            last_seen_at: from_millis(self.last_seen_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct LinkRow {
+    token_hash: String,
+    purpose: String,
+    tenant_id: Option<String>,
+    user_id: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl LinkRow {
+    pub(crate) fn into_model(self) -> Result<LinkRecord> {
+        Ok(LinkRecord {
+            token_hash: self.token_hash,
+            purpose: LinkPurpose::parse(&self.purpose)?,
+            tenant_id: opt_id(self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            user_id: opt_id(self.user_id, portcullis_core::ids::UserId::from_uuid)?,
+            created_at: from_millis(self.created_at),
+            expires_at: from_millis(self.expires_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    id: String,
+    tenant_id: String,
+    user_id: String,
+    name: String,
+    scopes: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+}
+
+impl TokenRow {
+    pub(crate) fn into_model(self) -> Result<ApiToken> {
+        let scopes = self
+            .scopes
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(|s| Scope::parse(s).map_err(Error::internal))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ApiToken {
+            id: id(&self.id, portcullis_core::ids::TokenId::from_uuid)?,
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            user_id: id(&self.user_id, portcullis_core::ids::UserId::from_uuid)?,
+            name: self.name,
+            scopes,
+            created_at: from_millis(self.created_at),
+            expires_at: self.expires_at.map(from_millis),
+            revoked_at: self.revoked_at.map(from_millis),
+            last_used_at: self.last_used_at.map(from_millis),
+        })
+    }
+}
+
+/// Scopes are stored as one space-separated text.
+pub(crate) fn scopes_text(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MatterRow {
+    id: String,
+    tenant_id: String,
+    reference: String,
+    title: String,
+    created_by: String,
+    created_at: i64,
+}
+
+impl MatterRow {
+    pub(crate) fn into_model(self) -> Result<Matter> {
+        Ok(Matter {
+            id: id(&self.id, portcullis_core::ids::MatterId::from_uuid)?,
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            reference: self.reference,
+            title: self.title,
+            created_by: id(&self.created_by, portcullis_core::ids::UserId::from_uuid)?,
+            created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MemberRow {
+    user_id: String,
+    email: String,
+    display_name: String,
+    role: String,
+    added_at: i64,
+}
+
+impl MemberRow {
+    pub(crate) fn into_model(self) -> Result<MatterMember> {
+        Ok(MatterMember {
+            user_id: id(&self.user_id, portcullis_core::ids::UserId::from_uuid)?,
+            email: self.email,
+            display_name: self.display_name,
+            role: Role::parse(&self.role).map_err(Error::internal)?,
+            added_at: from_millis(self.added_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DocumentRow {
+    id: String,
+    tenant_id: String,
+    matter_id: String,
+    name: String,
+    size: i64,
+    content_type: String,
+    sha256: String,
+    uploaded_by: String,
+    created_at: i64,
+}
+
+impl DocumentRow {
+    pub(crate) fn into_model(self) -> Result<Document> {
+        Ok(Document {
+            id: id(&self.id, portcullis_core::ids::DocumentId::from_uuid)?,
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            matter_id: id(&self.matter_id, portcullis_core::ids::MatterId::from_uuid)?,
+            name: self.name,
+            size: u64::try_from(self.size).map_err(Error::internal)?,
+            content_type: self.content_type,
+            sha256: self.sha256,
+            uploaded_by: id(&self.uploaded_by, portcullis_core::ids::UserId::from_uuid)?,
+            created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: String,
+    tenant_id: String,
+    matter_id: String,
+    author_id: String,
+    author_name: String,
+    body: String,
+    created_at: i64,
+}
+
+impl MessageRow {
+    pub(crate) fn into_model(self) -> Result<Message> {
+        Ok(Message {
+            id: id(&self.id, portcullis_core::ids::MessageId::from_uuid)?,
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            matter_id: id(&self.matter_id, portcullis_core::ids::MatterId::from_uuid)?,
+            author_id: id(&self.author_id, portcullis_core::ids::UserId::from_uuid)?,
+            author_name: self.author_name,
+            body: self.body,
+            created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    chain: String,
+    seq: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    target: String,
+    ip: Option<String>,
+    request_id: Option<String>,
+    detail: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl AuditRow {
+    pub(crate) fn into_model(self) -> Result<StoredEvent> {
+        Ok(StoredEvent {
+            chain: self.chain,
+            seq: self.seq,
+            at: from_millis(self.at),
+            actor: self.actor,
+            action: self.action,
+            target: self.target,
+            ip: self.ip,
+            request_id: self.request_id,
+            detail: self.detail,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+/// Convert a list of rows.
+pub(crate) fn all<R, T>(rows: Vec<R>, f: fn(R) -> Result<T>) -> Result<Vec<T>> {
+    rows.into_iter().map(f).collect()
+}

@@ -1,0 +1,654 @@
+//! The `Store` port on SQLite and PostgreSQL. The SQL text is shared: both engines accept `$n`
+//! placeholders, `RETURNING` and the plain types used here (TEXT, BIGINT), so each query is
+//! written once and the `on!` macro runs it on whichever engine is open.
+
+use crate::rows::{
+    self, AuditRow, DocumentRow, LinkRow, MatterRow, MemberRow, MessageRow, SessionRow, TenantRow, TokenRow, UserRow,
+};
+use async_trait::async_trait;
+use portcullis_core::audit::{self, NewEvent, StoredEvent};
+use portcullis_core::clock::to_millis;
+use portcullis_core::error::{Error, Result};
+use portcullis_core::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
+use portcullis_core::model::{
+    ApiToken, Document, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant, User, UserStatus,
+};
+use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
+use portcullis_core::ports::{Store, Tx, TxMode};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// A database connection pool on one of the two engines.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: Pool,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+/// An open transaction on one of the two engines.
+struct SqlTx {
+    inner: Inner,
+}
+
+enum Inner {
+    Sqlite(Transaction<'static, Sqlite>),
+    Pg(Transaction<'static, Postgres>),
+}
+
+/// Run the same query code on whichever engine the transaction is on.
+macro_rules! on {
+    ($self:expr, |$c:ident| $body:expr) => {
+        match &mut $self.inner {
+            Inner::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            Inner::Pg(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// Map a database error: a unique-key clash is a conflict the caller can act on; anything else is
+/// internal, with the detail kept for the log.
+fn db(e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        return Error::Conflict("This record".into());
+    }
+    Error::internal(format!("database: {e}"))
+}
+
+fn ms(t: OffsetDateTime) -> i64 {
+    to_millis(t)
+}
+
+fn size_i64(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| Error::internal("size does not fit the database"))
+}
+
+impl SqlStore {
+    /// Open (creating if needed) the database at `url` and bring its schema up to date.
+    /// `sqlite://PATH` or `postgres://...`.
+    pub async fn open(url: &str) -> Result<Self> {
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url).map_err(|e| Error::invalid("database_url", e.to_string()))?;
+            Pool::Pg(
+                PgPoolOptions::new()
+                    .max_connections(20)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(opts)
+                    .await
+                    .map_err(db)?,
+            )
+        } else if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| Error::invalid("database_url", e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // Audit events must survive a power cut once the action is reported done.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(opts)
+                    .await
+                    .map_err(db)?,
+            )
+        } else {
+            return Err(Error::invalid("database_url", "must start with sqlite: or postgres://"));
+        };
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Apply pending migrations, each in its own transaction. A database migrated by a newer
+    /// Portcullis (a migration this build does not know) is refused rather than downgraded.
+    pub async fn migrate(&self) -> Result<()> {
+        let r = match &self.pool {
+            Pool::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
+            Pool::Pg(p) => sqlx::migrate!("migrations/postgres").run(p).await,
+        };
+        r.map_err(|e| Error::internal(format!("migration failed: {e}")))
+    }
+
+    /// Close the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Pg(p) => p.close().await,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn begin(&self, mode: TxMode) -> Result<Box<dyn Tx>> {
+        let inner = match (&self.pool, mode) {
+            // Writers take SQLite's write lock at BEGIN, so two writers queue instead of
+            // deadlocking on a lock upgrade.
+            (Pool::Sqlite(p), TxMode::Write) => Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db)?),
+            (Pool::Sqlite(p), TxMode::Read) => Inner::Sqlite(p.begin().await.map_err(db)?),
+            (Pool::Pg(p), _) => Inner::Pg(p.begin().await.map_err(db)?),
+        };
+        Ok(Box::new(SqlTx { inner }))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let r = match &self.pool {
+            Pool::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+            Pool::Pg(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+        };
+        r.map_err(db)
+    }
+
+    fn engine(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Pg(_) => "postgres",
+        }
+    }
+}
+
+/// `SELECT` of every user column, followed by a literal tail.
+macro_rules! select_users {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, tenant_id, email, display_name, role, status, created_at, password_hash FROM users ",
+            $tail
+        )
+    };
+}
+
+/// `SELECT` of every API-token column except the secret hash, followed by a literal tail.
+macro_rules! select_tokens {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, tenant_id, user_id, name, scopes, created_at, expires_at, revoked_at, last_used_at FROM api_tokens ",
+            $tail
+        )
+    };
+}
+
+#[async_trait]
+impl Tx for SqlTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        match self.inner {
+            Inner::Sqlite(t) => t.commit().await.map_err(db),
+            Inner::Pg(t) => t.commit().await.map_err(db),
+        }
+    }
+
+    async fn count_tenants(&mut self) -> Result<i64> {
+        on!(self, |c| sqlx::query_scalar("SELECT COUNT(*) FROM tenants").fetch_one(c).await).map_err(db)
+    }
+
+    async fn insert_tenant(&mut self, t: &Tenant) -> Result<()> {
+        const Q: &str = "INSERT INTO tenants (id, name, display_name, created_at) VALUES ($1, $2, $3, $4)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(t.id.to_string())
+            .bind(&t.name)
+            .bind(&t.display_name)
+            .bind(ms(t.created_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn tenant_by_name(&mut self, name: &str) -> Result<Option<Tenant>> {
+        const Q: &str = "SELECT id, name, display_name, created_at FROM tenants WHERE name = $1";
+        let row: Option<TenantRow> = on!(self, |c| sqlx::query_as(Q).bind(name).fetch_optional(c).await).map_err(db)?;
+        row.map(TenantRow::into_model).transpose()
+    }
+
+    async fn tenant(&mut self, id: TenantId) -> Result<Option<Tenant>> {
+        const Q: &str = "SELECT id, name, display_name, created_at FROM tenants WHERE id = $1";
+        let row: Option<TenantRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
+        row.map(TenantRow::into_model).transpose()
+    }
+
+    async fn insert_user(&mut self, u: &User, password_hash: Option<&str>) -> Result<()> {
+        const Q: &str = "INSERT INTO users (id, tenant_id, email, display_name, role, status, created_at, password_hash) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(u.id.to_string())
+            .bind(u.tenant_id.to_string())
+            .bind(&u.email)
+            .bind(&u.display_name)
+            .bind(u.role.as_str())
+            .bind(u.status.as_str())
+            .bind(ms(u.created_at))
+            .bind(password_hash)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn user_by_email(&mut self, tenant: TenantId, email: &str) -> Result<Option<(User, Option<String>)>> {
+        const Q: &str = select_users!("WHERE tenant_id = $1 AND email = $2");
+        let row: Option<UserRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(email)
+            .fetch_optional(c)
+            .await)
+        .map_err(db)?;
+        row.map(|mut r| {
+            let hash = r.password_hash.take();
+            r.into_model().map(|u| (u, hash))
+        })
+        .transpose()
+    }
+
+    async fn user(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>> {
+        const Q: &str = select_users!("WHERE tenant_id = $1 AND id = $2");
+        let row: Option<UserRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(c)
+            .await)
+        .map_err(db)?;
+        row.map(UserRow::into_model).transpose()
+    }
+
+    async fn set_password(&mut self, tenant: TenantId, id: UserId, hash: &str, status: UserStatus) -> Result<()> {
+        const Q: &str = "UPDATE users SET password_hash = $3, status = $4 WHERE tenant_id = $1 AND id = $2";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(hash)
+            .bind(status.as_str())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn list_users(&mut self, grant: &TenantGrant) -> Result<Vec<User>> {
+        const Q: &str = select_users!("WHERE tenant_id = $1 ORDER BY email");
+        let rows: Vec<UserRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(grant.tenant_id().to_string()).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, UserRow::into_model)
+    }
+
+    async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
+        const Q: &str = "INSERT INTO sessions (token_hash, tenant_id, user_id, csrf_token, created_at, last_seen_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(&s.token_hash)
+            .bind(s.tenant_id.to_string())
+            .bind(s.user_id.to_string())
+            .bind(&s.csrf_token)
+            .bind(ms(s.created_at))
+            .bind(ms(s.last_seen_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn session(&mut self, token_hash: &str) -> Result<Option<SessionRecord>> {
+        const Q: &str = "SELECT token_hash, tenant_id, user_id, csrf_token, created_at, last_seen_at \
+                         FROM sessions WHERE token_hash = $1";
+        let row: Option<SessionRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(token_hash).fetch_optional(c).await).map_err(db)?;
+        row.map(SessionRow::into_model).transpose()
+    }
+
+    async fn touch_session(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()> {
+        const Q: &str = "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1";
+        on!(self, |c| sqlx::query(Q).bind(token_hash).bind(ms(at)).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
+        Ok(())
+    }
+
+    async fn delete_session(&mut self, token_hash: &str) -> Result<()> {
+        const Q: &str = "DELETE FROM sessions WHERE token_hash = $1";
+        on!(self, |c| sqlx::query(Q).bind(token_hash).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
+        const Q: &str = "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn insert_link(&mut self, l: &LinkRecord) -> Result<()> {
+        const Q: &str = "INSERT INTO links (token_hash, purpose, tenant_id, user_id, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(&l.token_hash)
+            .bind(l.purpose.as_str())
+            .bind(l.tenant_id.map(|t| t.to_string()))
+            .bind(l.user_id.map(|u| u.to_string()))
+            .bind(ms(l.created_at))
+            .bind(ms(l.expires_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn link(&mut self, token_hash: &str) -> Result<Option<LinkRecord>> {
+        const Q: &str = "SELECT token_hash, purpose, tenant_id, user_id, created_at, expires_at \
+                         FROM links WHERE token_hash = $1 AND used_at IS NULL";
+        let row: Option<LinkRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(token_hash).fetch_optional(c).await).map_err(db)?;
+        row.map(LinkRow::into_model).transpose()
+    }
+
+    async fn use_link(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<bool> {
+        const Q: &str = "UPDATE links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL";
+        let r = on!(self, |c| sqlx::query(Q)
+            .bind(token_hash)
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(r == 1)
+    }
+
+    async fn insert_api_token(&mut self, t: &ApiToken, secret_hash: &str) -> Result<()> {
+        const Q: &str = "INSERT INTO api_tokens (id, tenant_id, user_id, secret_hash, name, scopes, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(t.id.to_string())
+            .bind(t.tenant_id.to_string())
+            .bind(t.user_id.to_string())
+            .bind(secret_hash)
+            .bind(&t.name)
+            .bind(rows::scopes_text(&t.scopes))
+            .bind(ms(t.created_at))
+            .bind(t.expires_at.map(ms))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn api_token_by_hash(&mut self, secret_hash: &str) -> Result<Option<ApiToken>> {
+        const Q: &str = select_tokens!("WHERE secret_hash = $1");
+        let row: Option<TokenRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(secret_hash).fetch_optional(c).await).map_err(db)?;
+        row.map(TokenRow::into_model).transpose()
+    }
+
+    async fn list_api_tokens(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<ApiToken>> {
+        const Q: &str = select_tokens!("WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC");
+        let rows: Vec<TokenRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .fetch_all(c)
+            .await)
+        .map_err(db)?;
+        rows::all(rows, TokenRow::into_model)
+    }
+
+    async fn revoke_api_token(&mut self, tenant: TenantId, user: UserId, id: TokenId, at: OffsetDateTime) -> Result<bool> {
+        const Q: &str = "UPDATE api_tokens SET revoked_at = $4 \
+                         WHERE tenant_id = $1 AND user_id = $2 AND id = $3 AND revoked_at IS NULL";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(id.to_string())
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn touch_api_token(&mut self, id: TokenId, at: OffsetDateTime) -> Result<()> {
+        const Q: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
+        on!(self, |c| sqlx::query(Q).bind(id.to_string()).bind(ms(at)).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
+        Ok(())
+    }
+
+    async fn insert_matter(&mut self, grant: &TenantGrant, m: &Matter) -> Result<()> {
+        if grant.tenant_id() != m.tenant_id {
+            return Err(Error::NotFound);
+        }
+        const Q: &str = "INSERT INTO matters (id, tenant_id, reference, title, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(m.id.to_string())
+            .bind(m.tenant_id.to_string())
+            .bind(&m.reference)
+            .bind(&m.title)
+            .bind(m.created_by.to_string())
+            .bind(ms(m.created_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn matter(&mut self, tenant: TenantId, id: MatterId) -> Result<Option<Matter>> {
+        const Q: &str = "SELECT id, tenant_id, reference, title, created_by, created_at FROM matters \
+                         WHERE tenant_id = $1 AND id = $2";
+        let row: Option<MatterRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(c)
+            .await)
+        .map_err(db)?;
+        row.map(MatterRow::into_model).transpose()
+    }
+
+    async fn membership(&mut self, tenant: TenantId, matter: MatterId, user: UserId) -> Result<Option<Role>> {
+        const Q: &str = "SELECT role FROM matter_members WHERE tenant_id = $1 AND matter_id = $2 AND user_id = $3";
+        let role: Option<String> = on!(self, |c| sqlx::query_scalar(Q)
+            .bind(tenant.to_string())
+            .bind(matter.to_string())
+            .bind(user.to_string())
+            .fetch_optional(c)
+            .await)
+        .map_err(db)?;
+        role.map(|r| Role::parse(&r).map_err(Error::internal)).transpose()
+    }
+
+    async fn list_matters(&mut self, grant: &MatterListGrant) -> Result<Vec<Matter>> {
+        const ALL: &str = "SELECT id, tenant_id, reference, title, created_by, created_at FROM matters \
+                           WHERE tenant_id = $1 ORDER BY created_at DESC";
+        const MEMBER: &str = "SELECT m.id, m.tenant_id, m.reference, m.title, m.created_by, m.created_at \
+                              FROM matters m JOIN matter_members mm ON mm.matter_id = m.id AND mm.tenant_id = m.tenant_id \
+                              WHERE m.tenant_id = $1 AND mm.user_id = $2 ORDER BY m.created_at DESC";
+        let tenant = grant.tenant_id().to_string();
+        let rows: Vec<MatterRow> = match grant.visibility() {
+            MatterVisibility::All => on!(self, |c| sqlx::query_as(ALL).bind(&tenant).fetch_all(c).await),
+            MatterVisibility::MemberOf(u) => on!(self, |c| sqlx::query_as(MEMBER)
+                .bind(&tenant)
+                .bind(u.to_string())
+                .fetch_all(c)
+                .await),
+        }
+        .map_err(db)?;
+        rows::all(rows, MatterRow::into_model)
+    }
+
+    async fn insert_member(&mut self, grant: &MatterGrant, user: UserId, role: Role, at: OffsetDateTime) -> Result<()> {
+        const Q: &str = "INSERT INTO matter_members (tenant_id, matter_id, user_id, role, added_at) VALUES ($1, $2, $3, $4, $5)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(grant.tenant_id().to_string())
+            .bind(grant.matter_id().to_string())
+            .bind(user.to_string())
+            .bind(role.as_str())
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn list_members(&mut self, grant: &MatterGrant) -> Result<Vec<MatterMember>> {
+        const Q: &str = "SELECT mm.user_id, u.email, u.display_name, mm.role, mm.added_at \
+                         FROM matter_members mm JOIN users u ON u.id = mm.user_id AND u.tenant_id = mm.tenant_id \
+                         WHERE mm.tenant_id = $1 AND mm.matter_id = $2 ORDER BY mm.added_at";
+        let rows: Vec<MemberRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(grant.tenant_id().to_string())
+            .bind(grant.matter_id().to_string())
+            .fetch_all(c)
+            .await)
+        .map_err(db)?;
+        rows::all(rows, MemberRow::into_model)
+    }
+
+    async fn insert_document(&mut self, grant: &MatterGrant, d: &Document) -> Result<()> {
+        if grant.tenant_id() != d.tenant_id || grant.matter_id() != d.matter_id {
+            return Err(Error::NotFound);
+        }
+        const Q: &str = "INSERT INTO documents (id, tenant_id, matter_id, name, size, content_type, sha256, uploaded_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let size = size_i64(d.size)?;
+        on!(self, |c| sqlx::query(Q)
+            .bind(d.id.to_string())
+            .bind(d.tenant_id.to_string())
+            .bind(d.matter_id.to_string())
+            .bind(&d.name)
+            .bind(size)
+            .bind(&d.content_type)
+            .bind(&d.sha256)
+            .bind(d.uploaded_by.to_string())
+            .bind(ms(d.created_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn list_documents(&mut self, grant: &MatterGrant) -> Result<Vec<Document>> {
+        const Q: &str = "SELECT id, tenant_id, matter_id, name, size, content_type, sha256, uploaded_by, created_at \
+                         FROM documents WHERE tenant_id = $1 AND matter_id = $2 ORDER BY created_at DESC";
+        let rows: Vec<DocumentRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(grant.tenant_id().to_string())
+            .bind(grant.matter_id().to_string())
+            .fetch_all(c)
+            .await)
+        .map_err(db)?;
+        rows::all(rows, DocumentRow::into_model)
+    }
+
+    async fn document(&mut self, tenant: TenantId, id: DocumentId) -> Result<Option<Document>> {
+        const Q: &str = "SELECT id, tenant_id, matter_id, name, size, content_type, sha256, uploaded_by, created_at \
+                         FROM documents WHERE tenant_id = $1 AND id = $2";
+        let row: Option<DocumentRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(c)
+            .await)
+        .map_err(db)?;
+        row.map(DocumentRow::into_model).transpose()
+    }
+
+    async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()> {
+        if grant.tenant_id() != m.tenant_id || grant.matter_id() != m.matter_id {
+            return Err(Error::NotFound);
+        }
+        const Q: &str = "INSERT INTO messages (id, tenant_id, matter_id, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(m.id.to_string())
+            .bind(m.tenant_id.to_string())
+            .bind(m.matter_id.to_string())
+            .bind(m.author_id.to_string())
+            .bind(&m.body)
+            .bind(ms(m.created_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>> {
+        const Q: &str = "SELECT m.id, m.tenant_id, m.matter_id, m.author_id, u.display_name AS author_name, m.body, m.created_at \
+                         FROM messages m JOIN users u ON u.id = m.author_id AND u.tenant_id = m.tenant_id \
+                         WHERE m.tenant_id = $1 AND m.matter_id = $2 ORDER BY m.created_at, m.id";
+        let rows: Vec<MessageRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(grant.tenant_id().to_string())
+            .bind(grant.matter_id().to_string())
+            .fetch_all(c)
+            .await)
+        .map_err(db)?;
+        rows::all(rows, MessageRow::into_model)
+    }
+
+    async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {
+        // Claim the next place in the chain. The UPDATE locks the head row until commit, so
+        // concurrent writers of one chain are serialised and the chain never forks.
+        const INIT: &str = "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, '') ON CONFLICT (chain) DO NOTHING";
+        const CLAIM: &str = "UPDATE audit_heads SET seq = seq + 1 WHERE chain = $1 RETURNING seq, hash";
+        const INSERT: &str = "INSERT INTO audit_events (chain, seq, at, actor, action, target, ip, request_id, detail, prev_hash, hash) \
+                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+        const ADVANCE: &str = "UPDATE audit_heads SET hash = $2 WHERE chain = $1";
+        let chain = audit::chain_key(ev.tenant_id);
+        on!(self, |c| sqlx::query(INIT).bind(&chain).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
+        let (seq, prev): (i64, String) =
+            on!(self, |c| sqlx::query_as(CLAIM).bind(&chain).fetch_one(c).await).map_err(db)?;
+        let e = audit::seal(ev, seq, at, &prev);
+        on!(self, |c| sqlx::query(INSERT)
+            .bind(&e.chain)
+            .bind(e.seq)
+            .bind(ms(e.at))
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.target)
+            .bind(&e.ip)
+            .bind(&e.request_id)
+            .bind(&e.detail)
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        on!(self, |c| sqlx::query(ADVANCE).bind(&chain).bind(&e.hash).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
+        Ok(())
+    }
+
+    async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
+        const Q: &str = "SELECT chain, seq, at, actor, action, target, ip, request_id, detail, prev_hash, hash \
+                         FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+        let rows: Vec<AuditRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(chain)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(c)
+            .await)
+        .map_err(db)?;
+        rows::all(rows, AuditRow::into_model)
+    }
+}
