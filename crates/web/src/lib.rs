@@ -1,1 +1,65 @@
+//! The HTTP face of Portcullis: the JSON API under `/api/v1`, the server-rendered UI, and the
+//! middleware every response passes through. Handlers only translate HTTP to use cases of the
+//! core's `Portal` and back; statuses are chosen in `error` alone.
 #![forbid(unsafe_code)]
+
+pub(crate) mod api;
+mod error;
+mod extract;
+mod middleware;
+mod streams;
+mod ui;
+
+use axum::Router;
+use portcullis_core::service::Portal;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use api::openapi_json;
+
+/// The name of the session cookie. The `__Host-` prefix makes browsers refuse it unless it is
+/// Secure, has Path=/ and no Domain, so no sibling host can plant or read it.
+pub const SESSION_COOKIE: &str = "__Host-portcullis";
+
+/// Limits the router enforces.
+#[derive(Clone, Debug)]
+pub struct WebSettings {
+    /// Largest JSON or form body.
+    pub max_body_bytes: usize,
+    /// Time limit for a whole request, except document uploads and downloads.
+    pub request_timeout: Duration,
+    /// An upload that sends nothing for this long is abandoned.
+    pub upload_idle_timeout: Duration,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            upload_idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub portal: Portal,
+    pub web: Arc<WebSettings>,
+}
+
+/// The whole application.
+pub fn router(portal: Portal, web: WebSettings) -> Router {
+    let state = AppState {
+        portal,
+        web: Arc::new(web),
+    };
+    let limits = state.web.clone();
+    let app = Router::new()
+        .merge(api::routes(&limits))
+        .merge(ui::routes(&limits))
+        .merge(middleware::probe_routes())
+        .with_state(state);
+    middleware::wrap(app, &limits)
+}

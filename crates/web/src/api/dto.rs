@@ -1,0 +1,260 @@
+//! The API's request and response bodies.
+
+use portcullis_core::model::{ApiToken, Document, Matter, MatterMember, Message, User};
+use portcullis_core::policy::Principal;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+pub fn ts(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// A list answer.
+#[derive(Serialize, ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub tenant: String,
+    pub email: String,
+    pub password: String,
+    /// Second-factor code; accepted by the contract now, checked once two-factor sign-in exists.
+    #[allow(dead_code)]
+    pub totp: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub tenant_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub status: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            tenant_id: u.tenant_id.to_string(),
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            role: u.role.as_str().into(),
+            status: u.status.as_str().into(),
+        }
+    }
+}
+
+impl From<&Principal> for UserView {
+    fn from(p: &Principal) -> Self {
+        Self {
+            id: p.user_id.to_string(),
+            tenant_id: p.tenant_id.to_string(),
+            email: p.email.clone(),
+            display_name: p.display_name.clone(),
+            role: p.role.as_str().into(),
+            status: "active".into(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub user: UserView,
+    /// Echo this in `X-CSRF-Token` on state-changing calls made with the session cookie.
+    pub csrf_token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreate {
+    pub name: String,
+    /// E.g. `matters:read`, `documents:write`.
+    pub scopes: Vec<String>,
+    /// 1 to 365; default 90.
+    pub expires_in_days: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+impl From<&ApiToken> for TokenView {
+    fn from(t: &ApiToken) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+            scopes: t.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            created_at: ts(t.created_at),
+            expires_at: t.expires_at.map(ts),
+            revoked_at: t.revoked_at.map(ts),
+            last_used_at: t.last_used_at.map(ts),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenCreated {
+    pub id: String,
+    /// The secret. Shown once; only its hash is stored.
+    pub token: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    pub email: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// `admin` (owners only), `staff` or `client`.
+    pub role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserCreated {
+    pub user: UserView,
+    /// One-time link for the new user to choose a password. Shown once.
+    pub invite_url: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatterCreate {
+    pub reference: String,
+    pub title: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MatterView {
+    pub id: String,
+    pub reference: String,
+    pub title: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+impl From<&Matter> for MatterView {
+    fn from(m: &Matter) -> Self {
+        Self {
+            id: m.id.to_string(),
+            reference: m.reference.clone(),
+            title: m.title.clone(),
+            created_by: m.created_by.to_string(),
+            created_at: ts(m.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberAdd {
+    pub email: String,
+    /// `client` invites a client user (created if new); `staff` adds an existing staff user.
+    pub role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberAdded {
+    pub user_id: String,
+    /// Whether a new client user was created.
+    pub created: bool,
+    /// One-time link for an invited user to choose a password. Shown once.
+    pub invite_url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    pub user_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub added_at: String,
+}
+
+impl From<&MatterMember> for MemberView {
+    fn from(m: &MatterMember) -> Self {
+        Self {
+            user_id: m.user_id.to_string(),
+            email: m.email.clone(),
+            display_name: m.display_name.clone(),
+            role: m.role.as_str().into(),
+            added_at: ts(m.added_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DocumentView {
+    pub id: String,
+    pub matter_id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    pub sha256: String,
+    pub uploaded_by: String,
+    pub created_at: String,
+}
+
+impl From<&Document> for DocumentView {
+    fn from(d: &Document) -> Self {
+        Self {
+            id: d.id.to_string(),
+            matter_id: d.matter_id.to_string(),
+            name: d.name.clone(),
+            size: d.size,
+            content_type: d.content_type.clone(),
+            sha256: d.sha256.clone(),
+            uploaded_by: d.uploaded_by.to_string(),
+            created_at: ts(d.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageCreate {
+    pub body: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: String,
+    pub author_id: String,
+    pub author_name: String,
+    pub body: String,
+    pub created_at: String,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id.to_string(),
+            author_id: m.author_id.to_string(),
+            author_name: m.author_name.clone(),
+            body: m.body.clone(),
+            created_at: ts(m.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct UploadQuery {
+    /// The document's file name.
+    pub name: String,
+}

@@ -1,0 +1,86 @@
+//! The JSON API, `/api/v1`. The contract (paths, bodies, error shape) is in the architecture
+//! document; the OpenAPI description is generated from these handlers.
+
+mod documents;
+pub(crate) mod dto;
+mod matters;
+mod session;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::{AppState, WebSettings};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Portcullis API", version = "1", description = "The Portcullis client-data portal. Errors are `{\"error\", \"message\"}` with a 4xx status. Browser sessions send `X-CSRF-Token` on state-changing calls; API clients send `Authorization: Bearer <token>`."),
+    paths(
+        session::login, session::logout, session::me,
+        session::create_token, session::list_tokens, session::revoke_token,
+        session::list_users, session::create_user,
+        matters::list, matters::create, matters::get_one, matters::add_member, matters::list_members,
+        matters::list_messages, matters::post_message,
+        documents::list, documents::upload, documents::content,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json`.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+pub fn routes(limits: &WebSettings) -> Router<AppState> {
+    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout);
+    let bounded = Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/session", post(session::login).delete(session::logout).get(session::me))
+        .route("/api/v1/tokens", post(session::create_token).get(session::list_tokens))
+        .route("/api/v1/tokens/{id}", delete(session::revoke_token))
+        .route("/api/v1/users", get(session::list_users).post(session::create_user))
+        .route("/api/v1/matters", get(matters::list).post(matters::create))
+        .route("/api/v1/matters/{id}", get(matters::get_one))
+        .route("/api/v1/matters/{id}/members", get(matters::list_members).post(matters::add_member))
+        .route("/api/v1/matters/{id}/messages", get(matters::list_messages).post(matters::post_message))
+        .route("/api/v1/matters/{id}/documents", get(documents::list))
+        .layer(timeout);
+    // Streams: the whole-request timeout does not apply (a 1 GiB upload takes a while); the
+    // upload's idle timeout and the service's size limit bound them instead.
+    let streaming = Router::new()
+        .route(
+            "/api/v1/matters/{id}/documents",
+            post(documents::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/documents/{id}/content", get(documents::content));
+    bounded
+        .merge(streaming)
+        .route("/api/v1", get(not_found))
+        .route("/api/v1/{*rest}", axum::routing::any(not_found))
+}
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_json())
+}
+
+async fn not_found() -> ApiError {
+    ApiError(portcullis_core::Error::NotFound)
+}

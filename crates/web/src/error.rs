@@ -1,0 +1,129 @@
+//! The one place where domain errors become HTTP statuses. API callers get
+//! `{"error": code, "message": sentence}`; browsers get an HTML page. Internal detail is logged
+//! with the request id and never sent.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use portcullis_core::Error;
+use serde::Serialize;
+
+/// The status for a domain error.
+pub fn status(e: &Error) -> StatusCode {
+    match e {
+        Error::NotFound => StatusCode::NOT_FOUND,
+        Error::InvalidCredentials | Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) | Error::Csrf => StatusCode::FORBIDDEN,
+        Error::Invalid { .. } => StatusCode::BAD_REQUEST,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+        Error::LinkExpired => StatusCode::GONE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn log(e: &Error) {
+    if let Error::Internal(detail) = e {
+        tracing::error!(%detail, "request failed");
+    }
+}
+
+/// The JSON error body of the API contract.
+#[derive(Serialize, utoipa::ToSchema, Debug)]
+pub struct ErrorBody {
+    /// Stable machine-readable code.
+    pub error: &'static str,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+/// An error answered as JSON.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        log(&self.0);
+        let body = ErrorBody {
+            error: self.0.code(),
+            message: self.0.public_message(),
+        };
+        let mut resp = (status(&self.0), Json(body)).into_response();
+        if let Error::RangeNotSatisfiable { size } = self.0
+            && let Ok(v) = format!("bytes */{size}").parse()
+        {
+            resp.headers_mut().insert(axum::http::header::CONTENT_RANGE, v);
+        }
+        resp
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let e = match r {
+            JsonRejection::MissingJsonContentType(_) => {
+                Error::invalid("content-type", "send the body as application/json")
+            }
+            JsonRejection::BytesRejection(_) => Error::invalid("body", "the body could not be read or is too large"),
+            other => Error::invalid("body", other.body_text()),
+        };
+        Self(e)
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(_: PathRejection) -> Self {
+        // A malformed id names nothing.
+        Self(Error::NotFound)
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self(Error::invalid("query", r.body_text()))
+    }
+}
+
+/// An error answered as an HTML page.
+#[derive(Debug)]
+pub struct UiError(pub Error);
+
+impl From<Error> for UiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl From<PathRejection> for UiError {
+    fn from(_: PathRejection) -> Self {
+        Self(Error::NotFound)
+    }
+}
+
+impl From<axum::extract::rejection::FormRejection> for UiError {
+    fn from(r: axum::extract::rejection::FormRejection) -> Self {
+        Self(Error::invalid("form", r.body_text()))
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        log(&self.0);
+        if matches!(self.0, Error::Unauthenticated) {
+            return axum::response::Redirect::to("/login").into_response();
+        }
+        let page = crate::ui::ErrorPage {
+            status: status(&self.0).as_u16(),
+            message: self.0.public_message(),
+        };
+        (status(&self.0), page).into_response()
+    }
+}

@@ -1,0 +1,159 @@
+//! Extractors: who is calling (session cookie or bearer token, with CSRF on state changes), where
+//! the request came from, and body/path/query parsers whose failures use the API's error shape.
+
+use crate::AppState;
+use crate::error::{ApiError, UiError};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use portcullis_core::Error;
+use portcullis_core::audit::RequestMeta;
+use portcullis_core::authn::secret;
+use portcullis_core::policy::{Principal, Via};
+use std::net::SocketAddr;
+
+/// The header a cookie-authenticated API call must echo the session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// JSON body whose rejection is an API error.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// Path parameters; a malformed id is a 404.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// Query parameters whose rejection is an API error.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// Path parameters for pages; a malformed id is the 404 page.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(UiError))]
+pub struct UiPath<T>(pub T);
+
+/// Form body for pages.
+#[derive(FromRequest)]
+#[from_request(via(axum::Form), rejection(UiError))]
+pub struct UiForm<T>(pub T);
+
+/// Where the request came from, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Meta(pub RequestMeta);
+
+impl<S: Send + Sync> FromRequestParts<S> for Meta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip().to_string());
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(Meta(RequestMeta { ip, request_id }))
+    }
+}
+
+/// The value of the session cookie, if sent.
+pub fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == crate::SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The caller of an API endpoint: a bearer token, or a browser session that echoes its CSRF
+/// token in `X-CSRF-Token` on every state-changing call.
+#[derive(Debug, Clone)]
+pub struct ApiCaller(pub Principal);
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+            let token = auth
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or(Error::Unauthenticated)?;
+            return Ok(Self(state.portal.authenticate_token(token.trim()).await?));
+        }
+        let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
+        let p = state.portal.authenticate_session(&cookie).await?;
+        if !is_safe(&parts.method) {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            check_csrf(&p, sent)?;
+        }
+        Ok(Self(p))
+    }
+}
+
+/// Compare a submitted CSRF token with the session's, in constant time.
+pub fn check_csrf(p: &Principal, sent: &str) -> Result<(), Error> {
+    match &p.via {
+        Via::Session { csrf_token } if !sent.is_empty() && secret::equal(csrf_token, sent) => Ok(()),
+        Via::Session { .. } => Err(Error::Csrf),
+        _ => Ok(()),
+    }
+}
+
+/// The signed-in user of a page. Without a valid session, pages redirect to the sign-in form.
+/// Forms check CSRF themselves (the token travels in the body).
+#[derive(Debug, Clone)]
+pub struct UiCaller {
+    pub principal: Principal,
+    pub cookie: String,
+}
+
+impl UiCaller {
+    /// The session's CSRF token, for forms.
+    pub fn csrf(&self) -> &str {
+        match &self.principal.via {
+            Via::Session { csrf_token } => csrf_token,
+            _ => "",
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for UiCaller {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
+        let principal = state.portal.authenticate_session(&cookie).await?;
+        Ok(Self { principal, cookie })
+    }
+}
+
+/// The `Set-Cookie` value that starts a session. No `Max-Age`: the cookie dies with the browser,
+/// and the server enforces idle and absolute timeouts whatever the browser keeps.
+pub fn set_session_cookie(secret: &secrecy::SecretString) -> String {
+    use secrecy::ExposeSecret;
+    format!(
+        "{}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
+        crate::SESSION_COOKIE,
+        secret.expose_secret()
+    )
+}
+
+/// The `Set-Cookie` value that ends a session in the browser.
+pub fn clear_session_cookie() -> String {
+    format!("{}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0", crate::SESSION_COOKIE)
+}

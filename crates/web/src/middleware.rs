@@ -1,0 +1,56 @@
+//! What wraps every response: security headers, request ids, body limits and timeouts; and the
+//! health probes.
+
+use crate::{AppState, WebSettings};
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// No script at all, styles only from our origin, no framing, forms only to ourselves.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+/// Add headers, request ids and limits around the application.
+pub fn wrap(app: Router, limits: &WebSettings) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let headers: [(HeaderName, &'static str); 7] = [
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()"),
+    ];
+    let mut app = app.layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes));
+    for (name, value) in headers {
+        // `if_not_present`: a handler may set a stricter value (downloads add a sandbox CSP).
+        app = app.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    app.layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ))
+    .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+    .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// `/healthz`: the process answers. `/readyz`: the database and blob store answer too.
+pub fn probe_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|axum::extract::State(s): axum::extract::State<AppState>| async move {
+                match s.portal.ready().await {
+                    Ok(()) => (StatusCode::OK, "ready"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "not ready");
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                    }
+                }
+            }),
+        )
+}

@@ -1,0 +1,576 @@
+//! The pages and the forms they post.
+
+use crate::AppState;
+use crate::api::dto::ts;
+use crate::error::UiError;
+use crate::extract::{Meta, UiCaller, UiForm, UiPath, check_csrf, clear_session_cookie, set_session_cookie};
+use crate::streams;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use portcullis_core::Error;
+use portcullis_core::ids::{DocumentId, MatterId, TokenId};
+use portcullis_core::model::{Document, Matter, MatterMember, Message, User};
+use portcullis_core::policy::{Permission, Scope, role_allows};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+type Page = Result<Response, UiError>;
+
+/// What the navigation bar shows.
+pub struct Nav {
+    email: String,
+    role: &'static str,
+    csrf: String,
+    can_manage_users: bool,
+}
+
+impl Nav {
+    fn of(c: &UiCaller) -> Self {
+        Self {
+            email: c.principal.email.clone(),
+            role: c.principal.role.as_str(),
+            csrf: c.csrf().to_string(),
+            can_manage_users: role_allows(c.principal.role, Permission::ListUsers),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub message: String,
+}
+
+pub async fn not_found() -> UiError {
+    UiError(Error::NotFound)
+}
+
+pub async fn css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/app.css"),
+    )
+}
+
+pub async fn home() -> Redirect {
+    Redirect::to("/matters")
+}
+
+/// A CSRF-carrying form body.
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+#[derive(Template, WebTemplate, Default)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    error: Option<String>,
+    tenant: String,
+    email: String,
+}
+
+pub async fn login_form() -> LoginPage {
+    LoginPage::default()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    tenant: String,
+    email: String,
+    password: String,
+}
+
+pub async fn login(State(s): State<AppState>, Meta(meta): Meta, UiForm(f): UiForm<LoginForm>) -> Page {
+    match s.portal.login(&f.tenant, &f.email, SecretString::from(f.password), &meta).await {
+        Ok(out) => Ok((
+            [(header::SET_COOKIE, set_session_cookie(&out.session_secret))],
+            Redirect::to("/matters"),
+        )
+            .into_response()),
+        Err(e @ Error::InvalidCredentials) => Ok((
+            StatusCode::UNAUTHORIZED,
+            LoginPage {
+                error: Some(e.public_message()),
+                tenant: f.tenant,
+                email: f.email,
+            },
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn logout(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiForm(f): UiForm<CsrfOnly>) -> Page {
+    check_csrf(&c.principal, &f.csrf)?;
+    s.portal.logout(&c.principal, &c.cookie, &meta).await?;
+    Ok(([(header::SET_COOKIE, clear_session_cookie())], Redirect::to("/login")).into_response())
+}
+
+#[derive(Template, WebTemplate, Default)]
+#[template(path = "setup.html")]
+pub struct SetupPage {
+    error: Option<String>,
+    tenant: String,
+    display_name: String,
+    email: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "done.html")]
+pub struct DonePage {
+    heading: &'static str,
+    message: String,
+}
+
+pub async fn setup_form(State(s): State<AppState>, UiPath(token): UiPath<String>) -> Page {
+    let info = s.portal.link_info(&token).await?;
+    if info.purpose != portcullis_core::model::LinkPurpose::Bootstrap {
+        return Err(Error::LinkExpired.into());
+    }
+    Ok(SetupPage::default().into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    tenant: String,
+    display_name: String,
+    email: String,
+    password: String,
+}
+
+pub async fn setup(State(s): State<AppState>, Meta(meta): Meta, UiPath(token): UiPath<String>, UiForm(f): UiForm<SetupForm>) -> Page {
+    let r = s
+        .portal
+        .bootstrap(&token, &f.tenant, &f.display_name, &f.email, SecretString::from(f.password), &meta)
+        .await;
+    match r {
+        Ok(_) => Ok(DonePage {
+            heading: "Portcullis is set up",
+            message: format!("The firm {} and its owner {} were created. Sign in to start.", f.tenant, f.email),
+        }
+        .into_response()),
+        Err(e @ (Error::Invalid { .. } | Error::Conflict(_))) => Ok((
+            crate::error::status(&e),
+            SetupPage {
+                error: Some(e.public_message()),
+                tenant: f.tenant,
+                display_name: f.display_name,
+                email: f.email,
+            },
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "invite.html")]
+pub struct InvitePage {
+    error: Option<String>,
+    email: String,
+    tenant: String,
+}
+
+pub async fn invite_form(State(s): State<AppState>, UiPath(token): UiPath<String>) -> Page {
+    let info = s.portal.link_info(&token).await?;
+    if info.purpose != portcullis_core::model::LinkPurpose::SetPassword {
+        return Err(Error::LinkExpired.into());
+    }
+    Ok(InvitePage {
+        error: None,
+        email: info.email.unwrap_or_default(),
+        tenant: info.tenant_name.unwrap_or_default(),
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    password: String,
+}
+
+pub async fn invite(State(s): State<AppState>, Meta(meta): Meta, UiPath(token): UiPath<String>, UiForm(f): UiForm<PasswordForm>) -> Page {
+    let info = s.portal.link_info(&token).await?;
+    match s.portal.accept_invite(&token, SecretString::from(f.password), &meta).await {
+        Ok(()) => Ok(DonePage {
+            heading: "Password set",
+            message: format!(
+                "Sign in with firm {} and email {}.",
+                info.tenant_name.unwrap_or_default(),
+                info.email.unwrap_or_default()
+            ),
+        }
+        .into_response()),
+        Err(e @ Error::Invalid { .. }) => Ok((
+            StatusCode::BAD_REQUEST,
+            InvitePage {
+                error: Some(e.public_message()),
+                email: info.email.unwrap_or_default(),
+                tenant: info.tenant_name.unwrap_or_default(),
+            },
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A matter row for templates.
+pub struct MatterRow {
+    id: String,
+    reference: String,
+    title: String,
+    created_at: String,
+}
+
+impl From<&Matter> for MatterRow {
+    fn from(m: &Matter) -> Self {
+        Self {
+            id: m.id.to_string(),
+            reference: m.reference.clone(),
+            title: m.title.clone(),
+            created_at: ts(m.created_at),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "matters.html")]
+pub struct MattersPage {
+    nav: Nav,
+    matters: Vec<MatterRow>,
+    can_create: bool,
+}
+
+pub async fn matters(State(s): State<AppState>, c: UiCaller) -> Page {
+    let matters = s.portal.list_matters(&c.principal).await?.iter().map(MatterRow::from).collect();
+    Ok(MattersPage {
+        can_create: role_allows(c.principal.role, Permission::CreateMatter),
+        nav: Nav::of(&c),
+        matters,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct MatterForm {
+    csrf: String,
+    reference: String,
+    title: String,
+}
+
+pub async fn create_matter(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiForm(f): UiForm<MatterForm>) -> Page {
+    check_csrf(&c.principal, &f.csrf)?;
+    let m = s.portal.create_matter(&c.principal, &f.reference, &f.title, &meta).await?;
+    Ok(Redirect::to(&format!("/matters/{}", m.id)).into_response())
+}
+
+pub struct DocRow {
+    id: String,
+    name: String,
+    size: u64,
+    created_at: String,
+}
+
+impl From<&Document> for DocRow {
+    fn from(d: &Document) -> Self {
+        Self {
+            id: d.id.to_string(),
+            name: d.name.clone(),
+            size: d.size,
+            created_at: ts(d.created_at),
+        }
+    }
+}
+
+pub struct MessageRow {
+    author_name: String,
+    body: String,
+    created_at: String,
+}
+
+impl From<&Message> for MessageRow {
+    fn from(m: &Message) -> Self {
+        Self {
+            author_name: m.author_name.clone(),
+            body: m.body.clone(),
+            created_at: ts(m.created_at),
+        }
+    }
+}
+
+pub struct MemberRow {
+    display_name: String,
+    email: String,
+    role: &'static str,
+}
+
+impl From<&MatterMember> for MemberRow {
+    fn from(m: &MatterMember) -> Self {
+        Self {
+            display_name: m.display_name.clone(),
+            email: m.email.clone(),
+            role: m.role.as_str(),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "matter.html")]
+pub struct MatterPage {
+    nav: Nav,
+    matter: MatterRow,
+    documents: Vec<DocRow>,
+    messages: Vec<MessageRow>,
+    members: Vec<MemberRow>,
+    can_manage_members: bool,
+    invite_url: Option<String>,
+}
+
+async fn matter_page(s: &AppState, c: &UiCaller, id: MatterId, invite_url: Option<String>) -> Result<MatterPage, UiError> {
+    let p = &c.principal;
+    let matter = s.portal.matter(p, id).await?;
+    Ok(MatterPage {
+        nav: Nav::of(c),
+        matter: MatterRow::from(&matter),
+        documents: s.portal.list_documents(p, id).await?.iter().map(DocRow::from).collect(),
+        messages: s.portal.list_messages(p, id).await?.iter().map(MessageRow::from).collect(),
+        members: s.portal.list_members(p, id).await?.iter().map(MemberRow::from).collect(),
+        can_manage_members: role_allows(p.role, Permission::ManageMembers),
+        invite_url,
+    })
+}
+
+pub async fn matter(State(s): State<AppState>, c: UiCaller, UiPath(id): UiPath<MatterId>) -> Page {
+    Ok(matter_page(&s, &c, id, None).await?.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct MemberForm {
+    csrf: String,
+    email: String,
+    role: String,
+}
+
+pub async fn add_member(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<MatterId>, UiForm(f): UiForm<MemberForm>) -> Page {
+    check_csrf(&c.principal, &f.csrf)?;
+    let out = s.portal.add_member(&c.principal, id, &f.email, &f.role, &meta).await?;
+    Ok(matter_page(&s, &c, id, out.invite_url).await?.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct MessageForm {
+    csrf: String,
+    body: String,
+}
+
+pub async fn post_message(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<MatterId>, UiForm(f): UiForm<MessageForm>) -> Page {
+    check_csrf(&c.principal, &f.csrf)?;
+    s.portal.post_message(&c.principal, id, &f.body, &meta).await?;
+    Ok(Redirect::to(&format!("/matters/{id}")).into_response())
+}
+
+/// A browser upload: a multipart form whose first field is the CSRF token and second the file.
+/// The file part is piped into the upload use case as it arrives, never buffered whole.
+pub async fn upload(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<MatterId>, mut form: Multipart) -> Page {
+    let bad = |m: &'static str| UiError(Error::invalid("form", m));
+    let csrf_field = form.next_field().await.map_err(|_| bad("the upload could not be read"))?.ok_or(Error::Csrf)?;
+    if csrf_field.name() != Some("csrf") {
+        return Err(Error::Csrf.into());
+    }
+    let sent = csrf_field.text().await.map_err(|_| bad("the upload could not be read"))?;
+    check_csrf(&c.principal, &sent)?;
+    let mut file = form
+        .next_field()
+        .await
+        .map_err(|_| bad("the upload could not be read"))?
+        .ok_or_else(|| bad("choose a file to upload"))?;
+    let name = file.file_name().unwrap_or_default().to_string();
+    let content_type = file.content_type().map(str::to_string);
+    let (mut tx, rx) = futures::channel::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let pump = async move {
+        while let Some(chunk) = file.next().await {
+            let item = chunk.map_err(std::io::Error::other);
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    };
+    let stream = streams::idle_limited(rx, s.web.upload_idle_timeout);
+    let (_, stored) = tokio::join!(
+        pump,
+        s.portal.upload_document(&c.principal, id, &name, content_type.as_deref(), stream, &meta)
+    );
+    stored?;
+    Ok(Redirect::to(&format!("/matters/{id}")).into_response())
+}
+
+pub async fn download(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<DocumentId>, headers: HeaderMap) -> Page {
+    let d = s.portal.download_document(&c.principal, id, streams::parse_range(&headers), &meta).await?;
+    Ok(streams::download_response(d))
+}
+
+pub struct TokenRow {
+    id: String,
+    name: String,
+    scopes: String,
+    expires_at: String,
+    status: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "tokens.html")]
+pub struct TokensPage {
+    nav: Nav,
+    tokens: Vec<TokenRow>,
+    all_scopes: Vec<&'static str>,
+    new_secret: Option<String>,
+}
+
+async fn tokens_page(s: &AppState, c: &UiCaller, new_secret: Option<String>) -> Result<TokensPage, UiError> {
+    let now = s.portal.clock().now();
+    let tokens = s
+        .portal
+        .list_tokens(&c.principal)
+        .await?
+        .iter()
+        .map(|t| TokenRow {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+            scopes: t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
+            expires_at: t.expires_at.map(ts).unwrap_or_default(),
+            status: if t.revoked_at.is_some() {
+                "revoked"
+            } else if t.expires_at.is_some_and(|e| e <= now) {
+                "expired"
+            } else {
+                "active"
+            },
+        })
+        .collect();
+    Ok(TokensPage {
+        nav: Nav::of(c),
+        tokens,
+        all_scopes: Scope::ALL.iter().map(|s| s.as_str()).collect(),
+        new_secret,
+    })
+}
+
+pub async fn tokens(State(s): State<AppState>, c: UiCaller) -> Page {
+    Ok(tokens_page(&s, &c, None).await?.into_response())
+}
+
+pub async fn create_token(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, body: String) -> Page {
+    // Parsed by hand: browsers send one `scopes=` pair per ticked box, which serde's flat form
+    // decoding cannot collect.
+    let mut csrf = String::new();
+    let mut name = String::new();
+    let mut days = None;
+    let mut scopes = Vec::new();
+    for (k, v) in form_pairs(&body) {
+        match k.as_str() {
+            "csrf" => csrf = v,
+            "name" => name = v,
+            "expires_in_days" => days = v.parse().ok(),
+            "scopes" => scopes.push(v),
+            _ => {}
+        }
+    }
+    check_csrf(&c.principal, &csrf)?;
+    let (_, secret) = s.portal.create_token(&c.principal, &name, &scopes, days, &meta).await?;
+    Ok(tokens_page(&s, &c, Some(secret.expose_secret().to_string())).await?.into_response())
+}
+
+/// Decode an `application/x-www-form-urlencoded` body into pairs, keeping repeated keys.
+fn form_pairs(body: &str) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let bytes = s.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (b, hex) {
+                (b'%', Some(v)) => {
+                    out.push(v);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    body.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+pub async fn revoke_token(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<TokenId>, UiForm(f): UiForm<CsrfOnly>) -> Page {
+    check_csrf(&c.principal, &f.csrf)?;
+    s.portal.revoke_token(&c.principal, id, &meta).await?;
+    Ok(Redirect::to("/tokens").into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users.html")]
+pub struct UsersPage {
+    nav: Nav,
+    users: Vec<User>,
+    can_manage: bool,
+    invite_url: Option<String>,
+}
+
+async fn users_page(s: &AppState, c: &UiCaller, invite_url: Option<String>) -> Result<UsersPage, UiError> {
+    Ok(UsersPage {
+        nav: Nav::of(c),
+        users: s.portal.list_users(&c.principal).await?,
+        can_manage: role_allows(c.principal.role, Permission::ManageUsers),
+        invite_url,
+    })
+}
+
+pub async fn users(State(s): State<AppState>, c: UiCaller) -> Page {
+    Ok(users_page(&s, &c, None).await?.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    csrf: String,
+    email: String,
+    #[serde(default)]
+    display_name: String,
+    role: String,
+}
+
+pub async fn create_user(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiForm(f): UiForm<UserForm>) -> Page {
+    check_csrf(&c.principal, &f.csrf)?;
+    let (_, link) = s.portal.create_user(&c.principal, &f.email, &f.display_name, &f.role, None, &meta).await?;
+    Ok(users_page(&s, &c, link).await?.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_pairs;
+
+    #[test]
+    fn form_pairs_keep_repeats_and_decode() {
+        let p = form_pairs("scopes=matters%3Aread&scopes=documents%3Aread&name=a+b&x");
+        assert_eq!(p[0], ("scopes".into(), "matters:read".into()));
+        assert_eq!(p[1].1, "documents:read");
+        assert_eq!(p[2].1, "a b");
+        assert_eq!(p[3], ("x".into(), "".into()));
+    }
+}
