@@ -1,1 +1,8 @@
+//! The Portcullis server as a library: configuration, TLS and start-up, shared by the
+//! `portcullis` command and the integration tests.
 #![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod server;
+pub mod tls;

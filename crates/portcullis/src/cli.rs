@@ -1,0 +1,227 @@
+//! The `portcullis` command.
+
+use crate::config::{Config, read_secret_file};
+use crate::server;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portcullis_core::audit::RequestMeta;
+use portcullis_core::clock::SystemClock;
+use portcullis_core::service::cli_principal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(name = "portcullis", version, about = "The Portcullis client-data portal")]
+pub struct Cli {
+    /// TOML configuration file (default: none; `PORTCULLIS_CONFIG` also works).
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve HTTPS until SIGTERM or Ctrl-C.
+    Serve,
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Tenant (subscriber) management.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// User management.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective values, secrets redacted.
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Create a tenant and its owner. Prints the tenant id and a one-time link for the owner to
+    /// choose a password, unless a password file is given.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        owner_email: String,
+        /// File holding the owner's password (must not be readable by other users).
+        #[arg(long)]
+        owner_password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user in a tenant; prints a one-time link unless a password file is given.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// admin, staff or client.
+        #[arg(long, default_value = "staff")]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List a tenant's users.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// Parse arguments, run, and turn errors into a message and exit status 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if cfg.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = Config::load(cli.config.as_deref())?;
+    let clock = Arc::new(SystemClock);
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            println!("# configuration is valid; effective values (secrets redacted):");
+            print!("{}", cfg.redacted_toml()?);
+            Ok(())
+        }
+        Command::Migrate => {
+            let (_, store) = server::portal(&cfg, clock).await?;
+            store.close().await;
+            println!("database schema is up to date");
+            Ok(())
+        }
+        Command::Serve => serve(cfg, clock).await,
+        Command::Tenant {
+            command: TenantCommand::Create {
+                name,
+                owner_email,
+                owner_password_file,
+            },
+        } => {
+            let pw = owner_password_file.as_deref().map(read_secret_file).transpose()?;
+            let (portal, store) = server::portal(&cfg, clock).await?;
+            let (id, link) = portal.create_tenant(&name, &owner_email, pw).await.map_err(domain)?;
+            store.close().await;
+            println!("tenant {name} created: {id}");
+            match link {
+                Some(l) => println!("owner set-up link (one use, valid 1 hour): {l}"),
+                None => println!("owner password set; sign in at {}/login", cfg.public_url()),
+            }
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::Create {
+                tenant,
+                email,
+                role,
+                name,
+                password_file,
+            },
+        } => {
+            let pw = password_file.as_deref().map(read_secret_file).transpose()?;
+            let (portal, store) = server::portal(&cfg, clock).await?;
+            let t = portal.tenant_by_name(&tenant).await.map_err(domain)?;
+            let (u, link) = portal
+                .create_user(&cli_principal(t.id), &email, &name, &role, pw, &RequestMeta::default())
+                .await
+                .map_err(domain)?;
+            store.close().await;
+            println!("user {} created: {} ({})", u.email, u.id, u.role.as_str());
+            if let Some(l) = link {
+                println!("set-up link (one use): {l}");
+            }
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::List { tenant },
+        } => {
+            let (portal, store) = server::portal(&cfg, clock).await?;
+            let t = portal.tenant_by_name(&tenant).await.map_err(domain)?;
+            let users = portal.list_users(&cli_principal(t.id)).await.map_err(domain)?;
+            store.close().await;
+            for u in users {
+                println!("{}\t{}\t{}\t{}", u.id, u.email, u.role.as_str(), u.status.as_str());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A domain error as the command line shows it: the public sentence, plus internal detail.
+fn domain(e: portcullis_core::Error) -> anyhow::Error {
+    match e {
+        portcullis_core::Error::Internal(d) => anyhow::anyhow!("internal error: {d}"),
+        other => anyhow::anyhow!("{}", other.public_message()),
+    }
+}
+
+async fn serve(cfg: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
+    init_logging(&cfg);
+    let running = server::start(&cfg, clock).await?;
+    if running.tls.generated {
+        println!("generated a self-signed TLS certificate: {}", running.tls.cert.display());
+    }
+    println!("TLS certificate SHA-256 fingerprint: {}", running.tls.fingerprint);
+    println!("Portcullis is serving https://{} (database: {})", running.addr, running.portal_engine());
+    if let Some(link) = &running.setup_link {
+        println!("no tenant yet: create the first one within 1 hour at this one-time link:\n  {link}");
+    }
+    shutdown_signal().await.context("waiting for a shutdown signal")?;
+    println!("shutting down: finishing in-flight requests");
+    running.shutdown(server::GRACE).await
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {},
+        r = tokio::signal::ctrl_c() => r?,
+    }
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! Configuration in layers: built-in defaults, then a TOML file, then `PORTCULLIS_*` environment
+//! variables (with `PORTCULLIS_DATABASE_URL_FILE` for the one secret). Unknown keys are refused
+//! with their name, so a typo never silently falls back to a default.
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Every setting. Field names are the TOML keys; `PORTCULLIS_<KEY>` in the environment overrides.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Data directory: database, documents, TLS certificate.
+    pub data: PathBuf,
+    /// HTTPS listen address.
+    pub listen: String,
+    /// `sqlite://...` or `postgres://...`; default: SQLite in the data directory.
+    #[serde(serialize_with = "redact_opt", default)]
+    pub database_url: Option<SecretString>,
+    /// Base URL for links the server prints or returns; default `https://<listen>`.
+    pub public_url: Option<String>,
+    /// PEM certificate chain and private key; default: a self-signed pair made on first start.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Optional plain-HTTP listener that only redirects to HTTPS.
+    pub redirect_http_listen: Option<String>,
+    pub session_idle_minutes: i64,
+    pub session_absolute_hours: i64,
+    pub invite_link_hours: i64,
+    pub max_upload_bytes: u64,
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub upload_idle_timeout_secs: u64,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+fn redact_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(url) => s.serialize_some(&redact_url(url.expose_secret())),
+        None => s.serialize_none(),
+    }
+}
+
+/// Hide the password in a database URL.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("REDACTED"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data: PathBuf::from("./portcullis-data"),
+            listen: "127.0.0.1:8443".into(),
+            database_url: None,
+            public_url: None,
+            tls_cert: None,
+            tls_key: None,
+            redirect_http_listen: None,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            invite_link_hours: 72,
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            upload_idle_timeout_secs: 60,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Keys the environment may set.
+const KEYS: &[&str] = &[
+    "data",
+    "listen",
+    "database_url",
+    "public_url",
+    "tls_cert",
+    "tls_key",
+    "redirect_http_listen",
+    "session_idle_minutes",
+    "session_absolute_hours",
+    "invite_link_hours",
+    "max_upload_bytes",
+    "max_body_bytes",
+    "request_timeout_secs",
+    "upload_idle_timeout_secs",
+    "log_format",
+];
+
+impl Config {
+    /// Load defaults, then `file` (if given, it must exist), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                bail!("config file {} does not exist", f.display());
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        // Only known keys are taken from the environment, so other PORTCULLIS_ variables
+        // (used by tests or wrappers) are not mistaken for typos.
+        fig = fig.merge(Env::prefixed("PORTCULLIS_").filter(|k| KEYS.contains(&k.as_str())));
+        let mut cfg: Config = fig.extract().map_err(|e| {
+            let mut msg = String::from("invalid configuration:");
+            for err in e {
+                let key = if err.path.is_empty() { "(top level)".to_string() } else { err.path.join(".") };
+                msg.push_str(&format!("\n  key `{key}`: {}", err.kind));
+            }
+            anyhow::anyhow!(msg)
+        })?;
+        if let Ok(path) = std::env::var("PORTCULLIS_DATABASE_URL_FILE") {
+            cfg.database_url = Some(read_secret_file(Path::new(&path))?);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.listen
+            .parse::<std::net::SocketAddr>()
+            .with_context(|| format!("key `listen`: {:?} is not an address:port", self.listen))?;
+        if let Some(r) = &self.redirect_http_listen {
+            r.parse::<std::net::SocketAddr>()
+                .with_context(|| format!("key `redirect_http_listen`: {r:?} is not an address:port"))?;
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("keys `tls_cert` and `tls_key`: set both or neither");
+        }
+        if !["text", "json"].contains(&self.log_format.as_str()) {
+            bail!("key `log_format`: must be \"text\" or \"json\"");
+        }
+        for (key, v) in [
+            ("session_idle_minutes", self.session_idle_minutes),
+            ("session_absolute_hours", self.session_absolute_hours),
+            ("invite_link_hours", self.invite_link_hours),
+        ] {
+            if v <= 0 {
+                bail!("key `{key}`: must be positive");
+            }
+        }
+        if self.max_upload_bytes == 0 || self.max_body_bytes == 0 {
+            bail!("keys `max_upload_bytes` and `max_body_bytes`: must be positive");
+        }
+        if let Some(u) = &self.public_url {
+            url::Url::parse(u).with_context(|| format!("key `public_url`: {u:?} is not a URL"))?;
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> SecretString {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => SecretString::from(format!("sqlite://{}", self.data.join("portcullis.db").display())),
+        }
+    }
+
+    /// The base for links.
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("https://{}", self.listen))
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn redacted_toml(&self) -> anyhow::Result<String> {
+        let mut shown = self.clone();
+        shown.database_url = Some(self.database_url());
+        Ok(toml_string(&shown)?)
+    }
+}
+
+fn toml_string(c: &Config) -> anyhow::Result<String> {
+    // figment re-exports no TOML writer; render key = value lines from the JSON form.
+    let v = serde_json::to_value(c)?;
+    let mut out = String::new();
+    if let serde_json::Value::Object(map) = v {
+        for (k, v) in map {
+            if !v.is_null() {
+                out.push_str(&format!("{k} = {v}\n"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Read a secret from a file, refusing files other users can read.
+pub fn read_secret_file(path: &Path) -> anyhow::Result<SecretString> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).with_context(|| format!("reading secret file {}", path.display()))?;
+    if meta.permissions().mode() & 0o007 != 0 {
+        bail!(
+            "secret file {} is readable by other users; run chmod o-rwx on it",
+            path.display()
+        );
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading secret file {}", path.display()))?;
+    Ok(SecretString::from(text.trim_end_matches(['\n', '\r']).to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h:5/db"), "postgres://u:REDACTED@h:5/db");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}
