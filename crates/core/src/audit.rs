@@ -166,7 +166,13 @@ mod tests {
         let mut prev = String::new();
         (1..=n)
             .map(|seq| {
-                let ev = NewEvent::new(Some(t), Actor::System, "test.event", format!("n:{seq}"), &RequestMeta::default());
+                let ev = NewEvent::new(
+                    Some(t),
+                    Actor::System,
+                    "test.event",
+                    format!("n:{seq}"),
+                    &RequestMeta::default(),
+                );
                 let e = seal(&ev, seq, OffsetDateTime::UNIX_EPOCH, &prev);
                 prev = e.hash.clone();
                 e

@@ -73,13 +73,20 @@ impl Error {
             Error::Forbidden(why) => format!("You are not allowed to {why}."),
             Error::Invalid { field, message } => format!("Invalid {field}: {message}."),
             Error::Conflict(what) => format!("{what} already exists."),
-            Error::TooLarge { limit } => format!("The request is larger than the limit of {limit} bytes."),
+            Error::TooLarge { limit } => {
+                format!("The request is larger than the limit of {limit} bytes.")
+            }
             Error::RangeNotSatisfiable { size } => {
                 format!("The requested range is outside the document ({size} bytes).")
             }
             Error::LinkExpired => "This link is unknown, expired or already used.".into(),
-            Error::Csrf => "The form or request is missing a valid CSRF token; reload the page and try again.".into(),
-            Error::Internal(_) => "Something went wrong on our side; the request was not carried out.".into(),
+            Error::Csrf => {
+                "The form or request is missing a valid CSRF token; reload the page and try again."
+                    .into()
+            }
+            Error::Internal(_) => {
+                "Something went wrong on our side; the request was not carried out.".into()
+            }
         }
     }
 

@@ -44,7 +44,9 @@ impl Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| crate::Error::invalid("role", "must be one of owner, admin, staff, client"))
+            .ok_or_else(|| {
+                crate::Error::invalid("role", "must be one of owner, admin, staff, client")
+            })
     }
 
     /// Staff-side roles work matters; clients only see what they are invited to.
@@ -76,7 +78,9 @@ impl UserStatus {
             "invited" => Ok(UserStatus::Invited),
             "active" => Ok(UserStatus::Active),
             "disabled" => Ok(UserStatus::Disabled),
-            other => Err(crate::Error::internal(format!("unknown user status {other:?}"))),
+            other => Err(crate::Error::internal(format!(
+                "unknown user status {other:?}"
+            ))),
         }
     }
 }
@@ -201,7 +205,9 @@ impl LinkPurpose {
         match s {
             "bootstrap" => Ok(LinkPurpose::Bootstrap),
             "set_password" => Ok(LinkPurpose::SetPassword),
-            other => Err(crate::Error::internal(format!("unknown link purpose {other:?}"))),
+            other => Err(crate::Error::internal(format!(
+                "unknown link purpose {other:?}"
+            ))),
         }
     }
 }

@@ -271,7 +271,11 @@ fn check_scope(p: &Principal, perm: Permission) -> Result<()> {
         Via::Token { scopes } => match perm.scope() {
             Some(needed) if scopes.contains(&needed) => Ok(()),
             _ => Err(Error::Forbidden(
-                format!("{} with this token (it lacks the needed scope)", perm.describe()).into(),
+                format!(
+                    "{} with this token (it lacks the needed scope)",
+                    perm.describe()
+                )
+                .into(),
             )),
         },
     }
@@ -280,7 +284,9 @@ fn check_scope(p: &Principal, perm: Permission) -> Result<()> {
 /// Decide a tenant-wide permission.
 pub fn authorize_tenant(p: &Principal, perm: Permission) -> Result<TenantGrant> {
     if perm.is_matter_scoped() {
-        return Err(Error::internal(format!("{perm:?} is matter-scoped; use authorize_matter")));
+        return Err(Error::internal(format!(
+            "{perm:?} is matter-scoped; use authorize_matter"
+        )));
     }
     if !role_allows(p.role, perm) {
         return Err(Error::Forbidden(perm.describe().into()));
@@ -344,7 +350,11 @@ pub fn permission_table_markdown() -> String {
         let scope = perm.scope().map(Scope::as_str).unwrap_or("(session only)");
         out.push_str(&format!("| {} | {} |", perm.describe(), scope));
         for r in Role::ALL {
-            let cell = match (role_allows(r, perm), perm.is_matter_scoped(), r.is_staff_side()) {
+            let cell = match (
+                role_allows(r, perm),
+                perm.is_matter_scoped(),
+                r.is_staff_side(),
+            ) {
                 (false, _, _) => "no",
                 (true, true, false) => "if on the matter's list",
                 (true, _, _) => "yes",
@@ -372,7 +382,9 @@ mod tests {
     }
 
     fn session() -> Via {
-        Via::Session { csrf_token: "x".into() }
+        Via::Session {
+            csrf_token: "x".into(),
+        }
     }
 
     #[test]
@@ -399,7 +411,10 @@ mod tests {
             matter_id: MatterId::new(),
             membership: None,
         };
-        assert!(matches!(authorize_matter(&p, Permission::ReadDocument, &facts), Err(Error::NotFound)));
+        assert!(matches!(
+            authorize_matter(&p, Permission::ReadDocument, &facts),
+            Err(Error::NotFound)
+        ));
         facts.membership = Some(Role::Client);
         assert!(authorize_matter(&p, Permission::ReadDocument, &facts).is_ok());
         assert!(matches!(
@@ -414,16 +429,30 @@ mod tests {
 
     #[test]
     fn token_scopes_limit_what_a_role_allows() {
-        let p = principal(Role::Owner, Via::Token { scopes: vec![Scope::MattersRead] });
+        let p = principal(
+            Role::Owner,
+            Via::Token {
+                scopes: vec![Scope::MattersRead],
+            },
+        );
         assert!(authorize_tenant(&p, Permission::ListMatters).is_ok());
-        assert!(matches!(authorize_tenant(&p, Permission::CreateMatter), Err(Error::Forbidden(_))));
-        assert!(matches!(authorize_tenant(&p, Permission::ManageOwnTokens), Err(Error::Forbidden(_))));
+        assert!(matches!(
+            authorize_tenant(&p, Permission::CreateMatter),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            authorize_tenant(&p, Permission::ManageOwnTokens),
+            Err(Error::Forbidden(_))
+        ));
     }
 
     #[test]
     fn staff_cannot_manage_users() {
         let p = principal(Role::Staff, session());
-        assert!(matches!(authorize_tenant(&p, Permission::ManageUsers), Err(Error::Forbidden(_))));
+        assert!(matches!(
+            authorize_tenant(&p, Permission::ManageUsers),
+            Err(Error::Forbidden(_))
+        ));
         assert!(authorize_tenant(&p, Permission::CreateMatter).is_ok());
     }
 

@@ -8,8 +8,8 @@ use crate::audit::{NewEvent, StoredEvent};
 use crate::error::Result;
 use crate::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, Document, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant, User,
-    UserStatus,
+    ApiToken, Document, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant,
+    User, UserStatus,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -51,9 +51,19 @@ pub trait Tx: Send {
     // Users.
     async fn insert_user(&mut self, u: &User, password_hash: Option<&str>) -> Result<()>;
     /// The user and their password hash.
-    async fn user_by_email(&mut self, tenant: TenantId, email: &str) -> Result<Option<(User, Option<String>)>>;
+    async fn user_by_email(
+        &mut self,
+        tenant: TenantId,
+        email: &str,
+    ) -> Result<Option<(User, Option<String>)>>;
     async fn user(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>>;
-    async fn set_password(&mut self, tenant: TenantId, id: UserId, hash: &str, status: UserStatus) -> Result<()>;
+    async fn set_password(
+        &mut self,
+        tenant: TenantId,
+        id: UserId,
+        hash: &str,
+        status: UserStatus,
+    ) -> Result<()>;
     async fn list_users(&mut self, grant: &TenantGrant) -> Result<Vec<User>>;
 
     // Sessions.
@@ -75,16 +85,33 @@ pub trait Tx: Send {
     async fn api_token_by_hash(&mut self, secret_hash: &str) -> Result<Option<ApiToken>>;
     async fn list_api_tokens(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<ApiToken>>;
     /// Revoke one of the user's tokens; false if there is no such live token.
-    async fn revoke_api_token(&mut self, tenant: TenantId, user: UserId, id: TokenId, at: OffsetDateTime) -> Result<bool>;
+    async fn revoke_api_token(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        id: TokenId,
+        at: OffsetDateTime,
+    ) -> Result<bool>;
     async fn touch_api_token(&mut self, id: TokenId, at: OffsetDateTime) -> Result<()>;
 
     // Matters.
     async fn insert_matter(&mut self, grant: &TenantGrant, m: &Matter) -> Result<()>;
     /// A matter of this tenant (before authorization: callers pass it to the policy).
     async fn matter(&mut self, tenant: TenantId, id: MatterId) -> Result<Option<Matter>>;
-    async fn membership(&mut self, tenant: TenantId, matter: MatterId, user: UserId) -> Result<Option<Role>>;
+    async fn membership(
+        &mut self,
+        tenant: TenantId,
+        matter: MatterId,
+        user: UserId,
+    ) -> Result<Option<Role>>;
     async fn list_matters(&mut self, grant: &MatterListGrant) -> Result<Vec<Matter>>;
-    async fn insert_member(&mut self, grant: &MatterGrant, user: UserId, role: Role, at: OffsetDateTime) -> Result<()>;
+    async fn insert_member(
+        &mut self,
+        grant: &MatterGrant,
+        user: UserId,
+        role: Role,
+        at: OffsetDateTime,
+    ) -> Result<()>;
     async fn list_members(&mut self, grant: &MatterGrant) -> Result<Vec<MatterMember>>;
 
     // Documents.
@@ -101,7 +128,12 @@ pub trait Tx: Send {
     /// Append an event to its tenant's chain, in this transaction.
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()>;
     /// The events of one chain (tenant id, or "" for the platform), in order.
-    async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>>;
+    async fn audit_chain(
+        &mut self,
+        chain: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>>;
 }
 
 /// A stream of bytes, as documents travel.

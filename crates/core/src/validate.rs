@@ -13,7 +13,10 @@ pub fn email(raw: &str) -> Result<String> {
     if valid {
         Ok(e)
     } else {
-        Err(Error::invalid("email", "must be an email address such as name@example.com"))
+        Err(Error::invalid(
+            "email",
+            "must be an email address such as name@example.com",
+        ))
     }
 }
 
@@ -21,7 +24,8 @@ pub fn email(raw: &str) -> Result<String> {
 pub fn tenant_name(raw: &str) -> Result<String> {
     let n = raw.trim().to_lowercase();
     let ok = (2..=63).contains(&n.len())
-        && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !n.starts_with('-');
     if ok {
         Ok(n)
@@ -41,7 +45,10 @@ pub fn line(field: &'static str, raw: &str, max: usize) -> Result<String> {
         return Err(Error::invalid(field, "must not be empty"));
     }
     if s.chars().count() > max {
-        return Err(Error::invalid(field, format!("must be at most {max} characters")));
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if s.chars().any(char::is_control) {
         return Err(Error::invalid(field, "must not contain control characters"));
@@ -56,9 +63,14 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String> {
         return Err(Error::invalid(field, "must not be empty"));
     }
     if s.chars().count() > max {
-        return Err(Error::invalid(field, format!("must be at most {max} characters")));
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
-    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+    if s.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
         return Err(Error::invalid(field, "must not contain control characters"));
     }
     Ok(s.to_string())
@@ -69,13 +81,19 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String> {
 pub fn file_name(raw: &str) -> Result<String> {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw).trim();
     if last.is_empty() || last == "." || last == ".." {
-        return Err(Error::invalid("name", "must be a file name such as passport.pdf"));
+        return Err(Error::invalid(
+            "name",
+            "must be a file name such as passport.pdf",
+        ));
     }
     if last.len() > 255 {
         return Err(Error::invalid("name", "must be at most 255 bytes"));
     }
     if last.chars().any(char::is_control) {
-        return Err(Error::invalid("name", "must not contain control characters"));
+        return Err(Error::invalid(
+            "name",
+            "must not contain control characters",
+        ));
     }
     Ok(last.to_string())
 }
@@ -84,11 +102,19 @@ pub fn file_name(raw: &str) -> Result<String> {
 /// anything else becomes `application/octet-stream`. Downloads are always served as attachments
 /// with `nosniff`, so this is informational.
 pub fn content_type(raw: Option<&str>) -> String {
-    let essence = raw.unwrap_or("").split(';').next().unwrap_or("").trim().to_lowercase();
+    let essence = raw
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_lowercase();
     let ok = essence.len() <= 127
         && essence.split('/').count() == 2
         && essence.split('/').all(|p| {
-            !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
         });
     if ok {
         essence
@@ -127,8 +153,14 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(content_type(Some("Application/PDF; charset=x")), "application/pdf");
-        assert_eq!(content_type(Some("text/html<script>")), "application/octet-stream");
+        assert_eq!(
+            content_type(Some("Application/PDF; charset=x")),
+            "application/pdf"
+        );
+        assert_eq!(
+            content_type(Some("text/html<script>")),
+            "application/octet-stream"
+        );
         assert_eq!(content_type(None), "application/octet-stream");
     }
 

@@ -20,20 +20,33 @@ pub const GRACE: Duration = Duration::from_secs(30);
 
 /// Open the database and blob store and build the portal.
 pub async fn portal(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Portal, SqlStore)> {
-    std::fs::create_dir_all(&cfg.data).with_context(|| format!("creating data directory {}", cfg.data.display()))?;
+    portal_at(cfg, clock, cfg.public_url()).await
+}
+
+async fn portal_at(
+    cfg: &Config,
+    clock: Arc<dyn Clock>,
+    public_url: String,
+) -> anyhow::Result<(Portal, SqlStore)> {
+    std::fs::create_dir_all(&cfg.data)
+        .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
     let store = SqlStore::open(cfg.database_url().expose_secret())
         .await
         .map_err(|e| anyhow::anyhow!("opening the database: {e}"))?;
-    let blobs = ObjectBlobStore::local(&cfg.data.join("documents")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let blobs =
+        ObjectBlobStore::local(&cfg.data.join("documents")).map_err(|e| anyhow::anyhow!("{e}"))?;
     let settings = Settings {
         session_idle: time::Duration::minutes(cfg.session_idle_minutes),
         session_absolute: time::Duration::hours(cfg.session_absolute_hours),
         setup_link_ttl: time::Duration::hours(1),
         invite_link_ttl: time::Duration::hours(cfg.invite_link_hours),
         max_upload_bytes: cfg.max_upload_bytes,
-        public_url: cfg.public_url(),
+        public_url,
     };
-    Ok((Portal::new(Arc::new(store.clone()), Arc::new(blobs), clock, settings), store))
+    Ok((
+        Portal::new(Arc::new(store.clone()), Arc::new(blobs), clock, settings),
+        store,
+    ))
 }
 
 /// A running server.
@@ -68,19 +81,28 @@ impl Running {
 /// Start serving HTTPS on `cfg.listen` (port 0 picks a free port).
 pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let (portal, store) = portal(cfg, clock).await?;
+    // Bind first, so links carry the real port when port 0 was asked for.
+    let addr: SocketAddr = cfg.listen.parse().context("listen address")?;
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    listener.set_nonblocking(true).context("listener")?;
+    let bound = listener.local_addr().context("listener address")?;
+    let (portal, store) = portal_at(cfg, clock, public_base(cfg, bound)).await?;
     let tls = tls::ensure(&cfg.data, cfg.tls_cert.as_deref(), cfg.tls_key.as_deref())?;
     let rustls = RustlsConfig::from_config(tls::server_config(&tls)?);
-    let setup_link = portal.bootstrap_link().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let setup_link = portal
+        .bootstrap_link()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let web = WebSettings {
         max_body_bytes: cfg.max_body_bytes,
         request_timeout: Duration::from_secs(cfg.request_timeout_secs),
         upload_idle_timeout: Duration::from_secs(cfg.upload_idle_timeout_secs),
     };
     let app = portcullis_web::router(portal.clone(), web);
-    let addr: SocketAddr = cfg.listen.parse().context("listen address")?;
     let handle = Handle::new();
-    let mut server = axum_server::bind_rustls(addr, rustls).handle(handle.clone());
+    let mut server = axum_server::from_tcp_rustls(listener, rustls)
+        .context("serving on the listener")?
+        .handle(handle.clone());
     // A client gets 10 seconds to send its request headers (slow-loris defence).
     server
         .http_builder()
@@ -88,9 +110,16 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10));
     let task = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
-    let bound = handle.listening().await.context("the server did not start listening")?;
+    handle
+        .listening()
+        .await
+        .context("the server did not start listening")?;
     if let Some(redirect) = &cfg.redirect_http_listen {
-        spawn_redirect(redirect.parse().context("redirect_http_listen")?, public_base(cfg, bound)).await?;
+        spawn_redirect(
+            redirect.parse().context("redirect_http_listen")?,
+            public_base(cfg, bound),
+        )
+        .await?;
     }
     Ok(Running {
         addr: bound,
@@ -111,10 +140,15 @@ async fn spawn_redirect(addr: SocketAddr, base: String) -> anyhow::Result<()> {
     use axum::response::{IntoResponse, Redirect};
     let base = base.trim_end_matches('/').to_string();
     let app = axum::Router::new().fallback(move |uri: Uri| {
-        let target = format!("{base}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+        let target = format!(
+            "{base}{}",
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        );
         async move { Redirect::permanent(&target).into_response() }
     });
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "redirect listener stopped");
@@ -125,5 +159,7 @@ async fn spawn_redirect(addr: SocketAddr, base: String) -> anyhow::Result<()> {
 
 /// The public base URL; with port 0 configured, the port actually bound.
 fn public_base(cfg: &Config, bound: SocketAddr) -> String {
-    cfg.public_url.clone().unwrap_or_else(|| format!("https://{bound}"))
+    cfg.public_url
+        .clone()
+        .unwrap_or_else(|| format!("https://{bound}"))
 }

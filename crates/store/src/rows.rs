@@ -5,8 +5,8 @@ use portcullis_core::audit::StoredEvent;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
-    ApiToken, Document, LinkPurpose, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant, User,
-    UserStatus,
+    ApiToken, Document, LinkPurpose, LinkRecord, Matter, MatterMember, Message, Role,
+    SessionRecord, Tenant, User, UserStatus,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -150,7 +150,11 @@ impl TokenRow {
 
 /// Scopes are stored as one space-separated text.
 pub(crate) fn scopes_text(scopes: &[Scope]) -> String {
-    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(sqlx::FromRow)]

@@ -1,1 +1,171 @@
+//! Test support: a real Portcullis server on a free loopback port over HTTPS, on SQLite or on a
+//! fresh PostgreSQL database, a clock tests can move, and a typed client that talks to it the way
+//! a browser or an API client does.
 #![forbid(unsafe_code)]
+
+mod client;
+
+pub use client::{Client, Resp};
+
+use portcullis::config::Config;
+use portcullis::server::{self, Running};
+use portcullis_core::clock::ManualClock;
+use portcullis_core::ids::TenantId;
+use secrecy::SecretString;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which database a test server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The environment variable holding an admin URL of the test PostgreSQL server.
+pub const PG_URL_VAR: &str = "PORTCULLIS_TEST_PG_URL";
+
+/// A password that satisfies the password rules.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A running server and what a test needs to reach it.
+pub struct TestServer {
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    pub cert_pem: Vec<u8>,
+    pub db: Db,
+    pub dir: tempfile::TempDir,
+    pub setup_link: Option<String>,
+    db_url: SecretString,
+    running: Option<Running>,
+    pg: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("base", &self.base)
+            .field("db", &self.db)
+            .finish()
+    }
+}
+
+/// Make an empty PostgreSQL database for one test server; returns (admin URL, database name).
+async fn fresh_pg_database() -> (String, String, String) {
+    let admin = std::env::var(PG_URL_VAR)
+        .unwrap_or_else(|_| panic!("{PG_URL_VAR} is not set: run the suite with ./scripts/test"));
+    let name = format!("pc_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    // The name is generated above from hex digits only.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let mut url = url::Url::parse(&admin).expect("PostgreSQL URL");
+    url.set_path(&name);
+    (admin, name, url.to_string())
+}
+
+impl TestServer {
+    /// Start a server with default settings.
+    pub async fn start(db: Db) -> Self {
+        Self::start_with(db, |_| {}).await
+    }
+
+    /// Start a server, adjusting its configuration first.
+    pub async fn start_with(db: Db, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cfg = Config {
+            data: dir.path().to_path_buf(),
+            listen: "127.0.0.1:0".into(),
+            ..Config::default()
+        };
+        let mut pg = None;
+        if db == Db::Postgres {
+            let (admin, name, url) = fresh_pg_database().await;
+            cfg.database_url = Some(SecretString::from(url));
+            pg = Some((admin, name));
+        }
+        adjust(&mut cfg);
+        let clock = Arc::new(ManualClock::new());
+        let db_url = cfg.database_url();
+        let running = server::start(&cfg, clock.clone())
+            .await
+            .expect("server starts");
+        let cert_pem = std::fs::read(&running.tls.cert).expect("read the server certificate");
+        Self {
+            base: format!("https://{}", running.addr),
+            clock,
+            cert_pem,
+            db,
+            dir,
+            setup_link: running.setup_link.clone(),
+            db_url,
+            running: Some(running),
+            pg,
+        }
+    }
+
+    /// The database URL the server uses (for tests that inspect or tamper with storage).
+    pub fn db_url(&self) -> String {
+        use secrecy::ExposeSecret;
+        self.db_url.expose_secret().to_string()
+    }
+
+    /// The running server's portal, for arranging fixtures the way the CLI does.
+    pub fn portal(&self) -> &portcullis_core::service::Portal {
+        &self.running.as_ref().expect("server is running").portal
+    }
+
+    /// A client that trusts only this server's certificate and keeps cookies.
+    pub fn client(&self) -> Client {
+        Client::new(&self.base, &self.cert_pem)
+    }
+
+    /// Create a tenant with an owner whose password is [`PASSWORD`].
+    pub async fn tenant(&self, name: &str) -> (TenantId, String) {
+        let email = format!("owner@{name}.example");
+        let (id, _) = self
+            .portal()
+            .create_tenant(name, &email, Some(SecretString::from(PASSWORD)))
+            .await
+            .expect("create tenant");
+        (id, email)
+    }
+
+    /// Create a user with a password in a tenant, as its owner would.
+    pub async fn user(&self, tenant: TenantId, email: &str, role: &str) {
+        let p = portcullis_core::service::cli_principal(tenant);
+        self.portal()
+            .create_user(
+                &p,
+                email,
+                "",
+                role,
+                Some(SecretString::from(PASSWORD)),
+                &Default::default(),
+            )
+            .await
+            .expect("create user");
+    }
+
+    /// Stop the server gracefully and drop its PostgreSQL database.
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown(Duration::from_secs(5))
+                .await
+                .expect("clean shutdown");
+        }
+        if let Some((admin, name)) = self.pg.take()
+            && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}

@@ -60,7 +60,8 @@ impl IntoResponse for ApiError {
         if let Error::RangeNotSatisfiable { size } = self.0
             && let Ok(v) = format!("bytes */{size}").parse()
         {
-            resp.headers_mut().insert(axum::http::header::CONTENT_RANGE, v);
+            resp.headers_mut()
+                .insert(axum::http::header::CONTENT_RANGE, v);
         }
         resp
     }
@@ -72,7 +73,9 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => {
                 Error::invalid("content-type", "send the body as application/json")
             }
-            JsonRejection::BytesRejection(_) => Error::invalid("body", "the body could not be read or is too large"),
+            JsonRejection::BytesRejection(_) => {
+                Error::invalid("body", "the body could not be read or is too large")
+            }
             other => Error::invalid("body", other.body_text()),
         };
         Self(e)

@@ -86,7 +86,10 @@ pub struct ApiCaller(pub Principal);
 impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let token = auth
                 .to_str()
@@ -98,7 +101,11 @@ impl FromRequestParts<AppState> for ApiCaller {
         let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
         let p = state.portal.authenticate_session(&cookie).await?;
         if !is_safe(&parts.method) {
-            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             check_csrf(&p, sent)?;
         }
         Ok(Self(p))
@@ -108,7 +115,9 @@ impl FromRequestParts<AppState> for ApiCaller {
 /// Compare a submitted CSRF token with the session's, in constant time.
 pub fn check_csrf(p: &Principal, sent: &str) -> Result<(), Error> {
     match &p.via {
-        Via::Session { csrf_token } if !sent.is_empty() && secret::equal(csrf_token, sent) => Ok(()),
+        Via::Session { csrf_token } if !sent.is_empty() && secret::equal(csrf_token, sent) => {
+            Ok(())
+        }
         Via::Session { .. } => Err(Error::Csrf),
         _ => Ok(()),
     }
@@ -135,7 +144,10 @@ impl UiCaller {
 impl FromRequestParts<AppState> for UiCaller {
     type Rejection = UiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
         let principal = state.portal.authenticate_session(&cookie).await?;
         Ok(Self { principal, cookie })
@@ -155,5 +167,8 @@ pub fn set_session_cookie(secret: &secrecy::SecretString) -> String {
 
 /// The `Set-Cookie` value that ends a session in the browser.
 pub fn clear_session_cookie() -> String {
-    format!("{}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0", crate::SESSION_COOKIE)
+    format!(
+        "{}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+        crate::SESSION_COOKIE
+    )
 }

@@ -38,8 +38,22 @@ impl Portal {
         if tx.count_tenants().await? > 0 {
             return Ok(None);
         }
-        let secret = self.new_link(&mut *tx, LinkPurpose::Bootstrap, None, None, self.settings.setup_link_ttl).await?;
-        let ev = NewEvent::new(None, Actor::System, "setup.link_issued", "platform", &RequestMeta::default());
+        let secret = self
+            .new_link(
+                &mut *tx,
+                LinkPurpose::Bootstrap,
+                None,
+                None,
+                self.settings.setup_link_ttl,
+            )
+            .await?;
+        let ev = NewEvent::new(
+            None,
+            Actor::System,
+            "setup.link_issued",
+            "platform",
+            &RequestMeta::default(),
+        );
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(Some(self.link_url("setup", &secret)))
@@ -61,11 +75,22 @@ impl Portal {
         password::check_strength(&owner_password)?;
         let hash = blocking(move || password::hash(&owner_password)).await?;
         let mut tx = self.write().await?;
-        self.take_link(&mut *tx, link, LinkPurpose::Bootstrap).await?;
+        self.take_link(&mut *tx, link, LinkPurpose::Bootstrap)
+            .await?;
         if tx.count_tenants().await? > 0 {
             return Err(Error::LinkExpired);
         }
-        let tenant = self.insert_tenant(&mut *tx, &name, &display, &email, Some(&hash), Actor::Anonymous, meta).await?;
+        let tenant = self
+            .insert_tenant(
+                &mut *tx,
+                &name,
+                &display,
+                &email,
+                Some(&hash),
+                Actor::Anonymous,
+                meta,
+            )
+            .await?;
         tx.commit().await?;
         Ok(tenant.0)
     }
@@ -89,13 +114,27 @@ impl Portal {
         };
         let mut tx = self.write().await?;
         let (tenant_id, owner) = self
-            .insert_tenant(&mut *tx, &name, &name, &email, hash.as_deref(), Actor::Cli, &RequestMeta::default())
+            .insert_tenant(
+                &mut *tx,
+                &name,
+                &name,
+                &email,
+                hash.as_deref(),
+                Actor::Cli,
+                &RequestMeta::default(),
+            )
             .await?;
         let link = match hash {
             Some(_) => None,
             None => {
                 let s = self
-                    .new_link(&mut *tx, LinkPurpose::SetPassword, Some(tenant_id), Some(owner), self.settings.setup_link_ttl)
+                    .new_link(
+                        &mut *tx,
+                        LinkPurpose::SetPassword,
+                        Some(tenant_id),
+                        Some(owner),
+                        self.settings.setup_link_ttl,
+                    )
                     .await?;
                 Some(self.link_url("invite", &s))
             }
@@ -132,19 +171,35 @@ impl Portal {
             email: email.to_string(),
             display_name: email.split('@').next().unwrap_or(email).to_string(),
             role: Role::Owner,
-            status: if hash.is_some() { UserStatus::Active } else { UserStatus::Invited },
+            status: if hash.is_some() {
+                UserStatus::Active
+            } else {
+                UserStatus::Invited
+            },
             created_at: now,
         };
         tx.insert_user(&owner, hash).await?;
-        let ev = NewEvent::new(Some(tenant.id), by, "tenant.create", format!("tenant:{}", tenant.id), meta)
-            .with_detail(serde_json::json!({ "name": name, "owner": owner.id.to_string() }));
+        let ev = NewEvent::new(
+            Some(tenant.id),
+            by,
+            "tenant.create",
+            format!("tenant:{}", tenant.id),
+            meta,
+        )
+        .with_detail(serde_json::json!({ "name": name, "owner": owner.id.to_string() }));
         tx.append_audit(&ev, now).await?;
         Ok((tenant.id, owner.id))
     }
 
     /// Sign in with tenant, email and password. Unknown tenant, unknown user, a user who cannot
     /// sign in and a wrong password all give `InvalidCredentials` after the same hashing work.
-    pub async fn login(&self, tenant_name: &str, email: &str, pw: SecretString, meta: &RequestMeta) -> Result<LoginOutcome> {
+    pub async fn login(
+        &self,
+        tenant_name: &str,
+        email: &str,
+        pw: SecretString,
+        meta: &RequestMeta,
+    ) -> Result<LoginOutcome> {
         let mut tx = self.write().await?;
         let tenant = match validate::tenant_name(tenant_name) {
             Ok(n) => tx.tenant_by_name(&n).await?,
@@ -160,7 +215,13 @@ impl Portal {
             Some((u, _)) if ok && u.status == UserStatus::Active => u,
             other => {
                 if let (Some(t), Some((u, _))) = (&tenant, &other) {
-                    let ev = NewEvent::new(Some(t.id), Actor::Anonymous, "auth.login_failed", format!("user:{}", u.id), meta);
+                    let ev = NewEvent::new(
+                        Some(t.id),
+                        Actor::Anonymous,
+                        "auth.login_failed",
+                        format!("user:{}", u.id),
+                        meta,
+                    );
                     tx.append_audit(&ev, self.clock.now()).await?;
                     tx.commit().await?;
                 }
@@ -179,11 +240,22 @@ impl Portal {
             last_seen_at: now,
         })
         .await?;
-        let ev = NewEvent::new(Some(user.tenant_id), Actor::User(user.id), "auth.login", format!("user:{}", user.id), meta);
+        let ev = NewEvent::new(
+            Some(user.tenant_id),
+            Actor::User(user.id),
+            "auth.login",
+            format!("user:{}", user.id),
+            meta,
+        );
         tx.append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(LoginOutcome {
-            principal: principal_of(user, Via::Session { csrf_token: csrf_token.clone() }),
+            principal: principal_of(
+                user,
+                Via::Session {
+                    csrf_token: csrf_token.clone(),
+                },
+            ),
             session_secret,
             csrf_token,
         })
@@ -197,7 +269,8 @@ impl Portal {
             return Err(Error::Unauthenticated);
         };
         let now = self.clock.now();
-        let expired = now - s.last_seen_at > self.settings.session_idle || now - s.created_at > self.settings.session_absolute;
+        let expired = now - s.last_seen_at > self.settings.session_idle
+            || now - s.created_at > self.settings.session_absolute;
         let user = tx.user(s.tenant_id, s.user_id).await?;
         drop(tx);
         let user = match user {
@@ -214,14 +287,25 @@ impl Portal {
             w.touch_session(&hash, now).await?;
             w.commit().await?;
         }
-        Ok(principal_of(user, Via::Session { csrf_token: s.csrf_token }))
+        Ok(principal_of(
+            user,
+            Via::Session {
+                csrf_token: s.csrf_token,
+            },
+        ))
     }
 
     /// End a session.
     pub async fn logout(&self, p: &Principal, cookie: &str, meta: &RequestMeta) -> Result<()> {
         let mut tx = self.write().await?;
         tx.delete_session(&secret::hash_str(cookie)).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.logout", format!("user:{}", p.user_id), meta);
+        let ev = NewEvent::new(
+            Some(p.tenant_id),
+            actor(p),
+            "auth.logout",
+            format!("user:{}", p.user_id),
+            meta,
+        );
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
@@ -236,7 +320,11 @@ impl Portal {
         if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) {
             return Err(Error::Unauthenticated);
         }
-        let Some(user) = tx.user(t.tenant_id, t.user_id).await?.filter(|u| u.status == UserStatus::Active) else {
+        let Some(user) = tx
+            .user(t.tenant_id, t.user_id)
+            .await?
+            .filter(|u| u.status == UserStatus::Active)
+        else {
             return Err(Error::Unauthenticated);
         };
         drop(tx);
@@ -267,20 +355,38 @@ impl Portal {
     }
 
     /// Use a set-password link: the invited user chooses a password and becomes active.
-    pub async fn accept_invite(&self, link: &str, pw: SecretString, meta: &RequestMeta) -> Result<()> {
+    pub async fn accept_invite(
+        &self,
+        link: &str,
+        pw: SecretString,
+        meta: &RequestMeta,
+    ) -> Result<()> {
         password::check_strength(&pw)?;
         let hash = blocking(move || password::hash(&pw)).await?;
         let mut tx = self.write().await?;
-        let rec = self.take_link(&mut *tx, link, LinkPurpose::SetPassword).await?;
+        let rec = self
+            .take_link(&mut *tx, link, LinkPurpose::SetPassword)
+            .await?;
         let (Some(tenant), Some(user)) = (rec.tenant_id, rec.user_id) else {
             return Err(Error::LinkExpired);
         };
-        if tx.user(tenant, user).await?.is_none_or(|u| u.status == UserStatus::Disabled) {
+        if tx
+            .user(tenant, user)
+            .await?
+            .is_none_or(|u| u.status == UserStatus::Disabled)
+        {
             return Err(Error::LinkExpired);
         }
-        tx.set_password(tenant, user, &hash, UserStatus::Active).await?;
+        tx.set_password(tenant, user, &hash, UserStatus::Active)
+            .await?;
         tx.delete_user_sessions(tenant, user).await?;
-        let ev = NewEvent::new(Some(tenant), Actor::User(user), "user.password_set", format!("user:{user}"), meta);
+        let ev = NewEvent::new(
+            Some(tenant),
+            Actor::User(user),
+            "user.password_set",
+            format!("user:{user}"),
+            meta,
+        );
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
@@ -315,7 +421,12 @@ impl Portal {
         }
     }
 
-    async fn take_link(&self, tx: &mut dyn Tx, link: &str, purpose: LinkPurpose) -> Result<LinkRecord> {
+    async fn take_link(
+        &self,
+        tx: &mut dyn Tx,
+        link: &str,
+        purpose: LinkPurpose,
+    ) -> Result<LinkRecord> {
         let rec = self.live_link(tx, link).await?;
         if rec.purpose != purpose || !tx.use_link(&rec.token_hash, self.clock.now()).await? {
             return Err(Error::LinkExpired);

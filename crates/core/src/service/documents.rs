@@ -46,7 +46,10 @@ pub struct Download {
 
 impl std::fmt::Debug for Download {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Download").field("document", &self.document).field("range", &self.range).finish()
+        f.debug_struct("Download")
+            .field("document", &self.document)
+            .field("range", &self.range)
+            .finish()
     }
 }
 
@@ -60,7 +63,9 @@ struct Meter {
 fn metered(body: ByteStream, limit: u64, meter: Arc<Mutex<Meter>>) -> ByteStream {
     Box::pin(body.map(move |chunk| {
         let chunk = chunk?;
-        let mut m = meter.lock().map_err(|_| std::io::Error::other("meter lock poisoned"))?;
+        let mut m = meter
+            .lock()
+            .map_err(|_| std::io::Error::other("meter lock poisoned"))?;
         m.bytes = m.bytes.saturating_add(chunk.len() as u64);
         if m.bytes > limit {
             m.over_limit = true;
@@ -75,7 +80,9 @@ impl Portal {
     /// The matter's documents, newest first.
     pub async fn list_documents(&self, p: &Principal, matter: MatterId) -> Result<Vec<Document>> {
         let mut tx = self.read().await?;
-        let grant = self.grant_matter(&mut *tx, p, matter, Permission::ListDocuments).await?;
+        let grant = self
+            .grant_matter(&mut *tx, p, matter, Permission::ListDocuments)
+            .await?;
         tx.list_documents(&grant).await
     }
 
@@ -94,7 +101,8 @@ impl Portal {
         // Ask the policy before reading a single byte.
         {
             let mut tx = self.read().await?;
-            self.grant_matter(&mut *tx, p, matter, Permission::UploadDocument).await?;
+            self.grant_matter(&mut *tx, p, matter, Permission::UploadDocument)
+                .await?;
         }
         let id = DocumentId::new();
         let key = blob_key(p.tenant_id, id);
@@ -104,9 +112,14 @@ impl Portal {
             over_limit: false,
             sha256: digest::Context::new(&digest::SHA256),
         }));
-        let stored = self.blobs.put(&key, metered(body, limit, meter.clone())).await;
+        let stored = self
+            .blobs
+            .put(&key, metered(body, limit, meter.clone()))
+            .await;
         let (size, sha256) = {
-            let m = meter.lock().map_err(|_| Error::internal("meter lock poisoned"))?;
+            let m = meter
+                .lock()
+                .map_err(|_| Error::internal("meter lock poisoned"))?;
             if m.over_limit {
                 return Err(Error::TooLarge { limit });
             }
@@ -115,7 +128,9 @@ impl Portal {
         let written = stored?;
         if written != size {
             let _ = self.blobs.delete(&key).await;
-            return Err(Error::internal(format!("blob store wrote {written} of {size} bytes")));
+            return Err(Error::internal(format!(
+                "blob store wrote {written} of {size} bytes"
+            )));
         }
         let doc = Document {
             id,
@@ -131,10 +146,18 @@ impl Portal {
         let committed = async {
             let mut tx = self.write().await?;
             // Ask again inside the writing transaction: access may have changed during a long upload.
-            let grant = self.grant_matter(&mut *tx, p, matter, Permission::UploadDocument).await?;
+            let grant = self
+                .grant_matter(&mut *tx, p, matter, Permission::UploadDocument)
+                .await?;
             tx.insert_document(&grant, &doc).await?;
-            let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.upload", format!("document:{id}"), meta)
-                .with_detail(serde_json::json!({ "matter": matter.to_string(), "size": size }));
+            let ev = NewEvent::new(
+                Some(p.tenant_id),
+                actor(p),
+                "document.upload",
+                format!("document:{id}"),
+                meta,
+            )
+            .with_detail(serde_json::json!({ "matter": matter.to_string(), "size": size }));
             tx.append_audit(&ev, doc.created_at).await?;
             tx.commit().await
         }
@@ -159,13 +182,20 @@ impl Portal {
     ) -> Result<Download> {
         let mut tx = self.write().await?;
         let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
-        self.grant_matter(&mut *tx, p, doc.matter_id, Permission::ReadDocument).await?;
+        self.grant_matter(&mut *tx, p, doc.matter_id, Permission::ReadDocument)
+            .await?;
         let range = range.map(|r| r.resolve(doc.size)).transpose()?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.download", format!("document:{id}"), meta)
-            .with_detail(serde_json::json!({
-                "matter": doc.matter_id.to_string(),
-                "range": range.as_ref().map(|r| format!("{}-{}", r.start, r.end.saturating_sub(1))),
-            }));
+        let ev = NewEvent::new(
+            Some(p.tenant_id),
+            actor(p),
+            "document.download",
+            format!("document:{id}"),
+            meta,
+        )
+        .with_detail(serde_json::json!({
+            "matter": doc.matter_id.to_string(),
+            "range": range.as_ref().map(|r| format!("{}-{}", r.start, r.end.saturating_sub(1))),
+        }));
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         let body = self.blobs.get(&doc.blob_key(), range.clone()).await?;

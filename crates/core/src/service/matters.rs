@@ -25,7 +25,13 @@ impl Portal {
     }
 
     /// Open a new matter.
-    pub async fn create_matter(&self, p: &Principal, reference: &str, title: &str, meta: &RequestMeta) -> Result<Matter> {
+    pub async fn create_matter(
+        &self,
+        p: &Principal,
+        reference: &str,
+        title: &str,
+        meta: &RequestMeta,
+    ) -> Result<Matter> {
         let grant = policy::authorize_tenant(p, Permission::CreateMatter)?;
         let m = Matter {
             id: MatterId::new(),
@@ -37,7 +43,13 @@ impl Portal {
         };
         let mut tx = self.write().await?;
         tx.insert_matter(&grant, &m).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.create", format!("matter:{}", m.id), meta);
+        let ev = NewEvent::new(
+            Some(p.tenant_id),
+            actor(p),
+            "matter.create",
+            format!("matter:{}", m.id),
+            meta,
+        );
         tx.append_audit(&ev, m.created_at).await?;
         tx.commit().await?;
         Ok(m)
@@ -46,34 +58,55 @@ impl Portal {
     /// One matter, if the caller may see it.
     pub async fn matter(&self, p: &Principal, id: MatterId) -> Result<Matter> {
         let mut tx = self.read().await?;
-        let grant = self.grant_matter(&mut *tx, p, id, Permission::ViewMatter).await?;
-        tx.matter(grant.tenant_id(), grant.matter_id()).await?.ok_or(Error::NotFound)
+        let grant = self
+            .grant_matter(&mut *tx, p, id, Permission::ViewMatter)
+            .await?;
+        tx.matter(grant.tenant_id(), grant.matter_id())
+            .await?
+            .ok_or(Error::NotFound)
     }
 
     /// The matter's access list.
     pub async fn list_members(&self, p: &Principal, id: MatterId) -> Result<Vec<MatterMember>> {
         let mut tx = self.read().await?;
-        let grant = self.grant_matter(&mut *tx, p, id, Permission::ViewMatter).await?;
+        let grant = self
+            .grant_matter(&mut *tx, p, id, Permission::ViewMatter)
+            .await?;
         tx.list_members(&grant).await
     }
 
     /// Put a user on a matter's list. Role `client` invites a client user by email, creating the
     /// user if needed; role `staff` adds an existing staff-side user.
-    pub async fn add_member(&self, p: &Principal, id: MatterId, email: &str, role: &str, meta: &RequestMeta) -> Result<InviteOutcome> {
+    pub async fn add_member(
+        &self,
+        p: &Principal,
+        id: MatterId,
+        email: &str,
+        role: &str,
+        meta: &RequestMeta,
+    ) -> Result<InviteOutcome> {
         let email = validate::email(email)?;
         let role = Role::parse(role)?;
         let mut tx = self.write().await?;
-        let grant = self.grant_matter(&mut *tx, p, id, Permission::ManageMembers).await?;
+        let grant = self
+            .grant_matter(&mut *tx, p, id, Permission::ManageMembers)
+            .await?;
         let now = self.clock.now();
         let existing = tx.user_by_email(p.tenant_id, &email).await?.map(|(u, _)| u);
         let (user, created) = match (existing, role) {
             (Some(u), Role::Client) if u.role != Role::Client => {
-                return Err(Error::invalid("role", "this email belongs to a staff user; add them with role staff"));
+                return Err(Error::invalid(
+                    "role",
+                    "this email belongs to a staff user; add them with role staff",
+                ));
             }
             (Some(u), Role::Client) => (u, false),
             (Some(u), _) if u.role.is_staff_side() => (u, false),
             (Some(_), _) => {
-                return Err(Error::invalid("role", "this email belongs to a client user; add them with role client"));
+                return Err(Error::invalid(
+                    "role",
+                    "this email belongs to a client user; add them with role client",
+                ));
             }
             (None, Role::Client) => {
                 let u = User {
@@ -89,17 +122,32 @@ impl Portal {
                 (u, true)
             }
             (None, _) => {
-                return Err(Error::invalid("email", "no staff user has this email; create the user first"));
+                return Err(Error::invalid(
+                    "email",
+                    "no staff user has this email; create the user first",
+                ));
             }
         };
         if tx.membership(p.tenant_id, id, user.id).await?.is_some() {
             return Err(Error::Conflict("This member".into()));
         }
-        let member_role = if user.role == Role::Client { Role::Client } else { Role::Staff };
+        let member_role = if user.role == Role::Client {
+            Role::Client
+        } else {
+            Role::Staff
+        };
         tx.insert_member(&grant, user.id, member_role, now).await?;
         let invite_url = if user.status == UserStatus::Invited {
             let ttl = self.settings.invite_link_ttl;
-            let s = self.new_link(&mut *tx, LinkPurpose::SetPassword, Some(p.tenant_id), Some(user.id), ttl).await?;
+            let s = self
+                .new_link(
+                    &mut *tx,
+                    LinkPurpose::SetPassword,
+                    Some(p.tenant_id),
+                    Some(user.id),
+                    ttl,
+                )
+                .await?;
             Some(self.link_url("invite", &s))
         } else {
             None

@@ -62,7 +62,12 @@ pub struct Portal {
 }
 
 impl Portal {
-    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
         Self {
             store,
             blobs,
@@ -95,7 +100,13 @@ impl Portal {
 
     /// Load a matter's facts for the caller and ask the policy. Every matter-scoped use case
     /// starts here.
-    async fn grant_matter(&self, tx: &mut dyn Tx, p: &Principal, matter: MatterId, perm: Permission) -> Result<MatterGrant> {
+    async fn grant_matter(
+        &self,
+        tx: &mut dyn Tx,
+        p: &Principal,
+        matter: MatterId,
+        perm: Permission,
+    ) -> Result<MatterGrant> {
         if tx.matter(p.tenant_id, matter).await?.is_none() {
             return Err(Error::NotFound);
         }
@@ -113,7 +124,11 @@ impl Portal {
 
     fn link_url(&self, path: &str, secret: &secrecy::SecretString) -> String {
         use secrecy::ExposeSecret;
-        format!("{}/{path}/{}", self.settings.public_url.trim_end_matches('/'), secret.expose_secret())
+        format!(
+            "{}/{path}/{}",
+            self.settings.public_url.trim_end_matches('/'),
+            secret.expose_secret()
+        )
     }
 }
 
@@ -139,6 +154,10 @@ pub fn cli_principal(tenant_id: TenantId) -> Principal {
 }
 
 /// Run a CPU-heavy closure (password hashing) off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(Error::internal)?
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(Error::internal)?
 }

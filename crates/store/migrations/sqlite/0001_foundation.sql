@@ -91,9 +91,11 @@ CREATE TABLE messages (
     matter_id  TEXT NOT NULL REFERENCES matters(id),
     author_id  TEXT NOT NULL REFERENCES users(id),
     body       TEXT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    -- Position in the matter's conversation: timestamps can tie, the order must not.
+    seq        BIGINT NOT NULL
 );
-CREATE INDEX messages_matter ON messages (tenant_id, matter_id, created_at);
+CREATE INDEX messages_matter ON messages (tenant_id, matter_id, seq);
 
 -- The audit log: one hash chain per tenant ('' for platform events). The head row serialises
 -- writers of a chain; events are append-only.

@@ -14,8 +14,18 @@ use portcullis_core::ids::{DocumentId, MatterId};
 
 /// The matter's documents, newest first.
 #[utoipa::path(get, path = "/api/v1/matters/{id}/documents", tag = "documents", params(("id" = String, Path)), responses((status = 200, body = Items<DocumentView>)))]
-pub async fn list(State(s): State<AppState>, ApiCaller(p): ApiCaller, ApiPath(id): ApiPath<MatterId>) -> Result<Json<Items<DocumentView>>, ApiError> {
-    let items = s.portal.list_documents(&p, id).await?.iter().map(DocumentView::from).collect();
+pub async fn list(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    ApiPath(id): ApiPath<MatterId>,
+) -> Result<Json<Items<DocumentView>>, ApiError> {
+    let items = s
+        .portal
+        .list_documents(&p, id)
+        .await?
+        .iter()
+        .map(DocumentView::from)
+        .collect();
     Ok(Json(Items { items }))
 }
 
@@ -34,16 +44,30 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let stream = streams::idle_limited(body.into_data_stream(), s.web.upload_idle_timeout);
-    let d = s.portal.upload_document(&p, id, &q.name, content_type, stream, &meta).await?;
+    let d = s
+        .portal
+        .upload_document(&p, id, &q.name, content_type, stream, &meta)
+        .await?;
     Ok((StatusCode::CREATED, Json(DocumentView::from(&d))))
 }
 
 /// Download a document, whole or one byte range.
 #[utoipa::path(get, path = "/api/v1/documents/{id}/content", tag = "documents", params(("id" = String, Path)),
     responses((status = 200, description = "the whole document"), (status = 206, description = "the requested range"), (status = 416, body = crate::error::ErrorBody)))]
-pub async fn content(State(s): State<AppState>, ApiCaller(p): ApiCaller, Meta(meta): Meta, ApiPath(id): ApiPath<DocumentId>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let d = s.portal.download_document(&p, id, streams::parse_range(&headers), &meta).await?;
+pub async fn content(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiPath(id): ApiPath<DocumentId>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let d = s
+        .portal
+        .download_document(&p, id, streams::parse_range(&headers), &meta)
+        .await?;
     Ok(streams::download_response(d))
 }

@@ -11,28 +11,58 @@ use portcullis_core::ids::MatterId;
 
 /// The matters the caller may see.
 #[utoipa::path(get, path = "/api/v1/matters", tag = "matters", responses((status = 200, body = Items<MatterView>)))]
-pub async fn list(State(s): State<AppState>, ApiCaller(p): ApiCaller) -> Result<Json<Items<MatterView>>, ApiError> {
-    let items = s.portal.list_matters(&p).await?.iter().map(MatterView::from).collect();
+pub async fn list(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+) -> Result<Json<Items<MatterView>>, ApiError> {
+    let items = s
+        .portal
+        .list_matters(&p)
+        .await?
+        .iter()
+        .map(MatterView::from)
+        .collect();
     Ok(Json(Items { items }))
 }
 
 /// Open a matter.
 #[utoipa::path(post, path = "/api/v1/matters", tag = "matters", request_body = MatterCreate, responses((status = 201, body = MatterView)))]
-pub async fn create(State(s): State<AppState>, ApiCaller(p): ApiCaller, Meta(meta): Meta, ApiJson(req): ApiJson<MatterCreate>) -> Result<(StatusCode, Json<MatterView>), ApiError> {
-    let m = s.portal.create_matter(&p, &req.reference, &req.title, &meta).await?;
+pub async fn create(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiJson(req): ApiJson<MatterCreate>,
+) -> Result<(StatusCode, Json<MatterView>), ApiError> {
+    let m = s
+        .portal
+        .create_matter(&p, &req.reference, &req.title, &meta)
+        .await?;
     Ok((StatusCode::CREATED, Json(MatterView::from(&m))))
 }
 
 /// One matter.
 #[utoipa::path(get, path = "/api/v1/matters/{id}", tag = "matters", params(("id" = String, Path)), responses((status = 200, body = MatterView), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get_one(State(s): State<AppState>, ApiCaller(p): ApiCaller, ApiPath(id): ApiPath<MatterId>) -> Result<Json<MatterView>, ApiError> {
+pub async fn get_one(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    ApiPath(id): ApiPath<MatterId>,
+) -> Result<Json<MatterView>, ApiError> {
     Ok(Json(MatterView::from(&s.portal.matter(&p, id).await?)))
 }
 
 /// Add a member; role `client` invites a client user by email.
 #[utoipa::path(post, path = "/api/v1/matters/{id}/members", tag = "matters", params(("id" = String, Path)), request_body = MemberAdd, responses((status = 201, body = MemberAdded)))]
-pub async fn add_member(State(s): State<AppState>, ApiCaller(p): ApiCaller, Meta(meta): Meta, ApiPath(id): ApiPath<MatterId>, ApiJson(req): ApiJson<MemberAdd>) -> Result<(StatusCode, Json<MemberAdded>), ApiError> {
-    let out = s.portal.add_member(&p, id, &req.email, &req.role, &meta).await?;
+pub async fn add_member(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiPath(id): ApiPath<MatterId>,
+    ApiJson(req): ApiJson<MemberAdd>,
+) -> Result<(StatusCode, Json<MemberAdded>), ApiError> {
+    let out = s
+        .portal
+        .add_member(&p, id, &req.email, &req.role, &meta)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(MemberAdded {
@@ -45,21 +75,47 @@ pub async fn add_member(State(s): State<AppState>, ApiCaller(p): ApiCaller, Meta
 
 /// The matter's access list.
 #[utoipa::path(get, path = "/api/v1/matters/{id}/members", tag = "matters", params(("id" = String, Path)), responses((status = 200, body = Items<MemberView>)))]
-pub async fn list_members(State(s): State<AppState>, ApiCaller(p): ApiCaller, ApiPath(id): ApiPath<MatterId>) -> Result<Json<Items<MemberView>>, ApiError> {
-    let items = s.portal.list_members(&p, id).await?.iter().map(MemberView::from).collect();
+pub async fn list_members(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    ApiPath(id): ApiPath<MatterId>,
+) -> Result<Json<Items<MemberView>>, ApiError> {
+    let items = s
+        .portal
+        .list_members(&p, id)
+        .await?
+        .iter()
+        .map(MemberView::from)
+        .collect();
     Ok(Json(Items { items }))
 }
 
 /// The matter's messages, oldest first.
 #[utoipa::path(get, path = "/api/v1/matters/{id}/messages", tag = "messages", params(("id" = String, Path)), responses((status = 200, body = Items<MessageView>)))]
-pub async fn list_messages(State(s): State<AppState>, ApiCaller(p): ApiCaller, ApiPath(id): ApiPath<MatterId>) -> Result<Json<Items<MessageView>>, ApiError> {
-    let items = s.portal.list_messages(&p, id).await?.iter().map(MessageView::from).collect();
+pub async fn list_messages(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    ApiPath(id): ApiPath<MatterId>,
+) -> Result<Json<Items<MessageView>>, ApiError> {
+    let items = s
+        .portal
+        .list_messages(&p, id)
+        .await?
+        .iter()
+        .map(MessageView::from)
+        .collect();
     Ok(Json(Items { items }))
 }
 
 /// Post a message.
 #[utoipa::path(post, path = "/api/v1/matters/{id}/messages", tag = "messages", params(("id" = String, Path)), request_body = MessageCreate, responses((status = 201, body = MessageView)))]
-pub async fn post_message(State(s): State<AppState>, ApiCaller(p): ApiCaller, Meta(meta): Meta, ApiPath(id): ApiPath<MatterId>, ApiJson(req): ApiJson<MessageCreate>) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+pub async fn post_message(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiPath(id): ApiPath<MatterId>,
+    ApiJson(req): ApiJson<MessageCreate>,
+) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     let m = s.portal.post_message(&p, id, &req.body, &meta).await?;
     Ok((StatusCode::CREATED, Json(MessageView::from(&m))))
 }

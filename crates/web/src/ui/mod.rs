@@ -14,13 +14,17 @@ use tower_http::timeout::TimeoutLayer;
 pub use pages::ErrorPage;
 
 pub fn routes(limits: &WebSettings) -> Router<AppState> {
-    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout);
+    let timeout =
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout);
     let bounded = Router::new()
         .route("/", get(pages::home))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/setup/{token}", get(pages::setup_form).post(pages::setup))
-        .route("/invite/{token}", get(pages::invite_form).post(pages::invite))
+        .route(
+            "/invite/{token}",
+            get(pages::invite_form).post(pages::invite),
+        )
         .route("/matters", get(pages::matters).post(pages::create_matter))
         .route("/matters/{id}", get(pages::matter))
         .route("/matters/{id}/members", post(pages::add_member))

@@ -3,7 +3,9 @@
 use crate::AppState;
 use crate::api::dto::ts;
 use crate::error::UiError;
-use crate::extract::{Meta, UiCaller, UiForm, UiPath, check_csrf, clear_session_cookie, set_session_cookie};
+use crate::extract::{
+    Meta, UiCaller, UiForm, UiPath, check_csrf, clear_session_cookie, set_session_cookie,
+};
 use crate::streams;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -53,7 +55,10 @@ pub async fn not_found() -> UiError {
 
 pub async fn css() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../../static/app.css"),
     )
 }
@@ -87,8 +92,16 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn login(State(s): State<AppState>, Meta(meta): Meta, UiForm(f): UiForm<LoginForm>) -> Page {
-    match s.portal.login(&f.tenant, &f.email, SecretString::from(f.password), &meta).await {
+pub async fn login(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiForm(f): UiForm<LoginForm>,
+) -> Page {
+    match s
+        .portal
+        .login(&f.tenant, &f.email, SecretString::from(f.password), &meta)
+        .await
+    {
         Ok(out) => Ok((
             [(header::SET_COOKIE, set_session_cookie(&out.session_secret))],
             Redirect::to("/matters"),
@@ -107,10 +120,19 @@ pub async fn login(State(s): State<AppState>, Meta(meta): Meta, UiForm(f): UiFor
     }
 }
 
-pub async fn logout(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiForm(f): UiForm<CsrfOnly>) -> Page {
+pub async fn logout(
+    State(s): State<AppState>,
+    c: UiCaller,
+    Meta(meta): Meta,
+    UiForm(f): UiForm<CsrfOnly>,
+) -> Page {
     check_csrf(&c.principal, &f.csrf)?;
     s.portal.logout(&c.principal, &c.cookie, &meta).await?;
-    Ok(([(header::SET_COOKIE, clear_session_cookie())], Redirect::to("/login")).into_response())
+    Ok((
+        [(header::SET_COOKIE, clear_session_cookie())],
+        Redirect::to("/login"),
+    )
+        .into_response())
 }
 
 #[derive(Template, WebTemplate, Default)]
@@ -145,15 +167,30 @@ pub struct SetupForm {
     password: String,
 }
 
-pub async fn setup(State(s): State<AppState>, Meta(meta): Meta, UiPath(token): UiPath<String>, UiForm(f): UiForm<SetupForm>) -> Page {
+pub async fn setup(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiPath(token): UiPath<String>,
+    UiForm(f): UiForm<SetupForm>,
+) -> Page {
     let r = s
         .portal
-        .bootstrap(&token, &f.tenant, &f.display_name, &f.email, SecretString::from(f.password), &meta)
+        .bootstrap(
+            &token,
+            &f.tenant,
+            &f.display_name,
+            &f.email,
+            SecretString::from(f.password),
+            &meta,
+        )
         .await;
     match r {
         Ok(_) => Ok(DonePage {
             heading: "Portcullis is set up",
-            message: format!("The firm {} and its owner {} were created. Sign in to start.", f.tenant, f.email),
+            message: format!(
+                "The firm {} and its owner {} were created. Sign in to start.",
+                f.tenant, f.email
+            ),
         }
         .into_response()),
         Err(e @ (Error::Invalid { .. } | Error::Conflict(_))) => Ok((
@@ -196,9 +233,18 @@ pub struct PasswordForm {
     password: String,
 }
 
-pub async fn invite(State(s): State<AppState>, Meta(meta): Meta, UiPath(token): UiPath<String>, UiForm(f): UiForm<PasswordForm>) -> Page {
+pub async fn invite(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiPath(token): UiPath<String>,
+    UiForm(f): UiForm<PasswordForm>,
+) -> Page {
     let info = s.portal.link_info(&token).await?;
-    match s.portal.accept_invite(&token, SecretString::from(f.password), &meta).await {
+    match s
+        .portal
+        .accept_invite(&token, SecretString::from(f.password), &meta)
+        .await
+    {
         Ok(()) => Ok(DonePage {
             heading: "Password set",
             message: format!(
@@ -249,7 +295,13 @@ pub struct MattersPage {
 }
 
 pub async fn matters(State(s): State<AppState>, c: UiCaller) -> Page {
-    let matters = s.portal.list_matters(&c.principal).await?.iter().map(MatterRow::from).collect();
+    let matters = s
+        .portal
+        .list_matters(&c.principal)
+        .await?
+        .iter()
+        .map(MatterRow::from)
+        .collect();
     Ok(MattersPage {
         can_create: role_allows(c.principal.role, Permission::CreateMatter),
         nav: Nav::of(&c),
@@ -265,9 +317,17 @@ pub struct MatterForm {
     title: String,
 }
 
-pub async fn create_matter(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiForm(f): UiForm<MatterForm>) -> Page {
+pub async fn create_matter(
+    State(s): State<AppState>,
+    c: UiCaller,
+    Meta(meta): Meta,
+    UiForm(f): UiForm<MatterForm>,
+) -> Page {
     check_csrf(&c.principal, &f.csrf)?;
-    let m = s.portal.create_matter(&c.principal, &f.reference, &f.title, &meta).await?;
+    let m = s
+        .portal
+        .create_matter(&c.principal, &f.reference, &f.title, &meta)
+        .await?;
     Ok(Redirect::to(&format!("/matters/{}", m.id)).into_response())
 }
 
@@ -333,15 +393,38 @@ pub struct MatterPage {
     invite_url: Option<String>,
 }
 
-async fn matter_page(s: &AppState, c: &UiCaller, id: MatterId, invite_url: Option<String>) -> Result<MatterPage, UiError> {
+async fn matter_page(
+    s: &AppState,
+    c: &UiCaller,
+    id: MatterId,
+    invite_url: Option<String>,
+) -> Result<MatterPage, UiError> {
     let p = &c.principal;
     let matter = s.portal.matter(p, id).await?;
     Ok(MatterPage {
         nav: Nav::of(c),
         matter: MatterRow::from(&matter),
-        documents: s.portal.list_documents(p, id).await?.iter().map(DocRow::from).collect(),
-        messages: s.portal.list_messages(p, id).await?.iter().map(MessageRow::from).collect(),
-        members: s.portal.list_members(p, id).await?.iter().map(MemberRow::from).collect(),
+        documents: s
+            .portal
+            .list_documents(p, id)
+            .await?
+            .iter()
+            .map(DocRow::from)
+            .collect(),
+        messages: s
+            .portal
+            .list_messages(p, id)
+            .await?
+            .iter()
+            .map(MessageRow::from)
+            .collect(),
+        members: s
+            .portal
+            .list_members(p, id)
+            .await?
+            .iter()
+            .map(MemberRow::from)
+            .collect(),
         can_manage_members: role_allows(p.role, Permission::ManageMembers),
         invite_url,
     })
@@ -358,10 +441,21 @@ pub struct MemberForm {
     role: String,
 }
 
-pub async fn add_member(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<MatterId>, UiForm(f): UiForm<MemberForm>) -> Page {
+pub async fn add_member(
+    State(s): State<AppState>,
+    c: UiCaller,
+    Meta(meta): Meta,
+    UiPath(id): UiPath<MatterId>,
+    UiForm(f): UiForm<MemberForm>,
+) -> Page {
     check_csrf(&c.principal, &f.csrf)?;
-    let out = s.portal.add_member(&c.principal, id, &f.email, &f.role, &meta).await?;
-    Ok(matter_page(&s, &c, id, out.invite_url).await?.into_response())
+    let out = s
+        .portal
+        .add_member(&c.principal, id, &f.email, &f.role, &meta)
+        .await?;
+    Ok(matter_page(&s, &c, id, out.invite_url)
+        .await?
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -370,21 +464,42 @@ pub struct MessageForm {
     body: String,
 }
 
-pub async fn post_message(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<MatterId>, UiForm(f): UiForm<MessageForm>) -> Page {
+pub async fn post_message(
+    State(s): State<AppState>,
+    c: UiCaller,
+    Meta(meta): Meta,
+    UiPath(id): UiPath<MatterId>,
+    UiForm(f): UiForm<MessageForm>,
+) -> Page {
     check_csrf(&c.principal, &f.csrf)?;
-    s.portal.post_message(&c.principal, id, &f.body, &meta).await?;
+    s.portal
+        .post_message(&c.principal, id, &f.body, &meta)
+        .await?;
     Ok(Redirect::to(&format!("/matters/{id}")).into_response())
 }
 
 /// A browser upload: a multipart form whose first field is the CSRF token and second the file.
 /// The file part is piped into the upload use case as it arrives, never buffered whole.
-pub async fn upload(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<MatterId>, mut form: Multipart) -> Page {
+pub async fn upload(
+    State(s): State<AppState>,
+    c: UiCaller,
+    Meta(meta): Meta,
+    UiPath(id): UiPath<MatterId>,
+    mut form: Multipart,
+) -> Page {
     let bad = |m: &'static str| UiError(Error::invalid("form", m));
-    let csrf_field = form.next_field().await.map_err(|_| bad("the upload could not be read"))?.ok_or(Error::Csrf)?;
+    let csrf_field = form
+        .next_field()
+        .await
+        .map_err(|_| bad("the upload could not be read"))?
+        .ok_or(Error::Csrf)?;
     if csrf_field.name() != Some("csrf") {
         return Err(Error::Csrf.into());
     }
-    let sent = csrf_field.text().await.map_err(|_| bad("the upload could not be read"))?;
+    let sent = csrf_field
+        .text()
+        .await
+        .map_err(|_| bad("the upload could not be read"))?;
     check_csrf(&c.principal, &sent)?;
     let mut file = form
         .next_field()
@@ -406,14 +521,30 @@ pub async fn upload(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, Ui
     let stream = streams::idle_limited(rx, s.web.upload_idle_timeout);
     let (_, stored) = tokio::join!(
         pump,
-        s.portal.upload_document(&c.principal, id, &name, content_type.as_deref(), stream, &meta)
+        s.portal.upload_document(
+            &c.principal,
+            id,
+            &name,
+            content_type.as_deref(),
+            stream,
+            &meta
+        )
     );
     stored?;
     Ok(Redirect::to(&format!("/matters/{id}")).into_response())
 }
 
-pub async fn download(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<DocumentId>, headers: HeaderMap) -> Page {
-    let d = s.portal.download_document(&c.principal, id, streams::parse_range(&headers), &meta).await?;
+pub async fn download(
+    State(s): State<AppState>,
+    c: UiCaller,
+    Meta(meta): Meta,
+    UiPath(id): UiPath<DocumentId>,
+    headers: HeaderMap,
+) -> Page {
+    let d = s
+        .portal
+        .download_document(&c.principal, id, streams::parse_range(&headers), &meta)
+        .await?;
     Ok(streams::download_response(d))
 }
 
@@ -434,7 +565,11 @@ pub struct TokensPage {
     new_secret: Option<String>,
 }
 
-async fn tokens_page(s: &AppState, c: &UiCaller, new_secret: Option<String>) -> Result<TokensPage, UiError> {
+async fn tokens_page(
+    s: &AppState,
+    c: &UiCaller,
+    new_secret: Option<String>,
+) -> Result<TokensPage, UiError> {
     let now = s.portal.clock().now();
     let tokens = s
         .portal
@@ -444,7 +579,12 @@ async fn tokens_page(s: &AppState, c: &UiCaller, new_secret: Option<String>) -> 
         .map(|t| TokenRow {
             id: t.id.to_string(),
             name: t.name.clone(),
-            scopes: t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
+            scopes: t
+                .scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
             expires_at: t.expires_at.map(ts).unwrap_or_default(),
             status: if t.revoked_at.is_some() {
                 "revoked"
@@ -467,7 +607,12 @@ pub async fn tokens(State(s): State<AppState>, c: UiCaller) -> Page {
     Ok(tokens_page(&s, &c, None).await?.into_response())
 }
 
-pub async fn create_token(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, body: String) -> Page {
+pub async fn create_token(
+    State(s): State<AppState>,
+    c: UiCaller,
+    Meta(meta): Meta,
+    body: String,
+) -> Page {
     // Parsed by hand: browsers send one `scopes=` pair per ticked box, which serde's flat form
     // decoding cannot collect.
     let mut csrf = String::new();
@@ -484,8 +629,15 @@ pub async fn create_token(State(s): State<AppState>, c: UiCaller, Meta(meta): Me
         }
     }
     check_csrf(&c.principal, &csrf)?;
-    let (_, secret) = s.portal.create_token(&c.principal, &name, &scopes, days, &meta).await?;
-    Ok(tokens_page(&s, &c, Some(secret.expose_secret().to_string())).await?.into_response())
+    let (_, secret) = s
+        .portal
+        .create_token(&c.principal, &name, &scopes, days, &meta)
+        .await?;
+    Ok(
+        tokens_page(&s, &c, Some(secret.expose_secret().to_string()))
+            .await?
+            .into_response(),
+    )
 }
 
 /// Decode an `application/x-www-form-urlencoded` body into pairs, keeping repeated keys.
@@ -495,7 +647,10 @@ fn form_pairs(body: &str) -> Vec<(String, String)> {
         let mut out = Vec::with_capacity(bytes.len());
         let mut i = 0;
         while let Some(&b) = bytes.get(i) {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
             match (b, hex) {
                 (b'%', Some(v)) => {
                     out.push(v);
@@ -518,7 +673,13 @@ fn form_pairs(body: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-pub async fn revoke_token(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<TokenId>, UiForm(f): UiForm<CsrfOnly>) -> Page {
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    c: UiCaller,
+    Meta(meta): Meta,
+    UiPath(id): UiPath<TokenId>,
+    UiForm(f): UiForm<CsrfOnly>,
+) -> Page {
     check_csrf(&c.principal, &f.csrf)?;
     s.portal.revoke_token(&c.principal, id, &meta).await?;
     Ok(Redirect::to("/tokens").into_response())
@@ -533,7 +694,11 @@ pub struct UsersPage {
     invite_url: Option<String>,
 }
 
-async fn users_page(s: &AppState, c: &UiCaller, invite_url: Option<String>) -> Result<UsersPage, UiError> {
+async fn users_page(
+    s: &AppState,
+    c: &UiCaller,
+    invite_url: Option<String>,
+) -> Result<UsersPage, UiError> {
     Ok(UsersPage {
         nav: Nav::of(c),
         users: s.portal.list_users(&c.principal).await?,
@@ -555,9 +720,24 @@ pub struct UserForm {
     role: String,
 }
 
-pub async fn create_user(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiForm(f): UiForm<UserForm>) -> Page {
+pub async fn create_user(
+    State(s): State<AppState>,
+    c: UiCaller,
+    Meta(meta): Meta,
+    UiForm(f): UiForm<UserForm>,
+) -> Page {
     check_csrf(&c.principal, &f.csrf)?;
-    let (_, link) = s.portal.create_user(&c.principal, &f.email, &f.display_name, &f.role, None, &meta).await?;
+    let (_, link) = s
+        .portal
+        .create_user(
+            &c.principal,
+            &f.email,
+            &f.display_name,
+            &f.role,
+            None,
+            &meta,
+        )
+        .await?;
     Ok(users_page(&s, &c, link).await?.into_response())
 }
 

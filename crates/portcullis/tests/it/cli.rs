@@ -1,0 +1,173 @@
+//! The command line, run as a user runs it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output};
+
+fn portcullis(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env("PORTCULLIS_DATA", dir)
+        .env_remove("PORTCULLIS_DATABASE_URL")
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .expect("run portcullis")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn config_check_prints_effective_values_and_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:9443\"\ndatabase_url = \"postgres://u:hunter2@127.0.0.1:5432/db\"\n",
+    )
+    .unwrap();
+    let o = portcullis(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "config", "check"],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("listen = \"127.0.0.1:9443\""), "{out}");
+    assert!(
+        out.contains("REDACTED") && !out.contains("hunter2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn malformed_config_names_the_key_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    for (body, key) in [
+        ("listen = 5\n", "listen"),
+        ("lisen = \"127.0.0.1:1\"\n", "lisen"),
+        ("listen = \"nowhere\"\n", "listen"),
+        ("session_idle_minutes = -1\n", "session_idle_minutes"),
+        ("listen = \n", "listen"),
+    ] {
+        let cfg = dir.path().join("bad.toml");
+        std::fs::write(&cfg, body).unwrap();
+        let o = portcullis(
+            dir.path(),
+            &["--config", cfg.to_str().unwrap(), "config", "check"],
+        );
+        let out = text(&o);
+        assert!(!o.status.success(), "{body:?} was accepted");
+        assert!(
+            out.contains(key),
+            "{body:?}: the error does not name {key}: {out}"
+        );
+    }
+    let o = portcullis(
+        dir.path(),
+        &[
+            "--config",
+            "/nonexistent/portcullis.toml",
+            "config",
+            "check",
+        ],
+    );
+    assert!(text(&o).contains("does not exist"));
+}
+
+#[test]
+fn tenant_and_user_creation_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "correct horse battery staple\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = portcullis(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "acme",
+            "--owner-email",
+            "o@acme.example",
+            "--owner-password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("readable by other users"), "{}", text(&o));
+
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = portcullis(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "acme",
+            "--owner-email",
+            "o@acme.example",
+            "--owner-password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("tenant acme created"));
+
+    let o = portcullis(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "beta",
+            "--owner-email",
+            "o@beta.example",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("/invite/"), "{}", text(&o));
+
+    let dup = portcullis(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "acme",
+            "--owner-email",
+            "x@acme.example",
+        ],
+    );
+    assert!(!dup.status.success());
+    assert!(text(&dup).contains("already exists"), "{}", text(&dup));
+
+    let o = portcullis(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "s@acme.example",
+            "--role",
+            "staff",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let list = portcullis(dir.path(), &["user", "list", "--tenant", "acme"]);
+    assert!(
+        text(&list).contains("s@acme.example\tstaff\tinvited"),
+        "{}",
+        text(&list)
+    );
+    let bad = portcullis(dir.path(), &["user", "list", "--tenant", "nope"]);
+    assert!(!bad.status.success());
+
+    let m = portcullis(dir.path(), &["migrate"]);
+    assert!(m.status.success(), "{}", text(&m));
+}

@@ -1,0 +1,37 @@
+//! The integration suite: one binary that drives real Portcullis servers over HTTPS, each test
+//! on SQLite and on PostgreSQL.
+
+mod api;
+mod browser;
+mod cli;
+mod isolation;
+mod streaming;
+
+/// Define a test that runs once per database: `both!(name, |srv| async move { ... })` makes
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident, |$srv:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($srv: &portcullis_testkit::TestServer) {
+                $body.await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let srv =
+                    portcullis_testkit::TestServer::start(portcullis_testkit::Db::Sqlite).await;
+                run(&srv).await;
+                srv.stop().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let srv =
+                    portcullis_testkit::TestServer::start(portcullis_testkit::Db::Postgres).await;
+                run(&srv).await;
+                srv.stop().await;
+            }
+        }
+    };
+}
