@@ -146,13 +146,11 @@ pub fn event_hash(e: &StoredEvent) -> String {
 /// sequence number of the first event that does not fit.
 pub fn verify_run(prev_hash: &str, first_seq: i64, events: &[StoredEvent]) -> Result<(), i64> {
     let mut prev = prev_hash.to_string();
-    let mut expect = first_seq;
-    for e in events {
+    for (expect, e) in (first_seq..).zip(events) {
         if e.seq != expect || e.prev_hash != prev || event_hash(e) != e.hash {
             return Err(e.seq);
         }
         prev = e.hash.clone();
-        expect += 1;
     }
     Ok(())
 }

@@ -2,6 +2,14 @@
 //! fresh PostgreSQL database, a clock tests can move, and a typed client that talks to it the way
 //! a browser or an API client does.
 #![forbid(unsafe_code)]
+// Test support: a failed set-up step must stop the test at once with its reason, so panicking
+// is this crate's error handling.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod client;
 

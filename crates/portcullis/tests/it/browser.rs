@@ -1,1 +1,269 @@
-pub async fn placeholder() {}
+//! The UI in a real browser: headless Chromium driven through ChromeDriver walks the main path —
+//! first-start setup, sign in, open a matter, upload, invite a client; the client sets a password,
+//! signs in and downloads the document. Screenshots go to `$PORTCULLIS_TEST_ARTIFACTS`.
+
+use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use portcullis_testkit::{Db, PASSWORD, TestServer};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_driver() -> (Driver, u16) {
+    let bin = std::env::var("PORTCULLIS_TEST_CHROMEDRIVER")
+        .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let port = free_port();
+    let child = Command::new(&bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("start {bin} ({e}): run the suite with ./scripts/test, which installs it")
+        });
+    let driver = Driver(child);
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (driver, port);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start listening");
+}
+
+async fn browser(port: u16, profile: &Path, downloads: &Path) -> Browser {
+    let chromium =
+        std::env::var("PORTCULLIS_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1280,1000",
+                // The test server's certificate is self-signed and made for this run.
+                "--ignore-certificate-errors",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": {
+                "download.default_directory": downloads.display().to_string(),
+                "download.prompt_for_download": false,
+            }
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    ClientBuilder::rustls()
+        .expect("rustls connector")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("connect to chromedriver")
+}
+
+fn artifacts() -> PathBuf {
+    let dir = std::env::var("PORTCULLIS_TEST_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join("portcullis-artifacts"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(b: &Browser, name: &str) {
+    let png = b.screenshot().await.expect("screenshot");
+    std::fs::write(artifacts().join(format!("browser-{name}.png")), png).unwrap();
+}
+
+async fn fill(b: &Browser, id: &str, text: &str) {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn click(b: &Browser, id: &str) {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn sign_in(b: &Browser, base: &str, tenant: &str, email: &str) {
+    b.goto(&format!("{base}/login")).await.unwrap();
+    fill(b, "tenant", tenant).await;
+    fill(b, "email", email).await;
+    fill(b, "password", PASSWORD).await;
+    click(b, "sign-in").await;
+    assert!(
+        b.current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/matters"),
+        "sign-in failed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn main_path_in_a_real_browser() {
+    let srv = TestServer::start(Db::Sqlite).await;
+    let base = srv.base.clone();
+    let (_driver, port) = start_driver().await;
+    let work = tempfile::tempdir().unwrap();
+    let downloads = work.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let b = browser(port, &work.path().join("profile"), &downloads).await;
+
+    // First start: the one-time setup link creates the firm and its owner.
+    b.goto(
+        srv.setup_link
+            .as_deref()
+            .expect("a fresh server prints a setup link"),
+    )
+    .await
+    .unwrap();
+    fill(&b, "tenant", "harbour-law").await;
+    fill(&b, "display_name", "Harbour Law LLP").await;
+    fill(&b, "email", "owner@harbour.example").await;
+    fill(&b, "password", PASSWORD).await;
+    shot(&b, "01-setup").await;
+    click(&b, "create").await;
+    assert!(
+        b.find(Locator::Id("notice"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("harbour-law")
+    );
+
+    sign_in(&b, &base, "harbour-law", "owner@harbour.example").await;
+    shot(&b, "02-matters").await;
+    fill(&b, "reference", "HL-2026-001").await;
+    fill(&b, "title", "Sale of 4 Quay Street").await;
+    click(&b, "create-matter").await;
+    assert!(
+        b.current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/matters/")
+    );
+
+    let file = work.path().join("contract.txt");
+    std::fs::write(&file, "Contract for the sale of 4 Quay Street.\n").unwrap();
+    b.find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(&file.display().to_string())
+        .await
+        .unwrap();
+    click(&b, "upload").await;
+    let docs = b
+        .find(Locator::Id("documents"))
+        .await
+        .expect("document table")
+        .text()
+        .await
+        .unwrap();
+    assert!(docs.contains("contract.txt"), "{docs}");
+
+    fill(&b, "message", "Please upload your passport.").await;
+    click(&b, "send").await;
+    fill(&b, "member-email", "client@example.com").await;
+    click(&b, "invite-member").await;
+    let invite = b
+        .find(Locator::Id("invite-url"))
+        .await
+        .expect("invite link shown")
+        .text()
+        .await
+        .unwrap();
+    shot(&b, "03-matter-with-invite").await;
+    click(&b, "logout").await;
+
+    // The client chooses a password through the link, signs in, sees the matter and downloads.
+    b.goto(&invite).await.unwrap();
+    fill(&b, "password", PASSWORD).await;
+    click(&b, "set-password").await;
+    assert!(
+        b.find(Locator::Id("notice"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("client@example.com")
+    );
+    sign_in(&b, &base, "harbour-law", "client@example.com").await;
+    let list = b
+        .find(Locator::Id("matters"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("HL-2026-001"), "{list}");
+    assert!(
+        b.find(Locator::Id("create-matter")).await.is_err(),
+        "clients cannot open matters"
+    );
+    b.find(Locator::LinkText("HL-2026-001"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        b.source()
+            .await
+            .unwrap()
+            .contains("Please upload your passport.")
+    );
+    shot(&b, "04-client-view").await;
+    b.find(Locator::Css("a.download"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let saved = downloads.join("contract.txt");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&saved).is_ok_and(|s| !s.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(&saved).expect("the download arrived"),
+        "Contract for the sale of 4 Quay Street.\n"
+    );
+
+    b.close().await.unwrap();
+    srv.stop().await;
+}

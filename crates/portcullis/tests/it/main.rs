@@ -1,5 +1,12 @@
 //! The integration suite: one binary that drives real Portcullis servers over HTTPS, each test
 //! on SQLite and on PostgreSQL.
+// Tests and their helpers fail by panicking, with the reason in the message.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod api;
 mod browser;
