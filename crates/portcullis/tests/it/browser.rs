@@ -112,20 +112,37 @@ async fn click(b: &Browser, id: &str) {
         .unwrap();
 }
 
+/// Wait (bounded) for an element the next page shows; on failure keep a screenshot and the page.
+async fn expect(b: &Browser, css: &str) -> fantoccini::elements::Element {
+    match b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(e) => e,
+        Err(err) => {
+            shot(b, "failure").await;
+            let url = b
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            panic!(
+                "{css} did not appear ({err}) at {url}: {}",
+                b.source().await.unwrap_or_default()
+            );
+        }
+    }
+}
+
 async fn sign_in(b: &Browser, base: &str, tenant: &str, email: &str) {
     b.goto(&format!("{base}/login")).await.unwrap();
     fill(b, "tenant", tenant).await;
     fill(b, "email", email).await;
     fill(b, "password", PASSWORD).await;
     click(b, "sign-in").await;
-    assert!(
-        b.current_url()
-            .await
-            .unwrap()
-            .path()
-            .starts_with("/matters"),
-        "sign-in failed"
-    );
+    expect(b, "#logout").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,95 +156,53 @@ async fn main_path_in_a_real_browser() {
     let b = browser(port, &work.path().join("profile"), &downloads).await;
 
     // First start: the one-time setup link creates the firm and its owner.
-    b.goto(
-        srv.setup_link
-            .as_deref()
-            .expect("a fresh server prints a setup link"),
-    )
-    .await
-    .unwrap();
+    let setup = srv
+        .setup_link
+        .as_deref()
+        .expect("a fresh server prints a setup link");
+    b.goto(setup).await.unwrap();
     fill(&b, "tenant", "harbour-law").await;
     fill(&b, "display_name", "Harbour Law LLP").await;
     fill(&b, "email", "owner@harbour.example").await;
     fill(&b, "password", PASSWORD).await;
     shot(&b, "01-setup").await;
     click(&b, "create").await;
-    assert!(
-        b.find(Locator::Id("notice"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-            .contains("harbour-law")
-    );
+    let notice = expect(&b, "#notice").await.text().await.unwrap();
+    assert!(notice.contains("harbour-law"), "{notice}");
 
     sign_in(&b, &base, "harbour-law", "owner@harbour.example").await;
     shot(&b, "02-matters").await;
     fill(&b, "reference", "HL-2026-001").await;
     fill(&b, "title", "Sale of 4 Quay Street").await;
     click(&b, "create-matter").await;
-    assert!(
-        b.current_url()
-            .await
-            .unwrap()
-            .path()
-            .starts_with("/matters/")
-    );
+    expect(&b, "#upload").await;
 
     let file = work.path().join("contract.txt");
     std::fs::write(&file, "Contract for the sale of 4 Quay Street.\n").unwrap();
-    b.find(Locator::Id("file"))
-        .await
-        .unwrap()
-        .send_keys(&file.display().to_string())
-        .await
-        .unwrap();
+    let input = b.find(Locator::Id("file")).await.unwrap();
+    input.send_keys(&file.display().to_string()).await.unwrap();
     click(&b, "upload").await;
-    let docs = b
-        .find(Locator::Id("documents"))
-        .await
-        .expect("document table")
-        .text()
-        .await
-        .unwrap();
+    let docs = expect(&b, "#documents").await.text().await.unwrap();
     assert!(docs.contains("contract.txt"), "{docs}");
 
     fill(&b, "message", "Please upload your passport.").await;
     click(&b, "send").await;
+    expect(&b, ".message").await;
     fill(&b, "member-email", "client@example.com").await;
     click(&b, "invite-member").await;
-    let invite = b
-        .find(Locator::Id("invite-url"))
-        .await
-        .expect("invite link shown")
-        .text()
-        .await
-        .unwrap();
+    let invite = expect(&b, "#invite-url").await.text().await.unwrap();
     shot(&b, "03-matter-with-invite").await;
     click(&b, "logout").await;
+    expect(&b, "#sign-in").await;
 
     // The client chooses a password through the link, signs in, sees the matter and downloads.
     b.goto(&invite).await.unwrap();
     fill(&b, "password", PASSWORD).await;
     click(&b, "set-password").await;
-    assert!(
-        b.find(Locator::Id("notice"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-            .contains("client@example.com")
-    );
+    let notice = expect(&b, "#notice").await.text().await.unwrap();
+    assert!(notice.contains("client@example.com"), "{notice}");
     sign_in(&b, &base, "harbour-law", "client@example.com").await;
-    let list = b
-        .find(Locator::Id("matters"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = expect(&b, "#matters").await.text().await.unwrap();
     assert!(list.contains("HL-2026-001"), "{list}");
     assert!(
         b.find(Locator::Id("create-matter")).await.is_err(),
@@ -239,11 +214,10 @@ async fn main_path_in_a_real_browser() {
         .click()
         .await
         .unwrap();
+    let message = expect(&b, ".message").await.text().await.unwrap();
     assert!(
-        b.source()
-            .await
-            .unwrap()
-            .contains("Please upload your passport.")
+        message.contains("Please upload your passport."),
+        "{message}"
     );
     shot(&b, "04-client-view").await;
     b.find(Locator::Css("a.download"))
@@ -259,10 +233,8 @@ async fn main_path_in_a_real_browser() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        std::fs::read_to_string(&saved).expect("the download arrived"),
-        "Contract for the sale of 4 Quay Street.\n"
-    );
+    let got = std::fs::read_to_string(&saved).expect("the download arrived");
+    assert_eq!(got, "Contract for the sale of 4 Quay Street.\n");
 
     b.close().await.unwrap();
     srv.stop().await;
