@@ -12,7 +12,9 @@ mod api;
 mod browser;
 mod cli;
 mod isolation;
+mod lifecycle;
 mod streaming;
+mod ui;
 
 /// Define a test that runs once per database: `both!(name, |srv| async move { ... })` makes
 /// `name::sqlite` and `name::postgres`.

@@ -1,0 +1,172 @@
+//! The server process as users run it: `portcullis serve`, the HTTPS-only listener with an
+//! optional redirect, and graceful shutdown on SIGTERM that lets in-flight requests finish.
+
+use portcullis_testkit::{Client, PASSWORD};
+use reqwest::StatusCode;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, plain) = (free_port(), free_port());
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    let bin = env!("CARGO_BIN_EXE_portcullis");
+    let run = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .env("PORTCULLIS_DATA", dir.path())
+            .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "PORTCULLIS_REDIRECT_HTTP_LISTEN",
+                format!("127.0.0.1:{plain}"),
+            )
+            .env_remove("PORTCULLIS_DATABASE_URL")
+            .env_remove("PORTCULLIS_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let created = run(&[
+        "tenant",
+        "create",
+        "--name",
+        "acme",
+        "--owner-email",
+        "o@acme.example",
+        "--owner-password-file",
+        pw.to_str().unwrap(),
+    ])
+    .wait_with_output()
+    .unwrap();
+    assert!(created.status.success());
+
+    let server = Serve(run(&["serve"]));
+    let cert = dir.path().join("tls/cert.pem");
+    let base = format!("https://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if cert.exists()
+            && tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "portcullis serve did not start");
+    let mut c = Client::new(&base, &std::fs::read(&cert).unwrap());
+    assert_eq!(
+        c.login("acme", "o@acme.example", PASSWORD).await.status,
+        StatusCode::OK
+    );
+
+    // Plain HTTP only redirects to the HTTPS base.
+    let plain_client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = plain_client
+        .get(format!("http://127.0.0.1:{plain}/matters?x=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(
+        r.headers()["location"],
+        format!("{base}/matters?x=1").as_str()
+    );
+    // The HTTPS port does not speak plain HTTP.
+    assert!(
+        plain_client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+            == false
+    );
+
+    // An upload is in flight when SIGTERM arrives; it still completes.
+    let m = c
+        .post(
+            "/api/v1/matters",
+            serde_json::json!({"reference": "R", "title": "T"}),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (tx, rx) = futures::channel::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
+    let upload = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            Client::send(
+                c.request(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/matters/{m}/documents"),
+                )
+                .query(&[("name", "late.txt")])
+                .body(reqwest::Body::wrap_stream(rx)),
+            )
+            .await
+        })
+    };
+    let mut tx = tx;
+    use futures::SinkExt;
+    tx.send(Ok(bytes::Bytes::from_static(b"first half, ")))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.send(Ok(bytes::Bytes::from_static(b"second half")))
+        .await
+        .unwrap();
+    drop(tx);
+    let r = upload.await.unwrap();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["size"], 23);
+
+    let mut server = server;
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(exited.expect("the server exits after SIGTERM").success());
+}

@@ -1,0 +1,165 @@
+//! The HTML UI over plain HTTP requests, on both databases: forms need the session's CSRF token,
+//! pages need a session, errors are pages, one-time links work once.
+
+use portcullis_testkit::{Client, PASSWORD};
+use reqwest::StatusCode;
+
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF field")
+        + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+crate::both!(forms_need_csrf_and_pages_need_a_session, |srv| async move {
+    let (_, owner) = srv.tenant("acme").await;
+    let c = srv.client();
+
+    // No session: pages send you to sign in.
+    let r = c.get("/matters").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers["location"], "/login");
+
+    // Wrong password: the sign-in page again, with a message, 401.
+    let bad = Client::send(c.http.post(format!("{}/login", srv.base)).form(&[
+        ("tenant", "acme"),
+        ("email", owner.as_str()),
+        ("password", "wrong password!!"),
+    ]))
+    .await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert!(bad.text().contains("not correct"));
+
+    let ok = Client::send(c.http.post(format!("{}/login", srv.base)).form(&[
+        ("tenant", "acme"),
+        ("email", owner.as_str()),
+        ("password", PASSWORD),
+    ]))
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let page = c.get("/matters").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(!html.contains("<script"), "pages carry no script");
+    let csrf = csrf_of(&html);
+
+    // A form without or with a wrong token is refused and changes nothing.
+    for token in ["", "forged"] {
+        let r = Client::send(c.http.post(format!("{}/matters", srv.base)).form(&[
+            ("csrf", token),
+            ("reference", "X"),
+            ("title", "Y"),
+        ]))
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+        assert!(r.text().contains("CSRF"));
+    }
+    assert!(!c.get("/matters").await.text().contains("<td>Y</td>"));
+
+    let r = Client::send(c.http.post(format!("{}/matters", srv.base)).form(&[
+        ("csrf", csrf.as_str()),
+        ("reference", "X-1"),
+        ("title", "Y"),
+    ]))
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let matter_path = r.headers["location"].to_str().unwrap().to_string();
+
+    // A multipart upload whose first field is not the CSRF token is refused.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("a.txt"),
+    );
+    let r = Client::send(
+        c.http
+            .post(format!("{}{matter_path}/documents", srv.base))
+            .multipart(form),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("a.txt"),
+        );
+    let r = Client::send(
+        c.http
+            .post(format!("{}{matter_path}/documents", srv.base))
+            .multipart(form),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert!(c.get(&matter_path).await.text().contains("a.txt"));
+
+    // Bad form input is an error page, not a crash.
+    let r = Client::send(c.http.post(format!("{}/matters", srv.base)).form(&[
+        ("csrf", csrf.as_str()),
+        ("reference", ""),
+        ("title", "Y"),
+    ]))
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("reference"));
+    let r = c.get("/matters/not-an-id").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.text().contains("<h1>Error 404</h1>"));
+
+    // Sign out ends the session.
+    let r = Client::send(
+        c.http
+            .post(format!("{}/logout", srv.base))
+            .form(&[("csrf", csrf.as_str())]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(c.get("/matters").await.status, StatusCode::SEE_OTHER);
+});
+
+crate::both!(setup_link_works_once, |srv| async move {
+    let link = srv
+        .setup_link
+        .clone()
+        .expect("a fresh server has a setup link");
+    let path = link.trim_start_matches(&srv.base).to_string();
+    let c = srv.client();
+    assert_eq!(c.get(&path).await.status, StatusCode::OK);
+    let weak = Client::send(c.http.post(format!("{}{path}", srv.base)).form(&[
+        ("tenant", "firm"),
+        ("display_name", "Firm"),
+        ("email", "o@firm.example"),
+        ("password", "short"),
+    ]))
+    .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert!(weak.text().contains("at least 12"));
+    let ok = Client::send(c.http.post(format!("{}{path}", srv.base)).form(&[
+        ("tenant", "firm"),
+        ("display_name", "Firm"),
+        ("email", "o@firm.example"),
+        ("password", PASSWORD),
+    ]))
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    assert_eq!(c.get(&path).await.status, StatusCode::GONE);
+    let again = Client::send(c.http.post(format!("{}{path}", srv.base)).form(&[
+        ("tenant", "evil"),
+        ("display_name", "E"),
+        ("email", "e@evil.example"),
+        ("password", PASSWORD),
+    ]))
+    .await;
+    assert_eq!(again.status, StatusCode::GONE);
+    assert_eq!(c.get("/setup/made-up-token").await.status, StatusCode::GONE);
+    let mut api = srv.client();
+    assert_eq!(
+        api.login("firm", "o@firm.example", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    // The link expires after an hour even if unused.
+    assert!(
+        srv.portal().bootstrap_link().await.unwrap().is_none(),
+        "no new link once a tenant exists"
+    );
+});
