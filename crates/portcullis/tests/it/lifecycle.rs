@@ -100,15 +100,11 @@ async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm()
         format!("{base}/matters?x=1").as_str()
     );
     // The HTTPS port does not speak plain HTTP.
-    assert!(
-        plain_client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false)
-            == false
-    );
+    let over_plain = plain_client
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await;
+    assert!(!over_plain.is_ok_and(|r| r.status().is_success()));
 
     // An upload is in flight when SIGTERM arrives; it still completes.
     let m = c
