@@ -457,6 +457,16 @@ mod tests {
     }
 
     #[test]
+    fn documentation_shows_the_current_table() {
+        let doc = include_str!("../../../docs/permissions.md");
+        let expected = format!("<!-- generated:begin -->\n{}<!-- generated:end -->", permission_table_markdown());
+        assert!(
+            doc.contains(&expected),
+            "docs/permissions.md is stale; put this between the generated markers:\n{expected}"
+        );
+    }
+
+    #[test]
     fn table_has_a_row_per_permission() {
         let t = permission_table_markdown();
         assert_eq!(t.lines().count(), 2 + Permission::ALL.len());
