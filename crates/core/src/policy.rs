@@ -459,7 +459,10 @@ mod tests {
     #[test]
     fn documentation_shows_the_current_table() {
         let doc = include_str!("../../../docs/permissions.md");
-        let expected = format!("<!-- generated:begin -->\n{}<!-- generated:end -->", permission_table_markdown());
+        let expected = format!(
+            "<!-- generated:begin -->\n{}<!-- generated:end -->",
+            permission_table_markdown()
+        );
         assert!(
             doc.contains(&expected),
             "docs/permissions.md is stale; put this between the generated markers:\n{expected}"

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod blob;
+mod migrations;
 mod rows;
 mod sql;
 

@@ -126,11 +126,23 @@ impl SqlStore {
     /// Apply pending migrations, each in its own transaction. A database migrated by a newer
     /// Portcullis (a migration this build does not know) is refused rather than downgraded.
     pub async fn migrate(&self) -> Result<()> {
-        let r = match &self.pool {
-            Pool::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
-            Pool::Pg(p) => sqlx::migrate!("migrations/postgres").run(p).await,
-        };
-        r.map_err(|e| Error::internal(format!("migration failed: {e}")))
+        use crate::migrations::{Engine, migrator};
+        let fail =
+            |e: sqlx::migrate::MigrateError| Error::internal(format!("migration failed: {e}"));
+        match &self.pool {
+            Pool::Sqlite(p) => migrator(Engine::Sqlite)
+                .await
+                .map_err(fail)?
+                .run(p)
+                .await
+                .map_err(fail),
+            Pool::Pg(p) => migrator(Engine::Postgres)
+                .await
+                .map_err(fail)?
+                .run(p)
+                .await
+                .map_err(fail),
+        }
     }
 
     /// Close the pool, waiting for connections to be returned.

@@ -2,30 +2,14 @@
 //! first-start setup, sign in, open a matter, upload, invite a client; the client sets a password,
 //! signs in and downloads the document. Screenshots go to `$PORTCULLIS_TEST_ARTIFACTS`.
 
+use crate::support::{KillOnDrop, free_port, wait_for_port};
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use portcullis_testkit::{Db, PASSWORD, TestServer};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_driver() -> (Driver, u16) {
+async fn start_driver() -> (KillOnDrop, u16) {
     let bin = std::env::var("PORTCULLIS_TEST_CHROMEDRIVER")
         .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let port = free_port();
@@ -37,17 +21,12 @@ async fn start_driver() -> (Driver, u16) {
         .unwrap_or_else(|e| {
             panic!("start {bin} ({e}): run the suite with ./scripts/test, which installs it")
         });
-    let driver = Driver(child);
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return (driver, port);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("chromedriver did not start listening");
+    let driver = KillOnDrop(child);
+    assert!(
+        wait_for_port(port).await,
+        "chromedriver did not start listening"
+    );
+    (driver, port)
 }
 
 async fn browser(port: u16, profile: &Path, downloads: &Path) -> Browser {

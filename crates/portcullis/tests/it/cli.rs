@@ -1,14 +1,11 @@
 //! The command line, run as a user runs it.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn portcullis(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    crate::support::portcullis(dir)
         .args(args)
-        .env("PORTCULLIS_DATA", dir)
-        .env_remove("PORTCULLIS_DATABASE_URL")
-        .env_remove("PORTCULLIS_CONFIG")
         .output()
         .expect("run portcullis")
 }

@@ -1,27 +1,11 @@
 //! The server process as users run it: `portcullis serve`, the HTTPS-only listener with an
 //! optional redirect, and graceful shutdown on SIGTERM that lets in-flight requests finish.
 
+use crate::support::{KillOnDrop, free_port, portcullis, wait_for_port};
 use portcullis_testkit::{Client, PASSWORD};
 use reqwest::StatusCode;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Serve(std::process::Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm() {
@@ -29,18 +13,14 @@ async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm()
     let (port, plain) = (free_port(), free_port());
     let pw = dir.path().join("pw");
     std::fs::write(&pw, PASSWORD).unwrap();
-    let bin = env!("CARGO_BIN_EXE_portcullis");
     let run = |args: &[&str]| {
-        Command::new(bin)
+        portcullis(dir.path())
             .args(args)
-            .env("PORTCULLIS_DATA", dir.path())
             .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
             .env(
                 "PORTCULLIS_REDIRECT_HTTP_LISTEN",
                 format!("127.0.0.1:{plain}"),
             )
-            .env_remove("PORTCULLIS_DATABASE_URL")
-            .env_remove("PORTCULLIS_CONFIG")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -62,22 +42,11 @@ async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm()
     .unwrap();
     assert!(created.status.success());
 
-    let server = Serve(run(&["serve"]));
+    let server = KillOnDrop(run(&["serve"]));
     let cert = dir.path().join("tls/cert.pem");
     let base = format!("https://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..100 {
-        if cert.exists()
-            && tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "portcullis serve did not start");
+    // The listener opens after the certificate is written.
+    assert!(wait_for_port(port).await, "portcullis serve did not start");
     let mut c = Client::new(&base, &std::fs::read(&cert).unwrap());
     assert_eq!(
         c.login("acme", "o@acme.example", PASSWORD).await.status,

@@ -14,6 +14,7 @@ mod cli;
 mod isolation;
 mod lifecycle;
 mod streaming;
+mod support;
 mod ui;
 
 /// Define a test that runs once per database: `both!(name, |srv| async move { ... })` makes

@@ -119,8 +119,3 @@ CREATE TABLE audit_events (
     hash       TEXT NOT NULL,
     PRIMARY KEY (chain, seq)
 );
-
-CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
-BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
-CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
-BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;

@@ -1,0 +1,48 @@
+//! Helpers shared by the tests that run processes: free ports, children that die with the test,
+//! and the `portcullis` command pointed at a data directory.
+
+use std::path::Path;
+use std::process::{Child, Command};
+
+/// A free loopback port (bound and released; good enough for a test's child process).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when the test ends, however it ends.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `portcullis` binary with its data in `dir` and no outside configuration.
+pub fn portcullis(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    c.env("PORTCULLIS_DATA", dir)
+        .env_remove("PORTCULLIS_DATABASE_URL")
+        .env_remove("PORTCULLIS_CONFIG")
+        .env_remove("PORTCULLIS_LISTEN");
+    c
+}
+
+/// Wait, bounded, until something accepts connections on the port.
+pub async fn wait_for_port(port: u16) -> bool {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}

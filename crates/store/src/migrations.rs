@@ -1,0 +1,89 @@
+//! The schema's migrations, embedded in the binary. Most of the schema is the same on both
+//! engines and is written once in `migrations/common`; what differs (triggers, mainly) lives in
+//! `migrations/sqlite` and `migrations/postgres`. Numbers are global: each version exists either
+//! in `common` or in both engine folders. Migrations only go forward, each in its own
+//! transaction; a database carrying a version this build does not know is refused.
+
+use sqlx::SqlStr;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use std::borrow::Cow;
+
+/// One embedded migration: version, description, SQL.
+type Embedded = (i64, &'static str, &'static str);
+
+const COMMON: &[Embedded] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/common/0001_foundation.sql"),
+)];
+
+const SQLITE: &[Embedded] = &[(
+    2,
+    "audit append only",
+    include_str!("../migrations/sqlite/0002_audit_append_only.sql"),
+)];
+
+const POSTGRES: &[Embedded] = &[(
+    2,
+    "audit append only",
+    include_str!("../migrations/postgres/0002_audit_append_only.sql"),
+)];
+
+/// Which engine's list to build.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug)]
+struct Source(Engine);
+
+impl<'s> MigrationSource<'s> for Source {
+    fn resolve(self) -> futures::future::BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
+        let specific = match self.0 {
+            Engine::Sqlite => SQLITE,
+            Engine::Postgres => POSTGRES,
+        };
+        let mut all: Vec<Migration> = COMMON
+            .iter()
+            .chain(specific)
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect();
+        all.sort_by_key(|m| m.version);
+        Box::pin(async move { Ok(all) })
+    }
+}
+
+/// The migrator for one engine.
+pub(crate) async fn migrator(engine: Engine) -> Result<Migrator, sqlx::migrate::MigrateError> {
+    Migrator::new(Source(engine)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_unique_and_increasing_per_engine() {
+        for specific in [SQLITE, POSTGRES] {
+            let mut v: Vec<i64> = COMMON.iter().chain(specific).map(|m| m.0).collect();
+            v.sort();
+            let n = v.len();
+            v.dedup();
+            assert_eq!(v.len(), n, "a version is defined twice");
+        }
+        let s: Vec<i64> = SQLITE.iter().map(|m| m.0).collect();
+        let p: Vec<i64> = POSTGRES.iter().map(|m| m.0).collect();
+        assert_eq!(s, p, "engine-specific versions must exist for both engines");
+    }
+}
