@@ -766,3 +766,28 @@ impl Tx for SqlTx {
         rows::all(rows, AuditRow::into_model)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let store = SqlStore::open(&url).await.unwrap();
+        let Pool::Sqlite(pool) = &store.pool else {
+            unreachable!()
+        };
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (999, 'from the future', TRUE, x'00', 0)",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        store.close().await;
+        let err = SqlStore::open(&url).await.unwrap_err();
+        assert!(err.to_string().contains("migration"), "{err}");
+    }
+}

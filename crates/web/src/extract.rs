@@ -172,3 +172,51 @@ pub fn clear_session_cookie() -> String {
         crate::SESSION_COOKIE
     )
 }
+
+/// A form a signed-in user posts: it names its CSRF field and how it is decoded.
+pub trait CsrfForm: Sized {
+    fn csrf(&self) -> &str;
+    fn parse(body: &str) -> Result<Self, Error>;
+}
+
+/// Implement [`CsrfForm`] for plain serde forms with a `csrf` field.
+macro_rules! csrf_forms {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::extract::CsrfForm for $t {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+            fn parse(body: &str) -> Result<Self, portcullis_core::Error> {
+                serde_urlencoded::from_str(body)
+                    .map_err(|e| portcullis_core::Error::invalid("form", e.to_string()))
+            }
+        }
+    )*};
+}
+pub(crate) use csrf_forms;
+
+/// A signed-in user's form post whose CSRF token has already been checked: a handler that takes
+/// this cannot forget the check.
+#[derive(Debug)]
+pub struct UiAction<T> {
+    pub caller: UiCaller,
+    pub form: T,
+}
+
+impl<T: CsrfForm + Send> FromRequest<AppState> for UiAction<T> {
+    type Rejection = UiError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let caller = UiCaller::from_request_parts(&mut parts, state).await?;
+        let body = String::from_request(axum::extract::Request::from_parts(parts, body), state)
+            .await
+            .map_err(|_| Error::invalid("form", "the form could not be read or is too large"))?;
+        let form = T::parse(&body)?;
+        check_csrf(&caller.principal, form.csrf())?;
+        Ok(Self { caller, form })
+    }
+}

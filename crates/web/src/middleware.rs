@@ -47,6 +47,14 @@ pub fn wrap(app: Router, limits: &WebSettings) -> Router {
     ))
     .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
     .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+    .layer(axum::middleware::map_request(drop_client_request_id))
+}
+
+/// Request ids go into the audit trail, so they are always ours: one sent by the client is
+/// discarded before a fresh one is assigned.
+async fn drop_client_request_id(mut req: axum::extract::Request) -> axum::extract::Request {
+    req.headers_mut().remove("x-request-id");
+    req
 }
 
 /// `/healthz`: the process answers. `/readyz`: the database and blob store answer too.

@@ -606,6 +606,13 @@ crate::both!(health_and_openapi, |srv| async move {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
+    // A client cannot choose the request id that ends up in the audit trail.
+    let spoofed = Client::send(
+        c.request(reqwest::Method::GET, "/healthz")
+            .header("x-request-id", "forged"),
+    )
+    .await;
+    assert_ne!(spoofed.headers["x-request-id"], "forged");
     let doc = c.get("/api/v1/openapi.json").await.json();
     assert_eq!(doc["openapi"], "3.1.0");
     for path in [

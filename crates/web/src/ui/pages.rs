@@ -4,7 +4,8 @@ use crate::AppState;
 use crate::api::dto::ts;
 use crate::error::UiError;
 use crate::extract::{
-    Meta, UiCaller, UiForm, UiPath, check_csrf, clear_session_cookie, set_session_cookie,
+    CsrfForm, Meta, UiAction, UiCaller, UiForm, UiPath, check_csrf, clear_session_cookie,
+    csrf_forms, set_session_cookie,
 };
 use crate::streams;
 use askama::Template;
@@ -73,6 +74,8 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
+csrf_forms!(CsrfOnly, MatterForm, MemberForm, MessageForm, UserForm);
+
 #[derive(Template, WebTemplate, Default)]
 #[template(path = "login.html")]
 pub struct LoginPage {
@@ -122,11 +125,9 @@ pub async fn login(
 
 pub async fn logout(
     State(s): State<AppState>,
-    c: UiCaller,
     Meta(meta): Meta,
-    UiForm(f): UiForm<CsrfOnly>,
+    UiAction { caller: c, .. }: UiAction<CsrfOnly>,
 ) -> Page {
-    check_csrf(&c.principal, &f.csrf)?;
     s.portal.logout(&c.principal, &c.cookie, &meta).await?;
     Ok((
         [(header::SET_COOKIE, clear_session_cookie())],
@@ -319,11 +320,9 @@ pub struct MatterForm {
 
 pub async fn create_matter(
     State(s): State<AppState>,
-    c: UiCaller,
     Meta(meta): Meta,
-    UiForm(f): UiForm<MatterForm>,
+    UiAction { caller: c, form: f }: UiAction<MatterForm>,
 ) -> Page {
-    check_csrf(&c.principal, &f.csrf)?;
     let m = s
         .portal
         .create_matter(&c.principal, &f.reference, &f.title, &meta)
@@ -443,12 +442,10 @@ pub struct MemberForm {
 
 pub async fn add_member(
     State(s): State<AppState>,
-    c: UiCaller,
     Meta(meta): Meta,
     UiPath(id): UiPath<MatterId>,
-    UiForm(f): UiForm<MemberForm>,
+    UiAction { caller: c, form: f }: UiAction<MemberForm>,
 ) -> Page {
-    check_csrf(&c.principal, &f.csrf)?;
     let out = s
         .portal
         .add_member(&c.principal, id, &f.email, &f.role, &meta)
@@ -466,12 +463,10 @@ pub struct MessageForm {
 
 pub async fn post_message(
     State(s): State<AppState>,
-    c: UiCaller,
     Meta(meta): Meta,
     UiPath(id): UiPath<MatterId>,
-    UiForm(f): UiForm<MessageForm>,
+    UiAction { caller: c, form: f }: UiAction<MessageForm>,
 ) -> Page {
-    check_csrf(&c.principal, &f.csrf)?;
     s.portal
         .post_message(&c.principal, id, &f.body, &meta)
         .await?;
@@ -607,31 +602,47 @@ pub async fn tokens(State(s): State<AppState>, c: UiCaller) -> Page {
     Ok(tokens_page(&s, &c, None).await?.into_response())
 }
 
+/// The new-token form. Browsers send one `scopes=` pair per ticked box, which serde's flat form
+/// decoding cannot collect, so it is decoded by hand.
+pub struct TokenForm {
+    csrf: String,
+    name: String,
+    days: Option<i64>,
+    scopes: Vec<String>,
+}
+
+impl CsrfForm for TokenForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+    fn parse(body: &str) -> Result<Self, Error> {
+        let mut f = TokenForm {
+            csrf: String::new(),
+            name: String::new(),
+            days: None,
+            scopes: Vec::new(),
+        };
+        for (k, v) in form_pairs(body) {
+            match k.as_str() {
+                "csrf" => f.csrf = v,
+                "name" => f.name = v,
+                "expires_in_days" => f.days = v.parse().ok(),
+                "scopes" => f.scopes.push(v),
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
+}
+
 pub async fn create_token(
     State(s): State<AppState>,
-    c: UiCaller,
     Meta(meta): Meta,
-    body: String,
+    UiAction { caller: c, form: f }: UiAction<TokenForm>,
 ) -> Page {
-    // Parsed by hand: browsers send one `scopes=` pair per ticked box, which serde's flat form
-    // decoding cannot collect.
-    let mut csrf = String::new();
-    let mut name = String::new();
-    let mut days = None;
-    let mut scopes = Vec::new();
-    for (k, v) in form_pairs(&body) {
-        match k.as_str() {
-            "csrf" => csrf = v,
-            "name" => name = v,
-            "expires_in_days" => days = v.parse().ok(),
-            "scopes" => scopes.push(v),
-            _ => {}
-        }
-    }
-    check_csrf(&c.principal, &csrf)?;
     let (_, secret) = s
         .portal
-        .create_token(&c.principal, &name, &scopes, days, &meta)
+        .create_token(&c.principal, &f.name, &f.scopes, f.days, &meta)
         .await?;
     Ok(
         tokens_page(&s, &c, Some(secret.expose_secret().to_string()))
@@ -675,12 +686,10 @@ fn form_pairs(body: &str) -> Vec<(String, String)> {
 
 pub async fn revoke_token(
     State(s): State<AppState>,
-    c: UiCaller,
     Meta(meta): Meta,
     UiPath(id): UiPath<TokenId>,
-    UiForm(f): UiForm<CsrfOnly>,
+    UiAction { caller: c, .. }: UiAction<CsrfOnly>,
 ) -> Page {
-    check_csrf(&c.principal, &f.csrf)?;
     s.portal.revoke_token(&c.principal, id, &meta).await?;
     Ok(Redirect::to("/tokens").into_response())
 }
@@ -722,11 +731,9 @@ pub struct UserForm {
 
 pub async fn create_user(
     State(s): State<AppState>,
-    c: UiCaller,
     Meta(meta): Meta,
-    UiForm(f): UiForm<UserForm>,
+    UiAction { caller: c, form: f }: UiAction<UserForm>,
 ) -> Page {
-    check_csrf(&c.principal, &f.csrf)?;
     let (_, link) = s
         .portal
         .create_user(
