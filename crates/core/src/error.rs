@@ -41,6 +41,9 @@ pub enum Error {
     /// The CSRF token was missing or wrong.
     #[error("csrf token missing or invalid")]
     Csrf,
+    /// Stored data failed its integrity check (tampering or corruption). Never served.
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
     /// A dependency (database, blob store) failed. The detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -60,6 +63,7 @@ impl Error {
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Error::LinkExpired => "link_expired",
             Error::Csrf => "csrf_failed",
+            Error::Integrity(_) => "integrity_error",
             Error::Internal(_) => "internal",
         }
     }
@@ -82,6 +86,11 @@ impl Error {
             Error::LinkExpired => "This link is unknown, expired or already used.".into(),
             Error::Csrf => {
                 "The form or request is missing a valid CSRF token; reload the page and try again."
+                    .into()
+            }
+            Error::Integrity(_) => {
+                "The stored document failed its integrity check and was not served; \
+                                     the incident is recorded."
                     .into()
             }
             Error::Internal(_) => {

@@ -20,13 +20,15 @@ pub fn status(e: &Error) -> StatusCode {
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         Error::LinkExpired => StatusCode::GONE,
-        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Integrity(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 fn log(e: &Error) {
-    if let Error::Internal(detail) = e {
-        tracing::error!(%detail, "request failed");
+    match e {
+        Error::Internal(detail) => tracing::error!(%detail, "request failed"),
+        Error::Integrity(detail) => tracing::error!(%detail, "integrity check failed"),
+        _ => {}
     }
 }
 
