@@ -60,14 +60,7 @@ impl NewEvent {
         target: impl Into<String>,
         meta: &RequestMeta,
     ) -> Self {
-        Self {
-            tenant_id,
-            actor,
-            action,
-            target: target.into(),
-            meta: meta.clone(),
-            detail: serde_json::Value::Null,
-        }
+        Self { tenant_id, actor, action, target: target.into(), meta: meta.clone(), detail: serde_json::Value::Null }
     }
 
     pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
@@ -164,13 +157,8 @@ mod tests {
         let mut prev = String::new();
         (1..=n)
             .map(|seq| {
-                let ev = NewEvent::new(
-                    Some(t),
-                    Actor::System,
-                    "test.event",
-                    format!("n:{seq}"),
-                    &RequestMeta::default(),
-                );
+                let ev =
+                    NewEvent::new(Some(t), Actor::System, "test.event", format!("n:{seq}"), &RequestMeta::default());
                 let e = seal(&ev, seq, OffsetDateTime::UNIX_EPOCH, &prev);
                 prev = e.hash.clone();
                 e

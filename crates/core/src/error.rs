@@ -22,10 +22,7 @@ pub enum Error {
     Forbidden(Cow<'static, str>),
     /// Input rejected; the message says what to fix.
     #[error("invalid {field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: Cow<'static, str>,
-    },
+    Invalid { field: &'static str, message: Cow<'static, str> },
     /// The object already exists (duplicate email, reference, tenant name).
     #[error("conflict: {0}")]
     Conflict(Cow<'static, str>),
@@ -84,27 +81,17 @@ impl Error {
                 format!("The requested range is outside the document ({size} bytes).")
             }
             Error::LinkExpired => "This link is unknown, expired or already used.".into(),
-            Error::Csrf => {
-                "The form or request is missing a valid CSRF token; reload the page and try again."
-                    .into()
-            }
-            Error::Integrity(_) => {
-                "The stored document failed its integrity check and was not served; \
+            Error::Csrf => "The form or request is missing a valid CSRF token; reload the page and try again.".into(),
+            Error::Integrity(_) => "The stored document failed its integrity check and was not served; \
                                      the incident is recorded."
-                    .into()
-            }
-            Error::Internal(_) => {
-                "Something went wrong on our side; the request was not carried out.".into()
-            }
+                .into(),
+            Error::Internal(_) => "Something went wrong on our side; the request was not carried out.".into(),
         }
     }
 
     /// Shorthand for an input error.
     pub fn invalid(field: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Error::Invalid {
-            field,
-            message: message.into(),
-        }
+        Error::Invalid { field, message: message.into() }
     }
 
     /// Shorthand for an internal error, keeping the detail for the log.

@@ -78,9 +78,6 @@ mod tests {
 
     #[test]
     fn malformed_id_is_not_found() {
-        assert!(matches!(
-            "nope".parse::<DocumentId>(),
-            Err(crate::Error::NotFound)
-        ));
+        assert!(matches!("nope".parse::<DocumentId>(), Err(crate::Error::NotFound)));
     }
 }

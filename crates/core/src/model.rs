@@ -44,9 +44,7 @@ impl Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                crate::Error::invalid("role", "must be one of owner, admin, staff, client")
-            })
+            .ok_or_else(|| crate::Error::invalid("role", "must be one of owner, admin, staff, client"))
     }
 
     /// Staff-side roles work matters; clients only see what they are invited to.
@@ -78,9 +76,7 @@ impl UserStatus {
             "invited" => Ok(UserStatus::Invited),
             "active" => Ok(UserStatus::Active),
             "disabled" => Ok(UserStatus::Disabled),
-            other => Err(crate::Error::internal(format!(
-                "unknown user status {other:?}"
-            ))),
+            other => Err(crate::Error::internal(format!("unknown user status {other:?}"))),
         }
     }
 }
@@ -185,6 +181,16 @@ pub struct ApiToken {
     pub last_used_at: Option<OffsetDateTime>,
 }
 
+/// A tenant data key as stored: wrapped by the master key named by `key_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantKeyRecord {
+    pub tenant_id: TenantId,
+    pub version: u32,
+    pub key_id: String,
+    pub wrapped: Vec<u8>,
+    pub created_at: OffsetDateTime,
+}
+
 /// What a one-time link is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkPurpose {
@@ -205,9 +211,7 @@ impl LinkPurpose {
         match s {
             "bootstrap" => Ok(LinkPurpose::Bootstrap),
             "set_password" => Ok(LinkPurpose::SetPassword),
-            other => Err(crate::Error::internal(format!(
-                "unknown link purpose {other:?}"
-            ))),
+            other => Err(crate::Error::internal(format!("unknown link purpose {other:?}"))),
         }
     }
 }

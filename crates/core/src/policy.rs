@@ -270,13 +270,9 @@ fn check_scope(p: &Principal, perm: Permission) -> Result<()> {
         Via::Session { .. } | Via::Cli => Ok(()),
         Via::Token { scopes } => match perm.scope() {
             Some(needed) if scopes.contains(&needed) => Ok(()),
-            _ => Err(Error::Forbidden(
-                format!(
-                    "{} with this token (it lacks the needed scope)",
-                    perm.describe()
-                )
-                .into(),
-            )),
+            _ => {
+                Err(Error::Forbidden(format!("{} with this token (it lacks the needed scope)", perm.describe()).into()))
+            }
         },
     }
 }
@@ -284,33 +280,20 @@ fn check_scope(p: &Principal, perm: Permission) -> Result<()> {
 /// Decide a tenant-wide permission.
 pub fn authorize_tenant(p: &Principal, perm: Permission) -> Result<TenantGrant> {
     if perm.is_matter_scoped() {
-        return Err(Error::internal(format!(
-            "{perm:?} is matter-scoped; use authorize_matter"
-        )));
+        return Err(Error::internal(format!("{perm:?} is matter-scoped; use authorize_matter")));
     }
     if !role_allows(p.role, perm) {
         return Err(Error::Forbidden(perm.describe().into()));
     }
     check_scope(p, perm)?;
-    Ok(TenantGrant {
-        tenant_id: p.tenant_id,
-        actor: p.user_id,
-        permission: perm,
-    })
+    Ok(TenantGrant { tenant_id: p.tenant_id, actor: p.user_id, permission: perm })
 }
 
 /// Decide which matters the caller may list.
 pub fn authorize_matter_list(p: &Principal) -> Result<MatterListGrant> {
     let grant = authorize_tenant(p, Permission::ListMatters)?;
-    let visibility = if p.role.is_staff_side() {
-        MatterVisibility::All
-    } else {
-        MatterVisibility::MemberOf(p.user_id)
-    };
-    Ok(MatterListGrant {
-        tenant_id: grant.tenant_id,
-        visibility,
-    })
+    let visibility = if p.role.is_staff_side() { MatterVisibility::All } else { MatterVisibility::MemberOf(p.user_id) };
+    Ok(MatterListGrant { tenant_id: grant.tenant_id, visibility })
 }
 
 /// Decide a permission on one matter. A matter the caller may not see at all is `NotFound`, so
@@ -327,12 +310,7 @@ pub fn authorize_matter(p: &Principal, perm: Permission, m: &MatterFacts) -> Res
         return Err(Error::Forbidden(perm.describe().into()));
     }
     check_scope(p, perm)?;
-    Ok(MatterGrant {
-        tenant_id: p.tenant_id,
-        matter_id: m.matter_id,
-        actor: p.user_id,
-        permission: perm,
-    })
+    Ok(MatterGrant { tenant_id: p.tenant_id, matter_id: m.matter_id, actor: p.user_id, permission: perm })
 }
 
 /// The permission × role table as Markdown, for the documentation.
@@ -350,11 +328,7 @@ pub fn permission_table_markdown() -> String {
         let scope = perm.scope().map(Scope::as_str).unwrap_or("(session only)");
         out.push_str(&format!("| {} | {} |", perm.describe(), scope));
         for r in Role::ALL {
-            let cell = match (
-                role_allows(r, perm),
-                perm.is_matter_scoped(),
-                r.is_staff_side(),
-            ) {
+            let cell = match (role_allows(r, perm), perm.is_matter_scoped(), r.is_staff_side()) {
                 (false, _, _) => "no",
                 (true, true, false) => "if on the matter's list",
                 (true, _, _) => "yes",
@@ -382,87 +356,49 @@ mod tests {
     }
 
     fn session() -> Via {
-        Via::Session {
-            csrf_token: "x".into(),
-        }
+        Via::Session { csrf_token: "x".into() }
     }
 
     #[test]
     fn other_tenants_matter_is_not_found_for_every_role() {
         for role in Role::ALL {
             let p = principal(role, session());
-            let facts = MatterFacts {
-                tenant_id: TenantId::new(),
-                matter_id: MatterId::new(),
-                membership: Some(Role::Client),
-            };
-            assert!(matches!(
-                authorize_matter(&p, Permission::ViewMatter, &facts),
-                Err(Error::NotFound)
-            ));
+            let facts =
+                MatterFacts { tenant_id: TenantId::new(), matter_id: MatterId::new(), membership: Some(Role::Client) };
+            assert!(matches!(authorize_matter(&p, Permission::ViewMatter, &facts), Err(Error::NotFound)));
         }
     }
 
     #[test]
     fn client_sees_only_listed_matters() {
         let p = principal(Role::Client, session());
-        let mut facts = MatterFacts {
-            tenant_id: p.tenant_id,
-            matter_id: MatterId::new(),
-            membership: None,
-        };
-        assert!(matches!(
-            authorize_matter(&p, Permission::ReadDocument, &facts),
-            Err(Error::NotFound)
-        ));
+        let mut facts = MatterFacts { tenant_id: p.tenant_id, matter_id: MatterId::new(), membership: None };
+        assert!(matches!(authorize_matter(&p, Permission::ReadDocument, &facts), Err(Error::NotFound)));
         facts.membership = Some(Role::Client);
         assert!(authorize_matter(&p, Permission::ReadDocument, &facts).is_ok());
-        assert!(matches!(
-            authorize_matter(&p, Permission::ManageMembers, &facts),
-            Err(Error::Forbidden(_))
-        ));
-        assert_eq!(
-            authorize_matter_list(&p).unwrap().visibility(),
-            MatterVisibility::MemberOf(p.user_id)
-        );
+        assert!(matches!(authorize_matter(&p, Permission::ManageMembers, &facts), Err(Error::Forbidden(_))));
+        assert_eq!(authorize_matter_list(&p).unwrap().visibility(), MatterVisibility::MemberOf(p.user_id));
     }
 
     #[test]
     fn token_scopes_limit_what_a_role_allows() {
-        let p = principal(
-            Role::Owner,
-            Via::Token {
-                scopes: vec![Scope::MattersRead],
-            },
-        );
+        let p = principal(Role::Owner, Via::Token { scopes: vec![Scope::MattersRead] });
         assert!(authorize_tenant(&p, Permission::ListMatters).is_ok());
-        assert!(matches!(
-            authorize_tenant(&p, Permission::CreateMatter),
-            Err(Error::Forbidden(_))
-        ));
-        assert!(matches!(
-            authorize_tenant(&p, Permission::ManageOwnTokens),
-            Err(Error::Forbidden(_))
-        ));
+        assert!(matches!(authorize_tenant(&p, Permission::CreateMatter), Err(Error::Forbidden(_))));
+        assert!(matches!(authorize_tenant(&p, Permission::ManageOwnTokens), Err(Error::Forbidden(_))));
     }
 
     #[test]
     fn staff_cannot_manage_users() {
         let p = principal(Role::Staff, session());
-        assert!(matches!(
-            authorize_tenant(&p, Permission::ManageUsers),
-            Err(Error::Forbidden(_))
-        ));
+        assert!(matches!(authorize_tenant(&p, Permission::ManageUsers), Err(Error::Forbidden(_))));
         assert!(authorize_tenant(&p, Permission::CreateMatter).is_ok());
     }
 
     #[test]
     fn documentation_shows_the_current_table() {
         let doc = include_str!("../../../docs/permissions.md");
-        let expected = format!(
-            "<!-- generated:begin -->\n{}<!-- generated:end -->",
-            permission_table_markdown()
-        );
+        let expected = format!("<!-- generated:begin -->\n{}<!-- generated:end -->", permission_table_markdown());
         assert!(
             doc.contains(&expected),
             "docs/permissions.md is stale; put this between the generated markers:\n{expected}"

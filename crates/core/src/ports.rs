@@ -8,8 +8,8 @@ use crate::audit::{NewEvent, StoredEvent};
 use crate::error::Result;
 use crate::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, Document, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant,
-    User, UserStatus,
+    ApiToken, Document, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant, TenantKeyRecord, User,
+    UserStatus,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -48,22 +48,17 @@ pub trait Tx: Send {
     async fn tenant_by_name(&mut self, name: &str) -> Result<Option<Tenant>>;
     async fn tenant(&mut self, id: TenantId) -> Result<Option<Tenant>>;
 
+    // Tenant keys.
+    async fn insert_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()>;
+    /// One version, or the newest when `version` is `None`.
+    async fn tenant_key(&mut self, tenant: TenantId, version: Option<u32>) -> Result<Option<TenantKeyRecord>>;
+
     // Users.
     async fn insert_user(&mut self, u: &User, password_hash: Option<&str>) -> Result<()>;
     /// The user and their password hash.
-    async fn user_by_email(
-        &mut self,
-        tenant: TenantId,
-        email: &str,
-    ) -> Result<Option<(User, Option<String>)>>;
+    async fn user_by_email(&mut self, tenant: TenantId, email: &str) -> Result<Option<(User, Option<String>)>>;
     async fn user(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>>;
-    async fn set_password(
-        &mut self,
-        tenant: TenantId,
-        id: UserId,
-        hash: &str,
-        status: UserStatus,
-    ) -> Result<()>;
+    async fn set_password(&mut self, tenant: TenantId, id: UserId, hash: &str, status: UserStatus) -> Result<()>;
     async fn list_users(&mut self, grant: &TenantGrant) -> Result<Vec<User>>;
 
     // Sessions.
@@ -98,20 +93,9 @@ pub trait Tx: Send {
     async fn insert_matter(&mut self, grant: &TenantGrant, m: &Matter) -> Result<()>;
     /// A matter of this tenant (before authorization: callers pass it to the policy).
     async fn matter(&mut self, tenant: TenantId, id: MatterId) -> Result<Option<Matter>>;
-    async fn membership(
-        &mut self,
-        tenant: TenantId,
-        matter: MatterId,
-        user: UserId,
-    ) -> Result<Option<Role>>;
+    async fn membership(&mut self, tenant: TenantId, matter: MatterId, user: UserId) -> Result<Option<Role>>;
     async fn list_matters(&mut self, grant: &MatterListGrant) -> Result<Vec<Matter>>;
-    async fn insert_member(
-        &mut self,
-        grant: &MatterGrant,
-        user: UserId,
-        role: Role,
-        at: OffsetDateTime,
-    ) -> Result<()>;
+    async fn insert_member(&mut self, grant: &MatterGrant, user: UserId, role: Role, at: OffsetDateTime) -> Result<()>;
     async fn list_members(&mut self, grant: &MatterGrant) -> Result<Vec<MatterMember>>;
 
     // Documents.
@@ -128,12 +112,7 @@ pub trait Tx: Send {
     /// Append an event to its tenant's chain, in this transaction.
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()>;
     /// The events of one chain (tenant id, or "" for the platform), in order.
-    async fn audit_chain(
-        &mut self,
-        chain: &str,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<StoredEvent>>;
+    async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>>;
 }
 
 /// A stream of bytes, as documents travel.

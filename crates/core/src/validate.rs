@@ -10,30 +10,19 @@ pub fn email(raw: &str) -> Result<String> {
         && e.split('@').count() == 2
         && e.split('@').all(|part| !part.is_empty())
         && !e.chars().any(|c| c.is_whitespace() || c.is_control());
-    if valid {
-        Ok(e)
-    } else {
-        Err(Error::invalid(
-            "email",
-            "must be an email address such as name@example.com",
-        ))
-    }
+    if valid { Ok(e) } else { Err(Error::invalid("email", "must be an email address such as name@example.com")) }
 }
 
 /// A tenant's sign-in name: 2 to 63 lowercase letters, digits or dashes, starting with a letter or digit.
 pub fn tenant_name(raw: &str) -> Result<String> {
     let n = raw.trim().to_lowercase();
     let ok = (2..=63).contains(&n.len())
-        && n.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !n.starts_with('-');
     if ok {
         Ok(n)
     } else {
-        Err(Error::invalid(
-            "tenant",
-            "must be 2 to 63 lowercase letters, digits or dashes, not starting with a dash",
-        ))
+        Err(Error::invalid("tenant", "must be 2 to 63 lowercase letters, digits or dashes, not starting with a dash"))
     }
 }
 
@@ -45,10 +34,7 @@ pub fn line(field: &'static str, raw: &str, max: usize) -> Result<String> {
         return Err(Error::invalid(field, "must not be empty"));
     }
     if s.chars().count() > max {
-        return Err(Error::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(Error::invalid(field, format!("must be at most {max} characters")));
     }
     if s.chars().any(char::is_control) {
         return Err(Error::invalid(field, "must not contain control characters"));
@@ -63,14 +49,9 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String> {
         return Err(Error::invalid(field, "must not be empty"));
     }
     if s.chars().count() > max {
-        return Err(Error::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(Error::invalid(field, format!("must be at most {max} characters")));
     }
-    if s.chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-    {
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
         return Err(Error::invalid(field, "must not contain control characters"));
     }
     Ok(s.to_string())
@@ -81,19 +62,13 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String> {
 pub fn file_name(raw: &str) -> Result<String> {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw).trim();
     if last.is_empty() || last == "." || last == ".." {
-        return Err(Error::invalid(
-            "name",
-            "must be a file name such as passport.pdf",
-        ));
+        return Err(Error::invalid("name", "must be a file name such as passport.pdf"));
     }
     if last.len() > 255 {
         return Err(Error::invalid("name", "must be at most 255 bytes"));
     }
     if last.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "name",
-            "must not contain control characters",
-        ));
+        return Err(Error::invalid("name", "must not contain control characters"));
     }
     Ok(last.to_string())
 }
@@ -102,25 +77,13 @@ pub fn file_name(raw: &str) -> Result<String> {
 /// anything else becomes `application/octet-stream`. Downloads are always served as attachments
 /// with `nosniff`, so this is informational.
 pub fn content_type(raw: Option<&str>) -> String {
-    let essence = raw
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_lowercase();
+    let essence = raw.unwrap_or("").split(';').next().unwrap_or("").trim().to_lowercase();
     let ok = essence.len() <= 127
         && essence.split('/').count() == 2
-        && essence.split('/').all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
-        });
-    if ok {
-        essence
-    } else {
-        "application/octet-stream".into()
-    }
+        && essence
+            .split('/')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c)));
+    if ok { essence } else { "application/octet-stream".into() }
 }
 
 #[cfg(test)]
@@ -153,14 +116,8 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(
-            content_type(Some("Application/PDF; charset=x")),
-            "application/pdf"
-        );
-        assert_eq!(
-            content_type(Some("text/html<script>")),
-            "application/octet-stream"
-        );
+        assert_eq!(content_type(Some("Application/PDF; charset=x")), "application/pdf");
+        assert_eq!(content_type(Some("text/html<script>")), "application/octet-stream");
         assert_eq!(content_type(None), "application/octet-stream");
     }
 

@@ -12,11 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "portcullis",
-    version,
-    about = "The Portcullis client-data portal"
-)]
+#[command(name = "portcullis", version, about = "The Portcullis client-data portal")]
 pub struct Cli {
     /// TOML configuration file (default: none; `PORTCULLIS_CONFIG` also works).
     #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
@@ -95,10 +91,7 @@ enum UserCommand {
 /// Parse arguments, run, and turn errors into a message and exit status 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the runtime: {e}");
@@ -117,23 +110,15 @@ pub fn main() -> ExitCode {
 fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if cfg.log_format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if cfg.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(cli.config.as_deref())?;
     let clock = Arc::new(SystemClock);
     match cli.command {
-        Command::Config {
-            command: ConfigCommand::Check,
-        } => {
+        Command::Config { command: ConfigCommand::Check } => {
             println!("# configuration is valid; effective values (secrets redacted):");
             print!("{}", cfg.redacted_toml()?);
             Ok(())
@@ -145,23 +130,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(cfg, clock).await,
-        Command::Tenant {
-            command:
-                TenantCommand::Create {
-                    name,
-                    owner_email,
-                    owner_password_file,
-                },
-        } => {
-            let pw = owner_password_file
-                .as_deref()
-                .map(read_secret_file)
-                .transpose()?;
+        Command::Tenant { command: TenantCommand::Create { name, owner_email, owner_password_file } } => {
+            let pw = owner_password_file.as_deref().map(read_secret_file).transpose()?;
             let (portal, store) = server::portal(&cfg, clock).await?;
-            let (id, link) = portal
-                .create_tenant(&name, &owner_email, pw)
-                .await
-                .map_err(domain)?;
+            let (id, link) = portal.create_tenant(&name, &owner_email, pw).await.map_err(domain)?;
             store.close().await;
             println!("tenant {name} created: {id}");
             match link {
@@ -170,28 +142,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::User {
-            command:
-                UserCommand::Create {
-                    tenant,
-                    email,
-                    role,
-                    name,
-                    password_file,
-                },
-        } => {
+        Command::User { command: UserCommand::Create { tenant, email, role, name, password_file } } => {
             let pw = password_file.as_deref().map(read_secret_file).transpose()?;
             let (portal, store) = server::portal(&cfg, clock).await?;
             let t = portal.tenant_by_name(&tenant).await.map_err(domain)?;
             let (u, link) = portal
-                .create_user(
-                    &cli_principal(t.id),
-                    &email,
-                    &name,
-                    &role,
-                    pw,
-                    &RequestMeta::default(),
-                )
+                .create_user(&cli_principal(t.id), &email, &name, &role, pw, &RequestMeta::default())
                 .await
                 .map_err(domain)?;
             store.close().await;
@@ -201,24 +157,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::User {
-            command: UserCommand::List { tenant },
-        } => {
+        Command::User { command: UserCommand::List { tenant } } => {
             let (portal, store) = server::portal(&cfg, clock).await?;
             let t = portal.tenant_by_name(&tenant).await.map_err(domain)?;
-            let users = portal
-                .list_users(&cli_principal(t.id))
-                .await
-                .map_err(domain)?;
+            let users = portal.list_users(&cli_principal(t.id)).await.map_err(domain)?;
             store.close().await;
             for u in users {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    u.id,
-                    u.email,
-                    u.role.as_str(),
-                    u.status.as_str()
-                );
+                println!("{}\t{}\t{}\t{}", u.id, u.email, u.role.as_str(), u.status.as_str());
             }
             Ok(())
         }
@@ -237,28 +182,14 @@ async fn serve(cfg: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
     init_logging(&cfg);
     let running = server::start(&cfg, clock).await?;
     if running.tls.generated {
-        println!(
-            "generated a self-signed TLS certificate: {}",
-            running.tls.cert.display()
-        );
+        println!("generated a self-signed TLS certificate: {}", running.tls.cert.display());
     }
-    println!(
-        "TLS certificate SHA-256 fingerprint: {}",
-        running.tls.fingerprint
-    );
-    println!(
-        "Portcullis is serving https://{} (database: {})",
-        running.addr,
-        running.portal_engine()
-    );
+    println!("TLS certificate SHA-256 fingerprint: {}", running.tls.fingerprint);
+    println!("Portcullis is serving https://{} (database: {})", running.addr, running.portal_engine());
     if let Some(link) = &running.setup_link {
-        println!(
-            "no tenant yet: create the first one within 1 hour at this one-time link:\n  {link}"
-        );
+        println!("no tenant yet: create the first one within 1 hour at this one-time link:\n  {link}");
     }
-    shutdown_signal()
-        .await
-        .context("waiting for a shutdown signal")?;
+    shutdown_signal().await.context("waiting for a shutdown signal")?;
     println!("shutting down: finishing in-flight requests");
     running.shutdown(server::GRACE).await
 }

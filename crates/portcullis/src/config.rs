@@ -24,6 +24,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// PEM certificate chain and private key; default: a self-signed pair made on first start.
     pub tls_cert: Option<PathBuf>,
+    /// Master key file; default `<data>/master.key`. `PORTCULLIS_MASTER_KEY` takes precedence.
+    pub master_key_file: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// Optional plain-HTTP listener that only redirects to HTTPS.
     pub redirect_http_listen: Option<String>,
@@ -64,6 +66,7 @@ impl Default for Config {
             database_url: None,
             public_url: None,
             tls_cert: None,
+            master_key_file: None,
             tls_key: None,
             redirect_http_listen: None,
             session_idle_minutes: 30,
@@ -85,6 +88,7 @@ const KEYS: &[&str] = &[
     "database_url",
     "public_url",
     "tls_cert",
+    "master_key_file",
     "tls_key",
     "redirect_http_listen",
     "session_idle_minutes",
@@ -109,16 +113,11 @@ impl Config {
         }
         // Only known keys are taken from the environment, so other PORTCULLIS_ variables
         // (used by tests or wrappers) are not mistaken for typos.
-        fig = fig
-            .merge(Env::prefixed("PORTCULLIS_").filter(|k| KEYS.iter().any(|known| k == *known)));
+        fig = fig.merge(Env::prefixed("PORTCULLIS_").filter(|k| KEYS.iter().any(|known| k == *known)));
         let mut cfg: Config = fig.extract().map_err(|e| {
             let mut msg = String::from("invalid configuration:");
             for err in e {
-                let key = if err.path.is_empty() {
-                    "(top level)".to_string()
-                } else {
-                    err.path.join(".")
-                };
+                let key = if err.path.is_empty() { "(top level)".to_string() } else { err.path.join(".") };
                 msg.push_str(&format!("\n  key `{key}`: {}", err.kind));
             }
             anyhow::anyhow!(msg)
@@ -135,9 +134,8 @@ impl Config {
             .parse::<std::net::SocketAddr>()
             .with_context(|| format!("key `listen`: {:?} is not an address:port", self.listen))?;
         if let Some(r) = &self.redirect_http_listen {
-            r.parse::<std::net::SocketAddr>().with_context(|| {
-                format!("key `redirect_http_listen`: {r:?} is not an address:port")
-            })?;
+            r.parse::<std::net::SocketAddr>()
+                .with_context(|| format!("key `redirect_http_listen`: {r:?} is not an address:port"))?;
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("keys `tls_cert` and `tls_key`: set both or neither");
@@ -167,18 +165,13 @@ impl Config {
     pub fn database_url(&self) -> SecretString {
         match &self.database_url {
             Some(u) => u.clone(),
-            None => SecretString::from(format!(
-                "sqlite://{}",
-                self.data.join("portcullis.db").display()
-            )),
+            None => SecretString::from(format!("sqlite://{}", self.data.join("portcullis.db").display())),
         }
     }
 
     /// The base for links.
     pub fn public_url(&self) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("https://{}", self.listen))
+        self.public_url.clone().unwrap_or_else(|| format!("https://{}", self.listen))
     }
 
     /// The effective configuration as TOML, secrets redacted.
@@ -206,19 +199,12 @@ fn toml_string(c: &Config) -> anyhow::Result<String> {
 /// Read a secret from a file, refusing files other users can read.
 pub fn read_secret_file(path: &Path) -> anyhow::Result<SecretString> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("reading secret file {}", path.display()))?;
+    let meta = std::fs::metadata(path).with_context(|| format!("reading secret file {}", path.display()))?;
     if meta.permissions().mode() & 0o007 != 0 {
-        bail!(
-            "secret file {} is readable by other users; run chmod o-rwx on it",
-            path.display()
-        );
+        bail!("secret file {} is readable by other users; run chmod o-rwx on it", path.display());
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading secret file {}", path.display()))?;
-    Ok(SecretString::from(
-        text.trim_end_matches(['\n', '\r']).to_string(),
-    ))
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading secret file {}", path.display()))?;
+    Ok(SecretString::from(text.trim_end_matches(['\n', '\r']).to_string()))
 }
 
 #[cfg(test)]
@@ -227,10 +213,7 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5/db"),
-            "postgres://u:REDACTED@h:5/db"
-        );
+        assert_eq!(redact_url("postgres://u:secret@h:5/db"), "postgres://u:REDACTED@h:5/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }
 }

@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod master_key;
 pub mod server;
 pub mod tls;

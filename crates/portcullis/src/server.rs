@@ -7,6 +7,7 @@ use anyhow::Context;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use portcullis_core::clock::Clock;
+use portcullis_core::crypto::keys::Keyring;
 use portcullis_core::service::{Portal, Settings};
 use portcullis_store::{ObjectBlobStore, SqlStore};
 use portcullis_web::WebSettings;
@@ -23,18 +24,12 @@ pub async fn portal(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Port
     portal_at(cfg, clock, cfg.public_url()).await
 }
 
-async fn portal_at(
-    cfg: &Config,
-    clock: Arc<dyn Clock>,
-    public_url: String,
-) -> anyhow::Result<(Portal, SqlStore)> {
-    std::fs::create_dir_all(&cfg.data)
-        .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
+async fn portal_at(cfg: &Config, clock: Arc<dyn Clock>, public_url: String) -> anyhow::Result<(Portal, SqlStore)> {
+    std::fs::create_dir_all(&cfg.data).with_context(|| format!("creating data directory {}", cfg.data.display()))?;
     let store = SqlStore::open(cfg.database_url().expose_secret())
         .await
         .map_err(|e| anyhow::anyhow!("opening the database: {e}"))?;
-    let blobs =
-        ObjectBlobStore::local(&cfg.data.join("documents")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let blobs = ObjectBlobStore::local(&cfg.data.join("documents")).map_err(|e| anyhow::anyhow!("{e}"))?;
     let settings = Settings {
         session_idle: time::Duration::minutes(cfg.session_idle_minutes),
         session_absolute: time::Duration::hours(cfg.session_absolute_hours),
@@ -43,10 +38,8 @@ async fn portal_at(
         max_upload_bytes: cfg.max_upload_bytes,
         public_url,
     };
-    Ok((
-        Portal::new(Arc::new(store.clone()), Arc::new(blobs), clock, settings),
-        store,
-    ))
+    let keyring = Arc::new(Keyring::new(Arc::new(crate::master_key::load(cfg)?)));
+    Ok((Portal::new(Arc::new(store.clone()), Arc::new(blobs), keyring, clock, settings), store))
 }
 
 /// A running server.
@@ -89,10 +82,7 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     let (portal, store) = portal_at(cfg, clock, public_base(cfg, bound)).await?;
     let tls = tls::ensure(&cfg.data, cfg.tls_cert.as_deref(), cfg.tls_key.as_deref())?;
     let rustls = RustlsConfig::from_config(tls::server_config(&tls)?);
-    let setup_link = portal
-        .bootstrap_link()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let setup_link = portal.bootstrap_link().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let web = WebSettings {
         max_body_bytes: cfg.max_body_bytes,
         request_timeout: Duration::from_secs(cfg.request_timeout_secs),
@@ -100,36 +90,16 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     };
     let app = portcullis_web::router(portal.clone(), web);
     let handle = Handle::new();
-    let mut server = axum_server::from_tcp_rustls(listener, rustls)
-        .context("serving on the listener")?
-        .handle(handle.clone());
+    let mut server =
+        axum_server::from_tcp_rustls(listener, rustls).context("serving on the listener")?.handle(handle.clone());
     // A client gets 10 seconds to send its request headers (slow-loris defence).
-    server
-        .http_builder()
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10));
+    server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
     let task = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
-    handle
-        .listening()
-        .await
-        .context("the server did not start listening")?;
+    handle.listening().await.context("the server did not start listening")?;
     if let Some(redirect) = &cfg.redirect_http_listen {
-        spawn_redirect(
-            redirect.parse().context("redirect_http_listen")?,
-            public_base(cfg, bound),
-        )
-        .await?;
+        spawn_redirect(redirect.parse().context("redirect_http_listen")?, public_base(cfg, bound)).await?;
     }
-    Ok(Running {
-        addr: bound,
-        tls,
-        portal,
-        setup_link,
-        handle,
-        task,
-        store,
-    })
+    Ok(Running { addr: bound, tls, portal, setup_link, handle, task, store })
 }
 
 /// A plain-HTTP listener that answers every request with a permanent redirect to the HTTPS
@@ -140,15 +110,10 @@ async fn spawn_redirect(addr: SocketAddr, base: String) -> anyhow::Result<()> {
     use axum::response::{IntoResponse, Redirect};
     let base = base.trim_end_matches('/').to_string();
     let app = axum::Router::new().fallback(move |uri: Uri| {
-        let target = format!(
-            "{base}{}",
-            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-        );
+        let target = format!("{base}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
         async move { Redirect::permanent(&target).into_response() }
     });
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "redirect listener stopped");
@@ -159,7 +124,5 @@ async fn spawn_redirect(addr: SocketAddr, base: String) -> anyhow::Result<()> {
 
 /// The public base URL; with port 0 configured, the port actually bound.
 fn public_base(cfg: &Config, bound: SocketAddr) -> String {
-    cfg.public_url
-        .clone()
-        .unwrap_or_else(|| format!("https://{bound}"))
+    cfg.public_url.clone().unwrap_or_else(|| format!("https://{bound}"))
 }

@@ -34,23 +34,13 @@ pub fn ensure(data: &Path, cert: Option<&Path>, key: Option<&Path>) -> anyhow::R
         }
     };
     let fingerprint = fingerprint(&cert)?;
-    Ok(TlsFiles {
-        cert,
-        key,
-        fingerprint,
-        generated,
-    })
+    Ok(TlsFiles { cert, key, fingerprint, generated })
 }
 
 fn generate(dir: &Path, cert: &Path, key: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let names = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
-    let ck = rcgen::generate_simple_self_signed(names)
-        .context("generating a self-signed certificate")?;
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let ck = rcgen::generate_simple_self_signed(names).context("generating a self-signed certificate")?;
     std::fs::write(cert, ck.cert.pem()).with_context(|| format!("writing {}", cert.display()))?;
     write_private(key, ck.signing_key.serialize_pem().as_bytes())?;
     Ok(())
@@ -67,21 +57,15 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
 /// SHA-256 of the first certificate in a PEM file, as colon-separated hex.
 pub fn fingerprint(cert: &Path) -> anyhow::Result<String> {
-    let der = CertificateDer::from_pem_file(cert)
-        .with_context(|| format!("reading {}", cert.display()))?;
+    let der = CertificateDer::from_pem_file(cert).with_context(|| format!("reading {}", cert.display()))?;
     let d = digest::digest(&digest::SHA256, der.as_ref());
-    Ok(d.as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":"))
+    Ok(d.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"))
 }
 
 /// A rustls server configuration from PEM files: TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1.
@@ -90,8 +74,7 @@ pub fn server_config(files: &TlsFiles) -> anyhow::Result<Arc<ServerConfig>> {
         .with_context(|| format!("reading {}", files.cert.display()))?
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("parsing {}", files.cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .with_context(|| format!("reading {}", files.key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).with_context(|| format!("reading {}", files.key.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

@@ -37,14 +37,9 @@ impl ObjectBlobStore {
     /// A store in a local directory, created if missing. Uploads are written to a temporary file
     /// and renamed into place when complete.
     pub fn local(dir: &std::path::Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
-        let fs = LocalFileSystem::new_with_prefix(dir)
-            .map_err(os)?
-            .with_automatic_cleanup(true);
-        Ok(Self {
-            inner: Arc::new(fs),
-        })
+        std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+        let fs = LocalFileSystem::new_with_prefix(dir).map_err(os)?.with_automatic_cleanup(true);
+        Ok(Self { inner: Arc::new(fs) })
     }
 
     /// Wrap any `object_store` backend (S3, memory for tests).
@@ -81,14 +76,9 @@ impl BlobStore for ObjectBlobStore {
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream> {
-        let opts = GetOptions {
-            range: range.map(GetRange::Bounded),
-            ..Default::default()
-        };
+        let opts = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
         let r = self.inner.get_opts(&path(key)?, opts).await.map_err(os)?;
-        Ok(Box::pin(
-            r.into_stream().map(|c| c.map_err(std::io::Error::other)),
-        ))
+        Ok(Box::pin(r.into_stream().map(|c| c.map_err(std::io::Error::other))))
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -100,10 +90,7 @@ impl BlobStore for ObjectBlobStore {
 
     async fn ping(&self) -> Result<()> {
         let probe = path(".portcullis-ready")?;
-        self.inner
-            .put(&probe, bytes::Bytes::from_static(b"ok").into())
-            .await
-            .map_err(os)?;
+        self.inner.put(&probe, bytes::Bytes::from_static(b"ok").into()).await.map_err(os)?;
         Ok(())
     }
 }
@@ -130,34 +117,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ObjectBlobStore::local(dir.path()).unwrap();
         let n = store
-            .put(
-                "t/a",
-                stream(vec![
-                    Ok(Bytes::from_static(b"hello ")),
-                    Ok(Bytes::from_static(b"world")),
-                ]),
-            )
+            .put("t/a", stream(vec![Ok(Bytes::from_static(b"hello ")), Ok(Bytes::from_static(b"world"))]))
             .await
             .unwrap();
         assert_eq!(n, 11);
-        assert_eq!(
-            read_all(store.get("t/a", None).await.unwrap()).await,
-            b"hello world"
-        );
-        assert_eq!(
-            read_all(store.get("t/a", Some(6..11)).await.unwrap()).await,
-            b"world"
-        );
+        assert_eq!(read_all(store.get("t/a", None).await.unwrap()).await, b"hello world");
+        assert_eq!(read_all(store.get("t/a", Some(6..11)).await.unwrap()).await, b"world");
 
-        let failed = store
-            .put(
-                "t/b",
-                stream(vec![
-                    Ok(Bytes::from_static(b"part")),
-                    Err(std::io::Error::other("cut")),
-                ]),
-            )
-            .await;
+        let failed =
+            store.put("t/b", stream(vec![Ok(Bytes::from_static(b"part")), Err(std::io::Error::other("cut"))])).await;
         assert!(failed.is_err());
         assert!(matches!(store.get("t/b", None).await, Err(Error::NotFound)));
         store.delete("t/a").await.unwrap();

@@ -12,23 +12,16 @@ use std::borrow::Cow;
 /// One embedded migration: version, description, SQL.
 type Embedded = (i64, &'static str, &'static str);
 
-const COMMON: &[Embedded] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/common/0001_foundation.sql"),
-)];
+const COMMON: &[Embedded] = &[
+    (1, "foundation", include_str!("../migrations/common/0001_foundation.sql")),
+    (3, "tenant keys", include_str!("../migrations/common/0003_tenant_keys.sql")),
+];
 
-const SQLITE: &[Embedded] = &[(
-    2,
-    "audit append only",
-    include_str!("../migrations/sqlite/0002_audit_append_only.sql"),
-)];
+const SQLITE: &[Embedded] =
+    &[(2, "audit append only", include_str!("../migrations/sqlite/0002_audit_append_only.sql"))];
 
-const POSTGRES: &[Embedded] = &[(
-    2,
-    "audit append only",
-    include_str!("../migrations/postgres/0002_audit_append_only.sql"),
-)];
+const POSTGRES: &[Embedded] =
+    &[(2, "audit append only", include_str!("../migrations/postgres/0002_audit_append_only.sql"))];
 
 /// Which engine's list to build.
 #[derive(Debug, Clone, Copy)]

@@ -5,17 +5,15 @@ use portcullis_core::audit::StoredEvent;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
-    ApiToken, Document, LinkPurpose, LinkRecord, Matter, MatterMember, Message, Role,
-    SessionRecord, Tenant, User, UserStatus,
+    ApiToken, Document, LinkPurpose, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant,
+    TenantKeyRecord, User, UserStatus,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
 
 /// Parse a stored id into its newtype.
 pub(crate) fn id<T>(s: &str, wrap: fn(Uuid) -> T) -> Result<T> {
-    Uuid::parse_str(s)
-        .map(wrap)
-        .map_err(|_| Error::internal(format!("stored id {s:?} is not a UUID")))
+    Uuid::parse_str(s).map(wrap).map_err(|_| Error::internal(format!("stored id {s:?} is not a UUID")))
 }
 
 fn opt_id<T>(s: Option<String>, wrap: fn(Uuid) -> T) -> Result<Option<T>> {
@@ -36,6 +34,27 @@ impl TenantRow {
             id: id(&self.id, portcullis_core::ids::TenantId::from_uuid)?,
             name: self.name,
             display_name: self.display_name,
+            created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TenantKeyRow {
+    tenant_id: String,
+    version: i64,
+    key_id: String,
+    wrapped: String,
+    created_at: i64,
+}
+
+impl TenantKeyRow {
+    pub(crate) fn into_model(self) -> Result<TenantKeyRecord> {
+        Ok(TenantKeyRecord {
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            version: u32::try_from(self.version).map_err(Error::internal)?,
+            key_id: self.key_id,
+            wrapped: hex::decode(&self.wrapped).map_err(Error::internal)?,
             created_at: from_millis(self.created_at),
         })
     }
@@ -150,11 +169,7 @@ impl TokenRow {
 
 /// Scopes are stored as one space-separated text.
 pub(crate) fn scopes_text(scopes: &[Scope]) -> String {
-    scopes
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
 }
 
 #[derive(sqlx::FromRow)]

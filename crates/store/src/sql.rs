@@ -3,7 +3,7 @@
 //! written once and the `on!` macro runs it on whichever engine is open.
 
 use crate::rows::{
-    self, AuditRow, DocumentRow, LinkRow, MatterRow, MemberRow, MessageRow, SessionRow, TenantRow,
+    self, AuditRow, DocumentRow, LinkRow, MatterRow, MemberRow, MessageRow, SessionRow, TenantKeyRow, TenantRow,
     TokenRow, UserRow,
 };
 use async_trait::async_trait;
@@ -12,8 +12,8 @@ use portcullis_core::clock::to_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
 use portcullis_core::model::{
-    ApiToken, Document, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant,
-    User, UserStatus,
+    ApiToken, Document, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant, TenantKeyRecord, User,
+    UserStatus,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -86,8 +86,7 @@ impl SqlStore {
     /// `sqlite://PATH` or `postgres://...`.
     pub async fn open(url: &str) -> Result<Self> {
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let opts = PgConnectOptions::from_str(url)
-                .map_err(|e| Error::invalid("database_url", e.to_string()))?;
+            let opts = PgConnectOptions::from_str(url).map_err(|e| Error::invalid("database_url", e.to_string()))?;
             Pool::Pg(
                 PgPoolOptions::new()
                     .max_connections(20)
@@ -105,18 +104,9 @@ impl SqlStore {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            Pool::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(8)
-                    .connect_with(opts)
-                    .await
-                    .map_err(db)?,
-            )
+            Pool::Sqlite(SqlitePoolOptions::new().max_connections(8).connect_with(opts).await.map_err(db)?)
         } else {
-            return Err(Error::invalid(
-                "database_url",
-                "must start with sqlite: or postgres://",
-            ));
+            return Err(Error::invalid("database_url", "must start with sqlite: or postgres://"));
         };
         let store = Self { pool };
         store.migrate().await?;
@@ -127,21 +117,10 @@ impl SqlStore {
     /// Portcullis (a migration this build does not know) is refused rather than downgraded.
     pub async fn migrate(&self) -> Result<()> {
         use crate::migrations::{Engine, migrator};
-        let fail =
-            |e: sqlx::migrate::MigrateError| Error::internal(format!("migration failed: {e}"));
+        let fail = |e: sqlx::migrate::MigrateError| Error::internal(format!("migration failed: {e}"));
         match &self.pool {
-            Pool::Sqlite(p) => migrator(Engine::Sqlite)
-                .await
-                .map_err(fail)?
-                .run(p)
-                .await
-                .map_err(fail),
-            Pool::Pg(p) => migrator(Engine::Postgres)
-                .await
-                .map_err(fail)?
-                .run(p)
-                .await
-                .map_err(fail),
+            Pool::Sqlite(p) => migrator(Engine::Sqlite).await.map_err(fail)?.run(p).await.map_err(fail),
+            Pool::Pg(p) => migrator(Engine::Postgres).await.map_err(fail)?.run(p).await.map_err(fail),
         }
     }
 
@@ -160,9 +139,7 @@ impl Store for SqlStore {
         let inner = match (&self.pool, mode) {
             // Writers take SQLite's write lock at BEGIN, so two writers queue instead of
             // deadlocking on a lock upgrade.
-            (Pool::Sqlite(p), TxMode::Write) => {
-                Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db)?)
-            }
+            (Pool::Sqlite(p), TxMode::Write) => Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db)?),
             (Pool::Sqlite(p), TxMode::Read) => Inner::Sqlite(p.begin().await.map_err(db)?),
             (Pool::Pg(p), _) => Inner::Pg(p.begin().await.map_err(db)?),
         };
@@ -188,10 +165,7 @@ impl Store for SqlStore {
 /// `SELECT` of every user column, followed by a literal tail.
 macro_rules! select_users {
     ($tail:literal) => {
-        concat!(
-            "SELECT id, tenant_id, email, display_name, role, status, created_at, password_hash FROM users ",
-            $tail
-        )
+        concat!("SELECT id, tenant_id, email, display_name, role, status, created_at, password_hash FROM users ", $tail)
     };
 }
 
@@ -215,15 +189,11 @@ impl Tx for SqlTx {
     }
 
     async fn count_tenants(&mut self) -> Result<i64> {
-        on!(self, |c| sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
-            .fetch_one(c)
-            .await)
-        .map_err(db)
+        on!(self, |c| sqlx::query_scalar("SELECT COUNT(*) FROM tenants").fetch_one(c).await).map_err(db)
     }
 
     async fn insert_tenant(&mut self, t: &Tenant) -> Result<()> {
-        const Q: &str =
-            "INSERT INTO tenants (id, name, display_name, created_at) VALUES ($1, $2, $3, $4)";
+        const Q: &str = "INSERT INTO tenants (id, name, display_name, created_at) VALUES ($1, $2, $3, $4)";
         on!(self, |c| sqlx::query(Q)
             .bind(t.id.to_string())
             .bind(&t.name)
@@ -238,22 +208,44 @@ impl Tx for SqlTx {
 
     async fn tenant_by_name(&mut self, name: &str) -> Result<Option<Tenant>> {
         const Q: &str = "SELECT id, name, display_name, created_at FROM tenants WHERE name = $1";
-        let row: Option<TenantRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(name)
-            .fetch_optional(c)
-            .await)
-        .map_err(db)?;
+        let row: Option<TenantRow> = on!(self, |c| sqlx::query_as(Q).bind(name).fetch_optional(c).await).map_err(db)?;
         row.map(TenantRow::into_model).transpose()
     }
 
     async fn tenant(&mut self, id: TenantId) -> Result<Option<Tenant>> {
         const Q: &str = "SELECT id, name, display_name, created_at FROM tenants WHERE id = $1";
-        let row: Option<TenantRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(id.to_string())
-            .fetch_optional(c)
-            .await)
-        .map_err(db)?;
+        let row: Option<TenantRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
         row.map(TenantRow::into_model).transpose()
+    }
+
+    async fn insert_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()> {
+        const Q: &str =
+            "INSERT INTO tenant_keys (tenant_id, version, key_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(k.tenant_id.to_string())
+            .bind(i64::from(k.version))
+            .bind(&k.key_id)
+            .bind(hex::encode(&k.wrapped))
+            .bind(ms(k.created_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn tenant_key(&mut self, tenant: TenantId, version: Option<u32>) -> Result<Option<TenantKeyRecord>> {
+        const ONE: &str = "SELECT tenant_id, version, key_id, wrapped, created_at FROM tenant_keys WHERE tenant_id = $1 AND version = $2";
+        const NEWEST: &str = "SELECT tenant_id, version, key_id, wrapped, created_at FROM tenant_keys WHERE tenant_id = $1 \
+                              ORDER BY version DESC LIMIT 1";
+        let t = tenant.to_string();
+        let row: Option<TenantKeyRow> = match version {
+            Some(v) => on!(self, |c| sqlx::query_as(ONE).bind(&t).bind(i64::from(v)).fetch_optional(c).await),
+            None => on!(self, |c| sqlx::query_as(NEWEST).bind(&t).fetch_optional(c).await),
+        }
+        .map_err(db)?;
+        row.map(TenantKeyRow::into_model).transpose()
     }
 
     async fn insert_user(&mut self, u: &User, password_hash: Option<&str>) -> Result<()> {
@@ -275,18 +267,11 @@ impl Tx for SqlTx {
         Ok(())
     }
 
-    async fn user_by_email(
-        &mut self,
-        tenant: TenantId,
-        email: &str,
-    ) -> Result<Option<(User, Option<String>)>> {
+    async fn user_by_email(&mut self, tenant: TenantId, email: &str) -> Result<Option<(User, Option<String>)>> {
         const Q: &str = select_users!("WHERE tenant_id = $1 AND email = $2");
-        let row: Option<UserRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(tenant.to_string())
-            .bind(email)
-            .fetch_optional(c)
-            .await)
-        .map_err(db)?;
+        let row: Option<UserRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(email).fetch_optional(c).await)
+                .map_err(db)?;
         row.map(|mut r| {
             let hash = r.password_hash.take();
             r.into_model().map(|u| (u, hash))
@@ -296,24 +281,14 @@ impl Tx for SqlTx {
 
     async fn user(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>> {
         const Q: &str = select_users!("WHERE tenant_id = $1 AND id = $2");
-        let row: Option<UserRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(c)
-            .await)
-        .map_err(db)?;
+        let row: Option<UserRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(c).await)
+                .map_err(db)?;
         row.map(UserRow::into_model).transpose()
     }
 
-    async fn set_password(
-        &mut self,
-        tenant: TenantId,
-        id: UserId,
-        hash: &str,
-        status: UserStatus,
-    ) -> Result<()> {
-        const Q: &str =
-            "UPDATE users SET password_hash = $3, status = $4 WHERE tenant_id = $1 AND id = $2";
+    async fn set_password(&mut self, tenant: TenantId, id: UserId, hash: &str, status: UserStatus) -> Result<()> {
+        const Q: &str = "UPDATE users SET password_hash = $3, status = $4 WHERE tenant_id = $1 AND id = $2";
         on!(self, |c| sqlx::query(Q)
             .bind(tenant.to_string())
             .bind(id.to_string())
@@ -328,11 +303,8 @@ impl Tx for SqlTx {
 
     async fn list_users(&mut self, grant: &TenantGrant) -> Result<Vec<User>> {
         const Q: &str = select_users!("WHERE tenant_id = $1 ORDER BY email");
-        let rows: Vec<UserRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(grant.tenant_id().to_string())
-            .fetch_all(c)
-            .await)
-        .map_err(db)?;
+        let rows: Vec<UserRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(grant.tenant_id().to_string()).fetch_all(c).await).map_err(db)?;
         rows::all(rows, UserRow::into_model)
     }
 
@@ -356,34 +328,21 @@ impl Tx for SqlTx {
     async fn session(&mut self, token_hash: &str) -> Result<Option<SessionRecord>> {
         const Q: &str = "SELECT token_hash, tenant_id, user_id, csrf_token, created_at, last_seen_at \
                          FROM sessions WHERE token_hash = $1";
-        let row: Option<SessionRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(token_hash)
-            .fetch_optional(c)
-            .await)
-        .map_err(db)?;
+        let row: Option<SessionRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(token_hash).fetch_optional(c).await).map_err(db)?;
         row.map(SessionRow::into_model).transpose()
     }
 
     async fn touch_session(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1";
-        on!(self, |c| sqlx::query(Q)
-            .bind(token_hash)
-            .bind(ms(at))
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
+        on!(self, |c| sqlx::query(Q).bind(token_hash).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
+            .map_err(db)?;
         Ok(())
     }
 
     async fn delete_session(&mut self, token_hash: &str) -> Result<()> {
         const Q: &str = "DELETE FROM sessions WHERE token_hash = $1";
-        on!(self, |c| sqlx::query(Q)
-            .bind(token_hash)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
+        on!(self, |c| sqlx::query(Q).bind(token_hash).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
         Ok(())
     }
 
@@ -419,23 +378,15 @@ impl Tx for SqlTx {
     async fn link(&mut self, token_hash: &str) -> Result<Option<LinkRecord>> {
         const Q: &str = "SELECT token_hash, purpose, tenant_id, user_id, created_at, expires_at \
                          FROM links WHERE token_hash = $1 AND used_at IS NULL";
-        let row: Option<LinkRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(token_hash)
-            .fetch_optional(c)
-            .await)
-        .map_err(db)?;
+        let row: Option<LinkRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(token_hash).fetch_optional(c).await).map_err(db)?;
         row.map(LinkRow::into_model).transpose()
     }
 
     async fn use_link(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<bool> {
         const Q: &str = "UPDATE links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL";
-        let r = on!(self, |c| sqlx::query(Q)
-            .bind(token_hash)
-            .bind(ms(at))
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
+        let r = on!(self, |c| sqlx::query(Q).bind(token_hash).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
+            .map_err(db)?;
         Ok(r == 1)
     }
 
@@ -460,23 +411,16 @@ impl Tx for SqlTx {
 
     async fn api_token_by_hash(&mut self, secret_hash: &str) -> Result<Option<ApiToken>> {
         const Q: &str = select_tokens!("WHERE secret_hash = $1");
-        let row: Option<TokenRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(secret_hash)
-            .fetch_optional(c)
-            .await)
-        .map_err(db)?;
+        let row: Option<TokenRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(secret_hash).fetch_optional(c).await).map_err(db)?;
         row.map(TokenRow::into_model).transpose()
     }
 
     async fn list_api_tokens(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<ApiToken>> {
-        const Q: &str =
-            select_tokens!("WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC");
-        let rows: Vec<TokenRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(tenant.to_string())
-            .bind(user.to_string())
-            .fetch_all(c)
-            .await)
-        .map_err(db)?;
+        const Q: &str = select_tokens!("WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC");
+        let rows: Vec<TokenRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(user.to_string()).fetch_all(c).await)
+                .map_err(db)?;
         rows::all(rows, TokenRow::into_model)
     }
 
@@ -503,13 +447,8 @@ impl Tx for SqlTx {
 
     async fn touch_api_token(&mut self, id: TokenId, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
-        on!(self, |c| sqlx::query(Q)
-            .bind(id.to_string())
-            .bind(ms(at))
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
+        on!(self, |c| sqlx::query(Q).bind(id.to_string()).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
+            .map_err(db)?;
         Ok(())
     }
 
@@ -536,21 +475,13 @@ impl Tx for SqlTx {
     async fn matter(&mut self, tenant: TenantId, id: MatterId) -> Result<Option<Matter>> {
         const Q: &str = "SELECT id, tenant_id, reference, title, created_by, created_at FROM matters \
                          WHERE tenant_id = $1 AND id = $2";
-        let row: Option<MatterRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(c)
-            .await)
-        .map_err(db)?;
+        let row: Option<MatterRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(c).await)
+                .map_err(db)?;
         row.map(MatterRow::into_model).transpose()
     }
 
-    async fn membership(
-        &mut self,
-        tenant: TenantId,
-        matter: MatterId,
-        user: UserId,
-    ) -> Result<Option<Role>> {
+    async fn membership(&mut self, tenant: TenantId, matter: MatterId, user: UserId) -> Result<Option<Role>> {
         const Q: &str = "SELECT role FROM matter_members WHERE tenant_id = $1 AND matter_id = $2 AND user_id = $3";
         let role: Option<String> = on!(self, |c| sqlx::query_scalar(Q)
             .bind(tenant.to_string())
@@ -559,8 +490,7 @@ impl Tx for SqlTx {
             .fetch_optional(c)
             .await)
         .map_err(db)?;
-        role.map(|r| Role::parse(&r).map_err(Error::internal))
-            .transpose()
+        role.map(|r| Role::parse(&r).map_err(Error::internal)).transpose()
     }
 
     async fn list_matters(&mut self, grant: &MatterListGrant) -> Result<Vec<Matter>> {
@@ -571,28 +501,18 @@ impl Tx for SqlTx {
                               WHERE m.tenant_id = $1 AND mm.user_id = $2 ORDER BY m.created_at DESC";
         let tenant = grant.tenant_id().to_string();
         let rows: Vec<MatterRow> = match grant.visibility() {
-            MatterVisibility::All => on!(self, |c| sqlx::query_as(ALL)
-                .bind(&tenant)
-                .fetch_all(c)
-                .await),
-            MatterVisibility::MemberOf(u) => on!(self, |c| sqlx::query_as(MEMBER)
-                .bind(&tenant)
-                .bind(u.to_string())
-                .fetch_all(c)
-                .await),
+            MatterVisibility::All => on!(self, |c| sqlx::query_as(ALL).bind(&tenant).fetch_all(c).await),
+            MatterVisibility::MemberOf(u) => {
+                on!(self, |c| sqlx::query_as(MEMBER).bind(&tenant).bind(u.to_string()).fetch_all(c).await)
+            }
         }
         .map_err(db)?;
         rows::all(rows, MatterRow::into_model)
     }
 
-    async fn insert_member(
-        &mut self,
-        grant: &MatterGrant,
-        user: UserId,
-        role: Role,
-        at: OffsetDateTime,
-    ) -> Result<()> {
-        const Q: &str = "INSERT INTO matter_members (tenant_id, matter_id, user_id, role, added_at) VALUES ($1, $2, $3, $4, $5)";
+    async fn insert_member(&mut self, grant: &MatterGrant, user: UserId, role: Role, at: OffsetDateTime) -> Result<()> {
+        const Q: &str =
+            "INSERT INTO matter_members (tenant_id, matter_id, user_id, role, added_at) VALUES ($1, $2, $3, $4, $5)";
         on!(self, |c| sqlx::query(Q)
             .bind(grant.tenant_id().to_string())
             .bind(grant.matter_id().to_string())
@@ -658,12 +578,9 @@ impl Tx for SqlTx {
     async fn document(&mut self, tenant: TenantId, id: DocumentId) -> Result<Option<Document>> {
         const Q: &str = "SELECT id, tenant_id, matter_id, name, size, content_type, sha256, uploaded_by, created_at \
                          FROM documents WHERE tenant_id = $1 AND id = $2";
-        let row: Option<DocumentRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(c)
-            .await)
-        .map_err(db)?;
+        let row: Option<DocumentRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(c).await)
+                .map_err(db)?;
         row.map(DocumentRow::into_model).transpose()
     }
 
@@ -703,24 +620,16 @@ impl Tx for SqlTx {
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {
         // Claim the next place in the chain. The UPDATE locks the head row until commit, so
         // concurrent writers of one chain are serialised and the chain never forks.
-        const INIT: &str = "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, '') ON CONFLICT (chain) DO NOTHING";
-        const CLAIM: &str =
-            "UPDATE audit_heads SET seq = seq + 1 WHERE chain = $1 RETURNING seq, hash";
+        const INIT: &str =
+            "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, '') ON CONFLICT (chain) DO NOTHING";
+        const CLAIM: &str = "UPDATE audit_heads SET seq = seq + 1 WHERE chain = $1 RETURNING seq, hash";
         const INSERT: &str = "INSERT INTO audit_events (chain, seq, at, actor, action, target, ip, request_id, detail, prev_hash, hash) \
                               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
         const ADVANCE: &str = "UPDATE audit_heads SET hash = $2 WHERE chain = $1";
         let chain = audit::chain_key(ev.tenant_id);
-        on!(self, |c| sqlx::query(INIT)
-            .bind(&chain)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        let (seq, prev): (i64, String) = on!(self, |c| sqlx::query_as(CLAIM)
-            .bind(&chain)
-            .fetch_one(c)
-            .await)
-        .map_err(db)?;
+        on!(self, |c| sqlx::query(INIT).bind(&chain).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
+        let (seq, prev): (i64, String) =
+            on!(self, |c| sqlx::query_as(CLAIM).bind(&chain).fetch_one(c).await).map_err(db)?;
         let e = audit::seal(ev, seq, at, &prev);
         on!(self, |c| sqlx::query(INSERT)
             .bind(&e.chain)
@@ -738,31 +647,16 @@ impl Tx for SqlTx {
             .await
             .map(|r| r.rows_affected()))
         .map_err(db)?;
-        on!(self, |c| sqlx::query(ADVANCE)
-            .bind(&chain)
-            .bind(&e.hash)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
+        on!(self, |c| sqlx::query(ADVANCE).bind(&chain).bind(&e.hash).execute(c).await.map(|r| r.rows_affected()))
+            .map_err(db)?;
         Ok(())
     }
 
-    async fn audit_chain(
-        &mut self,
-        chain: &str,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<StoredEvent>> {
+    async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
         const Q: &str = "SELECT chain, seq, at, actor, action, target, ip, request_id, detail, prev_hash, hash \
                          FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3";
-        let rows: Vec<AuditRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(chain)
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(c)
-            .await)
-        .map_err(db)?;
+        let rows: Vec<AuditRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(chain).bind(after_seq).bind(limit).fetch_all(c).await).map_err(db)?;
         rows::all(rows, AuditRow::into_model)
     }
 }
@@ -776,9 +670,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
         let store = SqlStore::open(&url).await.unwrap();
-        let Pool::Sqlite(pool) = &store.pool else {
-            unreachable!()
-        };
+        let Pool::Sqlite(pool) = &store.pool else { unreachable!() };
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
              VALUES (999, 'from the future', TRUE, x'00', 0)",

@@ -48,13 +48,7 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
-        Self {
-            http,
-            base: base.to_string(),
-            csrf: None,
-            bearer: None,
-            cert_pem: cert_pem.to_vec(),
-        }
+        Self { http, base: base.to_string(), csrf: None, bearer: None, cert_pem: cert_pem.to_vec() }
     }
 
     /// A fresh client (no cookies) that authenticates with a bearer token.
@@ -66,9 +60,7 @@ impl Client {
 
     /// A request builder with auth and CSRF applied.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let mut rb = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base));
+        let mut rb = self.http.request(method.clone(), format!("{}{path}", self.base));
         if let Some(b) = &self.bearer {
             rb = rb.bearer_auth(b);
         } else if let Some(c) = &self.csrf
@@ -85,11 +77,7 @@ impl Client {
         let status = r.status();
         let headers = r.headers().clone();
         let body = r.bytes().await.expect("read body").to_vec();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp { status, headers, body }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -107,21 +95,13 @@ impl Client {
     /// Upload bytes as a document.
     pub async fn upload(&self, matter: &str, name: &str, bytes: Vec<u8>) -> Resp {
         let path = format!("/api/v1/matters/{matter}/documents");
-        Self::send(
-            self.request(Method::POST, &path)
-                .query(&[("name", name)])
-                .body(bytes),
-        )
-        .await
+        Self::send(self.request(Method::POST, &path).query(&[("name", name)]).body(bytes)).await
     }
 
     /// Sign in through the API; keeps the cookie and CSRF token on success.
     pub async fn login(&mut self, tenant: &str, email: &str, password: &str) -> Resp {
         let r = self
-            .post(
-                "/api/v1/session",
-                serde_json::json!({"tenant": tenant, "email": email, "password": password}),
-            )
+            .post("/api/v1/session", serde_json::json!({"tenant": tenant, "email": email, "password": password}))
             .await;
         if r.status == StatusCode::OK {
             self.csrf = r.json()["csrf_token"].as_str().map(str::to_string);

@@ -4,12 +4,7 @@
 #![forbid(unsafe_code)]
 // Test support: a failed set-up step must stop the test at once with its reason, so panicking
 // is this crate's error handling.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod client;
 
@@ -51,10 +46,7 @@ pub struct TestServer {
 
 impl std::fmt::Debug for TestServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestServer")
-            .field("base", &self.base)
-            .field("db", &self.db)
-            .finish()
+        f.debug_struct("TestServer").field("base", &self.base).field("db", &self.db).finish()
     }
 }
 
@@ -63,9 +55,8 @@ async fn fresh_pg_database() -> (String, String, String) {
     let admin = std::env::var(PG_URL_VAR)
         .unwrap_or_else(|_| panic!("{PG_URL_VAR} is not set: run the suite with ./scripts/test"));
     let name = format!("pc_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-        .await
-        .expect("connect to the test PostgreSQL server");
+    let mut conn =
+        <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.expect("connect to the test PostgreSQL server");
     // The name is generated above from hex digits only.
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
@@ -85,11 +76,7 @@ impl TestServer {
     /// Start a server, adjusting its configuration first.
     pub async fn start_with(db: Db, adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut cfg = Config {
-            data: dir.path().to_path_buf(),
-            listen: "127.0.0.1:0".into(),
-            ..Config::default()
-        };
+        let mut cfg = Config { data: dir.path().to_path_buf(), listen: "127.0.0.1:0".into(), ..Config::default() };
         let mut pg = None;
         if db == Db::Postgres {
             let (admin, name, url) = fresh_pg_database().await;
@@ -99,9 +86,7 @@ impl TestServer {
         adjust(&mut cfg);
         let clock = Arc::new(ManualClock::new());
         let db_url = cfg.database_url();
-        let running = server::start(&cfg, clock.clone())
-            .await
-            .expect("server starts");
+        let running = server::start(&cfg, clock.clone()).await.expect("server starts");
         let cert_pem = std::fs::read(&running.tls.cert).expect("read the server certificate");
         Self {
             base: format!("https://{}", running.addr),
@@ -135,11 +120,8 @@ impl TestServer {
     /// Create a tenant with an owner whose password is [`PASSWORD`].
     pub async fn tenant(&self, name: &str) -> (TenantId, String) {
         let email = format!("owner@{name}.example");
-        let (id, _) = self
-            .portal()
-            .create_tenant(name, &email, Some(SecretString::from(PASSWORD)))
-            .await
-            .expect("create tenant");
+        let (id, _) =
+            self.portal().create_tenant(name, &email, Some(SecretString::from(PASSWORD))).await.expect("create tenant");
         (id, email)
     }
 
@@ -147,14 +129,7 @@ impl TestServer {
     pub async fn user(&self, tenant: TenantId, email: &str, role: &str) {
         let p = portcullis_core::service::cli_principal(tenant);
         self.portal()
-            .create_user(
-                &p,
-                email,
-                "",
-                role,
-                Some(SecretString::from(PASSWORD)),
-                &Default::default(),
-            )
+            .create_user(&p, email, "", role, Some(SecretString::from(PASSWORD)), &Default::default())
             .await
             .expect("create user");
     }
@@ -162,18 +137,14 @@ impl TestServer {
     /// Stop the server gracefully and drop its PostgreSQL database.
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
-            r.shutdown(Duration::from_secs(5))
-                .await
-                .expect("clean shutdown");
+            r.shutdown(Duration::from_secs(5)).await.expect("clean shutdown");
         }
         if let Some((admin, name)) = self.pg.take()
             && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
         {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut conn)
+                .await;
         }
     }
 }

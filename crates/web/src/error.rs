@@ -54,16 +54,12 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         log(&self.0);
-        let body = ErrorBody {
-            error: self.0.code(),
-            message: self.0.public_message(),
-        };
+        let body = ErrorBody { error: self.0.code(), message: self.0.public_message() };
         let mut resp = (status(&self.0), Json(body)).into_response();
         if let Error::RangeNotSatisfiable { size } = self.0
             && let Ok(v) = format!("bytes */{size}").parse()
         {
-            resp.headers_mut()
-                .insert(axum::http::header::CONTENT_RANGE, v);
+            resp.headers_mut().insert(axum::http::header::CONTENT_RANGE, v);
         }
         resp
     }
@@ -75,9 +71,7 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => {
                 Error::invalid("content-type", "send the body as application/json")
             }
-            JsonRejection::BytesRejection(_) => {
-                Error::invalid("body", "the body could not be read or is too large")
-            }
+            JsonRejection::BytesRejection(_) => Error::invalid("body", "the body could not be read or is too large"),
             other => Error::invalid("body", other.body_text()),
         };
         Self(e)
@@ -125,10 +119,7 @@ impl IntoResponse for UiError {
         if matches!(self.0, Error::Unauthenticated) {
             return axum::response::Redirect::to("/login").into_response();
         }
-        let page = crate::ui::ErrorPage {
-            status: status(&self.0).as_u16(),
-            message: self.0.public_message(),
-        };
+        let page = crate::ui::ErrorPage { status: status(&self.0).as_u16(), message: self.0.public_message() };
         (status(&self.0), page).into_response()
     }
 }

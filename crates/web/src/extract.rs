@@ -48,15 +48,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(a)| a.ip().to_string());
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_string());
+        let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
         Ok(Meta(RequestMeta { ip, request_id }))
     }
 }
@@ -86,26 +79,15 @@ pub struct ApiCaller(pub Principal);
 impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
-            let token = auth
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or(Error::Unauthenticated)?;
+            let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(Error::Unauthenticated)?;
             return Ok(Self(state.portal.authenticate_token(token.trim()).await?));
         }
         let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
         let p = state.portal.authenticate_session(&cookie).await?;
         if !is_safe(&parts.method) {
-            let sent = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
             check_csrf(&p, sent)?;
         }
         Ok(Self(p))
@@ -115,9 +97,7 @@ impl FromRequestParts<AppState> for ApiCaller {
 /// Compare a submitted CSRF token with the session's, in constant time.
 pub fn check_csrf(p: &Principal, sent: &str) -> Result<(), Error> {
     match &p.via {
-        Via::Session { csrf_token } if !sent.is_empty() && secret::equal(csrf_token, sent) => {
-            Ok(())
-        }
+        Via::Session { csrf_token } if !sent.is_empty() && secret::equal(csrf_token, sent) => Ok(()),
         Via::Session { .. } => Err(Error::Csrf),
         _ => Ok(()),
     }
@@ -144,10 +124,7 @@ impl UiCaller {
 impl FromRequestParts<AppState> for UiCaller {
     type Rejection = UiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
         let principal = state.portal.authenticate_session(&cookie).await?;
         Ok(Self { principal, cookie })
@@ -158,19 +135,12 @@ impl FromRequestParts<AppState> for UiCaller {
 /// and the server enforces idle and absolute timeouts whatever the browser keeps.
 pub fn set_session_cookie(secret: &secrecy::SecretString) -> String {
     use secrecy::ExposeSecret;
-    format!(
-        "{}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
-        crate::SESSION_COOKIE,
-        secret.expose_secret()
-    )
+    format!("{}={}; Path=/; Secure; HttpOnly; SameSite=Strict", crate::SESSION_COOKIE, secret.expose_secret())
 }
 
 /// The `Set-Cookie` value that ends a session in the browser.
 pub fn clear_session_cookie() -> String {
-    format!(
-        "{}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
-        crate::SESSION_COOKIE
-    )
+    format!("{}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0", crate::SESSION_COOKIE)
 }
 
 /// A form a signed-in user posts: it names its CSRF field and how it is decoded.
@@ -206,10 +176,7 @@ pub struct UiAction<T> {
 impl<T: CsrfForm + Send> FromRequest<AppState> for UiAction<T> {
     type Rejection = UiError;
 
-    async fn from_request(
-        req: axum::extract::Request,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
         let caller = UiCaller::from_request_parts(&mut parts, state).await?;
         let body = String::from_request(axum::extract::Request::from_parts(parts, body), state)

@@ -51,10 +51,7 @@ pub struct AppState {
 
 /// The whole application.
 pub fn router(portal: Portal, web: WebSettings) -> Router {
-    let state = AppState {
-        portal,
-        web: Arc::new(web),
-    };
+    let state = AppState { portal, web: Arc::new(web) };
     let limits = state.web.clone();
     let app = Router::new()
         .merge(api::routes(&limits))

@@ -16,38 +16,23 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data
 pub fn wrap(app: Router, limits: &WebSettings) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let headers: [(HeaderName, &'static str); 7] = [
-        (
-            header::STRICT_TRANSPORT_SECURITY,
-            "max-age=63072000; includeSubDomains",
-        ),
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"),
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ),
-        (
-            HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=()",
-        ),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()"),
     ];
     let mut app = app.layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes));
     for (name, value) in headers {
         // `if_not_present`: a handler may set a stricter value (downloads add a sandbox CSP).
-        app = app.layer(SetResponseHeaderLayer::if_not_present(
-            name,
-            HeaderValue::from_static(value),
-        ));
+        app = app.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
-    app.layer(SetResponseHeaderLayer::if_not_present(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    ))
-    .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-    .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
-    .layer(axum::middleware::map_request(drop_client_request_id))
+    app.layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_client_request_id))
 }
 
 /// Request ids go into the audit trail, so they are always ours: one sent by the client is
@@ -59,20 +44,16 @@ async fn drop_client_request_id(mut req: axum::extract::Request) -> axum::extrac
 
 /// `/healthz`: the process answers. `/readyz`: the database and blob store answer too.
 pub fn probe_routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            get(
-                |axum::extract::State(s): axum::extract::State<AppState>| async move {
-                    match s.portal.ready().await {
-                        Ok(()) => (StatusCode::OK, "ready"),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "not ready");
-                            (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-                        }
-                    }
-                },
-            ),
-        )
+    Router::new().route("/healthz", get(|| async { "ok" })).route(
+        "/readyz",
+        get(|axum::extract::State(s): axum::extract::State<AppState>| async move {
+            match s.portal.ready().await {
+                Ok(()) => (StatusCode::OK, "ready"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "not ready");
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }
+            }
+        }),
+    )
 }

@@ -21,18 +21,9 @@ where
         let mut s = state?;
         match tokio::time::timeout(idle, s.next()).await {
             Ok(Some(Ok(b))) => Some((Ok(b), Some(s))),
-            Ok(Some(Err(e))) => Some((
-                Err(std::io::Error::other(format!("reading the upload: {e}"))),
-                None,
-            )),
+            Ok(Some(Err(e))) => Some((Err(std::io::Error::other(format!("reading the upload: {e}"))), None)),
             Ok(None) => None,
-            Err(_) => Some((
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "upload stalled",
-                )),
-                None,
-            )),
+            Err(_) => Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "upload stalled")), None)),
         }
     }))
 }
@@ -86,16 +77,10 @@ pub fn download_response(d: Download) -> Response {
     set(header::CONTENT_LENGTH, len.to_string());
     set(header::CONTENT_DISPOSITION, disposition(&d.document.name));
     set(header::ACCEPT_RANGES, "bytes".into());
-    set(
-        header::CONTENT_SECURITY_POLICY,
-        "sandbox; default-src 'none'".into(),
-    );
+    set(header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".into());
     set(header::ETAG, format!("\"{}\"", d.document.sha256));
     if let Some(r) = &d.range {
-        set(
-            header::CONTENT_RANGE,
-            format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), size),
-        );
+        set(header::CONTENT_RANGE, format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), size));
     }
     resp
 }
@@ -112,10 +97,7 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(
-            parse_range(&h("bytes=0-99")),
-            Some(ByteRange::FromTo(0, 99))
-        );
+        assert_eq!(parse_range(&h("bytes=0-99")), Some(ByteRange::FromTo(0, 99)));
         assert_eq!(parse_range(&h("bytes=100-")), Some(ByteRange::From(100)));
         assert_eq!(parse_range(&h("bytes=-5")), Some(ByteRange::Suffix(5)));
         assert_eq!(parse_range(&h("bytes=0-1,5-6")), None);
@@ -126,9 +108,6 @@ mod tests {
 
     #[test]
     fn dispositions_are_encoded() {
-        assert_eq!(
-            disposition("a b\".pdf"),
-            "attachment; filename*=UTF-8''a%20b%22.pdf"
-        );
+        assert_eq!(disposition("a b\".pdf"), "attachment; filename*=UTF-8''a%20b%22.pdf");
     }
 }

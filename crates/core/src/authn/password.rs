@@ -22,25 +22,17 @@ fn argon2() -> Result<Argon2<'static>> {
 pub fn check_strength(password: &SecretString) -> Result<()> {
     let n = password.expose_secret().chars().count();
     if n < MIN_PASSWORD_CHARS {
-        return Err(Error::invalid(
-            "password",
-            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
-        ));
+        return Err(Error::invalid("password", format!("must be at least {MIN_PASSWORD_CHARS} characters")));
     }
     if n > MAX_PASSWORD_CHARS {
-        return Err(Error::invalid(
-            "password",
-            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
-        ));
+        return Err(Error::invalid("password", format!("must be at most {MAX_PASSWORD_CHARS} characters")));
     }
     Ok(())
 }
 
 /// Hash a password into a PHC string (salt included).
 pub fn hash(password: &SecretString) -> Result<String> {
-    let hash = argon2()?
-        .hash_password(password.expose_secret().as_bytes())
-        .map_err(Error::internal)?;
+    let hash = argon2()?.hash_password(password.expose_secret().as_bytes()).map_err(Error::internal)?;
     Ok(hash.to_string())
 }
 
@@ -56,9 +48,7 @@ pub fn verify(password: &SecretString, phc: Option<&str>) -> Result<bool> {
         }
     };
     let parsed = PasswordHash::new(target).map_err(Error::internal)?;
-    let ok = argon2()?
-        .verify_password(password.expose_secret().as_bytes(), &parsed)
-        .is_ok();
+    let ok = argon2()?.verify_password(password.expose_secret().as_bytes(), &parsed).is_ok();
     Ok(ok && phc.is_some())
 }
 

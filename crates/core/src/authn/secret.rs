@@ -15,10 +15,7 @@ pub fn generate(prefix: &str) -> Result<SecretString> {
     aws_lc_rs::rand::SystemRandom::new()
         .fill(buf.as_mut())
         .map_err(|_| Error::internal("system random number generator failed"))?;
-    Ok(SecretString::from(format!(
-        "{prefix}{}",
-        URL_SAFE_NO_PAD.encode(buf.as_ref())
-    )))
+    Ok(SecretString::from(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(buf.as_ref()))))
 }
 
 /// The stored form of a secret: hex SHA-256.

@@ -73,29 +73,16 @@ impl Header {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let bad = || {
-            Error::Integrity("the document header is damaged or not a Portcullis document".into())
-        };
+        let bad = || Error::Integrity("the document header is damaged or not a Portcullis document".into());
         if bytes.len() != HEADER_LEN || bytes.get(..4) != Some(MAGIC.as_slice()) {
             return Err(bad());
         }
         if bytes.get(4) != Some(&VERSION) {
-            return Err(Error::Integrity(
-                "the document uses an unknown format version".into(),
-            ));
+            return Err(Error::Integrity("the document uses an unknown format version".into()));
         }
-        let kv: [u8; 4] = bytes
-            .get(5..9)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(bad)?;
-        let salt: [u8; SALT] = bytes
-            .get(9..)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(bad)?;
-        Ok(Self {
-            key_version: u32::from_be_bytes(kv),
-            salt,
-        })
+        let kv: [u8; 4] = bytes.get(5..9).and_then(|s| s.try_into().ok()).ok_or_else(bad)?;
+        let salt: [u8; SALT] = bytes.get(9..).and_then(|s| s.try_into().ok()).ok_or_else(bad)?;
+        Ok(Self { key_version: u32::from_be_bytes(kv), salt })
     }
 }
 
@@ -113,20 +100,13 @@ impl std::fmt::Debug for DocCipher {
 
 impl DocCipher {
     /// The cipher of document `doc` of `tenant`, from the tenant key its header names.
-    pub fn new(
-        tenant_key: &[u8],
-        header: &Header,
-        tenant: TenantId,
-        doc: DocumentId,
-    ) -> Result<Self> {
+    pub fn new(tenant_key: &[u8], header: &Header, tenant: TenantId, doc: DocumentId) -> Result<Self> {
         let mut info = LABEL.to_vec();
         info.extend_from_slice(tenant.as_uuid().as_bytes());
         info.extend_from_slice(doc.as_uuid().as_bytes());
         let prk = Salt::new(HKDF_SHA256, &header.salt).extract(tenant_key);
         let info_parts = [info.as_slice()];
-        let okm = prk
-            .expand(&info_parts, &AES_256_GCM)
-            .map_err(|_| Error::internal("key derivation failed"))?;
+        let okm = prk.expand(&info_parts, &AES_256_GCM).map_err(|_| Error::internal("key derivation failed"))?;
         let key = LessSafeKey::new(UnboundKey::from(okm));
         let mut aad = info;
         aad.extend_from_slice(&header.encode());
@@ -145,11 +125,7 @@ impl DocCipher {
     /// Encrypt one chunk in place, appending its tag.
     pub fn seal(&self, index: u32, last: bool, buf: &mut BytesMut) -> Result<()> {
         self.key
-            .seal_in_place_append_tag(
-                Self::nonce(index, last),
-                Aad::from(self.aad.as_slice()),
-                buf,
-            )
+            .seal_in_place_append_tag(Self::nonce(index, last), Aad::from(self.aad.as_slice()), buf)
             .map_err(|_| Error::internal("encryption failed"))
     }
 
@@ -157,11 +133,7 @@ impl DocCipher {
     pub fn open(&self, index: u32, last: bool, buf: &mut BytesMut) -> Result<()> {
         let n = self
             .key
-            .open_in_place(
-                Self::nonce(index, last),
-                Aad::from(self.aad.as_slice()),
-                buf.as_mut(),
-            )
+            .open_in_place(Self::nonce(index, last), Aad::from(self.aad.as_slice()), buf.as_mut())
             .map_err(|_| Error::Integrity(format!("chunk {index} failed its integrity check")))?
             .len();
         buf.truncate(n);
@@ -171,11 +143,7 @@ impl DocCipher {
 
 /// How many chunks a document of `size` bytes has (an empty one still has its final chunk).
 pub fn chunk_count(size: u64) -> u64 {
-    if size == 0 {
-        1
-    } else {
-        size.div_ceil(CHUNK as u64)
-    }
+    if size == 0 { 1 } else { size.div_ceil(CHUNK as u64) }
 }
 
 /// The stored size of a document of `size` plaintext bytes.
@@ -211,13 +179,7 @@ pub fn encrypt(cipher: DocCipher, header: &Header, input: ByteStream) -> ByteStr
         done: bool,
     }
     let head = Bytes::copy_from_slice(&header.encode());
-    let state = State {
-        cipher,
-        input,
-        buf: BytesMut::with_capacity(CHUNK + TAG),
-        index: 0,
-        done: false,
-    };
+    let state = State { cipher, input, buf: BytesMut::with_capacity(CHUNK + TAG), index: 0, done: false };
     let body = futures::stream::unfold(state, |mut s| async move {
         if s.done {
             return None;
@@ -269,15 +231,8 @@ pub fn decrypt(
         left: u64,
         last_index: u32,
     }
-    let state = State {
-        cipher,
-        input,
-        buf: BytesMut::with_capacity(CHUNK + TAG),
-        index: first,
-        skip,
-        left: take,
-        last_index,
-    };
+    let state =
+        State { cipher, input, buf: BytesMut::with_capacity(CHUNK + TAG), index: first, skip, left: take, last_index };
     Box::pin(futures::stream::unfold(state, |mut s| async move {
         if s.left == 0 {
             return None;
@@ -323,10 +278,7 @@ mod tests {
     const KEY: [u8; 32] = [7u8; 32];
 
     fn parts(data: &[u8], piece: usize) -> ByteStream {
-        let v: Vec<std::io::Result<Bytes>> = data
-            .chunks(piece.max(1))
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
+        let v: Vec<std::io::Result<Bytes>> = data.chunks(piece.max(1)).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         Box::pin(futures::stream::iter(v))
     }
 
@@ -361,15 +313,7 @@ mod tests {
         let end = (cr.end as usize).min(stored.len());
         let start = (cr.start as usize).min(end);
         let last = u32::try_from(chunk_count(size) - 1).unwrap();
-        collect(decrypt(
-            c,
-            parts(&stored[start..end], 7_777),
-            first,
-            last,
-            skip,
-            r.end - r.start,
-        ))
-        .await
+        collect(decrypt(c, parts(&stored[start..end], 7_777), first, last, skip, r.end - r.start)).await
     }
 
     #[tokio::test]
@@ -379,9 +323,7 @@ mod tests {
             let plain = data(n);
             let stored = seal(t, d, &plain).await;
             assert_eq!(stored.len() as u64, stored_len(n as u64), "size {n}");
-            let back = open_range(t, d, &stored, n as u64, 0..n as u64)
-                .await
-                .unwrap();
+            let back = open_range(t, d, &stored, n as u64, 0..n as u64).await.unwrap();
             assert_eq!(back, plain, "size {n}");
         }
     }
@@ -399,21 +341,15 @@ mod tests {
             (2 * CHUNK as u64)..(4 * CHUNK as u64 + 9),
             (n as u64 - 5)..n as u64,
         ] {
-            let got = open_range(t, d, &stored, n as u64, r.clone())
-                .await
-                .unwrap();
+            let got = open_range(t, d, &stored, n as u64, r.clone()).await.unwrap();
             assert_eq!(got, &plain[r.start as usize..r.end as usize], "{r:?}");
             let (cr, _, _) = locate(&r, n as u64);
-            assert!(
-                cr.end - cr.start <= ((r.end - r.start) / CHUNK as u64 + 2) * (CHUNK + TAG) as u64
-            );
+            assert!(cr.end - cr.start <= ((r.end - r.start) / CHUNK as u64 + 2) * (CHUNK + TAG) as u64);
         }
     }
 
     fn is_integrity(e: std::io::Error) -> bool {
-        e.get_ref()
-            .and_then(|i| i.downcast_ref::<Error>())
-            .is_some_and(|e| matches!(e, Error::Integrity(_)))
+        e.get_ref().and_then(|i| i.downcast_ref::<Error>()).is_some_and(|e| matches!(e, Error::Integrity(_)))
     }
 
     #[tokio::test]
@@ -427,9 +363,7 @@ mod tests {
 
         let mut flipped = stored.clone();
         flipped[HEADER_LEN + stride + 17] ^= 1;
-        assert!(is_integrity(
-            open_range(t, d, &flipped, size, 0..size).await.unwrap_err()
-        ));
+        assert!(is_integrity(open_range(t, d, &flipped, size, 0..size).await.unwrap_err()));
 
         let mut swapped = stored.clone();
         let (a, b) = (HEADER_LEN, HEADER_LEN + stride);
@@ -437,42 +371,22 @@ mod tests {
         let second: Vec<u8> = swapped[b..b + stride].to_vec();
         swapped[a..a + stride].copy_from_slice(&second);
         swapped[b..b + stride].copy_from_slice(&first);
-        assert!(is_integrity(
-            open_range(t, d, &swapped, size, 0..size).await.unwrap_err()
-        ));
+        assert!(is_integrity(open_range(t, d, &swapped, size, 0..size).await.unwrap_err()));
 
         let mut dropped = stored.clone();
         dropped.drain(HEADER_LEN + stride..HEADER_LEN + 2 * stride);
-        assert!(is_integrity(
-            open_range(t, d, &dropped, size, 0..size).await.unwrap_err()
-        ));
+        assert!(is_integrity(open_range(t, d, &dropped, size, 0..size).await.unwrap_err()));
 
         // Truncated at a chunk boundary: every remaining chunk is intact, but the last is missing.
         let truncated = stored[..HEADER_LEN + 2 * stride].to_vec();
-        assert!(is_integrity(
-            open_range(t, d, &truncated, size, 0..size)
-                .await
-                .unwrap_err()
-        ));
+        assert!(is_integrity(open_range(t, d, &truncated, size, 0..size).await.unwrap_err()));
 
         // The same bytes read as another document, or as another tenant's.
-        assert!(is_integrity(
-            open_range(t, DocumentId::new(), &stored, size, 0..size)
-                .await
-                .unwrap_err()
-        ));
-        assert!(is_integrity(
-            open_range(TenantId::new(), d, &stored, size, 0..size)
-                .await
-                .unwrap_err()
-        ));
+        assert!(is_integrity(open_range(t, DocumentId::new(), &stored, size, 0..size).await.unwrap_err()));
+        assert!(is_integrity(open_range(TenantId::new(), d, &stored, size, 0..size).await.unwrap_err()));
 
         let mut bad_header = stored.clone();
         bad_header[0] = b'X';
-        assert!(is_integrity(
-            open_range(t, d, &bad_header, size, 0..size)
-                .await
-                .unwrap_err()
-        ));
+        assert!(is_integrity(open_range(t, d, &bad_header, size, 0..size).await.unwrap_err()));
     }
 }

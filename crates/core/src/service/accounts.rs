@@ -38,22 +38,8 @@ impl Portal {
         if tx.count_tenants().await? > 0 {
             return Ok(None);
         }
-        let secret = self
-            .new_link(
-                &mut *tx,
-                LinkPurpose::Bootstrap,
-                None,
-                None,
-                self.settings.setup_link_ttl,
-            )
-            .await?;
-        let ev = NewEvent::new(
-            None,
-            Actor::System,
-            "setup.link_issued",
-            "platform",
-            &RequestMeta::default(),
-        );
+        let secret = self.new_link(&mut *tx, LinkPurpose::Bootstrap, None, None, self.settings.setup_link_ttl).await?;
+        let ev = NewEvent::new(None, Actor::System, "setup.link_issued", "platform", &RequestMeta::default());
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(Some(self.link_url("setup", &secret)))
@@ -75,22 +61,11 @@ impl Portal {
         password::check_strength(&owner_password)?;
         let hash = blocking(move || password::hash(&owner_password)).await?;
         let mut tx = self.write().await?;
-        self.take_link(&mut *tx, link, LinkPurpose::Bootstrap)
-            .await?;
+        self.take_link(&mut *tx, link, LinkPurpose::Bootstrap).await?;
         if tx.count_tenants().await? > 0 {
             return Err(Error::LinkExpired);
         }
-        let tenant = self
-            .insert_tenant(
-                &mut *tx,
-                &name,
-                &display,
-                &email,
-                Some(&hash),
-                Actor::Anonymous,
-                meta,
-            )
-            .await?;
+        let tenant = self.insert_tenant(&mut *tx, &name, &display, &email, Some(&hash), Actor::Anonymous, meta).await?;
         tx.commit().await?;
         Ok(tenant.0)
     }
@@ -114,15 +89,7 @@ impl Portal {
         };
         let mut tx = self.write().await?;
         let (tenant_id, owner) = self
-            .insert_tenant(
-                &mut *tx,
-                &name,
-                &name,
-                &email,
-                hash.as_deref(),
-                Actor::Cli,
-                &RequestMeta::default(),
-            )
+            .insert_tenant(&mut *tx, &name, &name, &email, hash.as_deref(), Actor::Cli, &RequestMeta::default())
             .await?;
         let link = match hash {
             Some(_) => None,
@@ -158,35 +125,22 @@ impl Portal {
             return Err(Error::Conflict(format!("A tenant named {name:?}").into()));
         }
         let now = self.clock.now();
-        let tenant = Tenant {
-            id: TenantId::new(),
-            name: name.to_string(),
-            display_name: display.to_string(),
-            created_at: now,
-        };
+        let tenant =
+            Tenant { id: TenantId::new(), name: name.to_string(), display_name: display.to_string(), created_at: now };
         tx.insert_tenant(&tenant).await?;
+        self.add_tenant_key(tx, tenant.id, 1).await?;
         let owner = User {
             id: UserId::new(),
             tenant_id: tenant.id,
             email: email.to_string(),
             display_name: email.split('@').next().unwrap_or(email).to_string(),
             role: Role::Owner,
-            status: if hash.is_some() {
-                UserStatus::Active
-            } else {
-                UserStatus::Invited
-            },
+            status: if hash.is_some() { UserStatus::Active } else { UserStatus::Invited },
             created_at: now,
         };
         tx.insert_user(&owner, hash).await?;
-        let ev = NewEvent::new(
-            Some(tenant.id),
-            by,
-            "tenant.create",
-            format!("tenant:{}", tenant.id),
-            meta,
-        )
-        .with_detail(serde_json::json!({ "name": name, "owner": owner.id.to_string() }));
+        let ev = NewEvent::new(Some(tenant.id), by, "tenant.create", format!("tenant:{}", tenant.id), meta)
+            .with_detail(serde_json::json!({ "name": name, "owner": owner.id.to_string() }));
         tx.append_audit(&ev, now).await?;
         Ok((tenant.id, owner.id))
     }
@@ -240,22 +194,12 @@ impl Portal {
             last_seen_at: now,
         })
         .await?;
-        let ev = NewEvent::new(
-            Some(user.tenant_id),
-            Actor::User(user.id),
-            "auth.login",
-            format!("user:{}", user.id),
-            meta,
-        );
+        let ev =
+            NewEvent::new(Some(user.tenant_id), Actor::User(user.id), "auth.login", format!("user:{}", user.id), meta);
         tx.append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(LoginOutcome {
-            principal: principal_of(
-                user,
-                Via::Session {
-                    csrf_token: csrf_token.clone(),
-                },
-            ),
+            principal: principal_of(user, Via::Session { csrf_token: csrf_token.clone() }),
             session_secret,
             csrf_token,
         })
@@ -269,8 +213,8 @@ impl Portal {
             return Err(Error::Unauthenticated);
         };
         let now = self.clock.now();
-        let expired = now - s.last_seen_at > self.settings.session_idle
-            || now - s.created_at > self.settings.session_absolute;
+        let expired =
+            now - s.last_seen_at > self.settings.session_idle || now - s.created_at > self.settings.session_absolute;
         let user = tx.user(s.tenant_id, s.user_id).await?;
         drop(tx);
         let user = match user {
@@ -287,25 +231,14 @@ impl Portal {
             w.touch_session(&hash, now).await?;
             w.commit().await?;
         }
-        Ok(principal_of(
-            user,
-            Via::Session {
-                csrf_token: s.csrf_token,
-            },
-        ))
+        Ok(principal_of(user, Via::Session { csrf_token: s.csrf_token }))
     }
 
     /// End a session.
     pub async fn logout(&self, p: &Principal, cookie: &str, meta: &RequestMeta) -> Result<()> {
         let mut tx = self.write().await?;
         tx.delete_session(&secret::hash_str(cookie)).await?;
-        let ev = NewEvent::new(
-            Some(p.tenant_id),
-            actor(p),
-            "auth.logout",
-            format!("user:{}", p.user_id),
-            meta,
-        );
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.logout", format!("user:{}", p.user_id), meta);
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
@@ -320,11 +253,7 @@ impl Portal {
         if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) {
             return Err(Error::Unauthenticated);
         }
-        let Some(user) = tx
-            .user(t.tenant_id, t.user_id)
-            .await?
-            .filter(|u| u.status == UserStatus::Active)
-        else {
+        let Some(user) = tx.user(t.tenant_id, t.user_id).await?.filter(|u| u.status == UserStatus::Active) else {
             return Err(Error::Unauthenticated);
         };
         drop(tx);
@@ -341,52 +270,27 @@ impl Portal {
         let mut tx = self.read().await?;
         let rec = self.live_link(&mut *tx, link).await?;
         let (email, tenant_name) = match (rec.tenant_id, rec.user_id) {
-            (Some(t), Some(u)) => (
-                tx.user(t, u).await?.map(|u| u.email),
-                tx.tenant(t).await?.map(|t| t.name),
-            ),
+            (Some(t), Some(u)) => (tx.user(t, u).await?.map(|u| u.email), tx.tenant(t).await?.map(|t| t.name)),
             _ => (None, None),
         };
-        Ok(LinkInfo {
-            purpose: rec.purpose,
-            email,
-            tenant_name,
-        })
+        Ok(LinkInfo { purpose: rec.purpose, email, tenant_name })
     }
 
     /// Use a set-password link: the invited user chooses a password and becomes active.
-    pub async fn accept_invite(
-        &self,
-        link: &str,
-        pw: SecretString,
-        meta: &RequestMeta,
-    ) -> Result<()> {
+    pub async fn accept_invite(&self, link: &str, pw: SecretString, meta: &RequestMeta) -> Result<()> {
         password::check_strength(&pw)?;
         let hash = blocking(move || password::hash(&pw)).await?;
         let mut tx = self.write().await?;
-        let rec = self
-            .take_link(&mut *tx, link, LinkPurpose::SetPassword)
-            .await?;
+        let rec = self.take_link(&mut *tx, link, LinkPurpose::SetPassword).await?;
         let (Some(tenant), Some(user)) = (rec.tenant_id, rec.user_id) else {
             return Err(Error::LinkExpired);
         };
-        if tx
-            .user(tenant, user)
-            .await?
-            .is_none_or(|u| u.status == UserStatus::Disabled)
-        {
+        if tx.user(tenant, user).await?.is_none_or(|u| u.status == UserStatus::Disabled) {
             return Err(Error::LinkExpired);
         }
-        tx.set_password(tenant, user, &hash, UserStatus::Active)
-            .await?;
+        tx.set_password(tenant, user, &hash, UserStatus::Active).await?;
         tx.delete_user_sessions(tenant, user).await?;
-        let ev = NewEvent::new(
-            Some(tenant),
-            Actor::User(user),
-            "user.password_set",
-            format!("user:{user}"),
-            meta,
-        );
+        let ev = NewEvent::new(Some(tenant), Actor::User(user), "user.password_set", format!("user:{user}"), meta);
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
@@ -421,12 +325,7 @@ impl Portal {
         }
     }
 
-    async fn take_link(
-        &self,
-        tx: &mut dyn Tx,
-        link: &str,
-        purpose: LinkPurpose,
-    ) -> Result<LinkRecord> {
+    async fn take_link(&self, tx: &mut dyn Tx, link: &str, purpose: LinkPurpose) -> Result<LinkRecord> {
         let rec = self.live_link(tx, link).await?;
         if rec.purpose != purpose || !tx.use_link(&rec.token_hash, self.clock.now()).await? {
             return Err(Error::LinkExpired);
@@ -436,12 +335,5 @@ impl Portal {
 }
 
 pub(super) fn principal_of(u: User, via: Via) -> Principal {
-    Principal {
-        tenant_id: u.tenant_id,
-        user_id: u.id,
-        email: u.email,
-        display_name: u.display_name,
-        role: u.role,
-        via,
-    }
+    Principal { tenant_id: u.tenant_id, user_id: u.id, email: u.email, display_name: u.display_name, role: u.role, via }
 }

@@ -2,6 +2,7 @@
 
 use super::{Portal, actor};
 use crate::audit::{NewEvent, RequestMeta};
+use crate::crypto::stream::{self, DocCipher, Header};
 use crate::error::{Error, Result};
 use crate::ids::{DocumentId, MatterId};
 use crate::model::{Document, blob_key};
@@ -46,10 +47,7 @@ pub struct Download {
 
 impl std::fmt::Debug for Download {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Download")
-            .field("document", &self.document)
-            .field("range", &self.range)
-            .finish()
+        f.debug_struct("Download").field("document", &self.document).field("range", &self.range).finish()
     }
 }
 
@@ -63,9 +61,7 @@ struct Meter {
 fn metered(body: ByteStream, limit: u64, meter: Arc<Mutex<Meter>>) -> ByteStream {
     Box::pin(body.map(move |chunk| {
         let chunk = chunk?;
-        let mut m = meter
-            .lock()
-            .map_err(|_| std::io::Error::other("meter lock poisoned"))?;
+        let mut m = meter.lock().map_err(|_| std::io::Error::other("meter lock poisoned"))?;
         m.bytes = m.bytes.saturating_add(chunk.len() as u64);
         if m.bytes > limit {
             m.over_limit = true;
@@ -80,9 +76,7 @@ impl Portal {
     /// The matter's documents, newest first.
     pub async fn list_documents(&self, p: &Principal, matter: MatterId) -> Result<Vec<Document>> {
         let mut tx = self.read().await?;
-        let grant = self
-            .grant_matter(&mut *tx, p, matter, Permission::ListDocuments)
-            .await?;
+        let grant = self.grant_matter(&mut *tx, p, matter, Permission::ListDocuments).await?;
         tx.list_documents(&grant).await
     }
 
@@ -99,38 +93,31 @@ impl Portal {
     ) -> Result<Document> {
         let name = validate::file_name(name)?;
         // Ask the policy before reading a single byte.
-        {
+        let (key_version, tenant_key) = {
             let mut tx = self.read().await?;
-            self.grant_matter(&mut *tx, p, matter, Permission::UploadDocument)
-                .await?;
-        }
+            self.grant_matter(&mut *tx, p, matter, Permission::UploadDocument).await?;
+            self.tenant_key(&mut *tx, p.tenant_id, None).await?
+        };
         let id = DocumentId::new();
+        let header = Header::new(key_version)?;
+        let cipher = DocCipher::new(tenant_key.expose(), &header, p.tenant_id, id)?;
         let key = blob_key(p.tenant_id, id);
         let limit = self.settings.max_upload_bytes;
-        let meter = Arc::new(Mutex::new(Meter {
-            bytes: 0,
-            over_limit: false,
-            sha256: digest::Context::new(&digest::SHA256),
-        }));
-        let stored = self
-            .blobs
-            .put(&key, metered(body, limit, meter.clone()))
-            .await;
+        let meter =
+            Arc::new(Mutex::new(Meter { bytes: 0, over_limit: false, sha256: digest::Context::new(&digest::SHA256) }));
+        let sealed = stream::encrypt(cipher, &header, metered(body, limit, meter.clone()));
+        let stored = self.blobs.put(&key, sealed).await;
         let (size, sha256) = {
-            let m = meter
-                .lock()
-                .map_err(|_| Error::internal("meter lock poisoned"))?;
+            let m = meter.lock().map_err(|_| Error::internal("meter lock poisoned"))?;
             if m.over_limit {
                 return Err(Error::TooLarge { limit });
             }
             (m.bytes, hex::encode(m.sha256.clone().finish().as_ref()))
         };
         let written = stored?;
-        if written != size {
+        if written != stream::stored_len(size) {
             let _ = self.blobs.delete(&key).await;
-            return Err(Error::internal(format!(
-                "blob store wrote {written} of {size} bytes"
-            )));
+            return Err(Error::internal(format!("blob store wrote {written} of {size} bytes")));
         }
         let doc = Document {
             id,
@@ -146,18 +133,10 @@ impl Portal {
         let committed = async {
             let mut tx = self.write().await?;
             // Ask again inside the writing transaction: access may have changed during a long upload.
-            let grant = self
-                .grant_matter(&mut *tx, p, matter, Permission::UploadDocument)
-                .await?;
+            let grant = self.grant_matter(&mut *tx, p, matter, Permission::UploadDocument).await?;
             tx.insert_document(&grant, &doc).await?;
-            let ev = NewEvent::new(
-                Some(p.tenant_id),
-                actor(p),
-                "document.upload",
-                format!("document:{id}"),
-                meta,
-            )
-            .with_detail(serde_json::json!({ "matter": matter.to_string(), "size": size }));
+            let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.upload", format!("document:{id}"), meta)
+                .with_detail(serde_json::json!({ "matter": matter.to_string(), "size": size }));
             tx.append_audit(&ev, doc.created_at).await?;
             tx.commit().await
         }
@@ -182,28 +161,60 @@ impl Portal {
     ) -> Result<Download> {
         let mut tx = self.write().await?;
         let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
-        self.grant_matter(&mut *tx, p, doc.matter_id, Permission::ReadDocument)
-            .await?;
+        self.grant_matter(&mut *tx, p, doc.matter_id, Permission::ReadDocument).await?;
         let range = range.map(|r| r.resolve(doc.size)).transpose()?;
-        let ev = NewEvent::new(
-            Some(p.tenant_id),
-            actor(p),
-            "document.download",
-            format!("document:{id}"),
-            meta,
-        )
-        .with_detail(serde_json::json!({
-            "matter": doc.matter_id.to_string(),
-            "range": range.as_ref().map(|r| format!("{}-{}", r.start, r.end.saturating_sub(1))),
-        }));
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.download", format!("document:{id}"), meta)
+            .with_detail(serde_json::json!({
+                "matter": doc.matter_id.to_string(),
+                "range": range.as_ref().map(|r| format!("{}-{}", r.start, r.end.saturating_sub(1))),
+            }));
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
-        let body = self.blobs.get(&doc.blob_key(), range.clone()).await?;
-        Ok(Download {
-            document: doc,
-            range,
-            body,
-        })
+        match self.open_document(&doc, range.clone()).await {
+            Ok(body) => Ok(Download { document: doc, range, body }),
+            Err(e @ Error::Integrity(_)) => {
+                let mut tx = self.write().await?;
+                let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.integrity_failure", format!("document:{id}"), meta)
+                    .with_detail(serde_json::json!({ "error": e.to_string() }));
+                tx.append_audit(&ev, self.clock.now()).await?;
+                tx.commit().await?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Decrypt a stored document (or a plaintext range of it), reading only the chunks the range
+    /// needs. The first chunk is checked before anything is returned, so damage there is an
+    /// error rather than a response that breaks off; damage further on ends the stream with an
+    /// error, never with wrong bytes.
+    async fn open_document(&self, doc: &Document, range: Option<Range<u64>>) -> Result<ByteStream> {
+        let key = doc.blob_key();
+        let mut head = Vec::with_capacity(stream::HEADER_LEN);
+        let mut h = self.blobs.get(&key, Some(0..stream::HEADER_LEN as u64)).await?;
+        while let Some(part) = h.next().await {
+            head.extend_from_slice(&part.map_err(Error::internal)?);
+        }
+        let header = Header::parse(&head)?;
+        let (_, tenant_key) = {
+            let mut tx = self.read().await?;
+            self.tenant_key(&mut *tx, doc.tenant_id, Some(header.key_version)).await?
+        };
+        let cipher = DocCipher::new(tenant_key.expose(), &header, doc.tenant_id, doc.id)?;
+        let plain = range.unwrap_or(0..doc.size);
+        let (stored, first, skip) = stream::locate(&plain, doc.size);
+        let last = u32::try_from(stream::chunk_count(doc.size) - 1).map_err(Error::internal)?;
+        let body = self.blobs.get(&key, Some(stored)).await?;
+        let mut out = stream::decrypt(cipher, body, first, last, skip, plain.end - plain.start);
+        match out.next().await {
+            None => Ok(Box::pin(futures::stream::empty())),
+            Some(Ok(b)) => Ok(Box::pin(futures::stream::once(async move { Ok(b) }).chain(out))),
+            Some(Err(e)) => Err(match e.into_inner().map(|i| i.downcast::<Error>()) {
+                Some(Ok(domain)) => *domain,
+                Some(Err(other)) => Error::internal(other),
+                None => Error::internal("reading the document failed"),
+            }),
+        }
     }
 }
 

@@ -43,13 +43,7 @@ impl Portal {
         };
         let mut tx = self.write().await?;
         tx.insert_matter(&grant, &m).await?;
-        let ev = NewEvent::new(
-            Some(p.tenant_id),
-            actor(p),
-            "matter.create",
-            format!("matter:{}", m.id),
-            meta,
-        );
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.create", format!("matter:{}", m.id), meta);
         tx.append_audit(&ev, m.created_at).await?;
         tx.commit().await?;
         Ok(m)
@@ -58,20 +52,14 @@ impl Portal {
     /// One matter, if the caller may see it.
     pub async fn matter(&self, p: &Principal, id: MatterId) -> Result<Matter> {
         let mut tx = self.read().await?;
-        let grant = self
-            .grant_matter(&mut *tx, p, id, Permission::ViewMatter)
-            .await?;
-        tx.matter(grant.tenant_id(), grant.matter_id())
-            .await?
-            .ok_or(Error::NotFound)
+        let grant = self.grant_matter(&mut *tx, p, id, Permission::ViewMatter).await?;
+        tx.matter(grant.tenant_id(), grant.matter_id()).await?.ok_or(Error::NotFound)
     }
 
     /// The matter's access list.
     pub async fn list_members(&self, p: &Principal, id: MatterId) -> Result<Vec<MatterMember>> {
         let mut tx = self.read().await?;
-        let grant = self
-            .grant_matter(&mut *tx, p, id, Permission::ViewMatter)
-            .await?;
+        let grant = self.grant_matter(&mut *tx, p, id, Permission::ViewMatter).await?;
         tx.list_members(&grant).await
     }
 
@@ -88,25 +76,17 @@ impl Portal {
         let email = validate::email(email)?;
         let role = Role::parse(role)?;
         let mut tx = self.write().await?;
-        let grant = self
-            .grant_matter(&mut *tx, p, id, Permission::ManageMembers)
-            .await?;
+        let grant = self.grant_matter(&mut *tx, p, id, Permission::ManageMembers).await?;
         let now = self.clock.now();
         let existing = tx.user_by_email(p.tenant_id, &email).await?.map(|(u, _)| u);
         let (user, created) = match (existing, role) {
             (Some(u), Role::Client) if u.role != Role::Client => {
-                return Err(Error::invalid(
-                    "role",
-                    "this email belongs to a staff user; add them with role staff",
-                ));
+                return Err(Error::invalid("role", "this email belongs to a staff user; add them with role staff"));
             }
             (Some(u), Role::Client) => (u, false),
             (Some(u), _) if u.role.is_staff_side() => (u, false),
             (Some(_), _) => {
-                return Err(Error::invalid(
-                    "role",
-                    "this email belongs to a client user; add them with role client",
-                ));
+                return Err(Error::invalid("role", "this email belongs to a client user; add them with role client"));
             }
             (None, Role::Client) => {
                 let u = User {
@@ -122,44 +102,27 @@ impl Portal {
                 (u, true)
             }
             (None, _) => {
-                return Err(Error::invalid(
-                    "email",
-                    "no staff user has this email; create the user first",
-                ));
+                return Err(Error::invalid("email", "no staff user has this email; create the user first"));
             }
         };
         if tx.membership(p.tenant_id, id, user.id).await?.is_some() {
             return Err(Error::Conflict("This member".into()));
         }
-        let member_role = if user.role == Role::Client {
-            Role::Client
-        } else {
-            Role::Staff
-        };
+        let member_role = if user.role == Role::Client { Role::Client } else { Role::Staff };
         tx.insert_member(&grant, user.id, member_role, now).await?;
         let invite_url = if user.status == UserStatus::Invited {
             let ttl = self.settings.invite_link_ttl;
-            let s = self
-                .new_link(
-                    &mut *tx,
-                    LinkPurpose::SetPassword,
-                    Some(p.tenant_id),
-                    Some(user.id),
-                    ttl,
-                )
-                .await?;
+            let s = self.new_link(&mut *tx, LinkPurpose::SetPassword, Some(p.tenant_id), Some(user.id), ttl).await?;
             Some(self.link_url("invite", &s))
         } else {
             None
         };
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.member_add", format!("matter:{id}"), meta)
-            .with_detail(serde_json::json!({ "user": user.id.to_string(), "role": member_role.as_str(), "created": created }));
+            .with_detail(
+                serde_json::json!({ "user": user.id.to_string(), "role": member_role.as_str(), "created": created }),
+            );
         tx.append_audit(&ev, now).await?;
         tx.commit().await?;
-        Ok(InviteOutcome {
-            user_id: user.id,
-            created,
-            invite_url,
-        })
+        Ok(InviteOutcome { user_id: user.id, created, invite_url })
     }
 }

@@ -15,9 +15,7 @@ impl Portal {
     /// The matter's messages, oldest first.
     pub async fn list_messages(&self, p: &Principal, matter: MatterId) -> Result<Vec<Message>> {
         let mut tx = self.read().await?;
-        let grant = self
-            .grant_matter(&mut *tx, p, matter, Permission::ReadMessages)
-            .await?;
+        let grant = self.grant_matter(&mut *tx, p, matter, Permission::ReadMessages).await?;
         tx.list_messages(&grant).await
     }
 
@@ -31,9 +29,7 @@ impl Portal {
     ) -> Result<Message> {
         let body = validate::text("body", body, MAX_MESSAGE_CHARS)?;
         let mut tx = self.write().await?;
-        let grant = self
-            .grant_matter(&mut *tx, p, matter, Permission::PostMessage)
-            .await?;
+        let grant = self.grant_matter(&mut *tx, p, matter, Permission::PostMessage).await?;
         let m = Message {
             id: MessageId::new(),
             tenant_id: p.tenant_id,
@@ -44,14 +40,8 @@ impl Portal {
             created_at: self.clock.now(),
         };
         tx.insert_message(&grant, &m).await?;
-        let ev = NewEvent::new(
-            Some(p.tenant_id),
-            actor(p),
-            "message.post",
-            format!("matter:{matter}"),
-            meta,
-        )
-        .with_detail(serde_json::json!({ "message": m.id.to_string() }));
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "message.post", format!("matter:{matter}"), meta)
+            .with_detail(serde_json::json!({ "message": m.id.to_string() }));
         tx.append_audit(&ev, m.created_at).await?;
         tx.commit().await?;
         Ok(m)

@@ -15,6 +15,7 @@ pub use matters::InviteOutcome;
 
 use crate::audit::Actor;
 use crate::clock::Clock;
+use crate::crypto::keys::{KeyBytes, Keyring};
 use crate::error::{Error, Result};
 use crate::ids::{MatterId, TenantId, UserId};
 use crate::policy::{self, MatterFacts, MatterGrant, Permission, Principal, Via};
@@ -57,6 +58,7 @@ impl Default for Settings {
 pub struct Portal {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
+    keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
     settings: Settings,
 }
@@ -65,15 +67,11 @@ impl Portal {
     pub fn new(
         store: Arc<dyn Store>,
         blobs: Arc<dyn BlobStore>,
+        keyring: Arc<Keyring>,
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
-        Self {
-            store,
-            blobs,
-            clock,
-            settings,
-        }
+        Self { store, blobs, keyring, clock, settings }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -111,24 +109,36 @@ impl Portal {
             return Err(Error::NotFound);
         }
         let membership = tx.membership(p.tenant_id, matter, p.user_id).await?;
-        policy::authorize_matter(
-            p,
-            perm,
-            &MatterFacts {
-                tenant_id: p.tenant_id,
-                matter_id: matter,
-                membership,
-            },
-        )
+        policy::authorize_matter(p, perm, &MatterFacts { tenant_id: p.tenant_id, matter_id: matter, membership })
+    }
+
+    /// Make version `version` of a tenant's data key and store it wrapped, in `tx`.
+    async fn add_tenant_key(&self, tx: &mut dyn Tx, tenant: TenantId, version: u32) -> Result<()> {
+        let (_, wrapped) = self.keyring.new_tenant_key(tenant, version).await?;
+        tx.insert_tenant_key(&crate::model::TenantKeyRecord {
+            tenant_id: tenant,
+            version,
+            key_id: self.keyring.provider().key_id(),
+            wrapped,
+            created_at: self.clock.now(),
+        })
+        .await
+    }
+
+    /// A tenant's data key: one version, or the newest. A tenant without keys (destroyed) has no
+    /// readable data.
+    async fn tenant_key(&self, tx: &mut dyn Tx, tenant: TenantId, version: Option<u32>) -> Result<(u32, KeyBytes)> {
+        let rec = tx
+            .tenant_key(tenant, version)
+            .await?
+            .ok_or_else(|| Error::Integrity("the tenant key for this data does not exist".into()))?;
+        let key = self.keyring.tenant_key(tenant, rec.version, &rec.key_id, &rec.wrapped).await?;
+        Ok((rec.version, key))
     }
 
     fn link_url(&self, path: &str, secret: &secrecy::SecretString) -> String {
         use secrecy::ExposeSecret;
-        format!(
-            "{}/{path}/{}",
-            self.settings.public_url.trim_end_matches('/'),
-            secret.expose_secret()
-        )
+        format!("{}/{path}/{}", self.settings.public_url.trim_end_matches('/'), secret.expose_secret())
     }
 }
 
@@ -154,10 +164,6 @@ pub fn cli_principal(tenant_id: TenantId) -> Principal {
 }
 
 /// Run a CPU-heavy closure (password hashing) off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(Error::internal)?
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(Error::internal)?
 }

@@ -31,18 +31,12 @@ impl Portal {
         if scopes.is_empty() {
             return Err(Error::invalid("scopes", "name at least one scope"));
         }
-        let mut parsed = scopes
-            .iter()
-            .map(|s| Scope::parse(s))
-            .collect::<Result<Vec<_>>>()?;
+        let mut parsed = scopes.iter().map(|s| Scope::parse(s)).collect::<Result<Vec<_>>>()?;
         parsed.sort();
         parsed.dedup();
         let days = expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
         if !(1..=MAX_TOKEN_DAYS).contains(&days) {
-            return Err(Error::invalid(
-                "expires_in_days",
-                format!("must be from 1 to {MAX_TOKEN_DAYS}"),
-            ));
+            return Err(Error::invalid("expires_in_days", format!("must be from 1 to {MAX_TOKEN_DAYS}")));
         }
         let now = self.clock.now();
         let secret = secret::generate("pct_")?;
@@ -59,14 +53,8 @@ impl Portal {
         };
         let mut tx = self.write().await?;
         tx.insert_api_token(&token, &secret::hash(&secret)).await?;
-        let ev = NewEvent::new(
-            Some(p.tenant_id),
-            actor(p),
-            "token.create",
-            format!("token:{}", token.id),
-            meta,
-        )
-        .with_detail(serde_json::json!({ "scopes": token.scopes }));
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.create", format!("token:{}", token.id), meta)
+            .with_detail(serde_json::json!({ "scopes": token.scopes }));
         tx.append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok((token, secret))
@@ -75,10 +63,7 @@ impl Portal {
     /// The caller's tokens.
     pub async fn list_tokens(&self, p: &Principal) -> Result<Vec<ApiToken>> {
         policy::authorize_tenant(p, Permission::ManageOwnTokens)?;
-        self.read()
-            .await?
-            .list_api_tokens(p.tenant_id, p.user_id)
-            .await
+        self.read().await?.list_api_tokens(p.tenant_id, p.user_id).await
     }
 
     /// Revoke one of the caller's tokens.
@@ -89,13 +74,7 @@ impl Portal {
         if !tx.revoke_api_token(p.tenant_id, p.user_id, id, now).await? {
             return Err(Error::NotFound);
         }
-        let ev = NewEvent::new(
-            Some(p.tenant_id),
-            actor(p),
-            "token.revoke",
-            format!("token:{id}"),
-            meta,
-        );
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.revoke", format!("token:{id}"), meta);
         tx.append_audit(&ev, now).await?;
         tx.commit().await
     }

@@ -32,9 +32,7 @@ impl Portal {
         let email = validate::email(email)?;
         let role = Role::parse(role)?;
         if role == Role::Owner || (role == Role::Admin && p.role != Role::Owner) {
-            return Err(Error::Forbidden(
-                format!("create {} users", role.as_str()).into(),
-            ));
+            return Err(Error::Forbidden(format!("create {} users", role.as_str()).into()));
         }
         let display_name = if display_name.trim().is_empty() {
             email.split('@').next().unwrap_or(&email).to_string()
@@ -55,46 +53,25 @@ impl Portal {
             email,
             display_name,
             role,
-            status: if hash.is_some() {
-                UserStatus::Active
-            } else {
-                UserStatus::Invited
-            },
+            status: if hash.is_some() { UserStatus::Active } else { UserStatus::Invited },
             created_at: now,
         };
         let mut tx = self.write().await?;
-        if tx
-            .user_by_email(user.tenant_id, &user.email)
-            .await?
-            .is_some()
-        {
+        if tx.user_by_email(user.tenant_id, &user.email).await?.is_some() {
             return Err(Error::Conflict("A user with this email".into()));
         }
         tx.insert_user(&user, hash.as_deref()).await?;
         let link = match user.status {
             UserStatus::Invited => {
                 let ttl = self.settings.invite_link_ttl;
-                let s = self
-                    .new_link(
-                        &mut *tx,
-                        LinkPurpose::SetPassword,
-                        Some(user.tenant_id),
-                        Some(user.id),
-                        ttl,
-                    )
-                    .await?;
+                let s =
+                    self.new_link(&mut *tx, LinkPurpose::SetPassword, Some(user.tenant_id), Some(user.id), ttl).await?;
                 Some(self.link_url("invite", &s))
             }
             _ => None,
         };
-        let ev = NewEvent::new(
-            Some(user.tenant_id),
-            actor(p),
-            "user.create",
-            format!("user:{}", user.id),
-            meta,
-        )
-        .with_detail(serde_json::json!({ "role": role.as_str() }));
+        let ev = NewEvent::new(Some(user.tenant_id), actor(p), "user.create", format!("user:{}", user.id), meta)
+            .with_detail(serde_json::json!({ "role": role.as_str() }));
         tx.append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok((user, link))
@@ -103,10 +80,6 @@ impl Portal {
     /// Look up a tenant by its sign-in name (command line).
     pub async fn tenant_by_name(&self, name: &str) -> Result<crate::model::Tenant> {
         let name = validate::tenant_name(name)?;
-        self.read()
-            .await?
-            .tenant_by_name(&name)
-            .await?
-            .ok_or(Error::NotFound)
+        self.read().await?.tenant_by_name(&name).await?.ok_or(Error::NotFound)
     }
 }

@@ -10,28 +10,21 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 async fn start_driver() -> (KillOnDrop, u16) {
-    let bin = std::env::var("PORTCULLIS_TEST_CHROMEDRIVER")
-        .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let bin = std::env::var("PORTCULLIS_TEST_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let port = free_port();
     let child = Command::new(&bin)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!("start {bin} ({e}): run the suite with ./scripts/test, which installs it")
-        });
+        .unwrap_or_else(|e| panic!("start {bin} ({e}): run the suite with ./scripts/test, which installs it"));
     let driver = KillOnDrop(child);
-    assert!(
-        wait_for_port(port).await,
-        "chromedriver did not start listening"
-    );
+    assert!(wait_for_port(port).await, "chromedriver did not start listening");
     (driver, port)
 }
 
 async fn browser(port: u16, profile: &Path, downloads: &Path) -> Browser {
-    let chromium =
-        std::env::var("PORTCULLIS_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let chromium = std::env::var("PORTCULLIS_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let caps = serde_json::json!({
         "goog:chromeOptions": {
             "binary": chromium,
@@ -49,9 +42,7 @@ async fn browser(port: u16, profile: &Path, downloads: &Path) -> Browser {
             }
         }
     });
-    let serde_json::Value::Object(caps) = caps else {
-        unreachable!()
-    };
+    let serde_json::Value::Object(caps) = caps else { unreachable!() };
     ClientBuilder::rustls()
         .expect("rustls connector")
         .capabilities(caps)
@@ -74,43 +65,21 @@ async fn shot(b: &Browser, name: &str) {
 }
 
 async fn fill(b: &Browser, id: &str, text: &str) {
-    b.find(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("#{id}: {e}"))
-        .send_keys(text)
-        .await
-        .unwrap();
+    b.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}")).send_keys(text).await.unwrap();
 }
 
 async fn click(b: &Browser, id: &str) {
-    b.find(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("#{id}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    b.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("#{id}: {e}")).click().await.unwrap();
 }
 
 /// Wait (bounded) for an element the next page shows; on failure keep a screenshot and the page.
 async fn expect(b: &Browser, css: &str) -> fantoccini::elements::Element {
-    match b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-    {
+    match b.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await {
         Ok(e) => e,
         Err(err) => {
             shot(b, "failure").await;
-            let url = b
-                .current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default();
-            panic!(
-                "{css} did not appear ({err}) at {url}: {}",
-                b.source().await.unwrap_or_default()
-            );
+            let url = b.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            panic!("{css} did not appear ({err}) at {url}: {}", b.source().await.unwrap_or_default());
         }
     }
 }
@@ -135,10 +104,7 @@ async fn main_path_in_a_real_browser() {
     let b = browser(port, &work.path().join("profile"), &downloads).await;
 
     // First start: the one-time setup link creates the firm and its owner.
-    let setup = srv
-        .setup_link
-        .as_deref()
-        .expect("a fresh server prints a setup link");
+    let setup = srv.setup_link.as_deref().expect("a fresh server prints a setup link");
     b.goto(setup).await.unwrap();
     fill(&b, "tenant", "harbour-law").await;
     fill(&b, "display_name", "Harbour Law LLP").await;
@@ -183,28 +149,12 @@ async fn main_path_in_a_real_browser() {
     sign_in(&b, &base, "harbour-law", "client@example.com").await;
     let list = expect(&b, "#matters").await.text().await.unwrap();
     assert!(list.contains("HL-2026-001"), "{list}");
-    assert!(
-        b.find(Locator::Id("create-matter")).await.is_err(),
-        "clients cannot open matters"
-    );
-    b.find(Locator::LinkText("HL-2026-001"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    assert!(b.find(Locator::Id("create-matter")).await.is_err(), "clients cannot open matters");
+    b.find(Locator::LinkText("HL-2026-001")).await.unwrap().click().await.unwrap();
     let message = expect(&b, ".message").await.text().await.unwrap();
-    assert!(
-        message.contains("Please upload your passport."),
-        "{message}"
-    );
+    assert!(message.contains("Please upload your passport."), "{message}");
     shot(&b, "04-client-view").await;
-    b.find(Locator::Css("a.download"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.find(Locator::Css("a.download")).await.unwrap().click().await.unwrap();
     let saved = downloads.join("contract.txt");
     for _ in 0..100 {
         if std::fs::read_to_string(&saved).is_ok_and(|s| !s.is_empty()) {

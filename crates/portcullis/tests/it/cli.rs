@@ -4,40 +4,24 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
 fn portcullis(dir: &std::path::Path, args: &[&str]) -> Output {
-    crate::support::portcullis(dir)
-        .args(args)
-        .output()
-        .expect("run portcullis")
+    crate::support::portcullis(dir).args(args).output().expect("run portcullis")
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[test]
 fn config_check_prints_effective_values_and_redacts_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("portcullis.toml");
-    std::fs::write(
-        &cfg,
-        "listen = \"127.0.0.1:9443\"\ndatabase_url = \"postgres://u:hunter2@127.0.0.1:5432/db\"\n",
-    )
-    .unwrap();
-    let o = portcullis(
-        dir.path(),
-        &["--config", cfg.to_str().unwrap(), "config", "check"],
-    );
+    std::fs::write(&cfg, "listen = \"127.0.0.1:9443\"\ndatabase_url = \"postgres://u:hunter2@127.0.0.1:5432/db\"\n")
+        .unwrap();
+    let o = portcullis(dir.path(), &["--config", cfg.to_str().unwrap(), "config", "check"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("listen = \"127.0.0.1:9443\""), "{out}");
-    assert!(
-        out.contains("REDACTED") && !out.contains("hunter2"),
-        "{out}"
-    );
+    assert!(out.contains("REDACTED") && !out.contains("hunter2"), "{out}");
 }
 
 #[test]
@@ -52,26 +36,12 @@ fn malformed_config_names_the_key_and_the_problem() {
     ] {
         let cfg = dir.path().join("bad.toml");
         std::fs::write(&cfg, body).unwrap();
-        let o = portcullis(
-            dir.path(),
-            &["--config", cfg.to_str().unwrap(), "config", "check"],
-        );
+        let o = portcullis(dir.path(), &["--config", cfg.to_str().unwrap(), "config", "check"]);
         let out = text(&o);
         assert!(!o.status.success(), "{body:?} was accepted");
-        assert!(
-            out.contains(key),
-            "{body:?}: the error does not name {key}: {out}"
-        );
+        assert!(out.contains(key), "{body:?}: the error does not name {key}: {out}");
     }
-    let o = portcullis(
-        dir.path(),
-        &[
-            "--config",
-            "/nonexistent/portcullis.toml",
-            "config",
-            "check",
-        ],
-    );
+    let o = portcullis(dir.path(), &["--config", "/nonexistent/portcullis.toml", "config", "check"]);
     assert!(text(&o).contains("does not exist"));
 }
 
@@ -114,54 +84,19 @@ fn tenant_and_user_creation_from_the_command_line() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("tenant acme created"));
 
-    let o = portcullis(
-        dir.path(),
-        &[
-            "tenant",
-            "create",
-            "--name",
-            "beta",
-            "--owner-email",
-            "o@beta.example",
-        ],
-    );
+    let o = portcullis(dir.path(), &["tenant", "create", "--name", "beta", "--owner-email", "o@beta.example"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("/invite/"), "{}", text(&o));
 
-    let dup = portcullis(
-        dir.path(),
-        &[
-            "tenant",
-            "create",
-            "--name",
-            "acme",
-            "--owner-email",
-            "x@acme.example",
-        ],
-    );
+    let dup = portcullis(dir.path(), &["tenant", "create", "--name", "acme", "--owner-email", "x@acme.example"]);
     assert!(!dup.status.success());
     assert!(text(&dup).contains("already exists"), "{}", text(&dup));
 
-    let o = portcullis(
-        dir.path(),
-        &[
-            "user",
-            "create",
-            "--tenant",
-            "acme",
-            "--email",
-            "s@acme.example",
-            "--role",
-            "staff",
-        ],
-    );
+    let o =
+        portcullis(dir.path(), &["user", "create", "--tenant", "acme", "--email", "s@acme.example", "--role", "staff"]);
     assert!(o.status.success(), "{}", text(&o));
     let list = portcullis(dir.path(), &["user", "list", "--tenant", "acme"]);
-    assert!(
-        text(&list).contains("s@acme.example\tstaff\tinvited"),
-        "{}",
-        text(&list)
-    );
+    assert!(text(&list).contains("s@acme.example\tstaff\tinvited"), "{}", text(&list));
     let bad = portcullis(dir.path(), &["user", "list", "--tenant", "nope"]);
     assert!(!bad.status.success());
 

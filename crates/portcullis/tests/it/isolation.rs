@@ -23,30 +23,14 @@ fn probes(t: &Target) -> Vec<(Method, String, Option<serde_json::Value>)> {
             Some(json!({"email": "spy@example.com", "role": "client"})),
         ),
         (Method::GET, format!("/api/v1/matters/{m}/documents"), None),
-        (
-            Method::POST,
-            format!("/api/v1/matters/{m}/documents?name=x.txt"),
-            Some(json!("payload")),
-        ),
-        (
-            Method::GET,
-            format!("/api/v1/documents/{}/content", t.document),
-            None,
-        ),
+        (Method::POST, format!("/api/v1/matters/{m}/documents?name=x.txt"), Some(json!("payload"))),
+        (Method::GET, format!("/api/v1/documents/{}/content", t.document), None),
         (Method::GET, format!("/api/v1/matters/{m}/messages"), None),
-        (
-            Method::POST,
-            format!("/api/v1/matters/{m}/messages"),
-            Some(json!({"body": "injected"})),
-        ),
+        (Method::POST, format!("/api/v1/matters/{m}/messages"), Some(json!({"body": "injected"}))),
         (Method::DELETE, format!("/api/v1/tokens/{}", t.token), None),
         // The UI's routes too.
         (Method::GET, format!("/matters/{m}"), None),
-        (
-            Method::GET,
-            format!("/documents/{}/download", t.document),
-            None,
-        ),
+        (Method::GET, format!("/documents/{}/download", t.document), None),
     ]
 }
 
@@ -67,23 +51,13 @@ async fn all_not_found(c: &Client, t: &Target, who: &str) {
             rb = rb.json(&b);
         }
         let r = Client::send(rb).await;
-        assert_eq!(
-            r.status,
-            StatusCode::NOT_FOUND,
-            "{who}: {method} {path} answered {} {}",
-            r.status,
-            r.text()
-        );
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{who}: {method} {path} answered {} {}", r.status, r.text());
     }
 }
 
 async fn signed_in(srv: &TestServer, tenant: &str, email: &str) -> Client {
     let mut c = srv.client();
-    assert_eq!(
-        c.login(tenant, email, PASSWORD).await.status,
-        StatusCode::OK,
-        "{email}"
-    );
+    assert_eq!(c.login(tenant, email, PASSWORD).await.status, StatusCode::OK, "{email}");
     c
 }
 
@@ -91,151 +65,71 @@ async fn isolation(srv: &TestServer) {
     // Tenant A with a matter, a document, a message, a client, and a token.
     let (a, a_owner) = srv.tenant("firm-a").await;
     let oa = signed_in(srv, "firm-a", &a_owner).await;
-    let matter = oa
-        .post(
-            "/api/v1/matters",
-            json!({"reference": "A-1", "title": "Secret"}),
-        )
-        .await
-        .json()["id"]
+    let matter = oa.post("/api/v1/matters", json!({"reference": "A-1", "title": "Secret"})).await.json()["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let walled = oa
-        .post(
-            "/api/v1/matters",
-            json!({"reference": "A-2", "title": "Not for the client"}),
-        )
-        .await
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let document = oa
-        .upload(&matter, "id.pdf", b"identity".to_vec())
-        .await
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let walled_doc = oa.upload(&walled, "x.pdf", b"walled".to_vec()).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    oa.post(
-        &format!("/api/v1/matters/{matter}/messages"),
-        json!({"body": "private"}),
-    )
-    .await;
-    let token = oa
-        .post(
-            "/api/v1/tokens",
-            json!({"name": "t", "scopes": ["matters:read"]}),
-        )
-        .await
-        .json()["id"]
+    let walled =
+        oa.post("/api/v1/matters", json!({"reference": "A-2", "title": "Not for the client"})).await.json()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let document = oa.upload(&matter, "id.pdf", b"identity".to_vec()).await.json()["id"].as_str().unwrap().to_string();
+    let walled_doc = oa.upload(&walled, "x.pdf", b"walled".to_vec()).await.json()["id"].as_str().unwrap().to_string();
+    oa.post(&format!("/api/v1/matters/{matter}/messages"), json!({"body": "private"})).await;
+    let token = oa.post("/api/v1/tokens", json!({"name": "t", "scopes": ["matters:read"]})).await.json()["id"]
         .as_str()
         .unwrap()
         .to_string();
     srv.user(a, "client@firm-a.example", "client").await;
-    oa.post(
-        &format!("/api/v1/matters/{matter}/members"),
-        json!({"email": "client@firm-a.example", "role": "client"}),
-    )
-    .await;
+    oa.post(&format!("/api/v1/matters/{matter}/members"), json!({"email": "client@firm-a.example", "role": "client"}))
+        .await;
 
     // Tenant B with every role, including a client on one of B's matters.
     let (b, b_owner) = srv.tenant("firm-b").await;
-    for (email, role) in [
-        ("admin@firm-b.example", "admin"),
-        ("staff@firm-b.example", "staff"),
-        ("client@firm-b.example", "client"),
-    ] {
+    for (email, role) in
+        [("admin@firm-b.example", "admin"), ("staff@firm-b.example", "staff"), ("client@firm-b.example", "client")]
+    {
         srv.user(b, email, role).await;
     }
     let ob = signed_in(srv, "firm-b", &b_owner).await;
-    let bm = ob
-        .post("/api/v1/matters", json!({"reference": "B-1", "title": "B"}))
-        .await
-        .json()["id"]
+    let bm = ob.post("/api/v1/matters", json!({"reference": "B-1", "title": "B"})).await.json()["id"]
         .as_str()
         .unwrap()
         .to_string();
-    ob.post(
-        &format!("/api/v1/matters/{bm}/members"),
-        json!({"email": "client@firm-b.example", "role": "client"}),
-    )
-    .await;
+    ob.post(&format!("/api/v1/matters/{bm}/members"), json!({"email": "client@firm-b.example", "role": "client"}))
+        .await;
 
-    let target = Target {
-        matter: matter.clone(),
-        document: document.clone(),
-        token: token.clone(),
-    };
-    for email in [
-        b_owner.as_str(),
-        "admin@firm-b.example",
-        "staff@firm-b.example",
-        "client@firm-b.example",
-    ] {
+    let target = Target { matter: matter.clone(), document: document.clone(), token: token.clone() };
+    for email in [b_owner.as_str(), "admin@firm-b.example", "staff@firm-b.example", "client@firm-b.example"] {
         let c = signed_in(srv, "firm-b", email).await;
         all_not_found(&c, &target, email).await;
         // Lists never show the other tenant's objects.
         assert!(!c.get("/api/v1/matters").await.text().contains(&matter));
         // The same through an API token with every scope.
-        let scopes: Vec<_> = portcullis_core::policy::Scope::ALL
-            .iter()
-            .map(|s| s.as_str())
-            .collect();
-        let t = c
-            .post("/api/v1/tokens", json!({"name": "probe", "scopes": scopes}))
-            .await
-            .json();
-        all_not_found(
-            &c.with_bearer(t["token"].as_str().unwrap()),
-            &target,
-            &format!("{email} token"),
-        )
-        .await;
+        let scopes: Vec<_> = portcullis_core::policy::Scope::ALL.iter().map(|s| s.as_str()).collect();
+        let t = c.post("/api/v1/tokens", json!({"name": "probe", "scopes": scopes})).await.json();
+        all_not_found(&c.with_bearer(t["token"].as_str().unwrap()), &target, &format!("{email} token")).await;
     }
 
     // Within tenant A, the client sees nothing of the matter they are not on.
     let ca = signed_in(srv, "firm-a", "client@firm-a.example").await;
-    let walled_target = Target {
-        matter: walled.clone(),
-        document: walled_doc,
-        token: token.clone(),
-    };
+    let walled_target = Target { matter: walled.clone(), document: walled_doc, token: token.clone() };
     all_not_found(&ca, &walled_target, "client of another matter").await;
     let mine = ca.get("/api/v1/matters").await.text();
     assert!(mine.contains(&matter) && !mine.contains(&walled));
 
     // Nothing was changed by the probes.
-    let members = oa
-        .get(&format!("/api/v1/matters/{matter}/members"))
-        .await
-        .json();
+    let members = oa.get(&format!("/api/v1/matters/{matter}/members")).await.json();
     assert_eq!(members["items"].as_array().unwrap().len(), 1);
     assert_eq!(
-        oa.get(&format!("/api/v1/matters/{matter}/documents"))
-            .await
-            .json()["items"]
-            .as_array()
-            .unwrap()
-            .len(),
+        oa.get(&format!("/api/v1/matters/{matter}/documents")).await.json()["items"].as_array().unwrap().len(),
         1
     );
     assert_eq!(
-        oa.get(&format!("/api/v1/matters/{matter}/messages"))
-            .await
-            .json()["items"]
-            .as_array()
-            .unwrap()
-            .len(),
+        oa.get(&format!("/api/v1/matters/{matter}/messages")).await.json()["items"].as_array().unwrap().len(),
         1
     );
     assert!(oa.get("/api/v1/tokens").await.json()["items"][0]["revoked_at"].is_null());
 }
-crate::both!(other_tenants_and_matters_are_invisible, |srv| isolation(
-    srv
-));
+crate::both!(other_tenants_and_matters_are_invisible, |srv| isolation(srv));

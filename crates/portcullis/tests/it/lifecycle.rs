@@ -17,10 +17,7 @@ async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm()
         portcullis(dir.path())
             .args(args)
             .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-            .env(
-                "PORTCULLIS_REDIRECT_HTTP_LISTEN",
-                format!("127.0.0.1:{plain}"),
-            )
+            .env("PORTCULLIS_REDIRECT_HTTP_LISTEN", format!("127.0.0.1:{plain}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -48,41 +45,19 @@ async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm()
     // The listener opens after the certificate is written.
     assert!(wait_for_port(port).await, "portcullis serve did not start");
     let mut c = Client::new(&base, &std::fs::read(&cert).unwrap());
-    assert_eq!(
-        c.login("acme", "o@acme.example", PASSWORD).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(c.login("acme", "o@acme.example", PASSWORD).await.status, StatusCode::OK);
 
     // Plain HTTP only redirects to the HTTPS base.
-    let plain_client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = plain_client
-        .get(format!("http://127.0.0.1:{plain}/matters?x=1"))
-        .send()
-        .await
-        .unwrap();
+    let plain_client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = plain_client.get(format!("http://127.0.0.1:{plain}/matters?x=1")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
-    assert_eq!(
-        r.headers()["location"],
-        format!("{base}/matters?x=1").as_str()
-    );
+    assert_eq!(r.headers()["location"], format!("{base}/matters?x=1").as_str());
     // The HTTPS port does not speak plain HTTP.
-    let over_plain = plain_client
-        .get(format!("http://127.0.0.1:{port}/healthz"))
-        .send()
-        .await;
+    let over_plain = plain_client.get(format!("http://127.0.0.1:{port}/healthz")).send().await;
     assert!(!over_plain.is_ok_and(|r| r.status().is_success()));
 
     // An upload is in flight when SIGTERM arrives; it still completes.
-    let m = c
-        .post(
-            "/api/v1/matters",
-            serde_json::json!({"reference": "R", "title": "T"}),
-        )
-        .await
-        .json()["id"]
+    let m = c.post("/api/v1/matters", serde_json::json!({"reference": "R", "title": "T"})).await.json()["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -91,34 +66,21 @@ async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm()
         let c = c.clone();
         tokio::spawn(async move {
             Client::send(
-                c.request(
-                    reqwest::Method::POST,
-                    &format!("/api/v1/matters/{m}/documents"),
-                )
-                .query(&[("name", "late.txt")])
-                .body(reqwest::Body::wrap_stream(rx)),
+                c.request(reqwest::Method::POST, &format!("/api/v1/matters/{m}/documents"))
+                    .query(&[("name", "late.txt")])
+                    .body(reqwest::Body::wrap_stream(rx)),
             )
             .await
         })
     };
     let mut tx = tx;
     use futures::SinkExt;
-    tx.send(Ok(bytes::Bytes::from_static(b"first half, ")))
-        .await
-        .unwrap();
+    tx.send(Ok(bytes::Bytes::from_static(b"first half, "))).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = server.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    tx.send(Ok(bytes::Bytes::from_static(b"second half")))
-        .await
-        .unwrap();
+    tx.send(Ok(bytes::Bytes::from_static(b"second half"))).await.unwrap();
     drop(tx);
     let r = upload.await.unwrap();
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());

@@ -1,12 +1,7 @@
 //! The integration suite: one binary that drives real Portcullis servers over HTTPS, each test
 //! on SQLite and on PostgreSQL.
 // Tests and their helpers fail by panicking, with the reason in the message.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod api;
 mod browser;
@@ -30,15 +25,13 @@ macro_rules! both {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let srv =
-                    portcullis_testkit::TestServer::start(portcullis_testkit::Db::Sqlite).await;
+                let srv = portcullis_testkit::TestServer::start(portcullis_testkit::Db::Sqlite).await;
                 run(&srv).await;
                 srv.stop().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let srv =
-                    portcullis_testkit::TestServer::start(portcullis_testkit::Db::Postgres).await;
+                let srv = portcullis_testkit::TestServer::start(portcullis_testkit::Db::Postgres).await;
                 run(&srv).await;
                 srv.stop().await;
             }

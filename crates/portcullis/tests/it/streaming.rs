@@ -35,10 +35,7 @@ async fn setup(srv: &TestServer) -> (Client, String) {
     let (_, owner) = srv.tenant("big").await;
     let mut c = srv.client();
     c.login("big", &owner, PASSWORD).await;
-    let m = c
-        .post("/api/v1/matters", json!({"reference": "B", "title": "Big"}))
-        .await
-        .json()["id"]
+    let m = c.post("/api/v1/matters", json!({"reference": "B", "title": "Big"})).await.json()["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -52,30 +49,18 @@ async fn one_gib_round_trip_stays_out_of_memory() {
     let srv = TestServer::start(Db::Sqlite).await;
     let (c, m) = setup(&srv).await;
     const N: usize = 1024;
-    let body = reqwest::Body::wrap_stream(
-        futures::stream::iter(0..N).map(|i| Ok::<_, std::io::Error>(chunk(i))),
-    );
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(0..N).map(|i| Ok::<_, std::io::Error>(chunk(i))));
     let r = Client::send(
-        c.request(
-            reqwest::Method::POST,
-            &format!("/api/v1/matters/{m}/documents"),
-        )
-        .query(&[("name", "big.bin")])
-        .body(body),
+        c.request(reqwest::Method::POST, &format!("/api/v1/matters/{m}/documents"))
+            .query(&[("name", "big.bin")])
+            .body(body),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     assert_eq!(r.json()["size"], (N * MIB) as u64);
     let id = r.json()["id"].as_str().unwrap().to_string();
 
-    let resp = c
-        .request(
-            reqwest::Method::GET,
-            &format!("/api/v1/documents/{id}/content"),
-        )
-        .send()
-        .await
-        .unwrap();
+    let resp = c.request(reqwest::Method::GET, &format!("/api/v1/documents/{id}/content")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let mut stream = resp.bytes_stream();
     let (mut pos, mut i) = (0usize, 0usize);
@@ -85,12 +70,7 @@ async fn one_gib_round_trip_stays_out_of_memory() {
         let mut off = 0;
         while off < part.len() {
             let take = (part.len() - off).min(MIB - pos);
-            assert_eq!(
-                &part[off..off + take],
-                &expected[pos..pos + take],
-                "byte {} differs",
-                i * MIB + pos
-            );
+            assert_eq!(&part[off..off + take], &expected[pos..pos + take], "byte {} differs", i * MIB + pos);
             off += take;
             pos += take;
             if pos == MIB {
@@ -102,10 +82,7 @@ async fn one_gib_round_trip_stays_out_of_memory() {
     }
     assert_eq!((i, pos), (N, 0), "the whole document came back");
     let peak_mib = peak_rss_kib() / 1024;
-    assert!(
-        peak_mib < 400,
-        "peak memory {peak_mib} MiB: the document was buffered"
-    );
+    assert!(peak_mib < 400, "peak memory {peak_mib} MiB: the document was buffered");
     srv.stop().await;
 }
 
@@ -115,29 +92,16 @@ async fn oversized_upload_is_refused() {
     for db in [Db::Sqlite, Db::Postgres] {
         let srv = TestServer::start_with(db, |c| c.max_upload_bytes = 3 * MIB as u64).await;
         let (c, m) = setup(&srv).await;
-        let body = reqwest::Body::wrap_stream(
-            futures::stream::iter(0..5).map(|i| Ok::<_, std::io::Error>(chunk(i))),
-        );
+        let body = reqwest::Body::wrap_stream(futures::stream::iter(0..5).map(|i| Ok::<_, std::io::Error>(chunk(i))));
         let r = Client::send(
-            c.request(
-                reqwest::Method::POST,
-                &format!("/api/v1/matters/{m}/documents"),
-            )
-            .query(&[("name", "x")])
-            .body(body),
+            c.request(reqwest::Method::POST, &format!("/api/v1/matters/{m}/documents"))
+                .query(&[("name", "x")])
+                .body(body),
         )
         .await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
         assert_eq!(r.error_code(), "too_large");
-        assert_eq!(
-            c.get(&format!("/api/v1/matters/{m}/documents"))
-                .await
-                .json()["items"]
-                .as_array()
-                .unwrap()
-                .len(),
-            0
-        );
+        assert_eq!(c.get(&format!("/api/v1/matters/{m}/documents")).await.json()["items"].as_array().unwrap().len(), 0);
         assert_eq!(blob_count(&srv), 0);
         srv.stop().await;
     }
@@ -168,18 +132,12 @@ async fn interrupted_upload_leaves_nothing() {
     for db in [Db::Sqlite, Db::Postgres] {
         let srv = TestServer::start(db).await;
         let (c, m) = setup(&srv).await;
-        let body = reqwest::Body::wrap_stream(futures::stream::iter(0..4).map(|i| {
-            if i < 3 {
-                Ok(chunk(i))
-            } else {
-                Err(std::io::Error::other("client gave up"))
-            }
-        }));
+        let body = reqwest::Body::wrap_stream(
+            futures::stream::iter(0..4)
+                .map(|i| if i < 3 { Ok(chunk(i)) } else { Err(std::io::Error::other("client gave up")) }),
+        );
         let r = c
-            .request(
-                reqwest::Method::POST,
-                &format!("/api/v1/matters/{m}/documents"),
-            )
+            .request(reqwest::Method::POST, &format!("/api/v1/matters/{m}/documents"))
             .query(&[("name", "x")])
             .body(body)
             .send()
@@ -192,15 +150,7 @@ async fn interrupted_upload_leaves_nothing() {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        assert_eq!(
-            c.get(&format!("/api/v1/matters/{m}/documents"))
-                .await
-                .json()["items"]
-                .as_array()
-                .unwrap()
-                .len(),
-            0
-        );
+        assert_eq!(c.get(&format!("/api/v1/matters/{m}/documents")).await.json()["items"].as_array().unwrap().len(), 0);
         assert_eq!(blob_count(&srv), 0);
         srv.stop().await;
     }

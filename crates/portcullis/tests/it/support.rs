@@ -6,11 +6,7 @@ use std::process::{Child, Command};
 
 /// A free loopback port (bound and released; good enough for a test's child process).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A child process killed when the test ends, however it ends.
@@ -36,10 +32,7 @@ pub fn portcullis(dir: &Path) -> Command {
 /// Wait, bounded, until something accepts connections on the port.
 pub async fn wait_for_port(port: u16) -> bool {
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return true;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

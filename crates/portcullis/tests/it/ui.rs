@@ -5,10 +5,7 @@ use portcullis_testkit::{Client, PASSWORD};
 use reqwest::StatusCode;
 
 fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF field")
-        + 19;
+    let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF field") + 19;
     html[at..].split('"').next().unwrap().to_string()
 }
 
@@ -67,29 +64,14 @@ crate::both!(forms_need_csrf_and_pages_need_a_session, |srv| async move {
     let matter_path = r.headers["location"].to_str().unwrap().to_string();
 
     // A multipart upload whose first field is not the CSRF token is refused.
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("a.txt"),
-    );
-    let r = Client::send(
-        c.http
-            .post(format!("{}{matter_path}/documents", srv.base))
-            .multipart(form),
-    )
-    .await;
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("a.txt"));
+    let r = Client::send(c.http.post(format!("{}{matter_path}/documents", srv.base)).multipart(form)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let form = reqwest::multipart::Form::new()
         .text("csrf", csrf.clone())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("a.txt"),
-        );
-    let r = Client::send(
-        c.http
-            .post(format!("{}{matter_path}/documents", srv.base))
-            .multipart(form),
-    )
-    .await;
+        .part("file", reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("a.txt"));
+    let r = Client::send(c.http.post(format!("{}{matter_path}/documents", srv.base)).multipart(form)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     assert!(c.get(&matter_path).await.text().contains("a.txt"));
 
@@ -107,21 +89,13 @@ crate::both!(forms_need_csrf_and_pages_need_a_session, |srv| async move {
     assert!(r.text().contains("<h1>Error 404</h1>"));
 
     // Sign out ends the session.
-    let r = Client::send(
-        c.http
-            .post(format!("{}/logout", srv.base))
-            .form(&[("csrf", csrf.as_str())]),
-    )
-    .await;
+    let r = Client::send(c.http.post(format!("{}/logout", srv.base)).form(&[("csrf", csrf.as_str())])).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(c.get("/matters").await.status, StatusCode::SEE_OTHER);
 });
 
 crate::both!(setup_link_works_once, |srv| async move {
-    let link = srv
-        .setup_link
-        .clone()
-        .expect("a fresh server has a setup link");
+    let link = srv.setup_link.clone().expect("a fresh server has a setup link");
     let path = link.trim_start_matches(&srv.base).to_string();
     let c = srv.client();
     assert_eq!(c.get(&path).await.status, StatusCode::OK);
@@ -153,13 +127,7 @@ crate::both!(setup_link_works_once, |srv| async move {
     assert_eq!(again.status, StatusCode::GONE);
     assert_eq!(c.get("/setup/made-up-token").await.status, StatusCode::GONE);
     let mut api = srv.client();
-    assert_eq!(
-        api.login("firm", "o@firm.example", PASSWORD).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(api.login("firm", "o@firm.example", PASSWORD).await.status, StatusCode::OK);
     // The link expires after an hour even if unused.
-    assert!(
-        srv.portal().bootstrap_link().await.unwrap().is_none(),
-        "no new link once a tenant exists"
-    );
+    assert!(srv.portal().bootstrap_link().await.unwrap().is_none(), "no new link once a tenant exists");
 });

@@ -19,13 +19,7 @@ pub async fn list(
     ApiCaller(p): ApiCaller,
     ApiPath(id): ApiPath<MatterId>,
 ) -> Result<Json<Items<DocumentView>>, ApiError> {
-    let items = s
-        .portal
-        .list_documents(&p, id)
-        .await?
-        .iter()
-        .map(DocumentView::from)
-        .collect();
+    let items = s.portal.list_documents(&p, id).await?.iter().map(DocumentView::from).collect();
     Ok(Json(Items { items }))
 }
 
@@ -44,14 +38,9 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let stream = streams::idle_limited(body.into_data_stream(), s.web.upload_idle_timeout);
-    let d = s
-        .portal
-        .upload_document(&p, id, &q.name, content_type, stream, &meta)
-        .await?;
+    let d = s.portal.upload_document(&p, id, &q.name, content_type, stream, &meta).await?;
     Ok((StatusCode::CREATED, Json(DocumentView::from(&d))))
 }
 
@@ -65,9 +54,6 @@ pub async fn content(
     ApiPath(id): ApiPath<DocumentId>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let d = s
-        .portal
-        .download_document(&p, id, streams::parse_range(&headers), &meta)
-        .await?;
+    let d = s.portal.download_document(&p, id, streams::parse_range(&headers), &meta).await?;
     Ok(streams::download_response(d))
 }

@@ -11,17 +11,8 @@ use portcullis_core::ids::MatterId;
 
 /// The matters the caller may see.
 #[utoipa::path(get, path = "/api/v1/matters", tag = "matters", responses((status = 200, body = Items<MatterView>)))]
-pub async fn list(
-    State(s): State<AppState>,
-    ApiCaller(p): ApiCaller,
-) -> Result<Json<Items<MatterView>>, ApiError> {
-    let items = s
-        .portal
-        .list_matters(&p)
-        .await?
-        .iter()
-        .map(MatterView::from)
-        .collect();
+pub async fn list(State(s): State<AppState>, ApiCaller(p): ApiCaller) -> Result<Json<Items<MatterView>>, ApiError> {
+    let items = s.portal.list_matters(&p).await?.iter().map(MatterView::from).collect();
     Ok(Json(Items { items }))
 }
 
@@ -33,10 +24,7 @@ pub async fn create(
     Meta(meta): Meta,
     ApiJson(req): ApiJson<MatterCreate>,
 ) -> Result<(StatusCode, Json<MatterView>), ApiError> {
-    let m = s
-        .portal
-        .create_matter(&p, &req.reference, &req.title, &meta)
-        .await?;
+    let m = s.portal.create_matter(&p, &req.reference, &req.title, &meta).await?;
     Ok((StatusCode::CREATED, Json(MatterView::from(&m))))
 }
 
@@ -59,17 +47,10 @@ pub async fn add_member(
     ApiPath(id): ApiPath<MatterId>,
     ApiJson(req): ApiJson<MemberAdd>,
 ) -> Result<(StatusCode, Json<MemberAdded>), ApiError> {
-    let out = s
-        .portal
-        .add_member(&p, id, &req.email, &req.role, &meta)
-        .await?;
+    let out = s.portal.add_member(&p, id, &req.email, &req.role, &meta).await?;
     Ok((
         StatusCode::CREATED,
-        Json(MemberAdded {
-            user_id: out.user_id.to_string(),
-            created: out.created,
-            invite_url: out.invite_url,
-        }),
+        Json(MemberAdded { user_id: out.user_id.to_string(), created: out.created, invite_url: out.invite_url }),
     ))
 }
 
@@ -80,13 +61,7 @@ pub async fn list_members(
     ApiCaller(p): ApiCaller,
     ApiPath(id): ApiPath<MatterId>,
 ) -> Result<Json<Items<MemberView>>, ApiError> {
-    let items = s
-        .portal
-        .list_members(&p, id)
-        .await?
-        .iter()
-        .map(MemberView::from)
-        .collect();
+    let items = s.portal.list_members(&p, id).await?.iter().map(MemberView::from).collect();
     Ok(Json(Items { items }))
 }
 
@@ -97,13 +72,7 @@ pub async fn list_messages(
     ApiCaller(p): ApiCaller,
     ApiPath(id): ApiPath<MatterId>,
 ) -> Result<Json<Items<MessageView>>, ApiError> {
-    let items = s
-        .portal
-        .list_messages(&p, id)
-        .await?
-        .iter()
-        .map(MessageView::from)
-        .collect();
+    let items = s.portal.list_messages(&p, id).await?.iter().map(MessageView::from).collect();
     Ok(Json(Items { items }))
 }
 

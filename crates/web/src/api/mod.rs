@@ -46,62 +46,33 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document, as served at `/api/v1/openapi.json`.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
 pub fn routes(limits: &WebSettings) -> Router<AppState> {
-    let timeout =
-        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout);
+    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout);
     let bounded = Router::new()
         .route("/api/v1/openapi.json", get(openapi))
-        .route(
-            "/api/v1/session",
-            post(session::login)
-                .delete(session::logout)
-                .get(session::me),
-        )
-        .route(
-            "/api/v1/tokens",
-            post(session::create_token).get(session::list_tokens),
-        )
+        .route("/api/v1/session", post(session::login).delete(session::logout).get(session::me))
+        .route("/api/v1/tokens", post(session::create_token).get(session::list_tokens))
         .route("/api/v1/tokens/{id}", delete(session::revoke_token))
-        .route(
-            "/api/v1/users",
-            get(session::list_users).post(session::create_user),
-        )
+        .route("/api/v1/users", get(session::list_users).post(session::create_user))
         .route("/api/v1/matters", get(matters::list).post(matters::create))
         .route("/api/v1/matters/{id}", get(matters::get_one))
-        .route(
-            "/api/v1/matters/{id}/members",
-            get(matters::list_members).post(matters::add_member),
-        )
-        .route(
-            "/api/v1/matters/{id}/messages",
-            get(matters::list_messages).post(matters::post_message),
-        )
+        .route("/api/v1/matters/{id}/members", get(matters::list_members).post(matters::add_member))
+        .route("/api/v1/matters/{id}/messages", get(matters::list_messages).post(matters::post_message))
         .route("/api/v1/matters/{id}/documents", get(documents::list))
         .layer(timeout);
     // Streams: the whole-request timeout does not apply (a 1 GiB upload takes a while); the
     // upload's idle timeout and the service's size limit bound them instead.
     let streaming = Router::new()
-        .route(
-            "/api/v1/matters/{id}/documents",
-            post(documents::upload).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/api/v1/matters/{id}/documents", post(documents::upload).layer(DefaultBodyLimit::disable()))
         .route("/api/v1/documents/{id}/content", get(documents::content));
-    bounded
-        .merge(streaming)
-        .route("/api/v1", get(not_found))
-        .route("/api/v1/{*rest}", axum::routing::any(not_found))
+    bounded.merge(streaming).route("/api/v1", get(not_found)).route("/api/v1/{*rest}", axum::routing::any(not_found))
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        openapi_json(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_json())
 }
 
 async fn not_found() -> ApiError {

@@ -3,9 +3,7 @@
 use super::dto::*;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{
-    ApiCaller, ApiJson, ApiPath, Meta, clear_session_cookie, session_cookie, set_session_cookie,
-};
+use crate::extract::{ApiCaller, ApiJson, ApiPath, Meta, clear_session_cookie, session_cookie, set_session_cookie};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -21,24 +19,9 @@ pub async fn login(
     Meta(meta): Meta,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let out = s
-        .portal
-        .login(
-            &req.tenant,
-            &req.email,
-            SecretString::from(req.password),
-            &meta,
-        )
-        .await?;
-    let body = LoginResponse {
-        user: UserView::from(&out.principal),
-        csrf_token: out.csrf_token,
-    };
-    Ok((
-        [(header::SET_COOKIE, set_session_cookie(&out.session_secret))],
-        Json(body),
-    )
-        .into_response())
+    let out = s.portal.login(&req.tenant, &req.email, SecretString::from(req.password), &meta).await?;
+    let body = LoginResponse { user: UserView::from(&out.principal), csrf_token: out.csrf_token };
+    Ok(([(header::SET_COOKIE, set_session_cookie(&out.session_secret))], Json(body)).into_response())
 }
 
 /// Sign out: the session ends on the server and the cookie is cleared.
@@ -52,11 +35,7 @@ pub async fn logout(
     if let Some(cookie) = session_cookie(&req) {
         s.portal.logout(&p, &cookie, &meta).await?;
     }
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, clear_session_cookie())],
-    )
-        .into_response())
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_session_cookie())]).into_response())
 }
 
 /// The signed-in user.
@@ -73,10 +52,7 @@ pub async fn create_token(
     Meta(meta): Meta,
     ApiJson(req): ApiJson<TokenCreate>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
-    let (t, secret) = s
-        .portal
-        .create_token(&p, &req.name, &req.scopes, req.expires_in_days, &meta)
-        .await?;
+    let (t, secret) = s.portal.create_token(&p, &req.name, &req.scopes, req.expires_in_days, &meta).await?;
     let view = TokenView::from(&t);
     Ok((
         StatusCode::CREATED,
@@ -96,13 +72,7 @@ pub async fn list_tokens(
     State(s): State<AppState>,
     ApiCaller(p): ApiCaller,
 ) -> Result<Json<Items<TokenView>>, ApiError> {
-    let items = s
-        .portal
-        .list_tokens(&p)
-        .await?
-        .iter()
-        .map(TokenView::from)
-        .collect();
+    let items = s.portal.list_tokens(&p).await?.iter().map(TokenView::from).collect();
     Ok(Json(Items { items }))
 }
 
@@ -120,17 +90,8 @@ pub async fn revoke_token(
 
 /// The tenant's users (staff side only).
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = Items<UserView>)))]
-pub async fn list_users(
-    State(s): State<AppState>,
-    ApiCaller(p): ApiCaller,
-) -> Result<Json<Items<UserView>>, ApiError> {
-    let items = s
-        .portal
-        .list_users(&p)
-        .await?
-        .iter()
-        .map(UserView::from)
-        .collect();
+pub async fn list_users(State(s): State<AppState>, ApiCaller(p): ApiCaller) -> Result<Json<Items<UserView>>, ApiError> {
+    let items = s.portal.list_users(&p).await?.iter().map(UserView::from).collect();
     Ok(Json(Items { items }))
 }
 
@@ -142,15 +103,6 @@ pub async fn create_user(
     Meta(meta): Meta,
     ApiJson(req): ApiJson<UserCreate>,
 ) -> Result<(StatusCode, Json<UserCreated>), ApiError> {
-    let (u, link) = s
-        .portal
-        .create_user(&p, &req.email, &req.display_name, &req.role, None, &meta)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(UserCreated {
-            user: UserView::from(&u),
-            invite_url: link,
-        }),
-    ))
+    let (u, link) = s.portal.create_user(&p, &req.email, &req.display_name, &req.role, None, &meta).await?;
+    Ok((StatusCode::CREATED, Json(UserCreated { user: UserView::from(&u), invite_url: link })))
 }

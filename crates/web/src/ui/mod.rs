@@ -14,17 +14,13 @@ use tower_http::timeout::TimeoutLayer;
 pub use pages::ErrorPage;
 
 pub fn routes(limits: &WebSettings) -> Router<AppState> {
-    let timeout =
-        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout);
+    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout);
     let bounded = Router::new()
         .route("/", get(pages::home))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/setup/{token}", get(pages::setup_form).post(pages::setup))
-        .route(
-            "/invite/{token}",
-            get(pages::invite_form).post(pages::invite),
-        )
+        .route("/invite/{token}", get(pages::invite_form).post(pages::invite))
         .route("/matters", get(pages::matters).post(pages::create_matter))
         .route("/matters/{id}", get(pages::matter))
         .route("/matters/{id}/members", post(pages::add_member))
@@ -35,10 +31,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/static/app.css", get(pages::css))
         .layer(timeout);
     let streaming = Router::new()
-        .route(
-            "/matters/{id}/documents",
-            post(pages::upload).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/matters/{id}/documents", post(pages::upload).layer(DefaultBodyLimit::disable()))
         .route("/documents/{id}/download", get(pages::download));
     bounded.merge(streaming).fallback(pages::not_found)
 }

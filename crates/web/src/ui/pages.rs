@@ -4,8 +4,8 @@ use crate::AppState;
 use crate::api::dto::ts;
 use crate::error::UiError;
 use crate::extract::{
-    CsrfForm, Meta, UiAction, UiCaller, UiForm, UiPath, check_csrf, clear_session_cookie,
-    csrf_forms, set_session_cookie,
+    CsrfForm, Meta, UiAction, UiCaller, UiForm, UiPath, check_csrf, clear_session_cookie, csrf_forms,
+    set_session_cookie,
 };
 use crate::streams;
 use askama::Template;
@@ -56,10 +56,7 @@ pub async fn not_found() -> UiError {
 
 pub async fn css() -> impl IntoResponse {
     (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../static/app.css"),
     )
 }
@@ -95,28 +92,15 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn login(
-    State(s): State<AppState>,
-    Meta(meta): Meta,
-    UiForm(f): UiForm<LoginForm>,
-) -> Page {
-    match s
-        .portal
-        .login(&f.tenant, &f.email, SecretString::from(f.password), &meta)
-        .await
-    {
-        Ok(out) => Ok((
-            [(header::SET_COOKIE, set_session_cookie(&out.session_secret))],
-            Redirect::to("/matters"),
-        )
-            .into_response()),
+pub async fn login(State(s): State<AppState>, Meta(meta): Meta, UiForm(f): UiForm<LoginForm>) -> Page {
+    match s.portal.login(&f.tenant, &f.email, SecretString::from(f.password), &meta).await {
+        Ok(out) => {
+            Ok(([(header::SET_COOKIE, set_session_cookie(&out.session_secret))], Redirect::to("/matters"))
+                .into_response())
+        }
         Err(e @ Error::InvalidCredentials) => Ok((
             StatusCode::UNAUTHORIZED,
-            LoginPage {
-                error: Some(e.public_message()),
-                tenant: f.tenant,
-                email: f.email,
-            },
+            LoginPage { error: Some(e.public_message()), tenant: f.tenant, email: f.email },
         )
             .into_response()),
         Err(e) => Err(e.into()),
@@ -129,11 +113,7 @@ pub async fn logout(
     UiAction { caller: c, .. }: UiAction<CsrfOnly>,
 ) -> Page {
     s.portal.logout(&c.principal, &c.cookie, &meta).await?;
-    Ok((
-        [(header::SET_COOKIE, clear_session_cookie())],
-        Redirect::to("/login"),
-    )
-        .into_response())
+    Ok(([(header::SET_COOKIE, clear_session_cookie())], Redirect::to("/login")).into_response())
 }
 
 #[derive(Template, WebTemplate, Default)]
@@ -174,24 +154,12 @@ pub async fn setup(
     UiPath(token): UiPath<String>,
     UiForm(f): UiForm<SetupForm>,
 ) -> Page {
-    let r = s
-        .portal
-        .bootstrap(
-            &token,
-            &f.tenant,
-            &f.display_name,
-            &f.email,
-            SecretString::from(f.password),
-            &meta,
-        )
-        .await;
+    let r =
+        s.portal.bootstrap(&token, &f.tenant, &f.display_name, &f.email, SecretString::from(f.password), &meta).await;
     match r {
         Ok(_) => Ok(DonePage {
             heading: "Portcullis is set up",
-            message: format!(
-                "The firm {} and its owner {} were created. Sign in to start.",
-                f.tenant, f.email
-            ),
+            message: format!("The firm {} and its owner {} were created. Sign in to start.", f.tenant, f.email),
         }
         .into_response()),
         Err(e @ (Error::Invalid { .. } | Error::Conflict(_))) => Ok((
@@ -221,12 +189,8 @@ pub async fn invite_form(State(s): State<AppState>, UiPath(token): UiPath<String
     if info.purpose != portcullis_core::model::LinkPurpose::SetPassword {
         return Err(Error::LinkExpired.into());
     }
-    Ok(InvitePage {
-        error: None,
-        email: info.email.unwrap_or_default(),
-        tenant: info.tenant_name.unwrap_or_default(),
-    }
-    .into_response())
+    Ok(InvitePage { error: None, email: info.email.unwrap_or_default(), tenant: info.tenant_name.unwrap_or_default() }
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -241,11 +205,7 @@ pub async fn invite(
     UiForm(f): UiForm<PasswordForm>,
 ) -> Page {
     let info = s.portal.link_info(&token).await?;
-    match s
-        .portal
-        .accept_invite(&token, SecretString::from(f.password), &meta)
-        .await
-    {
+    match s.portal.accept_invite(&token, SecretString::from(f.password), &meta).await {
         Ok(()) => Ok(DonePage {
             heading: "Password set",
             message: format!(
@@ -296,19 +256,9 @@ pub struct MattersPage {
 }
 
 pub async fn matters(State(s): State<AppState>, c: UiCaller) -> Page {
-    let matters = s
-        .portal
-        .list_matters(&c.principal)
-        .await?
-        .iter()
-        .map(MatterRow::from)
-        .collect();
-    Ok(MattersPage {
-        can_create: role_allows(c.principal.role, Permission::CreateMatter),
-        nav: Nav::of(&c),
-        matters,
-    }
-    .into_response())
+    let matters = s.portal.list_matters(&c.principal).await?.iter().map(MatterRow::from).collect();
+    Ok(MattersPage { can_create: role_allows(c.principal.role, Permission::CreateMatter), nav: Nav::of(&c), matters }
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -323,10 +273,7 @@ pub async fn create_matter(
     Meta(meta): Meta,
     UiAction { caller: c, form: f }: UiAction<MatterForm>,
 ) -> Page {
-    let m = s
-        .portal
-        .create_matter(&c.principal, &f.reference, &f.title, &meta)
-        .await?;
+    let m = s.portal.create_matter(&c.principal, &f.reference, &f.title, &meta).await?;
     Ok(Redirect::to(&format!("/matters/{}", m.id)).into_response())
 }
 
@@ -339,12 +286,7 @@ pub struct DocRow {
 
 impl From<&Document> for DocRow {
     fn from(d: &Document) -> Self {
-        Self {
-            id: d.id.to_string(),
-            name: d.name.clone(),
-            size: d.size,
-            created_at: ts(d.created_at),
-        }
+        Self { id: d.id.to_string(), name: d.name.clone(), size: d.size, created_at: ts(d.created_at) }
     }
 }
 
@@ -356,11 +298,7 @@ pub struct MessageRow {
 
 impl From<&Message> for MessageRow {
     fn from(m: &Message) -> Self {
-        Self {
-            author_name: m.author_name.clone(),
-            body: m.body.clone(),
-            created_at: ts(m.created_at),
-        }
+        Self { author_name: m.author_name.clone(), body: m.body.clone(), created_at: ts(m.created_at) }
     }
 }
 
@@ -372,11 +310,7 @@ pub struct MemberRow {
 
 impl From<&MatterMember> for MemberRow {
     fn from(m: &MatterMember) -> Self {
-        Self {
-            display_name: m.display_name.clone(),
-            email: m.email.clone(),
-            role: m.role.as_str(),
-        }
+        Self { display_name: m.display_name.clone(), email: m.email.clone(), role: m.role.as_str() }
     }
 }
 
@@ -403,27 +337,9 @@ async fn matter_page(
     Ok(MatterPage {
         nav: Nav::of(c),
         matter: MatterRow::from(&matter),
-        documents: s
-            .portal
-            .list_documents(p, id)
-            .await?
-            .iter()
-            .map(DocRow::from)
-            .collect(),
-        messages: s
-            .portal
-            .list_messages(p, id)
-            .await?
-            .iter()
-            .map(MessageRow::from)
-            .collect(),
-        members: s
-            .portal
-            .list_members(p, id)
-            .await?
-            .iter()
-            .map(MemberRow::from)
-            .collect(),
+        documents: s.portal.list_documents(p, id).await?.iter().map(DocRow::from).collect(),
+        messages: s.portal.list_messages(p, id).await?.iter().map(MessageRow::from).collect(),
+        members: s.portal.list_members(p, id).await?.iter().map(MemberRow::from).collect(),
         can_manage_members: role_allows(p.role, Permission::ManageMembers),
         invite_url,
     })
@@ -446,13 +362,8 @@ pub async fn add_member(
     UiPath(id): UiPath<MatterId>,
     UiAction { caller: c, form: f }: UiAction<MemberForm>,
 ) -> Page {
-    let out = s
-        .portal
-        .add_member(&c.principal, id, &f.email, &f.role, &meta)
-        .await?;
-    Ok(matter_page(&s, &c, id, out.invite_url)
-        .await?
-        .into_response())
+    let out = s.portal.add_member(&c.principal, id, &f.email, &f.role, &meta).await?;
+    Ok(matter_page(&s, &c, id, out.invite_url).await?.into_response())
 }
 
 #[derive(Deserialize)]
@@ -467,9 +378,7 @@ pub async fn post_message(
     UiPath(id): UiPath<MatterId>,
     UiAction { caller: c, form: f }: UiAction<MessageForm>,
 ) -> Page {
-    s.portal
-        .post_message(&c.principal, id, &f.body, &meta)
-        .await?;
+    s.portal.post_message(&c.principal, id, &f.body, &meta).await?;
     Ok(Redirect::to(&format!("/matters/{id}")).into_response())
 }
 
@@ -483,18 +392,11 @@ pub async fn upload(
     mut form: Multipart,
 ) -> Page {
     let bad = |m: &'static str| UiError(Error::invalid("form", m));
-    let csrf_field = form
-        .next_field()
-        .await
-        .map_err(|_| bad("the upload could not be read"))?
-        .ok_or(Error::Csrf)?;
+    let csrf_field = form.next_field().await.map_err(|_| bad("the upload could not be read"))?.ok_or(Error::Csrf)?;
     if csrf_field.name() != Some("csrf") {
         return Err(Error::Csrf.into());
     }
-    let sent = csrf_field
-        .text()
-        .await
-        .map_err(|_| bad("the upload could not be read"))?;
+    let sent = csrf_field.text().await.map_err(|_| bad("the upload could not be read"))?;
     check_csrf(&c.principal, &sent)?;
     let mut file = form
         .next_field()
@@ -514,17 +416,8 @@ pub async fn upload(
         }
     };
     let stream = streams::idle_limited(rx, s.web.upload_idle_timeout);
-    let (_, stored) = tokio::join!(
-        pump,
-        s.portal.upload_document(
-            &c.principal,
-            id,
-            &name,
-            content_type.as_deref(),
-            stream,
-            &meta
-        )
-    );
+    let (_, stored) =
+        tokio::join!(pump, s.portal.upload_document(&c.principal, id, &name, content_type.as_deref(), stream, &meta));
     stored?;
     Ok(Redirect::to(&format!("/matters/{id}")).into_response())
 }
@@ -536,10 +429,7 @@ pub async fn download(
     UiPath(id): UiPath<DocumentId>,
     headers: HeaderMap,
 ) -> Page {
-    let d = s
-        .portal
-        .download_document(&c.principal, id, streams::parse_range(&headers), &meta)
-        .await?;
+    let d = s.portal.download_document(&c.principal, id, streams::parse_range(&headers), &meta).await?;
     Ok(streams::download_response(d))
 }
 
@@ -560,11 +450,7 @@ pub struct TokensPage {
     new_secret: Option<String>,
 }
 
-async fn tokens_page(
-    s: &AppState,
-    c: &UiCaller,
-    new_secret: Option<String>,
-) -> Result<TokensPage, UiError> {
+async fn tokens_page(s: &AppState, c: &UiCaller, new_secret: Option<String>) -> Result<TokensPage, UiError> {
     let now = s.portal.clock().now();
     let tokens = s
         .portal
@@ -574,12 +460,7 @@ async fn tokens_page(
         .map(|t| TokenRow {
             id: t.id.to_string(),
             name: t.name.clone(),
-            scopes: t
-                .scopes
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
+            scopes: t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
             expires_at: t.expires_at.map(ts).unwrap_or_default(),
             status: if t.revoked_at.is_some() {
                 "revoked"
@@ -590,12 +471,7 @@ async fn tokens_page(
             },
         })
         .collect();
-    Ok(TokensPage {
-        nav: Nav::of(c),
-        tokens,
-        all_scopes: Scope::ALL.iter().map(|s| s.as_str()).collect(),
-        new_secret,
-    })
+    Ok(TokensPage { nav: Nav::of(c), tokens, all_scopes: Scope::ALL.iter().map(|s| s.as_str()).collect(), new_secret })
 }
 
 pub async fn tokens(State(s): State<AppState>, c: UiCaller) -> Page {
@@ -616,12 +492,7 @@ impl CsrfForm for TokenForm {
         &self.csrf
     }
     fn parse(body: &str) -> Result<Self, Error> {
-        let mut f = TokenForm {
-            csrf: String::new(),
-            name: String::new(),
-            days: None,
-            scopes: Vec::new(),
-        };
+        let mut f = TokenForm { csrf: String::new(), name: String::new(), days: None, scopes: Vec::new() };
         for (k, v) in form_pairs(body) {
             match k.as_str() {
                 "csrf" => f.csrf = v,
@@ -640,15 +511,8 @@ pub async fn create_token(
     Meta(meta): Meta,
     UiAction { caller: c, form: f }: UiAction<TokenForm>,
 ) -> Page {
-    let (_, secret) = s
-        .portal
-        .create_token(&c.principal, &f.name, &f.scopes, f.days, &meta)
-        .await?;
-    Ok(
-        tokens_page(&s, &c, Some(secret.expose_secret().to_string()))
-            .await?
-            .into_response(),
-    )
+    let (_, secret) = s.portal.create_token(&c.principal, &f.name, &f.scopes, f.days, &meta).await?;
+    Ok(tokens_page(&s, &c, Some(secret.expose_secret().to_string())).await?.into_response())
 }
 
 /// Decode an `application/x-www-form-urlencoded` body into pairs, keeping repeated keys.
@@ -703,11 +567,7 @@ pub struct UsersPage {
     invite_url: Option<String>,
 }
 
-async fn users_page(
-    s: &AppState,
-    c: &UiCaller,
-    invite_url: Option<String>,
-) -> Result<UsersPage, UiError> {
+async fn users_page(s: &AppState, c: &UiCaller, invite_url: Option<String>) -> Result<UsersPage, UiError> {
     Ok(UsersPage {
         nav: Nav::of(c),
         users: s.portal.list_users(&c.principal).await?,
@@ -734,17 +594,7 @@ pub async fn create_user(
     Meta(meta): Meta,
     UiAction { caller: c, form: f }: UiAction<UserForm>,
 ) -> Page {
-    let (_, link) = s
-        .portal
-        .create_user(
-            &c.principal,
-            &f.email,
-            &f.display_name,
-            &f.role,
-            None,
-            &meta,
-        )
-        .await?;
+    let (_, link) = s.portal.create_user(&c.principal, &f.email, &f.display_name, &f.role, None, &meta).await?;
     Ok(users_page(&s, &c, link).await?.into_response())
 }
 

@@ -1,0 +1,10 @@
+-- Per-tenant data keys, stored only wrapped by the master key (key_id names which), versioned:
+-- new writes use the highest version; older versions stay until re-encryption retires them.
+CREATE TABLE tenant_keys (
+    tenant_id  TEXT NOT NULL REFERENCES tenants(id),
+    version    BIGINT NOT NULL,
+    key_id     TEXT NOT NULL,
+    wrapped    TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, version)
+);
