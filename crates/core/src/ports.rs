@@ -127,6 +127,8 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// Read an object, or a byte range of it.
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream>;
     async fn delete(&self, key: &str) -> Result<()>;
+    /// The stored size of an object.
+    async fn size(&self, key: &str) -> Result<u64>;
     /// Is the store reachable and writable?
     async fn ping(&self) -> Result<()>;
 }

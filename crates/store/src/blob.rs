@@ -88,6 +88,10 @@ impl BlobStore for ObjectBlobStore {
         }
     }
 
+    async fn size(&self, key: &str) -> Result<u64> {
+        Ok(self.inner.head(&path(key)?).await.map_err(os)?.size)
+    }
+
     async fn ping(&self) -> Result<()> {
         let probe = path(".portcullis-ready")?;
         self.inner.put(&probe, bytes::Bytes::from_static(b"ok").into()).await.map_err(os)?;

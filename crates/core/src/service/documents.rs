@@ -174,8 +174,14 @@ impl Portal {
             Ok(body) => Ok(Download { document: doc, range, body }),
             Err(e @ Error::Integrity(_)) => {
                 let mut tx = self.write().await?;
-                let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.integrity_failure", format!("document:{id}"), meta)
-                    .with_detail(serde_json::json!({ "error": e.to_string() }));
+                let ev = NewEvent::new(
+                    Some(p.tenant_id),
+                    actor(p),
+                    "document.integrity_failure",
+                    format!("document:{id}"),
+                    meta,
+                )
+                .with_detail(serde_json::json!({ "error": e.to_string() }));
                 tx.append_audit(&ev, self.clock.now()).await?;
                 tx.commit().await?;
                 Err(e)
@@ -190,6 +196,10 @@ impl Portal {
     /// error, never with wrong bytes.
     async fn open_document(&self, doc: &Document, range: Option<Range<u64>>) -> Result<ByteStream> {
         let key = doc.blob_key();
+        // A stored object of the wrong length was truncated or extended: refuse it up front.
+        if self.blobs.size(&key).await? != stream::stored_len(doc.size) {
+            return Err(Error::Integrity("the stored document has the wrong length".into()));
+        }
         let mut head = Vec::with_capacity(stream::HEADER_LEN);
         let mut h = self.blobs.get(&key, Some(0..stream::HEADER_LEN as u64)).await?;
         while let Some(part) = h.next().await {

@@ -6,6 +6,7 @@
 mod api;
 mod browser;
 mod cli;
+mod encryption;
 mod isolation;
 mod lifecycle;
 mod streaming;
