@@ -1,5 +1,6 @@
 //! Encryption at rest: the document stream format and the key hierarchy. Primitives come from
 //! aws-lc-rs (AES-256-GCM, HKDF-SHA256); nothing here implements a cipher.
 
+pub mod fields;
 pub mod keys;
 pub mod stream;
