@@ -32,6 +32,12 @@ pub enum Error {
     /// A byte range outside the document.
     #[error("range not satisfiable for size {size}")]
     RangeNotSatisfiable { size: u64 },
+    /// The client stopped sending an upload part-way (connection closed or body malformed).
+    #[error("upload interrupted: {0}")]
+    UploadInterrupted(String),
+    /// The client went quiet for too long.
+    #[error("timed out")]
+    Timeout,
     /// A one-time link that is unknown, used or expired.
     #[error("link expired or already used")]
     LinkExpired,
@@ -58,6 +64,8 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::TooLarge { .. } => "too_large",
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            Error::UploadInterrupted(_) => "upload_interrupted",
+            Error::Timeout => "timeout",
             Error::LinkExpired => "link_expired",
             Error::Csrf => "csrf_failed",
             Error::Integrity(_) => "integrity_error",
@@ -74,11 +82,14 @@ impl Error {
             Error::Forbidden(why) => format!("You are not allowed to {why}."),
             Error::Invalid { field, message } => format!("Invalid {field}: {message}."),
             Error::Conflict(what) => format!("{what} already exists."),
-            Error::TooLarge { limit } => {
-                format!("The request is larger than the limit of {limit} bytes.")
-            }
+            Error::TooLarge { limit: 0 } => "The request body is too large.".into(),
+            Error::TooLarge { limit } => format!("The request is larger than the limit of {limit} bytes."),
             Error::RangeNotSatisfiable { size } => {
                 format!("The requested range is outside the document ({size} bytes).")
+            }
+            Error::UploadInterrupted(_) => "The upload was interrupted before it finished; nothing was stored.".into(),
+            Error::Timeout => {
+                "The request took too long (the client sent nothing for too long); nothing was stored.".into()
             }
             Error::LinkExpired => "This link is unknown, expired or already used.".into(),
             Error::Csrf => "The form or request is missing a valid CSRF token; reload the page and try again.".into(),

@@ -68,6 +68,7 @@ pub enum Permission {
     ListMatters,
     CreateMatter,
     ViewMatter,
+    ListMembers,
     ManageMembers,
     ListDocuments,
     ReadDocument,
@@ -80,10 +81,11 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ListMatters,
         Permission::CreateMatter,
         Permission::ViewMatter,
+        Permission::ListMembers,
         Permission::ManageMembers,
         Permission::ListDocuments,
         Permission::ReadDocument,
@@ -98,7 +100,7 @@ impl Permission {
     /// The token scope an API token needs for this permission; `None` means tokens can never do it.
     pub fn scope(self) -> Option<Scope> {
         Some(match self {
-            Permission::ListMatters | Permission::ViewMatter => Scope::MattersRead,
+            Permission::ListMatters | Permission::ViewMatter | Permission::ListMembers => Scope::MattersRead,
             Permission::CreateMatter | Permission::ManageMembers => Scope::MattersWrite,
             Permission::ListDocuments | Permission::ReadDocument => Scope::DocumentsRead,
             Permission::UploadDocument => Scope::DocumentsWrite,
@@ -116,6 +118,7 @@ impl Permission {
         matches!(
             self,
             Permission::ViewMatter
+                | Permission::ListMembers
                 | Permission::ManageMembers
                 | Permission::ListDocuments
                 | Permission::ReadDocument
@@ -131,6 +134,7 @@ impl Permission {
             Permission::ListMatters => "list matters",
             Permission::CreateMatter => "create matters",
             Permission::ViewMatter => "view this matter",
+            Permission::ListMembers => "see who is on this matter",
             Permission::ManageMembers => "manage this matter's members",
             Permission::ListDocuments => "list documents",
             Permission::ReadDocument => "download documents",

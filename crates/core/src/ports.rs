@@ -72,6 +72,10 @@ pub trait Tx: Send {
     // One-time links.
     async fn insert_link(&mut self, l: &LinkRecord) -> Result<()>;
     async fn link(&mut self, token_hash: &str) -> Result<Option<LinkRecord>>;
+    /// Mark every unused set-password link of a user used.
+    async fn burn_user_links(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<()>;
+    /// Mark every unused first-start link used.
+    async fn burn_bootstrap_links(&mut self, at: OffsetDateTime) -> Result<()>;
     /// Mark a link used; returns false if it was already used (or never existed).
     async fn use_link(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<bool>;
 
@@ -87,7 +91,7 @@ pub trait Tx: Send {
         id: TokenId,
         at: OffsetDateTime,
     ) -> Result<bool>;
-    async fn touch_api_token(&mut self, id: TokenId, at: OffsetDateTime) -> Result<()>;
+    async fn touch_api_token(&mut self, tenant: TenantId, id: TokenId, at: OffsetDateTime) -> Result<()>;
 
     // Matters.
     async fn insert_matter(&mut self, grant: &TenantGrant, m: &Matter) -> Result<()>;

@@ -67,23 +67,45 @@ pub fn file_name(raw: &str) -> Result<String> {
     if last.len() > 255 {
         return Err(Error::invalid("name", "must be at most 255 bytes"));
     }
-    if last.chars().any(char::is_control) {
-        return Err(Error::invalid("name", "must not contain control characters"));
+    if last.chars().any(|c| c.is_control() || is_invisible_format(c)) {
+        return Err(Error::invalid("name", "must not contain control or invisible formatting characters"));
     }
     Ok(last.to_string())
 }
 
-/// A content type as declared by the uploader, reduced to `type/subtype` of safe characters;
-/// anything else becomes `application/octet-stream`. Downloads are always served as attachments
-/// with `nosniff`, so this is informational.
+/// Bidirectional overrides and zero-width characters can make `invoice\u{202E}fdp.exe` look like
+/// a PDF; they have no place in a file name.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Content types a download may be labelled with; anything else is served as
+/// `application/octet-stream`. (Downloads are attachments with `nosniff` and a sandbox CSP in any
+/// case; this keeps an uploader from labelling a file as HTML or SVG at all.)
+const SERVABLE_TYPES: &[&str] = &[
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/tiff",
+    "text/plain",
+    "text/csv",
+    "application/zip",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+];
+
+/// A content type as declared by the uploader, kept only if it is one of [`SERVABLE_TYPES`]
+/// (parameters dropped); anything else becomes `application/octet-stream`.
 pub fn content_type(raw: Option<&str>) -> String {
     let essence = raw.unwrap_or("").split(';').next().unwrap_or("").trim().to_lowercase();
-    let ok = essence.len() <= 127
-        && essence.split('/').count() == 2
-        && essence
-            .split('/')
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c)));
-    if ok { essence } else { "application/octet-stream".into() }
+    if SERVABLE_TYPES.contains(&essence.as_str()) { essence } else { "application/octet-stream".into() }
 }
 
 #[cfg(test)]
@@ -112,12 +134,15 @@ mod tests {
         assert_eq!(file_name("C:\\x\\id.pdf").unwrap(), "id.pdf");
         assert!(file_name("..").is_err());
         assert!(file_name("a\nb").is_err());
+        assert!(file_name("invoice\u{202E}fdp.exe").is_err());
     }
 
     #[test]
     fn content_types() {
         assert_eq!(content_type(Some("Application/PDF; charset=x")), "application/pdf");
         assert_eq!(content_type(Some("text/html<script>")), "application/octet-stream");
+        assert_eq!(content_type(Some("text/html")), "application/octet-stream");
+        assert_eq!(content_type(Some("image/svg+xml")), "application/octet-stream");
         assert_eq!(content_type(None), "application/octet-stream");
     }
 

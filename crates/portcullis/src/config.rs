@@ -47,14 +47,19 @@ fn redact_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S:
     }
 }
 
-/// Hide the password in a database URL.
+/// A database URL as it may be shown: engine, host, port and database only. Anything that does
+/// not parse is hidden whole (it might be a key=value string with a password in it).
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("REDACTED"));
-            u.to_string()
-        }
-        _ => url.to_string(),
+        Ok(u) if u.scheme() == "sqlite" => format!("sqlite:{}", u.path()),
+        Ok(u) => format!(
+            "{}://{}{}{} (credentials and options hidden)",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            u.path()
+        ),
+        Err(_) => "<redacted: not a URL>".into(),
     }
 }
 
@@ -143,14 +148,17 @@ impl Config {
         if !["text", "json"].contains(&self.log_format.as_str()) {
             bail!("key `log_format`: must be \"text\" or \"json\"");
         }
-        for (key, v) in [
-            ("session_idle_minutes", self.session_idle_minutes),
-            ("session_absolute_hours", self.session_absolute_hours),
-            ("invite_link_hours", self.invite_link_hours),
+        for (key, v, max) in [
+            ("session_idle_minutes", self.session_idle_minutes, 7 * 24 * 60),
+            ("session_absolute_hours", self.session_absolute_hours, 30 * 24),
+            ("invite_link_hours", self.invite_link_hours, 30 * 24),
         ] {
-            if v <= 0 {
-                bail!("key `{key}`: must be positive");
+            if !(1..=max).contains(&v) {
+                bail!("key `{key}`: must be from 1 to {max}");
             }
+        }
+        if !(1..=3600).contains(&self.request_timeout_secs) || !(1..=3600).contains(&self.upload_idle_timeout_secs) {
+            bail!("keys `request_timeout_secs` and `upload_idle_timeout_secs`: must be from 1 to 3600");
         }
         if self.max_upload_bytes == 0 || self.max_body_bytes == 0 {
             bail!("keys `max_upload_bytes` and `max_body_bytes`: must be positive");
@@ -213,7 +221,9 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h:5/db"), "postgres://u:REDACTED@h:5/db");
-        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(redact_url("postgres://u:secret@h:5/db"), "postgres://h:5/db (credentials and options hidden)");
+        assert!(!redact_url("postgres://h/db?password=secret").contains("secret"));
+        assert!(!redact_url("host=h password=secret").contains("secret"));
+        assert_eq!(redact_url("sqlite:///x/y.db"), "sqlite:/x/y.db");
     }
 }

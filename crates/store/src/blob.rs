@@ -48,6 +48,13 @@ impl ObjectBlobStore {
     }
 }
 
+/// Abort a multipart upload so no part of it stays behind (on S3, parts would otherwise linger).
+async fn abort(writer: WriteMultipart, key: &str) {
+    if let Err(e) = writer.abort().await {
+        tracing::warn!(error = %e, key, "aborting a failed upload");
+    }
+}
+
 #[async_trait]
 impl BlobStore for ObjectBlobStore {
     async fn put(&self, key: &str, mut body: ByteStream) -> Result<u64> {
@@ -59,14 +66,16 @@ impl BlobStore for ObjectBlobStore {
                 Ok(c) => c,
                 Err(e) => {
                     // Abort: the partial object is discarded, nothing becomes visible.
-                    if let Err(abort) = writer.abort().await {
-                        tracing::warn!(error = %abort, key, "aborting a failed upload");
-                    }
-                    return Err(Error::internal(format!("upload stream: {e}")));
+                    abort(writer, key).await;
+                    return Err(match e.kind() {
+                        std::io::ErrorKind::TimedOut => Error::Timeout,
+                        _ => Error::UploadInterrupted(e.to_string()),
+                    });
                 }
             };
             total = total.saturating_add(chunk.len() as u64);
             if let Err(e) = writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await {
+                abort(writer, key).await;
                 return Err(os(e));
             }
             writer.put(chunk);

@@ -383,6 +383,25 @@ impl Tx for SqlTx {
         row.map(LinkRow::into_model).transpose()
     }
 
+    async fn burn_user_links(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<()> {
+        const Q: &str = "UPDATE links SET used_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn burn_bootstrap_links(&mut self, at: OffsetDateTime) -> Result<()> {
+        const Q: &str = "UPDATE links SET used_at = $1 WHERE purpose = 'bootstrap' AND used_at IS NULL";
+        on!(self, |c| sqlx::query(Q).bind(ms(at)).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
+        Ok(())
+    }
+
     async fn use_link(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<bool> {
         const Q: &str = "UPDATE links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL";
         let r = on!(self, |c| sqlx::query(Q).bind(token_hash).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
@@ -445,10 +464,16 @@ impl Tx for SqlTx {
         Ok(n == 1)
     }
 
-    async fn touch_api_token(&mut self, id: TokenId, at: OffsetDateTime) -> Result<()> {
-        const Q: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
-        on!(self, |c| sqlx::query(Q).bind(id.to_string()).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
-            .map_err(db)?;
+    async fn touch_api_token(&mut self, tenant: TenantId, id: TokenId, at: OffsetDateTime) -> Result<()> {
+        const Q: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 AND tenant_id = $3";
+        on!(self, |c| sqlx::query(Q)
+            .bind(id.to_string())
+            .bind(ms(at))
+            .bind(tenant.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
         Ok(())
     }
 
@@ -588,6 +613,16 @@ impl Tx for SqlTx {
         if grant.tenant_id() != m.tenant_id || grant.matter_id() != m.matter_id {
             return Err(Error::NotFound);
         }
+        // Lock the matter row first (a no-op write: a row lock on PostgreSQL, SQLite's writer
+        // lock is already held), so two posts cannot both claim the same place.
+        const LOCK: &str = "UPDATE matters SET id = id WHERE tenant_id = $1 AND id = $2";
+        on!(self, |c| sqlx::query(LOCK)
+            .bind(m.tenant_id.to_string())
+            .bind(m.matter_id.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
         const Q: &str = "INSERT INTO messages (id, tenant_id, matter_id, author_id, body, created_at, seq) \
                          SELECT $1, $2, $3, $4, $5, $6, COALESCE(MAX(seq), 0) + 1 FROM messages WHERE tenant_id = $2 AND matter_id = $3";
         on!(self, |c| sqlx::query(Q)

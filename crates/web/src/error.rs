@@ -20,6 +20,8 @@ pub fn status(e: &Error) -> StatusCode {
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         Error::LinkExpired => StatusCode::GONE,
+        Error::UploadInterrupted(_) => StatusCode::BAD_REQUEST,
+        Error::Timeout => StatusCode::REQUEST_TIMEOUT,
         Error::Integrity(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -71,7 +73,10 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => {
                 Error::invalid("content-type", "send the body as application/json")
             }
-            JsonRejection::BytesRejection(_) => Error::invalid("body", "the body could not be read or is too large"),
+            JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Error::TooLarge { limit: 0 }
+            }
+            JsonRejection::BytesRejection(_) => Error::invalid("body", "the body could not be read"),
             other => Error::invalid("body", other.body_text()),
         };
         Self(e)

@@ -105,10 +105,16 @@ pub fn check_csrf(p: &Principal, sent: &str) -> Result<(), Error> {
 
 /// The signed-in user of a page. Without a valid session, pages redirect to the sign-in form.
 /// Forms check CSRF themselves (the token travels in the body).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UiCaller {
     pub principal: Principal,
     pub cookie: String,
+}
+
+impl std::fmt::Debug for UiCaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UiCaller").field("principal", &self.principal).field("cookie", &"REDACTED").finish()
+    }
 }
 
 impl UiCaller {

@@ -41,7 +41,10 @@ pub fn parse_range(headers: &HeaderMap) -> Option<ByteRange> {
     match (a.is_empty(), b.is_empty()) {
         (true, false) => b.parse().ok().map(ByteRange::Suffix),
         (false, true) => a.parse().ok().map(ByteRange::From),
-        (false, false) => Some(ByteRange::FromTo(a.parse().ok()?, b.parse().ok()?)),
+        // A reversed range is invalid and, per RFC 9110, ignored: the whole document is sent.
+        (false, false) => {
+            Some((a.parse().ok()?, b.parse().ok()?)).filter(|(a, b)| a <= b).map(|(a, b)| ByteRange::FromTo(a, b))
+        }
         (true, true) => None,
     }
 }
@@ -103,6 +106,7 @@ mod tests {
         assert_eq!(parse_range(&h("bytes=0-1,5-6")), None);
         assert_eq!(parse_range(&h("items=0-1")), None);
         assert_eq!(parse_range(&h("bytes=x-1")), None);
+        assert_eq!(parse_range(&h("bytes=5-3")), None);
         assert_eq!(parse_range(&HeaderMap::new()), None);
     }
 

@@ -38,6 +38,8 @@ impl Portal {
         if tx.count_tenants().await? > 0 {
             return Ok(None);
         }
+        // Only the newest setup link works.
+        tx.burn_bootstrap_links(self.clock.now()).await?;
         let secret = self.new_link(&mut *tx, LinkPurpose::Bootstrap, None, None, self.settings.setup_link_ttl).await?;
         let ev = NewEvent::new(None, Actor::System, "setup.link_issued", "platform", &RequestMeta::default());
         tx.append_audit(&ev, self.clock.now()).await?;
@@ -62,6 +64,10 @@ impl Portal {
         let hash = blocking(move || password::hash(&owner_password)).await?;
         let mut tx = self.write().await?;
         self.take_link(&mut *tx, link, LinkPurpose::Bootstrap).await?;
+        // The platform audit event claims the platform chain's head row first, which serialises
+        // concurrent bootstraps (several nodes starting at once): the second sees the tenant.
+        let ev = NewEvent::new(None, Actor::Anonymous, "setup.completed", "platform", meta);
+        tx.append_audit(&ev, self.clock.now()).await?;
         if tx.count_tenants().await? > 0 {
             return Err(Error::LinkExpired);
         }
@@ -154,31 +160,36 @@ impl Portal {
         pw: SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome> {
-        let mut tx = self.write().await?;
-        let tenant = match validate::tenant_name(tenant_name) {
-            Ok(n) => tx.tenant_by_name(&n).await?,
-            Err(_) => None,
-        };
-        let found = match (&tenant, validate::email(email)) {
-            (Some(t), Ok(e)) => tx.user_by_email(t.id, &e).await?,
-            _ => None,
+        // Look up, then verify with no transaction open: hashing takes a while and must not hold
+        // a write lock or a pooled connection that other requests need.
+        let (tenant, found) = {
+            let mut tx = self.read().await?;
+            let tenant = match validate::tenant_name(tenant_name) {
+                Ok(n) => tx.tenant_by_name(&n).await?,
+                Err(_) => None,
+            };
+            let found = match (&tenant, validate::email(email)) {
+                (Some(t), Ok(e)) => tx.user_by_email(t.id, &e).await?,
+                _ => None,
+            };
+            (tenant, found)
         };
         let stored_hash = found.as_ref().and_then(|(_, h)| h.clone());
         let ok = blocking(move || password::verify(&pw, stored_hash.as_deref())).await?;
+        let mut tx = self.write().await?;
         let user = match found {
             Some((u, _)) if ok && u.status == UserStatus::Active => u,
             other => {
-                if let (Some(t), Some((u, _))) = (&tenant, &other) {
-                    let ev = NewEvent::new(
-                        Some(t.id),
-                        Actor::Anonymous,
-                        "auth.login_failed",
-                        format!("user:{}", u.id),
-                        meta,
-                    );
-                    tx.append_audit(&ev, self.clock.now()).await?;
-                    tx.commit().await?;
-                }
+                // Every failure writes the same kind of event, so a known user's failure costs
+                // the same as an unknown one's; unknown firms go to the platform chain.
+                let target = match &other {
+                    Some((u, _)) => format!("user:{}", u.id),
+                    None => "unknown".to_string(),
+                };
+                let ev =
+                    NewEvent::new(tenant.as_ref().map(|t| t.id), Actor::Anonymous, "auth.login_failed", target, meta);
+                tx.append_audit(&ev, self.clock.now()).await?;
+                tx.commit().await?;
                 return Err(Error::InvalidCredentials);
             }
         };
@@ -259,7 +270,7 @@ impl Portal {
         drop(tx);
         if t.last_used_at.is_none_or(|l| now - l > TOUCH_EVERY) {
             let mut w = self.write().await?;
-            w.touch_api_token(t.id, now).await?;
+            w.touch_api_token(t.tenant_id, t.id, now).await?;
             w.commit().await?;
         }
         Ok(principal_of(user, Via::Token { scopes: t.scopes }))
@@ -285,9 +296,12 @@ impl Portal {
         let (Some(tenant), Some(user)) = (rec.tenant_id, rec.user_id) else {
             return Err(Error::LinkExpired);
         };
-        if tx.user(tenant, user).await?.is_none_or(|u| u.status == UserStatus::Disabled) {
+        // A set-password link is for a user who has not chosen one yet; once active, older links
+        // for the same user are dead (they must not become a password-reset backdoor).
+        if tx.user(tenant, user).await?.is_none_or(|u| u.status != UserStatus::Invited) {
             return Err(Error::LinkExpired);
         }
+        tx.burn_user_links(tenant, user, self.clock.now()).await?;
         tx.set_password(tenant, user, &hash, UserStatus::Active).await?;
         tx.delete_user_sessions(tenant, user).await?;
         let ev = NewEvent::new(Some(tenant), Actor::User(user), "user.password_set", format!("user:{user}"), meta);

@@ -130,23 +130,30 @@ impl Portal {
             uploaded_by: p.user_id,
             created_at: self.clock.now(),
         };
-        let committed = async {
-            let mut tx = self.write().await?;
-            // Ask again inside the writing transaction: access may have changed during a long upload.
-            let grant = self.grant_matter(&mut *tx, p, matter, Permission::UploadDocument).await?;
-            tx.insert_document(&grant, &doc).await?;
-            let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.upload", format!("document:{id}"), meta)
-                .with_detail(serde_json::json!({ "matter": matter.to_string(), "size": size }));
-            tx.append_audit(&ev, doc.created_at).await?;
-            tx.commit().await
-        }
-        .await;
-        if let Err(e) = committed {
-            if let Err(del) = self.blobs.delete(&key).await {
+        // From here on the work runs in its own task: if the client goes away now, the record is
+        // still committed, or the stored bytes still removed, instead of being left half-done.
+        let (this, p, meta, d) = (self.clone(), p.clone(), meta.clone(), doc.clone());
+        let finish = tokio::spawn(async move {
+            let committed = async {
+                let mut tx = this.write().await?;
+                // Ask again inside the writing transaction: access may have changed during a long upload.
+                let grant = this.grant_matter(&mut *tx, &p, matter, Permission::UploadDocument).await?;
+                tx.insert_document(&grant, &d).await?;
+                let ev =
+                    NewEvent::new(Some(p.tenant_id), actor(&p), "document.upload", format!("document:{id}"), &meta)
+                        .with_detail(serde_json::json!({ "matter": matter.to_string(), "size": size }));
+                tx.append_audit(&ev, d.created_at).await?;
+                tx.commit().await
+            }
+            .await;
+            if committed.is_err()
+                && let Err(del) = this.blobs.delete(&key).await
+            {
                 tracing::error!(error = %del, key, "could not remove the blob of a failed upload");
             }
-            return Err(e);
-        }
+            committed
+        });
+        finish.await.map_err(Error::internal)??;
         Ok(doc)
     }
 

@@ -10,11 +10,20 @@ use crate::validate;
 
 /// The result of adding someone to a matter. A new client user gets a one-time link to choose a
 /// password; it is returned once so the inviting staff member can pass it on.
-#[derive(Debug)]
 pub struct InviteOutcome {
     pub user_id: UserId,
     pub created: bool,
     pub invite_url: Option<String>,
+}
+
+impl std::fmt::Debug for InviteOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InviteOutcome")
+            .field("user_id", &self.user_id)
+            .field("created", &self.created)
+            .field("invite_url", &self.invite_url.as_ref().map(|_| "REDACTED"))
+            .finish()
+    }
 }
 
 impl Portal {
@@ -59,7 +68,8 @@ impl Portal {
     /// The matter's access list.
     pub async fn list_members(&self, p: &Principal, id: MatterId) -> Result<Vec<MatterMember>> {
         let mut tx = self.read().await?;
-        let grant = self.grant_matter(&mut *tx, p, id, Permission::ViewMatter).await?;
+        // Clients do not see the list: it would tell them who the firm's other clients are.
+        let grant = self.grant_matter(&mut *tx, p, id, Permission::ListMembers).await?;
         tx.list_members(&grant).await
     }
 

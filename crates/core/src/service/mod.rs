@@ -105,11 +105,11 @@ impl Portal {
         matter: MatterId,
         perm: Permission,
     ) -> Result<MatterGrant> {
-        if tx.matter(p.tenant_id, matter).await?.is_none() {
-            return Err(Error::NotFound);
-        }
-        let membership = tx.membership(p.tenant_id, matter, p.user_id).await?;
-        policy::authorize_matter(p, perm, &MatterFacts { tenant_id: p.tenant_id, matter_id: matter, membership })
+        let m = tx.matter(p.tenant_id, matter).await?.ok_or(Error::NotFound)?;
+        let membership = tx.membership(m.tenant_id, m.id, p.user_id).await?;
+        // The facts come from the stored matter, so the policy's own tenant check is a real
+        // second line behind the query's tenant filter.
+        policy::authorize_matter(p, perm, &MatterFacts { tenant_id: m.tenant_id, matter_id: m.id, membership })
     }
 
     /// Make version `version` of a tenant's data key and store it wrapped, in `tx`.

@@ -107,10 +107,75 @@ pub async fn main_path(srv: &TestServer) {
         StatusCode::FORBIDDEN
     );
 
+    // Clients do not see who else is on the matter.
+    assert_eq!(client.get(&format!("/api/v1/matters/{matter}/members")).await.status, StatusCode::FORBIDDEN);
+    // A reversed range is ignored: the whole document.
+    let reversed = Client::send(
+        client
+            .request(reqwest::Method::GET, &format!("/api/v1/documents/{doc_id}/content"))
+            .header("range", "bytes=5-3"),
+    )
+    .await;
+    assert_eq!(reversed.status, StatusCode::OK);
+    for h in ["content-security-policy", "strict-transport-security", "x-content-type-options"] {
+        assert!(got.headers.contains_key(h), "download lacks {h}");
+    }
+    assert!(got.headers["content-security-policy"].to_str().unwrap().contains("sandbox"));
     let members = staff.get(&format!("/api/v1/matters/{matter}/members")).await.json();
     assert_eq!(members["items"][0]["email"], "client@example.com");
 }
 crate::both!(main_path_works, |srv| main_path(srv));
+
+crate::both!(links_expire_and_die_once_used, |srv| async move {
+    // The first-start link lives one hour.
+    let setup = srv.setup_link.clone().unwrap();
+    let path = setup.trim_start_matches(&srv.base).to_string();
+    let c = srv.client();
+    srv.clock.advance(time::Duration::minutes(61));
+    assert_eq!(c.get(&path).await.status, StatusCode::GONE);
+
+    let (_, owner) = srv.tenant("links").await;
+    let mut staff = srv.client();
+    staff.login("links", &owner, PASSWORD).await;
+    let m1 = staff.post("/api/v1/matters", json!({"reference": "L-1", "title": "One"})).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m2 = staff.post("/api/v1/matters", json!({"reference": "L-2", "title": "Two"})).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let invite = |m: String| {
+        let staff = staff.clone();
+        async move {
+            let r = staff
+                .post(&format!("/api/v1/matters/{m}/members"), json!({"email": "c@links.example", "role": "client"}))
+                .await;
+            r.json()["invite_url"].as_str().unwrap().trim_start_matches(&staff.base).to_string()
+        }
+    };
+    let first = invite(m1).await;
+    let second = invite(m2).await;
+    let accept = |path: String| {
+        let c = srv.client();
+        async move { Client::send(c.http.post(format!("{}{path}", c.base)).form(&[("password", PASSWORD)])).await.status }
+    };
+    assert_eq!(accept(first).await, StatusCode::OK);
+    // The second link was issued before the password was chosen; it must not reset it now.
+    assert_eq!(accept(second).await, StatusCode::GONE);
+
+    // Invitations expire after invite_link_hours (72 by default).
+    let m3 = staff.post("/api/v1/matters", json!({"reference": "L-3", "title": "Three"})).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = staff
+        .post(&format!("/api/v1/matters/{m3}/members"), json!({"email": "late@links.example", "role": "client"}))
+        .await;
+    let late = r.json()["invite_url"].as_str().unwrap().trim_start_matches(&srv.base).to_string();
+    srv.clock.advance(time::Duration::hours(73));
+    assert_eq!(accept(late).await, StatusCode::GONE);
+});
 
 crate::both!(tokens_are_scoped_and_revocable, |srv| async move {
     let (_, owner) = srv.tenant("acme").await;
@@ -270,8 +335,8 @@ crate::both!(bad_input_gets_clear_errors, |srv| async move {
         (
             c.request(reqwest::Method::POST, "/api/v1/matters")
                 .json(&json!({"reference": "R", "title": "y".repeat(2 * 1024 * 1024)})),
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
         ),
         (
             c.request(reqwest::Method::POST, "/api/v1/users").json(&json!({"email": "bad", "role": "staff"})),
@@ -323,6 +388,9 @@ crate::both!(bad_input_gets_clear_errors, |srv| async move {
         c.post("/api/v1/users", json!({"email": "S@acme.example", "role": "staff"})).await.error_code(),
         "conflict"
     );
+    let wrong_method = c.delete("/api/v1/matters").await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.error_code(), "invalid_request");
     let unauth = srv.client().get("/api/v1/matters").await;
     assert_eq!(unauth.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unauth.error_code(), "unauthenticated");

@@ -21,7 +21,7 @@ fn config_check_prints_effective_values_and_redacts_secrets() {
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("listen = \"127.0.0.1:9443\""), "{out}");
-    assert!(out.contains("REDACTED") && !out.contains("hunter2"), "{out}");
+    assert!(out.contains("hidden") && !out.contains("hunter2"), "{out}");
 }
 
 #[test]

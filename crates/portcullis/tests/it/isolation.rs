@@ -31,6 +31,13 @@ fn probes(t: &Target) -> Vec<(Method, String, Option<serde_json::Value>)> {
         // The UI's routes too.
         (Method::GET, format!("/matters/{m}"), None),
         (Method::GET, format!("/documents/{}/download", t.document), None),
+        (Method::POST, format!("/matters/{m}/messages"), Some(json!({"form": "csrf=x&body=injected"}))),
+        (
+            Method::POST,
+            format!("/matters/{m}/members"),
+            Some(json!({"form": "csrf=x&email=spy%40example.com&role=client"})),
+        ),
+        (Method::POST, format!("/tokens/{}/revoke", t.token), Some(json!({"form": "csrf=x"}))),
     ]
 }
 
@@ -47,8 +54,17 @@ async fn all_not_found(c: &Client, t: &Target, who: &str) {
             continue;
         }
         let mut rb = c.request(method.clone(), &path);
-        if let Some(b) = body {
-            rb = rb.json(&b);
+        match body {
+            // UI form posts carry the caller's real CSRF token, so only the id decides.
+            Some(b) if b.get("form").is_some() => {
+                let form = b["form"]
+                    .as_str()
+                    .unwrap()
+                    .replace("csrf=x", &format!("csrf={}", c.csrf.clone().unwrap_or_default()));
+                rb = rb.header("content-type", "application/x-www-form-urlencoded").body(form);
+            }
+            Some(b) => rb = rb.json(&b),
+            None => {}
         }
         let r = Client::send(rb).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{who}: {method} {path} answered {} {}", r.status, r.text());
@@ -111,6 +127,12 @@ async fn isolation(srv: &TestServer) {
         let t = c.post("/api/v1/tokens", json!({"name": "probe", "scopes": scopes})).await.json();
         all_not_found(&c.with_bearer(t["token"].as_str().unwrap()), &target, &format!("{email} token")).await;
     }
+
+    // Within tenant A, another user cannot revoke the owner's token.
+    srv.user(a, "staff@firm-a.example", "staff").await;
+    let sa = signed_in(srv, "firm-a", "staff@firm-a.example").await;
+    assert_eq!(sa.delete(&format!("/api/v1/tokens/{token}")).await.status, StatusCode::NOT_FOUND);
+    assert!(!sa.get("/api/v1/tokens").await.text().contains(&token));
 
     // Within tenant A, the client sees nothing of the matter they are not on.
     let ca = signed_in(srv, "firm-a", "client@firm-a.example").await;

@@ -142,7 +142,10 @@ async fn interrupted_upload_leaves_nothing() {
             .body(body)
             .send()
             .await;
-        assert!(r.is_err() || !r.unwrap().status().is_success());
+        // The client usually sees its own failure; if an answer does arrive, it is a 4xx.
+        if let Ok(resp) = r {
+            assert!(resp.status().is_client_error(), "{}", resp.status());
+        }
         // Give the server a moment to notice the reset and clean up; poll, bounded.
         for _ in 0..50 {
             if blob_count(&srv) == 0 {

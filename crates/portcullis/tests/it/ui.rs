@@ -13,6 +13,24 @@ crate::both!(forms_need_csrf_and_pages_need_a_session, |srv| async move {
     let (_, owner) = srv.tenant("acme").await;
     let c = srv.client();
 
+    // A sign-in form posted from another site is refused (login CSRF).
+    let forged =
+        Client::send(c.http.post(format!("{}/login", srv.base)).header("origin", "https://evil.example").form(&[
+            ("tenant", "acme"),
+            ("email", owner.as_str()),
+            ("password", PASSWORD),
+        ]))
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let forged =
+        Client::send(c.http.post(format!("{}/login", srv.base)).header("sec-fetch-site", "cross-site").form(&[
+            ("tenant", "acme"),
+            ("email", owner.as_str()),
+            ("password", PASSWORD),
+        ]))
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
     // No session: pages send you to sign in.
     let r = c.get("/matters").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -39,6 +57,9 @@ crate::both!(forms_need_csrf_and_pages_need_a_session, |srv| async move {
     assert_eq!(page.status, StatusCode::OK);
     let html = page.text();
     assert!(!html.contains("<script"), "pages carry no script");
+    for h in ["content-security-policy", "strict-transport-security", "x-frame-options", "referrer-policy"] {
+        assert!(page.headers.contains_key(h), "page lacks {h}");
+    }
     let csrf = csrf_of(&html);
 
     // A form without or with a wrong token is refused and changes nothing.
@@ -87,6 +108,7 @@ crate::both!(forms_need_csrf_and_pages_need_a_session, |srv| async move {
     let r = c.get("/matters/not-an-id").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.text().contains("<h1>Error 404</h1>"));
+    assert!(r.headers.contains_key("content-security-policy"), "error pages carry the headers too");
 
     // Sign out ends the session.
     let r = Client::send(c.http.post(format!("{}/logout", srv.base)).form(&[("csrf", csrf.as_str())])).await;

@@ -95,7 +95,7 @@ CREATE TABLE messages (
     -- Position in the matter's conversation: timestamps can tie, the order must not.
     seq        BIGINT NOT NULL
 );
-CREATE INDEX messages_matter ON messages (tenant_id, matter_id, seq);
+CREATE UNIQUE INDEX messages_matter ON messages (tenant_id, matter_id, seq);
 
 -- The audit log: one hash chain per tenant ('' for platform events). The head row serialises
 -- writers of a chain; events are append-only.

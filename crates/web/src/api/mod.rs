@@ -68,7 +68,39 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
     let streaming = Router::new()
         .route("/api/v1/matters/{id}/documents", post(documents::upload).layer(DefaultBodyLimit::disable()))
         .route("/api/v1/documents/{id}/content", get(documents::content));
-    bounded.merge(streaming).route("/api/v1", get(not_found)).route("/api/v1/{*rest}", axum::routing::any(not_found))
+    bounded
+        .merge(streaming)
+        .route("/api/v1", get(not_found))
+        .route("/api/v1/{*rest}", axum::routing::any(not_found))
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Some refusals are made by layers below the handlers (wrong method, timeout, body too large)
+/// and come without a body; give them the API's error shape too.
+async fn json_errors(resp: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let err = match resp.status() {
+        _ if is_json => None,
+        StatusCode::METHOD_NOT_ALLOWED => {
+            Some(portcullis_core::Error::invalid("method", "this method is not allowed here"))
+        }
+        StatusCode::REQUEST_TIMEOUT => Some(portcullis_core::Error::Timeout),
+        StatusCode::PAYLOAD_TOO_LARGE => Some(portcullis_core::Error::TooLarge { limit: 0 }),
+        _ => None,
+    };
+    match err {
+        Some(e) => {
+            let status = resp.status();
+            let mut out = ApiError(e).into_response();
+            *out.status_mut() = status;
+            out
+        }
+        None => resp,
+    }
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {

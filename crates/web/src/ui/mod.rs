@@ -33,5 +33,41 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
     let streaming = Router::new()
         .route("/matters/{id}/documents", post(pages::upload).layer(DefaultBodyLimit::disable()))
         .route("/documents/{id}/download", get(pages::download));
-    bounded.merge(streaming).fallback(pages::not_found)
+    bounded.merge(streaming).fallback(pages::not_found).layer(axum::middleware::from_fn(same_origin_posts))
+}
+
+/// Refuse form posts that a browser says come from another site. Signed-in forms carry a CSRF
+/// token too; this also covers the forms used before there is a session (sign-in, first-start
+/// setup, invitations), where a cross-site post could sign a victim into an attacker's account.
+async fn same_origin_posts(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.method() == axum::http::Method::POST {
+        let h = req.headers();
+        // Browsers that send Sec-Fetch-Site are judged by it alone (with `Referrer-Policy:
+        // no-referrer` they send `Origin: null` even for our own forms); older ones by Origin.
+        // Requests with neither come from non-browser clients, which cannot be forged into
+        // posting by another site.
+        let host = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| h.get(axum::http::header::HOST).and_then(|v| v.to_str().ok()));
+        let allowed = match (h.get("sec-fetch-site").and_then(|v| v.to_str().ok()), h.get(axum::http::header::ORIGIN)) {
+            (Some(site), _) => site == "same-origin" || site == "none",
+            (None, Some(origin)) => {
+                origin.to_str().ok().and_then(|o| o.strip_prefix("https://")).is_some_and(|o| Some(o) == host)
+            }
+            (None, None) => true,
+        };
+        if !allowed {
+            tracing::warn!(
+                origin = ?h.get(axum::http::header::ORIGIN),
+                sec_fetch_site = ?h.get("sec-fetch-site"),
+                host,
+                "refused a form post from another site"
+            );
+            return crate::error::UiError(portcullis_core::Error::Csrf).into_response();
+        }
+    }
+    next.run(req).await
 }

@@ -321,7 +321,8 @@ pub struct MatterPage {
     matter: MatterRow,
     documents: Vec<DocRow>,
     messages: Vec<MessageRow>,
-    members: Vec<MemberRow>,
+    /// `None` for callers who may not see the list.
+    members: Option<Vec<MemberRow>>,
     can_manage_members: bool,
     invite_url: Option<String>,
 }
@@ -339,7 +340,11 @@ async fn matter_page(
         matter: MatterRow::from(&matter),
         documents: s.portal.list_documents(p, id).await?.iter().map(DocRow::from).collect(),
         messages: s.portal.list_messages(p, id).await?.iter().map(MessageRow::from).collect(),
-        members: s.portal.list_members(p, id).await?.iter().map(MemberRow::from).collect(),
+        members: if role_allows(p.role, Permission::ListMembers) {
+            Some(s.portal.list_members(p, id).await?.iter().map(MemberRow::from).collect())
+        } else {
+            None
+        },
         can_manage_members: role_allows(p.role, Permission::ManageMembers),
         invite_url,
     })
@@ -392,11 +397,23 @@ pub async fn upload(
     mut form: Multipart,
 ) -> Page {
     let bad = |m: &'static str| UiError(Error::invalid("form", m));
-    let csrf_field = form.next_field().await.map_err(|_| bad("the upload could not be read"))?.ok_or(Error::Csrf)?;
+    let mut csrf_field =
+        form.next_field().await.map_err(|_| bad("the upload could not be read"))?.ok_or(Error::Csrf)?;
     if csrf_field.name() != Some("csrf") {
         return Err(Error::Csrf.into());
     }
-    let sent = csrf_field.text().await.map_err(|_| bad("the upload could not be read"))?;
+    // Read the token field in pieces and refuse anything longer than a token: the body limit
+    // is off for this route, so a huge "csrf" field must not be buffered.
+    let mut sent = Vec::new();
+    while let Some(piece) = csrf_field.chunk().await.map_err(|_| bad("the upload could not be read"))? {
+        sent.extend_from_slice(&piece);
+        if sent.len() > 256 {
+            return Err(Error::Csrf.into());
+        }
+    }
+    // The field holds the multipart stream until dropped; the next one cannot be read before.
+    drop(csrf_field);
+    let sent = String::from_utf8(sent).map_err(|_| Error::Csrf)?;
     check_csrf(&c.principal, &sent)?;
     let mut file = form
         .next_field()
