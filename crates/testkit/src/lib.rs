@@ -50,7 +50,34 @@ impl std::fmt::Debug for TestServer {
     }
 }
 
-/// Make an empty PostgreSQL database for one test server; returns (admin URL, database name).
+/// An empty PostgreSQL database of its own, for a test that runs the server as a process.
+#[derive(Debug)]
+pub struct PgDatabase {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        let (admin, name, url) = fresh_pg_database().await;
+        Self { url, admin, name }
+    }
+
+    pub async fn drop_database(self) {
+        drop_pg_database(&self.admin, &self.name).await;
+    }
+}
+
+async fn drop_pg_database(admin: &str, name: &str) {
+    if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+/// Make an empty PostgreSQL database for one test server; returns (admin URL, database name, URL).
 async fn fresh_pg_database() -> (String, String, String) {
     let admin = std::env::var(PG_URL_VAR)
         .unwrap_or_else(|_| panic!("{PG_URL_VAR} is not set: run the suite with ./scripts/test"));
@@ -139,12 +166,8 @@ impl TestServer {
         if let Some(r) = self.running.take() {
             r.shutdown(Duration::from_secs(5)).await.expect("clean shutdown");
         }
-        if let Some((admin, name)) = self.pg.take()
-            && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                .execute(&mut conn)
-                .await;
+        if let Some((admin, name)) = self.pg.take() {
+            drop_pg_database(&admin, &name).await;
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::support::{KillOnDrop, free_port, wait_for_port};
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
-use portcullis_testkit::{Db, PASSWORD, TestServer};
+use portcullis_testkit::{PASSWORD, TestServer};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -93,9 +93,7 @@ async fn sign_in(b: &Browser, base: &str, tenant: &str, email: &str) {
     expect(b, "#logout").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn main_path_in_a_real_browser() {
-    let srv = TestServer::start(Db::Sqlite).await;
+async fn main_path(srv: &TestServer) {
     let base = srv.base.clone();
     let (_driver, port) = start_driver().await;
     let work = tempfile::tempdir().unwrap();
@@ -166,5 +164,5 @@ async fn main_path_in_a_real_browser() {
     assert_eq!(got, "Contract for the sale of 4 Quay Street.\n");
 
     b.close().await.unwrap();
-    srv.stop().await;
 }
+crate::both!(main_path_in_a_real_browser, |srv| main_path(srv));

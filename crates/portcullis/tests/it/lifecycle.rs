@@ -8,14 +8,28 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm() {
+async fn serve_on_sqlite() {
+    serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_postgres() {
+    let db = portcullis_testkit::PgDatabase::create().await;
+    serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm(Some(&db.url)).await;
+    db.drop_database().await;
+}
+
+async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let (port, plain) = (free_port(), free_port());
     let pw = dir.path().join("pw");
     std::fs::write(&pw, PASSWORD).unwrap();
     let run = |args: &[&str]| {
-        portcullis(dir.path())
-            .args(args)
+        let mut cmd = portcullis(dir.path());
+        if let Some(url) = database_url {
+            cmd.env("PORTCULLIS_DATABASE_URL", url);
+        }
+        cmd.args(args)
             .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
             .env("PORTCULLIS_REDIRECT_HTTP_LISTEN", format!("127.0.0.1:{plain}"))
             .stdout(Stdio::piped())

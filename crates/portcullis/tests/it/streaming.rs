@@ -44,10 +44,8 @@ async fn setup(srv: &TestServer) -> (Client, String) {
 
 /// One GiB up and back down; the peak memory of the whole process (client and server) stays far
 /// below the document's size.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_gib_round_trip_stays_out_of_memory() {
-    let srv = TestServer::start(Db::Sqlite).await;
-    let (c, m) = setup(&srv).await;
+async fn one_gib_round_trip(srv: &TestServer) {
+    let (c, m) = setup(srv).await;
     const N: usize = 1024;
     let body = reqwest::Body::wrap_stream(futures::stream::iter(0..N).map(|i| Ok::<_, std::io::Error>(chunk(i))));
     let r = Client::send(
@@ -83,8 +81,8 @@ async fn one_gib_round_trip_stays_out_of_memory() {
     assert_eq!((i, pos), (N, 0), "the whole document came back");
     let peak_mib = peak_rss_kib() / 1024;
     assert!(peak_mib < 400, "peak memory {peak_mib} MiB: the document was buffered");
-    srv.stop().await;
 }
+crate::both!(one_gib_round_trip_stays_out_of_memory, |srv| one_gib_round_trip(srv));
 
 /// Uploads over the limit are refused with 413 and leave no document or blob behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
