@@ -181,10 +181,36 @@ pub struct ApiToken {
     pub last_used_at: Option<OffsetDateTime>,
 }
 
-/// A tenant data key as stored: wrapped by the master key named by `key_id`.
+/// What a tenant key is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyPurpose {
+    /// Encrypts documents and database fields; rotated by version.
+    Data,
+    /// Computes blind indexes for equality lookups.
+    Index,
+}
+
+impl KeyPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Data => "data",
+            KeyPurpose::Index => "index",
+        }
+    }
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "data" => Ok(KeyPurpose::Data),
+            "index" => Ok(KeyPurpose::Index),
+            other => Err(crate::Error::internal(format!("unknown key purpose {other:?}"))),
+        }
+    }
+}
+
+/// A tenant key as stored: wrapped by the master key named by `key_id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TenantKeyRecord {
     pub tenant_id: TenantId,
+    pub purpose: KeyPurpose,
     pub version: u32,
     pub key_id: String,
     pub wrapped: Vec<u8>,

@@ -8,8 +8,8 @@ use crate::audit::{NewEvent, StoredEvent};
 use crate::error::Result;
 use crate::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, Document, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant, TenantKeyRecord, User,
-    UserStatus,
+    ApiToken, Document, KeyPurpose, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant,
+    TenantKeyRecord, User, UserStatus,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -51,12 +51,21 @@ pub trait Tx: Send {
     // Tenant keys.
     async fn insert_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()>;
     /// One version, or the newest when `version` is `None`.
-    async fn tenant_key(&mut self, tenant: TenantId, version: Option<u32>) -> Result<Option<TenantKeyRecord>>;
+    async fn tenant_key(
+        &mut self,
+        tenant: TenantId,
+        purpose: KeyPurpose,
+        version: Option<u32>,
+    ) -> Result<Option<TenantKeyRecord>>;
+    /// Every version, oldest first.
+    async fn tenant_keys(&mut self, tenant: TenantId, purpose: KeyPurpose) -> Result<Vec<TenantKeyRecord>>;
 
     // Users.
-    async fn insert_user(&mut self, u: &User, password_hash: Option<&str>) -> Result<()>;
+    /// `email_lookup` is the value equality lookups by email use (see `user_by_email`).
+    async fn insert_user(&mut self, u: &User, email_lookup: &str, password_hash: Option<&str>) -> Result<()>;
     /// The user and their password hash.
-    async fn user_by_email(&mut self, tenant: TenantId, email: &str) -> Result<Option<(User, Option<String>)>>;
+    /// Find by the `email_lookup` value the user was stored with.
+    async fn user_by_email(&mut self, tenant: TenantId, email_lookup: &str) -> Result<Option<(User, Option<String>)>>;
     async fn user(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>>;
     async fn set_password(&mut self, tenant: TenantId, id: UserId, hash: &str, status: UserStatus) -> Result<()>;
     async fn list_users(&mut self, grant: &TenantGrant) -> Result<Vec<User>>;

@@ -5,8 +5,8 @@ use portcullis_core::audit::StoredEvent;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
-    ApiToken, Document, LinkPurpose, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant,
-    TenantKeyRecord, User, UserStatus,
+    ApiToken, Document, KeyPurpose, LinkPurpose, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord,
+    Tenant, TenantKeyRecord, User, UserStatus,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -42,6 +42,7 @@ impl TenantRow {
 #[derive(sqlx::FromRow)]
 pub(crate) struct TenantKeyRow {
     tenant_id: String,
+    purpose: String,
     version: i64,
     key_id: String,
     wrapped: String,
@@ -52,6 +53,7 @@ impl TenantKeyRow {
     pub(crate) fn into_model(self) -> Result<TenantKeyRecord> {
         Ok(TenantKeyRecord {
             tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            purpose: KeyPurpose::parse(&self.purpose)?,
             version: u32::try_from(self.version).map_err(Error::internal)?,
             key_id: self.key_id,
             wrapped: hex::decode(&self.wrapped).map_err(Error::internal)?,

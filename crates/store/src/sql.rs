@@ -12,8 +12,8 @@ use portcullis_core::clock::to_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
 use portcullis_core::model::{
-    ApiToken, Document, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant, TenantKeyRecord, User,
-    UserStatus,
+    ApiToken, Document, KeyPurpose, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant,
+    TenantKeyRecord, User, UserStatus,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -220,10 +220,11 @@ impl Tx for SqlTx {
     }
 
     async fn insert_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()> {
-        const Q: &str =
-            "INSERT INTO tenant_keys (tenant_id, version, key_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)";
+        const Q: &str = "INSERT INTO tenant_keys (tenant_id, purpose, version, key_id, wrapped, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)";
         on!(self, |c| sqlx::query(Q)
             .bind(k.tenant_id.to_string())
+            .bind(k.purpose.as_str())
             .bind(i64::from(k.version))
             .bind(&k.key_id)
             .bind(hex::encode(&k.wrapped))
@@ -235,22 +236,42 @@ impl Tx for SqlTx {
         Ok(())
     }
 
-    async fn tenant_key(&mut self, tenant: TenantId, version: Option<u32>) -> Result<Option<TenantKeyRecord>> {
-        const ONE: &str = "SELECT tenant_id, version, key_id, wrapped, created_at FROM tenant_keys WHERE tenant_id = $1 AND version = $2";
-        const NEWEST: &str = "SELECT tenant_id, version, key_id, wrapped, created_at FROM tenant_keys WHERE tenant_id = $1 \
-                              ORDER BY version DESC LIMIT 1";
+    async fn tenant_key(
+        &mut self,
+        tenant: TenantId,
+        purpose: KeyPurpose,
+        version: Option<u32>,
+    ) -> Result<Option<TenantKeyRecord>> {
+        const ONE: &str = "SELECT tenant_id, purpose, version, key_id, wrapped, created_at FROM tenant_keys \
+                           WHERE tenant_id = $1 AND purpose = $2 AND version = $3";
+        const NEWEST: &str = "SELECT tenant_id, purpose, version, key_id, wrapped, created_at FROM tenant_keys \
+                              WHERE tenant_id = $1 AND purpose = $2 ORDER BY version DESC LIMIT 1";
         let t = tenant.to_string();
         let row: Option<TenantKeyRow> = match version {
-            Some(v) => on!(self, |c| sqlx::query_as(ONE).bind(&t).bind(i64::from(v)).fetch_optional(c).await),
-            None => on!(self, |c| sqlx::query_as(NEWEST).bind(&t).fetch_optional(c).await),
+            Some(v) => on!(self, |c| sqlx::query_as(ONE)
+                .bind(&t)
+                .bind(purpose.as_str())
+                .bind(i64::from(v))
+                .fetch_optional(c)
+                .await),
+            None => on!(self, |c| sqlx::query_as(NEWEST).bind(&t).bind(purpose.as_str()).fetch_optional(c).await),
         }
         .map_err(db)?;
         row.map(TenantKeyRow::into_model).transpose()
     }
 
-    async fn insert_user(&mut self, u: &User, password_hash: Option<&str>) -> Result<()> {
-        const Q: &str = "INSERT INTO users (id, tenant_id, email, display_name, role, status, created_at, password_hash) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    async fn tenant_keys(&mut self, tenant: TenantId, purpose: KeyPurpose) -> Result<Vec<TenantKeyRecord>> {
+        const Q: &str = "SELECT tenant_id, purpose, version, key_id, wrapped, created_at FROM tenant_keys \
+                         WHERE tenant_id = $1 AND purpose = $2 ORDER BY version";
+        let rows: Vec<TenantKeyRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(purpose.as_str()).fetch_all(c).await)
+                .map_err(db)?;
+        rows::all(rows, TenantKeyRow::into_model)
+    }
+
+    async fn insert_user(&mut self, u: &User, email_lookup: &str, password_hash: Option<&str>) -> Result<()> {
+        const Q: &str = "INSERT INTO users (id, tenant_id, email, display_name, role, status, created_at, password_hash, \
+                         email_lookup) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         on!(self, |c| sqlx::query(Q)
             .bind(u.id.to_string())
             .bind(u.tenant_id.to_string())
@@ -260,6 +281,7 @@ impl Tx for SqlTx {
             .bind(u.status.as_str())
             .bind(ms(u.created_at))
             .bind(password_hash)
+            .bind(email_lookup)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))
@@ -267,10 +289,10 @@ impl Tx for SqlTx {
         Ok(())
     }
 
-    async fn user_by_email(&mut self, tenant: TenantId, email: &str) -> Result<Option<(User, Option<String>)>> {
-        const Q: &str = select_users!("WHERE tenant_id = $1 AND email = $2");
+    async fn user_by_email(&mut self, tenant: TenantId, email_lookup: &str) -> Result<Option<(User, Option<String>)>> {
+        const Q: &str = select_users!("WHERE tenant_id = $1 AND email_lookup = $2");
         let row: Option<UserRow> =
-            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(email).fetch_optional(c).await)
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(email_lookup).fetch_optional(c).await)
                 .map_err(db)?;
         row.map(|mut r| {
             let hash = r.password_hash.take();

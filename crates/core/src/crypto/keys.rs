@@ -9,6 +9,7 @@
 
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
+use crate::model::KeyPurpose;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::SecureRandom;
 use std::collections::HashMap;
@@ -124,9 +125,10 @@ impl KeyProvider for LocalKeyProvider {
 
 /// The associated data a tenant key is wrapped with: it cannot be moved to another tenant or
 /// version.
-pub fn tenant_key_context(tenant: TenantId, version: u32) -> Vec<u8> {
+pub fn tenant_key_context(tenant: TenantId, purpose: KeyPurpose, version: u32) -> Vec<u8> {
     let mut c = b"portcullis tenant key v1".to_vec();
     c.extend_from_slice(tenant.as_uuid().as_bytes());
+    c.extend_from_slice(purpose.as_str().as_bytes());
     c.extend_from_slice(&version.to_be_bytes());
     c
 }
@@ -135,7 +137,7 @@ pub fn tenant_key_context(tenant: TenantId, version: u32) -> Vec<u8> {
 #[derive(Debug)]
 pub struct Keyring {
     provider: Arc<dyn KeyProvider>,
-    cache: Mutex<HashMap<(TenantId, u32), KeyBytes>>,
+    cache: Mutex<HashMap<(TenantId, KeyPurpose, u32), KeyBytes>>,
 }
 
 impl Keyring {
@@ -148,32 +150,39 @@ impl Keyring {
     }
 
     /// A new random tenant key, and its wrapped form.
-    pub async fn new_tenant_key(&self, tenant: TenantId, version: u32) -> Result<(KeyBytes, Vec<u8>)> {
+    pub async fn new_tenant_key(
+        &self,
+        tenant: TenantId,
+        purpose: KeyPurpose,
+        version: u32,
+    ) -> Result<(KeyBytes, Vec<u8>)> {
         let key = KeyBytes::random()?;
-        let wrapped = self.provider.wrap(&key, &tenant_key_context(tenant, version)).await?;
+        let wrapped = self.provider.wrap(&key, &tenant_key_context(tenant, purpose, version)).await?;
         Ok((key, wrapped))
     }
 
-    /// The tenant key of `version`, unwrapping (once) from its stored form.
-    pub async fn tenant_key(&self, tenant: TenantId, version: u32, key_id: &str, wrapped: &[u8]) -> Result<KeyBytes> {
-        if let Some(k) = self.cached(tenant, version)? {
+    /// The tenant key of `purpose` and `version`, unwrapping (once) from its stored form.
+    pub async fn tenant_key(
+        &self,
+        tenant: TenantId,
+        purpose: KeyPurpose,
+        version: u32,
+        key_id: &str,
+        wrapped: &[u8],
+    ) -> Result<KeyBytes> {
+        let slot = (tenant, purpose, version);
+        if let Some(k) = self.cache.lock().map_err(|_| Error::internal("key cache lock poisoned"))?.get(&slot).cloned()
+        {
             return Ok(k);
         }
-        let key = self.provider.unwrap(key_id, wrapped, &tenant_key_context(tenant, version)).await?;
-        self.cache
-            .lock()
-            .map_err(|_| Error::internal("key cache lock poisoned"))?
-            .insert((tenant, version), key.clone());
+        let key = self.provider.unwrap(key_id, wrapped, &tenant_key_context(tenant, purpose, version)).await?;
+        self.cache.lock().map_err(|_| Error::internal("key cache lock poisoned"))?.insert(slot, key.clone());
         Ok(key)
-    }
-
-    fn cached(&self, tenant: TenantId, version: u32) -> Result<Option<KeyBytes>> {
-        Ok(self.cache.lock().map_err(|_| Error::internal("key cache lock poisoned"))?.get(&(tenant, version)).cloned())
     }
 
     /// Forget a tenant's cached keys (after rotation or destruction).
     pub fn forget(&self, tenant: TenantId) -> Result<()> {
-        self.cache.lock().map_err(|_| Error::internal("key cache lock poisoned"))?.retain(|(t, _), _| *t != tenant);
+        self.cache.lock().map_err(|_| Error::internal("key cache lock poisoned"))?.retain(|(t, _, _), _| *t != tenant);
         Ok(())
     }
 }
@@ -187,13 +196,15 @@ mod tests {
         let p = LocalKeyProvider::new(&KeyBytes::random().unwrap()).unwrap();
         let k = KeyBytes::random().unwrap();
         let t = TenantId::new();
-        let w = p.wrap(&k, &tenant_key_context(t, 1)).await.unwrap();
-        let back = p.unwrap(&p.key_id(), &w, &tenant_key_context(t, 1)).await.unwrap();
+        let ctx = |t, v| tenant_key_context(t, KeyPurpose::Data, v);
+        let w = p.wrap(&k, &ctx(t, 1)).await.unwrap();
+        let back = p.unwrap(&p.key_id(), &w, &ctx(t, 1)).await.unwrap();
         assert_eq!(back.expose(), k.expose());
-        assert!(p.unwrap(&p.key_id(), &w, &tenant_key_context(t, 2)).await.is_err());
-        assert!(p.unwrap(&p.key_id(), &w, &tenant_key_context(TenantId::new(), 1)).await.is_err());
+        assert!(p.unwrap(&p.key_id(), &w, &ctx(t, 2)).await.is_err());
+        assert!(p.unwrap(&p.key_id(), &w, &ctx(TenantId::new(), 1)).await.is_err());
+        assert!(p.unwrap(&p.key_id(), &w, &tenant_key_context(t, KeyPurpose::Index, 1)).await.is_err());
         let other = LocalKeyProvider::new(&KeyBytes::random().unwrap()).unwrap();
-        assert!(other.unwrap(&p.key_id(), &w, &tenant_key_context(t, 1)).await.is_err());
+        assert!(other.unwrap(&p.key_id(), &w, &ctx(t, 1)).await.is_err());
         assert!(!format!("{k:?} {p:?}").contains(&hex::encode(k.expose())));
     }
 }

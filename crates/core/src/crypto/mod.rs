@@ -3,4 +3,5 @@
 
 pub mod fields;
 pub mod keys;
+pub mod sealed;
 pub mod stream;

@@ -5,7 +5,7 @@ use crate::audit::{Actor, NewEvent, RequestMeta};
 use crate::authn::{password, secret};
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, UserId};
-use crate::model::{LinkPurpose, LinkRecord, Role, SessionRecord, Tenant, User, UserStatus};
+use crate::model::{KeyPurpose, LinkPurpose, LinkRecord, Role, SessionRecord, Tenant, User, UserStatus};
 use crate::policy::{Principal, Via};
 use crate::ports::Tx;
 use crate::validate;
@@ -134,7 +134,8 @@ impl Portal {
         let tenant =
             Tenant { id: TenantId::new(), name: name.to_string(), display_name: display.to_string(), created_at: now };
         tx.insert_tenant(&tenant).await?;
-        self.add_tenant_key(tx, tenant.id, 1).await?;
+        self.add_tenant_key(tx, tenant.id, KeyPurpose::Data, 1).await?;
+        self.add_tenant_key(tx, tenant.id, KeyPurpose::Index, 1).await?;
         let owner = User {
             id: UserId::new(),
             tenant_id: tenant.id,
@@ -144,7 +145,7 @@ impl Portal {
             status: if hash.is_some() { UserStatus::Active } else { UserStatus::Invited },
             created_at: now,
         };
-        tx.insert_user(&owner, hash).await?;
+        tx.insert_user(&owner, &owner.email, hash).await?;
         let ev = NewEvent::new(Some(tenant.id), by, "tenant.create", format!("tenant:{}", tenant.id), meta)
             .with_detail(serde_json::json!({ "name": name, "owner": owner.id.to_string() }));
         tx.append_audit(&ev, now).await?;

@@ -108,7 +108,7 @@ impl Portal {
                     status: UserStatus::Invited,
                     created_at: now,
                 };
-                tx.insert_user(&u, None).await?;
+                tx.insert_user(&u, &u.email, None).await?;
                 (u, true)
             }
             (None, _) => {

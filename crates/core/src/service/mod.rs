@@ -16,8 +16,10 @@ pub use matters::InviteOutcome;
 use crate::audit::Actor;
 use crate::clock::Clock;
 use crate::crypto::keys::{KeyBytes, Keyring};
+use crate::crypto::sealed::SealingTx;
 use crate::error::{Error, Result};
 use crate::ids::{MatterId, TenantId, UserId};
+use crate::model::KeyPurpose;
 use crate::policy::{self, MatterFacts, MatterGrant, Permission, Principal, Via};
 use crate::ports::{BlobStore, Store, Tx, TxMode};
 use std::sync::Arc;
@@ -88,12 +90,14 @@ impl Portal {
         self.blobs.ping().await
     }
 
+    /// Every transaction the use cases get encrypts client information on the way in and
+    /// decrypts it on the way out.
     async fn read(&self) -> Result<Box<dyn Tx>> {
-        self.store.begin(TxMode::Read).await
+        Ok(Box::new(SealingTx::new(self.store.begin(TxMode::Read).await?, self.keyring.clone())))
     }
 
     async fn write(&self) -> Result<Box<dyn Tx>> {
-        self.store.begin(TxMode::Write).await
+        Ok(Box::new(SealingTx::new(self.store.begin(TxMode::Write).await?, self.keyring.clone())))
     }
 
     /// Load a matter's facts for the caller and ask the policy. Every matter-scoped use case
@@ -112,11 +116,12 @@ impl Portal {
         policy::authorize_matter(p, perm, &MatterFacts { tenant_id: m.tenant_id, matter_id: m.id, membership })
     }
 
-    /// Make version `version` of a tenant's data key and store it wrapped, in `tx`.
-    async fn add_tenant_key(&self, tx: &mut dyn Tx, tenant: TenantId, version: u32) -> Result<()> {
-        let (_, wrapped) = self.keyring.new_tenant_key(tenant, version).await?;
+    /// Make version `version` of a tenant key and store it wrapped, in `tx`.
+    async fn add_tenant_key(&self, tx: &mut dyn Tx, tenant: TenantId, purpose: KeyPurpose, version: u32) -> Result<()> {
+        let (_, wrapped) = self.keyring.new_tenant_key(tenant, purpose, version).await?;
         tx.insert_tenant_key(&crate::model::TenantKeyRecord {
             tenant_id: tenant,
+            purpose,
             version,
             key_id: self.keyring.provider().key_id(),
             wrapped,
@@ -129,10 +134,10 @@ impl Portal {
     /// readable data.
     async fn tenant_key(&self, tx: &mut dyn Tx, tenant: TenantId, version: Option<u32>) -> Result<(u32, KeyBytes)> {
         let rec = tx
-            .tenant_key(tenant, version)
+            .tenant_key(tenant, KeyPurpose::Data, version)
             .await?
             .ok_or_else(|| Error::Integrity("the tenant key for this data does not exist".into()))?;
-        let key = self.keyring.tenant_key(tenant, rec.version, &rec.key_id, &rec.wrapped).await?;
+        let key = self.keyring.tenant_key(tenant, KeyPurpose::Data, rec.version, &rec.key_id, &rec.wrapped).await?;
         Ok((rec.version, key))
     }
 

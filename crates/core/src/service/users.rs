@@ -60,7 +60,7 @@ impl Portal {
         if tx.user_by_email(user.tenant_id, &user.email).await?.is_some() {
             return Err(Error::Conflict("A user with this email".into()));
         }
-        tx.insert_user(&user, hash.as_deref()).await?;
+        tx.insert_user(&user, &user.email, hash.as_deref()).await?;
         let link = match user.status {
             UserStatus::Invited => {
                 let ttl = self.settings.invite_link_ttl;

@@ -10,12 +10,15 @@ CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     tenant_id     TEXT NOT NULL REFERENCES tenants(id),
     email         TEXT NOT NULL,
+    -- What equality lookups use: a keyed blind index of the normalised email (the email
+    -- itself is stored encrypted).
+    email_lookup  TEXT NOT NULL,
     display_name  TEXT NOT NULL,
     role          TEXT NOT NULL,
     status        TEXT NOT NULL,
     password_hash TEXT,
     created_at    BIGINT NOT NULL,
-    UNIQUE (tenant_id, email)
+    UNIQUE (tenant_id, email_lookup)
 );
 
 CREATE TABLE sessions (
