@@ -59,7 +59,6 @@ impl SealingTx {
         }
         self.ciphers.get(&tenant).ok_or_else(|| Error::internal("field cipher vanished"))
     }
-
 }
 
 async fn unwrap(keyring: &Keyring, rec: &TenantKeyRecord) -> Result<super::keys::KeyBytes> {
