@@ -59,6 +59,10 @@ pub trait Tx: Send {
     ) -> Result<Option<TenantKeyRecord>>;
     /// Every version, oldest first.
     async fn tenant_keys(&mut self, tenant: TenantId, purpose: KeyPurpose) -> Result<Vec<TenantKeyRecord>>;
+    /// Every tenant key of every tenant (platform key operations only).
+    async fn all_tenant_keys(&mut self) -> Result<Vec<TenantKeyRecord>>;
+    /// Replace a key's wrapped form and the master key id that wrapped it.
+    async fn rewrap_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()>;
 
     // Users.
     /// `email_lookup` is the value equality lookups by email use (see `user_by_email`).

@@ -42,6 +42,20 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Show every tenant key: purpose, version, age and the master key that wraps it.
+    Status,
+    /// Replace the master key: every tenant key is re-wrapped under a new one (documents and
+    /// fields are not re-encrypted). Safe to interrupt; run again to finish.
+    RotateMaster,
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +171,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keys { command: KeysCommand::Status } => {
+            let (portal, store) = server::portal(&cfg, clock.clone()).await?;
+            let rows = portal.key_status().await.map_err(domain)?;
+            store.close().await;
+            let now = portcullis_core::clock::Clock::now(clock.as_ref());
+            println!("master key in use: {}", portal.master_key_id());
+            println!("tenant\tpurpose\tversion\tage_days\twrapped_by");
+            for r in rows {
+                let name = r.tenant.map(|t| t.name).unwrap_or_else(|| r.key.tenant_id.to_string());
+                let age = (now - r.key.created_at).whole_days();
+                println!("{name}\t{}\t{}\t{age}\t{}", r.key.purpose.as_str(), r.key.version, r.key.key_id);
+            }
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::RotateMaster } => {
+            crate::master_key::begin_rotation(&cfg)?;
+            failpoint("after-new-key");
+            let (portal, store) = server::portal(&cfg, clock).await?;
+            let (rewrapped, total) =
+                portal.rewrap_tenant_keys(&RequestMeta::default(), &failpoint).await.map_err(domain)?;
+            store.close().await;
+            failpoint("after-commit");
+            crate::master_key::finish_rotation(&cfg, &failpoint)?;
+            println!(
+                "master key rotated: {rewrapped} of {total} tenant keys re-wrapped; now {}",
+                portal.master_key_id()
+            );
+            println!(
+                "the previous key is kept in {}: move it offline; backups made before today still need it",
+                crate::master_key::key_file(&cfg).with_extension("key.previous").display()
+            );
+            Ok(())
+        }
         Command::User { command: UserCommand::List { tenant } } => {
             let (portal, store) = server::portal(&cfg, clock).await?;
             let t = portal.tenant_by_name(&tenant).await.map_err(domain)?;
@@ -167,6 +214,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Crash-test hook: when `PORTCULLIS_FAILPOINT` names this point, the process kills itself
+/// with SIGKILL there, exactly as `kill -9` would. The key-rotation tests use it to stop the
+/// process at chosen steps; it does nothing otherwise.
+fn failpoint(name: &str) {
+    if std::env::var("PORTCULLIS_FAILPOINT").is_ok_and(|v| v == name) {
+        let _ = std::process::Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
+        // SIGKILL cannot be caught; never go on past the point.
+        std::thread::sleep(std::time::Duration::from_secs(3600));
     }
 }
 

@@ -269,6 +269,29 @@ impl Tx for SqlTx {
         rows::all(rows, TenantKeyRow::into_model)
     }
 
+    async fn all_tenant_keys(&mut self) -> Result<Vec<TenantKeyRecord>> {
+        const Q: &str = "SELECT tenant_id, purpose, version, key_id, wrapped, created_at FROM tenant_keys \
+                         ORDER BY tenant_id, purpose, version";
+        let rows: Vec<TenantKeyRow> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, TenantKeyRow::into_model)
+    }
+
+    async fn rewrap_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()> {
+        const Q: &str = "UPDATE tenant_keys SET key_id = $4, wrapped = $5 \
+                         WHERE tenant_id = $1 AND purpose = $2 AND version = $3";
+        on!(self, |c| sqlx::query(Q)
+            .bind(k.tenant_id.to_string())
+            .bind(k.purpose.as_str())
+            .bind(i64::from(k.version))
+            .bind(&k.key_id)
+            .bind(hex::encode(&k.wrapped))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
     async fn insert_user(&mut self, u: &User, email_lookup: &str, password_hash: Option<&str>) -> Result<()> {
         const Q: &str = "INSERT INTO users (id, tenant_id, email, display_name, role, status, created_at, password_hash, \
                          email_lookup) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";

@@ -62,61 +62,81 @@ pub trait KeyProvider: Send + Sync + std::fmt::Debug {
 /// AES-256-GCM with a random 96-bit nonce: a master key wraps a handful of tenant keys, far
 /// below the 2³² invocations NIST SP 800-38D allows for random nonces.
 pub struct LocalKeyProvider {
-    id: String,
-    key: LessSafeKey,
+    /// The first key wraps; every key unwraps what it wrapped (older keys stay loaded while a
+    /// master-key rotation is under way or was interrupted).
+    keys: Vec<(String, LessSafeKey)>,
 }
 
 impl std::fmt::Debug for LocalKeyProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalKeyProvider").field("id", &self.id).finish_non_exhaustive()
+        let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
+        f.debug_struct("LocalKeyProvider").field("key_ids", &ids).finish_non_exhaustive()
     }
+}
+
+/// The non-secret identifier of a master key.
+pub fn master_key_id(master: &KeyBytes) -> String {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        &[b"portcullis master key id".as_slice(), master.expose()].concat(),
+    );
+    format!("local:{}", hex::encode(digest.as_ref().get(..8).unwrap_or_default()))
 }
 
 impl LocalKeyProvider {
     pub fn new(master: &KeyBytes) -> Result<Self> {
-        let digest = aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            &[b"portcullis master key id".as_slice(), master.expose()].concat(),
-        );
-        let id = hex::encode(digest.as_ref().get(..8).unwrap_or_default());
-        let key = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, master.expose()).map_err(|_| Error::internal("bad master key"))?,
-        );
-        Ok(Self { id: format!("local:{id}"), key })
+        Self::with_older(master, &[])
+    }
+
+    /// `primary` wraps new keys; `older` keys only unwrap.
+    pub fn with_older(primary: &KeyBytes, older: &[KeyBytes]) -> Result<Self> {
+        let keys = std::iter::once(primary)
+            .chain(older)
+            .map(|k| {
+                let unbound =
+                    UnboundKey::new(&AES_256_GCM, k.expose()).map_err(|_| Error::internal("bad master key"))?;
+                Ok((master_key_id(k), LessSafeKey::new(unbound)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { keys })
+    }
+
+    fn primary(&self) -> Result<&(String, LessSafeKey)> {
+        self.keys.first().ok_or_else(|| Error::internal("no master key loaded"))
     }
 }
 
 #[async_trait::async_trait]
 impl KeyProvider for LocalKeyProvider {
     fn key_id(&self) -> String {
-        self.id.clone()
+        self.keys.first().map(|(id, _)| id.clone()).unwrap_or_default()
     }
 
     async fn wrap(&self, key: &KeyBytes, context: &[u8]) -> Result<Vec<u8>> {
+        let (_, master) = self.primary()?;
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::SystemRandom::new()
             .fill(&mut nonce)
             .map_err(|_| Error::internal("random number generator failed"))?;
         let mut buf = key.expose().to_vec();
-        self.key
+        master
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut buf)
             .map_err(|_| Error::internal("wrapping failed"))?;
         Ok([nonce.as_slice(), &buf].concat())
     }
 
     async fn unwrap(&self, key_id: &str, wrapped: &[u8], context: &[u8]) -> Result<KeyBytes> {
-        if key_id != self.id {
+        let Some((_, master)) = self.keys.iter().find(|(id, _)| id == key_id) else {
             return Err(Error::internal(format!(
-                "a key was wrapped by master key {key_id}, but the configured master key is {}",
-                self.id
+                "a key was wrapped by master key {key_id}, which is not loaded (loaded: {})",
+                self.keys.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", ")
             )));
-        }
+        };
         let (nonce, sealed) =
             wrapped.split_at_checked(NONCE_LEN).ok_or_else(|| Error::internal("wrapped key too short"))?;
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::internal("wrapped key too short"))?;
         let mut buf = Zeroizing::new(sealed.to_vec());
-        let plain = self
-            .key
+        let plain = master
             .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(context), buf.as_mut_slice())
             .map_err(|_| Error::Integrity("a wrapped tenant key failed its integrity check".into()))?;
         KeyBytes::from_slice(plain)

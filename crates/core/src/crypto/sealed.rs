@@ -152,6 +152,13 @@ impl Tx for SealingTx {
         self.inner.tenant_keys(tenant, purpose).await
     }
 
+    async fn all_tenant_keys(&mut self) -> Result<Vec<TenantKeyRecord>> {
+        self.inner.all_tenant_keys().await
+    }
+    async fn rewrap_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()> {
+        self.inner.rewrap_tenant_key(k).await
+    }
+
     async fn insert_user(&mut self, u: &User, email_lookup: &str, password_hash: Option<&str>) -> Result<()> {
         let c = self.cipher(u.tenant_id).await?;
         let (sealed, lookup) = (seal_user(c, u)?, c.blind(EMAIL_INDEX, email_lookup));

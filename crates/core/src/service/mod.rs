@@ -4,6 +4,7 @@
 
 mod accounts;
 mod documents;
+mod keys;
 mod matters;
 mod messages;
 mod tokens;
@@ -11,6 +12,7 @@ mod users;
 
 pub use accounts::{LinkInfo, LoginOutcome};
 pub use documents::{ByteRange, Download};
+pub use keys::KeyStatus;
 pub use matters::InviteOutcome;
 
 use crate::audit::Actor;
@@ -74,6 +76,11 @@ impl Portal {
         settings: Settings,
     ) -> Self {
         Self { store, blobs, keyring, clock, settings }
+    }
+
+    /// The identifier (not the key) of the master key that wraps new tenant keys.
+    pub fn master_key_id(&self) -> String {
+        self.keyring.provider().key_id()
     }
 
     pub fn settings(&self) -> &Settings {

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod encryption;
 mod isolation;
+mod keys;
 mod lifecycle;
 mod streaming;
 mod support;

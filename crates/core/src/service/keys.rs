@@ -1,0 +1,59 @@
+//! Platform key operations: master-key rotation and key status. Tenant content is never read:
+//! only wrapped tenant keys are unwrapped and wrapped again.
+
+use super::Portal;
+use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::crypto::keys::tenant_key_context;
+use crate::error::Result;
+use crate::model::{Tenant, TenantKeyRecord};
+
+/// One tenant key as `keys status` shows it (never the key itself).
+#[derive(Debug, Clone)]
+pub struct KeyStatus {
+    pub tenant: Option<Tenant>,
+    pub key: TenantKeyRecord,
+}
+
+impl Portal {
+    /// Every tenant key, with its tenant.
+    pub async fn key_status(&self) -> Result<Vec<KeyStatus>> {
+        let mut tx = self.read().await?;
+        let mut out = Vec::new();
+        for key in tx.all_tenant_keys().await? {
+            out.push(KeyStatus { tenant: tx.tenant(key.tenant_id).await?, key });
+        }
+        Ok(out)
+    }
+
+    /// Re-wrap every tenant key that the master key in use did not wrap, in one transaction
+    /// with its audit event: after a crash nothing or everything is re-wrapped, and running
+    /// again finishes the job. Documents and fields are not touched (their keys do not change).
+    /// `step` is called at named points, so crash tests can stop the process there.
+    pub async fn rewrap_tenant_keys(
+        &self,
+        meta: &RequestMeta,
+        step: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<(usize, usize)> {
+        let provider = self.keyring.provider().clone();
+        let target = provider.key_id();
+        let mut tx = self.write().await?;
+        let keys = tx.all_tenant_keys().await?;
+        let total = keys.len();
+        let mut rewrapped = 0;
+        for mut k in keys.into_iter().filter(|k| k.key_id != target) {
+            let context = tenant_key_context(k.tenant_id, k.purpose, k.version);
+            let plain = provider.unwrap(&k.key_id, &k.wrapped, &context).await?;
+            k.wrapped = provider.wrap(&plain, &context).await?;
+            k.key_id = target.clone();
+            tx.rewrap_tenant_key(&k).await?;
+            rewrapped += 1;
+            step("mid-rewrap");
+        }
+        let ev = NewEvent::new(None, Actor::Cli, "keys.rotate_master", "platform", meta)
+            .with_detail(serde_json::json!({ "to": target, "rewrapped": rewrapped, "total": total }));
+        tx.append_audit(&ev, self.clock.now()).await?;
+        step("before-commit");
+        tx.commit().await?;
+        Ok((rewrapped, total))
+    }
+}
