@@ -10,6 +10,7 @@ mod encryption;
 mod isolation;
 mod keys;
 mod lifecycle;
+mod logs;
 mod streaming;
 mod support;
 mod ui;
