@@ -1,13 +1,13 @@
 //! Master-key rotation, interrupted with SIGKILL at every step and resumed: every document and
 //! field still decrypts after each crash, and re-running finishes the rotation.
 
-use crate::support::{KillOnDrop, free_port, portcullis, wait_for_port};
+use crate::support::{KillOnDrop, portcullis};
 use portcullis_testkit::{Client, PASSWORD, PgDatabase};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn cmd(dir: &Path, db: Option<&str>) -> Command {
     let mut c = portcullis(dir);
@@ -26,16 +26,8 @@ fn run(dir: &Path, db: Option<&str>, args: &[&str], failpoint: Option<&str>) -> 
 }
 
 async fn serve(dir: &Path, db: Option<&str>) -> (KillOnDrop, Client) {
-    let port = free_port();
-    let child = cmd(dir, db)
-        .arg("serve")
-        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = KillOnDrop(child);
-    assert!(wait_for_port(port).await, "serve did not start");
+    let c = cmd(dir, db);
+    let (guard, port) = crate::support::serve(c).await;
     let cert = std::fs::read(dir.join("tls/cert.pem")).unwrap();
     let mut c = Client::new(&format!("https://127.0.0.1:{port}"), &cert);
     assert_eq!(c.login("acme", "o@acme.example", PASSWORD).await.status, StatusCode::OK);

@@ -1,7 +1,7 @@
 //! The server process as users run it: `portcullis serve`, the HTTPS-only listener with an
 //! optional redirect, and graceful shutdown on SIGTERM that lets in-flight requests finish.
 
-use crate::support::{KillOnDrop, free_port, portcullis, wait_for_port};
+use crate::support::{free_port, portcullis};
 use portcullis_testkit::{Client, PASSWORD};
 use reqwest::StatusCode;
 use std::process::{Command, Stdio};
@@ -21,43 +21,29 @@ async fn serve_on_postgres() {
 
 async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let (port, plain) = (free_port(), free_port());
+    let plain = free_port();
     let pw = dir.path().join("pw");
     std::fs::write(&pw, PASSWORD).unwrap();
-    let run = |args: &[&str]| {
+    let command = || {
         let mut cmd = portcullis(dir.path());
         if let Some(url) = database_url {
             cmd.env("PORTCULLIS_DATABASE_URL", url);
         }
-        cmd.args(args)
-            .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("PORTCULLIS_REDIRECT_HTTP_LISTEN", format!("127.0.0.1:{plain}"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+        cmd.env("PORTCULLIS_REDIRECT_HTTP_LISTEN", format!("127.0.0.1:{plain}")).stderr(Stdio::null());
+        cmd
     };
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let created = run(&[
-        "tenant",
-        "create",
-        "--name",
-        "acme",
-        "--owner-email",
-        "o@acme.example",
-        "--owner-password-file",
-        pw.to_str().unwrap(),
-    ])
-    .wait_with_output()
-    .unwrap();
+    let created = command()
+        .args(["tenant", "create", "--name", "acme", "--owner-email", "o@acme.example", "--owner-password-file"])
+        .arg(&pw)
+        .output()
+        .unwrap();
     assert!(created.status.success());
 
-    let server = KillOnDrop(run(&["serve"]));
+    let (server, port) = crate::support::serve(command()).await;
     let cert = dir.path().join("tls/cert.pem");
     let base = format!("https://127.0.0.1:{port}");
-    // The listener opens after the certificate is written.
-    assert!(wait_for_port(port).await, "portcullis serve did not start");
     let mut c = Client::new(&base, &std::fs::read(&cert).unwrap());
     assert_eq!(c.login("acme", "o@acme.example", PASSWORD).await.status, StatusCode::OK);
 

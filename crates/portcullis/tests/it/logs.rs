@@ -2,11 +2,10 @@
 //! logging, then every log line is searched for the master key, passwords, session cookies,
 //! CSRF tokens, API tokens and one-time links.
 
-use crate::support::{KillOnDrop, free_port, portcullis, wait_for_port};
+use crate::support::portcullis;
 use portcullis_testkit::{Client, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::json;
-use std::process::Stdio;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_in_the_logs() {
@@ -22,18 +21,10 @@ async fn no_secret_appears_in_the_logs() {
         .unwrap();
     assert!(o.status.success());
 
-    let port = free_port();
     let log_path = d.join("server.log");
-    let child = portcullis(d)
-        .arg("serve")
-        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTCULLIS_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let server = KillOnDrop(child);
-    assert!(wait_for_port(port).await);
+    let mut cmd = portcullis(d);
+    cmd.env("PORTCULLIS_LOG", "debug").stderr(std::fs::File::create(&log_path).unwrap());
+    let (server, port) = crate::support::serve(cmd).await;
     let base = format!("https://127.0.0.1:{port}");
     let mut c = Client::new(&base, &std::fs::read(d.join("tls/cert.pem")).unwrap());
 

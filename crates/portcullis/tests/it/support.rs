@@ -39,3 +39,34 @@ pub async fn wait_for_port(port: u16) -> bool {
     }
     false
 }
+
+/// Start `portcullis serve` from `cmd` on a port the server picks itself (no race with other
+/// tests for a "free" port), and return it once the server says it is serving. The server's
+/// standard output keeps being drained, so its later messages never hit a closed pipe.
+pub async fn serve(mut cmd: Command) -> (KillOnDrop, u16) {
+    use std::io::BufRead;
+    cmd.arg("serve").env("PORTCULLIS_LISTEN", "127.0.0.1:0").stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let guard = KillOnDrop(child);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let port = line
+                .strip_prefix("Portcullis is serving https://127.0.0.1:")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|p| p.parse::<u16>().ok());
+            if let Some(p) = port
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(p);
+            }
+        }
+    });
+    let port = tokio::time::timeout(std::time::Duration::from_secs(30), rx)
+        .await
+        .expect("portcullis serve did not report its address in time")
+        .expect("portcullis serve exited before serving");
+    (guard, port)
+}
