@@ -53,25 +53,7 @@ fn status(dir: &Path, db: Option<&str>) -> String {
 async fn rotation_survives_kill_9(db: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let pw = d.join("pw");
-    std::fs::write(&pw, PASSWORD).unwrap();
-    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let o = run(
-        d,
-        db,
-        &[
-            "tenant",
-            "create",
-            "--name",
-            "acme",
-            "--owner-email",
-            "o@acme.example",
-            "--owner-password-file",
-            pw.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::support::create_acme(cmd(d, db), d);
 
     let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let doc = {

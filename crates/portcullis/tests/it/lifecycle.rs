@@ -22,8 +22,6 @@ async fn serve_on_postgres() {
 async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let plain = free_port();
-    let pw = dir.path().join("pw");
-    std::fs::write(&pw, PASSWORD).unwrap();
     let command = || {
         let mut cmd = portcullis(dir.path());
         if let Some(url) = database_url {
@@ -32,14 +30,7 @@ async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm(d
         cmd.env("PORTCULLIS_REDIRECT_HTTP_LISTEN", format!("127.0.0.1:{plain}")).stderr(Stdio::null());
         cmd
     };
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let created = command()
-        .args(["tenant", "create", "--name", "acme", "--owner-email", "o@acme.example", "--owner-password-file"])
-        .arg(&pw)
-        .output()
-        .unwrap();
-    assert!(created.status.success());
+    crate::support::create_acme(command(), dir.path());
 
     let (server, port) = crate::support::serve(command()).await;
     let cert = dir.path().join("tls/cert.pem");

@@ -11,15 +11,7 @@ use serde_json::json;
 async fn no_secret_appears_in_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let pw = d.join("pw");
-    std::fs::write(&pw, PASSWORD).unwrap();
-    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let o = portcullis(d)
-        .args(["tenant", "create", "--name", "acme", "--owner-email", "o@acme.example", "--owner-password-file"])
-        .arg(&pw)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    crate::support::create_acme(portcullis(d), d);
 
     let log_path = d.join("server.log");
     let mut cmd = portcullis(d);

@@ -70,3 +70,18 @@ pub async fn serve(mut cmd: Command) -> (KillOnDrop, u16) {
         .expect("portcullis serve exited before serving");
     (guard, port)
 }
+
+/// Create tenant `acme` with owner `o@acme.example` and the test password, through the command
+/// line (`cmd` is `portcullis` configured for the data directory `dir` and database).
+pub fn create_acme(mut cmd: Command, dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let pw = dir.join("owner-password");
+    std::fs::write(&pw, portcullis_testkit::PASSWORD).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = cmd
+        .args(["tenant", "create", "--name", "acme", "--owner-email", "o@acme.example", "--owner-password-file"])
+        .arg(&pw)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "tenant create failed: {}", String::from_utf8_lossy(&o.stderr));
+}
