@@ -269,6 +269,11 @@ impl Tx for SqlTx {
         rows::all(rows, TenantKeyRow::into_model)
     }
 
+    async fn destroy_tenant_keys(&mut self, tenant: TenantId) -> Result<u64> {
+        const Q: &str = "DELETE FROM tenant_keys WHERE tenant_id = $1";
+        on!(self, |c| sqlx::query(Q).bind(tenant.to_string()).execute(c).await.map(|r| r.rows_affected())).map_err(db)
+    }
+
     async fn all_tenant_keys(&mut self) -> Result<Vec<TenantKeyRecord>> {
         const Q: &str = "SELECT tenant_id, purpose, version, key_id, wrapped, created_at FROM tenant_keys \
                          ORDER BY tenant_id, purpose, version";

@@ -152,6 +152,10 @@ impl Tx for SealingTx {
         self.inner.tenant_keys(tenant, purpose).await
     }
 
+    async fn destroy_tenant_keys(&mut self, tenant: TenantId) -> Result<u64> {
+        self.ciphers.remove(&tenant);
+        self.inner.destroy_tenant_keys(tenant).await
+    }
     async fn all_tenant_keys(&mut self) -> Result<Vec<TenantKeyRecord>> {
         self.inner.all_tenant_keys().await
     }

@@ -25,6 +25,21 @@ impl Portal {
         Ok(out)
     }
 
+    /// Crypto-shredding: destroy every key of a tenant, making all its documents and encrypted
+    /// fields unreadable in every copy that depends on them (database dumps, document store
+    /// copies, backups of either). Irreversible. The erasure work puts its approvals and
+    /// retention checks in front of this; the audit event stays in the platform chain.
+    pub async fn shred_tenant_keys(&self, tenant: crate::ids::TenantId, meta: &RequestMeta) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let destroyed = tx.destroy_tenant_keys(tenant).await?;
+        let ev = NewEvent::new(None, Actor::Cli, "keys.shred", format!("tenant:{tenant}"), meta)
+            .with_detail(serde_json::json!({ "keys_destroyed": destroyed }));
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await?;
+        self.keyring.forget(tenant)?;
+        Ok(destroyed)
+    }
+
     /// Re-wrap every tenant key that the master key in use did not wrap, in one transaction
     /// with its audit event: after a crash nothing or everything is re-wrapped, and running
     /// again finishes the job. Documents and fields are not touched (their keys do not change).

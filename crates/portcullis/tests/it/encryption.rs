@@ -138,3 +138,23 @@ crate::both!(damaged_or_moved_ciphertext_is_refused, |srv| async move {
     drop(tx);
     store.close().await;
 });
+
+crate::both!(shredding_a_tenants_keys_makes_its_data_unreadable, |srv| async move {
+    let (c, tenant, m) = owner(srv, "shred").await;
+    let (other, _, other_m) = owner(srv, "keeper").await;
+    let doc = upload(&c, &m, b"%PDF-1.7 deed".to_vec()).await;
+    let kept = upload(&other, &other_m, b"%PDF-1.7 other".to_vec()).await;
+    let tenant_id: portcullis_core::ids::TenantId = tenant.parse().unwrap();
+    let destroyed = srv.portal().shred_tenant_keys(tenant_id, &Default::default()).await.unwrap();
+    assert_eq!(destroyed, 2, "the data key and the index key");
+
+    // Nothing of the tenant can be read any more: not its documents, not its fields.
+    let (status, _, code) = download(&c, &doc, None).await.unwrap();
+    assert_eq!((status, code.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "integrity_error"));
+    let r = c.get("/api/v1/matters").await;
+    assert_eq!(r.error_code(), "integrity_error");
+    // The ciphertext is still there, and useless.
+    assert!(blob(srv, &tenant, &doc).exists());
+    // Other tenants are untouched.
+    assert_eq!(download(&other, &kept, None).await.unwrap().1, b"%PDF-1.7 other");
+});
