@@ -169,44 +169,48 @@ fn io_err(e: Error) -> std::io::Error {
     std::io::Error::other(e)
 }
 
-/// Encrypt a plaintext stream: the header, then the sealed chunks. Holds at most one chunk.
+/// Encrypt a plaintext stream: the header, then the sealed chunks. Holds at most one chunk plus
+/// one input piece. Each plaintext byte is copied once, into a buffer that already has room for
+/// the tag, and sealed there in place.
 pub fn encrypt(cipher: DocCipher, header: &Header, input: ByteStream) -> ByteStream {
     struct State {
         cipher: DocCipher,
         input: ByteStream,
-        buf: BytesMut,
+        /// Input received but not yet copied into a chunk.
+        pending: Bytes,
         index: u32,
         done: bool,
     }
     let head = Bytes::copy_from_slice(&header.encode());
-    let state = State { cipher, input, buf: BytesMut::with_capacity(CHUNK + TAG), index: 0, done: false };
+    let state = State { cipher, input, pending: Bytes::new(), index: 0, done: false };
     let body = futures::stream::unfold(state, |mut s| async move {
         if s.done {
             return None;
         }
-        loop {
-            // A full chunk followed by at least one more byte is not the last one.
-            if s.buf.len() > CHUNK {
-                let rest = s.buf.split_off(CHUNK);
-                let mut chunk = std::mem::replace(&mut s.buf, rest);
-                let sealed = s.cipher.seal(s.index, false, &mut chunk).map_err(io_err);
-                s.index = s.index.saturating_add(1);
-                return Some((sealed.map(|()| chunk.freeze()), s));
+        let mut chunk = BytesMut::with_capacity(CHUNK + TAG);
+        // Fill the chunk; it is the last one only if the input ends before another byte comes.
+        let last = loop {
+            let room = CHUNK - chunk.len();
+            if !s.pending.is_empty() {
+                let take = room.min(s.pending.len());
+                chunk.extend_from_slice(&s.pending.split_to(take));
+            }
+            if chunk.len() == CHUNK && !s.pending.is_empty() {
+                break false;
             }
             match s.input.next().await {
-                Some(Ok(bytes)) => s.buf.extend_from_slice(&bytes),
+                Some(Ok(bytes)) => s.pending = bytes,
                 Some(Err(e)) => {
                     s.done = true;
                     return Some((Err(e), s));
                 }
-                None => {
-                    s.done = true;
-                    let mut chunk = std::mem::take(&mut s.buf);
-                    let sealed = s.cipher.seal(s.index, true, &mut chunk).map_err(io_err);
-                    return Some((sealed.map(|()| chunk.freeze()), s));
-                }
+                None => break true,
             }
-        }
+        };
+        s.done = last;
+        let sealed = s.cipher.seal(s.index, last, &mut chunk).map_err(io_err);
+        s.index = s.index.saturating_add(1);
+        Some((sealed.map(|()| chunk.freeze()), s))
     });
     Box::pin(futures::stream::once(async move { Ok(head) }).chain(body))
 }
@@ -244,6 +248,10 @@ pub fn decrypt(
                 break false;
             }
             match s.input.next().await {
+                // A piece we own outright becomes the buffer without a copy.
+                Some(Ok(bytes)) if s.buf.is_empty() => {
+                    s.buf = bytes.try_into_mut().unwrap_or_else(|shared| BytesMut::from(shared.as_ref()))
+                }
                 Some(Ok(bytes)) => s.buf.extend_from_slice(&bytes),
                 Some(Err(e)) => return Some((Err(e), s)),
                 None => break true,
