@@ -149,7 +149,7 @@ impl Permission {
 }
 
 /// How the caller proved who they are.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Via {
     /// A browser session; state changes need this CSRF token.
     Session { csrf_token: String },
@@ -157,6 +157,17 @@ pub enum Via {
     Token { scopes: Vec<Scope> },
     /// The local command-line tool, run by whoever holds the machine.
     Cli,
+}
+
+/// The CSRF token is a secret of the session: debug output shows only that there is one.
+impl std::fmt::Debug for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::Session { .. } => f.write_str("Session { csrf_token: REDACTED }"),
+            Via::Token { scopes } => f.debug_struct("Token").field("scopes", scopes).finish(),
+            Via::Cli => f.write_str("Cli"),
+        }
+    }
 }
 
 /// An authenticated caller.
