@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: a 1 GiB document uploaded to and downloaded from a release build of
+# Portcullis over HTTPS on loopback, with the server's peak RSS, against nginx serving the same
+# bytes as a static file with the same certificate and TLS versions. Run by hand:
+#   ./bench/e2e.sh [MiB]        (default 1024)
+# Installs nginx from Debian's packages if missing. Everything stays on 127.0.0.1.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+size_mib="${1:-1024}"
+
+if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+cargo build --release -p portcullis >/dev/null
+bin="$repo/target/release/portcullis"
+
+work="$(mktemp -d)"
+server_pid="" nginx_started=""
+cleanup() {
+    [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
+    [[ -n "$nginx_started" ]] && "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" -s stop 2>/dev/null || true
+    rm -rf -- "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+export PORTCULLIS_DATA="$work/data"
+printf '%s' 'benchmark password 123' > "$work/pw" && chmod 600 "$work/pw"
+"$bin" tenant create --name bench --owner-email o@bench.example --owner-password-file "$work/pw" >/dev/null 2>&1
+
+PORTCULLIS_LISTEN=127.0.0.1:0 PORTCULLIS_LOG=warn "$bin" serve >"$work/serve.out" 2>"$work/serve.err" &
+server_pid=$!
+for _ in $(seq 1 100); do grep -q '^Portcullis is serving' "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+base="$(sed -n 's/^Portcullis is serving \(https:\/\/[^ ]*\).*/\1/p' "$work/serve.out")"
+[[ -n "$base" ]] || { cat "$work/serve.err"; exit 1; }
+cert="$PORTCULLIS_DATA/tls/cert.pem"
+c=(curl -sS --fail --cacert "$cert" ${CURL_EXTRA:-})
+
+login="$("${c[@]}" -c "$work/jar" -H 'content-type: application/json' \
+    -d '{"tenant":"bench","email":"o@bench.example","password":"benchmark password 123"}' "$base/api/v1/session")"
+csrf="$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["csrf_token"])' "$login")"
+token="$("${c[@]}" -b "$work/jar" -H "x-csrf-token: $csrf" -H 'content-type: application/json' \
+    -d '{"name":"bench","scopes":["matters:write","documents:read","documents:write"]}' "$base/api/v1/tokens" |
+    python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])')"
+auth=(-H "authorization: Bearer $token")
+matter="$("${c[@]}" "${auth[@]}" -H 'content-type: application/json' -d '{"reference":"B-1","title":"Bench"}' \
+    "$base/api/v1/matters" | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')"
+
+head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$work/doc.bin"
+
+up="$("${c[@]}" "${auth[@]}" -X POST -T "$work/doc.bin" -H 'content-type: application/octet-stream' \
+    -o "$work/up.json" -w '%{time_total}' "$base/api/v1/matters/$matter/documents?name=doc.bin")"
+doc="$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["id"])' "$work/up.json")"
+down="$("${c[@]}" "${auth[@]}" -o "$work/back.bin" -w '%{time_total}' "$base/api/v1/documents/$doc/content")"
+cmp -s "$work/doc.bin" "$work/back.bin" || { echo "downloaded bytes differ" >&2; exit 1; }
+rss_kib="$(awk '/VmHWM/{print $2}' "/proc/$server_pid/status")"
+
+# nginx with the same certificate, TLS 1.2 and 1.3, serving the same file.
+port="$(free_port)"
+mkdir -p "$work/nginx/logs" "$work/nginx/www"
+cp "$work/doc.bin" "$work/nginx/www/doc.bin"
+# nginx's workers run as an unprivileged user: let them reach the file (the keys stay private;
+# the master process reads them).
+chmod 755 "$work" "$work/nginx" "$work/nginx/www" && chmod 644 "$work/nginx/www/doc.bin"
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    sendfile on;
+    client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi; uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
+    server {
+        listen 127.0.0.1:$port ssl http2;
+        ssl_certificate $cert;
+        ssl_certificate_key $PORTCULLIS_DATA/tls/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        root $work/nginx/www;
+    }
+}
+CONF
+"$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf"
+nginx_started=1
+sleep 0.5
+ngx="$("${c[@]}" -o /dev/null -w '%{time_total}' "https://127.0.0.1:$port/doc.bin")"
+
+mib_s() { python3 -c "print(f'{$size_mib / $1:.0f}')"; }
+echo "document: $size_mib MiB, HTTPS on loopback, curl as the client"
+echo "portcullis upload   : ${up}s ($(mib_s "$up") MiB/s)"
+echo "portcullis download : ${down}s ($(mib_s "$down") MiB/s)"
+echo "nginx download       : ${ngx}s ($(mib_s "$ngx") MiB/s)"
+echo "portcullis peak RSS  : $((rss_kib / 1024)) MiB"
