@@ -191,6 +191,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (portal, store) = server::portal(&cfg, clock).await?;
             let (rewrapped, total) =
                 portal.rewrap_tenant_keys(&RequestMeta::default(), &failpoint).await.map_err(domain)?;
+            // A second pass catches keys a running node created meanwhile with the old key.
+            let (late, _) = portal.rewrap_tenant_keys(&RequestMeta::default(), &|_| {}).await.map_err(domain)?;
+            let rewrapped = rewrapped + late;
             store.close().await;
             failpoint("after-commit");
             crate::master_key::finish_rotation(&cfg, &failpoint)?;
@@ -198,6 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "master key rotated: {rewrapped} of {total} tenant keys re-wrapped; now {}",
                 portal.master_key_id()
             );
+            println!("restart every running Portcullis node now, so they load the new key");
             println!(
                 "the previous key is kept in {}: move it offline; backups made before today still need it",
                 crate::master_key::key_file(&cfg).with_extension("key.previous").display()

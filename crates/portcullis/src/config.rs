@@ -160,8 +160,8 @@ impl Config {
         if !(1..=3600).contains(&self.request_timeout_secs) || !(1..=3600).contains(&self.upload_idle_timeout_secs) {
             bail!("keys `request_timeout_secs` and `upload_idle_timeout_secs`: must be from 1 to 3600");
         }
-        if self.max_upload_bytes == 0 || self.max_body_bytes == 0 {
-            bail!("keys `max_upload_bytes` and `max_body_bytes`: must be positive");
+        if !(1..=1 << 40).contains(&self.max_upload_bytes) || self.max_body_bytes == 0 {
+            bail!("keys `max_upload_bytes` (at most 1 TiB) and `max_body_bytes`: must be positive");
         }
         if let Some(u) = &self.public_url {
             url::Url::parse(u).with_context(|| format!("key `public_url`: {u:?} is not a URL"))?;

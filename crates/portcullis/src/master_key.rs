@@ -20,7 +20,10 @@ pub fn key_file(cfg: &Config) -> PathBuf {
 }
 
 fn decode(text: &str) -> anyhow::Result<KeyBytes> {
-    let bytes = zeroize::Zeroizing::new(STANDARD.decode(text.trim()).context("the master key is not base64")?);
+    // The decoder's error would quote the offending byte and position of a key: say less.
+    let bytes = zeroize::Zeroizing::new(
+        STANDARD.decode(text.trim()).map_err(|_| anyhow::anyhow!("the master key is not base64"))?,
+    );
     if bytes.len() != 32 {
         bail!("the master key must be 32 bytes (base64 of 32 random bytes), not {}", bytes.len());
     }
@@ -43,26 +46,49 @@ fn read_key(path: &std::path::Path) -> anyhow::Result<KeyBytes> {
     decode(secret.expose_secret()).with_context(|| format!("reading {}", path.display()))
 }
 
+/// Make the directory entries of `dir` durable (after creating or renaming files in it).
+fn sync_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))
+}
+
+/// Create a new key file durably and only if none is there: the key is written and synced to a
+/// temporary file, linked into place (which fails if the name exists, so two rotations cannot
+/// both create one), and the directory is synced, all before the key is used for anything.
 fn create_key(path: &std::path::Path) -> anyhow::Result<()> {
     let key = KeyBytes::random().map_err(|e| anyhow::anyhow!("{e}"))?;
     let text = zeroize::Zeroizing::new(STANDARD.encode(key.expose()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    crate::tls::write_private(path, text.as_bytes())?;
-    std::fs::File::open(path).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", path.display()))
+    let dir = path.parent().context("a key file needs a directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    crate::tls::write_private(&tmp, text.as_bytes())?;
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", tmp.display()))?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked.with_context(|| format!("creating {} (does it exist already?)", path.display()))?;
+    sync_dir(dir)
 }
 
 /// Load the master key(s). From the environment: that one key. From files: the key file, plus,
 /// while a rotation is under way or was interrupted, the new key (which then wraps) and the
 /// previous one (which still unwraps). On first start the key file is created.
-pub fn load(cfg: &Config) -> anyhow::Result<LocalKeyProvider> {
+///
+/// `may_create` says whether a missing key may be made: only for a database that holds no
+/// wrapped keys yet. Otherwise a missing key file (an unmounted volume, a wrong path) is an
+/// error, not a reason to start with a key that can unwrap nothing.
+pub fn load(cfg: &Config, may_create: bool) -> anyhow::Result<LocalKeyProvider> {
     if let Ok(v) = std::env::var(ENV) {
         let key = decode(&v).with_context(|| format!("reading {ENV}"))?;
         return LocalKeyProvider::new(&key).map_err(|e| anyhow::anyhow!("{e}"));
     }
     let (current, next, previous) = (key_file(cfg), next_file(cfg), previous_file(cfg));
     if !current.exists() && !next.exists() {
+        if !may_create {
+            bail!(
+                "no master key at {} but the database holds keys wrapped by one: restore the key file \
+                 (or set {ENV}) rather than starting with a new key",
+                current.display()
+            );
+        }
         create_key(&current)?;
         eprintln!(
             "warning: created a new master key in {}. Anyone with this file and a copy of the data can read it: \
@@ -94,6 +120,14 @@ pub fn begin_rotation(cfg: &Config) -> anyhow::Result<()> {
         if !key_file(cfg).exists() {
             bail!("no master key file at {}", key_file(cfg).display());
         }
+        // A previous key still here means the last rotation's old key was not moved offline;
+        // overwriting it could destroy the only key some backup or straggler needs.
+        if previous_file(cfg).exists() {
+            bail!(
+                "{} is still here: move it offline (backups made before the last rotation need it), then rotate",
+                previous_file(cfg).display()
+            );
+        }
         create_key(&next)?;
     }
     Ok(())
@@ -107,13 +141,15 @@ pub fn finish_rotation(cfg: &Config, step: &dyn Fn(&str)) -> anyhow::Result<()> 
     if !next.exists() {
         return Ok(());
     }
+    let dir = current.parent().context("a key file needs a directory")?;
     if current.exists() {
+        if previous.exists() {
+            bail!("{} exists; refusing to overwrite a master key", previous.display());
+        }
         std::fs::rename(&current, &previous).with_context(|| format!("renaming {}", current.display()))?;
+        sync_dir(dir)?;
     }
     step("between-renames");
     std::fs::rename(&next, &current).with_context(|| format!("renaming {}", next.display()))?;
-    if let Some(dir) = current.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))?;
-    }
-    Ok(())
+    sync_dir(dir)
 }

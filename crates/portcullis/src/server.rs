@@ -38,7 +38,13 @@ async fn portal_at(cfg: &Config, clock: Arc<dyn Clock>, public_url: String) -> a
         max_upload_bytes: cfg.max_upload_bytes,
         public_url,
     };
-    let keyring = Arc::new(Keyring::new(Arc::new(crate::master_key::load(cfg)?)));
+    // A new master key may be made only for a database that holds no wrapped keys yet.
+    let fresh = {
+        use portcullis_core::ports::{Store, TxMode};
+        let mut tx = store.begin(TxMode::Read).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        tx.all_tenant_keys().await.map_err(|e| anyhow::anyhow!("{e}"))?.is_empty()
+    };
+    let keyring = Arc::new(Keyring::new(Arc::new(crate::master_key::load(cfg, fresh)?)));
     Ok((Portal::new(Arc::new(store.clone()), Arc::new(blobs), keyring, clock, settings), store))
 }
 

@@ -24,13 +24,13 @@ use std::collections::BTreeMap;
 
 const PREFIX: &str = "f1";
 
-fn derive(key: &KeyBytes, label: &[u8], tenant: TenantId) -> Result<[u8; 32]> {
+fn derive(key: &KeyBytes, label: &[u8], tenant: TenantId) -> Result<zeroize::Zeroizing<[u8; 32]>> {
     let info = [label, tenant.as_uuid().as_bytes()].concat();
     let parts = [info.as_slice()];
     let prk = Salt::new(HKDF_SHA256, b"portcullis fields").extract(key.expose());
     let okm = prk.expand(&parts, HKDF_SHA256).map_err(|_| Error::internal("key derivation failed"))?;
-    let mut out = [0u8; 32];
-    okm.fill(&mut out).map_err(|_| Error::internal("key derivation failed"))?;
+    let mut out = zeroize::Zeroizing::new([0u8; 32]);
+    okm.fill(out.as_mut()).map_err(|_| Error::internal("key derivation failed"))?;
     Ok(out)
 }
 
@@ -57,12 +57,12 @@ impl FieldCipher {
         let mut keys = BTreeMap::new();
         for (version, key) in data_keys {
             let k = derive(key, b"portcullis field key v1", tenant)?;
-            let unbound = UnboundKey::new(&AES_256_GCM, &k).map_err(|_| Error::internal("bad field key"))?;
+            let unbound = UnboundKey::new(&AES_256_GCM, k.as_ref()).map_err(|_| Error::internal("bad field key"))?;
             keys.insert(*version, LessSafeKey::new(unbound));
         }
         let current = *keys.keys().next_back().ok_or_else(|| Error::Integrity("the tenant has no data key".into()))?;
         let ik = derive(index_key, b"portcullis blind index v1", tenant)?;
-        Ok(Self { tenant, current, keys, index: hmac::Key::new(hmac::HMAC_SHA256, &ik) })
+        Ok(Self { tenant, current, keys, index: hmac::Key::new(hmac::HMAC_SHA256, ik.as_ref()) })
     }
 
     fn aad(&self, place: &str) -> Vec<u8> {

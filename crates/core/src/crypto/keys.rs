@@ -76,10 +76,10 @@ impl std::fmt::Debug for LocalKeyProvider {
 
 /// The non-secret identifier of a master key.
 pub fn master_key_id(master: &KeyBytes) -> String {
-    let digest = aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        &[b"portcullis master key id".as_slice(), master.expose()].concat(),
-    );
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(b"portcullis master key id");
+    ctx.update(master.expose());
+    let digest = ctx.finish();
     format!("local:{}", hex::encode(digest.as_ref().get(..8).unwrap_or_default()))
 }
 

@@ -172,7 +172,15 @@ impl Tx for SealingTx {
         let lookup = self.cipher(tenant).await?.blind(EMAIL_INDEX, email);
         let found = self.inner.user_by_email(tenant, &lookup).await?;
         let c = self.cipher(tenant).await?;
-        found.map(|(u, h)| open_user(c, u).map(|u| (u, h))).transpose()
+        let Some((user, hash)) = found.map(|(u, h)| open_user(c, u).map(|u| (u, h))).transpose()? else {
+            return Ok(None);
+        };
+        // The index tag is only a pointer: confirm the row really holds this email, so a tag
+        // copied onto another row cannot redirect a sign-in.
+        if !crate::authn::secret::equal(&user.email, email) {
+            return Err(Error::Integrity("a user's email index does not match the email".into()));
+        }
+        Ok(Some((user, hash)))
     }
     async fn user(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>> {
         let found = self.inner.user(tenant, id).await?;

@@ -209,7 +209,12 @@ pub fn encrypt(cipher: DocCipher, header: &Header, input: ByteStream) -> ByteStr
         };
         s.done = last;
         let sealed = s.cipher.seal(s.index, last, &mut chunk).map_err(io_err);
-        s.index = s.index.saturating_add(1);
+        // The counter must never wrap (a repeated nonce); the upload limit keeps documents far
+        // below 2^32 chunks, and this stops one that is not.
+        match s.index.checked_add(1) {
+            Some(i) => s.index = i,
+            None => s.done = true,
+        }
         Some((sealed.map(|()| chunk.freeze()), s))
     });
     Box::pin(futures::stream::once(async move { Ok(head) }).chain(body))
@@ -253,7 +258,10 @@ pub fn decrypt(
                     s.buf = bytes.try_into_mut().unwrap_or_else(|shared| BytesMut::from(shared.as_ref()))
                 }
                 Some(Ok(bytes)) => s.buf.extend_from_slice(&bytes),
-                Some(Err(e)) => return Some((Err(e), s)),
+                Some(Err(e)) => {
+                    s.left = 0;
+                    return Some((Err(e), s));
+                }
                 None => break true,
             }
         };

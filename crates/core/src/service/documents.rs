@@ -218,6 +218,19 @@ impl Portal {
             self.tenant_key(&mut *tx, doc.tenant_id, Some(header.key_version)).await?
         };
         let cipher = DocCipher::new(tenant_key.expose(), &header, doc.tenant_id, doc.id)?;
+        if doc.size == 0 {
+            // Nothing to stream, but the final (empty) chunk is still authenticated.
+            let mut tag = bytes::BytesMut::new();
+            let mut s = self.blobs.get(&key, Some(stream::HEADER_LEN as u64..stream::stored_len(0))).await?;
+            while let Some(part) = s.next().await {
+                tag.extend_from_slice(&part.map_err(Error::internal)?);
+            }
+            cipher.open(0, true, &mut tag)?;
+            if !tag.is_empty() {
+                return Err(Error::Integrity("an empty document holds data".into()));
+            }
+            return Ok(Box::pin(futures::stream::empty()));
+        }
         let plain = range.unwrap_or(0..doc.size);
         let (stored, first, skip) = stream::locate(&plain, doc.size);
         let last = u32::try_from(stream::chunk_count(doc.size) - 1).map_err(Error::internal)?;

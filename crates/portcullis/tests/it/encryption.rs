@@ -121,6 +121,20 @@ crate::both!(damaged_or_moved_ciphertext_is_refused, |srv| async move {
     let (status, _, code) = download(&c, &a, None).await.unwrap();
     assert_eq!((status, code.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "integrity_error"));
 
+    // An empty document is still authenticated: junk of the right length is refused.
+    let empty = upload(&c, &m, Vec::new()).await;
+    assert_eq!(download(&c, &empty, None).await.unwrap().1, Vec::<u8>::new());
+    let stored = std::fs::read(blob(srv, &tenant, &empty)).unwrap();
+    std::fs::write(blob(srv, &tenant, &empty), vec![0u8; stored.len()]).unwrap();
+    let (status, _, code) = download(&c, &empty, None).await.unwrap();
+    assert_eq!((status, code.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "integrity_error"));
+    let mut forged_tag = stored.clone();
+    let n = forged_tag.len();
+    forged_tag[n - 1] ^= 1;
+    std::fs::write(blob(srv, &tenant, &empty), &forged_tag).unwrap();
+    let (status, _, code) = download(&c, &empty, None).await.unwrap();
+    assert_eq!((status, code.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "integrity_error"));
+
     // Restored, it reads again; every failure above was audited.
     restore();
     assert_eq!(download(&c, &a, None).await.unwrap().1, plain);
