@@ -7,7 +7,7 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use bytes::Bytes;
 use futures::StreamExt;
 use portcullis_core::crypto::stream::{self, CHUNK, DocCipher, Header};
-use portcullis_core::ids::{DocumentId, TenantId};
+use portcullis_core::ids::{DocumentId, MatterId, TenantId};
 use portcullis_core::ports::ByteStream;
 use std::time::Instant;
 
@@ -70,9 +70,9 @@ async fn drain(mut s: ByteStream) -> Result<usize, String> {
 }
 
 async fn format_rates(n: usize) -> Result<(f64, f64), String> {
-    let (t, d) = (TenantId::new(), DocumentId::new());
+    let (t, m, d) = (TenantId::new(), MatterId::new(), DocumentId::new());
     let header = Header::new(1).map_err(|e| e.to_string())?;
-    let cipher = || DocCipher::new(&KEY, &header, t, d).map_err(|e| e.to_string());
+    let cipher = || DocCipher::new(&KEY, &header, t, m, d).map_err(|e| e.to_string());
 
     // Encryption, output discarded (as it streams to the document store).
     let start = Instant::now();

@@ -97,13 +97,24 @@ fn open_matter(c: &FieldCipher, m: Matter) -> Result<Matter> {
     })
 }
 
+/// Where a document's name lives: bound to its matter too, so a row moved to another matter
+/// no longer opens.
+fn document_place(d: &Document) -> String {
+    format!("documents.name:{}:{}", d.id, d.matter_id)
+}
+
+/// Where a message's body lives: bound to its matter and author too.
+fn message_place(m: &Message) -> String {
+    format!("messages.body:{}:{}:{}", m.id, m.matter_id, m.author_id)
+}
+
 fn open_document(c: &FieldCipher, d: Document) -> Result<Document> {
-    Ok(Document { name: c.open(&format!("documents.name:{}", d.id), &d.name)?, ..d })
+    Ok(Document { name: c.open(&document_place(&d), &d.name)?, ..d })
 }
 
 fn open_message(c: &FieldCipher, m: Message) -> Result<Message> {
     Ok(Message {
-        body: c.open(&format!("messages.body:{}", m.id), &m.body)?,
+        body: c.open(&message_place(&m), &m.body)?,
         author_name: c.open(&format!("users.display_name:{}", m.author_id), &m.author_name)?,
         ..m
     })
@@ -280,7 +291,7 @@ impl Tx for SealingTx {
 
     async fn insert_document(&mut self, grant: &MatterGrant, d: &Document) -> Result<()> {
         let c = self.cipher(d.tenant_id).await?;
-        let sealed = Document { name: c.seal(&format!("documents.name:{}", d.id), &d.name)?, ..d.clone() };
+        let sealed = Document { name: c.seal(&document_place(d), &d.name)?, ..d.clone() };
         self.inner.insert_document(grant, &sealed).await
     }
     async fn list_documents(&mut self, grant: &MatterGrant) -> Result<Vec<Document>> {
@@ -296,7 +307,7 @@ impl Tx for SealingTx {
 
     async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()> {
         let c = self.cipher(m.tenant_id).await?;
-        let sealed = Message { body: c.seal(&format!("messages.body:{}", m.id), &m.body)?, ..m.clone() };
+        let sealed = Message { body: c.seal(&message_place(m), &m.body)?, ..m.clone() };
         self.inner.insert_message(grant, &sealed).await
     }
     async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>> {

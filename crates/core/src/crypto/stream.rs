@@ -5,8 +5,8 @@
 //! header  = "PCUL" | version (1 byte) | tenant key version (u32 BE) | salt (32 bytes)
 //! chunk i = AES-256-GCM(doc key, nonce = 0^7 | i (u32 BE) | last (1 byte), aad, plaintext_i) | tag
 //! doc key = HKDF-SHA256(ikm = tenant key, salt = header salt,
-//!                       info = "portcullis document v1" | tenant id | document id)
-//! aad     = "portcullis document v1" | tenant id | document id | header
+//!                       info = "portcullis document v1" | tenant id | matter id | document id)
+//! aad     = "portcullis document v1" | tenant id | matter id | document id | header
 //! ```
 //!
 //! Nonce safety (NIST SP 800-38D, section 8): a GCM key must never see the same nonce twice.
@@ -23,7 +23,7 @@
 //! in both the key derivation and the associated data).
 
 use crate::error::{Error, Result};
-use crate::ids::{DocumentId, TenantId};
+use crate::ids::{DocumentId, MatterId, TenantId};
 use crate::ports::ByteStream;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
@@ -99,10 +99,19 @@ impl std::fmt::Debug for DocCipher {
 }
 
 impl DocCipher {
-    /// The cipher of document `doc` of `tenant`, from the tenant key its header names.
-    pub fn new(tenant_key: &[u8], header: &Header, tenant: TenantId, doc: DocumentId) -> Result<Self> {
+    /// The cipher of document `doc` on `matter` of `tenant`, from the tenant key its header
+    /// names. The matter is bound too, so a document moved to another matter (with other
+    /// access rights) no longer opens.
+    pub fn new(
+        tenant_key: &[u8],
+        header: &Header,
+        tenant: TenantId,
+        matter: MatterId,
+        doc: DocumentId,
+    ) -> Result<Self> {
         let mut info = LABEL.to_vec();
         info.extend_from_slice(tenant.as_uuid().as_bytes());
+        info.extend_from_slice(matter.as_uuid().as_bytes());
         info.extend_from_slice(doc.as_uuid().as_bytes());
         let prk = Salt::new(HKDF_SHA256, &header.salt).extract(tenant_key);
         let info_parts = [info.as_slice()];
@@ -312,7 +321,7 @@ mod tests {
 
     async fn seal(t: TenantId, d: DocumentId, plain: &[u8]) -> Vec<u8> {
         let h = Header::new(1).unwrap();
-        let c = DocCipher::new(&KEY, &h, t, d).unwrap();
+        let c = DocCipher::new(&KEY, &h, t, MatterId::from_uuid(uuid::Uuid::nil()), d).unwrap();
         collect(encrypt(c, &h, parts(plain, 10_000))).await.unwrap()
     }
 
@@ -324,7 +333,7 @@ mod tests {
         r: Range<u64>,
     ) -> std::io::Result<Vec<u8>> {
         let h = Header::parse(&stored[..HEADER_LEN]).map_err(io_err)?;
-        let c = DocCipher::new(&KEY, &h, t, d).map_err(io_err)?;
+        let c = DocCipher::new(&KEY, &h, t, MatterId::from_uuid(uuid::Uuid::nil()), d).map_err(io_err)?;
         let (cr, first, skip) = locate(&r, size);
         let end = (cr.end as usize).min(stored.len());
         let start = (cr.start as usize).min(end);

@@ -100,7 +100,7 @@ impl Portal {
         };
         let id = DocumentId::new();
         let header = Header::new(key_version)?;
-        let cipher = DocCipher::new(tenant_key.expose(), &header, p.tenant_id, id)?;
+        let cipher = DocCipher::new(tenant_key.expose(), &header, p.tenant_id, matter, id)?;
         let key = blob_key(p.tenant_id, id);
         let limit = self.settings.max_upload_bytes;
         let meter =
@@ -217,7 +217,7 @@ impl Portal {
             let mut tx = self.read().await?;
             self.tenant_key(&mut *tx, doc.tenant_id, Some(header.key_version)).await?
         };
-        let cipher = DocCipher::new(tenant_key.expose(), &header, doc.tenant_id, doc.id)?;
+        let cipher = DocCipher::new(tenant_key.expose(), &header, doc.tenant_id, doc.matter_id, doc.id)?;
         if doc.size == 0 {
             // Nothing to stream, but the final (empty) chunk is still authenticated.
             let mut tag = bytes::BytesMut::new();
