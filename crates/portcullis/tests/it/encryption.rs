@@ -172,3 +172,18 @@ crate::both!(shredding_a_tenants_keys_makes_its_data_unreadable, |srv| async mov
     // Other tenants are untouched.
     assert_eq!(download(&other, &kept, None).await.unwrap().1, b"%PDF-1.7 other");
 });
+
+crate::both!(rows_moved_to_another_matter_do_not_decrypt, |srv| async move {
+    let (c, _, m) = owner(srv, "mover").await;
+    let other = c.post("/api/v1/matters", json!({"reference": "E-2", "title": "Other"})).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let doc = upload(&c, &m, b"%PDF-1.7 moved".to_vec()).await;
+    // Someone with write access to the database moves the document to another matter.
+    crate::support::sql(&srv.db_url(), "UPDATE documents SET matter_id = $1 WHERE id = $2", &[&other, &doc]).await;
+    let listed = c.get(&format!("/api/v1/matters/{other}/documents")).await;
+    assert_eq!(listed.error_code(), "integrity_error", "{}", listed.text());
+    let (status, _, code) = download(&c, &doc, None).await.unwrap();
+    assert_eq!((status, code.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "integrity_error"));
+});

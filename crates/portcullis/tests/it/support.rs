@@ -85,3 +85,20 @@ pub fn create_acme(mut cmd: Command, dir: &Path) {
         .unwrap();
     assert!(o.status.success(), "tenant create failed: {}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Run one statement directly on a test database (SQLite or PostgreSQL), as an attacker with
+/// write access to the database would.
+pub async fn sql(url: &str, statement: &'static str, binds: &[&str]) {
+    use sqlx::Connection;
+    macro_rules! on {
+        ($conn:ty) => {{
+            let mut c = <$conn>::connect(url).await.unwrap();
+            let mut q = sqlx::query(statement);
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.execute(&mut c).await.unwrap();
+        }};
+    }
+    if url.starts_with("postgres") { on!(sqlx::PgConnection) } else { on!(sqlx::SqliteConnection) }
+}
