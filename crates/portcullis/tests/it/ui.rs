@@ -153,3 +153,68 @@ crate::both!(setup_link_works_once, |srv| async move {
     // The link expires after an hour even if unused.
     assert!(srv.portal().bootstrap_link().await.unwrap().is_none(), "no new link once a tenant exists");
 });
+
+crate::both!(token_and_user_pages_work, |srv| async move {
+    let (_, owner) = srv.tenant("acme").await;
+    let c = srv.client();
+    let ok = Client::send(c.http.post(format!("{}/login", srv.base)).form(&[
+        ("tenant", "acme"),
+        ("email", owner.as_str()),
+        ("password", PASSWORD),
+    ]))
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let page = c.get("/tokens").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = csrf_of(&page.text());
+
+    // Two ticked scopes arrive as two `scopes` pairs.
+    let body = format!("csrf={csrf}&name=reporting&scopes=matters%3Aread&scopes=documents%3Aread&expires_in_days=30");
+    let created = Client::send(
+        c.http
+            .post(format!("{}/tokens", srv.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    let html = created.text();
+    let at = html.find("id=\"token-secret\">").expect("the new secret is shown once") + 18;
+    let secret = html[at..].split('<').next().unwrap().to_string();
+    assert!(secret.starts_with("pct_"));
+    assert!(html.contains("matters:read documents:read"));
+    let api = c.with_bearer(&secret);
+    assert_eq!(api.get("/api/v1/matters").await.status, StatusCode::OK);
+    assert!(!c.get("/tokens").await.text().contains(&secret), "the secret is shown only once");
+
+    // Revoking from the page ends the token.
+    let listing = c.get("/tokens").await.text();
+    let at = listing.find("action=\"/tokens/").unwrap() + 16;
+    let id = listing[at..].split('/').next().unwrap().to_string();
+    let r =
+        Client::send(c.http.post(format!("{}/tokens/{id}/revoke", srv.base)).form(&[("csrf", csrf.as_str())])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(api.get("/api/v1/matters").await.status, StatusCode::UNAUTHORIZED);
+
+    // The users page adds a staff member and shows their one-time link.
+    let r = Client::send(c.http.post(format!("{}/users", srv.base)).form(&[
+        ("csrf", csrf.as_str()),
+        ("email", "clerk@acme.example"),
+        ("display_name", "Clerk"),
+        ("role", "staff"),
+    ]))
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("id=\"invite-url\""));
+    assert!(c.get("/users").await.text().contains("clerk@acme.example"));
+    // A missing scope list is a clear error page, not a crash.
+    let r = Client::send(
+        c.http
+            .post(format!("{}/tokens", srv.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}&name=none")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("scope"));
+});
