@@ -61,6 +61,9 @@ pub trait Tx: Send {
     async fn tenant_keys(&mut self, tenant: TenantId, purpose: KeyPurpose) -> Result<Vec<TenantKeyRecord>>;
     /// Delete every key of a tenant (crypto-shredding). Returns how many were deleted.
     async fn destroy_tenant_keys(&mut self, tenant: TenantId) -> Result<u64>;
+    /// Keep other transactions from adding or changing tenant keys until this one ends (a
+    /// master-key rotation must see every key).
+    async fn lock_tenant_keys(&mut self) -> Result<()>;
     /// Every tenant key of every tenant (platform key operations only).
     async fn all_tenant_keys(&mut self) -> Result<Vec<TenantKeyRecord>>;
     /// Replace a key's wrapped form and the master key id that wrapped it.

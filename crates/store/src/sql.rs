@@ -274,6 +274,18 @@ impl Tx for SqlTx {
         on!(self, |c| sqlx::query(Q).bind(tenant.to_string()).execute(c).await.map(|r| r.rows_affected())).map_err(db)
     }
 
+    async fn lock_tenant_keys(&mut self) -> Result<()> {
+        match &mut self.inner {
+            // A SQLite writer already holds the database's only write lock.
+            Inner::Sqlite(_) => Ok(()),
+            Inner::Pg(t) => sqlx::query("LOCK TABLE tenant_keys IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut **t)
+                .await
+                .map(|_| ())
+                .map_err(db),
+        }
+    }
+
     async fn all_tenant_keys(&mut self) -> Result<Vec<TenantKeyRecord>> {
         const Q: &str = "SELECT tenant_id, purpose, version, key_id, wrapped, created_at FROM tenant_keys \
                          ORDER BY tenant_id, purpose, version";

@@ -167,6 +167,9 @@ impl Tx for SealingTx {
         self.ciphers.remove(&tenant);
         self.inner.destroy_tenant_keys(tenant).await
     }
+    async fn lock_tenant_keys(&mut self) -> Result<()> {
+        self.inner.lock_tenant_keys().await
+    }
     async fn all_tenant_keys(&mut self) -> Result<Vec<TenantKeyRecord>> {
         self.inner.all_tenant_keys().await
     }

@@ -52,6 +52,7 @@ impl Portal {
         let provider = self.keyring.provider().clone();
         let target = provider.key_id();
         let mut tx = self.write().await?;
+        tx.lock_tenant_keys().await?;
         let keys = tx.all_tenant_keys().await?;
         let total = keys.len();
         let mut rewrapped = 0;
