@@ -4,6 +4,15 @@
 use portcullis_testkit::{Client, PASSWORD};
 use reqwest::StatusCode;
 
+/// The sign-in form as a browser posts it, with optional extra headers.
+fn login_form(c: &Client, email: &str, password: &str, headers: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    let mut rb = c.http.post(format!("{}/login", c.base));
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    rb.form(&[("tenant", "acme"), ("email", email), ("password", password)])
+}
+
 fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF field") + 19;
     html[at..].split('"').next().unwrap().to_string()
@@ -14,21 +23,9 @@ crate::both!(forms_need_csrf_and_pages_need_a_session, |srv| async move {
     let c = srv.client();
 
     // A sign-in form posted from another site is refused (login CSRF).
-    let forged =
-        Client::send(c.http.post(format!("{}/login", srv.base)).header("origin", "https://evil.example").form(&[
-            ("tenant", "acme"),
-            ("email", owner.as_str()),
-            ("password", PASSWORD),
-        ]))
-        .await;
+    let forged = Client::send(login_form(&c, &owner, PASSWORD, &[("origin", "https://evil.example")])).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    let forged =
-        Client::send(c.http.post(format!("{}/login", srv.base)).header("sec-fetch-site", "cross-site").form(&[
-            ("tenant", "acme"),
-            ("email", owner.as_str()),
-            ("password", PASSWORD),
-        ]))
-        .await;
+    let forged = Client::send(login_form(&c, &owner, PASSWORD, &[("sec-fetch-site", "cross-site")])).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 
     // No session: pages send you to sign in.
@@ -37,21 +34,11 @@ crate::both!(forms_need_csrf_and_pages_need_a_session, |srv| async move {
     assert_eq!(r.headers["location"], "/login");
 
     // Wrong password: the sign-in page again, with a message, 401.
-    let bad = Client::send(c.http.post(format!("{}/login", srv.base)).form(&[
-        ("tenant", "acme"),
-        ("email", owner.as_str()),
-        ("password", "wrong password!!"),
-    ]))
-    .await;
+    let bad = Client::send(login_form(&c, &owner, "wrong password!!", &[])).await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
     assert!(bad.text().contains("not correct"));
 
-    let ok = Client::send(c.http.post(format!("{}/login", srv.base)).form(&[
-        ("tenant", "acme"),
-        ("email", owner.as_str()),
-        ("password", PASSWORD),
-    ]))
-    .await;
+    let ok = Client::send(login_form(&c, &owner, PASSWORD, &[])).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     let page = c.get("/matters").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -157,12 +144,7 @@ crate::both!(setup_link_works_once, |srv| async move {
 crate::both!(token_and_user_pages_work, |srv| async move {
     let (_, owner) = srv.tenant("acme").await;
     let c = srv.client();
-    let ok = Client::send(c.http.post(format!("{}/login", srv.base)).form(&[
-        ("tenant", "acme"),
-        ("email", owner.as_str()),
-        ("password", PASSWORD),
-    ]))
-    .await;
+    let ok = Client::send(login_form(&c, &owner, PASSWORD, &[])).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     let page = c.get("/tokens").await;
     assert_eq!(page.status, StatusCode::OK);
