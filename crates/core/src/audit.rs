@@ -7,7 +7,7 @@ use aws_lc_rs::digest;
 use time::OffsetDateTime;
 
 /// Who did it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Actor {
     User(UserId),
     /// The local command-line tool.

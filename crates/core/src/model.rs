@@ -128,19 +128,107 @@ pub struct Document {
     pub sha256: String,
     pub uploaded_by: UserId,
     pub created_at: OffsetDateTime,
+    /// The tenant key version its bytes are encrypted under (also in the stored header).
+    pub key_version: u32,
+    /// Which stored copy holds the bytes: empty for the copy written at upload, a fresh random
+    /// revision for each copy a key rotation writes, so a new copy never overwrites the one in use.
+    pub blob_rev: String,
 }
 
 impl Document {
     /// Where the bytes live; derived from tenant and document ids so it can never point across
     /// tenants.
     pub fn blob_key(&self) -> String {
-        blob_key(self.tenant_id, self.id)
+        blob_key(self.tenant_id, self.id, &self.blob_rev)
     }
 }
 
-/// The blob-store key of a document.
-pub fn blob_key(tenant: TenantId, doc: DocumentId) -> String {
-    format!("tenants/{tenant}/documents/{doc}")
+/// The blob-store key of a document's stored copy `rev`.
+pub fn blob_key(tenant: TenantId, doc: DocumentId, rev: &str) -> String {
+    if rev.is_empty() {
+        format!("tenants/{tenant}/documents/{doc}")
+    } else {
+        format!("tenants/{tenant}/documents/{doc}.{rev}")
+    }
+}
+
+/// A column holding client information sealed by `crypto::fields`. Each knows the "place" its
+/// values are bound to (column, row and the ids the row hangs from), which both sealing and
+/// re-encryption build from here so they always agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealedColumn {
+    UserEmail,
+    UserDisplayName,
+    MatterReference,
+    MatterTitle,
+    /// Bound to its matter as well.
+    DocumentName,
+    /// Bound to its matter and author as well.
+    MessageBody,
+}
+
+impl SealedColumn {
+    pub const ALL: [SealedColumn; 6] = [
+        SealedColumn::UserEmail,
+        SealedColumn::UserDisplayName,
+        SealedColumn::MatterReference,
+        SealedColumn::MatterTitle,
+        SealedColumn::DocumentName,
+        SealedColumn::MessageBody,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SealedColumn::UserEmail => "users.email",
+            SealedColumn::UserDisplayName => "users.display_name",
+            SealedColumn::MatterReference => "matters.reference",
+            SealedColumn::MatterTitle => "matters.title",
+            SealedColumn::DocumentName => "documents.name",
+            SealedColumn::MessageBody => "messages.body",
+        }
+    }
+
+    /// The place a value of this column in row `row` is sealed for; `binds` are the further ids
+    /// the column is bound to (see the variants), in that order.
+    pub fn place(self, row: uuid::Uuid, binds: &[uuid::Uuid]) -> String {
+        let mut p = format!("{}:{row}", self.as_str());
+        for b in binds {
+            p.push(':');
+            p.push_str(&b.to_string());
+        }
+        p
+    }
+}
+
+/// One sealed value as stored, with what its place is built from; read and replaced by
+/// re-encryption only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredField {
+    pub column: SealedColumn,
+    pub row: uuid::Uuid,
+    pub binds: Vec<uuid::Uuid>,
+    pub value: String,
+}
+
+impl StoredField {
+    pub fn place(&self) -> String {
+        self.column.place(self.row, &self.binds)
+    }
+}
+
+/// A tenant-key rotation: a new data key version, and the re-encryption of everything under
+/// older versions. Open until nothing older is left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRotation {
+    pub tenant_id: TenantId,
+    pub target_version: u32,
+    pub started_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+    /// Last sign of life from a worker, so servers leave a rotation alone while another
+    /// process is working on it.
+    pub heartbeat_at: Option<OffsetDateTime>,
+    pub documents_done: u64,
+    pub fields_done: u64,
 }
 
 /// A message on a matter.

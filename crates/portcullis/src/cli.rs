@@ -56,6 +56,16 @@ enum KeysCommand {
     /// Replace the master key: every tenant key is re-wrapped under a new one (documents and
     /// fields are not re-encrypted). Safe to interrupt; run again to finish.
     RotateMaster,
+    /// Give a tenant a new data key version, used for new writes at once, and re-encrypt its
+    /// documents and fields still under older versions. Safe to interrupt: run again to resume,
+    /// or let a running node resume it.
+    RotateTenant {
+        #[arg(long)]
+        tenant: String,
+        /// Only start the rotation; running nodes re-encrypt in the background.
+        #[arg(long)]
+        no_wait: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -174,14 +184,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command: KeysCommand::Status } => {
             let (portal, store) = server::portal(&cfg, clock.clone()).await?;
             let rows = portal.key_status().await.map_err(domain)?;
-            store.close().await;
             let now = portcullis_core::clock::Clock::now(clock.as_ref());
+            let rotations = portal.rotation_status().await.map_err(domain)?;
+            store.close().await;
             println!("master key in use: {}", portal.master_key_id());
             println!("tenant\tpurpose\tversion\tage_days\twrapped_by");
+            let mut names = std::collections::HashMap::new();
             for r in rows {
                 let name = r.tenant.map(|t| t.name).unwrap_or_else(|| r.key.tenant_id.to_string());
                 let age = (now - r.key.created_at).whole_days();
                 println!("{name}\t{}\t{}\t{age}\t{}", r.key.purpose.as_str(), r.key.version, r.key.key_id);
+                names.insert(r.key.tenant_id, name);
+            }
+            if !rotations.is_empty() {
+                println!("\nnewest tenant-key rotation per tenant:");
+                println!(
+                    "tenant\tto_version\tstate\tstarted\tdocuments_done\tfields_done\tdocuments_left\tfields_left"
+                );
+            }
+            for s in rotations {
+                let r = &s.rotation;
+                let state = if r.finished_at.is_some() { "finished" } else { "open" };
+                let started = r.started_at.format(&time::format_description::well_known::Rfc3339)?;
+                println!(
+                    "{}\t{}\t{state}\t{started}\t{}\t{}\t{}\t{}",
+                    names.get(&r.tenant_id).cloned().unwrap_or_else(|| r.tenant_id.to_string()),
+                    r.target_version,
+                    r.documents_done,
+                    r.fields_done,
+                    s.documents_left,
+                    s.fields_left
+                );
             }
             Ok(())
         }
@@ -208,6 +241,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Keys { command: KeysCommand::RotateTenant { tenant, no_wait } } => {
+            let (portal, store) = server::portal(&cfg, clock).await?;
+            let result = rotate_tenant(&portal, &tenant, no_wait).await;
+            store.close().await;
+            result
+        }
         Command::User { command: UserCommand::List { tenant } } => {
             let (portal, store) = server::portal(&cfg, clock).await?;
             let t = portal.tenant_by_name(&tenant).await.map_err(domain)?;
@@ -221,11 +260,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Crash-test hook: when `PORTCULLIS_FAILPOINT` names this point, the process kills itself
-/// with SIGKILL there, exactly as `kill -9` would. The key-rotation tests use it to stop the
-/// process at chosen steps; it does nothing otherwise.
+async fn rotate_tenant(portal: &portcullis_core::service::Portal, tenant: &str, no_wait: bool) -> anyhow::Result<()> {
+    use portcullis_core::service::RotationStart;
+    let meta = RequestMeta::default();
+    let t = portal.tenant_by_name(tenant).await.map_err(domain)?;
+    match portal.start_tenant_rotation(t.id, &meta).await.map_err(domain)? {
+        RotationStart::Started { from, to } => {
+            println!("tenant {tenant}: data key version {to} made; new writes use it from now on (was {from})")
+        }
+        RotationStart::Resumed { to } => println!("tenant {tenant}: resuming the open rotation to version {to}"),
+    }
+    failpoint("after-start");
+    if no_wait {
+        println!("running nodes re-encrypt the older data in the background; `portcullis keys status` shows progress");
+        return Ok(());
+    }
+    let report = portal
+        .run_tenant_rotation(t.id, portcullis_core::audit::Actor::Cli, &meta, &failpoint)
+        .await
+        .map_err(domain)?;
+    println!(
+        "re-encrypted {} documents and {} fields under version {}",
+        report.documents, report.fields, report.target
+    );
+    if !report.failed.is_empty() {
+        for f in &report.failed {
+            eprintln!("could not re-encrypt {f}");
+        }
+        anyhow::bail!(
+            "{} items could not be re-encrypted and stay under their old key; the rotation stays open",
+            report.failed.len()
+        );
+    }
+    if report.finished {
+        println!("rotation to version {} finished: nothing is left under an older version", report.target);
+    } else {
+        println!(
+            "rotation to version {} is still open: writers kept adding data under an older version; run again",
+            report.target
+        );
+    }
+    Ok(())
+}
+
+/// Crash-test hook: when `PORTCULLIS_FAILPOINT` names this point (`name`, or `name:N` for its
+/// Nth visit), the process kills itself with SIGKILL there, exactly as `kill -9` would. The
+/// key-rotation tests use it to stop the process at chosen steps; it does nothing otherwise.
 fn failpoint(name: &str) {
-    if std::env::var("PORTCULLIS_FAILPOINT").is_ok_and(|v| v == name) {
+    static VISITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let Ok(wanted) = std::env::var("PORTCULLIS_FAILPOINT") else { return };
+    let (point, nth) = wanted.split_once(':').map_or((wanted.as_str(), 1), |(p, n)| (p, n.parse().unwrap_or(1)));
+    if point != name {
+        return;
+    }
+    if VISITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == nth {
         let _ = std::process::Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
         // SIGKILL cannot be caught; never go on past the point.
         std::thread::sleep(std::time::Duration::from_secs(3600));

@@ -36,6 +36,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     pub upload_idle_timeout_secs: u64,
+    /// How often each node looks for an interrupted tenant-key rotation to resume.
+    pub key_rotation_poll_secs: u64,
     /// `text` or `json`.
     pub log_format: String,
 }
@@ -81,6 +83,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             upload_idle_timeout_secs: 60,
+            key_rotation_poll_secs: 30,
             log_format: "text".into(),
         }
     }
@@ -103,6 +106,7 @@ const KEYS: &[&str] = &[
     "max_body_bytes",
     "request_timeout_secs",
     "upload_idle_timeout_secs",
+    "key_rotation_poll_secs",
     "log_format",
 ];
 
@@ -159,6 +163,9 @@ impl Config {
         }
         if !(1..=3600).contains(&self.request_timeout_secs) || !(1..=3600).contains(&self.upload_idle_timeout_secs) {
             bail!("keys `request_timeout_secs` and `upload_idle_timeout_secs`: must be from 1 to 3600");
+        }
+        if !(1..=86_400).contains(&self.key_rotation_poll_secs) {
+            bail!("key `key_rotation_poll_secs`: must be from 1 to 86400");
         }
         if !(1..=1 << 40).contains(&self.max_upload_bytes) || self.max_body_bytes == 0 {
             bail!("keys `max_upload_bytes` (at most 1 TiB) and `max_body_bytes`: must be positive");

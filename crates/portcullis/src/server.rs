@@ -58,6 +58,7 @@ pub struct Running {
     pub setup_link: Option<String>,
     handle: Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    background: tokio::task::JoinHandle<()>,
     store: SqlStore,
 }
 
@@ -66,6 +67,7 @@ impl Running {
     pub async fn shutdown(self, grace: Duration) -> anyhow::Result<()> {
         self.handle.graceful_shutdown(Some(grace));
         self.task.await.context("server task")?.context("server")?;
+        self.background.abort();
         self.store.close().await;
         Ok(())
     }
@@ -105,7 +107,8 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     if let Some(redirect) = &cfg.redirect_http_listen {
         spawn_redirect(redirect.parse().context("redirect_http_listen")?, public_base(cfg, bound)).await?;
     }
-    Ok(Running { addr: bound, tls, portal, setup_link, handle, task, store })
+    let background = crate::background::spawn(portal.clone(), Duration::from_secs(cfg.key_rotation_poll_secs));
+    Ok(Running { addr: bound, tls, portal, setup_link, handle, task, background, store })
 }
 
 /// A plain-HTTP listener that answers every request with a permanent redirect to the HTTPS

@@ -15,6 +15,7 @@ type Embedded = (i64, &'static str, &'static str);
 const COMMON: &[Embedded] = &[
     (1, "foundation", include_str!("../migrations/common/0001_foundation.sql")),
     (3, "tenant keys", include_str!("../migrations/common/0003_tenant_keys.sql")),
+    (4, "key rotation", include_str!("../migrations/common/0004_key_rotation.sql")),
 ];
 
 const SQLITE: &[Embedded] =

@@ -5,8 +5,8 @@ use portcullis_core::audit::StoredEvent;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
-    ApiToken, Document, KeyPurpose, LinkPurpose, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord,
-    Tenant, TenantKeyRecord, User, UserStatus,
+    ApiToken, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, Matter, MatterMember, Message, Role,
+    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, User, UserStatus,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -14,6 +14,14 @@ use uuid::Uuid;
 /// Parse a stored id into its newtype.
 pub(crate) fn id<T>(s: &str, wrap: fn(Uuid) -> T) -> Result<T> {
     Uuid::parse_str(s).map(wrap).map_err(|_| Error::internal(format!("stored id {s:?} is not a UUID")))
+}
+
+fn version(v: i64) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::internal(format!("stored key version {v} is out of range")))
+}
+
+fn count(n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| Error::internal(format!("stored count {n} is negative")))
 }
 
 fn opt_id<T>(s: Option<String>, wrap: fn(Uuid) -> T) -> Result<Option<T>> {
@@ -54,7 +62,7 @@ impl TenantKeyRow {
         Ok(TenantKeyRecord {
             tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
             purpose: KeyPurpose::parse(&self.purpose)?,
-            version: u32::try_from(self.version).map_err(Error::internal)?,
+            version: version(self.version)?,
             key_id: self.key_id,
             wrapped: hex::decode(&self.wrapped).map_err(Error::internal)?,
             created_at: from_millis(self.created_at),
@@ -229,6 +237,8 @@ pub(crate) struct DocumentRow {
     sha256: String,
     uploaded_by: String,
     created_at: i64,
+    key_version: i64,
+    blob_rev: String,
 }
 
 impl DocumentRow {
@@ -243,6 +253,8 @@ impl DocumentRow {
             sha256: self.sha256,
             uploaded_by: id(&self.uploaded_by, portcullis_core::ids::UserId::from_uuid)?,
             created_at: from_millis(self.created_at),
+            key_version: version(self.key_version)?,
+            blob_rev: self.blob_rev,
         })
     }
 }
@@ -308,4 +320,46 @@ impl AuditRow {
 /// Convert a list of rows.
 pub(crate) fn all<R, T>(rows: Vec<R>, f: fn(R) -> Result<T>) -> Result<Vec<T>> {
     rows.into_iter().map(f).collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRotationRow {
+    tenant_id: String,
+    target_version: i64,
+    started_at: i64,
+    finished_at: Option<i64>,
+    heartbeat_at: Option<i64>,
+    documents_done: i64,
+    fields_done: i64,
+}
+
+impl KeyRotationRow {
+    pub(crate) fn into_model(self) -> Result<KeyRotation> {
+        Ok(KeyRotation {
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            target_version: version(self.target_version)?,
+            started_at: from_millis(self.started_at),
+            finished_at: self.finished_at.map(from_millis),
+            heartbeat_at: self.heartbeat_at.map(from_millis),
+            documents_done: count(self.documents_done)?,
+            fields_done: count(self.fields_done)?,
+        })
+    }
+}
+
+/// A sealed value as `stale_fields` selects it: the row id, up to two ids its place is bound
+/// to (NULL where the column has fewer), and the value.
+#[derive(sqlx::FromRow)]
+pub(crate) struct FieldRow {
+    id: String,
+    bind1: Option<String>,
+    bind2: Option<String>,
+    value: String,
+}
+
+impl FieldRow {
+    pub(crate) fn into_field(self, column: SealedColumn) -> Result<StoredField> {
+        let binds = [self.bind1, self.bind2].into_iter().flatten().map(|b| id(&b, |u| u)).collect::<Result<_>>()?;
+        Ok(StoredField { column, row: id(&self.id, |u| u)?, binds, value: self.value })
+    }
 }

@@ -3,8 +3,8 @@
 //! written once and the `on!` macro runs it on whichever engine is open.
 
 use crate::rows::{
-    self, AuditRow, DocumentRow, LinkRow, MatterRow, MemberRow, MessageRow, SessionRow, TenantKeyRow, TenantRow,
-    TokenRow, UserRow,
+    self, AuditRow, DocumentRow, FieldRow, KeyRotationRow, LinkRow, MatterRow, MemberRow, MessageRow, SessionRow,
+    TenantKeyRow, TenantRow, TokenRow, UserRow,
 };
 use async_trait::async_trait;
 use portcullis_core::audit::{self, NewEvent, StoredEvent};
@@ -12,8 +12,8 @@ use portcullis_core::clock::to_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
 use portcullis_core::model::{
-    ApiToken, Document, KeyPurpose, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant,
-    TenantKeyRecord, User, UserStatus,
+    ApiToken, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember, Message, Role, SealedColumn,
+    SessionRecord, StoredField, Tenant, TenantKeyRecord, User, UserStatus,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -60,6 +60,79 @@ macro_rules! on {
             }
         }
     };
+}
+
+/// The columns of `documents`, in the order `DocumentRow` and the INSERT use.
+macro_rules! document_columns {
+    () => {
+        "id, tenant_id, matter_id, name, size, content_type, sha256, uploaded_by, created_at, key_version, blob_rev"
+    };
+}
+
+/// The columns of `key_rotations`, in the order `KeyRotationRow` uses.
+macro_rules! rotation_columns {
+    () => {
+        "tenant_id, target_version, started_at, finished_at, heartbeat_at, documents_done, fields_done"
+    };
+}
+
+/// The statements re-encryption runs on one sealed column. Built from literals at compile time:
+/// no name ever comes from input.
+struct FieldSql {
+    select: &'static str,
+    count: &'static str,
+    update: &'static str,
+}
+
+macro_rules! field_sql {
+    ($table:literal, $col:literal, $bind1:literal, $bind2:literal) => {
+        FieldSql {
+            select: concat!(
+                "SELECT id, ",
+                $bind1,
+                " AS bind1, ",
+                $bind2,
+                " AS bind2, ",
+                $col,
+                " AS value FROM ",
+                $table,
+                " WHERE tenant_id = $1 AND ",
+                $col,
+                " NOT LIKE $2 AND id > $3 ORDER BY id LIMIT $4"
+            ),
+            count: concat!("SELECT COUNT(*) FROM ", $table, " WHERE tenant_id = $1 AND ", $col, " NOT LIKE $2"),
+            update: concat!(
+                "UPDATE ",
+                $table,
+                " SET ",
+                $col,
+                " = $4 WHERE tenant_id = $1 AND id = $2 AND ",
+                $col,
+                " = $3"
+            ),
+        }
+    };
+}
+
+/// Where each sealed column lives, and the ids its place binds (see `SealedColumn`).
+fn field_sql(column: SealedColumn) -> FieldSql {
+    match column {
+        SealedColumn::UserEmail => field_sql!("users", "email", "CAST(NULL AS TEXT)", "CAST(NULL AS TEXT)"),
+        SealedColumn::UserDisplayName => {
+            field_sql!("users", "display_name", "CAST(NULL AS TEXT)", "CAST(NULL AS TEXT)")
+        }
+        SealedColumn::MatterReference => {
+            field_sql!("matters", "reference", "CAST(NULL AS TEXT)", "CAST(NULL AS TEXT)")
+        }
+        SealedColumn::MatterTitle => field_sql!("matters", "title", "CAST(NULL AS TEXT)", "CAST(NULL AS TEXT)"),
+        SealedColumn::DocumentName => field_sql!("documents", "name", "matter_id", "CAST(NULL AS TEXT)"),
+        SealedColumn::MessageBody => field_sql!("messages", "body", "matter_id", "author_id"),
+    }
+}
+
+/// The LIKE pattern of values sealed under key `version`.
+fn current_pattern(version: u32) -> String {
+    format!("{}%", portcullis_core::crypto::fields::version_prefix(version))
 }
 
 /// Map a database error: a unique-key clash is a conflict the caller can act on; anything else is
@@ -630,8 +703,11 @@ impl Tx for SqlTx {
         if grant.tenant_id() != d.tenant_id || grant.matter_id() != d.matter_id {
             return Err(Error::NotFound);
         }
-        const Q: &str = "INSERT INTO documents (id, tenant_id, matter_id, name, size, content_type, sha256, uploaded_by, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        const Q: &str = concat!(
+            "INSERT INTO documents (",
+            document_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
         let size = size_i64(d.size)?;
         on!(self, |c| sqlx::query(Q)
             .bind(d.id.to_string())
@@ -643,6 +719,8 @@ impl Tx for SqlTx {
             .bind(&d.sha256)
             .bind(d.uploaded_by.to_string())
             .bind(ms(d.created_at))
+            .bind(i64::from(d.key_version))
+            .bind(&d.blob_rev)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))
@@ -651,8 +729,11 @@ impl Tx for SqlTx {
     }
 
     async fn list_documents(&mut self, grant: &MatterGrant) -> Result<Vec<Document>> {
-        const Q: &str = "SELECT id, tenant_id, matter_id, name, size, content_type, sha256, uploaded_by, created_at \
-                         FROM documents WHERE tenant_id = $1 AND matter_id = $2 ORDER BY created_at DESC";
+        const Q: &str = concat!(
+            "SELECT ",
+            document_columns!(),
+            " FROM documents WHERE tenant_id = $1 AND matter_id = $2 ORDER BY created_at DESC"
+        );
         let rows: Vec<DocumentRow> = on!(self, |c| sqlx::query_as(Q)
             .bind(grant.tenant_id().to_string())
             .bind(grant.matter_id().to_string())
@@ -663,8 +744,7 @@ impl Tx for SqlTx {
     }
 
     async fn document(&mut self, tenant: TenantId, id: DocumentId) -> Result<Option<Document>> {
-        const Q: &str = "SELECT id, tenant_id, matter_id, name, size, content_type, sha256, uploaded_by, created_at \
-                         FROM documents WHERE tenant_id = $1 AND id = $2";
+        const Q: &str = concat!("SELECT ", document_columns!(), " FROM documents WHERE tenant_id = $1 AND id = $2");
         let row: Option<DocumentRow> =
             on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(c).await)
                 .map_err(db)?;
@@ -712,6 +792,230 @@ impl Tx for SqlTx {
             .await)
         .map_err(db)?;
         rows::all(rows, MessageRow::into_model)
+    }
+
+    async fn insert_key_rotation(&mut self, r: &KeyRotation) -> Result<()> {
+        const Q: &str = "INSERT INTO key_rotations (tenant_id, target_version, started_at, finished_at, heartbeat_at, \
+                         documents_done, fields_done) VALUES ($1, $2, $3, NULL, NULL, 0, 0)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(r.tenant_id.to_string())
+            .bind(i64::from(r.target_version))
+            .bind(ms(r.started_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn latest_key_rotation(&mut self, tenant: TenantId) -> Result<Option<KeyRotation>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            rotation_columns!(),
+            " FROM key_rotations WHERE tenant_id = $1 ORDER BY target_version DESC LIMIT 1"
+        );
+        let row: Option<KeyRotationRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).fetch_optional(c).await).map_err(db)?;
+        row.map(KeyRotationRow::into_model).transpose()
+    }
+
+    async fn open_key_rotations(&mut self) -> Result<Vec<KeyRotation>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            rotation_columns!(),
+            " FROM key_rotations WHERE finished_at IS NULL ORDER BY started_at"
+        );
+        let rows: Vec<KeyRotationRow> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, KeyRotationRow::into_model)
+    }
+
+    async fn touch_key_rotation(
+        &mut self,
+        tenant: TenantId,
+        target: u32,
+        at: OffsetDateTime,
+        documents: u64,
+        fields: u64,
+    ) -> Result<()> {
+        const Q: &str = "UPDATE key_rotations SET heartbeat_at = $3, documents_done = documents_done + $4, \
+                         fields_done = fields_done + $5 WHERE tenant_id = $1 AND target_version = $2";
+        let (documents, fields) = (size_i64(documents)?, size_i64(fields)?);
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(i64::from(target))
+            .bind(ms(at))
+            .bind(documents)
+            .bind(fields)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn finish_key_rotation(&mut self, tenant: TenantId, target: u32, at: OffsetDateTime) -> Result<bool> {
+        const Q: &str = "UPDATE key_rotations SET finished_at = $3, heartbeat_at = $3 \
+                         WHERE tenant_id = $1 AND target_version = $2 AND finished_at IS NULL";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(i64::from(target))
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn reopen_key_rotation(&mut self, tenant: TenantId, target: u32) -> Result<()> {
+        const Q: &str = "UPDATE key_rotations SET finished_at = NULL WHERE tenant_id = $1 AND target_version = $2";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(i64::from(target))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn documents_below_version(
+        &mut self,
+        tenant: TenantId,
+        version: u32,
+        after: Option<DocumentId>,
+        limit: i64,
+    ) -> Result<Vec<Document>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            document_columns!(),
+            " FROM documents WHERE tenant_id = $1 AND key_version < $2 AND id > $3 ORDER BY id LIMIT $4"
+        );
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        let rows: Vec<DocumentRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(i64::from(version))
+            .bind(&after)
+            .bind(limit)
+            .fetch_all(c)
+            .await)
+        .map_err(db)?;
+        rows::all(rows, DocumentRow::into_model)
+    }
+
+    async fn count_documents_below_version(&mut self, tenant: TenantId, version: u32) -> Result<u64> {
+        const Q: &str = "SELECT COUNT(*) FROM documents WHERE tenant_id = $1 AND key_version < $2";
+        let n: i64 =
+            on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).bind(i64::from(version)).fetch_one(c).await)
+                .map_err(db)?;
+        u64::try_from(n).map_err(Error::internal)
+    }
+
+    async fn switch_document_copy(
+        &mut self,
+        tenant: TenantId,
+        id: DocumentId,
+        from_rev: &str,
+        to_version: u32,
+        to_rev: &str,
+    ) -> Result<bool> {
+        const Q: &str = "UPDATE documents SET key_version = $4, blob_rev = $5 \
+                         WHERE tenant_id = $1 AND id = $2 AND blob_rev = $3";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(from_rev)
+            .bind(i64::from(to_version))
+            .bind(to_rev)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn stale_fields(
+        &mut self,
+        tenant: TenantId,
+        column: SealedColumn,
+        version: u32,
+        after: Option<uuid::Uuid>,
+        limit: i64,
+    ) -> Result<Vec<StoredField>> {
+        let q = field_sql(column).select;
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        let rows: Vec<FieldRow> = on!(self, |c| sqlx::query_as(q)
+            .bind(tenant.to_string())
+            .bind(current_pattern(version))
+            .bind(&after)
+            .bind(limit)
+            .fetch_all(c)
+            .await)
+        .map_err(db)?;
+        rows.into_iter().map(|r| r.into_field(column)).collect()
+    }
+
+    async fn count_stale_fields(&mut self, tenant: TenantId, column: SealedColumn, version: u32) -> Result<u64> {
+        let q = field_sql(column).count;
+        let n: i64 = on!(self, |c| sqlx::query_scalar(q)
+            .bind(tenant.to_string())
+            .bind(current_pattern(version))
+            .fetch_one(c)
+            .await)
+        .map_err(db)?;
+        u64::try_from(n).map_err(Error::internal)
+    }
+
+    async fn replace_field(&mut self, tenant: TenantId, field: &StoredField, sealed: &str) -> Result<bool> {
+        let q = field_sql(field.column).update;
+        let n = on!(self, |c| sqlx::query(q)
+            .bind(tenant.to_string())
+            .bind(field.row.to_string())
+            .bind(&field.value)
+            .bind(sealed)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn mark_blob(&mut self, tenant: TenantId, key: &str, pending: bool, at: OffsetDateTime) -> Result<()> {
+        const Q: &str = "INSERT INTO blob_garbage (blob_key, tenant_id, state, created_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (blob_key) DO UPDATE SET state = excluded.state";
+        on!(self, |c| sqlx::query(Q)
+            .bind(key)
+            .bind(tenant.to_string())
+            .bind(if pending { "pending" } else { "replaced" })
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn claim_pending_blob(&mut self, key: &str) -> Result<bool> {
+        const Q: &str = "DELETE FROM blob_garbage WHERE blob_key = $1 AND state = 'pending'";
+        let n = on!(self, |c| sqlx::query(Q).bind(key).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn abandon_pending_blobs(&mut self, tenant: TenantId) -> Result<u64> {
+        const Q: &str = "UPDATE blob_garbage SET state = 'replaced' WHERE tenant_id = $1 AND state = 'pending'";
+        on!(self, |c| sqlx::query(Q).bind(tenant.to_string()).execute(c).await.map(|r| r.rows_affected())).map_err(db)
+    }
+
+    async fn replaced_blobs(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<String>> {
+        const Q: &str = "SELECT blob_key FROM blob_garbage WHERE tenant_id = $1 AND state = 'replaced' \
+                         ORDER BY blob_key LIMIT $2";
+        on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).bind(limit).fetch_all(c).await).map_err(db)
+    }
+
+    async fn forget_blob(&mut self, key: &str) -> Result<()> {
+        const Q: &str = "DELETE FROM blob_garbage WHERE blob_key = $1";
+        on!(self, |c| sqlx::query(Q).bind(key).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
+        Ok(())
     }
 
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {

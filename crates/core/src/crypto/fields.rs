@@ -24,6 +24,12 @@ use std::collections::BTreeMap;
 
 const PREFIX: &str = "f1";
 
+/// How every value sealed under key `version` begins; re-encryption finds the values still to
+/// do by it.
+pub fn version_prefix(version: u32) -> String {
+    format!("{PREFIX}.{version}.")
+}
+
 fn derive(key: &KeyBytes, label: &[u8], tenant: TenantId) -> Result<zeroize::Zeroizing<[u8; 32]>> {
     let info = [label, tenant.as_uuid().as_bytes()].concat();
     let parts = [info.as_slice()];
@@ -69,6 +75,11 @@ impl FieldCipher {
         [b"portcullis field v1".as_slice(), self.tenant.as_uuid().as_bytes(), place.as_bytes()].concat()
     }
 
+    /// The data key version new values are sealed under.
+    pub fn current(&self) -> u32 {
+        self.current
+    }
+
     /// Seal `value` for `place` (e.g. `matters.title:<id>`).
     pub fn seal(&self, place: &str, value: &str) -> Result<String> {
         let key = self.keys.get(&self.current).ok_or_else(|| Error::internal("no current field key"))?;
@@ -79,7 +90,7 @@ impl FieldCipher {
         let mut buf = value.as_bytes().to_vec();
         key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(self.aad(place)), &mut buf)
             .map_err(|_| Error::internal("encryption failed"))?;
-        Ok(format!("{PREFIX}.{}.{}", self.current, STANDARD_NO_PAD.encode([nonce.as_slice(), &buf].concat())))
+        Ok(format!("{}{}", version_prefix(self.current), STANDARD_NO_PAD.encode([nonce.as_slice(), &buf].concat())))
     }
 
     /// Open a value sealed for `place`.

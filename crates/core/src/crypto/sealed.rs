@@ -10,8 +10,8 @@ use crate::audit::{NewEvent, StoredEvent};
 use crate::error::{Error, Result};
 use crate::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, Document, KeyPurpose, LinkRecord, Matter, MatterMember, Message, Role, SessionRecord, Tenant,
-    TenantKeyRecord, User, UserStatus,
+    ApiToken, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember, Message, Role, SealedColumn,
+    SessionRecord, StoredField, Tenant, TenantKeyRecord, User, UserStatus,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -28,6 +28,9 @@ pub struct SealingTx {
     inner: Box<dyn Tx>,
     keyring: Arc<Keyring>,
     ciphers: HashMap<TenantId, FieldCipher>,
+    /// The oldest data key version each tenant's writes in this transaction used: checked at
+    /// commit against a rotation that may have started meanwhile.
+    wrote_under: HashMap<TenantId, u32>,
 }
 
 impl std::fmt::Debug for SealingTx {
@@ -38,74 +41,89 @@ impl std::fmt::Debug for SealingTx {
 
 impl SealingTx {
     pub fn new(inner: Box<dyn Tx>, keyring: Arc<Keyring>) -> Self {
-        Self { inner, keyring, ciphers: HashMap::new() }
+        Self { inner, keyring, ciphers: HashMap::new(), wrote_under: HashMap::new() }
     }
 
     /// The tenant's field cipher, built once per transaction from its stored keys.
     async fn cipher(&mut self, tenant: TenantId) -> Result<&FieldCipher> {
         if !self.ciphers.contains_key(&tenant) {
-            let keyring = self.keyring.clone();
-            let mut data = Vec::new();
-            for rec in self.inner.tenant_keys(tenant, KeyPurpose::Data).await? {
-                data.push((rec.version, unwrap(&keyring, &rec).await?));
-            }
-            let index = self
-                .inner
-                .tenant_key(tenant, KeyPurpose::Index, None)
-                .await?
-                .ok_or_else(|| Error::Integrity("the tenant's index key does not exist".into()))?;
-            let index = unwrap(&keyring, &index).await?;
-            self.ciphers.insert(tenant, FieldCipher::new(tenant, &data, &index)?);
+            let cipher = field_cipher(&mut *self.inner, &self.keyring, tenant).await?;
+            self.ciphers.insert(tenant, cipher);
         }
         self.ciphers.get(&tenant).ok_or_else(|| Error::internal("field cipher vanished"))
     }
+
+    /// The cipher for sealing a tenant's values, noting the key version they go under.
+    async fn sealer(&mut self, tenant: TenantId) -> Result<&FieldCipher> {
+        let version = self.cipher(tenant).await?.current();
+        self.wrote_under(tenant, version);
+        self.cipher(tenant).await
+    }
+
+    fn wrote_under(&mut self, tenant: TenantId, version: u32) {
+        let v = self.wrote_under.entry(tenant).or_insert(version);
+        *v = (*v).min(version);
+    }
+}
+
+/// A tenant's field cipher from its stored keys: every data key version opens, the newest seals.
+pub async fn field_cipher(tx: &mut dyn Tx, keyring: &Keyring, tenant: TenantId) -> Result<FieldCipher> {
+    let mut data = Vec::new();
+    for rec in tx.tenant_keys(tenant, KeyPurpose::Data).await? {
+        data.push((rec.version, unwrap(keyring, &rec).await?));
+    }
+    let index = tx
+        .tenant_key(tenant, KeyPurpose::Index, None)
+        .await?
+        .ok_or_else(|| Error::Integrity("the tenant's index key does not exist".into()))?;
+    let index = unwrap(keyring, &index).await?;
+    FieldCipher::new(tenant, &data, &index)
 }
 
 async fn unwrap(keyring: &Keyring, rec: &TenantKeyRecord) -> Result<super::keys::KeyBytes> {
     keyring.tenant_key(rec.tenant_id, rec.purpose, rec.version, &rec.key_id, &rec.wrapped).await
 }
 
+/// The places of a user's sealed values.
+fn user_places(id: UserId) -> (String, String) {
+    let row = id.as_uuid();
+    (SealedColumn::UserEmail.place(row, &[]), SealedColumn::UserDisplayName.place(row, &[]))
+}
+
 fn seal_user(c: &FieldCipher, u: &User) -> Result<User> {
-    Ok(User {
-        email: c.seal(&format!("users.email:{}", u.id), &u.email)?,
-        display_name: c.seal(&format!("users.display_name:{}", u.id), &u.display_name)?,
-        ..u.clone()
-    })
+    let (email, name) = user_places(u.id);
+    Ok(User { email: c.seal(&email, &u.email)?, display_name: c.seal(&name, &u.display_name)?, ..u.clone() })
 }
 
 fn open_user(c: &FieldCipher, u: User) -> Result<User> {
-    Ok(User {
-        email: c.open(&format!("users.email:{}", u.id), &u.email)?,
-        display_name: c.open(&format!("users.display_name:{}", u.id), &u.display_name)?,
-        ..u
-    })
+    let (email, name) = user_places(u.id);
+    Ok(User { email: c.open(&email, &u.email)?, display_name: c.open(&name, &u.display_name)?, ..u })
+}
+
+fn matter_places(m: &Matter) -> (String, String) {
+    let row = m.id.as_uuid();
+    (SealedColumn::MatterReference.place(row, &[]), SealedColumn::MatterTitle.place(row, &[]))
 }
 
 fn seal_matter(c: &FieldCipher, m: &Matter) -> Result<Matter> {
-    Ok(Matter {
-        reference: c.seal(&format!("matters.reference:{}", m.id), &m.reference)?,
-        title: c.seal(&format!("matters.title:{}", m.id), &m.title)?,
-        ..m.clone()
-    })
+    let (reference, title) = matter_places(m);
+    Ok(Matter { reference: c.seal(&reference, &m.reference)?, title: c.seal(&title, &m.title)?, ..m.clone() })
 }
 
 fn open_matter(c: &FieldCipher, m: Matter) -> Result<Matter> {
-    Ok(Matter {
-        reference: c.open(&format!("matters.reference:{}", m.id), &m.reference)?,
-        title: c.open(&format!("matters.title:{}", m.id), &m.title)?,
-        ..m
-    })
+    let (reference, title) = matter_places(&m);
+    Ok(Matter { reference: c.open(&reference, &m.reference)?, title: c.open(&title, &m.title)?, ..m })
 }
 
 /// Where a document's name lives: bound to its matter too, so a row moved to another matter
 /// no longer opens.
 fn document_place(d: &Document) -> String {
-    format!("documents.name:{}:{}", d.id, d.matter_id)
+    SealedColumn::DocumentName.place(d.id.as_uuid(), &[d.matter_id.as_uuid()])
 }
 
 /// Where a message's body lives: bound to its matter and author too.
 fn message_place(m: &Message) -> String {
-    format!("messages.body:{}:{}:{}", m.id, m.matter_id, m.author_id)
+    SealedColumn::MessageBody.place(m.id.as_uuid(), &[m.matter_id.as_uuid(), m.author_id.as_uuid()])
 }
 
 fn open_document(c: &FieldCipher, d: Document) -> Result<Document> {
@@ -113,24 +131,28 @@ fn open_document(c: &FieldCipher, d: Document) -> Result<Document> {
 }
 
 fn open_message(c: &FieldCipher, m: Message) -> Result<Message> {
-    Ok(Message {
-        body: c.open(&message_place(&m), &m.body)?,
-        author_name: c.open(&format!("users.display_name:{}", m.author_id), &m.author_name)?,
-        ..m
-    })
+    let (_, author_name) = user_places(m.author_id);
+    Ok(Message { body: c.open(&message_place(&m), &m.body)?, author_name: c.open(&author_name, &m.author_name)?, ..m })
 }
 
 fn open_member(c: &FieldCipher, m: MatterMember) -> Result<MatterMember> {
-    Ok(MatterMember {
-        email: c.open(&format!("users.email:{}", m.user_id), &m.email)?,
-        display_name: c.open(&format!("users.display_name:{}", m.user_id), &m.display_name)?,
-        ..m
-    })
+    let (email, name) = user_places(m.user_id);
+    Ok(MatterMember { email: c.open(&email, &m.email)?, display_name: c.open(&name, &m.display_name)?, ..m })
 }
 
 #[async_trait]
 impl Tx for SealingTx {
-    async fn commit(self: Box<Self>) -> Result<()> {
+    /// Before committing, a tenant whose values went under an older key version than its newest
+    /// gets its rotation reopened: a rotation that started while this transaction ran must not
+    /// be reported finished while these values wait under the old key.
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        for (tenant, used) in std::mem::take(&mut self.wrote_under) {
+            if let Some(newest) = self.inner.tenant_key(tenant, KeyPurpose::Data, None).await?
+                && newest.version > used
+            {
+                self.inner.reopen_key_rotation(tenant, newest.version).await?;
+            }
+        }
         self.inner.commit().await
     }
 
@@ -178,7 +200,7 @@ impl Tx for SealingTx {
     }
 
     async fn insert_user(&mut self, u: &User, email_lookup: &str, password_hash: Option<&str>) -> Result<()> {
-        let c = self.cipher(u.tenant_id).await?;
+        let c = self.sealer(u.tenant_id).await?;
         let (sealed, lookup) = (seal_user(c, u)?, c.blind(EMAIL_INDEX, email_lookup));
         self.inner.insert_user(&sealed, &lookup, password_hash).await
     }
@@ -267,7 +289,7 @@ impl Tx for SealingTx {
     }
 
     async fn insert_matter(&mut self, grant: &TenantGrant, m: &Matter) -> Result<()> {
-        let sealed = seal_matter(self.cipher(m.tenant_id).await?, m)?;
+        let sealed = seal_matter(self.sealer(m.tenant_id).await?, m)?;
         self.inner.insert_matter(grant, &sealed).await
     }
     async fn matter(&mut self, tenant: TenantId, id: MatterId) -> Result<Option<Matter>> {
@@ -293,7 +315,8 @@ impl Tx for SealingTx {
     }
 
     async fn insert_document(&mut self, grant: &MatterGrant, d: &Document) -> Result<()> {
-        let c = self.cipher(d.tenant_id).await?;
+        self.wrote_under(d.tenant_id, d.key_version);
+        let c = self.sealer(d.tenant_id).await?;
         let sealed = Document { name: c.seal(&document_place(d), &d.name)?, ..d.clone() };
         self.inner.insert_document(grant, &sealed).await
     }
@@ -309,7 +332,7 @@ impl Tx for SealingTx {
     }
 
     async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()> {
-        let c = self.cipher(m.tenant_id).await?;
+        let c = self.sealer(m.tenant_id).await?;
         let sealed = Message { body: c.seal(&message_place(m), &m.body)?, ..m.clone() };
         self.inner.insert_message(grant, &sealed).await
     }
@@ -317,6 +340,87 @@ impl Tx for SealingTx {
         let found = self.inner.list_messages(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         found.into_iter().map(|m| open_message(c, m)).collect()
+    }
+
+    // Rotation works on values as stored: they pass through sealed, untouched.
+    async fn insert_key_rotation(&mut self, r: &KeyRotation) -> Result<()> {
+        self.ciphers.remove(&r.tenant_id);
+        self.inner.insert_key_rotation(r).await
+    }
+    async fn latest_key_rotation(&mut self, tenant: TenantId) -> Result<Option<KeyRotation>> {
+        self.inner.latest_key_rotation(tenant).await
+    }
+    async fn open_key_rotations(&mut self) -> Result<Vec<KeyRotation>> {
+        self.inner.open_key_rotations().await
+    }
+    async fn touch_key_rotation(
+        &mut self,
+        tenant: TenantId,
+        target: u32,
+        at: OffsetDateTime,
+        documents: u64,
+        fields: u64,
+    ) -> Result<()> {
+        self.inner.touch_key_rotation(tenant, target, at, documents, fields).await
+    }
+    async fn finish_key_rotation(&mut self, tenant: TenantId, target: u32, at: OffsetDateTime) -> Result<bool> {
+        self.inner.finish_key_rotation(tenant, target, at).await
+    }
+    async fn reopen_key_rotation(&mut self, tenant: TenantId, target: u32) -> Result<()> {
+        self.inner.reopen_key_rotation(tenant, target).await
+    }
+    async fn documents_below_version(
+        &mut self,
+        tenant: TenantId,
+        version: u32,
+        after: Option<DocumentId>,
+        limit: i64,
+    ) -> Result<Vec<Document>> {
+        self.inner.documents_below_version(tenant, version, after, limit).await
+    }
+    async fn count_documents_below_version(&mut self, tenant: TenantId, version: u32) -> Result<u64> {
+        self.inner.count_documents_below_version(tenant, version).await
+    }
+    async fn switch_document_copy(
+        &mut self,
+        tenant: TenantId,
+        id: DocumentId,
+        from_rev: &str,
+        to_version: u32,
+        to_rev: &str,
+    ) -> Result<bool> {
+        self.inner.switch_document_copy(tenant, id, from_rev, to_version, to_rev).await
+    }
+    async fn stale_fields(
+        &mut self,
+        tenant: TenantId,
+        column: SealedColumn,
+        version: u32,
+        after: Option<uuid::Uuid>,
+        limit: i64,
+    ) -> Result<Vec<StoredField>> {
+        self.inner.stale_fields(tenant, column, version, after, limit).await
+    }
+    async fn count_stale_fields(&mut self, tenant: TenantId, column: SealedColumn, version: u32) -> Result<u64> {
+        self.inner.count_stale_fields(tenant, column, version).await
+    }
+    async fn replace_field(&mut self, tenant: TenantId, field: &StoredField, sealed: &str) -> Result<bool> {
+        self.inner.replace_field(tenant, field, sealed).await
+    }
+    async fn mark_blob(&mut self, tenant: TenantId, key: &str, pending: bool, at: OffsetDateTime) -> Result<()> {
+        self.inner.mark_blob(tenant, key, pending, at).await
+    }
+    async fn claim_pending_blob(&mut self, key: &str) -> Result<bool> {
+        self.inner.claim_pending_blob(key).await
+    }
+    async fn abandon_pending_blobs(&mut self, tenant: TenantId) -> Result<u64> {
+        self.inner.abandon_pending_blobs(tenant).await
+    }
+    async fn replaced_blobs(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<String>> {
+        self.inner.replaced_blobs(tenant, limit).await
+    }
+    async fn forget_blob(&mut self, key: &str) -> Result<()> {
+        self.inner.forget_blob(key).await
     }
 
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {

@@ -51,25 +51,51 @@ impl std::fmt::Debug for Download {
     }
 }
 
-/// Counts and hashes bytes as they stream past, and stops the stream past the size limit.
-struct Meter {
+/// Counts and hashes plaintext as it streams past, and stops the stream past a size limit.
+pub(super) struct Meter {
     bytes: u64,
+    limit: u64,
     over_limit: bool,
     sha256: digest::Context,
 }
 
-fn metered(body: ByteStream, limit: u64, meter: Arc<Mutex<Meter>>) -> ByteStream {
-    Box::pin(body.map(move |chunk| {
-        let chunk = chunk?;
-        let mut m = meter.lock().map_err(|_| std::io::Error::other("meter lock poisoned"))?;
-        m.bytes = m.bytes.saturating_add(chunk.len() as u64);
-        if m.bytes > limit {
-            m.over_limit = true;
-            return Err(std::io::Error::other("upload exceeds the size limit"));
+/// The reading end of a [`Meter`], for after the stream has run.
+pub(super) struct MeterResult(Arc<Mutex<Meter>>);
+
+impl Meter {
+    /// Meter `body`, failing it once more than `limit` bytes pass.
+    pub(super) fn wrap(body: ByteStream, limit: u64) -> (ByteStream, MeterResult) {
+        let meter = Arc::new(Mutex::new(Meter {
+            bytes: 0,
+            limit,
+            over_limit: false,
+            sha256: digest::Context::new(&digest::SHA256),
+        }));
+        let m = meter.clone();
+        let metered = body.map(move |chunk| {
+            let chunk = chunk?;
+            let mut m = m.lock().map_err(|_| std::io::Error::other("meter lock poisoned"))?;
+            m.bytes = m.bytes.saturating_add(chunk.len() as u64);
+            if m.bytes > m.limit {
+                m.over_limit = true;
+                return Err(std::io::Error::other("the stream exceeds the size limit"));
+            }
+            m.sha256.update(&chunk);
+            Ok(chunk)
+        });
+        (Box::pin(metered), MeterResult(meter))
+    }
+}
+
+impl MeterResult {
+    /// Bytes seen and their hex SHA-256; `TooLarge` if the limit was passed.
+    pub(super) fn result(&self) -> Result<(u64, String)> {
+        let m = self.0.lock().map_err(|_| Error::internal("meter lock poisoned"))?;
+        if m.over_limit {
+            return Err(Error::TooLarge { limit: m.limit });
         }
-        m.sha256.update(&chunk);
-        Ok(chunk)
-    }))
+        Ok((m.bytes, hex::encode(m.sha256.clone().finish().as_ref())))
+    }
 }
 
 impl Portal {
@@ -101,19 +127,10 @@ impl Portal {
         let id = DocumentId::new();
         let header = Header::new(key_version)?;
         let cipher = DocCipher::new(tenant_key.expose(), &header, p.tenant_id, matter, id)?;
-        let key = blob_key(p.tenant_id, id);
-        let limit = self.settings.max_upload_bytes;
-        let meter =
-            Arc::new(Mutex::new(Meter { bytes: 0, over_limit: false, sha256: digest::Context::new(&digest::SHA256) }));
-        let sealed = stream::encrypt(cipher, &header, metered(body, limit, meter.clone()));
-        let stored = self.blobs.put(&key, sealed).await;
-        let (size, sha256) = {
-            let m = meter.lock().map_err(|_| Error::internal("meter lock poisoned"))?;
-            if m.over_limit {
-                return Err(Error::TooLarge { limit });
-            }
-            (m.bytes, hex::encode(m.sha256.clone().finish().as_ref()))
-        };
+        let key = blob_key(p.tenant_id, id, "");
+        let (body, meter) = Meter::wrap(body, self.settings.max_upload_bytes);
+        let stored = self.blobs.put(&key, stream::encrypt(cipher, &header, body)).await;
+        let (size, sha256) = meter.result()?;
         let written = stored?;
         if written != stream::stored_len(size) {
             let _ = self.blobs.delete(&key).await;
@@ -129,6 +146,8 @@ impl Portal {
             sha256,
             uploaded_by: p.user_id,
             created_at: self.clock.now(),
+            key_version,
+            blob_rev: String::new(),
         };
         // From here on the work runs in its own task: if the client goes away now, the record is
         // still committed, or the stored bytes still removed, instead of being left half-done.
@@ -201,7 +220,7 @@ impl Portal {
     /// needs. The first chunk is checked before anything is returned, so damage there is an
     /// error rather than a response that breaks off; damage further on ends the stream with an
     /// error, never with wrong bytes.
-    async fn open_document(&self, doc: &Document, range: Option<Range<u64>>) -> Result<ByteStream> {
+    pub(super) async fn open_document(&self, doc: &Document, range: Option<Range<u64>>) -> Result<ByteStream> {
         let key = doc.blob_key();
         // A stored object of the wrong length was truncated or extended: refuse it up front.
         if self.blobs.size(&key).await? != stream::stored_len(doc.size) {

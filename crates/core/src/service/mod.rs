@@ -7,6 +7,7 @@ mod documents;
 mod keys;
 mod matters;
 mod messages;
+mod rotation;
 mod tokens;
 mod users;
 
@@ -14,6 +15,7 @@ pub use accounts::{LinkInfo, LoginOutcome};
 pub use documents::{ByteRange, Download};
 pub use keys::KeyStatus;
 pub use matters::InviteOutcome;
+pub use rotation::{RotationReport, RotationStart, RotationStatus};
 
 use crate::audit::Actor;
 use crate::clock::Clock;

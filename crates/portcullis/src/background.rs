@@ -1,0 +1,40 @@
+//! Work every node does on its own, besides answering requests: resuming tenant-key rotations
+//! that no live worker is on, so an interrupted `keys rotate-tenant` finishes by itself.
+
+use portcullis_core::audit::RequestMeta;
+use portcullis_core::service::Portal;
+use std::time::Duration;
+
+/// A rotation with no sign of life for this long (or never worked) is taken over. Workers give
+/// one after every document and every batch of fields.
+pub fn quiet_after(poll: Duration) -> time::Duration {
+    let quiet = poll.saturating_mul(4).max(Duration::from_secs(120));
+    time::Duration::try_from(quiet).unwrap_or(time::Duration::minutes(2))
+}
+
+/// Look every `poll` (the first time one `poll` after start) for rotations to resume, until the task is aborted (at shutdown). A run cut
+/// off by the abort is resumed later, by this node or another.
+pub fn spawn(portal: Portal, poll: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match portal.resume_tenant_rotations(quiet_after(poll), &RequestMeta::default()).await {
+                Ok(reports) => {
+                    for r in reports {
+                        tracing::info!(
+                            to = r.target,
+                            documents = r.documents,
+                            fields = r.fields,
+                            failed = r.failed.len(),
+                            finished = r.finished,
+                            "tenant-key rotation worked"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "resuming tenant-key rotations failed; trying again later"),
+            }
+        }
+    })
+}
