@@ -161,6 +161,10 @@ fn stored_versions(dir: &Path) -> Vec<u32> {
     versions
 }
 
+fn db_url(dir: &Path, db: Option<&str>) -> String {
+    db.map_or_else(|| format!("sqlite://{}", dir.join("portcullis.db").display()), str::to_string)
+}
+
 /// The newest rotation's row of `keys status`, split into its columns.
 fn rotation_row(status: &str) -> Vec<String> {
     let row = status.lines().skip_while(|l| !l.starts_with("tenant\tto_version")).nth(1);
@@ -220,6 +224,13 @@ async fn tenant_rotation_survives_kill_9(db: Option<&str>) {
     assert!(st.contains("acme\tdata\t1\t") && st.contains("acme\tdata\t2\t"), "{st}");
     // Exactly one copy per document, every one under version 2: no copy left behind by a crash.
     assert_eq!(stored_versions(d), vec![2; 4], "{st}");
+
+    // Every step is in the tenant's audit chain: the start, each run, the finish.
+    let actions = crate::support::sql_column(&db_url(d, db), "SELECT action FROM audit_events ORDER BY at, seq").await;
+    let count = |a: &str| actions.iter().filter(|x| *x == a).count();
+    assert_eq!(count("keys.rotate_tenant.start"), 1, "{actions:?}");
+    assert_eq!(count("keys.rotate_tenant.work"), 6, "one per run that got past the start: {actions:?}");
+    assert_eq!(count("keys.rotate_tenant.finish"), 1, "{actions:?}");
 
     // Starting again makes version 3 and finishes at once.
     let o = run(d, db, &rotate, None);
@@ -281,5 +292,57 @@ async fn server_rotates_in_background_on_sqlite() {
 async fn server_rotates_in_background_on_postgres() {
     let db = PgDatabase::create().await;
     server_rotates_in_background(Some(&db.url)).await;
+    db.drop_database().await;
+}
+
+/// A damaged document cannot be re-encrypted: the rotation says which, re-encrypts the rest,
+/// stays open, and the damaged one still fails its integrity check rather than serving garbage.
+async fn damaged_document_keeps_rotation_open(db: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::support::create_acme(cmd(d, db), d);
+    let (_server, c) = serve(d, db).await;
+    let stored = store_content(&c).await;
+    let (damaged, _) = &stored.docs[2];
+    let tenants = d.join("documents/tenants");
+    let tenant = std::fs::read_dir(&tenants).unwrap().next().unwrap().unwrap().path();
+    let path = tenant.join("documents").join(damaged);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[1_000] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+
+    let o = run(d, db, &["keys", "rotate-tenant", "--tenant", "acme"], None);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "a rotation with a damaged document reported success: {err}");
+    assert!(err.contains(&format!("could not re-encrypt document {damaged}")), "{err}");
+    assert!(err.contains("the rotation stays open"), "{err}");
+    let row = rotation_row(&status(d, db));
+    assert_eq!((row[2].as_str(), row[6].as_str(), row[7].as_str()), ("open", "1", "0"), "{row:?}");
+    let mut versions = stored_versions(d);
+    versions.sort();
+    assert_eq!(versions, vec![1, 2, 2], "the undamaged documents are re-encrypted, the damaged one left alone");
+
+    for (id, body) in &stored.docs {
+        let got = c.get(&format!("/api/v1/documents/{id}/content")).await;
+        if id == damaged {
+            assert_eq!(got.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", got.text());
+            assert_eq!(got.error_code(), "integrity_error");
+        } else {
+            assert_eq!(&got.body, body);
+        }
+    }
+    let actions = crate::support::sql_column(&db_url(d, db), "SELECT action FROM audit_events").await;
+    assert!(actions.iter().any(|a| a == "keys.rotate_tenant.document_failed"), "{actions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_document_keeps_rotation_open_on_sqlite() {
+    damaged_document_keeps_rotation_open(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_document_keeps_rotation_open_on_postgres() {
+    let db = PgDatabase::create().await;
+    damaged_document_keeps_rotation_open(Some(&db.url)).await;
     db.drop_database().await;
 }

@@ -102,3 +102,15 @@ pub async fn sql(url: &str, statement: &'static str, binds: &[&str]) {
     }
     if url.starts_with("postgres") { on!(sqlx::PgConnection) } else { on!(sqlx::SqliteConnection) }
 }
+
+/// The first column of every row a query returns, as text, read directly from a test database.
+pub async fn sql_column(url: &str, query: &'static str) -> Vec<String> {
+    use sqlx::Connection;
+    macro_rules! on {
+        ($conn:ty) => {{
+            let mut c = <$conn>::connect(url).await.unwrap();
+            sqlx::query_scalar::<_, String>(query).fetch_all(&mut c).await.unwrap()
+        }};
+    }
+    if url.starts_with("postgres") { on!(sqlx::PgConnection) } else { on!(sqlx::SqliteConnection) }
+}
