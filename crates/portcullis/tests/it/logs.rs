@@ -1,6 +1,7 @@
 //! Secrets never reach the logs: a whole scenario runs against `portcullis serve` with debug
 //! logging, then every log line is searched for the master key, passwords, session cookies,
-//! CSRF tokens, API tokens and one-time links.
+//! CSRF tokens, API tokens and one-time links, including while the server re-encrypts under a new
+//! tenant key.
 
 use crate::support::portcullis;
 use portcullis_testkit::{Client, PASSWORD};
@@ -15,7 +16,9 @@ async fn no_secret_appears_in_the_logs() {
 
     let log_path = d.join("server.log");
     let mut cmd = portcullis(d);
-    cmd.env("PORTCULLIS_LOG", "debug").stderr(std::fs::File::create(&log_path).unwrap());
+    cmd.env("PORTCULLIS_LOG", "debug")
+        .env("PORTCULLIS_KEY_ROTATION_POLL_SECS", "1")
+        .stderr(std::fs::File::create(&log_path).unwrap());
     let (server, port) = crate::support::serve(cmd).await;
     let base = format!("https://127.0.0.1:{port}");
     let mut c = Client::new(&base, &std::fs::read(d.join("tls/cert.pem")).unwrap());
@@ -48,10 +51,20 @@ async fn no_secret_appears_in_the_logs() {
     assert_eq!(accepted.status, StatusCode::OK);
     secrets.push("client password 12345".into());
     assert_eq!(c.with_bearer("pct_wrong-token").get("/api/v1/matters").await.status, StatusCode::UNAUTHORIZED);
+    // The server re-encrypts everything under a new tenant key in the background, logging as it goes.
+    let o = portcullis(d).args(["keys", "rotate-tenant", "--tenant", "acme", "--no-wait"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for _ in 0..150 {
+        if std::fs::read_to_string(&log_path).unwrap().contains("tenant-key rotation worked") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     drop(server);
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.lines().count() > 5, "debug logging produced almost nothing:\n{log}");
+    assert!(log.contains("tenant-key rotation worked"), "the background rotation did not run:\n{log}");
     for s in &secrets {
         assert!(!log.contains(s.as_str()), "a secret ({} characters) appears in the log", s.len());
     }
