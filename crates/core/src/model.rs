@@ -340,3 +340,29 @@ pub struct LinkRecord {
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored values are bound to these exact strings: changing one makes existing data unreadable.
+    #[test]
+    fn sealed_places_keep_their_stored_form() {
+        let (a, b, c) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        assert_eq!(SealedColumn::UserEmail.place(a, &[]), format!("users.email:{a}"));
+        assert_eq!(SealedColumn::UserDisplayName.place(a, &[]), format!("users.display_name:{a}"));
+        assert_eq!(SealedColumn::MatterReference.place(a, &[]), format!("matters.reference:{a}"));
+        assert_eq!(SealedColumn::MatterTitle.place(a, &[]), format!("matters.title:{a}"));
+        assert_eq!(SealedColumn::DocumentName.place(a, &[b]), format!("documents.name:{a}:{b}"));
+        assert_eq!(SealedColumn::MessageBody.place(a, &[b, c]), format!("messages.body:{a}:{b}:{c}"));
+        let f = StoredField { column: SealedColumn::MessageBody, row: a, binds: vec![b, c], value: String::new() };
+        assert_eq!(f.place(), SealedColumn::MessageBody.place(a, &[b, c]));
+    }
+
+    #[test]
+    fn blob_keys_name_each_copy() {
+        let (t, d) = (TenantId::new(), DocumentId::new());
+        assert_eq!(blob_key(t, d, ""), format!("tenants/{t}/documents/{d}"));
+        assert_eq!(blob_key(t, d, "abc"), format!("tenants/{t}/documents/{d}.abc"));
+    }
+}

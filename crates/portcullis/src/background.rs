@@ -22,15 +22,21 @@ pub fn spawn(portal: Portal, poll: Duration) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             match portal.resume_tenant_rotations(quiet_after(poll), &RequestMeta::default()).await {
                 Ok(reports) => {
-                    for r in reports {
-                        tracing::info!(
-                            to = r.target,
-                            documents = r.documents,
-                            fields = r.fields,
-                            failed = r.failed.len(),
-                            finished = r.finished,
-                            "tenant-key rotation worked"
-                        );
+                    for (tenant, report) in reports {
+                        match report {
+                            Ok(r) => tracing::info!(
+                                %tenant,
+                                to = r.target,
+                                documents = r.documents,
+                                fields = r.fields,
+                                failed = r.failed.len(),
+                                finished = r.finished,
+                                "tenant-key rotation worked"
+                            ),
+                            Err(e) => {
+                                tracing::warn!(%tenant, error = %e, "tenant-key rotation failed; trying again later")
+                            }
+                        }
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "resuming tenant-key rotations failed; trying again later"),

@@ -146,13 +146,18 @@ impl Portal {
     }
 
     /// Work every open rotation that no live worker is on (no sign of life for `quiet`): what
-    /// servers run in the background, so an interrupted rotation finishes by itself.
-    pub async fn resume_tenant_rotations(&self, quiet: Duration, meta: &RequestMeta) -> Result<Vec<RotationReport>> {
+    /// servers run in the background, so an interrupted rotation finishes by itself. One
+    /// tenant's failure does not hold up the others.
+    pub async fn resume_tenant_rotations(
+        &self,
+        quiet: Duration,
+        meta: &RequestMeta,
+    ) -> Result<Vec<(TenantId, Result<RotationReport>)>> {
         let open = self.read().await?.open_key_rotations().await?;
         let now = self.clock.now();
         let mut reports = Vec::new();
         for r in open.into_iter().filter(|r| r.heartbeat_at.is_none_or(|h| now - h > quiet)) {
-            reports.push(self.run_tenant_rotation(r.tenant_id, Actor::System, meta, &|_| {}).await?);
+            reports.push((r.tenant_id, self.run_tenant_rotation(r.tenant_id, Actor::System, meta, &|_| {}).await));
         }
         Ok(reports)
     }
