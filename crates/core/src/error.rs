@@ -14,6 +14,16 @@ pub enum Error {
     /// Unknown tenant, unknown user and wrong password all map here, indistinguishably.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The password was right, but the account has a second factor and no valid code came
+    /// with it (missing, wrong, or already used).
+    #[error("second factor required")]
+    SecondFactorRequired,
+    /// A sensitive action needs a second-factor check within the last few minutes.
+    #[error("step-up required")]
+    StepUpRequired,
+    /// The firm requires a second factor and this user has none yet.
+    #[error("two-factor enrolment required")]
+    EnrolmentRequired,
     /// No valid session or token.
     #[error("authentication required")]
     Unauthenticated,
@@ -58,6 +68,9 @@ impl Error {
         match self {
             Error::NotFound => "not_found",
             Error::InvalidCredentials => "invalid_credentials",
+            Error::SecondFactorRequired => "second_factor_required",
+            Error::StepUpRequired => "step_up_required",
+            Error::EnrolmentRequired => "two_factor_enrolment_required",
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
             Error::Invalid { .. } => "invalid_request",
@@ -78,6 +91,16 @@ impl Error {
         match self {
             Error::NotFound => "The requested object does not exist.".into(),
             Error::InvalidCredentials => "The tenant, email or password is not correct.".into(),
+            Error::SecondFactorRequired => {
+                "Enter a current code from your authenticator app (each code works once), or a recovery code.".into()
+            }
+            Error::StepUpRequired => {
+                "This action needs a fresh check of your second factor: confirm a code from your authenticator app first."
+                    .into()
+            }
+            Error::EnrolmentRequired => {
+                "Your firm requires two-factor authentication: set up an authenticator app before anything else.".into()
+            }
             Error::Unauthenticated => "Sign in or present a valid API token.".into(),
             Error::Forbidden(why) => format!("You are not allowed to {why}."),
             Error::Invalid { field, message } => format!("Invalid {field}: {message}."),

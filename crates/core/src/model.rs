@@ -13,6 +13,31 @@ pub struct Tenant {
     pub name: String,
     pub display_name: String,
     pub created_at: OffsetDateTime,
+    /// Staff (owner, admin, staff) must use a second factor.
+    pub two_factor_staff: bool,
+    /// Clients must use a second factor.
+    pub two_factor_clients: bool,
+}
+
+/// A user's active TOTP factor. The secret is sealed in the database like client information.
+#[derive(Clone, Debug)]
+pub struct TotpRecord {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    /// Base32, as authenticator apps take it.
+    pub secret: secrecy::SecretString,
+    pub enrolled_at: OffsetDateTime,
+    /// The newest time step a code was accepted for: that step and older ones are refused.
+    pub last_step: u64,
+}
+
+/// A TOTP enrolment waiting for its first code.
+#[derive(Clone, Debug)]
+pub struct PendingTotp {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub secret: secrecy::SecretString,
+    pub created_at: OffsetDateTime,
 }
 
 /// A user's role within their tenant.
@@ -165,16 +190,22 @@ pub enum SealedColumn {
     DocumentName,
     /// Bound to its matter and author as well.
     MessageBody,
+    /// A user's TOTP secret (keyed by the user's id).
+    TotpSecret,
+    /// The secret of an enrolment waiting for its first code.
+    TotpPending,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 6] = [
+    pub const ALL: [SealedColumn; 8] = [
         SealedColumn::UserEmail,
         SealedColumn::UserDisplayName,
         SealedColumn::MatterReference,
         SealedColumn::MatterTitle,
         SealedColumn::DocumentName,
         SealedColumn::MessageBody,
+        SealedColumn::TotpSecret,
+        SealedColumn::TotpPending,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -185,6 +216,8 @@ impl SealedColumn {
             SealedColumn::MatterTitle => "matters.title",
             SealedColumn::DocumentName => "documents.name",
             SealedColumn::MessageBody => "messages.body",
+            SealedColumn::TotpSecret => "user_totp.secret",
+            SealedColumn::TotpPending => "totp_enrolments.secret",
         }
     }
 
@@ -253,6 +286,10 @@ pub struct SessionRecord {
     pub csrf_token: String,
     pub created_at: OffsetDateTime,
     pub last_seen_at: OffsetDateTime,
+    /// When this session last checked a second factor.
+    pub second_factor_at: Option<OffsetDateTime>,
+    /// The firm required a second factor at sign-in and the user had none.
+    pub enrol_required: bool,
 }
 
 /// An API bearer token's stored record (the secret itself is never stored).

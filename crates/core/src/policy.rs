@@ -5,8 +5,9 @@
 
 use crate::error::{Error, Result};
 use crate::ids::{MatterId, TenantId, UserId};
-use crate::model::Role;
+use crate::model::{Role, Tenant};
 use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
 
 /// What a bearer token may be used for. Browser sessions carry every scope their role allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -78,10 +79,14 @@ pub enum Permission {
     ListUsers,
     ManageUsers,
     ManageOwnTokens,
+    /// Enrol, replace or remove one's own second factors.
+    ManageOwnFactors,
+    /// Tenant-wide security settings (the two-factor requirement).
+    ManageTenantSecurity,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ListMatters,
         Permission::CreateMatter,
         Permission::ViewMatter,
@@ -95,6 +100,8 @@ impl Permission {
         Permission::ListUsers,
         Permission::ManageUsers,
         Permission::ManageOwnTokens,
+        Permission::ManageOwnFactors,
+        Permission::ManageTenantSecurity,
     ];
 
     /// The token scope an API token needs for this permission; `None` means tokens can never do it.
@@ -109,7 +116,10 @@ impl Permission {
             Permission::ListUsers => Scope::UsersRead,
             Permission::ManageUsers => Scope::UsersWrite,
             // A token must not mint or revoke tokens: a leaked token could otherwise persist itself.
-            Permission::ManageOwnTokens => return None,
+            // Nor change how its owner signs in, or the tenant's security settings.
+            Permission::ManageOwnTokens | Permission::ManageOwnFactors | Permission::ManageTenantSecurity => {
+                return None;
+            }
         })
     }
 
@@ -144,6 +154,8 @@ impl Permission {
             Permission::ListUsers => "list users",
             Permission::ManageUsers => "manage users",
             Permission::ManageOwnTokens => "manage API tokens",
+            Permission::ManageOwnFactors => "manage your sign-in factors",
+            Permission::ManageTenantSecurity => "change the firm's security settings",
         }
     }
 }
@@ -151,8 +163,9 @@ impl Permission {
 /// How the caller proved who they are.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Via {
-    /// A browser session; state changes need this CSRF token.
-    Session { csrf_token: String },
+    /// A browser session; state changes need this CSRF token. `session_hash` names the session
+    /// (the SHA-256 of its cookie, never the cookie).
+    Session { csrf_token: String, session_hash: String },
     /// An API bearer token with these scopes.
     Token { scopes: Vec<Scope> },
     /// The local command-line tool, run by whoever holds the machine.
@@ -179,6 +192,48 @@ pub struct Principal {
     pub display_name: String,
     pub role: Role,
     pub via: Via,
+    pub second_factor: SecondFactor,
+}
+
+/// What the caller's session knows about their second factor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SecondFactor {
+    /// The firm requires a second factor of this user, who has none yet: until they enrol, the
+    /// session may do nothing else.
+    pub enrol_required: bool,
+    /// When this session last checked a second factor (at sign-in or a step-up).
+    pub verified_at: Option<OffsetDateTime>,
+}
+
+/// How recent a second-factor check a sensitive action needs.
+pub const STEP_UP_WINDOW: Duration = Duration::minutes(10);
+
+/// Does the firm's policy require a second factor of a user with this role?
+pub fn two_factor_required(tenant: &Tenant, role: Role) -> bool {
+    if role.is_staff_side() { tenant.two_factor_staff } else { tenant.two_factor_clients }
+}
+
+/// Step-up for sensitive actions (changing factors, creating API tokens, role grants, exports,
+/// security settings): a user who has a second factor must have checked it within
+/// [`STEP_UP_WINDOW`]. A user without one (allowed only where the firm does not require it) has
+/// nothing to step up with and is not blocked; the command line is the machine's holder.
+pub fn step_up(p: &Principal, has_factor: bool, now: OffsetDateTime) -> Result<()> {
+    match p.via {
+        Via::Cli => Ok(()),
+        _ if !has_factor => Ok(()),
+        _ => match p.second_factor.verified_at {
+            Some(at) if now - at <= STEP_UP_WINDOW => Ok(()),
+            _ => Err(Error::StepUpRequired),
+        },
+    }
+}
+
+/// A session that must enrol a second factor may only do that.
+fn check_enrolment(p: &Principal, perm: Permission) -> Result<()> {
+    if p.second_factor.enrol_required && perm != Permission::ManageOwnFactors {
+        return Err(Error::EnrolmentRequired);
+    }
+    Ok(())
 }
 
 /// What the role alone allows, before matter membership and token scopes. This table is the
@@ -187,7 +242,7 @@ pub fn role_allows(role: Role, perm: Permission) -> bool {
     use Permission::*;
     match role {
         Role::Owner | Role::Admin => true,
-        Role::Staff => !matches!(perm, ManageUsers),
+        Role::Staff => !matches!(perm, ManageUsers | ManageTenantSecurity),
         Role::Client => matches!(
             perm,
             ListMatters
@@ -198,6 +253,7 @@ pub fn role_allows(role: Role, perm: Permission) -> bool {
                 | ReadMessages
                 | PostMessage
                 | ManageOwnTokens
+                | ManageOwnFactors
         ),
     }
 }
@@ -297,6 +353,7 @@ pub fn authorize_tenant(p: &Principal, perm: Permission) -> Result<TenantGrant> 
     if perm.is_matter_scoped() {
         return Err(Error::internal(format!("{perm:?} is matter-scoped; use authorize_matter")));
     }
+    check_enrolment(p, perm)?;
     if !role_allows(p.role, perm) {
         return Err(Error::Forbidden(perm.describe().into()));
     }
@@ -321,6 +378,7 @@ pub fn authorize_matter(p: &Principal, perm: Permission, m: &MatterFacts) -> Res
     if !can_see {
         return Err(Error::NotFound);
     }
+    check_enrolment(p, perm)?;
     if !perm.is_matter_scoped() || !role_allows(p.role, perm) {
         return Err(Error::Forbidden(perm.describe().into()));
     }
@@ -367,11 +425,47 @@ mod tests {
             display_name: "A".into(),
             role,
             via,
+            second_factor: SecondFactor::default(),
+        }
+    }
+
+    #[test]
+    fn step_up_needs_a_recent_check_only_of_users_with_a_factor() {
+        let now = time::macros::datetime!(2026-11-24 12:00 UTC);
+        let mut p = principal(Role::Staff, session());
+        assert!(step_up(&p, false, now).is_ok(), "nothing to step up with");
+        assert!(matches!(step_up(&p, true, now), Err(Error::StepUpRequired)));
+        p.second_factor.verified_at = Some(now - Duration::minutes(9));
+        assert!(step_up(&p, true, now).is_ok());
+        p.second_factor.verified_at = Some(now - Duration::minutes(11));
+        assert!(matches!(step_up(&p, true, now), Err(Error::StepUpRequired)));
+        assert!(step_up(&principal(Role::Owner, Via::Cli), true, now).is_ok());
+    }
+
+    #[test]
+    fn a_session_that_must_enrol_may_only_enrol() {
+        for role in Role::ALL {
+            let mut p = principal(role, session());
+            p.second_factor.enrol_required = true;
+            for perm in Permission::ALL {
+                let r = if perm.is_matter_scoped() {
+                    let facts =
+                        MatterFacts { tenant_id: p.tenant_id, matter_id: MatterId::new(), membership: Some(role) };
+                    authorize_matter(&p, perm, &facts).map(|_| ())
+                } else {
+                    authorize_tenant(&p, perm).map(|_| ())
+                };
+                if perm == Permission::ManageOwnFactors {
+                    assert!(r.is_ok(), "{role:?} could not enrol");
+                } else {
+                    assert!(matches!(r, Err(Error::EnrolmentRequired)), "{role:?} {perm:?}: {r:?}");
+                }
+            }
         }
     }
 
     fn session() -> Via {
-        Via::Session { csrf_token: "x".into() }
+        Via::Session { csrf_token: "x".into(), session_hash: "h".into() }
     }
 
     #[test]

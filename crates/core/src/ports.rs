@@ -8,8 +8,8 @@ use crate::audit::{NewEvent, StoredEvent};
 use crate::error::Result;
 use crate::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember, Message, Role, SealedColumn,
-    SessionRecord, StoredField, Tenant, TenantKeyRecord, User, UserStatus,
+    ApiToken, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember, Message, PendingTotp, Role,
+    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User, UserStatus,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -129,6 +129,37 @@ pub trait Tx: Send {
     // Messages.
     async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()>;
     async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>>;
+
+    // Second factors.
+    async fn set_tenant_two_factor(&mut self, tenant: TenantId, staff: bool, clients: bool) -> Result<()>;
+    /// A user's active TOTP factor.
+    async fn totp(&mut self, tenant: TenantId, user: UserId) -> Result<Option<TotpRecord>>;
+    /// Make this the user's active TOTP factor, replacing any other.
+    async fn put_totp(&mut self, t: &TotpRecord) -> Result<()>;
+    /// Accept time step `step` if it is newer than every step accepted before; false if not (a
+    /// replayed code). Atomic, so two requests cannot both use one code.
+    async fn use_totp_step(&mut self, tenant: TenantId, user: UserId, step: u64) -> Result<bool>;
+    /// Remove the user's TOTP factor and recovery codes.
+    async fn delete_totp(&mut self, tenant: TenantId, user: UserId) -> Result<()>;
+    async fn pending_totp(&mut self, tenant: TenantId, user: UserId) -> Result<Option<PendingTotp>>;
+    /// Store an enrolment waiting for its first code, replacing an earlier one.
+    async fn put_pending_totp(&mut self, t: &PendingTotp) -> Result<()>;
+    async fn delete_pending_totp(&mut self, tenant: TenantId, user: UserId) -> Result<()>;
+    /// Replace the user's recovery codes with these hashes.
+    async fn replace_recovery_codes(&mut self, tenant: TenantId, user: UserId, hashes: &[String]) -> Result<()>;
+    /// Spend a recovery code; false if it is unknown or spent.
+    async fn use_recovery_code(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool>;
+    async fn recovery_codes_left(&mut self, tenant: TenantId, user: UserId) -> Result<u64>;
+    /// Record a second-factor check on a session.
+    async fn set_session_second_factor(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()>;
+    /// The user has enrolled: none of their sessions is held to enrolment any more.
+    async fn clear_enrol_required(&mut self, tenant: TenantId, user: UserId) -> Result<()>;
 
     // Tenant-key rotation. Only the rotation use case calls these.
     /// Record a new rotation, in the transaction that adds its key version.

@@ -16,6 +16,7 @@ const COMMON: &[Embedded] = &[
     (1, "foundation", include_str!("../migrations/common/0001_foundation.sql")),
     (3, "tenant keys", include_str!("../migrations/common/0003_tenant_keys.sql")),
     (4, "key rotation", include_str!("../migrations/common/0004_key_rotation.sql")),
+    (5, "two factor", include_str!("../migrations/common/0005_two_factor.sql")),
 ];
 
 const SQLITE: &[Embedded] =

@@ -5,8 +5,8 @@ use portcullis_core::audit::StoredEvent;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
-    ApiToken, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, Matter, MatterMember, Message, Role,
-    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, User, UserStatus,
+    ApiToken, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, Matter, MatterMember, Message, PendingTotp,
+    Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User, UserStatus,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -34,6 +34,8 @@ pub(crate) struct TenantRow {
     name: String,
     display_name: String,
     created_at: i64,
+    two_factor_staff: i64,
+    two_factor_clients: i64,
 }
 
 impl TenantRow {
@@ -43,6 +45,8 @@ impl TenantRow {
             name: self.name,
             display_name: self.display_name,
             created_at: from_millis(self.created_at),
+            two_factor_staff: self.two_factor_staff != 0,
+            two_factor_clients: self.two_factor_clients != 0,
         })
     }
 }
@@ -104,6 +108,8 @@ pub(crate) struct SessionRow {
     csrf_token: String,
     created_at: i64,
     last_seen_at: i64,
+    second_factor_at: Option<i64>,
+    enrol_required: i64,
 }
 
 impl SessionRow {
@@ -115,6 +121,8 @@ impl SessionRow {
             csrf_token: self.csrf_token,
             created_at: from_millis(self.created_at),
             last_seen_at: from_millis(self.last_seen_at),
+            second_factor_at: self.second_factor_at.map(from_millis),
+            enrol_required: self.enrol_required != 0,
         })
     }
 }
@@ -361,5 +369,45 @@ impl FieldRow {
     pub(crate) fn into_field(self, column: SealedColumn) -> Result<StoredField> {
         let binds = [self.bind1, self.bind2].into_iter().flatten().map(|b| id(&b, |u| u)).collect::<Result<_>>()?;
         Ok(StoredField { column, row: id(&self.id, |u| u)?, binds, value: self.value })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TotpRow {
+    id: String,
+    tenant_id: String,
+    secret: String,
+    enrolled_at: i64,
+    last_step: i64,
+}
+
+impl TotpRow {
+    pub(crate) fn into_model(self) -> Result<TotpRecord> {
+        Ok(TotpRecord {
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            user_id: id(&self.id, portcullis_core::ids::UserId::from_uuid)?,
+            secret: secrecy::SecretString::from(self.secret),
+            enrolled_at: from_millis(self.enrolled_at),
+            last_step: count(self.last_step)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PendingTotpRow {
+    id: String,
+    tenant_id: String,
+    secret: String,
+    created_at: i64,
+}
+
+impl PendingTotpRow {
+    pub(crate) fn into_model(self) -> Result<PendingTotp> {
+        Ok(PendingTotp {
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            user_id: id(&self.id, portcullis_core::ids::UserId::from_uuid)?,
+            secret: secrecy::SecretString::from(self.secret),
+            created_at: from_millis(self.created_at),
+        })
     }
 }

@@ -3,8 +3,8 @@
 //! written once and the `on!` macro runs it on whichever engine is open.
 
 use crate::rows::{
-    self, AuditRow, DocumentRow, FieldRow, KeyRotationRow, LinkRow, MatterRow, MemberRow, MessageRow, SessionRow,
-    TenantKeyRow, TenantRow, TokenRow, UserRow,
+    self, AuditRow, DocumentRow, FieldRow, KeyRotationRow, LinkRow, MatterRow, MemberRow, MessageRow, PendingTotpRow,
+    SessionRow, TenantKeyRow, TenantRow, TokenRow, TotpRow, UserRow,
 };
 use async_trait::async_trait;
 use portcullis_core::audit::{self, NewEvent, StoredEvent};
@@ -12,11 +12,12 @@ use portcullis_core::clock::to_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
 use portcullis_core::model::{
-    ApiToken, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember, Message, Role, SealedColumn,
-    SessionRecord, StoredField, Tenant, TenantKeyRecord, User, UserStatus,
+    ApiToken, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember, Message, PendingTotp, Role,
+    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User, UserStatus,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
+use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
@@ -66,6 +67,20 @@ macro_rules! on {
 macro_rules! document_columns {
     () => {
         "id, tenant_id, matter_id, name, size, content_type, sha256, uploaded_by, created_at, key_version, blob_rev"
+    };
+}
+
+/// The columns of `tenants`, in the order `TenantRow` and the INSERT use.
+macro_rules! tenant_columns {
+    () => {
+        "id, name, display_name, created_at, two_factor_staff, two_factor_clients"
+    };
+}
+
+/// The columns of `sessions`, in the order `SessionRow` and the INSERT use.
+macro_rules! session_columns {
+    () => {
+        "token_hash, tenant_id, user_id, csrf_token, created_at, last_seen_at, second_factor_at, enrol_required"
     };
 }
 
@@ -127,6 +142,10 @@ fn field_sql(column: SealedColumn) -> FieldSql {
         SealedColumn::MatterTitle => field_sql!("matters", "title", "CAST(NULL AS TEXT)", "CAST(NULL AS TEXT)"),
         SealedColumn::DocumentName => field_sql!("documents", "name", "matter_id", "CAST(NULL AS TEXT)"),
         SealedColumn::MessageBody => field_sql!("messages", "body", "matter_id", "author_id"),
+        SealedColumn::TotpSecret => field_sql!("user_totp", "secret", "CAST(NULL AS TEXT)", "CAST(NULL AS TEXT)"),
+        SealedColumn::TotpPending => {
+            field_sql!("totp_enrolments", "secret", "CAST(NULL AS TEXT)", "CAST(NULL AS TEXT)")
+        }
     }
 }
 
@@ -266,12 +285,15 @@ impl Tx for SqlTx {
     }
 
     async fn insert_tenant(&mut self, t: &Tenant) -> Result<()> {
-        const Q: &str = "INSERT INTO tenants (id, name, display_name, created_at) VALUES ($1, $2, $3, $4)";
+        const Q: &str = "INSERT INTO tenants (id, name, display_name, created_at, two_factor_staff, two_factor_clients) \
+                         VALUES ($1, $2, $3, $4, $5, $6)";
         on!(self, |c| sqlx::query(Q)
             .bind(t.id.to_string())
             .bind(&t.name)
             .bind(&t.display_name)
             .bind(ms(t.created_at))
+            .bind(i64::from(t.two_factor_staff))
+            .bind(i64::from(t.two_factor_clients))
             .execute(c)
             .await
             .map(|r| r.rows_affected()))
@@ -280,13 +302,13 @@ impl Tx for SqlTx {
     }
 
     async fn tenant_by_name(&mut self, name: &str) -> Result<Option<Tenant>> {
-        const Q: &str = "SELECT id, name, display_name, created_at FROM tenants WHERE name = $1";
+        const Q: &str = concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE name = $1");
         let row: Option<TenantRow> = on!(self, |c| sqlx::query_as(Q).bind(name).fetch_optional(c).await).map_err(db)?;
         row.map(TenantRow::into_model).transpose()
     }
 
     async fn tenant(&mut self, id: TenantId) -> Result<Option<Tenant>> {
-        const Q: &str = "SELECT id, name, display_name, created_at FROM tenants WHERE id = $1";
+        const Q: &str = concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE id = $1");
         let row: Option<TenantRow> =
             on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
         row.map(TenantRow::into_model).transpose()
@@ -444,8 +466,8 @@ impl Tx for SqlTx {
     }
 
     async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
-        const Q: &str = "INSERT INTO sessions (token_hash, tenant_id, user_id, csrf_token, created_at, last_seen_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)";
+        const Q: &str =
+            concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         on!(self, |c| sqlx::query(Q)
             .bind(&s.token_hash)
             .bind(s.tenant_id.to_string())
@@ -453,6 +475,8 @@ impl Tx for SqlTx {
             .bind(&s.csrf_token)
             .bind(ms(s.created_at))
             .bind(ms(s.last_seen_at))
+            .bind(s.second_factor_at.map(ms))
+            .bind(i64::from(s.enrol_required))
             .execute(c)
             .await
             .map(|r| r.rows_affected()))
@@ -461,8 +485,7 @@ impl Tx for SqlTx {
     }
 
     async fn session(&mut self, token_hash: &str) -> Result<Option<SessionRecord>> {
-        const Q: &str = "SELECT token_hash, tenant_id, user_id, csrf_token, created_at, last_seen_at \
-                         FROM sessions WHERE token_hash = $1";
+        const Q: &str = concat!("SELECT ", session_columns!(), " FROM sessions WHERE token_hash = $1");
         let row: Option<SessionRow> =
             on!(self, |c| sqlx::query_as(Q).bind(token_hash).fetch_optional(c).await).map_err(db)?;
         row.map(SessionRow::into_model).transpose()
@@ -792,6 +815,173 @@ impl Tx for SqlTx {
             .await)
         .map_err(db)?;
         rows::all(rows, MessageRow::into_model)
+    }
+
+    async fn set_tenant_two_factor(&mut self, tenant: TenantId, staff: bool, clients: bool) -> Result<()> {
+        const Q: &str = "UPDATE tenants SET two_factor_staff = $2, two_factor_clients = $3 WHERE id = $1";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(i64::from(staff))
+            .bind(i64::from(clients))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn totp(&mut self, tenant: TenantId, user: UserId) -> Result<Option<TotpRecord>> {
+        const Q: &str = "SELECT id, tenant_id, secret, enrolled_at, last_step FROM user_totp \
+                         WHERE tenant_id = $1 AND id = $2";
+        let row: Option<TotpRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(user.to_string()).fetch_optional(c).await)
+                .map_err(db)?;
+        row.map(TotpRow::into_model).transpose()
+    }
+
+    async fn put_totp(&mut self, t: &TotpRecord) -> Result<()> {
+        const Q: &str = "INSERT INTO user_totp (id, tenant_id, secret, enrolled_at, last_step) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (id) DO UPDATE SET secret = excluded.secret, enrolled_at = excluded.enrolled_at, \
+                         last_step = excluded.last_step";
+        let step = size_i64(t.last_step)?;
+        on!(self, |c| sqlx::query(Q)
+            .bind(t.user_id.to_string())
+            .bind(t.tenant_id.to_string())
+            .bind(t.secret.expose_secret())
+            .bind(ms(t.enrolled_at))
+            .bind(step)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn use_totp_step(&mut self, tenant: TenantId, user: UserId, step: u64) -> Result<bool> {
+        const Q: &str = "UPDATE user_totp SET last_step = $3 WHERE tenant_id = $1 AND id = $2 AND last_step < $3";
+        let step = size_i64(step)?;
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(step)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn delete_totp(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
+        for q in [
+            "DELETE FROM user_totp WHERE tenant_id = $1 AND id = $2",
+            "DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2",
+        ] {
+            on!(self, |c| sqlx::query(q)
+                .bind(tenant.to_string())
+                .bind(user.to_string())
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))
+            .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn pending_totp(&mut self, tenant: TenantId, user: UserId) -> Result<Option<PendingTotp>> {
+        const Q: &str =
+            "SELECT id, tenant_id, secret, created_at FROM totp_enrolments WHERE tenant_id = $1 AND id = $2";
+        let row: Option<PendingTotpRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(user.to_string()).fetch_optional(c).await)
+                .map_err(db)?;
+        row.map(PendingTotpRow::into_model).transpose()
+    }
+
+    async fn put_pending_totp(&mut self, t: &PendingTotp) -> Result<()> {
+        const Q: &str = "INSERT INTO totp_enrolments (id, tenant_id, secret, created_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at";
+        on!(self, |c| sqlx::query(Q)
+            .bind(t.user_id.to_string())
+            .bind(t.tenant_id.to_string())
+            .bind(t.secret.expose_secret())
+            .bind(ms(t.created_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn delete_pending_totp(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
+        const Q: &str = "DELETE FROM totp_enrolments WHERE tenant_id = $1 AND id = $2";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn replace_recovery_codes(&mut self, tenant: TenantId, user: UserId, hashes: &[String]) -> Result<()> {
+        const DEL: &str = "DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2";
+        const INS: &str =
+            "INSERT INTO recovery_codes (tenant_id, user_id, code_hash, used_at) VALUES ($1, $2, $3, NULL)";
+        let (t, u) = (tenant.to_string(), user.to_string());
+        on!(self, |c| sqlx::query(DEL).bind(&t).bind(&u).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
+        for h in hashes {
+            on!(self, |c| sqlx::query(INS).bind(&t).bind(&u).bind(h).execute(c).await.map(|r| r.rows_affected()))
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn use_recovery_code(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        const Q: &str = "UPDATE recovery_codes SET used_at = $4 \
+                         WHERE tenant_id = $1 AND user_id = $2 AND code_hash = $3 AND used_at IS NULL";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(hash)
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn recovery_codes_left(&mut self, tenant: TenantId, user: UserId) -> Result<u64> {
+        const Q: &str = "SELECT COUNT(*) FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL";
+        let n: i64 =
+            on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).bind(user.to_string()).fetch_one(c).await)
+                .map_err(db)?;
+        u64::try_from(n).map_err(Error::internal)
+    }
+
+    async fn set_session_second_factor(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()> {
+        const Q: &str = "UPDATE sessions SET second_factor_at = $2 WHERE token_hash = $1";
+        on!(self, |c| sqlx::query(Q).bind(token_hash).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn clear_enrol_required(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
+        const Q: &str = "UPDATE sessions SET enrol_required = 0 WHERE tenant_id = $1 AND user_id = $2";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn insert_key_rotation(&mut self, r: &KeyRotation) -> Result<()> {

@@ -92,6 +92,10 @@ impl Client {
         Self::send(self.request(Method::POST, path).json(&body)).await
     }
 
+    pub async fn put_json(&self, path: &str, body: Value) -> Resp {
+        Self::send(self.request(Method::PUT, path).json(&body)).await
+    }
+
     /// Upload bytes as a document.
     pub async fn upload(&self, matter: &str, name: &str, bytes: Vec<u8>) -> Resp {
         let path = format!("/api/v1/matters/{matter}/documents");
@@ -100,12 +104,23 @@ impl Client {
 
     /// Sign in through the API; keeps the cookie and CSRF token on success.
     pub async fn login(&mut self, tenant: &str, email: &str, password: &str) -> Resp {
-        let r = self
-            .post("/api/v1/session", serde_json::json!({"tenant": tenant, "email": email, "password": password}))
-            .await;
+        self.login_with_code(tenant, email, password, None).await
+    }
+
+    /// Sign in with a second-factor code (TOTP or recovery code).
+    pub async fn login_with_code(&mut self, tenant: &str, email: &str, password: &str, code: Option<&str>) -> Resp {
+        let body = serde_json::json!({"tenant": tenant, "email": email, "password": password, "totp": code});
+        let r = self.post("/api/v1/session", body).await;
         if r.status == StatusCode::OK {
             self.csrf = r.json()["csrf_token"].as_str().map(str::to_string);
         }
         r
     }
+}
+
+/// The TOTP code an authenticator app shows for `secret` (base32) at `at`, as a user would type it.
+pub fn totp_code(secret: &str, at: time::OffsetDateTime) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret).expect("base32 TOTP secret");
+    let totp = totp_rs::Builder::new().with_secret(secret).build().expect("TOTP parameters");
+    totp.generate(u64::try_from(at.unix_timestamp()).expect("time after 1970")).to_string()
 }

@@ -8,7 +8,7 @@
 
 mod client;
 
-pub use client::{Client, Resp};
+pub use client::{Client, Resp, totp_code};
 
 use portcullis::config::Config;
 use portcullis::server::{self, Running};

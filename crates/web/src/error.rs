@@ -13,8 +13,8 @@ use serde::Serialize;
 pub fn status(e: &Error) -> StatusCode {
     match e {
         Error::NotFound => StatusCode::NOT_FOUND,
-        Error::InvalidCredentials | Error::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Error::Forbidden(_) | Error::Csrf => StatusCode::FORBIDDEN,
+        Error::InvalidCredentials | Error::Unauthenticated | Error::SecondFactorRequired => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) | Error::Csrf | Error::StepUpRequired | Error::EnrolmentRequired => StatusCode::FORBIDDEN,
         Error::Invalid { .. } => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

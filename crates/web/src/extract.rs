@@ -97,7 +97,7 @@ impl FromRequestParts<AppState> for ApiCaller {
 /// Compare a submitted CSRF token with the session's, in constant time.
 pub fn check_csrf(p: &Principal, sent: &str) -> Result<(), Error> {
     match &p.via {
-        Via::Session { csrf_token } if !sent.is_empty() && secret::equal(csrf_token, sent) => Ok(()),
+        Via::Session { csrf_token, .. } if !sent.is_empty() && secret::equal(csrf_token, sent) => Ok(()),
         Via::Session { .. } => Err(Error::Csrf),
         _ => Ok(()),
     }
@@ -121,7 +121,7 @@ impl UiCaller {
     /// The session's CSRF token, for forms.
     pub fn csrf(&self) -> &str {
         match &self.principal.via {
-            Via::Session { csrf_token } => csrf_token,
+            Via::Session { csrf_token, .. } => csrf_token,
             _ => "",
         }
     }

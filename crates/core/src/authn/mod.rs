@@ -1,4 +1,5 @@
-//! Authentication primitives: password hashing and random secrets.
+//! Authentication primitives: password hashing, random secrets, and the TOTP second factor.
 
 pub mod password;
 pub mod secret;
+pub mod totp;

@@ -10,8 +10,8 @@ use crate::audit::{NewEvent, StoredEvent};
 use crate::error::{Error, Result};
 use crate::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember, Message, Role, SealedColumn,
-    SessionRecord, StoredField, Tenant, TenantKeyRecord, User, UserStatus,
+    ApiToken, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember, Message, PendingTotp, Role,
+    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User, UserStatus,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -124,6 +124,27 @@ fn document_place(d: &Document) -> String {
 /// Where a message's body lives: bound to its matter and author too.
 fn message_place(m: &Message) -> String {
     SealedColumn::MessageBody.place(m.id.as_uuid(), &[m.matter_id.as_uuid(), m.author_id.as_uuid()])
+}
+
+/// A user's TOTP secret, sealed in `column` (active or pending) of the user's row.
+fn seal_secret(
+    c: &FieldCipher,
+    column: SealedColumn,
+    user: UserId,
+    secret: &secrecy::SecretString,
+) -> Result<secrecy::SecretString> {
+    use secrecy::ExposeSecret;
+    Ok(secrecy::SecretString::from(c.seal(&column.place(user.as_uuid(), &[]), secret.expose_secret())?))
+}
+
+fn open_secret(
+    c: &FieldCipher,
+    column: SealedColumn,
+    user: UserId,
+    sealed: &secrecy::SecretString,
+) -> Result<secrecy::SecretString> {
+    use secrecy::ExposeSecret;
+    Ok(secrecy::SecretString::from(c.open(&column.place(user.as_uuid(), &[]), sealed.expose_secret())?))
 }
 
 fn open_document(c: &FieldCipher, d: Document) -> Result<Document> {
@@ -340,6 +361,66 @@ impl Tx for SealingTx {
         let found = self.inner.list_messages(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         found.into_iter().map(|m| open_message(c, m)).collect()
+    }
+
+    async fn set_tenant_two_factor(&mut self, tenant: TenantId, staff: bool, clients: bool) -> Result<()> {
+        self.inner.set_tenant_two_factor(tenant, staff, clients).await
+    }
+    async fn totp(&mut self, tenant: TenantId, user: UserId) -> Result<Option<TotpRecord>> {
+        let found = self.inner.totp(tenant, user).await?;
+        let c = self.cipher(tenant).await?;
+        found
+            .map(|t| Ok(TotpRecord { secret: open_secret(c, SealedColumn::TotpSecret, user, &t.secret)?, ..t }))
+            .transpose()
+    }
+    async fn put_totp(&mut self, t: &TotpRecord) -> Result<()> {
+        let c = self.sealer(t.tenant_id).await?;
+        let sealed =
+            TotpRecord { secret: seal_secret(c, SealedColumn::TotpSecret, t.user_id, &t.secret)?, ..t.clone() };
+        self.inner.put_totp(&sealed).await
+    }
+    async fn use_totp_step(&mut self, tenant: TenantId, user: UserId, step: u64) -> Result<bool> {
+        self.inner.use_totp_step(tenant, user, step).await
+    }
+    async fn delete_totp(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
+        self.inner.delete_totp(tenant, user).await
+    }
+    async fn pending_totp(&mut self, tenant: TenantId, user: UserId) -> Result<Option<PendingTotp>> {
+        let found = self.inner.pending_totp(tenant, user).await?;
+        let c = self.cipher(tenant).await?;
+        found
+            .map(|t| Ok(PendingTotp { secret: open_secret(c, SealedColumn::TotpPending, user, &t.secret)?, ..t }))
+            .transpose()
+    }
+    async fn put_pending_totp(&mut self, t: &PendingTotp) -> Result<()> {
+        let c = self.sealer(t.tenant_id).await?;
+        let sealed =
+            PendingTotp { secret: seal_secret(c, SealedColumn::TotpPending, t.user_id, &t.secret)?, ..t.clone() };
+        self.inner.put_pending_totp(&sealed).await
+    }
+    async fn delete_pending_totp(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
+        self.inner.delete_pending_totp(tenant, user).await
+    }
+    async fn replace_recovery_codes(&mut self, tenant: TenantId, user: UserId, hashes: &[String]) -> Result<()> {
+        self.inner.replace_recovery_codes(tenant, user, hashes).await
+    }
+    async fn use_recovery_code(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        self.inner.use_recovery_code(tenant, user, hash, at).await
+    }
+    async fn recovery_codes_left(&mut self, tenant: TenantId, user: UserId) -> Result<u64> {
+        self.inner.recovery_codes_left(tenant, user).await
+    }
+    async fn set_session_second_factor(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()> {
+        self.inner.set_session_second_factor(token_hash, at).await
+    }
+    async fn clear_enrol_required(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
+        self.inner.clear_enrol_required(tenant, user).await
     }
 
     // Rotation works on values as stored: they pass through sealed, untouched.

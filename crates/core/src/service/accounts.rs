@@ -6,7 +6,7 @@ use crate::authn::{password, secret};
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, UserId};
 use crate::model::{KeyPurpose, LinkPurpose, LinkRecord, Role, SessionRecord, Tenant, User, UserStatus};
-use crate::policy::{Principal, Via};
+use crate::policy::{self, Principal, SecondFactor, Via};
 use crate::ports::Tx;
 use crate::validate;
 use secrecy::{ExposeSecret, SecretString};
@@ -131,8 +131,14 @@ impl Portal {
             return Err(Error::Conflict(format!("A tenant named {name:?}").into()));
         }
         let now = self.clock.now();
-        let tenant =
-            Tenant { id: TenantId::new(), name: name.to_string(), display_name: display.to_string(), created_at: now };
+        let tenant = Tenant {
+            id: TenantId::new(),
+            name: name.to_string(),
+            display_name: display.to_string(),
+            created_at: now,
+            two_factor_staff: false,
+            two_factor_clients: false,
+        };
         tx.insert_tenant(&tenant).await?;
         self.add_tenant_key(tx, tenant.id, KeyPurpose::Data, 1).await?;
         self.add_tenant_key(tx, tenant.id, KeyPurpose::Index, 1).await?;
@@ -154,11 +160,15 @@ impl Portal {
 
     /// Sign in with tenant, email and password. Unknown tenant, unknown user, a user who cannot
     /// sign in and a wrong password all give `InvalidCredentials` after the same hashing work.
+    /// A user with a second factor also needs `code` (a TOTP code or a recovery code): without a
+    /// valid one the answer is `SecondFactorRequired`. A user the firm requires a second factor
+    /// of, who has none, gets a session that may only enrol one.
     pub async fn login(
         &self,
         tenant_name: &str,
         email: &str,
         pw: SecretString,
+        code: Option<&str>,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome> {
         // Look up, then verify with no transaction open: hashing takes a while and must not hold
@@ -178,9 +188,9 @@ impl Portal {
         let stored_hash = found.as_ref().and_then(|(_, h)| h.clone());
         let ok = blocking(move || password::verify(&pw, stored_hash.as_deref())).await?;
         let mut tx = self.write().await?;
-        let user = match found {
-            Some((u, _)) if ok && u.status == UserStatus::Active => u,
-            other => {
+        let (user, tenant) = match (found, tenant.clone()) {
+            (Some((u, _)), Some(t)) if ok && u.status == UserStatus::Active => (u, t),
+            (other, _) => {
                 // Every failure writes the same kind of event, so a known user's failure costs
                 // the same as an unknown one's; unknown firms go to the platform chain.
                 let target = match &other {
@@ -195,26 +205,49 @@ impl Portal {
             }
         };
         let now = self.clock.now();
+        let has_factor = tx.totp(user.tenant_id, user.id).await?.is_some();
+        let factor = match (has_factor, code) {
+            (false, _) => None,
+            (true, Some(c)) => self.check_factor(&mut *tx, &user, c).await?,
+            (true, None) => None,
+        };
+        if has_factor && factor.is_none() {
+            // The password was right: record whether the code was missing or refused.
+            let action = if code.is_some() { "auth.second_factor_failed" } else { "auth.second_factor_required" };
+            let ev = NewEvent::new(Some(user.tenant_id), Actor::Anonymous, action, format!("user:{}", user.id), meta);
+            tx.append_audit(&ev, now).await?;
+            tx.commit().await?;
+            return Err(Error::SecondFactorRequired);
+        }
+        let second_factor = SecondFactor {
+            enrol_required: !has_factor && policy::two_factor_required(&tenant, user.role),
+            verified_at: factor.map(|_| now),
+        };
         let session_secret = secret::generate("pcs_")?;
         let csrf_token = secret::generate("")?.expose_secret().to_string();
+        let session_hash = secret::hash(&session_secret);
         tx.insert_session(&SessionRecord {
-            token_hash: secret::hash(&session_secret),
+            token_hash: session_hash.clone(),
             tenant_id: user.tenant_id,
             user_id: user.id,
             csrf_token: csrf_token.clone(),
             created_at: now,
             last_seen_at: now,
+            second_factor_at: second_factor.verified_at,
+            enrol_required: second_factor.enrol_required,
         })
         .await?;
         let ev =
-            NewEvent::new(Some(user.tenant_id), Actor::User(user.id), "auth.login", format!("user:{}", user.id), meta);
+            NewEvent::new(Some(user.tenant_id), Actor::User(user.id), "auth.login", format!("user:{}", user.id), meta)
+                .with_detail(serde_json::json!({
+                    "second_factor": factor.map(|f| f.as_str()),
+                    "enrol_required": second_factor.enrol_required,
+                }));
         tx.append_audit(&ev, now).await?;
         tx.commit().await?;
-        Ok(LoginOutcome {
-            principal: principal_of(user, Via::Session { csrf_token: csrf_token.clone() }),
-            session_secret,
-            csrf_token,
-        })
+        let mut principal = principal_of(user, Via::Session { csrf_token: csrf_token.clone(), session_hash });
+        principal.second_factor = second_factor;
+        Ok(LoginOutcome { principal, session_secret, csrf_token })
     }
 
     /// Resolve a session cookie to its principal, enforcing idle and absolute timeouts.
@@ -243,7 +276,9 @@ impl Portal {
             w.touch_session(&hash, now).await?;
             w.commit().await?;
         }
-        Ok(principal_of(user, Via::Session { csrf_token: s.csrf_token }))
+        let mut principal = principal_of(user, Via::Session { csrf_token: s.csrf_token, session_hash: hash });
+        principal.second_factor = SecondFactor { enrol_required: s.enrol_required, verified_at: s.second_factor_at };
+        Ok(principal)
     }
 
     /// End a session.
@@ -350,5 +385,13 @@ impl Portal {
 }
 
 pub(super) fn principal_of(u: User, via: Via) -> Principal {
-    Principal { tenant_id: u.tenant_id, user_id: u.id, email: u.email, display_name: u.display_name, role: u.role, via }
+    Principal {
+        tenant_id: u.tenant_id,
+        user_id: u.id,
+        email: u.email,
+        display_name: u.display_name,
+        role: u.role,
+        via,
+        second_factor: SecondFactor::default(),
+    }
 }

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod documents;
+mod factors;
 mod keys;
 mod matters;
 mod messages;
@@ -13,6 +14,7 @@ mod users;
 
 pub use accounts::{LinkInfo, LoginOutcome};
 pub use documents::{ByteRange, Download};
+pub use factors::{FactorUsed, SecurityStatus, TotpEnrolment};
 pub use keys::KeyStatus;
 pub use matters::InviteOutcome;
 pub use rotation::{RotationReport, RotationStart, RotationStatus};
@@ -174,6 +176,7 @@ pub fn cli_principal(tenant_id: TenantId) -> Principal {
         display_name: "command line".into(),
         role: crate::model::Role::Owner,
         via: Via::Cli,
+        second_factor: crate::policy::SecondFactor::default(),
     }
 }
 

@@ -52,6 +52,8 @@ impl Portal {
             last_used_at: None,
         };
         let mut tx = self.write().await?;
+        // A new credential is a sensitive action: a fresh second-factor check, if the user has one.
+        self.require_step_up(&mut *tx, p).await?;
         tx.insert_api_token(&token, &secret::hash(&secret)).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.create", format!("token:{}", token.id), meta)
             .with_detail(serde_json::json!({ "scopes": token.scopes }));

@@ -13,6 +13,7 @@ mod lifecycle;
 mod logs;
 mod streaming;
 mod support;
+mod two_factor;
 mod ui;
 
 /// Define a test that runs once per database: `both!(name, |srv| async move { ... })` makes

@@ -23,9 +23,59 @@ pub struct LoginRequest {
     pub tenant: String,
     pub email: String,
     pub password: String,
-    /// Second-factor code; accepted by the contract now, checked once two-factor sign-in exists.
-    #[allow(dead_code)]
+    /// A current code from the authenticator app, or a recovery code: needed when the user has
+    /// a second factor (without it the answer is 401 `second_factor_required`).
     pub totp: Option<String>,
+}
+
+/// A code for a step-up or to confirm an enrolment.
+#[derive(Deserialize, ToSchema)]
+pub struct CodeRequest {
+    /// Six digits from the authenticator app, or (for a step-up) a recovery code.
+    pub code: String,
+}
+
+/// A new authenticator-app enrolment: shown once.
+#[derive(Serialize, ToSchema)]
+pub struct TotpEnrolmentView {
+    /// Base32 secret, for typing into the app.
+    pub secret: String,
+    pub otpauth_url: String,
+    /// The same URL as a QR code (an SVG document).
+    pub qr_svg: String,
+}
+
+/// The recovery codes made at enrolment: shown once.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodesView {
+    pub recovery_codes: Vec<String>,
+}
+
+/// The caller's second-factor state.
+#[derive(Serialize, ToSchema)]
+pub struct SecurityView {
+    pub totp_enabled: bool,
+    pub enrolment_pending: bool,
+    pub recovery_codes_left: u64,
+    pub two_factor_required: bool,
+    /// When this session last checked a second factor (RFC 3339), if ever.
+    pub second_factor_verified_at: Option<String>,
+}
+
+/// A step-up's result.
+#[derive(Serialize, ToSchema)]
+pub struct StepUpView {
+    /// `totp` or `recovery_code`.
+    pub factor: String,
+}
+
+/// The firm's two-factor requirement.
+#[derive(Deserialize, ToSchema)]
+pub struct TwoFactorPolicy {
+    /// Owners, admins and staff must use a second factor.
+    pub staff: bool,
+    /// Clients must use a second factor.
+    pub clients: bool,
 }
 
 #[derive(Serialize, ToSchema)]

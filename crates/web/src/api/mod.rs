@@ -3,6 +3,7 @@
 
 mod documents;
 pub(crate) mod dto;
+mod factors;
 mod matters;
 mod session;
 
@@ -25,6 +26,7 @@ use utoipa::OpenApi;
         matters::list, matters::create, matters::get_one, matters::add_member, matters::list_members,
         matters::list_messages, matters::post_message,
         documents::list, documents::upload, documents::content,
+        factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -54,6 +56,11 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
     let bounded = Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/session", post(session::login).delete(session::logout).get(session::me))
+        .route("/api/v1/session/step-up", post(factors::step_up))
+        .route("/api/v1/me/security", get(factors::status))
+        .route("/api/v1/me/totp", post(factors::start).delete(factors::remove))
+        .route("/api/v1/me/totp/confirm", post(factors::confirm))
+        .route("/api/v1/tenant/two-factor", axum::routing::put(factors::set_policy))
         .route("/api/v1/tokens", post(session::create_token).get(session::list_tokens))
         .route("/api/v1/tokens/{id}", delete(session::revoke_token))
         .route("/api/v1/users", get(session::list_users).post(session::create_user))

@@ -13,13 +13,14 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// Sign in. Sets the session cookie and returns the CSRF token to echo.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody, description = "invalid_credentials")))]
+    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody, description = "invalid_credentials or second_factor_required")))]
 pub async fn login(
     State(s): State<AppState>,
     Meta(meta): Meta,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let out = s.portal.login(&req.tenant, &req.email, SecretString::from(req.password), &meta).await?;
+    let out =
+        s.portal.login(&req.tenant, &req.email, SecretString::from(req.password), req.totp.as_deref(), &meta).await?;
     let body = LoginResponse { user: UserView::from(&out.principal), csrf_token: out.csrf_token };
     Ok(([(header::SET_COOKIE, set_session_cookie(&out.session_secret))], Json(body)).into_response())
 }

@@ -79,6 +79,8 @@ pub struct LoginPage {
     error: Option<String>,
     tenant: String,
     email: String,
+    /// The password was right and the account has a second factor: ask for its code.
+    ask_code: bool,
 }
 
 pub async fn login_form() -> LoginPage {
@@ -90,19 +92,23 @@ pub struct LoginForm {
     tenant: String,
     email: String,
     password: String,
+    /// Sent once the page has asked for it.
+    #[serde(default)]
+    code: Option<String>,
 }
 
 pub async fn login(State(s): State<AppState>, Meta(meta): Meta, UiForm(f): UiForm<LoginForm>) -> Page {
-    match s.portal.login(&f.tenant, &f.email, SecretString::from(f.password), &meta).await {
+    let code = f.code.as_deref().filter(|c| !c.trim().is_empty());
+    match s.portal.login(&f.tenant, &f.email, SecretString::from(f.password), code, &meta).await {
         Ok(out) => {
             Ok(([(header::SET_COOKIE, set_session_cookie(&out.session_secret))], Redirect::to("/matters"))
                 .into_response())
         }
-        Err(e @ Error::InvalidCredentials) => Ok((
-            StatusCode::UNAUTHORIZED,
-            LoginPage { error: Some(e.public_message()), tenant: f.tenant, email: f.email },
-        )
-            .into_response()),
+        Err(e @ (Error::InvalidCredentials | Error::SecondFactorRequired)) => {
+            let ask_code = matches!(e, Error::SecondFactorRequired);
+            let page = LoginPage { error: Some(e.public_message()), tenant: f.tenant, email: f.email, ask_code };
+            Ok((StatusCode::UNAUTHORIZED, page).into_response())
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -1,0 +1,260 @@
+//! Second factors: TOTP enrolment with recovery codes, the check at sign-in and at step-up, the
+//! firm's two-factor requirement. The decisions (who may, whether a step-up is fresh enough)
+//! are the policy module's; this module does the work and the audit.
+
+use super::{Portal, actor};
+use crate::audit::{NewEvent, RequestMeta};
+use crate::authn::{secret, totp};
+use crate::error::{Error, Result};
+use crate::model::{PendingTotp, TotpRecord, User};
+use crate::policy::{self, Permission, Principal, Via};
+use crate::ports::Tx;
+use secrecy::{ExposeSecret, SecretString};
+use time::Duration;
+
+/// An enrolment not confirmed within this time must be started again.
+const ENROLMENT_TTL: Duration = Duration::minutes(15);
+
+/// What a user needs to add an authenticator app: shown once, at enrolment.
+#[derive(Debug)]
+pub struct TotpEnrolment {
+    pub secret: SecretString,
+    pub otpauth_url: SecretString,
+    /// The QR code of the URL, as an SVG document.
+    pub qr_svg: SecretString,
+}
+
+/// A user's second-factor state, as their security page shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecurityStatus {
+    pub totp_enabled: bool,
+    pub enrolment_pending: bool,
+    pub recovery_codes_left: u64,
+    /// The firm requires a second factor of this user.
+    pub two_factor_required: bool,
+    /// The session's last second-factor check, if any.
+    pub verified_at: Option<time::OffsetDateTime>,
+}
+
+/// Which factor a check accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FactorUsed {
+    Totp,
+    RecoveryCode,
+}
+
+impl FactorUsed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactorUsed::Totp => "totp",
+            FactorUsed::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
+impl Portal {
+    /// Check a code against the user's second factor in `tx`: a TOTP code for a time step newer
+    /// than any accepted before, or an unspent recovery code (which is spent). `None` if the
+    /// code is not valid; the caller audits and refuses.
+    pub(super) async fn check_factor(&self, tx: &mut dyn Tx, user: &User, code: &str) -> Result<Option<FactorUsed>> {
+        let Some(t) = tx.totp(user.tenant_id, user.id).await? else { return Ok(None) };
+        if totp::is_totp_code(code) {
+            let now = u64::try_from(self.clock.now().unix_timestamp()).map_err(Error::internal)?;
+            let Some(step) = totp::check(&t.secret, code, now)? else { return Ok(None) };
+            return Ok(tx.use_totp_step(user.tenant_id, user.id, step).await?.then_some(FactorUsed::Totp));
+        }
+        let hash = secret::hash_str(&totp::normalise_recovery_code(code));
+        Ok(tx
+            .use_recovery_code(user.tenant_id, user.id, &hash, self.clock.now())
+            .await?
+            .then_some(FactorUsed::RecoveryCode))
+    }
+
+    /// Refuse a sensitive action unless the caller checked their second factor recently (if
+    /// they have one). Asked inside the action's transaction.
+    pub(super) async fn require_step_up(&self, tx: &mut dyn Tx, p: &Principal) -> Result<()> {
+        let has_factor = match p.via {
+            Via::Cli => false,
+            _ => tx.totp(p.tenant_id, p.user_id).await?.is_some(),
+        };
+        policy::step_up(p, has_factor, self.clock.now())
+    }
+
+    /// The caller's second-factor state.
+    pub async fn security_status(&self, p: &Principal) -> Result<SecurityStatus> {
+        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        let mut tx = self.read().await?;
+        let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
+        Ok(SecurityStatus {
+            totp_enabled: tx.totp(p.tenant_id, p.user_id).await?.is_some(),
+            enrolment_pending: tx.pending_totp(p.tenant_id, p.user_id).await?.is_some(),
+            recovery_codes_left: tx.recovery_codes_left(p.tenant_id, p.user_id).await?,
+            two_factor_required: policy::two_factor_required(&tenant, p.role),
+            verified_at: p.second_factor.verified_at,
+        })
+    }
+
+    /// Start adding an authenticator app. Replacing an active one is a change of factors and
+    /// needs a step-up; the active one keeps working until the new one is confirmed.
+    pub async fn start_totp_enrolment(&self, p: &Principal, meta: &RequestMeta) -> Result<TotpEnrolment> {
+        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        let mut tx = self.write().await?;
+        self.require_step_up(&mut *tx, p).await?;
+        let secret = totp::new_secret()?;
+        let url = totp::otpauth_url(&secret, &p.email)?;
+        let qr_svg = totp::qr_svg(&url)?;
+        let now = self.clock.now();
+        tx.put_pending_totp(&PendingTotp {
+            tenant_id: p.tenant_id,
+            user_id: p.user_id,
+            secret: secret.clone(),
+            created_at: now,
+        })
+        .await?;
+        let ev = NewEvent::new(
+            Some(p.tenant_id),
+            actor(p),
+            "auth.totp_enrolment_started",
+            format!("user:{}", p.user_id),
+            meta,
+        );
+        tx.append_audit(&ev, now).await?;
+        tx.commit().await?;
+        Ok(TotpEnrolment { secret, otpauth_url: url.into(), qr_svg: qr_svg.into() })
+    }
+
+    /// Confirm an enrolment with a first code: the app becomes the user's factor, ten new
+    /// recovery codes replace any old ones (returned, once), and this session counts as checked.
+    pub async fn confirm_totp_enrolment(
+        &self,
+        p: &Principal,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> Result<Vec<SecretString>> {
+        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        let mut tx = self.write().await?;
+        let now = self.clock.now();
+        let pending = tx
+            .pending_totp(p.tenant_id, p.user_id)
+            .await?
+            .filter(|t| now - t.created_at <= ENROLMENT_TTL)
+            .ok_or_else(|| Error::invalid("code", "there is no enrolment waiting (or it expired); start again"))?;
+        let unix = u64::try_from(now.unix_timestamp()).map_err(Error::internal)?;
+        let Some(step) = totp::check(&pending.secret, code, unix)? else {
+            drop(tx);
+            self.audit_factor_failure(p, "auth.totp_enrolment_failed", meta).await?;
+            return Err(Error::invalid(
+                "code",
+                "that code is not valid; check the app's clock and enter the current code",
+            ));
+        };
+        tx.put_totp(&TotpRecord {
+            tenant_id: p.tenant_id,
+            user_id: p.user_id,
+            secret: pending.secret,
+            enrolled_at: now,
+            last_step: step,
+        })
+        .await?;
+        tx.delete_pending_totp(p.tenant_id, p.user_id).await?;
+        let codes = totp::new_recovery_codes()?;
+        let hashes: Vec<String> =
+            codes.iter().map(|c| secret::hash_str(&totp::normalise_recovery_code(c.expose_secret()))).collect();
+        tx.replace_recovery_codes(p.tenant_id, p.user_id, &hashes).await?;
+        tx.clear_enrol_required(p.tenant_id, p.user_id).await?;
+        if let Via::Session { session_hash, .. } = &p.via {
+            tx.set_session_second_factor(session_hash, now).await?;
+        }
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.totp_enrolled", format!("user:{}", p.user_id), meta);
+        tx.append_audit(&ev, now).await?;
+        tx.commit().await?;
+        Ok(codes)
+    }
+
+    /// Remove the user's authenticator app and recovery codes (a change of factors: step-up).
+    /// Refused while the firm requires a second factor of this user.
+    pub async fn remove_totp(&self, p: &Principal, meta: &RequestMeta) -> Result<()> {
+        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        let mut tx = self.write().await?;
+        self.require_step_up(&mut *tx, p).await?;
+        let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
+        if policy::two_factor_required(&tenant, p.role) {
+            return Err(Error::Forbidden("remove your second factor: your firm requires one".into()));
+        }
+        if tx.totp(p.tenant_id, p.user_id).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        tx.delete_totp(p.tenant_id, p.user_id).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.totp_removed", format!("user:{}", p.user_id), meta);
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await
+    }
+
+    /// Step-up: check a code for a signed-in session, so sensitive actions are allowed for the
+    /// next few minutes.
+    pub async fn step_up(&self, p: &Principal, code: &str, meta: &RequestMeta) -> Result<FactorUsed> {
+        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        let Via::Session { session_hash, .. } = &p.via else {
+            return Err(Error::Forbidden("step up with an API token (sign in in a browser session)".into()));
+        };
+        let mut tx = self.write().await?;
+        let user = tx.user(p.tenant_id, p.user_id).await?.ok_or(Error::Unauthenticated)?;
+        let Some(used) = self.check_factor(&mut *tx, &user, code).await? else {
+            drop(tx);
+            self.audit_factor_failure(p, "auth.step_up_failed", meta).await?;
+            return Err(Error::SecondFactorRequired);
+        };
+        let now = self.clock.now();
+        tx.set_session_second_factor(session_hash, now).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.step_up", format!("user:{}", p.user_id), meta)
+            .with_detail(serde_json::json!({ "factor": used.as_str() }));
+        tx.append_audit(&ev, now).await?;
+        tx.commit().await?;
+        Ok(used)
+    }
+
+    /// Set the firm's two-factor requirement (a security setting: step-up). Turning it off is
+    /// one of the actions that will need a second admin's approval; until approvals exist it is
+    /// refused rather than done by one person.
+    pub async fn set_two_factor_policy(
+        &self,
+        p: &Principal,
+        staff: bool,
+        clients: bool,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let mut tx = self.write().await?;
+        self.require_step_up(&mut *tx, p).await?;
+        let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
+        if (tenant.two_factor_staff && !staff) || (tenant.two_factor_clients && !clients) {
+            return Err(Error::Forbidden(
+                "turn the two-factor requirement off on your own: it needs a second admin's approval".into(),
+            ));
+        }
+        tx.set_tenant_two_factor(p.tenant_id, staff, clients).await?;
+        let ev = NewEvent::new(
+            Some(p.tenant_id),
+            actor(p),
+            "tenant.two_factor_policy",
+            format!("tenant:{}", p.tenant_id),
+            meta,
+        )
+        .with_detail(serde_json::json!({ "staff": staff, "clients": clients }));
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await
+    }
+
+    /// A refused code is recorded in its own transaction: the refusal must not roll it back.
+    pub(super) async fn audit_factor_failure(
+        &self,
+        p: &Principal,
+        action: &'static str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), action, format!("user:{}", p.user_id), meta);
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await
+    }
+}
