@@ -121,8 +121,12 @@ impl From<axum::extract::rejection::FormRejection> for UiError {
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         log(&self.0);
-        if matches!(self.0, Error::Unauthenticated) {
-            return axum::response::Redirect::to("/login").into_response();
+        // Some refusals are a step the user can take: send them to it.
+        match self.0 {
+            Error::Unauthenticated => return axum::response::Redirect::to("/login").into_response(),
+            Error::EnrolmentRequired => return axum::response::Redirect::to("/account/security").into_response(),
+            Error::StepUpRequired => return axum::response::Redirect::to("/account/step-up").into_response(),
+            _ => {}
         }
         let page = crate::ui::ErrorPage { status: status(&self.0).as_u16(), message: self.0.public_message() };
         (status(&self.0), page).into_response()

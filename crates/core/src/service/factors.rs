@@ -43,6 +43,14 @@ pub enum FactorUsed {
     RecoveryCode,
 }
 
+impl TotpEnrolment {
+    fn of(secret: SecretString, account: &str) -> Result<Self> {
+        let url = totp::otpauth_url(&secret, account)?;
+        let qr_svg = totp::qr_svg(&url)?;
+        Ok(Self { secret, otpauth_url: url.into(), qr_svg: qr_svg.into() })
+    }
+}
+
 impl FactorUsed {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -94,6 +102,12 @@ impl Portal {
         })
     }
 
+    /// The firm's settings, for those who may change its security settings.
+    pub async fn tenant_settings(&self, p: &Principal) -> Result<crate::model::Tenant> {
+        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        self.read().await?.tenant(p.tenant_id).await?.ok_or(Error::NotFound)
+    }
+
     /// Start adding an authenticator app. Replacing an active one is a change of factors and
     /// needs a step-up; the active one keeps working until the new one is confirmed.
     pub async fn start_totp_enrolment(&self, p: &Principal, meta: &RequestMeta) -> Result<TotpEnrolment> {
@@ -101,8 +115,7 @@ impl Portal {
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let secret = totp::new_secret()?;
-        let url = totp::otpauth_url(&secret, &p.email)?;
-        let qr_svg = totp::qr_svg(&url)?;
+        let shown = TotpEnrolment::of(secret.clone(), &p.email)?;
         let now = self.clock.now();
         tx.put_pending_totp(&PendingTotp {
             tenant_id: p.tenant_id,
@@ -120,7 +133,21 @@ impl Portal {
         );
         tx.append_audit(&ev, now).await?;
         tx.commit().await?;
-        Ok(TotpEnrolment { secret, otpauth_url: url.into(), qr_svg: qr_svg.into() })
+        Ok(shown)
+    }
+
+    /// The enrolment waiting for its first code, to show again (after a mistyped code).
+    pub async fn pending_totp_enrolment(&self, p: &Principal) -> Result<TotpEnrolment> {
+        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        let now = self.clock.now();
+        let pending = self
+            .read()
+            .await?
+            .pending_totp(p.tenant_id, p.user_id)
+            .await?
+            .filter(|t| now - t.created_at <= ENROLMENT_TTL)
+            .ok_or(Error::NotFound)?;
+        TotpEnrolment::of(pending.secret, &p.email)
     }
 
     /// Confirm an enrolment with a first code: the app becomes the user's factor, ten new

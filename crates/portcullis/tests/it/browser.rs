@@ -1,6 +1,7 @@
 //! The UI in a real browser: headless Chromium driven through ChromeDriver walks the main path —
 //! first-start setup, sign in, open a matter, upload, invite a client; the client sets a password,
-//! signs in and downloads the document. Screenshots go to `$PORTCULLIS_TEST_ARTIFACTS`.
+//! signs in and downloads the document; and two-factor enrolment and sign-in. Screenshots go to
+//! `$PORTCULLIS_TEST_ARTIFACTS`.
 
 use crate::support::{KillOnDrop, free_port, wait_for_port};
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
@@ -166,3 +167,60 @@ async fn main_path(srv: &TestServer) {
     b.close().await.unwrap();
 }
 crate::both!(main_path_in_a_real_browser, |srv| main_path(srv));
+
+/// Two-factor in the browser: enrol an authenticator app from its QR page, keep the recovery
+/// codes, tighten the firm's requirement, and sign in again with a code.
+async fn two_factor(srv: &TestServer) {
+    use portcullis_core::clock::Clock;
+    let base = srv.base.clone();
+    let (_driver, port) = start_driver().await;
+    let work = tempfile::tempdir().unwrap();
+    let b = browser(port, &work.path().join("profile"), work.path()).await;
+    let (_, owner) = srv.tenant("acme").await;
+
+    sign_in(&b, &base, "acme", &owner).await;
+    click(&b, "nav-security").await;
+    let status = expect(&b, "#totp-status").await.text().await.unwrap();
+    assert!(status.contains("off"), "{status}");
+    click(&b, "start-totp").await;
+    let secret = expect(&b, "#totp-secret").await.text().await.unwrap();
+    // The QR code is a real image the browser decoded (served as a data: URL the CSP allows).
+    let width = b.execute("return document.getElementById('totp-qr').naturalWidth", vec![]).await.unwrap();
+    assert!(width.as_u64().unwrap_or(0) > 0, "the QR code did not render: {width}");
+    shot(&b, "2fa-01-enrol").await;
+    fill(&b, "code", "000000").await;
+    click(&b, "confirm-totp").await;
+    // A mistyped code shows the same key again, with the reason.
+    let err = expect(&b, "p.error").await.text().await.unwrap();
+    assert!(err.contains("code"), "{err}");
+    assert_eq!(expect(&b, "#totp-secret").await.text().await.unwrap(), secret);
+    fill(&b, "code", &portcullis_testkit::totp_code(&secret, srv.clock.now())).await;
+    click(&b, "confirm-totp").await;
+    let codes = expect(&b, "#recovery-codes").await.find_all(Locator::Css("li")).await.unwrap();
+    assert_eq!(codes.len(), 10);
+    shot(&b, "2fa-02-recovery-codes").await;
+
+    // The owner makes two-factor compulsory for clients too.
+    click(&b, "nav-security").await;
+    click(&b, "policy-clients").await;
+    click(&b, "save-policy").await;
+    let notice = expect(&b, "#notice").await.text().await.unwrap();
+    assert!(notice.contains("saved"), "{notice}");
+    click(&b, "logout").await;
+
+    // Signing in now asks for a code.
+    srv.clock.advance(time::Duration::seconds(30));
+    b.goto(&format!("{base}/login")).await.unwrap();
+    fill(&b, "tenant", "acme").await;
+    fill(&b, "email", &owner).await;
+    fill(&b, "password", PASSWORD).await;
+    click(&b, "sign-in").await;
+    expect(&b, "#code").await;
+    shot(&b, "2fa-03-code-asked").await;
+    fill(&b, "password", PASSWORD).await;
+    fill(&b, "code", &portcullis_testkit::totp_code(&secret, srv.clock.now())).await;
+    click(&b, "sign-in").await;
+    expect(&b, "#logout").await;
+    b.close().await.unwrap();
+}
+crate::both!(two_factor_in_a_real_browser, |srv| two_factor(srv));

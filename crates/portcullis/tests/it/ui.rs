@@ -200,3 +200,58 @@ crate::both!(token_and_user_pages_work, |srv| async move {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.text().contains("scope"));
 });
+
+/// Posts a form from the signed-in client.
+async fn post_form(c: &Client, path: &str, pairs: &[(&str, &str)]) -> portcullis_testkit::Resp {
+    Client::send(c.http.post(format!("{}{path}", c.base)).form(pairs)).await
+}
+
+crate::both!(security_pages_enrol_and_step_up, |srv| async move {
+    use portcullis_core::clock::Clock;
+    let (tenant, owner) = srv.tenant("acme").await;
+    srv.user(tenant, "staff@acme.example", "staff").await;
+    let c = srv.client();
+    assert_eq!(Client::send(login_form(&c, &owner, PASSWORD, &[])).await.status, StatusCode::SEE_OTHER);
+    let page = c.get("/account/security").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let csrf = csrf_of(&page.text());
+    assert!(page.text().contains("id=\"save-policy\""), "owners see the firm's requirement");
+
+    let enrol = post_form(&c, "/account/security/totp", &[("csrf", &csrf)]).await;
+    assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.text());
+    let html = enrol.text();
+    assert!(html.contains("src=\"data:image/svg+xml;base64,"), "the QR code is inline");
+    let at = html.find("id=\"totp-secret\">").unwrap() + 17;
+    let secret = html[at..].split('<').next().unwrap().to_string();
+    let wrong = post_form(&c, "/account/security/totp/confirm", &[("csrf", &csrf), ("code", "000000")]).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.text().contains(&secret), "a mistyped code shows the same key again");
+    let code = portcullis_testkit::totp_code(&secret, srv.clock.now());
+    let done = post_form(&c, "/account/security/totp/confirm", &[("csrf", &csrf), ("code", &code)]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert_eq!(done.text().matches("<li><code>").count(), 10, "ten recovery codes, shown once");
+
+    // Later, a sensitive action sends the user to the step-up page, which returns only locally.
+    srv.clock.advance(time::Duration::minutes(11));
+    let token = post_form(&c, "/tokens", &[("csrf", &csrf), ("name", "x"), ("scopes", "matters:read")]).await;
+    assert_eq!(token.status, StatusCode::SEE_OTHER);
+    assert_eq!(token.headers["location"], "/account/step-up");
+    let form = c.get("/account/step-up?next=https://evil.example/").await.text();
+    assert!(form.contains("name=\"next\" value=\"/account/security\""), "{form}");
+    let bad = post_form(&c, "/account/step-up", &[("csrf", &csrf), ("code", "111111"), ("next", "/tokens")]).await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    let code = portcullis_testkit::totp_code(&secret, srv.clock.now());
+    let ok = post_form(&c, "/account/step-up", &[("csrf", &csrf), ("code", &code), ("next", "/tokens")]).await;
+    assert_eq!((ok.status, ok.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/tokens"));
+    let token = post_form(&c, "/tokens", &[("csrf", &csrf), ("name", "x"), ("scopes", "matters:read")]).await;
+    assert_eq!(token.status, StatusCode::OK, "{}", token.text());
+
+    // Requiring two-factor for staff sends a staff member's next session to enrolment.
+    let saved = post_form(&c, "/account/security/policy", &[("csrf", &csrf), ("staff", "on")]).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text());
+    let s = srv.client();
+    assert_eq!(Client::send(login_form(&s, "staff@acme.example", PASSWORD, &[])).await.status, StatusCode::SEE_OTHER);
+    let m = s.get("/matters").await;
+    assert_eq!((m.status, m.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/account/security"));
+    assert!(s.get("/account/security").await.text().contains("Your firm requires one"));
+});

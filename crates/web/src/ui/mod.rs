@@ -3,6 +3,7 @@
 //! use cases as the API.
 
 mod pages;
+mod security;
 
 use crate::{AppState, WebSettings};
 use axum::Router;
@@ -25,6 +26,12 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/matters/{id}", get(pages::matter))
         .route("/matters/{id}/members", post(pages::add_member))
         .route("/matters/{id}/messages", post(pages::post_message))
+        .route("/account/security", get(security::security))
+        .route("/account/security/totp", post(security::start))
+        .route("/account/security/totp/confirm", post(security::confirm))
+        .route("/account/security/totp/remove", post(security::remove))
+        .route("/account/security/policy", post(security::set_policy))
+        .route("/account/step-up", get(security::step_up_form).post(security::step_up))
         .route("/tokens", get(pages::tokens).post(pages::create_token))
         .route("/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/users", get(pages::users).post(pages::create_user))

@@ -26,14 +26,14 @@ type Page = Result<Response, UiError>;
 
 /// What the navigation bar shows.
 pub struct Nav {
-    email: String,
-    role: &'static str,
-    csrf: String,
-    can_manage_users: bool,
+    pub(super) email: String,
+    pub(super) role: &'static str,
+    pub(super) csrf: String,
+    pub(super) can_manage_users: bool,
 }
 
 impl Nav {
-    fn of(c: &UiCaller) -> Self {
+    pub(super) fn of(c: &UiCaller) -> Self {
         Self {
             email: c.principal.email.clone(),
             role: c.principal.role.as_str(),
@@ -68,7 +68,7 @@ pub async fn home() -> Redirect {
 /// A CSRF-carrying form body.
 #[derive(Deserialize)]
 pub struct CsrfOnly {
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 csrf_forms!(CsrfOnly, MatterForm, MemberForm, MessageForm, UserForm);

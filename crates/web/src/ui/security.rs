@@ -1,0 +1,199 @@
+//! The account security pages: second-factor status, authenticator-app enrolment with its QR
+//! code, recovery codes (shown once), step-up, and the firm's two-factor requirement.
+
+use super::pages::{CsrfOnly, Nav};
+use crate::AppState;
+use crate::error::UiError;
+use crate::extract::{Meta, UiAction, UiCaller, csrf_forms};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use portcullis_core::policy::{Permission, role_allows};
+use portcullis_core::service::TotpEnrolment;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+type Page = Result<Response, UiError>;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "security.html")]
+pub struct SecurityPage {
+    nav: Nav,
+    totp_enabled: bool,
+    recovery_codes_left: u64,
+    two_factor_required: bool,
+    /// Owners and admins see the firm's requirement and may tighten it.
+    can_set_policy: bool,
+    policy_staff: bool,
+    policy_clients: bool,
+    notice: Option<String>,
+}
+
+pub async fn security(State(s): State<AppState>, c: UiCaller) -> Page {
+    Ok(security_page(&s, &c, None).await?.into_response())
+}
+
+async fn security_page(s: &AppState, c: &UiCaller, notice: Option<String>) -> Result<SecurityPage, UiError> {
+    let st = s.portal.security_status(&c.principal).await?;
+    let can_set_policy = role_allows(c.principal.role, Permission::ManageTenantSecurity);
+    let tenant = if can_set_policy { Some(s.portal.tenant_settings(&c.principal).await?) } else { None };
+    Ok(SecurityPage {
+        nav: Nav::of(c),
+        totp_enabled: st.totp_enabled,
+        recovery_codes_left: st.recovery_codes_left,
+        two_factor_required: st.two_factor_required,
+        can_set_policy,
+        policy_staff: tenant.as_ref().is_some_and(|t| t.two_factor_staff),
+        policy_clients: tenant.as_ref().is_some_and(|t| t.two_factor_clients),
+        notice,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "enrol.html")]
+pub struct EnrolPage {
+    nav: Nav,
+    secret: String,
+    /// The QR code as a `data:` URL (the CSP allows `data:` images, never scripts).
+    qr: String,
+    error: Option<String>,
+}
+
+/// Start an enrolment and show its QR code and secret.
+pub async fn start(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiAction { caller: c, .. }: UiAction<CsrfOnly>,
+) -> Page {
+    let e = s.portal.start_totp_enrolment(&c.principal, &meta).await?;
+    Ok(enrol_page(&c, &e, None).into_response())
+}
+
+fn enrol_page(c: &UiCaller, e: &TotpEnrolment, error: Option<String>) -> EnrolPage {
+    let qr = format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(e.qr_svg.expose_secret())
+    );
+    EnrolPage { nav: Nav::of(c), secret: e.secret.expose_secret().to_string(), qr, error }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    code: String,
+    /// Where to go after a step-up (a local path).
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub struct PolicyForm {
+    csrf: String,
+    #[serde(default)]
+    staff: Option<String>,
+    #[serde(default)]
+    clients: Option<String>,
+}
+
+csrf_forms!(CodeForm, PolicyForm);
+
+#[derive(Template, WebTemplate)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    nav: Nav,
+    codes: Vec<String>,
+}
+
+/// Confirm the enrolment with a first code; show the recovery codes, once.
+pub async fn confirm(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiAction { caller: c, form: f }: UiAction<CodeForm>,
+) -> Page {
+    let codes = match s.portal.confirm_totp_enrolment(&c.principal, &f.code, &meta).await {
+        Ok(codes) => codes,
+        // A mistyped code: the same enrolment again, with the reason.
+        Err(e @ portcullis_core::Error::Invalid { .. }) => {
+            let Ok(pending) = s.portal.pending_totp_enrolment(&c.principal).await else { return Err(e.into()) };
+            let page = enrol_page(&c, &pending, Some(e.public_message()));
+            return Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // The session no longer has to enrol: show the navigation of a full session.
+    let c = UiCaller { principal: s.portal.authenticate_session(&c.cookie).await?, cookie: c.cookie };
+    let codes = codes.iter().map(|c| c.expose_secret().to_string()).collect();
+    Ok(RecoveryCodesPage { nav: Nav::of(&c), codes }.into_response())
+}
+
+pub async fn remove(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiAction { caller: c, .. }: UiAction<CsrfOnly>,
+) -> Page {
+    s.portal.remove_totp(&c.principal, &meta).await?;
+    Ok(security_page(&s, &c, Some("The authenticator app was removed.".into())).await?.into_response())
+}
+
+pub async fn set_policy(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiAction { caller: c, form: f }: UiAction<PolicyForm>,
+) -> Page {
+    s.portal.set_two_factor_policy(&c.principal, f.staff.is_some(), f.clients.is_some(), &meta).await?;
+    Ok(security_page(&s, &c, Some("The firm's two-factor requirement was saved.".into())).await?.into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "step_up.html")]
+pub struct StepUpPage {
+    nav: Nav,
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Only local paths: a step-up must never become an open redirect.
+fn local_path(next: &str) -> String {
+    let ok = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.contains("://");
+    if ok { next.to_string() } else { "/account/security".to_string() }
+}
+
+pub async fn step_up_form(c: UiCaller, Query(q): Query<NextQuery>) -> Page {
+    Ok(StepUpPage { nav: Nav::of(&c), next: local_path(&q.next), error: None }.into_response())
+}
+
+pub async fn step_up(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiAction { caller: c, form: f }: UiAction<CodeForm>,
+) -> Page {
+    match s.portal.step_up(&c.principal, &f.code, &meta).await {
+        Ok(_) => Ok(Redirect::to(&local_path(&f.next)).into_response()),
+        Err(e @ portcullis_core::Error::SecondFactorRequired) => {
+            let page = StepUpPage { nav: Nav::of(&c), next: local_path(&f.next), error: Some(e.public_message()) };
+            Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn step_up_returns_only_to_local_paths() {
+        assert_eq!(local_path("/tokens"), "/tokens");
+        for bad in ["//evil.example/x", "https://evil.example", "/\\evil.example", "tokens", ""] {
+            assert_eq!(local_path(bad), "/account/security", "{bad}");
+        }
+    }
+}
