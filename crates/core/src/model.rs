@@ -48,11 +48,13 @@ pub enum Role {
     Admin,
     Staff,
     Client,
+    /// Reads the audit log; sees no client content.
+    Auditor,
 }
 
 impl Role {
     /// Every role, for tables and tests.
-    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Staff, Role::Client];
+    pub const ALL: [Role; 5] = [Role::Owner, Role::Admin, Role::Staff, Role::Client, Role::Auditor];
 
     /// The stored and wire name.
     pub fn as_str(self) -> &'static str {
@@ -61,6 +63,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Staff => "staff",
             Role::Client => "client",
+            Role::Auditor => "auditor",
         }
     }
 
@@ -69,12 +72,18 @@ impl Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| crate::Error::invalid("role", "must be one of owner, admin, staff, client"))
+            .ok_or_else(|| crate::Error::invalid("role", "must be one of owner, admin, staff, client, auditor"))
     }
 
-    /// Staff-side roles work matters; clients only see what they are invited to.
+    /// The firm's own people (everyone but clients): the staff two-factor requirement covers them.
     pub fn is_staff_side(self) -> bool {
         !matches!(self, Role::Client)
+    }
+
+    /// Roles that work matters: they see every unrestricted matter and can be put on any
+    /// matter's list. Clients see only matters they are on; auditors see none.
+    pub fn works_matters(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin | Role::Staff)
     }
 }
 
@@ -128,6 +137,8 @@ pub struct Matter {
     pub title: String,
     pub created_by: UserId,
     pub created_at: OffsetDateTime,
+    /// An ethical wall: only the users on the matter's list see it, whatever their role.
+    pub restricted: bool,
 }
 
 /// A user on a matter's list.

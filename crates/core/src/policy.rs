@@ -28,10 +28,12 @@ pub enum Scope {
     UsersRead,
     #[serde(rename = "users:write")]
     UsersWrite,
+    #[serde(rename = "audit:read")]
+    AuditRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::MattersRead,
         Scope::MattersWrite,
         Scope::DocumentsRead,
@@ -40,6 +42,7 @@ impl Scope {
         Scope::MessagesWrite,
         Scope::UsersRead,
         Scope::UsersWrite,
+        Scope::AuditRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Scope {
             Scope::MessagesWrite => "messages:write",
             Scope::UsersRead => "users:read",
             Scope::UsersWrite => "users:write",
+            Scope::AuditRead => "audit:read",
         }
     }
 
@@ -83,10 +87,12 @@ pub enum Permission {
     ManageOwnFactors,
     /// Tenant-wide security settings (the two-factor requirement).
     ManageTenantSecurity,
+    /// Read the firm's audit log.
+    ReadAudit,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::ListMatters,
         Permission::CreateMatter,
         Permission::ViewMatter,
@@ -102,6 +108,7 @@ impl Permission {
         Permission::ManageOwnTokens,
         Permission::ManageOwnFactors,
         Permission::ManageTenantSecurity,
+        Permission::ReadAudit,
     ];
 
     /// The token scope an API token needs for this permission; `None` means tokens can never do it.
@@ -115,6 +122,7 @@ impl Permission {
             Permission::PostMessage => Scope::MessagesWrite,
             Permission::ListUsers => Scope::UsersRead,
             Permission::ManageUsers => Scope::UsersWrite,
+            Permission::ReadAudit => Scope::AuditRead,
             // A token must not mint or revoke tokens: a leaked token could otherwise persist itself.
             // Nor change how its owner signs in, or the tenant's security settings.
             Permission::ManageOwnTokens | Permission::ManageOwnFactors | Permission::ManageTenantSecurity => {
@@ -156,6 +164,7 @@ impl Permission {
             Permission::ManageOwnTokens => "manage API tokens",
             Permission::ManageOwnFactors => "manage your sign-in factors",
             Permission::ManageTenantSecurity => "change the firm's security settings",
+            Permission::ReadAudit => "read the audit log",
         }
     }
 }
@@ -242,7 +251,8 @@ pub fn role_allows(role: Role, perm: Permission) -> bool {
     use Permission::*;
     match role {
         Role::Owner | Role::Admin => true,
-        Role::Staff => !matches!(perm, ManageUsers | ManageTenantSecurity),
+        Role::Staff => !matches!(perm, ManageUsers | ManageTenantSecurity | ReadAudit),
+        Role::Auditor => matches!(perm, ReadAudit | ManageOwnTokens | ManageOwnFactors),
         Role::Client => matches!(
             perm,
             ListMatters
@@ -281,8 +291,8 @@ impl TenantGrant {
 /// Which matters a caller may list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatterVisibility {
-    /// Every matter of the tenant.
-    All,
+    /// Every unrestricted matter of the tenant, and the restricted ones whose list holds this user.
+    Unrestricted(UserId),
     /// Only matters whose list holds this user.
     MemberOf(UserId),
 }
@@ -334,6 +344,8 @@ pub struct MatterFacts {
     pub matter_id: MatterId,
     /// The caller's role on the matter's list, if listed.
     pub membership: Option<Role>,
+    /// Behind an ethical wall: only its list sees it.
+    pub restricted: bool,
 }
 
 fn check_scope(p: &Principal, perm: Permission) -> Result<()> {
@@ -364,7 +376,11 @@ pub fn authorize_tenant(p: &Principal, perm: Permission) -> Result<TenantGrant> 
 /// Decide which matters the caller may list.
 pub fn authorize_matter_list(p: &Principal) -> Result<MatterListGrant> {
     let grant = authorize_tenant(p, Permission::ListMatters)?;
-    let visibility = if p.role.is_staff_side() { MatterVisibility::All } else { MatterVisibility::MemberOf(p.user_id) };
+    let visibility = if p.role.works_matters() {
+        MatterVisibility::Unrestricted(p.user_id)
+    } else {
+        MatterVisibility::MemberOf(p.user_id)
+    };
     Ok(MatterListGrant { tenant_id: grant.tenant_id, visibility })
 }
 
@@ -374,7 +390,9 @@ pub fn authorize_matter(p: &Principal, perm: Permission, m: &MatterFacts) -> Res
     if m.tenant_id != p.tenant_id {
         return Err(Error::NotFound);
     }
-    let can_see = p.role.is_staff_side() || m.membership.is_some();
+    // A restricted matter is seen by its list alone, owners and admins included (an ethical
+    // wall binds partners too); others by the roles that work matters and by their list.
+    let can_see = m.membership.is_some() || (p.role.works_matters() && !m.restricted);
     if !can_see {
         return Err(Error::NotFound);
     }
@@ -384,6 +402,20 @@ pub fn authorize_matter(p: &Principal, perm: Permission, m: &MatterFacts) -> Res
     }
     check_scope(p, perm)?;
     Ok(MatterGrant { tenant_id: p.tenant_id, matter_id: m.matter_id, actor: p.user_id, permission: perm })
+}
+
+/// The grant to put a matter's creator on its list, right after creating it (a restricted
+/// matter is invisible to everyone not on its list, its creator included, until then).
+pub fn creator_membership(grant: &TenantGrant, matter: MatterId) -> Result<MatterGrant> {
+    if grant.permission != Permission::CreateMatter {
+        return Err(Error::internal("a creator's membership needs the grant that created the matter"));
+    }
+    Ok(MatterGrant {
+        tenant_id: grant.tenant_id,
+        matter_id: matter,
+        actor: grant.actor,
+        permission: Permission::ManageMembers,
+    })
 }
 
 /// The permission × role table as Markdown, for the documentation.
@@ -401,7 +433,7 @@ pub fn permission_table_markdown() -> String {
         let scope = perm.scope().map(Scope::as_str).unwrap_or("(session only)");
         out.push_str(&format!("| {} | {} |", perm.describe(), scope));
         for r in Role::ALL {
-            let cell = match (role_allows(r, perm), perm.is_matter_scoped(), r.is_staff_side()) {
+            let cell = match (role_allows(r, perm), perm.is_matter_scoped(), r.works_matters()) {
                 (false, _, _) => "no",
                 (true, true, false) => "if on the matter's list",
                 (true, _, _) => "yes",
@@ -449,8 +481,12 @@ mod tests {
             p.second_factor.enrol_required = true;
             for perm in Permission::ALL {
                 let r = if perm.is_matter_scoped() {
-                    let facts =
-                        MatterFacts { tenant_id: p.tenant_id, matter_id: MatterId::new(), membership: Some(role) };
+                    let facts = MatterFacts {
+                        tenant_id: p.tenant_id,
+                        matter_id: MatterId::new(),
+                        membership: Some(role),
+                        restricted: false,
+                    };
                     authorize_matter(&p, perm, &facts).map(|_| ())
                 } else {
                     authorize_tenant(&p, perm).map(|_| ())
@@ -472,8 +508,12 @@ mod tests {
     fn other_tenants_matter_is_not_found_for_every_role() {
         for role in Role::ALL {
             let p = principal(role, session());
-            let facts =
-                MatterFacts { tenant_id: TenantId::new(), matter_id: MatterId::new(), membership: Some(Role::Client) };
+            let facts = MatterFacts {
+                tenant_id: TenantId::new(),
+                matter_id: MatterId::new(),
+                membership: Some(Role::Client),
+                restricted: false,
+            };
             assert!(matches!(authorize_matter(&p, Permission::ViewMatter, &facts), Err(Error::NotFound)));
         }
     }
@@ -481,7 +521,8 @@ mod tests {
     #[test]
     fn client_sees_only_listed_matters() {
         let p = principal(Role::Client, session());
-        let mut facts = MatterFacts { tenant_id: p.tenant_id, matter_id: MatterId::new(), membership: None };
+        let mut facts =
+            MatterFacts { tenant_id: p.tenant_id, matter_id: MatterId::new(), membership: None, restricted: false };
         assert!(matches!(authorize_matter(&p, Permission::ReadDocument, &facts), Err(Error::NotFound)));
         facts.membership = Some(Role::Client);
         assert!(authorize_matter(&p, Permission::ReadDocument, &facts).is_ok());
@@ -495,6 +536,34 @@ mod tests {
         assert!(authorize_tenant(&p, Permission::ListMatters).is_ok());
         assert!(matches!(authorize_tenant(&p, Permission::CreateMatter), Err(Error::Forbidden(_))));
         assert!(matches!(authorize_tenant(&p, Permission::ManageOwnTokens), Err(Error::Forbidden(_))));
+    }
+
+    #[test]
+    fn a_restricted_matter_is_seen_by_its_list_alone() {
+        for role in Role::ALL {
+            let p = principal(role, session());
+            let mut facts =
+                MatterFacts { tenant_id: p.tenant_id, matter_id: MatterId::new(), membership: None, restricted: true };
+            assert!(
+                matches!(authorize_matter(&p, Permission::ViewMatter, &facts), Err(Error::NotFound)),
+                "{role:?} sees a restricted matter it is not on"
+            );
+            facts.membership = Some(if role == Role::Client { Role::Client } else { Role::Staff });
+            assert_eq!(authorize_matter(&p, Permission::ViewMatter, &facts).is_ok(), role != Role::Auditor, "{role:?}");
+        }
+    }
+
+    #[test]
+    fn auditors_read_the_audit_log_and_no_client_content() {
+        let p = principal(Role::Auditor, session());
+        assert!(authorize_tenant(&p, Permission::ReadAudit).is_ok());
+        for perm in [Permission::ListMatters, Permission::ListUsers, Permission::CreateMatter] {
+            assert!(matches!(authorize_tenant(&p, perm), Err(Error::Forbidden(_))), "{perm:?}");
+        }
+        let facts =
+            MatterFacts { tenant_id: p.tenant_id, matter_id: MatterId::new(), membership: None, restricted: false };
+        assert!(matches!(authorize_matter(&p, Permission::ReadDocument, &facts), Err(Error::NotFound)));
+        assert!(authorize_tenant(&principal(Role::Staff, session()), Permission::ReadAudit).is_err());
     }
 
     #[test]

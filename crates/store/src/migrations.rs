@@ -17,6 +17,7 @@ const COMMON: &[Embedded] = &[
     (3, "tenant keys", include_str!("../migrations/common/0003_tenant_keys.sql")),
     (4, "key rotation", include_str!("../migrations/common/0004_key_rotation.sql")),
     (5, "two factor", include_str!("../migrations/common/0005_two_factor.sql")),
+    (6, "roles and walls", include_str!("../migrations/common/0006_roles_and_walls.sql")),
 ];
 
 const SQLITE: &[Embedded] =

@@ -198,6 +198,7 @@ pub(crate) struct MatterRow {
     title: String,
     created_by: String,
     created_at: i64,
+    restricted: i64,
 }
 
 impl MatterRow {
@@ -209,6 +210,7 @@ impl MatterRow {
             title: self.title,
             created_by: id(&self.created_by, portcullis_core::ids::UserId::from_uuid)?,
             created_at: from_millis(self.created_at),
+            restricted: self.restricted != 0,
         })
     }
 }

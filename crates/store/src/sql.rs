@@ -70,6 +70,29 @@ macro_rules! document_columns {
     };
 }
 
+/// The columns of `matters` (with a table prefix such as `"m."`), in the order `MatterRow` and
+/// the INSERT use.
+macro_rules! matter_columns {
+    ($p:literal) => {
+        concat!(
+            $p,
+            "id, ",
+            $p,
+            "tenant_id, ",
+            $p,
+            "reference, ",
+            $p,
+            "title, ",
+            $p,
+            "created_by, ",
+            $p,
+            "created_at, ",
+            $p,
+            "restricted"
+        )
+    };
+}
+
 /// The columns of `tenants`, in the order `TenantRow` and the INSERT use.
 macro_rules! tenant_columns {
     () => {
@@ -639,8 +662,7 @@ impl Tx for SqlTx {
         if grant.tenant_id() != m.tenant_id {
             return Err(Error::NotFound);
         }
-        const Q: &str = "INSERT INTO matters (id, tenant_id, reference, title, created_by, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)";
+        const Q: &str = concat!("INSERT INTO matters (", matter_columns!(""), ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
         on!(self, |c| sqlx::query(Q)
             .bind(m.id.to_string())
             .bind(m.tenant_id.to_string())
@@ -648,6 +670,7 @@ impl Tx for SqlTx {
             .bind(&m.title)
             .bind(m.created_by.to_string())
             .bind(ms(m.created_at))
+            .bind(i64::from(m.restricted))
             .execute(c)
             .await
             .map(|r| r.rows_affected()))
@@ -656,8 +679,7 @@ impl Tx for SqlTx {
     }
 
     async fn matter(&mut self, tenant: TenantId, id: MatterId) -> Result<Option<Matter>> {
-        const Q: &str = "SELECT id, tenant_id, reference, title, created_by, created_at FROM matters \
-                         WHERE tenant_id = $1 AND id = $2";
+        const Q: &str = concat!("SELECT ", matter_columns!(""), " FROM matters WHERE tenant_id = $1 AND id = $2");
         let row: Option<MatterRow> =
             on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(c).await)
                 .map_err(db)?;
@@ -677,14 +699,23 @@ impl Tx for SqlTx {
     }
 
     async fn list_matters(&mut self, grant: &MatterListGrant) -> Result<Vec<Matter>> {
-        const ALL: &str = "SELECT id, tenant_id, reference, title, created_by, created_at FROM matters \
-                           WHERE tenant_id = $1 ORDER BY created_at DESC";
-        const MEMBER: &str = "SELECT m.id, m.tenant_id, m.reference, m.title, m.created_by, m.created_at \
-                              FROM matters m JOIN matter_members mm ON mm.matter_id = m.id AND mm.tenant_id = m.tenant_id \
-                              WHERE m.tenant_id = $1 AND mm.user_id = $2 ORDER BY m.created_at DESC";
+        const UNRESTRICTED: &str = concat!(
+            "SELECT ",
+            matter_columns!("m."),
+            " FROM matters m WHERE m.tenant_id = $1 AND (m.restricted = 0 OR EXISTS (SELECT 1 FROM matter_members mm \
+             WHERE mm.tenant_id = m.tenant_id AND mm.matter_id = m.id AND mm.user_id = $2)) ORDER BY m.created_at DESC"
+        );
+        const MEMBER: &str = concat!(
+            "SELECT ",
+            matter_columns!("m."),
+            " FROM matters m WHERE m.tenant_id = $1 AND EXISTS (SELECT 1 FROM matter_members mm \
+             WHERE mm.tenant_id = m.tenant_id AND mm.matter_id = m.id AND mm.user_id = $2) ORDER BY m.created_at DESC"
+        );
         let tenant = grant.tenant_id().to_string();
         let rows: Vec<MatterRow> = match grant.visibility() {
-            MatterVisibility::All => on!(self, |c| sqlx::query_as(ALL).bind(&tenant).fetch_all(c).await),
+            MatterVisibility::Unrestricted(u) => {
+                on!(self, |c| sqlx::query_as(UNRESTRICTED).bind(&tenant).bind(u.to_string()).fetch_all(c).await)
+            }
             MatterVisibility::MemberOf(u) => {
                 on!(self, |c| sqlx::query_as(MEMBER).bind(&tenant).bind(u.to_string()).fetch_all(c).await)
             }

@@ -196,7 +196,16 @@ impl Portal {
             }));
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
-        match self.open_document(&doc, range.clone()).await {
+        let opened = match self.open_document(&doc, range.clone()).await {
+            // A key rotation may have switched the document to a new copy and deleted the old one
+            // between reading the row and opening the copy: open the copy now in use instead.
+            Err(first) => match self.read().await?.document(p.tenant_id, id).await? {
+                Some(now) if now.blob_rev != doc.blob_rev => self.open_document(&now, range.clone()).await,
+                _ => Err(first),
+            },
+            ok => ok,
+        };
+        match opened {
             Ok(body) => Ok(Download { document: doc, range, body }),
             Err(e @ Error::Integrity(_)) => {
                 let mut tx = self.write().await?;

@@ -33,12 +33,14 @@ impl Portal {
         self.read().await?.list_matters(&grant).await
     }
 
-    /// Open a new matter.
+    /// Open a new matter. A restricted one (an ethical wall) starts with its creator alone on
+    /// its list; only the users on the list see it or can add others.
     pub async fn create_matter(
         &self,
         p: &Principal,
         reference: &str,
         title: &str,
+        restricted: bool,
         meta: &RequestMeta,
     ) -> Result<Matter> {
         let grant = policy::authorize_tenant(p, Permission::CreateMatter)?;
@@ -49,10 +51,16 @@ impl Portal {
             title: validate::line("title", title, 300)?,
             created_by: p.user_id,
             created_at: self.clock.now(),
+            restricted,
         };
         let mut tx = self.write().await?;
         tx.insert_matter(&grant, &m).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.create", format!("matter:{}", m.id), meta);
+        if restricted {
+            let creator = policy::creator_membership(&grant, m.id)?;
+            tx.insert_member(&creator, p.user_id, Role::Staff, m.created_at).await?;
+        }
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.create", format!("matter:{}", m.id), meta)
+            .with_detail(serde_json::json!({ "restricted": restricted }));
         tx.append_audit(&ev, m.created_at).await?;
         tx.commit().await?;
         Ok(m)
@@ -94,7 +102,10 @@ impl Portal {
                 return Err(Error::invalid("role", "this email belongs to a staff user; add them with role staff"));
             }
             (Some(u), Role::Client) => (u, false),
-            (Some(u), _) if u.role.is_staff_side() => (u, false),
+            (Some(u), _) if u.role.works_matters() => (u, false),
+            (Some(u), _) if u.role == Role::Auditor => {
+                return Err(Error::invalid("email", "auditors read the audit log and are never on a matter"));
+            }
             (Some(_), _) => {
                 return Err(Error::invalid("role", "this email belongs to a client user; add them with role client"));
             }

@@ -3,6 +3,7 @@
 //! does its work and writes its audit event in one transaction.
 
 mod accounts;
+mod audit_log;
 mod documents;
 mod factors;
 mod keys;
@@ -124,7 +125,8 @@ impl Portal {
         let membership = tx.membership(m.tenant_id, m.id, p.user_id).await?;
         // The facts come from the stored matter, so the policy's own tenant check is a real
         // second line behind the query's tenant filter.
-        policy::authorize_matter(p, perm, &MatterFacts { tenant_id: m.tenant_id, matter_id: m.id, membership })
+        let facts = MatterFacts { tenant_id: m.tenant_id, matter_id: m.id, membership, restricted: m.restricted };
+        policy::authorize_matter(p, perm, &facts)
     }
 
     /// Make version `version` of a tenant key and store it wrapped, in `tx`.

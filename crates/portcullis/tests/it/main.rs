@@ -11,6 +11,7 @@ mod isolation;
 mod keys;
 mod lifecycle;
 mod logs;
+mod roles;
 mod streaming;
 mod support;
 mod two_factor;

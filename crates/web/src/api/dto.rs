@@ -172,7 +172,7 @@ pub struct UserCreate {
     pub email: String,
     #[serde(default)]
     pub display_name: String,
-    /// `admin` (owners only), `staff` or `client`.
+    /// `admin` (owners only), `staff`, `client` or `auditor`.
     pub role: String,
 }
 
@@ -188,6 +188,9 @@ pub struct UserCreated {
 pub struct MatterCreate {
     pub reference: String,
     pub title: String,
+    /// An ethical wall: only the users on the matter's list see it (default false).
+    #[serde(default)]
+    pub restricted: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -197,6 +200,7 @@ pub struct MatterView {
     pub title: String,
     pub created_by: String,
     pub created_at: String,
+    pub restricted: bool,
 }
 
 impl From<&Matter> for MatterView {
@@ -207,6 +211,7 @@ impl From<&Matter> for MatterView {
             title: m.title.clone(),
             created_by: m.created_by.to_string(),
             created_at: ts(m.created_at),
+            restricted: m.restricted,
         }
     }
 }
@@ -307,4 +312,52 @@ impl From<&Message> for MessageView {
 pub struct UploadQuery {
     /// The document's file name.
     pub name: String,
+}
+
+/// Paging through the audit log.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// Events after this sequence number (default 0: from the start).
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many (1 to 500; default 100).
+    #[serde(default = "default_audit_limit")]
+    pub limit: i64,
+}
+
+fn default_audit_limit() -> i64 {
+    100
+}
+
+/// One audit event. Hashes let a reader check the chain themselves.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    /// JSON object with the action's particulars (ids and counts, never client content).
+    pub detail: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<&portcullis_core::audit::StoredEvent> for AuditEventView {
+    fn from(e: &portcullis_core::audit::StoredEvent) -> Self {
+        Self {
+            seq: e.seq,
+            at: ts(e.at),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            target: e.target.clone(),
+            ip: e.ip.clone(),
+            request_id: e.request_id.clone(),
+            detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null),
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
 }

@@ -24,7 +24,7 @@ pub async fn create(
     Meta(meta): Meta,
     ApiJson(req): ApiJson<MatterCreate>,
 ) -> Result<(StatusCode, Json<MatterView>), ApiError> {
-    let m = s.portal.create_matter(&p, &req.reference, &req.title, &meta).await?;
+    let m = s.portal.create_matter(&p, &req.reference, &req.title, req.restricted, &meta).await?;
     Ok((StatusCode::CREATED, Json(MatterView::from(&m))))
 }
 

@@ -1,6 +1,7 @@
 //! The JSON API, `/api/v1`. The contract (paths, bodies, error shape) is in the architecture
 //! document; the OpenAPI description is generated from these handlers.
 
+mod audit;
 mod documents;
 pub(crate) mod dto;
 mod factors;
@@ -26,6 +27,7 @@ use utoipa::OpenApi;
         matters::list, matters::create, matters::get_one, matters::add_member, matters::list_members,
         matters::list_messages, matters::post_message,
         documents::list, documents::upload, documents::content,
+        audit::list,
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
     ),
     components(schemas(ErrorBody)),
@@ -56,6 +58,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
     let bounded = Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/session", post(session::login).delete(session::logout).get(session::me))
+        .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/session/step-up", post(factors::step_up))
         .route("/api/v1/me/security", get(factors::status))
         .route("/api/v1/me/totp", post(factors::start).delete(factors::remove))

@@ -26,6 +26,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/matters/{id}", get(pages::matter))
         .route("/matters/{id}/members", post(pages::add_member))
         .route("/matters/{id}/messages", post(pages::post_message))
+        .route("/audit", get(pages::audit))
         .route("/account/security", get(security::security))
         .route("/account/security/totp", post(security::start))
         .route("/account/security/totp/confirm", post(security::confirm))

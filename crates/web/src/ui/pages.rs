@@ -30,6 +30,8 @@ pub struct Nav {
     pub(super) role: &'static str,
     pub(super) csrf: String,
     pub(super) can_manage_users: bool,
+    pub(super) can_list_matters: bool,
+    pub(super) can_read_audit: bool,
 }
 
 impl Nav {
@@ -39,6 +41,8 @@ impl Nav {
             role: c.principal.role.as_str(),
             csrf: c.csrf().to_string(),
             can_manage_users: role_allows(c.principal.role, Permission::ListUsers),
+            can_list_matters: role_allows(c.principal.role, Permission::ListMatters),
+            can_read_audit: role_allows(c.principal.role, Permission::ReadAudit),
         }
     }
 }
@@ -61,8 +65,13 @@ pub async fn css() -> impl IntoResponse {
     )
 }
 
-pub async fn home() -> Redirect {
-    Redirect::to("/matters")
+/// Each role's start page: auditors see no matters, only the audit log.
+pub async fn home(c: UiCaller) -> Redirect {
+    if role_allows(c.principal.role, Permission::ListMatters) {
+        Redirect::to("/matters")
+    } else {
+        Redirect::to("/audit")
+    }
 }
 
 /// A CSRF-carrying form body.
@@ -101,8 +110,7 @@ pub async fn login(State(s): State<AppState>, Meta(meta): Meta, UiForm(f): UiFor
     let code = f.code.as_deref().filter(|c| !c.trim().is_empty());
     match s.portal.login(&f.tenant, &f.email, SecretString::from(f.password), code, &meta).await {
         Ok(out) => {
-            Ok(([(header::SET_COOKIE, set_session_cookie(&out.session_secret))], Redirect::to("/matters"))
-                .into_response())
+            Ok(([(header::SET_COOKIE, set_session_cookie(&out.session_secret))], Redirect::to("/")).into_response())
         }
         Err(e @ (Error::InvalidCredentials | Error::SecondFactorRequired)) => {
             let ask_code = matches!(e, Error::SecondFactorRequired);
@@ -272,6 +280,9 @@ pub struct MatterForm {
     csrf: String,
     reference: String,
     title: String,
+    /// A ticked checkbox sends `restricted=on`; an unticked one sends nothing.
+    #[serde(default)]
+    restricted: Option<String>,
 }
 
 pub async fn create_matter(
@@ -279,7 +290,7 @@ pub async fn create_matter(
     Meta(meta): Meta,
     UiAction { caller: c, form: f }: UiAction<MatterForm>,
 ) -> Page {
-    let m = s.portal.create_matter(&c.principal, &f.reference, &f.title, &meta).await?;
+    let m = s.portal.create_matter(&c.principal, &f.reference, &f.title, f.restricted.is_some(), &meta).await?;
     Ok(Redirect::to(&format!("/matters/{}", m.id)).into_response())
 }
 
@@ -633,4 +644,53 @@ mod tests {
         assert_eq!(p[2].1, "a b");
         assert_eq!(p[3], ("x".into(), "".into()));
     }
+}
+
+/// One row of the audit page.
+pub struct AuditRow {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    ip: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    nav: Nav,
+    events: Vec<AuditRow>,
+    /// The cursor of the next page, when this one is full.
+    next: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct AuditParams {
+    #[serde(default)]
+    after: i64,
+}
+
+/// Rows per audit page.
+const AUDIT_PAGE: i64 = 200;
+
+pub async fn audit(
+    State(s): State<AppState>,
+    c: UiCaller,
+    axum::extract::Query(q): axum::extract::Query<AuditParams>,
+) -> Page {
+    let events = s.portal.audit_log(&c.principal, q.after, AUDIT_PAGE).await?;
+    let next = (events.len() as i64 == AUDIT_PAGE).then(|| events.last().map(|e| e.seq)).flatten();
+    let events = events
+        .into_iter()
+        .map(|e| AuditRow {
+            seq: e.seq,
+            at: ts(e.at),
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            ip: e.ip.unwrap_or_default(),
+        })
+        .collect();
+    Ok(AuditPage { nav: Nav::of(&c), events, next }.into_response())
 }
