@@ -24,6 +24,9 @@ pub enum Error {
     /// The firm requires a second factor and this user has none yet.
     #[error("two-factor enrolment required")]
     EnrolmentRequired,
+    /// An approval request past its expiry.
+    #[error("request expired")]
+    RequestExpired,
     /// No valid session or token.
     #[error("authentication required")]
     Unauthenticated,
@@ -71,6 +74,7 @@ impl Error {
             Error::SecondFactorRequired => "second_factor_required",
             Error::StepUpRequired => "step_up_required",
             Error::EnrolmentRequired => "two_factor_enrolment_required",
+            Error::RequestExpired => "request_expired",
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
             Error::Invalid { .. } => "invalid_request",
@@ -101,6 +105,7 @@ impl Error {
             Error::EnrolmentRequired => {
                 "Your firm requires two-factor authentication: set up an authenticator app before anything else.".into()
             }
+            Error::RequestExpired => "This request expired before it was approved; make it again if it is still needed.".into(),
             Error::Unauthenticated => "Sign in or present a valid API token.".into(),
             Error::Forbidden(why) => format!("You are not allowed to {why}."),
             Error::Invalid { field, message } => format!("Invalid {field}: {message}."),

@@ -63,6 +63,8 @@ id_type!(
     MessageId,
     /// An API token (the id is public; the secret is not).
     TokenId,
+    /// A request for a sensitive action, waiting for a second person's approval.
+    ApprovalId,
 );
 
 #[cfg(test)]

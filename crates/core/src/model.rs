@@ -1,7 +1,7 @@
 //! The domain's records. Plain data: what may be done with them is decided in `policy`, how they
 //! are stored in the store crate.
 
-use crate::ids::{DocumentId, MatterId, MessageId, TenantId, TokenId, UserId};
+use crate::ids::{ApprovalId, DocumentId, MatterId, MessageId, TenantId, TokenId, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -413,4 +413,66 @@ mod tests {
         assert_eq!(blob_key(t, d, ""), format!("tenants/{t}/documents/{d}"));
         assert_eq!(blob_key(t, d, "abc"), format!("tenants/{t}/documents/{d}.abc"));
     }
+}
+
+/// A sensitive action that takes effect only once a second, different admin approves it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum SensitiveAction {
+    /// Make a user an owner or admin.
+    GrantRole { user_id: UserId, role: Role },
+    /// Lower the firm's two-factor requirement to these settings.
+    TwoFactorPolicy { staff: bool, clients: bool },
+}
+
+impl SensitiveAction {
+    /// The stable name used in audit events and the API.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SensitiveAction::GrantRole { .. } => "grant_role",
+            SensitiveAction::TwoFactorPolicy { .. } => "two_factor_policy",
+        }
+    }
+}
+
+/// Where an approval request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApprovalState {
+    Pending,
+    /// Approved by a second admin, and carried out in the same transaction.
+    Approved,
+    Rejected,
+}
+
+impl ApprovalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalState::Pending => "pending",
+            ApprovalState::Approved => "approved",
+            ApprovalState::Rejected => "rejected",
+        }
+    }
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "pending" => Ok(ApprovalState::Pending),
+            "approved" => Ok(ApprovalState::Approved),
+            "rejected" => Ok(ApprovalState::Rejected),
+            other => Err(crate::Error::internal(format!("unknown approval state {other:?}"))),
+        }
+    }
+}
+
+/// A request for a sensitive action (four eyes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalRequest {
+    pub id: ApprovalId,
+    pub tenant_id: TenantId,
+    pub action: SensitiveAction,
+    pub requested_by: UserId,
+    pub requested_at: OffsetDateTime,
+    /// A pending request past this time can no longer be approved.
+    pub expires_at: OffsetDateTime,
+    pub state: ApprovalState,
+    pub decided_by: Option<UserId>,
+    pub decided_at: Option<OffsetDateTime>,
 }

@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ids::{MatterId, TenantId, UserId};
-use crate::model::{Role, Tenant};
+use crate::model::{ApprovalRequest, Role, SensitiveAction, Tenant};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -89,10 +89,12 @@ pub enum Permission {
     ManageTenantSecurity,
     /// Read the firm's audit log.
     ReadAudit,
+    /// Approve or reject another admin's request for a sensitive action.
+    DecideApprovals,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         Permission::ListMatters,
         Permission::CreateMatter,
         Permission::ViewMatter,
@@ -109,6 +111,7 @@ impl Permission {
         Permission::ManageOwnFactors,
         Permission::ManageTenantSecurity,
         Permission::ReadAudit,
+        Permission::DecideApprovals,
     ];
 
     /// The token scope an API token needs for this permission; `None` means tokens can never do it.
@@ -125,7 +128,11 @@ impl Permission {
             Permission::ReadAudit => Scope::AuditRead,
             // A token must not mint or revoke tokens: a leaked token could otherwise persist itself.
             // Nor change how its owner signs in, or the tenant's security settings.
-            Permission::ManageOwnTokens | Permission::ManageOwnFactors | Permission::ManageTenantSecurity => {
+            // Nor approve a sensitive action: that takes a person, in a session.
+            Permission::ManageOwnTokens
+            | Permission::ManageOwnFactors
+            | Permission::ManageTenantSecurity
+            | Permission::DecideApprovals => {
                 return None;
             }
         })
@@ -165,6 +172,7 @@ impl Permission {
             Permission::ManageOwnFactors => "manage your sign-in factors",
             Permission::ManageTenantSecurity => "change the firm's security settings",
             Permission::ReadAudit => "read the audit log",
+            Permission::DecideApprovals => "approve or reject others' sensitive requests",
         }
     }
 }
@@ -251,7 +259,7 @@ pub fn role_allows(role: Role, perm: Permission) -> bool {
     use Permission::*;
     match role {
         Role::Owner | Role::Admin => true,
-        Role::Staff => !matches!(perm, ManageUsers | ManageTenantSecurity | ReadAudit),
+        Role::Staff => !matches!(perm, ManageUsers | ManageTenantSecurity | ReadAudit | DecideApprovals),
         Role::Auditor => matches!(perm, ReadAudit | ManageOwnTokens | ManageOwnFactors),
         Role::Client => matches!(
             perm,
@@ -402,6 +410,32 @@ pub fn authorize_matter(p: &Principal, perm: Permission, m: &MatterFacts) -> Res
     }
     check_scope(p, perm)?;
     Ok(MatterGrant { tenant_id: p.tenant_id, matter_id: m.matter_id, actor: p.user_id, permission: perm })
+}
+
+/// Who may ask for a user to be made an owner or admin: owners for either, admins for admin.
+pub fn may_request_grant(p: &Principal, role: Role) -> Result<()> {
+    authorize_tenant(p, Permission::ManageUsers)?;
+    match (role, p.role) {
+        (Role::Owner, Role::Owner) | (Role::Admin, Role::Owner | Role::Admin) => Ok(()),
+        (Role::Owner | Role::Admin, _) => Err(Error::Forbidden(format!("ask for the {} role", role.as_str()).into())),
+        _ => Err(Error::internal("only owner and admin grants need approval")),
+    }
+}
+
+/// Four eyes: a request is decided by an owner or admin other than its requester; making
+/// someone an owner is approved by an owner.
+pub fn may_decide(p: &Principal, req: &ApprovalRequest) -> Result<()> {
+    authorize_tenant(p, Permission::DecideApprovals)?;
+    if req.tenant_id != p.tenant_id {
+        return Err(Error::NotFound);
+    }
+    if req.requested_by == p.user_id {
+        return Err(Error::Forbidden("approve or reject your own request: a second person must".into()));
+    }
+    if matches!(req.action, SensitiveAction::GrantRole { role: Role::Owner, .. }) && p.role != Role::Owner {
+        return Err(Error::Forbidden("approve making someone an owner (an owner must)".into()));
+    }
+    Ok(())
 }
 
 /// The grant to put a matter's creator on its list, right after creating it (a restricted

@@ -6,10 +6,11 @@
 
 use crate::audit::{NewEvent, StoredEvent};
 use crate::error::Result;
-use crate::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
+use crate::ids::{ApprovalId, DocumentId, MatterId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember, Message, PendingTotp, Role,
-    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User, UserStatus,
+    ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember,
+    Message, PendingTotp, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User,
+    UserStatus,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -129,6 +130,23 @@ pub trait Tx: Send {
     // Messages.
     async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()>;
     async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>>;
+
+    // Four eyes.
+    async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()>;
+    async fn approval(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<ApprovalRequest>>;
+    /// The tenant's requests, newest first.
+    async fn list_approvals(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<ApprovalRequest>>;
+    /// Decide a pending request; false if it was no longer pending (decided meanwhile).
+    async fn decide_approval(
+        &mut self,
+        tenant: TenantId,
+        id: ApprovalId,
+        state: ApprovalState,
+        by: UserId,
+        at: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Change a user's role.
+    async fn set_user_role(&mut self, tenant: TenantId, user: UserId, role: Role) -> Result<()>;
 
     // Second factors.
     async fn set_tenant_two_factor(&mut self, tenant: TenantId, staff: bool, clients: bool) -> Result<()>;

@@ -18,6 +18,7 @@ const COMMON: &[Embedded] = &[
     (4, "key rotation", include_str!("../migrations/common/0004_key_rotation.sql")),
     (5, "two factor", include_str!("../migrations/common/0005_two_factor.sql")),
     (6, "roles and walls", include_str!("../migrations/common/0006_roles_and_walls.sql")),
+    (7, "approvals", include_str!("../migrations/common/0007_approvals.sql")),
 ];
 
 const SQLITE: &[Embedded] =

@@ -5,8 +5,9 @@ use portcullis_core::audit::StoredEvent;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
-    ApiToken, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, Matter, MatterMember, Message, PendingTotp,
-    Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User, UserStatus,
+    ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, Matter,
+    MatterMember, Message, PendingTotp, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
+    TotpRecord, User, UserStatus,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -410,6 +411,35 @@ impl PendingTotpRow {
             user_id: id(&self.id, portcullis_core::ids::UserId::from_uuid)?,
             secret: secrecy::SecretString::from(self.secret),
             created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApprovalRow {
+    id: String,
+    tenant_id: String,
+    action: String,
+    requested_by: String,
+    requested_at: i64,
+    expires_at: i64,
+    state: String,
+    decided_by: Option<String>,
+    decided_at: Option<i64>,
+}
+
+impl ApprovalRow {
+    pub(crate) fn into_model(self) -> Result<ApprovalRequest> {
+        Ok(ApprovalRequest {
+            id: id(&self.id, portcullis_core::ids::ApprovalId::from_uuid)?,
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            action: serde_json::from_str(&self.action).map_err(Error::internal)?,
+            requested_by: id(&self.requested_by, portcullis_core::ids::UserId::from_uuid)?,
+            requested_at: from_millis(self.requested_at),
+            expires_at: from_millis(self.expires_at),
+            state: ApprovalState::parse(&self.state)?,
+            decided_by: opt_id(self.decided_by, portcullis_core::ids::UserId::from_uuid)?,
+            decided_at: self.decided_at.map(from_millis),
         })
     }
 }

@@ -3,17 +3,18 @@
 //! written once and the `on!` macro runs it on whichever engine is open.
 
 use crate::rows::{
-    self, AuditRow, DocumentRow, FieldRow, KeyRotationRow, LinkRow, MatterRow, MemberRow, MessageRow, PendingTotpRow,
-    SessionRow, TenantKeyRow, TenantRow, TokenRow, TotpRow, UserRow,
+    self, ApprovalRow, AuditRow, DocumentRow, FieldRow, KeyRotationRow, LinkRow, MatterRow, MemberRow, MessageRow,
+    PendingTotpRow, SessionRow, TenantKeyRow, TenantRow, TokenRow, TotpRow, UserRow,
 };
 use async_trait::async_trait;
 use portcullis_core::audit::{self, NewEvent, StoredEvent};
 use portcullis_core::clock::to_millis;
 use portcullis_core::error::{Error, Result};
-use portcullis_core::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
+use portcullis_core::ids::{ApprovalId, DocumentId, MatterId, TenantId, TokenId, UserId};
 use portcullis_core::model::{
-    ApiToken, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember, Message, PendingTotp, Role,
-    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User, UserStatus,
+    ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember,
+    Message, PendingTotp, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User,
+    UserStatus,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -90,6 +91,13 @@ macro_rules! matter_columns {
             $p,
             "restricted"
         )
+    };
+}
+
+/// The columns of `approvals`, in the order `ApprovalRow` uses.
+macro_rules! approval_columns {
+    () => {
+        "id, tenant_id, action, requested_by, requested_at, expires_at, state, decided_by, decided_at"
     };
 }
 
@@ -846,6 +854,83 @@ impl Tx for SqlTx {
             .await)
         .map_err(db)?;
         rows::all(rows, MessageRow::into_model)
+    }
+
+    async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()> {
+        const Q: &str = "INSERT INTO approvals (id, tenant_id, action, requested_by, requested_at, expires_at, state, \
+                         decided_by, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)";
+        let action = serde_json::to_string(&a.action).map_err(Error::internal)?;
+        on!(self, |c| sqlx::query(Q)
+            .bind(a.id.to_string())
+            .bind(a.tenant_id.to_string())
+            .bind(&action)
+            .bind(a.requested_by.to_string())
+            .bind(ms(a.requested_at))
+            .bind(ms(a.expires_at))
+            .bind(a.state.as_str())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn approval(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<ApprovalRequest>> {
+        const Q: &str = concat!("SELECT ", approval_columns!(), " FROM approvals WHERE tenant_id = $1 AND id = $2");
+        let row: Option<ApprovalRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(c).await)
+                .map_err(db)?;
+        row.map(ApprovalRow::into_model).transpose()
+    }
+
+    async fn list_approvals(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<ApprovalRequest>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals WHERE tenant_id = $1 ORDER BY requested_at DESC LIMIT $2"
+        );
+        let rows: Vec<ApprovalRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(limit).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, ApprovalRow::into_model)
+    }
+
+    async fn decide_approval(
+        &mut self,
+        tenant: TenantId,
+        id: ApprovalId,
+        state: ApprovalState,
+        by: UserId,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        const Q: &str = "UPDATE approvals SET state = $3, decided_by = $4, decided_at = $5 \
+                         WHERE tenant_id = $1 AND id = $2 AND state = 'pending'";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(state.as_str())
+            .bind(by.to_string())
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn set_user_role(&mut self, tenant: TenantId, user: UserId, role: Role) -> Result<()> {
+        const Q: &str = "UPDATE users SET role = $3 WHERE tenant_id = $1 AND id = $2";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(role.as_str())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        if n != 1 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
     }
 
     async fn set_tenant_two_factor(&mut self, tenant: TenantId, staff: bool, clients: bool) -> Result<()> {

@@ -19,7 +19,7 @@ pub fn status(e: &Error) -> StatusCode {
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-        Error::LinkExpired => StatusCode::GONE,
+        Error::LinkExpired | Error::RequestExpired => StatusCode::GONE,
         Error::UploadInterrupted(_) => StatusCode::BAD_REQUEST,
         Error::Timeout => StatusCode::REQUEST_TIMEOUT,
         Error::Integrity(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

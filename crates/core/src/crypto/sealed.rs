@@ -8,10 +8,11 @@ use super::fields::FieldCipher;
 use super::keys::Keyring;
 use crate::audit::{NewEvent, StoredEvent};
 use crate::error::{Error, Result};
-use crate::ids::{DocumentId, MatterId, TenantId, TokenId, UserId};
+use crate::ids::{ApprovalId, DocumentId, MatterId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember, Message, PendingTotp, Role,
-    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User, UserStatus,
+    ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember,
+    Message, PendingTotp, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User,
+    UserStatus,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -363,6 +364,28 @@ impl Tx for SealingTx {
         found.into_iter().map(|m| open_message(c, m)).collect()
     }
 
+    async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()> {
+        self.inner.insert_approval(a).await
+    }
+    async fn approval(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<ApprovalRequest>> {
+        self.inner.approval(tenant, id).await
+    }
+    async fn list_approvals(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<ApprovalRequest>> {
+        self.inner.list_approvals(tenant, limit).await
+    }
+    async fn decide_approval(
+        &mut self,
+        tenant: TenantId,
+        id: ApprovalId,
+        state: ApprovalState,
+        by: UserId,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        self.inner.decide_approval(tenant, id, state, by, at).await
+    }
+    async fn set_user_role(&mut self, tenant: TenantId, user: UserId, role: Role) -> Result<()> {
+        self.inner.set_user_role(tenant, user, role).await
+    }
     async fn set_tenant_two_factor(&mut self, tenant: TenantId, staff: bool, clients: bool) -> Result<()> {
         self.inner.set_tenant_two_factor(tenant, staff, clients).await
     }

@@ -6,7 +6,7 @@ use super::{Portal, actor};
 use crate::audit::{NewEvent, RequestMeta};
 use crate::authn::{secret, totp};
 use crate::error::{Error, Result};
-use crate::model::{PendingTotp, TotpRecord, User};
+use crate::model::{PendingTotp, SensitiveAction, TotpRecord, User};
 use crate::policy::{self, Permission, Principal, Via};
 use crate::ports::Tx;
 use secrecy::{ExposeSecret, SecretString};
@@ -169,11 +169,9 @@ impl Portal {
         let unix = u64::try_from(now.unix_timestamp()).map_err(Error::internal)?;
         let Some(step) = totp::check(&pending.secret, code, unix)? else {
             drop(tx);
-            self.audit_factor_failure(p, "auth.totp_enrolment_failed", meta).await?;
-            return Err(Error::invalid(
-                "code",
-                "that code is not valid; check the app's clock and enter the current code",
-            ));
+            let e = Error::invalid("code", "that code is not valid; check the app's clock and enter the current code");
+            self.audit_refusal(p, "auth.totp_enrolment_failed", format!("user:{}", p.user_id), &e, meta).await?;
+            return Err(e);
         };
         tx.put_totp(&TotpRecord {
             tenant_id: p.tenant_id,
@@ -228,8 +226,9 @@ impl Portal {
         let user = tx.user(p.tenant_id, p.user_id).await?.ok_or(Error::Unauthenticated)?;
         let Some(used) = self.check_factor(&mut *tx, &user, code).await? else {
             drop(tx);
-            self.audit_factor_failure(p, "auth.step_up_failed", meta).await?;
-            return Err(Error::SecondFactorRequired);
+            let e = Error::SecondFactorRequired;
+            self.audit_refusal(p, "auth.step_up_failed", format!("user:{}", p.user_id), &e, meta).await?;
+            return Err(e);
         };
         let now = self.clock.now();
         tx.set_session_second_factor(session_hash, now).await?;
@@ -240,24 +239,23 @@ impl Portal {
         Ok(used)
     }
 
-    /// Set the firm's two-factor requirement (a security setting: step-up). Turning it off is
-    /// one of the actions that will need a second admin's approval; until approvals exist it is
-    /// refused rather than done by one person.
+    /// Set the firm's two-factor requirement (a security setting: step-up). Tightening it is
+    /// done at once; lowering it becomes a request a second owner or admin must approve.
     pub async fn set_two_factor_policy(
         &self,
         p: &Principal,
         staff: bool,
         clients: bool,
         meta: &RequestMeta,
-    ) -> Result<()> {
+    ) -> Result<super::Change> {
         policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
         if (tenant.two_factor_staff && !staff) || (tenant.two_factor_clients && !clients) {
-            return Err(Error::Forbidden(
-                "turn the two-factor requirement off on your own: it needs a second admin's approval".into(),
-            ));
+            let req = self.request(&mut *tx, p, SensitiveAction::TwoFactorPolicy { staff, clients }, meta).await?;
+            tx.commit().await?;
+            return Ok(super::Change::Requested(req));
         }
         tx.set_tenant_two_factor(p.tenant_id, staff, clients).await?;
         let ev = NewEvent::new(
@@ -269,19 +267,7 @@ impl Portal {
         )
         .with_detail(serde_json::json!({ "staff": staff, "clients": clients }));
         tx.append_audit(&ev, self.clock.now()).await?;
-        tx.commit().await
-    }
-
-    /// A refused code is recorded in its own transaction: the refusal must not roll it back.
-    pub(super) async fn audit_factor_failure(
-        &self,
-        p: &Principal,
-        action: &'static str,
-        meta: &RequestMeta,
-    ) -> Result<()> {
-        let mut tx = self.write().await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), action, format!("user:{}", p.user_id), meta);
-        tx.append_audit(&ev, self.clock.now()).await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(super::Change::Applied)
     }
 }

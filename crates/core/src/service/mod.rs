@@ -3,6 +3,7 @@
 //! does its work and writes its audit event in one transaction.
 
 mod accounts;
+mod approvals;
 mod audit_log;
 mod documents;
 mod factors;
@@ -14,6 +15,7 @@ mod tokens;
 mod users;
 
 pub use accounts::{LinkInfo, LoginOutcome};
+pub use approvals::{APPROVAL_TTL, Change};
 pub use documents::{ByteRange, Download};
 pub use factors::{FactorUsed, SecurityStatus, TotpEnrolment};
 pub use keys::KeyStatus;
@@ -152,6 +154,23 @@ impl Portal {
             .ok_or_else(|| Error::Integrity("the tenant key for this data does not exist".into()))?;
         let key = self.keyring.tenant_key(tenant, KeyPurpose::Data, rec.version, &rec.key_id, &rec.wrapped).await?;
         Ok((rec.version, key))
+    }
+
+    /// Record a refused attempt in its own transaction (the refusal must not roll it back):
+    /// wrong codes, self-approvals, grants by someone without the right.
+    async fn audit_refusal(
+        &self,
+        p: &Principal,
+        action: &'static str,
+        target: String,
+        reason: &Error,
+        meta: &crate::audit::RequestMeta,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let ev = crate::audit::NewEvent::new(Some(p.tenant_id), actor(p), action, target, meta)
+            .with_detail(serde_json::json!({ "reason": reason.code() }));
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await
     }
 
     fn link_url(&self, path: &str, secret: &secrecy::SecretString) -> String {

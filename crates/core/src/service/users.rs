@@ -31,8 +31,17 @@ impl Portal {
         let grant = policy::authorize_tenant(p, Permission::ManageUsers)?;
         let email = validate::email(email)?;
         let role = Role::parse(role)?;
-        if role == Role::Owner || (role == Role::Admin && p.role != Role::Owner) {
-            return Err(Error::Forbidden(format!("create {} users", role.as_str()).into()));
+        // Owners come only with their tenant. Admin rights are granted to an existing user and
+        // need a second person's approval; only the command line (the machine's holder) makes
+        // admins directly, so a one-owner firm can get its second admin.
+        if role == Role::Owner || (role == Role::Admin && p.via != crate::policy::Via::Cli) {
+            return Err(Error::Forbidden(
+                format!(
+                    "create {} users directly: create the user as staff, then ask for the role (a second admin approves)",
+                    role.as_str()
+                )
+                .into(),
+            ));
         }
         let display_name = if display_name.trim().is_empty() {
             email.split('@').next().unwrap_or(&email).to_string()

@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod cli;
 mod encryption;
+mod four_eyes;
 mod isolation;
 mod keys;
 mod lifecycle;

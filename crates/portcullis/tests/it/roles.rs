@@ -31,7 +31,8 @@ fn permission_table() -> HashMap<(String, String), String> {
 /// the table) decides it.
 struct Endpoint {
     method: Method,
-    /// `{M}` is the matter, `{D}` a document on it.
+    /// `{M}` is the matter, `{D}` a document on it, `{U}` a staff user of the caller's own,
+    /// `{A}` and `{R}` pending requests someone else made.
     path: &'static str,
     body: Option<Value>,
     permission: &'static str,
@@ -78,6 +79,10 @@ fn endpoints() -> Vec<Endpoint> {
             false,
         ),
         e(Method::GET, "/api/v1/audit", None, "read the audit log", false),
+        e(Method::POST, "/api/v1/users/{U}/role", Some(json!({"role": "client"})), "manage users", false),
+        e(Method::GET, "/api/v1/approvals", None, "approve or reject others' sensitive requests", false),
+        e(Method::POST, "/api/v1/approvals/{A}/approve", None, "approve or reject others' sensitive requests", false),
+        e(Method::POST, "/api/v1/approvals/{R}/reject", None, "approve or reject others' sensitive requests", false),
         // The pages ask the same policy.
         e(Method::GET, "/matters", None, "list matters", false),
         e(Method::GET, "/matters/{M}", None, "view this matter", true),
@@ -85,6 +90,7 @@ fn endpoints() -> Vec<Endpoint> {
         e(Method::GET, "/tokens", None, "manage API tokens", false),
         e(Method::GET, "/account/security", None, "manage your sign-in factors", false),
         e(Method::GET, "/audit", None, "read the audit log", false),
+        e(Method::GET, "/approvals", None, "approve or reject others' sensitive requests", false),
     ]
 }
 
@@ -100,8 +106,24 @@ const NOT_ROLE_GATED: &[&str] = &[
     "delete /api/v1/tokens/{id}",
 ];
 
-async fn call(c: &Client, ep: &Endpoint, matter: &str, doc: &str, n: usize) -> Resp {
-    let path = ep.path.replace("{M}", matter).replace("{D}", doc);
+/// The objects one caller's calls name.
+struct Objects {
+    matter: String,
+    doc: String,
+    user: String,
+    approve: String,
+    reject: String,
+}
+
+async fn call(c: &Client, ep: &Endpoint, o: &Objects, n: usize) -> Resp {
+    let (matter, doc) = (&o.matter, &o.doc);
+    let path = ep
+        .path
+        .replace("{M}", matter)
+        .replace("{D}", doc)
+        .replace("{U}", &o.user)
+        .replace("{A}", &o.approve)
+        .replace("{R}", &o.reject);
     if ep.method == Method::POST && ep.path.ends_with("/documents") {
         return c.upload(matter, "matrix.txt", b"matrix".to_vec()).await;
     }
@@ -111,6 +133,14 @@ async fn call(c: &Client, ep: &Endpoint, matter: &str, doc: &str, n: usize) -> R
         rb = rb.header("content-type", "application/json").body(text);
     }
     Client::send(rb).await
+}
+
+/// A user's id, looked up by email through the API.
+async fn user_id(c: &Client, email: &str) -> String {
+    let users = c.get("/api/v1/users").await.json();
+    let u =
+        users["items"].as_array().unwrap().iter().find(|u| u["email"] == email).unwrap_or_else(|| panic!("{email}"));
+    u["id"].as_str().unwrap().to_string()
 }
 
 crate::both!(every_role_against_every_endpoint_matches_the_table, |srv| async move {
@@ -133,6 +163,8 @@ crate::both!(every_role_against_every_endpoint_matches_the_table, |srv| async mo
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let doc = o.upload(&matter, "d.txt", b"d".to_vec()).await.json()["id"].as_str().unwrap().to_string();
+    let mut admin = srv.client();
+    assert_eq!(admin.login("acme", "admin@acme.example", PASSWORD).await.status, StatusCode::OK);
 
     // Every role-gated API operation in the OpenAPI document is in the matrix.
     let spec = o.get("/api/v1/openapi.json").await.json();
@@ -146,7 +178,8 @@ crate::both!(every_role_against_every_endpoint_matches_the_table, |srv| async mo
         .iter()
         .filter(|e| e.path.starts_with("/api/"))
         .map(|e| {
-            format!("{} {}", e.method.as_str().to_lowercase(), e.path.replace("{M}", "{id}").replace("{D}", "{id}"))
+            let path = ["{M}", "{D}", "{U}", "{A}", "{R}"].iter().fold(e.path.to_string(), |p, x| p.replace(x, "{id}"));
+            format!("{} {path}", e.method.as_str().to_lowercase())
         })
         .collect();
     for op in &documented {
@@ -164,6 +197,28 @@ crate::both!(every_role_against_every_endpoint_matches_the_table, |srv| async mo
     ] {
         let mut c = srv.client();
         assert_eq!(c.login("acme", email, PASSWORD).await.status, StatusCode::OK, "{role}");
+        // Fresh objects for this caller: a staff user to change, and two requests made by
+        // someone else (the admin for the owner, the owner for everyone else).
+        let user = format!("target-{role}@acme.example");
+        srv.user(tenant, &user, "staff").await;
+        let user_id = user_id(&o, &user).await;
+        let requester = if role == "owner" { &admin } else { &o };
+        let mut requests = Vec::new();
+        for k in 0..2 {
+            let grantee = format!("grantee-{role}-{k}@acme.example");
+            srv.user(tenant, &grantee, "staff").await;
+            let id = self::user_id(&o, &grantee).await;
+            let r = requester.post(&format!("/api/v1/users/{id}/role"), json!({"role": "admin"})).await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+            requests.push(r.json()["id"].as_str().unwrap().to_string());
+        }
+        let objects = Objects {
+            matter: matter.clone(),
+            doc: doc.clone(),
+            user: user_id,
+            approve: requests[0].clone(),
+            reject: requests[1].clone(),
+        };
         // Whether this caller can see the matter at all (clients: they are on its list).
         let sees_matter = role != "auditor";
         for ep in endpoints() {
@@ -172,7 +227,7 @@ crate::both!(every_role_against_every_endpoint_matches_the_table, |srv| async mo
                 panic!("no table cell for {} / {role}", ep.permission);
             });
             let allowed = cell == "yes" || (cell == "if on the matter's list" && sees_matter);
-            let r = call(&c, &ep, &matter, &doc, n).await;
+            let r = call(&c, &ep, &objects, n).await;
             let what = format!("{role} {} {}: table says {cell:?}, got {}: {}", ep.method, ep.path, r.status, r.text());
             if allowed {
                 assert!(r.status.is_success(), "{what}");

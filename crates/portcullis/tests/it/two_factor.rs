@@ -166,9 +166,10 @@ crate::both!(firm_requirement_forces_enrolment, |srv| async move {
     assert_eq!(client.login("acme", "client@acme.example", PASSWORD).await.status, StatusCode::OK);
     assert_eq!(client.get("/api/v1/matters").await.status, StatusCode::OK);
 
-    // Turning the requirement off is not one person's decision.
+    // Turning the requirement off is not one person's decision: it becomes a request.
     let r = o.put_json("/api/v1/tenant/two-factor", json!({"staff": false, "clients": false})).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!((r.status, r.json()["state"].clone()), (StatusCode::ACCEPTED, json!("pending")), "{}", r.text());
+    assert_eq!(staff.get("/api/v1/me/security").await.json()["two_factor_required"], true);
     let a = actions(srv).await;
     assert_eq!(a.iter().filter(|x| *x == "tenant.two_factor_policy").count(), 1, "{a:?}");
 });

@@ -255,3 +255,35 @@ crate::both!(security_pages_enrol_and_step_up, |srv| async move {
     assert_eq!((m.status, m.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/account/security"));
     assert!(s.get("/account/security").await.text().contains("Your firm requires one"));
 });
+
+crate::both!(approvals_pages_grant_a_role_with_four_eyes, |srv| async move {
+    let (tenant, owner) = srv.tenant("acme").await;
+    srv.user(tenant, "admin@acme.example", "admin").await;
+    srv.user(tenant, "clerk@acme.example", "staff").await;
+    let o = srv.client();
+    assert_eq!(Client::send(login_form(&o, &owner, PASSWORD, &[])).await.status, StatusCode::SEE_OTHER);
+    let page = o.get("/users").await.text();
+    let csrf = csrf_of(&page);
+    let row = page.split("<tr>").find(|r| r.contains("clerk@acme.example")).unwrap();
+    let at = row.find("action=\"/users/").unwrap() + 15;
+    let clerk = row[at..].split('/').next().unwrap().to_string();
+    let r = post_form(&o, &format!("/users/{clerk}/role"), &[("csrf", &csrf), ("role", "admin")]).await;
+    assert!(r.text().contains("Requested"), "{}", r.text());
+    // The requester sees it pending but cannot approve it.
+    let mine = o.get("/approvals").await.text();
+    let at = mine.find("action=\"/approvals/").unwrap() + 19;
+    let id = mine[at..].split('/').next().unwrap().to_string();
+    let r = post_form(&o, &format!("/approvals/{id}/approve"), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let a = srv.client();
+    assert_eq!(Client::send(login_form(&a, "admin@acme.example", PASSWORD, &[])).await.status, StatusCode::SEE_OTHER);
+    let listing = a.get("/approvals").await.text();
+    assert!(listing.contains("make clerk@acme.example admin"), "{listing}");
+    let r = post_form(&a, &format!("/approvals/{id}/approve"), &[("csrf", &csrf_of(&listing))]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("Approved"));
+    let users = o.get("/users").await.text();
+    let row = users.split("<tr>").find(|r| r.contains("clerk@acme.example")).unwrap();
+    assert!(row.contains("<td>admin</td>"), "{row}");
+});

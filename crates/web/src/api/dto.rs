@@ -361,3 +361,45 @@ impl From<&portcullis_core::audit::StoredEvent> for AuditEventView {
         }
     }
 }
+
+/// A request for a sensitive action (four eyes).
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalView {
+    pub id: String,
+    /// `{"action": "grant_role", "user_id", "role"}` or `{"action": "two_factor_policy", "staff", "clients"}`.
+    pub action: serde_json::Value,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub expires_at: String,
+    /// `pending`, `approved`, `rejected`, or `expired` (pending past its expiry).
+    pub state: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+}
+
+impl ApprovalView {
+    pub fn of(a: &portcullis_core::model::ApprovalRequest, now: OffsetDateTime) -> Self {
+        use portcullis_core::model::ApprovalState;
+        let state = match a.state {
+            ApprovalState::Pending if now > a.expires_at => "expired",
+            s => s.as_str(),
+        };
+        Self {
+            id: a.id.to_string(),
+            action: serde_json::to_value(&a.action).unwrap_or(serde_json::Value::Null),
+            requested_by: a.requested_by.to_string(),
+            requested_at: ts(a.requested_at),
+            expires_at: ts(a.expires_at),
+            state: state.to_string(),
+            decided_by: a.decided_by.map(|u| u.to_string()),
+            decided_at: a.decided_at.map(ts),
+        }
+    }
+}
+
+/// A new role for a user.
+#[derive(Deserialize, ToSchema)]
+pub struct RoleChange {
+    /// `owner` and `admin` become a request a second owner or admin must approve.
+    pub role: String,
+}

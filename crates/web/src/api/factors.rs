@@ -83,15 +83,16 @@ pub async fn step_up(
 }
 
 /// Set the firm's two-factor requirement (owner or admin, with a recent step-up). Users it
-/// newly covers must enrol at their next sign-in.
+/// newly covers must enrol at their next sign-in. Tightening it answers 204; lowering it
+/// answers 202 with a request a second owner or admin must approve.
 #[utoipa::path(put, path = "/api/v1/tenant/two-factor", tag = "two-factor", request_body = TwoFactorPolicy,
-    responses((status = 204), (status = 403, body = crate::error::ErrorBody, description = "forbidden or step_up_required")))]
+    responses((status = 204), (status = 202, body = ApprovalView), (status = 403, body = crate::error::ErrorBody, description = "forbidden or step_up_required")))]
 pub async fn set_policy(
     State(s): State<AppState>,
     ApiCaller(p): ApiCaller,
     Meta(meta): Meta,
     ApiJson(req): ApiJson<TwoFactorPolicy>,
-) -> Result<StatusCode, ApiError> {
-    s.portal.set_two_factor_policy(&p, req.staff, req.clients, &meta).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<axum::response::Response, ApiError> {
+    let change = s.portal.set_two_factor_policy(&p, req.staff, req.clients, &meta).await?;
+    Ok(super::approvals::change_response(&s.portal, change))
 }

@@ -1,6 +1,7 @@
 //! The JSON API, `/api/v1`. The contract (paths, bodies, error shape) is in the architecture
 //! document; the OpenAPI description is generated from these handlers.
 
+mod approvals;
 mod audit;
 mod documents;
 pub(crate) mod dto;
@@ -28,6 +29,7 @@ use utoipa::OpenApi;
         matters::list_messages, matters::post_message,
         documents::list, documents::upload, documents::content,
         audit::list,
+        approvals::change_role, approvals::list, approvals::approve, approvals::reject,
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
     ),
     components(schemas(ErrorBody)),
@@ -59,6 +61,10 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/session", post(session::login).delete(session::logout).get(session::me))
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/users/{id}/role", post(approvals::change_role))
+        .route("/api/v1/approvals", get(approvals::list))
+        .route("/api/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/api/v1/approvals/{id}/reject", post(approvals::reject))
         .route("/api/v1/session/step-up", post(factors::step_up))
         .route("/api/v1/me/security", get(factors::status))
         .route("/api/v1/me/totp", post(factors::start).delete(factors::remove))

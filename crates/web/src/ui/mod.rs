@@ -2,6 +2,7 @@
 //! pages rendered by askama with automatic escaping. Every action goes through the same `Portal`
 //! use cases as the API.
 
+mod approvals;
 mod pages;
 mod security;
 
@@ -27,6 +28,10 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/matters/{id}/members", post(pages::add_member))
         .route("/matters/{id}/messages", post(pages::post_message))
         .route("/audit", get(pages::audit))
+        .route("/approvals", get(approvals::approvals))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/reject", post(approvals::reject))
+        .route("/users/{id}/role", post(approvals::change_role))
         .route("/account/security", get(security::security))
         .route("/account/security/totp", post(security::start))
         .route("/account/security/totp/confirm", post(security::confirm))

@@ -32,6 +32,7 @@ pub struct Nav {
     pub(super) can_manage_users: bool,
     pub(super) can_list_matters: bool,
     pub(super) can_read_audit: bool,
+    pub(super) can_decide: bool,
 }
 
 impl Nav {
@@ -43,6 +44,7 @@ impl Nav {
             can_manage_users: role_allows(c.principal.role, Permission::ListUsers),
             can_list_matters: role_allows(c.principal.role, Permission::ListMatters),
             can_read_audit: role_allows(c.principal.role, Permission::ReadAudit),
+            can_decide: role_allows(c.principal.role, Permission::DecideApprovals),
         }
     }
 }
@@ -599,19 +601,26 @@ pub struct UsersPage {
     users: Vec<User>,
     can_manage: bool,
     invite_url: Option<String>,
+    notice: Option<String>,
 }
 
-async fn users_page(s: &AppState, c: &UiCaller, invite_url: Option<String>) -> Result<UsersPage, UiError> {
+pub(super) async fn users_page(
+    s: &AppState,
+    c: &UiCaller,
+    invite_url: Option<String>,
+    notice: Option<String>,
+) -> Result<UsersPage, UiError> {
     Ok(UsersPage {
         nav: Nav::of(c),
         users: s.portal.list_users(&c.principal).await?,
         can_manage: role_allows(c.principal.role, Permission::ManageUsers),
         invite_url,
+        notice,
     })
 }
 
 pub async fn users(State(s): State<AppState>, c: UiCaller) -> Page {
-    Ok(users_page(&s, &c, None).await?.into_response())
+    Ok(users_page(&s, &c, None, None).await?.into_response())
 }
 
 #[derive(Deserialize)]
@@ -629,7 +638,7 @@ pub async fn create_user(
     UiAction { caller: c, form: f }: UiAction<UserForm>,
 ) -> Page {
     let (_, link) = s.portal.create_user(&c.principal, &f.email, &f.display_name, &f.role, None, &meta).await?;
-    Ok(users_page(&s, &c, link).await?.into_response())
+    Ok(users_page(&s, &c, link, None).await?.into_response())
 }
 
 #[cfg(test)]

@@ -142,8 +142,14 @@ pub async fn set_policy(
     Meta(meta): Meta,
     UiAction { caller: c, form: f }: UiAction<PolicyForm>,
 ) -> Page {
-    s.portal.set_two_factor_policy(&c.principal, f.staff.is_some(), f.clients.is_some(), &meta).await?;
-    Ok(security_page(&s, &c, Some("The firm's two-factor requirement was saved.".into())).await?.into_response())
+    let notice =
+        match s.portal.set_two_factor_policy(&c.principal, f.staff.is_some(), f.clients.is_some(), &meta).await? {
+            portcullis_core::service::Change::Applied => "The firm's two-factor requirement was saved.",
+            portcullis_core::service::Change::Requested(_) => {
+                "Lowering the requirement needs a second owner or admin: the request waits on the Approvals page."
+            }
+        };
+    Ok(security_page(&s, &c, Some(notice.into())).await?.into_response())
 }
 
 #[derive(Template, WebTemplate)]

@@ -1,0 +1,180 @@
+//! Separation of duties (four eyes). Sensitive actions — making someone an owner or admin,
+//! lowering the firm's two-factor requirement — do not happen when asked: they become a
+//! request, and take effect only when a second, different owner or admin approves it, in the
+//! approval's own transaction. Requests expire; every step is audited, refusals included.
+
+use super::{Portal, actor};
+use crate::audit::{NewEvent, RequestMeta};
+use crate::error::{Error, Result};
+use crate::ids::{ApprovalId, UserId};
+use crate::model::{ApprovalRequest, ApprovalState, Role, SensitiveAction};
+use crate::policy::{self, Permission, Principal};
+use crate::ports::Tx;
+use time::Duration;
+
+/// A request not approved within this time can no longer be.
+pub const APPROVAL_TTL: Duration = Duration::hours(24);
+
+/// What asking for a change did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Not sensitive: done at once.
+    Applied,
+    /// Sensitive: waiting for a second person.
+    Requested(ApprovalRequest),
+}
+
+impl Portal {
+    /// Change a user's role. Making someone an owner or admin becomes a request for a second
+    /// person's approval; other changes happen at once. An owner's role is not changed here.
+    pub async fn change_role(&self, p: &Principal, user: UserId, role: &str, meta: &RequestMeta) -> Result<Change> {
+        match self.try_change_role(p, user, role, meta).await {
+            Err(e @ Error::Forbidden(_)) => {
+                self.audit_refusal(p, "user.role_change_refused", format!("user:{user}"), &e, meta).await?;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    async fn try_change_role(&self, p: &Principal, user: UserId, role: &str, meta: &RequestMeta) -> Result<Change> {
+        policy::authorize_tenant(p, Permission::ManageUsers)?;
+        let role = Role::parse(role)?;
+        let mut tx = self.write().await?;
+        self.require_step_up(&mut *tx, p).await?;
+        let target = tx.user(p.tenant_id, user).await?.ok_or(Error::NotFound)?;
+        if target.role == role {
+            return Err(Error::invalid("role", "the user already has this role"));
+        }
+        if target.role == Role::Owner {
+            return Err(Error::Forbidden("change an owner's role".into()));
+        }
+        if target.role == Role::Admin && p.role != Role::Owner {
+            return Err(Error::Forbidden("change an admin's role (an owner must)".into()));
+        }
+        if matches!(role, Role::Owner | Role::Admin) {
+            policy::may_request_grant(p, role)?;
+            let req = self.request(&mut *tx, p, SensitiveAction::GrantRole { user_id: user, role }, meta).await?;
+            tx.commit().await?;
+            return Ok(Change::Requested(req));
+        }
+        tx.set_user_role(p.tenant_id, user, role).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.role_change", format!("user:{user}"), meta)
+            .with_detail(serde_json::json!({ "from": target.role.as_str(), "to": role.as_str() }));
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await?;
+        Ok(Change::Applied)
+    }
+
+    /// Record a request for `action`, in `tx`.
+    pub(super) async fn request(
+        &self,
+        tx: &mut dyn Tx,
+        p: &Principal,
+        action: SensitiveAction,
+        meta: &RequestMeta,
+    ) -> Result<ApprovalRequest> {
+        let now = self.clock.now();
+        let req = ApprovalRequest {
+            id: ApprovalId::new(),
+            tenant_id: p.tenant_id,
+            action,
+            requested_by: p.user_id,
+            requested_at: now,
+            expires_at: now + APPROVAL_TTL,
+            state: ApprovalState::Pending,
+            decided_by: None,
+            decided_at: None,
+        };
+        tx.insert_approval(&req).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "approval.request", format!("approval:{}", req.id), meta)
+            .with_detail(serde_json::json!({ "action": &req.action }));
+        tx.append_audit(&ev, now).await?;
+        Ok(req)
+    }
+
+    /// The firm's requests, newest first (owners and admins).
+    pub async fn list_approvals(&self, p: &Principal) -> Result<Vec<ApprovalRequest>> {
+        policy::authorize_tenant(p, Permission::DecideApprovals)?;
+        self.read().await?.list_approvals(p.tenant_id, 100).await
+    }
+
+    /// Approve another person's request: its action is carried out now, in this transaction.
+    pub async fn approve(&self, p: &Principal, id: ApprovalId, meta: &RequestMeta) -> Result<ApprovalRequest> {
+        self.decide(p, id, ApprovalState::Approved, meta).await
+    }
+
+    /// Reject another person's request.
+    pub async fn reject(&self, p: &Principal, id: ApprovalId, meta: &RequestMeta) -> Result<ApprovalRequest> {
+        self.decide(p, id, ApprovalState::Rejected, meta).await
+    }
+
+    async fn decide(
+        &self,
+        p: &Principal,
+        id: ApprovalId,
+        state: ApprovalState,
+        meta: &RequestMeta,
+    ) -> Result<ApprovalRequest> {
+        // Who may decide is asked below, so that a refusal of any kind is audited.
+        let mut tx = self.write().await?;
+        let req = tx.approval(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
+        let now = self.clock.now();
+        let refusal = match policy::may_decide(p, &req) {
+            Err(e) => Some(e),
+            Ok(()) if req.state != ApprovalState::Pending => {
+                Some(Error::Conflict(format!("A decision on this request ({})", req.state.as_str()).into()))
+            }
+            Ok(()) if now > req.expires_at => Some(Error::RequestExpired),
+            Ok(()) => self.require_step_up(&mut *tx, p).await.err(),
+        };
+        if let Some(e) = refusal {
+            drop(tx);
+            self.audit_refusal(p, "approval.refused", format!("approval:{id}"), &e, meta).await?;
+            return Err(e);
+        }
+        if !tx.decide_approval(p.tenant_id, id, state, p.user_id, now).await? {
+            return Err(Error::Conflict("A decision on this request".into()));
+        }
+        if state == ApprovalState::Approved {
+            self.carry_out(&mut *tx, p, &req, meta).await?;
+        }
+        let action = if state == ApprovalState::Approved { "approval.approve" } else { "approval.reject" };
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), action, format!("approval:{id}"), meta)
+            .with_detail(serde_json::json!({ "action": &req.action, "requested_by": req.requested_by.to_string() }));
+        tx.append_audit(&ev, now).await?;
+        tx.commit().await?;
+        Ok(ApprovalRequest { state, decided_by: Some(p.user_id), decided_at: Some(now), ..req })
+    }
+
+    /// Do what an approved request asked, as its approver.
+    async fn carry_out(&self, tx: &mut dyn Tx, p: &Principal, req: &ApprovalRequest, meta: &RequestMeta) -> Result<()> {
+        let now = self.clock.now();
+        match &req.action {
+            SensitiveAction::GrantRole { user_id, role } => {
+                let user = tx.user(p.tenant_id, *user_id).await?.ok_or(Error::NotFound)?;
+                tx.set_user_role(p.tenant_id, *user_id, *role).await?;
+                let ev =
+                    NewEvent::new(Some(p.tenant_id), actor(p), "user.role_change", format!("user:{user_id}"), meta)
+                        .with_detail(serde_json::json!({
+                            "from": user.role.as_str(),
+                            "to": role.as_str(),
+                            "approval": req.id.to_string(),
+                        }));
+                tx.append_audit(&ev, now).await
+            }
+            SensitiveAction::TwoFactorPolicy { staff, clients } => {
+                tx.set_tenant_two_factor(p.tenant_id, *staff, *clients).await?;
+                let ev = NewEvent::new(
+                    Some(p.tenant_id),
+                    actor(p),
+                    "tenant.two_factor_policy",
+                    format!("tenant:{}", p.tenant_id),
+                    meta,
+                )
+                .with_detail(serde_json::json!({ "staff": staff, "clients": clients, "approval": req.id.to_string() }));
+                tx.append_audit(&ev, now).await
+            }
+        }
+    }
+}
