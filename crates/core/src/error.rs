@@ -94,7 +94,9 @@ impl Error {
     pub fn public_message(&self) -> String {
         match self {
             Error::NotFound => "The requested object does not exist.".into(),
-            Error::InvalidCredentials => "The tenant, email or password is not correct.".into(),
+            Error::InvalidCredentials => "The tenant, email or password is not correct (after repeated failures an \
+                                          account is locked for a while)."
+                .into(),
             Error::SecondFactorRequired => {
                 "Enter a current code from your authenticator app (each code works once), or a recovery code.".into()
             }

@@ -5,6 +5,7 @@
 //! can wander across tenants because no query is written without one.
 
 use crate::audit::{NewEvent, StoredEvent};
+use crate::authn::lockout::Lock;
 use crate::error::Result;
 use crate::ids::{ApprovalId, DocumentId, MatterId, TenantId, TokenId, UserId};
 use crate::model::{
@@ -130,6 +131,14 @@ pub trait Tx: Send {
     // Messages.
     async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()>;
     async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>>;
+
+    // Sign-in throttling.
+    /// The account's lock, from its failure count.
+    async fn login_lock(&mut self, tenant: TenantId, user: UserId) -> Result<Lock>;
+    /// Count one more consecutive failure and store the lock it brings; the new count.
+    async fn record_login_failure(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<u32>;
+    /// A full sign-in, or an admin's unlock: the count starts again.
+    async fn reset_login_failures(&mut self, tenant: TenantId, user: UserId) -> Result<()>;
 
     // Four eyes.
     async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()>;

@@ -19,6 +19,7 @@ const COMMON: &[Embedded] = &[
     (5, "two factor", include_str!("../migrations/common/0005_two_factor.sql")),
     (6, "roles and walls", include_str!("../migrations/common/0006_roles_and_walls.sql")),
     (7, "approvals", include_str!("../migrations/common/0007_approvals.sql")),
+    (8, "login throttle", include_str!("../migrations/common/0008_login_throttle.sql")),
 ];
 
 const SQLITE: &[Embedded] =

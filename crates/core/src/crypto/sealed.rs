@@ -364,6 +364,15 @@ impl Tx for SealingTx {
         found.into_iter().map(|m| open_message(c, m)).collect()
     }
 
+    async fn login_lock(&mut self, tenant: TenantId, user: UserId) -> Result<crate::authn::lockout::Lock> {
+        self.inner.login_lock(tenant, user).await
+    }
+    async fn record_login_failure(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<u32> {
+        self.inner.record_login_failure(tenant, user, at).await
+    }
+    async fn reset_login_failures(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
+        self.inner.reset_login_failures(tenant, user).await
+    }
     async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()> {
         self.inner.insert_approval(a).await
     }

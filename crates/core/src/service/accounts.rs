@@ -2,7 +2,7 @@
 
 use super::{Portal, actor, blocking};
 use crate::audit::{Actor, NewEvent, RequestMeta};
-use crate::authn::{password, secret};
+use crate::authn::{lockout, password, secret};
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, UserId};
 use crate::model::{KeyPurpose, LinkPurpose, LinkRecord, Role, SessionRecord, Tenant, User, UserStatus};
@@ -173,7 +173,7 @@ impl Portal {
     ) -> Result<LoginOutcome> {
         // Look up, then verify with no transaction open: hashing takes a while and must not hold
         // a write lock or a pooled connection that other requests need.
-        let (tenant, found) = {
+        let (tenant, found, lock) = {
             let mut tx = self.read().await?;
             let tenant = match validate::tenant_name(tenant_name) {
                 Ok(n) => tx.tenant_by_name(&n).await?,
@@ -183,28 +183,45 @@ impl Portal {
                 (Some(t), Ok(e)) => tx.user_by_email(t.id, &e).await?,
                 _ => None,
             };
-            (tenant, found)
+            let lock = match &found {
+                Some((u, _)) => tx.login_lock(u.tenant_id, u.id).await?,
+                None => lockout::Lock::Open,
+            };
+            (tenant, found, lock)
         };
+        // The hash is checked even for a locked account, so a lock costs the same time as a try.
         let stored_hash = found.as_ref().and_then(|(_, h)| h.clone());
         let ok = blocking(move || password::verify(&pw, stored_hash.as_deref())).await?;
+        let now = self.clock.now();
         let mut tx = self.write().await?;
         let (user, tenant) = match (found, tenant.clone()) {
+            (Some((u, _)), Some(t)) if !lockout::may_try(lock, now) => {
+                // Locked: refused without looking at the password, and not counted. The answer
+                // is the same as for a wrong password.
+                let ev =
+                    NewEvent::new(Some(t.id), Actor::Anonymous, "auth.login_locked", format!("user:{}", u.id), meta);
+                tx.append_audit(&ev, now).await?;
+                tx.commit().await?;
+                return Err(Error::InvalidCredentials);
+            }
             (Some((u, _)), Some(t)) if ok && u.status == UserStatus::Active => (u, t),
             (other, _) => {
                 // Every failure writes the same kind of event, so a known user's failure costs
                 // the same as an unknown one's; unknown firms go to the platform chain.
-                let target = match &other {
-                    Some((u, _)) => format!("user:{}", u.id),
-                    None => "unknown".to_string(),
+                let (target, failures) = match &other {
+                    Some((u, _)) => {
+                        (format!("user:{}", u.id), Some(tx.record_login_failure(u.tenant_id, u.id, now).await?))
+                    }
+                    None => ("unknown".to_string(), None),
                 };
                 let ev =
-                    NewEvent::new(tenant.as_ref().map(|t| t.id), Actor::Anonymous, "auth.login_failed", target, meta);
-                tx.append_audit(&ev, self.clock.now()).await?;
+                    NewEvent::new(tenant.as_ref().map(|t| t.id), Actor::Anonymous, "auth.login_failed", target, meta)
+                        .with_detail(serde_json::json!({ "consecutive_failures": failures }));
+                tx.append_audit(&ev, now).await?;
                 tx.commit().await?;
                 return Err(Error::InvalidCredentials);
             }
         };
-        let now = self.clock.now();
         let has_factor = tx.totp(user.tenant_id, user.id).await?.is_some();
         let factor = match (has_factor, code) {
             (false, _) => None,
@@ -212,13 +229,21 @@ impl Portal {
             (true, None) => None,
         };
         if has_factor && factor.is_none() {
-            // The password was right: record whether the code was missing or refused.
-            let action = if code.is_some() { "auth.second_factor_failed" } else { "auth.second_factor_required" };
-            let ev = NewEvent::new(Some(user.tenant_id), Actor::Anonymous, action, format!("user:{}", user.id), meta);
+            // The password was right: record whether the code was missing or refused. A wrong
+            // code counts as a failed sign-in, so codes cannot be guessed without limit.
+            let (action, failures) = match code {
+                Some(_) => {
+                    ("auth.second_factor_failed", Some(tx.record_login_failure(user.tenant_id, user.id, now).await?))
+                }
+                None => ("auth.second_factor_required", None),
+            };
+            let ev = NewEvent::new(Some(user.tenant_id), Actor::Anonymous, action, format!("user:{}", user.id), meta)
+                .with_detail(serde_json::json!({ "consecutive_failures": failures }));
             tx.append_audit(&ev, now).await?;
             tx.commit().await?;
             return Err(Error::SecondFactorRequired);
         }
+        tx.reset_login_failures(user.tenant_id, user.id).await?;
         let second_factor = SecondFactor {
             enrol_required: !has_factor && policy::two_factor_required(&tenant, user.role),
             verified_at: factor.map(|_| now),

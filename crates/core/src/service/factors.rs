@@ -4,7 +4,7 @@
 
 use super::{Portal, actor};
 use crate::audit::{NewEvent, RequestMeta};
-use crate::authn::{secret, totp};
+use crate::authn::{lockout, secret, totp};
 use crate::error::{Error, Result};
 use crate::model::{PendingTotp, SensitiveAction, TotpRecord, User};
 use crate::policy::{self, Permission, Principal, Via};
@@ -224,13 +224,21 @@ impl Portal {
         };
         let mut tx = self.write().await?;
         let user = tx.user(p.tenant_id, p.user_id).await?.ok_or(Error::Unauthenticated)?;
-        let Some(used) = self.check_factor(&mut *tx, &user, code).await? else {
-            drop(tx);
+        let now = self.clock.now();
+        // Step-up codes are throttled with sign-in failures: a stolen session cannot guess them.
+        let open = lockout::may_try(tx.login_lock(p.tenant_id, p.user_id).await?, now);
+        let used = if open { self.check_factor(&mut *tx, &user, code).await? } else { None };
+        let Some(used) = used else {
+            // Tries while locked are refused unchecked and not counted.
+            if open {
+                tx.record_login_failure(p.tenant_id, p.user_id, now).await?;
+            }
+            tx.commit().await?;
             let e = Error::SecondFactorRequired;
             self.audit_refusal(p, "auth.step_up_failed", format!("user:{}", p.user_id), &e, meta).await?;
             return Err(e);
         };
-        let now = self.clock.now();
+        tx.reset_login_failures(p.tenant_id, p.user_id).await?;
         tx.set_session_second_factor(session_hash, now).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.step_up", format!("user:{}", p.user_id), meta)
             .with_detail(serde_json::json!({ "factor": used.as_str() }));

@@ -91,4 +91,15 @@ impl Portal {
         let name = validate::tenant_name(name)?;
         self.read().await?.tenant_by_name(&name).await?.ok_or(Error::NotFound)
     }
+
+    /// Lift a sign-in lock (after 100 consecutive failures only an admin can).
+    pub async fn unlock_user(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<()> {
+        let grant = policy::authorize_tenant(p, Permission::ManageUsers)?;
+        let mut tx = self.write().await?;
+        tx.user(grant.tenant_id(), user).await?.ok_or(Error::NotFound)?;
+        tx.reset_login_failures(grant.tenant_id(), user).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.unlock", format!("user:{user}"), meta);
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await
+    }
 }

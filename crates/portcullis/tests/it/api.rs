@@ -452,3 +452,38 @@ crate::both!(health_and_openapi, |srv| async move {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
 });
+
+crate::both!(repeated_failures_lock_an_account, |srv| async move {
+    use time::Duration;
+    let (tenant, owner) = srv.tenant("acme").await;
+    srv.user(tenant, "clerk@acme.example", "staff").await;
+    let login = |pw: &'static str| async move { srv.client().login("acme", "clerk@acme.example", pw).await.status };
+    for _ in 0..5 {
+        assert_eq!(login("wrong password!!").await, StatusCode::UNAUTHORIZED);
+    }
+    // The fifth failure starts a wait: even the right password is refused, with the same answer.
+    assert_eq!(login(PASSWORD).await, StatusCode::UNAUTHORIZED);
+    srv.clock.advance(Duration::seconds(31));
+    assert_eq!(login(PASSWORD).await, StatusCode::OK, "the wait is over and a sign-in resets the count");
+    assert_eq!(login("wrong password!!").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(PASSWORD).await, StatusCode::OK, "one failure after a reset does not lock");
+
+    // A hundred consecutive failures lock the account until an admin unlocks it.
+    for _ in 0..100 {
+        srv.clock.advance(Duration::hours(1) + Duration::seconds(1));
+        assert_eq!(login("wrong password!!").await, StatusCode::UNAUTHORIZED);
+    }
+    srv.clock.advance(Duration::days(30));
+    assert_eq!(login(PASSWORD).await, StatusCode::UNAUTHORIZED, "hard-locked");
+    let mut o = srv.client();
+    assert_eq!(o.login("acme", &owner, PASSWORD).await.status, StatusCode::OK);
+    let users = o.get("/api/v1/users").await.json();
+    let clerk = users["items"].as_array().unwrap().iter().find(|u| u["email"] == "clerk@acme.example").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(o.post(&format!("/api/v1/users/{clerk}/unlock"), json!({})).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(login(PASSWORD).await, StatusCode::OK);
+    let actions = crate::support::sql_column(&srv.db_url(), "SELECT action FROM audit_events").await;
+    assert!(actions.iter().any(|a| a == "auth.login_locked") && actions.iter().any(|a| a == "user.unlock"));
+});

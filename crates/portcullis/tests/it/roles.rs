@@ -80,6 +80,7 @@ fn endpoints() -> Vec<Endpoint> {
         ),
         e(Method::GET, "/api/v1/audit", None, "read the audit log", false),
         e(Method::POST, "/api/v1/users/{U}/role", Some(json!({"role": "client"})), "manage users", false),
+        e(Method::POST, "/api/v1/users/{U}/unlock", None, "manage users", false),
         e(Method::GET, "/api/v1/approvals", None, "approve or reject others' sensitive requests", false),
         e(Method::POST, "/api/v1/approvals/{A}/approve", None, "approve or reject others' sensitive requests", false),
         e(Method::POST, "/api/v1/approvals/{R}/reject", None, "approve or reject others' sensitive requests", false),

@@ -173,3 +173,22 @@ crate::both!(firm_requirement_forces_enrolment, |srv| async move {
     let a = actions(srv).await;
     assert_eq!(a.iter().filter(|x| *x == "tenant.two_factor_policy").count(), 1, "{a:?}");
 });
+
+crate::both!(wrong_codes_are_throttled_like_wrong_passwords, |srv| async move {
+    let (_, owner) = srv.tenant("acme").await;
+    let mut c = srv.client();
+    assert_eq!(c.login("acme", &owner, PASSWORD).await.status, StatusCode::OK);
+    let (secret, _) = enrol(srv, &c).await;
+    for _ in 0..5 {
+        let r = srv.client().login_with_code("acme", &owner, PASSWORD, Some("000000")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    srv.clock.advance(Duration::seconds(10));
+    let code = totp_code(&secret, now(srv));
+    let r = srv.client().login_with_code("acme", &owner, PASSWORD, Some(&code)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a right code during the wait is refused");
+    srv.clock.advance(Duration::seconds(30));
+    let code = totp_code(&secret, now(srv));
+    let r = srv.client().login_with_code("acme", &owner, PASSWORD, Some(&code)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+});

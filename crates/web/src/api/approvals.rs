@@ -1,5 +1,5 @@
-//! Four eyes: role changes and security settings that wait for a second person, and the
-//! approvals themselves.
+//! User administration that touches access: role changes and security settings that wait for a
+//! second person (four eyes), the approvals themselves, and lifting sign-in locks.
 
 use super::dto::*;
 use crate::AppState;
@@ -68,4 +68,16 @@ pub async fn reject(
 ) -> Result<Json<ApprovalView>, ApiError> {
     let a = s.portal.reject(&p, id, &meta).await?;
     Ok(Json(ApprovalView::of(&a, s.portal.clock().now())))
+}
+
+/// Lift a user's sign-in lock (after 100 consecutive failures only an admin can).
+#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "users", responses((status = 204)))]
+pub async fn unlock(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<StatusCode, ApiError> {
+    s.portal.unlock_user(&p, id, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

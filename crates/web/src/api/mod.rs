@@ -29,7 +29,7 @@ use utoipa::OpenApi;
         matters::list_messages, matters::post_message,
         documents::list, documents::upload, documents::content,
         audit::list,
-        approvals::change_role, approvals::list, approvals::approve, approvals::reject,
+        approvals::change_role, approvals::unlock, approvals::list, approvals::approve, approvals::reject,
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
     ),
     components(schemas(ErrorBody)),
@@ -62,6 +62,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/session", post(session::login).delete(session::logout).get(session::me))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/users/{id}/role", post(approvals::change_role))
+        .route("/api/v1/users/{id}/unlock", post(approvals::unlock))
         .route("/api/v1/approvals", get(approvals::list))
         .route("/api/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/api/v1/approvals/{id}/reject", post(approvals::reject))
