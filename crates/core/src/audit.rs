@@ -35,6 +35,8 @@ impl Actor {
 pub struct RequestMeta {
     pub ip: Option<String>,
     pub request_id: Option<String>,
+    /// The client's `User-Agent` (cut to 200 characters), shown in session lists; not audited.
+    pub user_agent: Option<String>,
 }
 
 /// An event about to be appended.

@@ -301,6 +301,17 @@ pub struct SessionRecord {
     pub second_factor_at: Option<OffsetDateTime>,
     /// The firm required a second factor at sign-in and the user had none.
     pub enrol_required: bool,
+    /// Where it was opened from.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl SessionRecord {
+    /// The public name of a session: the start of its cookie's hash (which itself reveals
+    /// nothing of the cookie), enough to tell a user's sessions apart.
+    pub fn public_id(&self) -> &str {
+        self.token_hash.get(..16).unwrap_or(&self.token_hash)
+    }
 }
 
 /// An API bearer token's stored record (the secret itself is never stored).

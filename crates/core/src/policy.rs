@@ -91,10 +91,12 @@ pub enum Permission {
     ReadAudit,
     /// Approve or reject another admin's request for a sensitive action.
     DecideApprovals,
+    /// See and end one's own sessions; change one's own password.
+    ManageOwnSessions,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::ListMatters,
         Permission::CreateMatter,
         Permission::ViewMatter,
@@ -112,6 +114,7 @@ impl Permission {
         Permission::ManageTenantSecurity,
         Permission::ReadAudit,
         Permission::DecideApprovals,
+        Permission::ManageOwnSessions,
     ];
 
     /// The token scope an API token needs for this permission; `None` means tokens can never do it.
@@ -132,7 +135,8 @@ impl Permission {
             Permission::ManageOwnTokens
             | Permission::ManageOwnFactors
             | Permission::ManageTenantSecurity
-            | Permission::DecideApprovals => {
+            | Permission::DecideApprovals
+            | Permission::ManageOwnSessions => {
                 return None;
             }
         })
@@ -173,6 +177,7 @@ impl Permission {
             Permission::ManageTenantSecurity => "change the firm's security settings",
             Permission::ReadAudit => "read the audit log",
             Permission::DecideApprovals => "approve or reject others' sensitive requests",
+            Permission::ManageOwnSessions => "see and end your sessions, change your password",
         }
     }
 }
@@ -260,7 +265,7 @@ pub fn role_allows(role: Role, perm: Permission) -> bool {
     match role {
         Role::Owner | Role::Admin => true,
         Role::Staff => !matches!(perm, ManageUsers | ManageTenantSecurity | ReadAudit | DecideApprovals),
-        Role::Auditor => matches!(perm, ReadAudit | ManageOwnTokens | ManageOwnFactors),
+        Role::Auditor => matches!(perm, ReadAudit | ManageOwnTokens | ManageOwnFactors | ManageOwnSessions),
         Role::Client => matches!(
             perm,
             ListMatters
@@ -272,6 +277,7 @@ pub fn role_allows(role: Role, perm: Permission) -> bool {
                 | PostMessage
                 | ManageOwnTokens
                 | ManageOwnFactors
+                | ManageOwnSessions
         ),
     }
 }

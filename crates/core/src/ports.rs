@@ -88,6 +88,10 @@ pub trait Tx: Send {
     async fn delete_session(&mut self, token_hash: &str) -> Result<()>;
     /// End every session of a user (password change, disabling).
     async fn delete_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<()>;
+    /// A user's sessions, most recently used first.
+    async fn list_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<SessionRecord>>;
+    /// End every session of the user but `keep` (a token hash); how many ended.
+    async fn delete_other_sessions(&mut self, tenant: TenantId, user: UserId, keep: &str) -> Result<u64>;
 
     // One-time links.
     async fn insert_link(&mut self, l: &LinkRecord) -> Result<()>;

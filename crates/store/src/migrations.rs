@@ -20,6 +20,7 @@ const COMMON: &[Embedded] = &[
     (6, "roles and walls", include_str!("../migrations/common/0006_roles_and_walls.sql")),
     (7, "approvals", include_str!("../migrations/common/0007_approvals.sql")),
     (8, "login throttle", include_str!("../migrations/common/0008_login_throttle.sql")),
+    (9, "session devices", include_str!("../migrations/common/0009_session_devices.sql")),
 ];
 
 const SQLITE: &[Embedded] =

@@ -111,6 +111,8 @@ pub(crate) struct SessionRow {
     last_seen_at: i64,
     second_factor_at: Option<i64>,
     enrol_required: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
 }
 
 impl SessionRow {
@@ -124,6 +126,8 @@ impl SessionRow {
             last_seen_at: from_millis(self.last_seen_at),
             second_factor_at: self.second_factor_at.map(from_millis),
             enrol_required: self.enrol_required != 0,
+            ip: self.ip,
+            user_agent: self.user_agent,
         })
     }
 }

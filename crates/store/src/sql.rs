@@ -112,7 +112,8 @@ macro_rules! tenant_columns {
 /// The columns of `sessions`, in the order `SessionRow` and the INSERT use.
 macro_rules! session_columns {
     () => {
-        "token_hash, tenant_id, user_id, csrf_token, created_at, last_seen_at, second_factor_at, enrol_required"
+        "token_hash, tenant_id, user_id, csrf_token, created_at, last_seen_at, second_factor_at, enrol_required, ip, \
+         user_agent"
     };
 }
 
@@ -499,7 +500,7 @@ impl Tx for SqlTx {
 
     async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
         const Q: &str =
-            concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+            concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
         on!(self, |c| sqlx::query(Q)
             .bind(&s.token_hash)
             .bind(s.tenant_id.to_string())
@@ -509,6 +510,8 @@ impl Tx for SqlTx {
             .bind(ms(s.last_seen_at))
             .bind(s.second_factor_at.map(ms))
             .bind(i64::from(s.enrol_required))
+            .bind(&s.ip)
+            .bind(&s.user_agent)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))
@@ -534,6 +537,30 @@ impl Tx for SqlTx {
         const Q: &str = "DELETE FROM sessions WHERE token_hash = $1";
         on!(self, |c| sqlx::query(Q).bind(token_hash).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
         Ok(())
+    }
+
+    async fn list_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<SessionRecord>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE tenant_id = $1 AND user_id = $2 ORDER BY last_seen_at DESC"
+        );
+        let rows: Vec<SessionRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(user.to_string()).fetch_all(c).await)
+                .map_err(db)?;
+        rows::all(rows, SessionRow::into_model)
+    }
+
+    async fn delete_other_sessions(&mut self, tenant: TenantId, user: UserId, keep: &str) -> Result<u64> {
+        const Q: &str = "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND token_hash <> $3";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(keep)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)
     }
 
     async fn delete_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<()> {

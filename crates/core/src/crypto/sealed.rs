@@ -271,6 +271,12 @@ impl Tx for SealingTx {
     async fn delete_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         self.inner.delete_user_sessions(tenant, user).await
     }
+    async fn list_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<SessionRecord>> {
+        self.inner.list_user_sessions(tenant, user).await
+    }
+    async fn delete_other_sessions(&mut self, tenant: TenantId, user: UserId, keep: &str) -> Result<u64> {
+        self.inner.delete_other_sessions(tenant, user, keep).await
+    }
 
     async fn insert_link(&mut self, l: &LinkRecord) -> Result<()> {
         self.inner.insert_link(l).await

@@ -260,6 +260,8 @@ impl Portal {
             last_seen_at: now,
             second_factor_at: second_factor.verified_at,
             enrol_required: second_factor.enrol_required,
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
         })
         .await?;
         let ev =

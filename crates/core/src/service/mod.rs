@@ -11,6 +11,7 @@ mod keys;
 mod matters;
 mod messages;
 mod rotation;
+mod sessions;
 mod tokens;
 mod users;
 

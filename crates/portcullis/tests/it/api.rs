@@ -487,3 +487,66 @@ crate::both!(repeated_failures_lock_an_account, |srv| async move {
     let actions = crate::support::sql_column(&srv.db_url(), "SELECT action FROM audit_events").await;
     assert!(actions.iter().any(|a| a == "auth.login_locked") && actions.iter().any(|a| a == "user.unlock"));
 });
+
+crate::both!(sessions_and_password, |srv| async move {
+    let (tenant, owner) = srv.tenant("acme").await;
+    srv.user(tenant, "clerk@acme.example", "staff").await;
+    let mut laptop = srv.client();
+    let r = Client::send(
+        laptop
+            .http
+            .post(format!("{}/api/v1/session", srv.base))
+            .header("user-agent", "Laptop Browser/1.0")
+            .json(&json!({"tenant": "acme", "email": "clerk@acme.example", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    laptop.csrf = r.json()["csrf_token"].as_str().map(str::to_string);
+    let mut phone = srv.client();
+    assert_eq!(phone.login("acme", "clerk@acme.example", PASSWORD).await.status, StatusCode::OK);
+    let mut tablet = srv.client();
+    assert_eq!(tablet.login("acme", "clerk@acme.example", PASSWORD).await.status, StatusCode::OK);
+
+    let list = phone.get("/api/v1/me/sessions").await.json();
+    let items = list["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
+    let on_laptop = items.iter().find(|s| s["user_agent"] == "Laptop Browser/1.0").unwrap()["id"].as_str().unwrap();
+    assert!(!list.to_string().contains("pcs_"), "no cookie is shown");
+    // End the laptop's session from the phone.
+    assert_eq!(phone.delete(&format!("/api/v1/me/sessions/{on_laptop}")).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(laptop.get("/api/v1/matters").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(phone.delete(&format!("/api/v1/me/sessions/{on_laptop}")).await.status, StatusCode::NOT_FOUND);
+    // Another user's session ids are unknown here.
+    let mut o = srv.client();
+    assert_eq!(o.login("acme", &owner, PASSWORD).await.status, StatusCode::OK);
+    let theirs = o.get("/api/v1/me/sessions").await.json()["items"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(phone.delete(&format!("/api/v1/me/sessions/{theirs}")).await.status, StatusCode::NOT_FOUND);
+
+    // A password change needs the current password and ends every other session.
+    let body = |cur: &str, new: &str| json!({"current_password": cur, "new_password": new});
+    let r = phone.post("/api/v1/me/password", body("not the password", "a brand new password 1")).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::BAD_REQUEST, "invalid_request".to_string()));
+    let r = phone.post("/api/v1/me/password", body(PASSWORD, "short")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = phone.post("/api/v1/me/password", body(PASSWORD, "a brand new password 1")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(phone.get("/api/v1/matters").await.status, StatusCode::OK, "the changing session stays");
+    assert_eq!(tablet.get("/api/v1/matters").await.status, StatusCode::UNAUTHORIZED, "others end");
+    assert_eq!(srv.client().login("acme", "clerk@acme.example", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(srv.client().login("acme", "clerk@acme.example", "a brand new password 1").await.status, StatusCode::OK);
+
+    // An admin ends all of a user's sessions.
+    let users = o.get("/api/v1/users").await.json();
+    let clerk = users["items"].as_array().unwrap().iter().find(|u| u["email"] == "clerk@acme.example").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = o.post(&format!("/api/v1/users/{clerk}/sessions/revoke"), json!({})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(phone.get("/api/v1/matters").await.status, StatusCode::UNAUTHORIZED);
+    let actions = crate::support::sql_column(&srv.db_url(), "SELECT action FROM audit_events").await;
+    for a in ["session.end", "user.password_change_failed", "user.password_change", "session.end_all"] {
+        assert!(actions.iter().any(|x| x == a), "no {a}: {actions:?}");
+    }
+});

@@ -81,6 +81,8 @@ fn endpoints() -> Vec<Endpoint> {
         e(Method::GET, "/api/v1/audit", None, "read the audit log", false),
         e(Method::POST, "/api/v1/users/{U}/role", Some(json!({"role": "client"})), "manage users", false),
         e(Method::POST, "/api/v1/users/{U}/unlock", None, "manage users", false),
+        e(Method::POST, "/api/v1/users/{U}/sessions/revoke", None, "manage users", false),
+        e(Method::GET, "/api/v1/me/sessions", None, "see and end your sessions, change your password", false),
         e(Method::GET, "/api/v1/approvals", None, "approve or reject others' sensitive requests", false),
         e(Method::POST, "/api/v1/approvals/{A}/approve", None, "approve or reject others' sensitive requests", false),
         e(Method::POST, "/api/v1/approvals/{R}/reject", None, "approve or reject others' sensitive requests", false),
@@ -105,6 +107,9 @@ const NOT_ROLE_GATED: &[&str] = &[
     "post /api/v1/me/totp/confirm",
     "delete /api/v1/me/totp",
     "delete /api/v1/tokens/{id}",
+    // Named by the caller's own session ids and password: tested in `api::sessions_and_password`.
+    "delete /api/v1/me/sessions/{id}",
+    "post /api/v1/me/password",
 ];
 
 /// The objects one caller's calls name.

@@ -403,3 +403,25 @@ pub struct RoleChange {
     /// `owner` and `admin` become a request a second owner or admin must approve.
     pub role: String,
 }
+
+/// One of the caller's sessions.
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    /// Public name of the session (not its cookie), for ending it.
+    pub id: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session making this request.
+    pub current: bool,
+}
+
+/// A password change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// At least 12 characters.
+    pub new_password: String,
+}

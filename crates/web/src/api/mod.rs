@@ -8,6 +8,7 @@ pub(crate) mod dto;
 mod factors;
 mod matters;
 mod session;
+mod sessions;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::{AppState, WebSettings};
@@ -29,6 +30,7 @@ use utoipa::OpenApi;
         matters::list_messages, matters::post_message,
         documents::list, documents::upload, documents::content,
         audit::list,
+        sessions::list, sessions::end, sessions::change_password, sessions::end_all,
         approvals::change_role, approvals::unlock, approvals::list, approvals::approve, approvals::reject,
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
     ),
@@ -63,6 +65,10 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/users/{id}/role", post(approvals::change_role))
         .route("/api/v1/users/{id}/unlock", post(approvals::unlock))
+        .route("/api/v1/users/{id}/sessions/revoke", post(sessions::end_all))
+        .route("/api/v1/me/sessions", get(sessions::list))
+        .route("/api/v1/me/sessions/{id}", delete(sessions::end))
+        .route("/api/v1/me/password", post(sessions::change_password))
         .route("/api/v1/approvals", get(approvals::list))
         .route("/api/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/api/v1/approvals/{id}/reject", post(approvals::reject))
