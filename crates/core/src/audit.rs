@@ -16,6 +16,8 @@ pub enum Actor {
     System,
     /// Someone not signed in (a failed sign-in, a one-time link).
     Anonymous,
+    /// A platform operator (the service's own staff).
+    Operator(crate::ids::OperatorId),
 }
 
 impl Actor {
@@ -26,6 +28,7 @@ impl Actor {
             Actor::Cli => "cli".into(),
             Actor::System => "system".into(),
             Actor::Anonymous => "anonymous".into(),
+            Actor::Operator(id) => format!("operator:{id}"),
         }
     }
 }

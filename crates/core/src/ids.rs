@@ -65,6 +65,8 @@ id_type!(
     TokenId,
     /// A request for a sensitive action, waiting for a second person's approval.
     ApprovalId,
+    /// One of the service's own staff (a platform operator), apart from every tenant.
+    OperatorId,
 );
 
 #[cfg(test)]

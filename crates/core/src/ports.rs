@@ -7,11 +7,11 @@
 use crate::audit::{NewEvent, StoredEvent};
 use crate::authn::lockout::Lock;
 use crate::error::Result;
-use crate::ids::{ApprovalId, DocumentId, MatterId, TenantId, TokenId, UserId};
+use crate::ids::{ApprovalId, DocumentId, MatterId, OperatorId, TenantId, TokenId, UserId};
 use crate::model::{
     ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember,
-    Message, PendingTotp, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User,
-    UserStatus,
+    Message, Operator, OperatorGrant, OperatorRole, PendingTotp, Role, SealedColumn, SessionRecord, StoredField,
+    Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -135,6 +135,33 @@ pub trait Tx: Send {
     // Messages.
     async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()>;
     async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>>;
+
+    // Platform operators (never tenant content).
+    async fn insert_operator(&mut self, o: &Operator) -> Result<()>;
+    async fn operator_by_email(&mut self, email: &str) -> Result<Option<Operator>>;
+    async fn operator(&mut self, id: OperatorId) -> Result<Option<Operator>>;
+    async fn list_operators(&mut self) -> Result<Vec<Operator>>;
+    /// Grant (or re-grant, lifting a suspension) a role.
+    async fn put_operator_grant(&mut self, g: &OperatorGrant) -> Result<()>;
+    async fn operator_grants(&mut self, id: OperatorId) -> Result<Vec<OperatorGrant>>;
+    /// Every unsuspended grant of `role`, of every operator.
+    async fn active_grants(&mut self, role: OperatorRole) -> Result<Vec<OperatorGrant>>;
+    /// Suspend a grant if it is not already; false if it was.
+    async fn suspend_operator_grant(&mut self, id: OperatorId, role: OperatorRole, at: OffsetDateTime) -> Result<bool>;
+    async fn insert_vetting(&mut self, v: &VettingRecord) -> Result<()>;
+    /// The operator's newest vetting record.
+    async fn vetting(&mut self, id: OperatorId) -> Result<Option<VettingRecord>>;
+    async fn insert_operator_token(
+        &mut self,
+        id: OperatorId,
+        hash: &str,
+        at: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> Result<()>;
+    /// The operator an unexpired token belongs to.
+    async fn operator_by_token(&mut self, hash: &str, now: OffsetDateTime) -> Result<Option<Operator>>;
+    /// Every tenant with its counts, for the operators' directory.
+    async fn tenant_summaries(&mut self) -> Result<Vec<TenantSummary>>;
 
     // Sign-in throttling.
     /// The account's lock, from its failure count.

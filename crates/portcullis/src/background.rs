@@ -1,5 +1,6 @@
 //! Work every node does on its own, besides answering requests: resuming tenant-key rotations
-//! that no live worker is on, so an interrupted `keys rotate-tenant` finishes by itself.
+//! that no live worker is on, so an interrupted `keys rotate-tenant` finishes by itself, and
+//! suspending platform operators' privileged roles whose vetting has lapsed.
 
 use portcullis_core::audit::RequestMeta;
 use portcullis_core::service::Portal;
@@ -40,6 +41,11 @@ pub fn spawn(portal: Portal, poll: Duration) -> tokio::task::JoinHandle<()> {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "resuming tenant-key rotations failed; trying again later"),
+            }
+            match portal.suspend_lapsed_operators().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(suspended = n, "privileged operator roles suspended: vetting lapsed"),
+                Err(e) => tracing::warn!(error = %e, "checking operators' vetting failed; trying again later"),
             }
         }
     })

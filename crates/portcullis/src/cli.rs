@@ -47,6 +47,51 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Platform operators (the service's own staff): vetting, roles, API tokens.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OperatorCommand {
+    /// Add an operator (no role yet).
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Record a background check: who did it, on which day, and until which day it holds.
+    Vet {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        checked_by: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        checked_on: String,
+        /// YYYY-MM-DD (exclusive).
+        #[arg(long)]
+        valid_until: String,
+    },
+    /// Grant `support` or `privileged` (privileged needs a current vetting record).
+    Grant {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Make an API token for the platform API (shown once).
+    Token {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+    },
+    /// List operators, their roles and vetting.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -247,6 +292,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Operator { command } => {
+            let (portal, store) = server::portal(&cfg, clock).await?;
+            let result = operator(&portal, command).await;
+            store.close().await;
+            result
+        }
         Command::User { command: UserCommand::List { tenant } } => {
             let (portal, store) = server::portal(&cfg, clock).await?;
             let t = portal.tenant_by_name(&tenant).await.map_err(domain)?;
@@ -258,6 +309,58 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A day given as YYYY-MM-DD, at midnight UTC.
+fn day(field: &str, s: &str) -> anyhow::Result<time::OffsetDateTime> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s, &format).with_context(|| format!("--{field}: {s:?} is not a YYYY-MM-DD date"))?;
+    Ok(d.midnight().assume_utc())
+}
+
+async fn operator(portal: &portcullis_core::service::Portal, command: OperatorCommand) -> anyhow::Result<()> {
+    match command {
+        OperatorCommand::Add { email, name } => {
+            let op = portal.add_operator(&email, &name).await.map_err(domain)?;
+            println!("operator {} added: {}", op.email, op.id);
+        }
+        OperatorCommand::Vet { email, checked_by, checked_on, valid_until } => {
+            let v = portal
+                .record_vetting(&email, &checked_by, day("checked-on", &checked_on)?, day("valid-until", &valid_until)?)
+                .await
+                .map_err(domain)?;
+            println!("vetting of {email} recorded: checked by {}, valid until {}", v.checked_by, v.valid_until.date());
+        }
+        OperatorCommand::Grant { email, role } => {
+            portal.grant_operator_role(&email, &role).await.map_err(domain)?;
+            println!("{email} now has the {role} role");
+        }
+        OperatorCommand::Token { email, days } => {
+            use secrecy::ExposeSecret;
+            let t = portal.operator_token(&email, days).await.map_err(domain)?;
+            println!("{}", t.expose_secret());
+            eprintln!("platform API token for {email}, valid {days} days: shown once, store it safely");
+        }
+        OperatorCommand::List => {
+            println!("email\troles\tvetting_valid_until\tvetted_by");
+            for o in portal.list_operators().await.map_err(domain)? {
+                let roles: Vec<String> = o
+                    .grants
+                    .iter()
+                    .map(|g| match g.suspended_at {
+                        Some(_) => format!("{}(suspended)", g.role.as_str()),
+                        None => g.role.as_str().to_string(),
+                    })
+                    .collect();
+                let (until, by) = o
+                    .vetting
+                    .map(|v| (v.valid_until.date().to_string(), v.checked_by))
+                    .unwrap_or_else(|| ("-".into(), "-".into()));
+                println!("{}\t{}\t{until}\t{by}", o.operator.email, roles.join(","));
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn rotate_tenant(portal: &portcullis_core::service::Portal, tenant: &str, no_wait: bool) -> anyhow::Result<()> {

@@ -21,6 +21,7 @@ const COMMON: &[Embedded] = &[
     (7, "approvals", include_str!("../migrations/common/0007_approvals.sql")),
     (8, "login throttle", include_str!("../migrations/common/0008_login_throttle.sql")),
     (9, "session devices", include_str!("../migrations/common/0009_session_devices.sql")),
+    (10, "operators", include_str!("../migrations/common/0010_operators.sql")),
 ];
 
 const SQLITE: &[Embedded] =

@@ -6,8 +6,8 @@ use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
     ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, Matter,
-    MatterMember, Message, PendingTotp, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
-    TotpRecord, User, UserStatus,
+    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PendingTotp, Role, SealedColumn, SessionRecord,
+    StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -444,6 +444,85 @@ impl ApprovalRow {
             state: ApprovalState::parse(&self.state)?,
             decided_by: opt_id(self.decided_by, portcullis_core::ids::UserId::from_uuid)?,
             decided_at: self.decided_at.map(from_millis),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OperatorRow {
+    id: String,
+    email: String,
+    display_name: String,
+    created_at: i64,
+}
+
+impl OperatorRow {
+    pub(crate) fn into_model(self) -> Result<Operator> {
+        Ok(Operator {
+            id: id(&self.id, portcullis_core::ids::OperatorId::from_uuid)?,
+            email: self.email,
+            display_name: self.display_name,
+            created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GrantRow {
+    operator_id: String,
+    role: String,
+    granted_at: i64,
+    suspended_at: Option<i64>,
+}
+
+impl GrantRow {
+    pub(crate) fn into_model(self) -> Result<OperatorGrant> {
+        Ok(OperatorGrant {
+            operator_id: id(&self.operator_id, portcullis_core::ids::OperatorId::from_uuid)?,
+            role: OperatorRole::parse(&self.role).map_err(Error::internal)?,
+            granted_at: from_millis(self.granted_at),
+            suspended_at: self.suspended_at.map(from_millis),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct VettingRow {
+    operator_id: String,
+    checked_by: String,
+    checked_at: i64,
+    valid_until: i64,
+    recorded_at: i64,
+}
+
+impl VettingRow {
+    pub(crate) fn into_model(self) -> Result<VettingRecord> {
+        Ok(VettingRecord {
+            operator_id: id(&self.operator_id, portcullis_core::ids::OperatorId::from_uuid)?,
+            checked_by: self.checked_by,
+            checked_at: from_millis(self.checked_at),
+            valid_until: from_millis(self.valid_until),
+            recorded_at: from_millis(self.recorded_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TenantSummaryRow {
+    #[sqlx(flatten)]
+    tenant: TenantRow,
+    users: i64,
+    documents: i64,
+    stored_bytes: i64,
+}
+
+impl TenantSummaryRow {
+    pub(crate) fn into_model(self) -> Result<TenantSummary> {
+        Ok(TenantSummary {
+            tenant: self.tenant.into_model()?,
+            users: count(self.users)?,
+            documents: count(self.documents)?,
+            stored_bytes: count(self.stored_bytes)?,
         })
     }
 }

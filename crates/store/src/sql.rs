@@ -3,19 +3,20 @@
 //! written once and the `on!` macro runs it on whichever engine is open.
 
 use crate::rows::{
-    self, ApprovalRow, AuditRow, DocumentRow, FieldRow, KeyRotationRow, LinkRow, MatterRow, MemberRow, MessageRow,
-    PendingTotpRow, SessionRow, TenantKeyRow, TenantRow, TokenRow, TotpRow, UserRow,
+    self, ApprovalRow, AuditRow, DocumentRow, FieldRow, GrantRow, KeyRotationRow, LinkRow, MatterRow, MemberRow,
+    MessageRow, OperatorRow, PendingTotpRow, SessionRow, TenantKeyRow, TenantRow, TenantSummaryRow, TokenRow, TotpRow,
+    UserRow, VettingRow,
 };
 use async_trait::async_trait;
 use portcullis_core::audit::{self, NewEvent, StoredEvent};
 use portcullis_core::authn::lockout::{self, Lock};
 use portcullis_core::clock::to_millis;
 use portcullis_core::error::{Error, Result};
-use portcullis_core::ids::{ApprovalId, DocumentId, MatterId, TenantId, TokenId, UserId};
+use portcullis_core::ids::{ApprovalId, DocumentId, MatterId, OperatorId, TenantId, TokenId, UserId};
 use portcullis_core::model::{
     ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember,
-    Message, PendingTotp, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User,
-    UserStatus,
+    Message, Operator, OperatorGrant, OperatorRole, PendingTotp, Role, SealedColumn, SessionRecord, StoredField,
+    Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -882,6 +883,152 @@ impl Tx for SqlTx {
             .await)
         .map_err(db)?;
         rows::all(rows, MessageRow::into_model)
+    }
+
+    async fn insert_operator(&mut self, o: &Operator) -> Result<()> {
+        const Q: &str = "INSERT INTO operators (id, email, display_name, created_at) VALUES ($1, $2, $3, $4)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(o.id.to_string())
+            .bind(&o.email)
+            .bind(&o.display_name)
+            .bind(ms(o.created_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn operator_by_email(&mut self, email: &str) -> Result<Option<Operator>> {
+        const Q: &str = "SELECT id, email, display_name, created_at FROM operators WHERE email = $1";
+        let row: Option<OperatorRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(email).fetch_optional(c).await).map_err(db)?;
+        row.map(OperatorRow::into_model).transpose()
+    }
+
+    async fn operator(&mut self, id: OperatorId) -> Result<Option<Operator>> {
+        const Q: &str = "SELECT id, email, display_name, created_at FROM operators WHERE id = $1";
+        let row: Option<OperatorRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
+        row.map(OperatorRow::into_model).transpose()
+    }
+
+    async fn list_operators(&mut self) -> Result<Vec<Operator>> {
+        const Q: &str = "SELECT id, email, display_name, created_at FROM operators ORDER BY email";
+        let rows: Vec<OperatorRow> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, OperatorRow::into_model)
+    }
+
+    async fn put_operator_grant(&mut self, g: &OperatorGrant) -> Result<()> {
+        const Q: &str = "INSERT INTO operator_grants (operator_id, role, granted_at, suspended_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (operator_id, role) DO UPDATE SET granted_at = excluded.granted_at, \
+                         suspended_at = excluded.suspended_at";
+        on!(self, |c| sqlx::query(Q)
+            .bind(g.operator_id.to_string())
+            .bind(g.role.as_str())
+            .bind(ms(g.granted_at))
+            .bind(g.suspended_at.map(ms))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn operator_grants(&mut self, id: OperatorId) -> Result<Vec<OperatorGrant>> {
+        const Q: &str = "SELECT operator_id, role, granted_at, suspended_at FROM operator_grants \
+                         WHERE operator_id = $1 ORDER BY role";
+        let rows: Vec<GrantRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, GrantRow::into_model)
+    }
+
+    async fn active_grants(&mut self, role: OperatorRole) -> Result<Vec<OperatorGrant>> {
+        const Q: &str = "SELECT operator_id, role, granted_at, suspended_at FROM operator_grants \
+                         WHERE role = $1 AND suspended_at IS NULL ORDER BY operator_id";
+        let rows: Vec<GrantRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(role.as_str()).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, GrantRow::into_model)
+    }
+
+    async fn suspend_operator_grant(&mut self, id: OperatorId, role: OperatorRole, at: OffsetDateTime) -> Result<bool> {
+        const Q: &str = "UPDATE operator_grants SET suspended_at = $3 \
+                         WHERE operator_id = $1 AND role = $2 AND suspended_at IS NULL";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(id.to_string())
+            .bind(role.as_str())
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn insert_vetting(&mut self, v: &VettingRecord) -> Result<()> {
+        const Q: &str = "INSERT INTO operator_vetting (operator_id, checked_by, checked_at, valid_until, recorded_at) \
+                         VALUES ($1, $2, $3, $4, $5)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(v.operator_id.to_string())
+            .bind(&v.checked_by)
+            .bind(ms(v.checked_at))
+            .bind(ms(v.valid_until))
+            .bind(ms(v.recorded_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn vetting(&mut self, id: OperatorId) -> Result<Option<VettingRecord>> {
+        const Q: &str = "SELECT operator_id, checked_by, checked_at, valid_until, recorded_at FROM operator_vetting \
+                         WHERE operator_id = $1 ORDER BY recorded_at DESC LIMIT 1";
+        let row: Option<VettingRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
+        row.map(VettingRow::into_model).transpose()
+    }
+
+    async fn insert_operator_token(
+        &mut self,
+        id: OperatorId,
+        hash: &str,
+        at: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> Result<()> {
+        const Q: &str =
+            "INSERT INTO operator_tokens (token_hash, operator_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(hash)
+            .bind(id.to_string())
+            .bind(ms(at))
+            .bind(ms(expires))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn operator_by_token(&mut self, hash: &str, now: OffsetDateTime) -> Result<Option<Operator>> {
+        const Q: &str = "SELECT o.id, o.email, o.display_name, o.created_at FROM operator_tokens t \
+                         JOIN operators o ON o.id = t.operator_id WHERE t.token_hash = $1 AND t.expires_at > $2";
+        let row: Option<OperatorRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(hash).bind(ms(now)).fetch_optional(c).await).map_err(db)?;
+        row.map(OperatorRow::into_model).transpose()
+    }
+
+    async fn tenant_summaries(&mut self) -> Result<Vec<TenantSummary>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            tenant_columns!(),
+            ", (SELECT COUNT(*) FROM users u WHERE u.tenant_id = tenants.id) AS users, \
+             (SELECT COUNT(*) FROM documents d WHERE d.tenant_id = tenants.id) AS documents, \
+             (SELECT CAST(COALESCE(SUM(d.size), 0) AS BIGINT) FROM documents d WHERE d.tenant_id = tenants.id) \
+             AS stored_bytes FROM tenants ORDER BY name"
+        );
+        let rows: Vec<TenantSummaryRow> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, TenantSummaryRow::into_model)
     }
 
     async fn login_lock(&mut self, tenant: TenantId, user: UserId) -> Result<Lock> {

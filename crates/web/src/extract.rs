@@ -99,6 +99,21 @@ impl FromRequestParts<AppState> for ApiCaller {
     }
 }
 
+/// A platform operator, by bearer token (`pco_…`). Operators have no sessions and no tenant:
+/// this extractor is the only way into the platform API, and never yields a tenant principal.
+#[derive(Debug)]
+pub struct OperatorCaller(pub portcullis_core::policy::OperatorPrincipal);
+
+impl FromRequestParts<AppState> for OperatorCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let auth = parts.headers.get(header::AUTHORIZATION).ok_or(Error::Unauthenticated)?;
+        let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(Error::Unauthenticated)?;
+        Ok(Self(state.portal.authenticate_operator(token.trim()).await?))
+    }
+}
+
 /// Compare a submitted CSRF token with the session's, in constant time.
 pub fn check_csrf(p: &Principal, sent: &str) -> Result<(), Error> {
     match &p.via {

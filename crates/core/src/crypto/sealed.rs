@@ -8,11 +8,11 @@ use super::fields::FieldCipher;
 use super::keys::Keyring;
 use crate::audit::{NewEvent, StoredEvent};
 use crate::error::{Error, Result};
-use crate::ids::{ApprovalId, DocumentId, MatterId, TenantId, TokenId, UserId};
+use crate::ids::{ApprovalId, DocumentId, MatterId, OperatorId, TenantId, TokenId, UserId};
 use crate::model::{
     ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember,
-    Message, PendingTotp, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TotpRecord, User,
-    UserStatus,
+    Message, Operator, OperatorGrant, OperatorRole, PendingTotp, Role, SealedColumn, SessionRecord, StoredField,
+    Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -370,6 +370,53 @@ impl Tx for SealingTx {
         found.into_iter().map(|m| open_message(c, m)).collect()
     }
 
+    // Operators hold no client information: their records pass through.
+    async fn insert_operator(&mut self, o: &Operator) -> Result<()> {
+        self.inner.insert_operator(o).await
+    }
+    async fn operator_by_email(&mut self, email: &str) -> Result<Option<Operator>> {
+        self.inner.operator_by_email(email).await
+    }
+    async fn operator(&mut self, id: OperatorId) -> Result<Option<Operator>> {
+        self.inner.operator(id).await
+    }
+    async fn list_operators(&mut self) -> Result<Vec<Operator>> {
+        self.inner.list_operators().await
+    }
+    async fn put_operator_grant(&mut self, g: &OperatorGrant) -> Result<()> {
+        self.inner.put_operator_grant(g).await
+    }
+    async fn operator_grants(&mut self, id: OperatorId) -> Result<Vec<OperatorGrant>> {
+        self.inner.operator_grants(id).await
+    }
+    async fn active_grants(&mut self, role: OperatorRole) -> Result<Vec<OperatorGrant>> {
+        self.inner.active_grants(role).await
+    }
+    async fn suspend_operator_grant(&mut self, id: OperatorId, role: OperatorRole, at: OffsetDateTime) -> Result<bool> {
+        self.inner.suspend_operator_grant(id, role, at).await
+    }
+    async fn insert_vetting(&mut self, v: &VettingRecord) -> Result<()> {
+        self.inner.insert_vetting(v).await
+    }
+    async fn vetting(&mut self, id: OperatorId) -> Result<Option<VettingRecord>> {
+        self.inner.vetting(id).await
+    }
+    async fn insert_operator_token(
+        &mut self,
+        id: OperatorId,
+        hash: &str,
+        at: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> Result<()> {
+        self.inner.insert_operator_token(id, hash, at, expires).await
+    }
+    async fn operator_by_token(&mut self, hash: &str, now: OffsetDateTime) -> Result<Option<Operator>> {
+        self.inner.operator_by_token(hash, now).await
+    }
+    /// Directory entries carry the tenant's name and counts, none of them sealed.
+    async fn tenant_summaries(&mut self) -> Result<Vec<TenantSummary>> {
+        self.inner.tenant_summaries().await
+    }
     async fn login_lock(&mut self, tenant: TenantId, user: UserId) -> Result<crate::authn::lockout::Lock> {
         self.inner.login_lock(tenant, user).await
     }

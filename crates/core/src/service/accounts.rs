@@ -84,6 +84,18 @@ impl Portal {
         owner_email: &str,
         owner_password: Option<SecretString>,
     ) -> Result<(TenantId, Option<String>)> {
+        self.create_tenant_as(tenant_name, owner_email, owner_password, Actor::Cli, &RequestMeta::default()).await
+    }
+
+    /// Create a tenant and its owner on behalf of `by` (the command line or an operator).
+    pub(super) async fn create_tenant_as(
+        &self,
+        tenant_name: &str,
+        owner_email: &str,
+        owner_password: Option<SecretString>,
+        by: Actor,
+        meta: &RequestMeta,
+    ) -> Result<(TenantId, Option<String>)> {
         let name = validate::tenant_name(tenant_name)?;
         let email = validate::email(owner_email)?;
         let hash = match owner_password {
@@ -94,9 +106,7 @@ impl Portal {
             None => None,
         };
         let mut tx = self.write().await?;
-        let (tenant_id, owner) = self
-            .insert_tenant(&mut *tx, &name, &name, &email, hash.as_deref(), Actor::Cli, &RequestMeta::default())
-            .await?;
+        let (tenant_id, owner) = self.insert_tenant(&mut *tx, &name, &name, &email, hash.as_deref(), by, meta).await?;
         let link = match hash {
             Some(_) => None,
             None => {

@@ -10,6 +10,7 @@ mod factors;
 mod keys;
 mod matters;
 mod messages;
+mod platform;
 mod rotation;
 mod sessions;
 mod tokens;
@@ -21,6 +22,7 @@ pub use documents::{ByteRange, Download};
 pub use factors::{FactorUsed, SecurityStatus, TotpEnrolment};
 pub use keys::KeyStatus;
 pub use matters::InviteOutcome;
+pub use platform::{MAX_OPERATOR_TOKEN_DAYS, OperatorStatus, PlatformHealth};
 pub use rotation::{RotationReport, RotationStart, RotationStatus};
 
 use crate::audit::Actor;

@@ -103,3 +103,49 @@ fn tenant_and_user_creation_from_the_command_line() {
     let m = portcullis(dir.path(), &["migrate"]);
     assert!(m.status.success(), "{}", text(&m));
 }
+
+#[test]
+fn operators_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| portcullis(d, args);
+    let o = run(&["operator", "add", "--email", "ops@platform.example", "--name", "Ops"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["operator", "grant", "--email", "ops@platform.example", "--role", "privileged"]);
+    assert!(!o.status.success() && text(&o).contains("vetting"), "{}", text(&o));
+    let o = run(&[
+        "operator",
+        "vet",
+        "--email",
+        "ops@platform.example",
+        "--checked-by",
+        "Agency",
+        "--checked-on",
+        "24/11/2026",
+        "--valid-until",
+        "2030-01-01",
+    ]);
+    assert!(!o.status.success() && text(&o).contains("--checked-on"), "a bad date names its flag: {}", text(&o));
+    let o = run(&[
+        "operator",
+        "vet",
+        "--email",
+        "ops@platform.example",
+        "--checked-by",
+        "Vetting Agency Ltd",
+        "--checked-on",
+        "2026-01-05",
+        "--valid-until",
+        "2099-01-05",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["operator", "grant", "--email", "ops@platform.example", "--role", "privileged"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["operator", "token", "--email", "ops@platform.example", "--days", "3"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).starts_with("pco_"), "{}", text(&o));
+    let o = run(&["operator", "list"]);
+    let out = text(&o);
+    assert!(out.contains("ops@platform.example\tprivileged\t2099-01-05\tVetting Agency Ltd"), "{out}");
+    let o = run(&["operator", "grant", "--email", "nobody@platform.example", "--role", "support"]);
+    assert!(!o.status.success(), "{}", text(&o));
+}

@@ -425,3 +425,41 @@ pub struct PasswordChange {
     /// At least 12 characters.
     pub new_password: String,
 }
+
+/// The platform's health, for operators.
+#[derive(Serialize, ToSchema)]
+pub struct PlatformHealthView {
+    pub database: bool,
+    pub blob_store: bool,
+    pub tenants: u64,
+    pub open_key_rotations: u64,
+}
+
+/// One tenant in the operators' directory: names and counts, never content.
+#[derive(Serialize, ToSchema)]
+pub struct TenantSummaryView {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub users: u64,
+    pub documents: u64,
+    pub stored_bytes: u64,
+    pub two_factor_staff: bool,
+    pub two_factor_clients: bool,
+}
+
+/// A new subscription.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionCreate {
+    /// The tenant's sign-in name (lowercase letters, digits, dashes).
+    pub name: String,
+    pub owner_email: String,
+}
+
+/// A subscription opened: the owner's one-time set-up link, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionCreated {
+    pub tenant_id: String,
+    pub owner_setup_url: Option<String>,
+}

@@ -7,6 +7,7 @@ mod documents;
 pub(crate) mod dto;
 mod factors;
 mod matters;
+mod platform;
 mod session;
 mod sessions;
 
@@ -30,6 +31,7 @@ use utoipa::OpenApi;
         matters::list_messages, matters::post_message,
         documents::list, documents::upload, documents::content,
         audit::list,
+        platform::health, platform::tenants, platform::create,
         sessions::list, sessions::end, sessions::change_password, sessions::end_all,
         approvals::change_role, approvals::unlock, approvals::list, approvals::approve, approvals::reject,
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
@@ -63,6 +65,8 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/session", post(session::login).delete(session::logout).get(session::me))
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/platform/health", get(platform::health))
+        .route("/api/v1/platform/tenants", get(platform::tenants).post(platform::create))
         .route("/api/v1/users/{id}/role", post(approvals::change_role))
         .route("/api/v1/users/{id}/unlock", post(approvals::unlock))
         .route("/api/v1/users/{id}/sessions/revoke", post(sessions::end_all))

@@ -1,0 +1,96 @@
+//! Platform operators: the service's own staff see health and the tenant directory and open
+//! subscriptions, never tenant content; the privileged role needs current vetting, stops
+//! working the moment vetting lapses, and is suspended (audited) by the background check.
+
+use crate::support::sql_column;
+use portcullis_core::clock::Clock;
+use portcullis_testkit::PASSWORD;
+use reqwest::StatusCode;
+use serde_json::json;
+use time::Duration;
+
+crate::both!(operators_manage_subscriptions_but_never_read_content, |srv| async move {
+    let portal = srv.portal();
+    let (_, owner) = srv.tenant("acme").await;
+    let mut o = srv.client();
+    assert_eq!(o.login("acme", &owner, PASSWORD).await.status, StatusCode::OK);
+    let m = o.post("/api/v1/matters", json!({"reference": "A-1", "title": "Private title"})).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let doc = o.upload(&m, "passport.pdf", b"passport scan".to_vec()).await.json()["id"].as_str().unwrap().to_string();
+
+    // A support operator (set up as the command line does).
+    portal.add_operator("ops@platform.example", "Ops").await.unwrap();
+    portal.grant_operator_role("ops@platform.example", "support").await.unwrap();
+    use secrecy::ExposeSecret;
+    let token = portal.operator_token("ops@platform.example", 7).await.unwrap().expose_secret().to_string();
+    let ops = srv.client().with_bearer(&token);
+    let h = ops.get("/api/v1/platform/health").await;
+    assert_eq!(h.status, StatusCode::OK, "{}", h.text());
+    assert_eq!((h.json()["database"].clone(), h.json()["tenants"].clone()), (json!(true), json!(1)));
+    let dir = ops.get("/api/v1/platform/tenants").await;
+    let acme = dir.json()["items"][0].clone();
+    assert_eq!((acme["name"].clone(), acme["documents"].clone()), (json!("acme"), json!(1)));
+    assert!(!dir.text().contains("Private title") && !dir.text().contains("passport"), "{}", dir.text());
+    let create = json!({"name": "harbour", "owner_email": "owner@harbour.example"});
+    assert_eq!(ops.post("/api/v1/platform/tenants", create.clone()).await.status, StatusCode::FORBIDDEN);
+
+    // No tenant content, by any route: operator tokens are unknown to the tenant API...
+    for path in
+        ["/api/v1/matters".to_string(), format!("/api/v1/matters/{m}"), format!("/api/v1/documents/{doc}/content")]
+    {
+        assert_eq!(ops.get(&path).await.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    // ...and tenant sessions and tokens are unknown to the platform API.
+    assert_eq!(o.get("/api/v1/platform/health").await.status, StatusCode::UNAUTHORIZED);
+    let wrong = srv.client().with_bearer("pco_wrong");
+    assert_eq!(wrong.get("/api/v1/platform/health").await.status, StatusCode::UNAUTHORIZED);
+
+    // The privileged role needs current vetting.
+    let err = portal.grant_operator_role("ops@platform.example", "privileged").await.unwrap_err();
+    assert_eq!(err.code(), "forbidden");
+    let now = srv.clock.now();
+    let bad = portal.record_vetting("ops@platform.example", "Agency", now, now - Duration::days(1)).await;
+    assert_eq!(bad.unwrap_err().code(), "invalid_request");
+    let bad =
+        portal.record_vetting("ops@platform.example", "Agency", now + Duration::days(1), now + Duration::days(9)).await;
+    assert_eq!(bad.unwrap_err().code(), "invalid_request");
+    portal
+        .record_vetting("ops@platform.example", "Vetting Agency Ltd", now - Duration::days(10), now + Duration::days(5))
+        .await
+        .unwrap();
+    portal.grant_operator_role("ops@platform.example", "privileged").await.unwrap();
+    let r = ops.post("/api/v1/platform/tenants", create).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert!(r.json()["owner_setup_url"].as_str().unwrap().contains("/invite/"));
+
+    // Vetting lapses: the role stops working at once, and the background check suspends it.
+    srv.clock.advance(Duration::days(6));
+    let again = json!({"name": "third", "owner_email": "owner@third.example"});
+    assert_eq!(ops.post("/api/v1/platform/tenants", again).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(ops.get("/api/v1/platform/health").await.status, StatusCode::OK, "support still works");
+    assert_eq!(portal.suspend_lapsed_operators().await.unwrap(), 1);
+    assert_eq!(portal.suspend_lapsed_operators().await.unwrap(), 0, "suspended once");
+    let listed = portal.list_operators().await.unwrap();
+    assert!(listed[0].grants.iter().any(|g| g.suspended_at.is_some()));
+    // Re-vetting and re-granting restores it.
+    let now = srv.clock.now();
+    portal.record_vetting("ops@platform.example", "Vetting Agency Ltd", now, now + Duration::days(365)).await.unwrap();
+    portal.grant_operator_role("ops@platform.example", "privileged").await.unwrap();
+    let fourth = json!({"name": "fourth", "owner_email": "owner@fourth.example"});
+    assert_eq!(ops.post("/api/v1/platform/tenants", fourth).await.status, StatusCode::CREATED);
+
+    assert!(portal.operator_token("ops@platform.example", 0).await.is_err());
+    let actions = sql_column(&srv.db_url(), "SELECT action FROM audit_events WHERE chain = ''").await;
+    for a in [
+        "operator.add",
+        "operator.vetting",
+        "operator.grant",
+        "operator.grant_refused",
+        "operator.refused",
+        "operator.role_suspended",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "no {a}: {actions:?}");
+    }
+});
