@@ -18,7 +18,8 @@ fn argon2() -> Result<Argon2<'static>> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Reject passwords that are too short or too long.
+/// Reject passwords that are too short, too long, or known from breaches and common use
+/// (NIST SP 800-63B 5.1.1.2). No composition rules: length and the block list do the work.
 pub fn check_strength(password: &SecretString) -> Result<()> {
     let n = password.expose_secret().chars().count();
     if n < MIN_PASSWORD_CHARS {
@@ -27,7 +28,21 @@ pub fn check_strength(password: &SecretString) -> Result<()> {
     if n > MAX_PASSWORD_CHARS {
         return Err(Error::invalid("password", format!("must be at most {MAX_PASSWORD_CHARS} characters")));
     }
+    if is_common(password.expose_secret()) {
+        return Err(Error::invalid(
+            "password",
+            "is on the list of passwords known from breaches and common use; choose another (a few unrelated words work well)",
+        ));
+    }
     Ok(())
+}
+
+/// Whether a password is on the shipped block list (compared without regard to case). The list
+/// holds only passwords long enough to pass the length check; see `crates/core/data/README.md`.
+pub fn is_common(password: &str) -> bool {
+    static LIST: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    let list = LIST.get_or_init(|| include_str!("../../data/common-passwords.txt").lines().collect());
+    list.contains(password.to_lowercase().as_str())
 }
 
 /// Hash a password into a PHC string (salt included).
@@ -79,5 +94,14 @@ mod tests {
     fn short_password_is_refused() {
         assert!(check_strength(&SecretString::from("short")).is_err());
         assert!(check_strength(&SecretString::from("long enough password")).is_ok());
+    }
+
+    #[test]
+    fn breached_and_common_passwords_are_refused_whatever_their_case() {
+        for common in ["qwertyuiopasdfghjkl", "PasswordPassword", "1q2w3e4r5t6y"] {
+            let e = check_strength(&SecretString::from(common)).unwrap_err();
+            assert!(e.to_string().contains("breaches"), "{common}: {e}");
+        }
+        assert!(!is_common("correct horse battery staple"));
     }
 }

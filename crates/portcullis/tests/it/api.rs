@@ -529,6 +529,9 @@ crate::both!(sessions_and_password, |srv| async move {
     assert_eq!((r.status, r.error_code()), (StatusCode::BAD_REQUEST, "invalid_request".to_string()));
     let r = phone.post("/api/v1/me/password", body(PASSWORD, "short")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = phone.post("/api/v1/me/password", body(PASSWORD, "Qwertyuiopasdfghjkl")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["message"].as_str().unwrap().contains("breaches"), "{}", r.text());
     let r = phone.post("/api/v1/me/password", body(PASSWORD, "a brand new password 1")).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     assert_eq!(phone.get("/api/v1/matters").await.status, StatusCode::OK, "the changing session stays");
