@@ -305,6 +305,14 @@ macro_rules! select_tokens {
     };
 }
 
+impl SqlTx {
+    /// Run a statement whose parameters are a tenant (`$1`) and a user (`$2`); rows affected.
+    async fn exec_for_user(&mut self, q: &'static str, tenant: TenantId, user: UserId) -> Result<u64> {
+        let (t, u) = (tenant.to_string(), user.to_string());
+        on!(self, |c| sqlx::query(q).bind(&t).bind(&u).execute(c).await.map(|r| r.rows_affected())).map_err(db)
+    }
+}
+
 #[async_trait]
 impl Tx for SqlTx {
     async fn commit(self: Box<Self>) -> Result<()> {
@@ -566,14 +574,7 @@ impl Tx for SqlTx {
 
     async fn delete_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         const Q: &str = "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2";
-        on!(self, |c| sqlx::query(Q)
-            .bind(tenant.to_string())
-            .bind(user.to_string())
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        Ok(())
+        self.exec_for_user(Q, tenant, user).await.map(|_| ())
     }
 
     async fn insert_link(&mut self, l: &LinkRecord) -> Result<()> {
@@ -1216,13 +1217,7 @@ impl Tx for SqlTx {
             "DELETE FROM user_totp WHERE tenant_id = $1 AND id = $2",
             "DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2",
         ] {
-            on!(self, |c| sqlx::query(q)
-                .bind(tenant.to_string())
-                .bind(user.to_string())
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected()))
-            .map_err(db)?;
+            self.exec_for_user(q, tenant, user).await?;
         }
         Ok(())
     }
@@ -1253,14 +1248,7 @@ impl Tx for SqlTx {
 
     async fn delete_pending_totp(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         const Q: &str = "DELETE FROM totp_enrolments WHERE tenant_id = $1 AND id = $2";
-        on!(self, |c| sqlx::query(Q)
-            .bind(tenant.to_string())
-            .bind(user.to_string())
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        Ok(())
+        self.exec_for_user(Q, tenant, user).await.map(|_| ())
     }
 
     async fn replace_recovery_codes(&mut self, tenant: TenantId, user: UserId, hashes: &[String]) -> Result<()> {
@@ -1314,14 +1302,7 @@ impl Tx for SqlTx {
 
     async fn clear_enrol_required(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         const Q: &str = "UPDATE sessions SET enrol_required = 0 WHERE tenant_id = $1 AND user_id = $2";
-        on!(self, |c| sqlx::query(Q)
-            .bind(tenant.to_string())
-            .bind(user.to_string())
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        Ok(())
+        self.exec_for_user(Q, tenant, user).await.map(|_| ())
     }
 
     async fn insert_key_rotation(&mut self, r: &KeyRotation) -> Result<()> {

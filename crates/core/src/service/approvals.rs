@@ -164,16 +164,7 @@ impl Portal {
                 tx.append_audit(&ev, now).await
             }
             SensitiveAction::TwoFactorPolicy { staff, clients } => {
-                tx.set_tenant_two_factor(p.tenant_id, *staff, *clients).await?;
-                let ev = NewEvent::new(
-                    Some(p.tenant_id),
-                    actor(p),
-                    "tenant.two_factor_policy",
-                    format!("tenant:{}", p.tenant_id),
-                    meta,
-                )
-                .with_detail(serde_json::json!({ "staff": staff, "clients": clients, "approval": req.id.to_string() }));
-                tx.append_audit(&ev, now).await
+                self.apply_two_factor_policy(tx, p, *staff, *clients, Some(req.id), meta).await
             }
         }
     }

@@ -265,17 +265,27 @@ impl Portal {
             tx.commit().await?;
             return Ok(super::Change::Requested(req));
         }
-        tx.set_tenant_two_factor(p.tenant_id, staff, clients).await?;
-        let ev = NewEvent::new(
-            Some(p.tenant_id),
-            actor(p),
-            "tenant.two_factor_policy",
-            format!("tenant:{}", p.tenant_id),
-            meta,
-        )
-        .with_detail(serde_json::json!({ "staff": staff, "clients": clients }));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        self.apply_two_factor_policy(&mut *tx, p, staff, clients, None, meta).await?;
         tx.commit().await?;
         Ok(super::Change::Applied)
+    }
+
+    /// Store the firm's two-factor requirement with its audit event (`approval`: the request
+    /// that allowed a lowering).
+    pub(super) async fn apply_two_factor_policy(
+        &self,
+        tx: &mut dyn crate::ports::Tx,
+        p: &Principal,
+        staff: bool,
+        clients: bool,
+        approval: Option<crate::ids::ApprovalId>,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        tx.set_tenant_two_factor(p.tenant_id, staff, clients).await?;
+        let target = format!("tenant:{}", p.tenant_id);
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "tenant.two_factor_policy", target, meta).with_detail(
+            serde_json::json!({ "staff": staff, "clients": clients, "approval": approval.map(|a| a.to_string()) }),
+        );
+        tx.append_audit(&ev, self.clock.now()).await
     }
 }
