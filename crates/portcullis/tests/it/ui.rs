@@ -287,3 +287,38 @@ crate::both!(approvals_pages_grant_a_role_with_four_eyes, |srv| async move {
     let row = users.split("<tr>").find(|r| r.contains("clerk@acme.example")).unwrap();
     assert!(row.contains("<td>admin</td>"), "{row}");
 });
+
+crate::both!(security_page_lists_and_ends_sessions_and_changes_the_password, |srv| async move {
+    let (_, owner) = srv.tenant("acme").await;
+    let other = srv.client();
+    assert_eq!(Client::send(login_form(&other, &owner, PASSWORD, &[])).await.status, StatusCode::SEE_OTHER);
+    let c = srv.client();
+    assert_eq!(Client::send(login_form(&c, &owner, PASSWORD, &[])).await.status, StatusCode::SEE_OTHER);
+    let page = c.get("/account/security").await.text();
+    let csrf = csrf_of(&page);
+    assert!(page.contains("this session"), "{page}");
+    let needle = "action=\"/account/sessions/";
+    let at = page.find(needle).unwrap() + needle.len();
+    let id = page[at..].split('/').next().unwrap().to_string();
+    let r = post_form(&c, &format!("/account/sessions/{id}/end"), &[("csrf", &csrf)]).await;
+    assert!(r.text().contains("The session was ended"), "{}", r.text());
+    assert_eq!(other.get("/matters").await.headers["location"], "/login");
+
+    let bad = post_form(
+        &c,
+        "/account/password",
+        &[("csrf", &csrf), ("current_password", "nope nope nope"), ("new_password", "a brand new password 1")],
+    )
+    .await;
+    assert!(bad.text().contains("current_password"), "{}", bad.text());
+    let ok = post_form(
+        &c,
+        "/account/password",
+        &[("csrf", &csrf), ("current_password", PASSWORD), ("new_password", "a brand new password 1")],
+    )
+    .await;
+    assert!(ok.text().contains("Your password was changed"), "{}", ok.text());
+    let fresh = srv.client();
+    let r = Client::send(login_form(&fresh, &owner, "a brand new password 1", &[])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+});

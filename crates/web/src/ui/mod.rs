@@ -37,6 +37,8 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/account/security/totp/confirm", post(security::confirm))
         .route("/account/security/totp/remove", post(security::remove))
         .route("/account/security/policy", post(security::set_policy))
+        .route("/account/sessions/{id}/end", post(security::end_session))
+        .route("/account/password", post(security::change_password))
         .route("/account/step-up", get(security::step_up_form).post(security::step_up))
         .route("/tokens", get(pages::tokens).post(pages::create_token))
         .route("/tokens/{id}/revoke", post(pages::revoke_token))

@@ -4,7 +4,7 @@
 use super::pages::{CsrfOnly, Nav};
 use crate::AppState;
 use crate::error::UiError;
-use crate::extract::{Meta, UiAction, UiCaller, csrf_forms};
+use crate::extract::{Meta, UiAction, UiCaller, UiPath, csrf_forms};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use portcullis_core::policy::{Permission, role_allows};
 use portcullis_core::service::TotpEnrolment;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 type Page = Result<Response, UiError>;
@@ -29,6 +29,16 @@ pub struct SecurityPage {
     policy_staff: bool,
     policy_clients: bool,
     notice: Option<String>,
+    sessions: Vec<SessionRow>,
+}
+
+/// One of the user's sessions, as the security page lists it.
+pub struct SessionRow {
+    id: String,
+    last_seen_at: String,
+    ip: String,
+    user_agent: String,
+    current: bool,
 }
 
 pub async fn security(State(s): State<AppState>, c: UiCaller) -> Page {
@@ -39,6 +49,23 @@ async fn security_page(s: &AppState, c: &UiCaller, notice: Option<String>) -> Re
     let st = s.portal.security_status(&c.principal).await?;
     let can_set_policy = role_allows(c.principal.role, Permission::ManageTenantSecurity);
     let tenant = if can_set_policy { Some(s.portal.tenant_settings(&c.principal).await?) } else { None };
+    let current = match &c.principal.via {
+        portcullis_core::policy::Via::Session { session_hash, .. } => session_hash.clone(),
+        _ => String::new(),
+    };
+    let sessions = s
+        .portal
+        .list_sessions(&c.principal)
+        .await?
+        .iter()
+        .map(|r| SessionRow {
+            id: r.public_id().to_string(),
+            last_seen_at: crate::api::dto::ts(r.last_seen_at),
+            ip: r.ip.clone().unwrap_or_default(),
+            user_agent: r.user_agent.clone().unwrap_or_default(),
+            current: r.token_hash == current,
+        })
+        .collect();
     Ok(SecurityPage {
         nav: Nav::of(c),
         totp_enabled: st.totp_enabled,
@@ -48,6 +75,7 @@ async fn security_page(s: &AppState, c: &UiCaller, notice: Option<String>) -> Re
         policy_staff: tenant.as_ref().is_some_and(|t| t.two_factor_staff),
         policy_clients: tenant.as_ref().is_some_and(|t| t.two_factor_clients),
         notice,
+        sessions,
     })
 }
 
@@ -97,7 +125,40 @@ pub struct PolicyForm {
     clients: Option<String>,
 }
 
-csrf_forms!(CodeForm, PolicyForm);
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+}
+
+csrf_forms!(CodeForm, PolicyForm, PasswordForm);
+
+/// End one of the user's sessions.
+pub async fn end_session(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiPath(id): UiPath<String>,
+    UiAction { caller: c, .. }: UiAction<CsrfOnly>,
+) -> Page {
+    s.portal.end_session(&c.principal, &id, &meta).await?;
+    Ok(security_page(&s, &c, Some("The session was ended.".into())).await?.into_response())
+}
+
+/// Change the password; every other session ends.
+pub async fn change_password(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiAction { caller: c, form: f }: UiAction<PasswordForm>,
+) -> Page {
+    let (current, new) = (SecretString::from(f.current_password), SecretString::from(f.new_password));
+    let notice = match s.portal.change_password(&c.principal, current, new, &meta).await {
+        Ok(ended) => format!("Your password was changed; {ended} other sessions were ended."),
+        Err(e @ portcullis_core::Error::Invalid { .. }) => e.public_message(),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(security_page(&s, &c, Some(notice)).await?.into_response())
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "recovery_codes.html")]
