@@ -68,7 +68,10 @@ async fn abort(writer: WriteMultipart, key: &str) {
 
 /// Stream `range` of a local file in `READ_SIZE` pieces, each read by one blocking task at its
 /// own offset (so reads ahead need no shared file position). A file shorter than the range is
-/// an error, not a short stream.
+/// an error, not a short stream. Each buffer is allocated by the task that streams the
+/// download, which is also where it is freed: allocated on the blocking pool's threads, the
+/// buffers stayed cached in those threads' allocator arenas and raised the server's peak RSS by
+/// 6 to 10 MiB. It is zeroed on the blocking thread, off the download's path.
 fn read_file(file: std::fs::File, range: Range<u64>) -> ByteStream {
     let file = Arc::new(file);
     let end = range.end;
@@ -78,8 +81,9 @@ fn read_file(file: std::fs::File, range: Range<u64>) -> ByteStream {
             .map(move |at| {
                 let file = file.clone();
                 let len = usize::try_from((end - at).min(READ_SIZE as u64)).unwrap_or(READ_SIZE);
+                let mut buf = Vec::with_capacity(len);
                 tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0u8; len];
+                    buf.resize(len, 0);
                     file.read_exact_at(&mut buf, at).map(|()| bytes::Bytes::from(buf))
                 })
             })
