@@ -3,6 +3,11 @@
 # Portcullis over HTTPS on loopback, with the server's peak RSS, against nginx serving the same
 # bytes as a static file with the same certificate and TLS versions. Run by hand:
 #   ./bench/e2e.sh [MiB]        (default 1024)
+#   PORTCULLIS_BIN=PATH ./bench/e2e.sh  uses that server binary instead of building one (to compare
+#                                       two builds back to back)
+#   PERF_OUT=FILE ./bench/e2e.sh  also records a `perf` profile of the server during the download
+#                                 (software clock, DWARF call graphs; view with `perf report -i FILE`);
+#                                 with PERF_SCOPE=system, every process on the machine, no call graphs
 # Installs nginx from Debian's packages if missing. Everything stays on 127.0.0.1.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,8 +19,12 @@ if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
 fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
-cargo build --release -p portcullis >/dev/null
-bin="$repo/target/release/portcullis"
+if [[ -n "${PORTCULLIS_BIN:-}" ]]; then
+    bin="$PORTCULLIS_BIN"
+else
+    cargo build --release -p portcullis >/dev/null
+    bin="$repo/target/release/portcullis"
+fi
 
 work="$(mktemp -d)"
 server_pid="" nginx_started=""
@@ -55,8 +64,30 @@ head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$work/doc.bin"
 up="$("${c[@]}" "${auth[@]}" -X POST -T "$work/doc.bin" -H 'content-type: application/octet-stream' \
     -o "$work/up.json" -w '%{time_total}' "$base/api/v1/matters/$matter/documents?name=doc.bin")"
 doc="$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["id"])' "$work/up.json")"
-down="$("${c[@]}" "${auth[@]}" -o "$work/back.bin" -w '%{time_total}' "$base/api/v1/documents/$doc/content")"
+perf_pid=""
+if [[ -n "${PERF_OUT:-}" ]]; then
+    if [[ "${PERF_SCOPE:-server}" == system ]]; then
+        # Every process on the machine (the client and anything else competing for the cores).
+        perf record -q -e cpu-clock -F 999 -a -o "$PERF_OUT" 2>"$work/perf.err" &
+    else
+        perf record -q -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$server_pid" -o "$PERF_OUT" 2>"$work/perf.err" &
+    fi
+    perf_pid=$!
+    sleep 1
+fi
+# CPU seconds (user + system) the server has used so far.
+server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$server_pid/stat"; }
+cpu0="$(server_cpu)"
+# Timed into /dev/null, as the nginx download below: both clients then do the same work.
+down="$("${c[@]}" "${auth[@]}" -o /dev/null -w '%{time_total}' "$base/api/v1/documents/$doc/content")"
+cpu1="$(server_cpu)"
+if [[ -n "$perf_pid" ]]; then
+    kill -INT "$perf_pid" && wait "$perf_pid" || true
+fi
+# Untimed: the same download into a file, compared with what was uploaded.
+"${c[@]}" "${auth[@]}" -o "$work/back.bin" "$base/api/v1/documents/$doc/content"
 cmp -s "$work/doc.bin" "$work/back.bin" || { echo "downloaded bytes differ" >&2; exit 1; }
+rm -f -- "$work/back.bin"
 rss_kib="$(awk '/VmHWM/{print $2}' "/proc/$server_pid/status")"
 
 # nginx with the same certificate, TLS 1.2 and 1.3, serving the same file.
@@ -93,6 +124,6 @@ ngx="$("${c[@]}" -o /dev/null -w '%{time_total}' "https://127.0.0.1:$port/doc.bi
 mib_s() { python3 -c "print(f'{$size_mib / $1:.0f}')"; }
 echo "document: $size_mib MiB, HTTPS on loopback, curl as the client"
 echo "portcullis upload   : ${up}s ($(mib_s "$up") MiB/s)"
-echo "portcullis download : ${down}s ($(mib_s "$down") MiB/s)"
+echo "portcullis download : ${down}s ($(mib_s "$down") MiB/s), server CPU $(python3 -c "print(f'{$cpu1 - $cpu0:.2f}')")s"
 echo "nginx download       : ${ngx}s ($(mib_s "$ngx") MiB/s)"
 echo "portcullis peak RSS  : $((rss_kib / 1024)) MiB"
