@@ -250,9 +250,10 @@ pub fn step_up(p: &Principal, has_factor: bool, now: OffsetDateTime) -> Result<(
     }
 }
 
-/// A session that must enrol a second factor may only do that.
+/// A session that must enrol a second factor may only do that, and look after its own sign-in
+/// (sessions, password).
 fn check_enrolment(p: &Principal, perm: Permission) -> Result<()> {
-    if p.second_factor.enrol_required && perm != Permission::ManageOwnFactors {
+    if p.second_factor.enrol_required && !matches!(perm, Permission::ManageOwnFactors | Permission::ManageOwnSessions) {
         return Err(Error::EnrolmentRequired);
     }
     Ok(())
@@ -584,7 +585,7 @@ mod tests {
                 } else {
                     authorize_tenant(&p, perm).map(|_| ())
                 };
-                if perm == Permission::ManageOwnFactors {
+                if matches!(perm, Permission::ManageOwnFactors | Permission::ManageOwnSessions) {
                     assert!(r.is_ok(), "{role:?} could not enrol");
                 } else {
                     assert!(matches!(r, Err(Error::EnrolmentRequired)), "{role:?} {perm:?}: {r:?}");
