@@ -102,6 +102,9 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         axum_server::from_tcp_rustls(listener, rustls).context("serving on the listener")?.handle(handle.clone());
     // A client gets 10 seconds to send its request headers (slow-loris defence).
     server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+    // HTTP/2 may buffer a whole document read piece (about 1 MiB) per stream instead of 400 KiB,
+    // so a download's body is not held back by the send buffer between reads.
+    server.http_builder().http2().max_send_buf_size(2 * 1024 * 1024);
     let task = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
     handle.listening().await.context("the server did not start listening")?;
     if let Some(redirect) = &cfg.redirect_http_listen {
