@@ -158,6 +158,8 @@ pub trait Tx: Send {
         at: OffsetDateTime,
         expires: OffsetDateTime,
     ) -> Result<()>;
+    /// End every token of an operator; how many.
+    async fn delete_operator_tokens(&mut self, id: OperatorId) -> Result<u64>;
     /// The operator an unexpired token belongs to.
     async fn operator_by_token(&mut self, hash: &str, now: OffsetDateTime) -> Result<Option<Operator>>;
     /// Every tenant with its counts, for the operators' directory.

@@ -90,6 +90,11 @@ enum OperatorCommand {
         #[arg(long, default_value_t = 7)]
         days: i64,
     },
+    /// End every platform API token of an operator.
+    RevokeTokens {
+        #[arg(long)]
+        email: String,
+    },
     /// List operators, their roles and vetting.
     List,
 }
@@ -340,6 +345,10 @@ async fn operator(portal: &portcullis_core::service::Portal, command: OperatorCo
             let t = portal.operator_token(&email, days).await.map_err(domain)?;
             println!("{}", t.expose_secret());
             eprintln!("platform API token for {email}, valid {days} days: shown once, store it safely");
+        }
+        OperatorCommand::RevokeTokens { email } => {
+            let n = portal.revoke_operator_tokens(&email).await.map_err(domain)?;
+            println!("{n} platform API tokens of {email} ended");
         }
         OperatorCommand::List => {
             println!("email\troles\tvetting_valid_until\tvetted_by");

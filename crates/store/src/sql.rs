@@ -1011,6 +1011,11 @@ impl Tx for SqlTx {
         Ok(())
     }
 
+    async fn delete_operator_tokens(&mut self, id: OperatorId) -> Result<u64> {
+        const Q: &str = "DELETE FROM operator_tokens WHERE operator_id = $1";
+        on!(self, |c| sqlx::query(Q).bind(id.to_string()).execute(c).await.map(|r| r.rows_affected())).map_err(db)
+    }
+
     async fn operator_by_token(&mut self, hash: &str, now: OffsetDateTime) -> Result<Option<Operator>> {
         const Q: &str = "SELECT o.id, o.email, o.display_name, o.created_at FROM operator_tokens t \
                          JOIN operators o ON o.id = t.operator_id WHERE t.token_hash = $1 AND t.expires_at > $2";

@@ -410,6 +410,9 @@ impl Tx for SealingTx {
     ) -> Result<()> {
         self.inner.insert_operator_token(id, hash, at, expires).await
     }
+    async fn delete_operator_tokens(&mut self, id: OperatorId) -> Result<u64> {
+        self.inner.delete_operator_tokens(id).await
+    }
     async fn operator_by_token(&mut self, hash: &str, now: OffsetDateTime) -> Result<Option<Operator>> {
         self.inner.operator_by_token(hash, now).await
     }

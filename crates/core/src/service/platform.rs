@@ -111,6 +111,18 @@ impl Portal {
         Ok(token)
     }
 
+    /// End every platform API token of an operator at once (command line), e.g. when they leave
+    /// or a token may have leaked.
+    pub async fn revoke_operator_tokens(&self, email: &str) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let op = tx.operator_by_email(&validate::email(email)?).await?.ok_or(Error::NotFound)?;
+        let n = tx.delete_operator_tokens(op.id).await?;
+        self.platform_event(&mut *tx, Actor::Cli, "operator.tokens_revoked", &op, serde_json::json!({ "tokens": n }))
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Every operator with grants and newest vetting (command line).
     pub async fn list_operators(&self) -> Result<Vec<OperatorStatus>> {
         let mut tx = self.read().await?;

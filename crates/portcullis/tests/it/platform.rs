@@ -82,6 +82,9 @@ crate::both!(operators_manage_subscriptions_but_never_read_content, |srv| async 
     assert_eq!(ops.post("/api/v1/platform/tenants", fourth).await.status, StatusCode::CREATED);
 
     assert!(portal.operator_token("ops@platform.example", 0).await.is_err());
+    // Revoking ends the token at once.
+    assert_eq!(portal.revoke_operator_tokens("ops@platform.example").await.unwrap(), 1);
+    assert_eq!(ops.get("/api/v1/platform/health").await.status, StatusCode::UNAUTHORIZED);
     let actions = sql_column(&srv.db_url(), "SELECT action FROM audit_events WHERE chain = ''").await;
     for a in [
         "operator.add",
@@ -90,6 +93,7 @@ crate::both!(operators_manage_subscriptions_but_never_read_content, |srv| async 
         "operator.grant_refused",
         "operator.refused",
         "operator.role_suspended",
+        "operator.tokens_revoked",
     ] {
         assert!(actions.iter().any(|x| x == a), "no {a}: {actions:?}");
     }
