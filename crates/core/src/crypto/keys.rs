@@ -47,13 +47,22 @@ impl std::fmt::Debug for KeyBytes {
     }
 }
 
+/// A data key wrapped by a master key, and which master key that was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wrapped {
+    pub key_id: String,
+    pub bytes: Vec<u8>,
+}
+
 /// Holds the master key and wraps and unwraps data keys with it.
 #[async_trait::async_trait]
 pub trait KeyProvider: Send + Sync + std::fmt::Debug {
     /// A short, stable, non-secret identifier of the master key, stored beside what it wraps.
     fn key_id(&self) -> String;
     /// Wrap a data key; `context` is bound as associated data and must be given again to unwrap.
-    async fn wrap(&self, key: &KeyBytes, context: &[u8]) -> Result<Vec<u8>>;
+    /// Returns the id of the master key that wrapped it (stored beside it), so a provider whose
+    /// current key changes between calls (a KMS mid-rotation) can never be recorded wrongly.
+    async fn wrap(&self, key: &KeyBytes, context: &[u8]) -> Result<Wrapped>;
     /// Unwrap a data key wrapped by the master key `key_id`.
     async fn unwrap(&self, key_id: &str, wrapped: &[u8], context: &[u8]) -> Result<KeyBytes>;
 }
@@ -112,8 +121,8 @@ impl KeyProvider for LocalKeyProvider {
         self.keys.first().map(|(id, _)| id.clone()).unwrap_or_default()
     }
 
-    async fn wrap(&self, key: &KeyBytes, context: &[u8]) -> Result<Vec<u8>> {
-        let (_, master) = self.primary()?;
+    async fn wrap(&self, key: &KeyBytes, context: &[u8]) -> Result<Wrapped> {
+        let (key_id, master) = self.primary()?;
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::SystemRandom::new()
             .fill(&mut nonce)
@@ -122,7 +131,7 @@ impl KeyProvider for LocalKeyProvider {
         master
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut buf)
             .map_err(|_| Error::internal("wrapping failed"))?;
-        Ok([nonce.as_slice(), &buf].concat())
+        Ok(Wrapped { key_id: key_id.clone(), bytes: [nonce.as_slice(), &buf].concat() })
     }
 
     async fn unwrap(&self, key_id: &str, wrapped: &[u8], context: &[u8]) -> Result<KeyBytes> {
@@ -175,7 +184,7 @@ impl Keyring {
         tenant: TenantId,
         purpose: KeyPurpose,
         version: u32,
-    ) -> Result<(KeyBytes, Vec<u8>)> {
+    ) -> Result<(KeyBytes, Wrapped)> {
         let key = KeyBytes::random()?;
         let wrapped = self.provider.wrap(&key, &tenant_key_context(tenant, purpose, version)).await?;
         Ok((key, wrapped))
@@ -218,6 +227,8 @@ mod tests {
         let t = TenantId::new();
         let ctx = |t, v| tenant_key_context(t, KeyPurpose::Data, v);
         let w = p.wrap(&k, &ctx(t, 1)).await.unwrap();
+        assert_eq!(w.key_id, p.key_id());
+        let w = w.bytes;
         let back = p.unwrap(&p.key_id(), &w, &ctx(t, 1)).await.unwrap();
         assert_eq!(back.expose(), k.expose());
         assert!(p.unwrap(&p.key_id(), &w, &ctx(t, 2)).await.is_err());

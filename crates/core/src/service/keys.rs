@@ -59,8 +59,8 @@ impl Portal {
         for mut k in keys.into_iter().filter(|k| k.key_id != target) {
             let context = tenant_key_context(k.tenant_id, k.purpose, k.version);
             let plain = provider.unwrap(&k.key_id, &k.wrapped, &context).await?;
-            k.wrapped = provider.wrap(&plain, &context).await?;
-            k.key_id = target.clone();
+            let w = provider.wrap(&plain, &context).await?;
+            (k.wrapped, k.key_id) = (w.bytes, w.key_id);
             tx.rewrap_tenant_key(&k).await?;
             rewrapped += 1;
             step("mid-rewrap");

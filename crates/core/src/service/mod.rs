@@ -141,8 +141,8 @@ impl Portal {
             tenant_id: tenant,
             purpose,
             version,
-            key_id: self.keyring.provider().key_id(),
-            wrapped,
+            key_id: wrapped.key_id,
+            wrapped: wrapped.bytes,
             created_at: self.clock.now(),
         })
         .await
