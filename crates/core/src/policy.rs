@@ -419,13 +419,50 @@ pub fn authorize_matter(p: &Principal, perm: Permission, m: &MatterFacts) -> Res
     Ok(MatterGrant { tenant_id: p.tenant_id, matter_id: m.matter_id, actor: p.user_id, permission: perm })
 }
 
-/// Who may ask for a user to be made an owner or admin: owners for either, admins for admin.
-pub fn may_request_grant(p: &Principal, role: Role) -> Result<()> {
+/// Which role a user may be created with. Owners come only with their tenant; admin rights are
+/// granted to an existing user with a second person's approval, except from the command line
+/// (the machine's holder), so a one-owner firm can get its second admin.
+pub fn may_create_user(p: &Principal, role: Role) -> Result<TenantGrant> {
+    let grant = authorize_tenant(p, Permission::ManageUsers)?;
+    if role == Role::Owner || (role == Role::Admin && p.via != Via::Cli) {
+        return Err(Error::Forbidden(
+            format!(
+                "create {} users directly: create the user as staff, then ask for the role (a second admin approves)",
+                role.as_str()
+            )
+            .into(),
+        ));
+    }
+    Ok(grant)
+}
+
+/// How a role change may happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleChangeRule {
+    /// At once.
+    Direct,
+    /// As a request a second owner or admin approves (four eyes).
+    NeedsApproval,
+}
+
+/// Decide changing a user's role from `from` to `to`. An owner's role is not changed here; an
+/// admin's only by an owner; making someone an owner (asked by an owner) or admin (asked by an
+/// owner or admin) needs approval.
+pub fn may_change_role(p: &Principal, from: Role, to: Role) -> Result<RoleChangeRule> {
     authorize_tenant(p, Permission::ManageUsers)?;
-    match (role, p.role) {
-        (Role::Owner, Role::Owner) | (Role::Admin, Role::Owner | Role::Admin) => Ok(()),
-        (Role::Owner | Role::Admin, _) => Err(Error::Forbidden(format!("ask for the {} role", role.as_str()).into())),
-        _ => Err(Error::internal("only owner and admin grants need approval")),
+    if from == to {
+        return Err(Error::invalid("role", "the user already has this role"));
+    }
+    if from == Role::Owner {
+        return Err(Error::Forbidden("change an owner's role".into()));
+    }
+    if from == Role::Admin && p.role != Role::Owner {
+        return Err(Error::Forbidden("change an admin's role (an owner must)".into()));
+    }
+    match (to, p.role) {
+        (Role::Owner, Role::Owner) | (Role::Admin, Role::Owner | Role::Admin) => Ok(RoleChangeRule::NeedsApproval),
+        (Role::Owner | Role::Admin, _) => Err(Error::Forbidden(format!("ask for the {} role", to.as_str()).into())),
+        _ => Ok(RoleChangeRule::Direct),
     }
 }
 
@@ -658,6 +695,25 @@ mod tests {
             MatterFacts { tenant_id: p.tenant_id, matter_id: MatterId::new(), membership: None, restricted: false };
         assert!(matches!(authorize_matter(&p, Permission::ReadDocument, &facts), Err(Error::NotFound)));
         assert!(authorize_tenant(&principal(Role::Staff, session()), Permission::ReadAudit).is_err());
+    }
+
+    #[test]
+    fn role_changes_follow_the_four_eyes_rules() {
+        let owner = principal(Role::Owner, session());
+        let admin = principal(Role::Admin, session());
+        let staff = principal(Role::Staff, session());
+        assert_eq!(may_change_role(&owner, Role::Staff, Role::Admin).unwrap(), RoleChangeRule::NeedsApproval);
+        assert_eq!(may_change_role(&owner, Role::Staff, Role::Owner).unwrap(), RoleChangeRule::NeedsApproval);
+        assert_eq!(may_change_role(&admin, Role::Staff, Role::Admin).unwrap(), RoleChangeRule::NeedsApproval);
+        assert_eq!(may_change_role(&admin, Role::Staff, Role::Client).unwrap(), RoleChangeRule::Direct);
+        assert!(matches!(may_change_role(&admin, Role::Staff, Role::Owner), Err(Error::Forbidden(_))));
+        assert!(matches!(may_change_role(&admin, Role::Admin, Role::Staff), Err(Error::Forbidden(_))));
+        assert!(matches!(may_change_role(&owner, Role::Owner, Role::Staff), Err(Error::Forbidden(_))));
+        assert!(matches!(may_change_role(&staff, Role::Client, Role::Staff), Err(Error::Forbidden(_))));
+        assert!(matches!(may_change_role(&owner, Role::Staff, Role::Staff), Err(Error::Invalid { .. })));
+        assert!(may_create_user(&admin, Role::Admin).is_err());
+        assert!(may_create_user(&principal(Role::Owner, Via::Cli), Role::Admin).is_ok());
+        assert!(may_create_user(&principal(Role::Owner, Via::Cli), Role::Owner).is_err());
     }
 
     #[test]

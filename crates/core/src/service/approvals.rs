@@ -43,17 +43,7 @@ impl Portal {
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let target = tx.user(p.tenant_id, user).await?.ok_or(Error::NotFound)?;
-        if target.role == role {
-            return Err(Error::invalid("role", "the user already has this role"));
-        }
-        if target.role == Role::Owner {
-            return Err(Error::Forbidden("change an owner's role".into()));
-        }
-        if target.role == Role::Admin && p.role != Role::Owner {
-            return Err(Error::Forbidden("change an admin's role (an owner must)".into()));
-        }
-        if matches!(role, Role::Owner | Role::Admin) {
-            policy::may_request_grant(p, role)?;
+        if policy::may_change_role(p, target.role, role)? == policy::RoleChangeRule::NeedsApproval {
             let req = self.request(&mut *tx, p, SensitiveAction::GrantRole { user_id: user, role }, meta).await?;
             tx.commit().await?;
             return Ok(Change::Requested(req));

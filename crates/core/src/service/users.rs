@@ -28,21 +28,9 @@ impl Portal {
         pw: Option<SecretString>,
         meta: &RequestMeta,
     ) -> Result<(User, Option<String>)> {
-        let grant = policy::authorize_tenant(p, Permission::ManageUsers)?;
-        let email = validate::email(email)?;
         let role = Role::parse(role)?;
-        // Owners come only with their tenant. Admin rights are granted to an existing user and
-        // need a second person's approval; only the command line (the machine's holder) makes
-        // admins directly, so a one-owner firm can get its second admin.
-        if role == Role::Owner || (role == Role::Admin && p.via != crate::policy::Via::Cli) {
-            return Err(Error::Forbidden(
-                format!(
-                    "create {} users directly: create the user as staff, then ask for the role (a second admin approves)",
-                    role.as_str()
-                )
-                .into(),
-            ));
-        }
+        let grant = policy::may_create_user(p, role)?;
+        let email = validate::email(email)?;
         let display_name = if display_name.trim().is_empty() {
             email.split('@').next().unwrap_or(&email).to_string()
         } else {

@@ -146,6 +146,8 @@ fn operators_from_the_command_line() {
     let o = run(&["operator", "list"]);
     let out = text(&o);
     assert!(out.contains("ops@platform.example\tprivileged\t2099-01-05\tVetting Agency Ltd"), "{out}");
+    let o = run(&["operator", "revoke-tokens", "--email", "ops@platform.example"]);
+    assert!(o.status.success() && text(&o).contains("1 platform API tokens"), "{}", text(&o));
     let o = run(&["operator", "grant", "--email", "nobody@platform.example", "--role", "support"]);
     assert!(!o.status.success(), "{}", text(&o));
 }

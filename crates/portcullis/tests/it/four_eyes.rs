@@ -40,6 +40,12 @@ crate::both!(sensitive_actions_need_a_second_person, |srv| async move {
     let clerk = signed_in(srv, "clerk@acme.example").await;
     let clerk_id = id_of(&o, "clerk@acme.example").await;
 
+    // An unknown role, or the role the user already has, is a clear 400.
+    let r = o.post(&format!("/api/v1/users/{clerk_id}/role"), json!({"role": "superuser"})).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::BAD_REQUEST, "invalid_request".to_string()));
+    let r = o.post(&format!("/api/v1/users/{clerk_id}/role"), json!({"role": "staff"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+
     // Staff cannot ask for role changes at all.
     let r = clerk.post(&format!("/api/v1/users/{clerk_id}/role"), json!({"role": "admin"})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);

@@ -61,9 +61,14 @@ crate::both!(operators_manage_subscriptions_but_never_read_content, |srv| async 
         .await
         .unwrap();
     portal.grant_operator_role("ops@platform.example", "privileged").await.unwrap();
-    let r = ops.post("/api/v1/platform/tenants", create).await;
+    let bad = json!({"name": "Not A Name!", "owner_email": "owner@harbour.example"});
+    let r = ops.post("/api/v1/platform/tenants", bad).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::BAD_REQUEST, "invalid_request".to_string()));
+    let r = ops.post("/api/v1/platform/tenants", create.clone()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     assert!(r.json()["owner_setup_url"].as_str().unwrap().contains("/invite/"));
+    let r = ops.post("/api/v1/platform/tenants", create).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "a second subscription of the same name: {}", r.text());
 
     // Vetting lapses: the role stops working at once, and the background check suspends it.
     srv.clock.advance(Duration::days(6));
