@@ -9,62 +9,47 @@ use crate::model::{ApprovalRequest, Role, SensitiveAction, Tenant};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-/// What a bearer token may be used for. Browser sessions carry every scope their role allows.
+/// What a bearer token may be used for. The three scopes are independent: a `write` token can
+/// upload without being able to read anything back (a drop box for a scanner or a client's
+/// accounting system), and an `admin` token manages users but cannot read matters unless it also
+/// has `read`. A token may do what its user's role allows *and* its scopes name. Browser sessions
+/// carry every scope their role allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
 pub enum Scope {
-    #[serde(rename = "matters:read")]
-    MattersRead,
-    #[serde(rename = "matters:write")]
-    MattersWrite,
-    #[serde(rename = "documents:read")]
-    DocumentsRead,
-    #[serde(rename = "documents:write")]
-    DocumentsWrite,
-    #[serde(rename = "messages:read")]
-    MessagesRead,
-    #[serde(rename = "messages:write")]
-    MessagesWrite,
-    #[serde(rename = "users:read")]
-    UsersRead,
-    #[serde(rename = "users:write")]
-    UsersWrite,
-    #[serde(rename = "audit:read")]
-    AuditRead,
+    /// Read matters, members, documents, messages, users and (for auditors) the audit log.
+    Read,
+    /// Create matters, manage their members, upload documents, post messages.
+    Write,
+    /// Manage users: create, change roles (through approval), unlock, end their sessions.
+    Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
-        Scope::MattersRead,
-        Scope::MattersWrite,
-        Scope::DocumentsRead,
-        Scope::DocumentsWrite,
-        Scope::MessagesRead,
-        Scope::MessagesWrite,
-        Scope::UsersRead,
-        Scope::UsersWrite,
-        Scope::AuditRead,
-    ];
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Scope::MattersRead => "matters:read",
-            Scope::MattersWrite => "matters:write",
-            Scope::DocumentsRead => "documents:read",
-            Scope::DocumentsWrite => "documents:write",
-            Scope::MessagesRead => "messages:read",
-            Scope::MessagesWrite => "messages:write",
-            Scope::UsersRead => "users:read",
-            Scope::UsersWrite => "users:write",
-            Scope::AuditRead => "audit:read",
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
         }
     }
 
     pub fn parse(s: &str) -> Result<Self> {
-        Scope::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| Error::invalid("scopes", format!("unknown scope {s:?}")))
+        Scope::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
+            Error::invalid("scopes", format!("unknown scope {s:?}; the scopes are read, write and admin"))
+        })
     }
+}
+
+/// The scopes a token of someone with this role could ever use: a scope that grants the role
+/// nothing is refused when the token is made, rather than silently doing nothing.
+pub fn usable_scopes(role: Role) -> Vec<Scope> {
+    Scope::ALL
+        .into_iter()
+        .filter(|s| Permission::ALL.iter().any(|p| p.scope() == Some(*s) && role_allows(role, *p)))
+        .collect()
 }
 
 /// Every action the policy decides on.
@@ -120,15 +105,19 @@ impl Permission {
     /// The token scope an API token needs for this permission; `None` means tokens can never do it.
     pub fn scope(self) -> Option<Scope> {
         Some(match self {
-            Permission::ListMatters | Permission::ViewMatter | Permission::ListMembers => Scope::MattersRead,
-            Permission::CreateMatter | Permission::ManageMembers => Scope::MattersWrite,
-            Permission::ListDocuments | Permission::ReadDocument => Scope::DocumentsRead,
-            Permission::UploadDocument => Scope::DocumentsWrite,
-            Permission::ReadMessages => Scope::MessagesRead,
-            Permission::PostMessage => Scope::MessagesWrite,
-            Permission::ListUsers => Scope::UsersRead,
-            Permission::ManageUsers => Scope::UsersWrite,
-            Permission::ReadAudit => Scope::AuditRead,
+            Permission::ListMatters
+            | Permission::ViewMatter
+            | Permission::ListMembers
+            | Permission::ListDocuments
+            | Permission::ReadDocument
+            | Permission::ReadMessages
+            | Permission::ListUsers
+            | Permission::ReadAudit => Scope::Read,
+            Permission::CreateMatter
+            | Permission::ManageMembers
+            | Permission::UploadDocument
+            | Permission::PostMessage => Scope::Write,
+            Permission::ManageUsers => Scope::Admin,
             // A token must not mint or revoke tokens: a leaked token could otherwise persist itself.
             // Nor change how its owner signs in, or the tenant's security settings.
             // Nor approve a sensitive action: that takes a person, in a session.
@@ -663,10 +652,26 @@ mod tests {
 
     #[test]
     fn token_scopes_limit_what_a_role_allows() {
-        let p = principal(Role::Owner, Via::Token { scopes: vec![Scope::MattersRead] });
+        let p = principal(Role::Owner, Via::Token { scopes: vec![Scope::Read] });
         assert!(authorize_tenant(&p, Permission::ListMatters).is_ok());
         assert!(matches!(authorize_tenant(&p, Permission::CreateMatter), Err(Error::Forbidden(_))));
+        assert!(matches!(authorize_tenant(&p, Permission::ManageUsers), Err(Error::Forbidden(_))));
         assert!(matches!(authorize_tenant(&p, Permission::ManageOwnTokens), Err(Error::Forbidden(_))));
+        // Scopes do not imply each other: a write token cannot read back what it uploads.
+        let w = principal(Role::Owner, Via::Token { scopes: vec![Scope::Write] });
+        assert!(authorize_tenant(&w, Permission::CreateMatter).is_ok());
+        assert!(matches!(authorize_tenant(&w, Permission::ListMatters), Err(Error::Forbidden(_))));
+        let a = principal(Role::Owner, Via::Token { scopes: vec![Scope::Admin] });
+        assert!(authorize_tenant(&a, Permission::ManageUsers).is_ok());
+        assert!(matches!(authorize_tenant(&a, Permission::ListUsers), Err(Error::Forbidden(_))));
+    }
+
+    #[test]
+    fn a_token_may_only_name_scopes_its_role_can_use() {
+        assert_eq!(usable_scopes(Role::Owner), Scope::ALL.to_vec());
+        assert_eq!(usable_scopes(Role::Staff), vec![Scope::Read, Scope::Write]);
+        assert_eq!(usable_scopes(Role::Client), vec![Scope::Read, Scope::Write]);
+        assert_eq!(usable_scopes(Role::Auditor), vec![Scope::Read]);
     }
 
     #[test]

@@ -22,6 +22,7 @@ const COMMON: &[Embedded] = &[
     (8, "login throttle", include_str!("../migrations/common/0008_login_throttle.sql")),
     (9, "session devices", include_str!("../migrations/common/0009_session_devices.sql")),
     (10, "operators", include_str!("../migrations/common/0010_operators.sql")),
+    (11, "token scopes", include_str!("../migrations/common/0011_token_scopes.sql")),
 ];
 
 const SQLITE: &[Embedded] =

@@ -175,7 +175,9 @@ impl TokenRow {
             .split(' ')
             .filter(|s| !s.is_empty())
             .map(|s| Scope::parse(s).map_err(Error::internal))
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<std::collections::BTreeSet<_>>>()?
+            .into_iter()
+            .collect();
         Ok(ApiToken {
             id: id(&self.id, portcullis_core::ids::TokenId::from_uuid)?,
             tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,

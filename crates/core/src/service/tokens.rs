@@ -34,6 +34,13 @@ impl Portal {
         let mut parsed = scopes.iter().map(|s| Scope::parse(s)).collect::<Result<Vec<_>>>()?;
         parsed.sort();
         parsed.dedup();
+        let usable = policy::usable_scopes(p.role);
+        if let Some(s) = parsed.iter().find(|s| !usable.contains(s)) {
+            return Err(Error::invalid(
+                "scopes",
+                format!("the {} role cannot use the {} scope", p.role.as_str(), s.as_str()),
+            ));
+        }
         let days = expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
         if !(1..=MAX_TOKEN_DAYS).contains(&days) {
             return Err(Error::invalid("expires_in_days", format!("must be from 1 to {MAX_TOKEN_DAYS}")));

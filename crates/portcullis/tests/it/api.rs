@@ -178,10 +178,10 @@ crate::both!(links_expire_and_die_once_used, |srv| async move {
 });
 
 crate::both!(tokens_are_scoped_and_revocable, |srv| async move {
-    let (_, owner) = srv.tenant("acme").await;
+    let (tenant, owner) = srv.tenant("acme").await;
     let mut c = srv.client();
     c.login("acme", &owner, PASSWORD).await;
-    let t = c.post("/api/v1/tokens", json!({"name": "reader", "scopes": ["matters:read"], "expires_in_days": 7})).await;
+    let t = c.post("/api/v1/tokens", json!({"name": "reader", "scopes": ["read"], "expires_in_days": 7})).await;
     assert_eq!(t.status, StatusCode::CREATED, "{}", t.text());
     let secret = t.json()["token"].as_str().unwrap().to_string();
     let id = t.json()["id"].as_str().unwrap().to_string();
@@ -192,7 +192,7 @@ crate::both!(tokens_are_scoped_and_revocable, |srv| async move {
     assert_eq!(denied.error_code(), "forbidden");
     // A token cannot mint tokens.
     assert_eq!(
-        api.post("/api/v1/tokens", json!({"name": "x", "scopes": ["matters:read"]})).await.status,
+        api.post("/api/v1/tokens", json!({"name": "x", "scopes": ["read"]})).await.status,
         StatusCode::FORBIDDEN
     );
     // Listing never shows secrets.
@@ -208,21 +208,47 @@ crate::both!(tokens_are_scoped_and_revocable, |srv| async move {
     );
     assert_eq!(c.post("/api/v1/tokens", json!({"name": "x", "scopes": []})).await.error_code(), "invalid_request");
     assert_eq!(
-        c.post("/api/v1/tokens", json!({"name": "x", "scopes": ["matters:read"], "expires_in_days": 9999}))
-            .await
-            .error_code(),
+        c.post("/api/v1/tokens", json!({"name": "x", "scopes": ["read"], "expires_in_days": 9999})).await.error_code(),
         "invalid_request"
     );
     // Expired tokens stop working.
-    let t2 = c
-        .post("/api/v1/tokens", json!({"name": "short", "scopes": ["matters:read"], "expires_in_days": 1}))
-        .await
-        .json();
+    let t2 = c.post("/api/v1/tokens", json!({"name": "short", "scopes": ["read"], "expires_in_days": 1})).await.json();
     let api2 = c.with_bearer(t2["token"].as_str().unwrap());
     assert_eq!(api2.get("/api/v1/matters").await.status, StatusCode::OK);
     srv.clock.advance(time::Duration::days(2));
     assert_eq!(api2.get("/api/v1/matters").await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(c.with_bearer("pct_not-a-token").get("/api/v1/matters").await.status, StatusCode::UNAUTHORIZED);
+
+    // The scopes are independent: a write token files things it cannot read back. (The clock
+    // moved past the session's lifetime above: sign in again.)
+    c.login("acme", &owner, PASSWORD).await;
+    let mint = |name: &str, scopes: serde_json::Value| json!({"name": name, "scopes": scopes});
+    let w = c.post("/api/v1/tokens", mint("drop", json!(["write"]))).await.json();
+    let writer = c.with_bearer(w["token"].as_str().unwrap());
+    assert_eq!(
+        writer.post("/api/v1/matters", json!({"reference": "W", "title": "T"})).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(writer.get("/api/v1/matters").await.status, StatusCode::FORBIDDEN);
+    // An admin token manages users and reads nothing.
+    let a = c.post("/api/v1/tokens", mint("hr", json!(["admin"]))).await.json();
+    let admin = c.with_bearer(a["token"].as_str().unwrap());
+    let made = admin.post("/api/v1/users", json!({"email": "new@acme.example", "role": "staff"})).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text());
+    assert_eq!(admin.get("/api/v1/users").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(admin.get("/api/v1/matters").await.status, StatusCode::FORBIDDEN);
+    // The old per-resource names are refused with a message that names the new ones.
+    let old = c.post("/api/v1/tokens", mint("x", json!(["matters:read"]))).await;
+    assert_eq!(old.error_code(), "invalid_request");
+    assert!(old.text().contains("read, write and admin"), "{}", old.text());
+    // A scope the role can never use is refused, not silently granted.
+    srv.user(tenant, "staffer@acme.example", "staff").await;
+    let mut s = srv.client();
+    s.login("acme", "staffer@acme.example", PASSWORD).await;
+    let r = s.post("/api/v1/tokens", mint("x", json!(["read", "admin"]))).await;
+    assert_eq!(r.error_code(), "invalid_request");
+    assert!(r.text().contains("staff role cannot use the admin scope"), "{}", r.text());
+    assert_eq!(s.post("/api/v1/tokens", mint("x", json!(["read", "write"]))).await.status, StatusCode::CREATED);
 });
 
 crate::both!(sessions_time_out_and_log_out, |srv| async move {

@@ -32,9 +32,7 @@ async fn no_secret_appears_in_the_logs() {
         r.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().split('=').nth(1).unwrap().to_string();
     secrets.push(cookie);
     secrets.push(c.csrf.clone().unwrap());
-    let t = c
-        .post("/api/v1/tokens", json!({"name": "ci", "scopes": ["matters:read", "matters:write", "documents:write"]}))
-        .await;
+    let t = c.post("/api/v1/tokens", json!({"name": "ci", "scopes": ["read", "write"]})).await;
     let token = t.json()["token"].as_str().unwrap().to_string();
     secrets.push(token.clone());
     let api = c.with_bearer(&token);

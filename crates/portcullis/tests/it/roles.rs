@@ -62,13 +62,7 @@ fn endpoints() -> Vec<Endpoint> {
         e(Method::GET, "/api/v1/users", None, "list users", false),
         e(Method::POST, "/api/v1/users", Some(json!({"email": "{EMAIL}", "role": "staff"})), "manage users", false),
         e(Method::GET, "/api/v1/tokens", None, "manage API tokens", false),
-        e(
-            Method::POST,
-            "/api/v1/tokens",
-            Some(json!({"name": "t", "scopes": ["matters:read"]})),
-            "manage API tokens",
-            false,
-        ),
+        e(Method::POST, "/api/v1/tokens", Some(json!({"name": "t", "scopes": ["read"]})), "manage API tokens", false),
         e(Method::GET, "/api/v1/me/security", None, "manage your sign-in factors", false),
         e(Method::POST, "/api/v1/me/totp", None, "manage your sign-in factors", false),
         e(

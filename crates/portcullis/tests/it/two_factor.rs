@@ -73,7 +73,7 @@ crate::both!(totp_sign_in_step_up_and_replay, |srv| async move {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     // Sensitive actions need a recent check: right after sign-in a token can be made...
-    let token = json!({"name": "ci", "scopes": ["matters:read"]});
+    let token = json!({"name": "ci", "scopes": ["read"]});
     assert_eq!(fresh.post("/api/v1/tokens", token.clone()).await.status, StatusCode::CREATED);
     // ...eleven minutes later it needs a step-up.
     srv.clock.advance(Duration::minutes(11));

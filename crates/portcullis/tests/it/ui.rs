@@ -151,7 +151,7 @@ crate::both!(token_and_user_pages_work, |srv| async move {
     let csrf = csrf_of(&page.text());
 
     // Two ticked scopes arrive as two `scopes` pairs.
-    let body = format!("csrf={csrf}&name=reporting&scopes=matters%3Aread&scopes=documents%3Aread&expires_in_days=30");
+    let body = format!("csrf={csrf}&name=reporting&scopes=read&scopes=write&expires_in_days=30");
     let created = Client::send(
         c.http
             .post(format!("{}/tokens", srv.base))
@@ -164,7 +164,7 @@ crate::both!(token_and_user_pages_work, |srv| async move {
     let at = html.find("id=\"token-secret\">").expect("the new secret is shown once") + 18;
     let secret = html[at..].split('<').next().unwrap().to_string();
     assert!(secret.starts_with("pct_"));
-    assert!(html.contains("matters:read documents:read"));
+    assert!(html.contains("read write"));
     let api = c.with_bearer(&secret);
     assert_eq!(api.get("/api/v1/matters").await.status, StatusCode::OK);
     assert!(!c.get("/tokens").await.text().contains(&secret), "the secret is shown only once");
@@ -233,7 +233,7 @@ crate::both!(security_pages_enrol_and_step_up, |srv| async move {
 
     // Later, a sensitive action sends the user to the step-up page, which returns only locally.
     srv.clock.advance(time::Duration::minutes(11));
-    let token = post_form(&c, "/tokens", &[("csrf", &csrf), ("name", "x"), ("scopes", "matters:read")]).await;
+    let token = post_form(&c, "/tokens", &[("csrf", &csrf), ("name", "x"), ("scopes", "read")]).await;
     assert_eq!(token.status, StatusCode::SEE_OTHER);
     assert_eq!(token.headers["location"], "/account/step-up");
     let form = c.get("/account/step-up?next=https://evil.example/").await.text();
@@ -243,7 +243,7 @@ crate::both!(security_pages_enrol_and_step_up, |srv| async move {
     let code = portcullis_testkit::totp_code(&secret, srv.clock.now());
     let ok = post_form(&c, "/account/step-up", &[("csrf", &csrf), ("code", &code), ("next", "/tokens")]).await;
     assert_eq!((ok.status, ok.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/tokens"));
-    let token = post_form(&c, "/tokens", &[("csrf", &csrf), ("name", "x"), ("scopes", "matters:read")]).await;
+    let token = post_form(&c, "/tokens", &[("csrf", &csrf), ("name", "x"), ("scopes", "read")]).await;
     assert_eq!(token.status, StatusCode::OK, "{}", token.text());
 
     // Requiring two-factor for staff sends a staff member's next session to enrolment.

@@ -1,4 +1,4 @@
-//! The firm's audit log (owners, admins, auditors; tokens with `audit:read`).
+//! The firm's audit log (owners, admins, auditors; tokens with the `read` scope).
 
 use super::dto::*;
 use crate::AppState;

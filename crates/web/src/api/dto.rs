@@ -125,7 +125,7 @@ pub struct LoginResponse {
 #[serde(deny_unknown_fields)]
 pub struct TokenCreate {
     pub name: String,
-    /// E.g. `matters:read`, `documents:write`.
+    /// `read`, `write`, `admin`: independent of each other, and limited by the role.
     pub scopes: Vec<String>,
     /// 1 to 365; default 90.
     pub expires_in_days: Option<i64>,

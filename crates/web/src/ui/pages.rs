@@ -18,7 +18,7 @@ use futures::{SinkExt, StreamExt};
 use portcullis_core::Error;
 use portcullis_core::ids::{DocumentId, MatterId, TokenId};
 use portcullis_core::model::{Document, Matter, MatterMember, Message, User};
-use portcullis_core::policy::{Permission, Scope, role_allows};
+use portcullis_core::policy::{Permission, role_allows, usable_scopes};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -507,7 +507,12 @@ async fn tokens_page(s: &AppState, c: &UiCaller, new_secret: Option<String>) -> 
             },
         })
         .collect();
-    Ok(TokensPage { nav: Nav::of(c), tokens, all_scopes: Scope::ALL.iter().map(|s| s.as_str()).collect(), new_secret })
+    Ok(TokensPage {
+        nav: Nav::of(c),
+        tokens,
+        all_scopes: usable_scopes(c.principal.role).iter().map(|s| s.as_str()).collect(),
+        new_secret,
+    })
 }
 
 pub async fn tokens(State(s): State<AppState>, c: UiCaller) -> Page {
