@@ -15,9 +15,10 @@ pub enum Error {
     #[error("invalid credentials")]
     InvalidCredentials,
     /// The password was right, but the account has a second factor and no valid code came
-    /// with it (missing, wrong, or already used).
+    /// with it (missing, wrong, or already used). When the user has passkeys, a fresh challenge
+    /// for them comes with the answer.
     #[error("second factor required")]
-    SecondFactorRequired,
+    SecondFactorRequired(Option<Box<crate::authn::webauthn::PasskeyChallenge>>),
     /// A sensitive action needs a second-factor check within the last few minutes.
     #[error("step-up required")]
     StepUpRequired,
@@ -71,7 +72,7 @@ impl Error {
         match self {
             Error::NotFound => "not_found",
             Error::InvalidCredentials => "invalid_credentials",
-            Error::SecondFactorRequired => "second_factor_required",
+            Error::SecondFactorRequired(_) => "second_factor_required",
             Error::StepUpRequired => "step_up_required",
             Error::EnrolmentRequired => "two_factor_enrolment_required",
             Error::RequestExpired => "request_expired",
@@ -97,17 +98,21 @@ impl Error {
             Error::InvalidCredentials => "The tenant, email or password is not correct (after repeated failures an \
                                           account is locked for a while)."
                 .into(),
-            Error::SecondFactorRequired => {
+            Error::SecondFactorRequired(None) => {
                 "Enter a current code from your authenticator app (each code works once), or a recovery code.".into()
             }
-            Error::StepUpRequired => {
-                "This action needs a fresh check of your second factor: confirm a code from your authenticator app first."
-                    .into()
+            Error::SecondFactorRequired(Some(_)) => "Use your passkey or security key, or enter a current code from \
+                                                     your authenticator app, or a recovery code."
+                .into(),
+            Error::StepUpRequired => "This action needs a fresh check of your second factor: confirm a code from your \
+                                      authenticator app or use your passkey first."
+                .into(),
+            Error::EnrolmentRequired => "Your firm requires two-factor authentication: set up an authenticator app or \
+                                         a passkey before anything else."
+                .into(),
+            Error::RequestExpired => {
+                "This request expired before it was approved; make it again if it is still needed.".into()
             }
-            Error::EnrolmentRequired => {
-                "Your firm requires two-factor authentication: set up an authenticator app before anything else.".into()
-            }
-            Error::RequestExpired => "This request expired before it was approved; make it again if it is still needed.".into(),
             Error::Unauthenticated => "Sign in or present a valid API token.".into(),
             Error::Forbidden(why) => format!("You are not allowed to {why}."),
             Error::Invalid { field, message } => format!("Invalid {field}: {message}."),

@@ -67,6 +67,8 @@ id_type!(
     ApprovalId,
     /// One of the service's own staff (a platform operator), apart from every tenant.
     OperatorId,
+    /// A registered passkey or security key.
+    PasskeyId,
 );
 
 #[cfg(test)]

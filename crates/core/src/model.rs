@@ -1,7 +1,7 @@
 //! The domain's records. Plain data: what may be done with them is decided in `policy`, how they
 //! are stored in the store crate.
 
-use crate::ids::{ApprovalId, DocumentId, MatterId, MessageId, OperatorId, TenantId, TokenId, UserId};
+use crate::ids::{ApprovalId, DocumentId, MatterId, MessageId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -29,6 +29,56 @@ pub struct TotpRecord {
     pub enrolled_at: OffsetDateTime,
     /// The newest time step a code was accepted for: that step and older ones are refused.
     pub last_step: u64,
+}
+
+/// A registered passkey or security key: its public key and signature counter (in
+/// `credential`), and the name its owner gave it. Nothing here is secret.
+#[derive(Clone, Debug)]
+pub struct PasskeyRecord {
+    pub id: PasskeyId,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub name: String,
+    pub credential: crate::authn::webauthn::StoredPasskey,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// What a WebAuthn ceremony is for; a challenge answers only the purpose it was made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChallengePurpose {
+    Register,
+    SignIn,
+    StepUp,
+}
+
+impl ChallengePurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengePurpose::Register => "register",
+            ChallengePurpose::SignIn => "sign_in",
+            ChallengePurpose::StepUp => "step_up",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [ChallengePurpose::Register, ChallengePurpose::SignIn, ChallengePurpose::StepUp]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// A WebAuthn ceremony waiting for the browser's answer: used once, then deleted.
+#[derive(Clone, Debug)]
+pub struct WebauthnChallenge {
+    /// Random, given to the client with the options.
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub purpose: ChallengePurpose,
+    /// The ceremony state (JSON), which holds the challenge the answer must sign.
+    pub state: String,
+    pub expires_at: OffsetDateTime,
 }
 
 /// A TOTP enrolment waiting for its first code.

@@ -7,11 +7,12 @@
 use crate::audit::{NewEvent, StoredEvent};
 use crate::authn::lockout::Lock;
 use crate::error::Result;
-use crate::ids::{ApprovalId, DocumentId, MatterId, OperatorId, TenantId, TokenId, UserId};
+use crate::ids::{ApprovalId, DocumentId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember,
-    Message, Operator, OperatorGrant, OperatorRole, PendingTotp, Role, SealedColumn, SessionRecord, StoredField,
-    Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
+    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, LinkRecord, Matter,
+    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, Role, SealedColumn,
+    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
+    WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -220,6 +221,27 @@ pub trait Tx: Send {
     async fn set_session_second_factor(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()>;
     /// The user has enrolled: none of their sessions is held to enrolment any more.
     async fn clear_enrol_required(&mut self, tenant: TenantId, user: UserId) -> Result<()>;
+    /// The user's passkeys and security keys, oldest first.
+    async fn passkeys(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<PasskeyRecord>>;
+    async fn insert_passkey(&mut self, k: &PasskeyRecord) -> Result<()>;
+    /// Is this credential id registered to anyone, in any tenant?
+    async fn passkey_credential_exists(&mut self, credential_id: &str) -> Result<bool>;
+    /// Store a passkey's new signature counter after a use.
+    async fn update_passkey(&mut self, k: &PasskeyRecord) -> Result<()>;
+    /// Remove one of the user's passkeys; false if there is no such passkey of theirs.
+    async fn delete_passkey(&mut self, tenant: TenantId, user: UserId, id: PasskeyId) -> Result<bool>;
+    /// Keep a ceremony's state; expired ones of the same user are dropped.
+    async fn insert_webauthn_challenge(&mut self, c: &WebauthnChallenge, now: OffsetDateTime) -> Result<()>;
+    /// Take (read and delete) an unexpired challenge of this user made for this purpose, so an
+    /// answer can be checked against it once.
+    async fn take_webauthn_challenge(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        id: &str,
+        purpose: ChallengePurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<WebauthnChallenge>>;
 
     // Tenant-key rotation. Only the rotation use case calls these.
     /// Record a new rotation, in the transaction that adds its key version.

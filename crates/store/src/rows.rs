@@ -6,8 +6,9 @@ use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
     ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, Matter,
-    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PendingTotp, Role, SealedColumn, SessionRecord,
-    StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
+    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, Role, SealedColumn,
+    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
+    WebauthnChallenge,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -398,6 +399,55 @@ impl TotpRow {
             secret: secrecy::SecretString::from(self.secret),
             enrolled_at: from_millis(self.enrolled_at),
             last_step: count(self.last_step)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PasskeyRow {
+    id: String,
+    tenant_id: String,
+    user_id: String,
+    name: String,
+    credential: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl PasskeyRow {
+    pub(crate) fn into_model(self) -> Result<PasskeyRecord> {
+        Ok(PasskeyRecord {
+            id: id(&self.id, portcullis_core::ids::PasskeyId::from_uuid)?,
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            user_id: id(&self.user_id, portcullis_core::ids::UserId::from_uuid)?,
+            name: self.name,
+            credential: serde_json::from_str(&self.credential).map_err(Error::internal)?,
+            created_at: from_millis(self.created_at),
+            last_used_at: self.last_used_at.map(from_millis),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChallengeRow {
+    id: String,
+    tenant_id: String,
+    user_id: String,
+    purpose: String,
+    state: String,
+    expires_at: i64,
+}
+
+impl ChallengeRow {
+    pub(crate) fn into_model(self) -> Result<WebauthnChallenge> {
+        Ok(WebauthnChallenge {
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            user_id: id(&self.user_id, portcullis_core::ids::UserId::from_uuid)?,
+            purpose: portcullis_core::model::ChallengePurpose::parse(&self.purpose)
+                .ok_or_else(|| Error::internal(format!("unknown challenge purpose {:?}", self.purpose)))?,
+            id: self.id,
+            state: self.state,
+            expires_at: from_millis(self.expires_at),
         })
     }
 }

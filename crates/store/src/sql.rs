@@ -10,13 +10,15 @@ use crate::rows::{
 use async_trait::async_trait;
 use portcullis_core::audit::{self, NewEvent, StoredEvent};
 use portcullis_core::authn::lockout::{self, Lock};
+use portcullis_core::authn::webauthn;
 use portcullis_core::clock::to_millis;
 use portcullis_core::error::{Error, Result};
-use portcullis_core::ids::{ApprovalId, DocumentId, MatterId, OperatorId, TenantId, TokenId, UserId};
+use portcullis_core::ids::{ApprovalId, DocumentId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use portcullis_core::model::{
-    ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember,
-    Message, Operator, OperatorGrant, OperatorRole, PendingTotp, Role, SealedColumn, SessionRecord, StoredField,
-    Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
+    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, LinkRecord, Matter,
+    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, Role, SealedColumn,
+    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
+    WebauthnChallenge,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -1308,6 +1310,113 @@ impl Tx for SqlTx {
     async fn clear_enrol_required(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         const Q: &str = "UPDATE sessions SET enrol_required = 0 WHERE tenant_id = $1 AND user_id = $2";
         self.exec_for_user(Q, tenant, user).await.map(|_| ())
+    }
+
+    async fn passkeys(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<PasskeyRecord>> {
+        const Q: &str = "SELECT id, tenant_id, user_id, name, credential, created_at, last_used_at FROM passkeys \
+                         WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id";
+        let rows: Vec<rows::PasskeyRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(user.to_string()).fetch_all(c).await)
+                .map_err(db)?;
+        rows::all(rows, rows::PasskeyRow::into_model)
+    }
+
+    async fn insert_passkey(&mut self, k: &PasskeyRecord) -> Result<()> {
+        const Q: &str = "INSERT INTO passkeys (id, tenant_id, user_id, credential_id, name, credential, created_at, \
+                         last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let credential = serde_json::to_string(&k.credential).map_err(Error::internal)?;
+        on!(self, |c| sqlx::query(Q)
+            .bind(k.id.to_string())
+            .bind(k.tenant_id.to_string())
+            .bind(k.user_id.to_string())
+            .bind(webauthn::credential_id(&k.credential))
+            .bind(&k.name)
+            .bind(&credential)
+            .bind(ms(k.created_at))
+            .bind(k.last_used_at.map(ms))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn passkey_credential_exists(&mut self, credential_id: &str) -> Result<bool> {
+        const Q: &str = "SELECT COUNT(*) FROM passkeys WHERE credential_id = $1";
+        let n: i64 = on!(self, |c| sqlx::query_scalar(Q).bind(credential_id).fetch_one(c).await).map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn update_passkey(&mut self, k: &PasskeyRecord) -> Result<()> {
+        const Q: &str = "UPDATE passkeys SET credential = $3, last_used_at = $4 WHERE tenant_id = $1 AND id = $2";
+        let credential = serde_json::to_string(&k.credential).map_err(Error::internal)?;
+        on!(self, |c| sqlx::query(Q)
+            .bind(k.tenant_id.to_string())
+            .bind(k.id.to_string())
+            .bind(&credential)
+            .bind(k.last_used_at.map(ms))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn delete_passkey(&mut self, tenant: TenantId, user: UserId, id: PasskeyId) -> Result<bool> {
+        const Q: &str = "DELETE FROM passkeys WHERE tenant_id = $1 AND user_id = $2 AND id = $3";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(id.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn insert_webauthn_challenge(&mut self, ch: &WebauthnChallenge, now: OffsetDateTime) -> Result<()> {
+        const PURGE: &str =
+            "DELETE FROM webauthn_challenges WHERE tenant_id = $1 AND user_id = $2 AND expires_at <= $3";
+        const Q: &str = "INSERT INTO webauthn_challenges (id, tenant_id, user_id, purpose, state, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)";
+        let (t, u) = (ch.tenant_id.to_string(), ch.user_id.to_string());
+        on!(self, |c| sqlx::query(PURGE).bind(&t).bind(&u).bind(ms(now)).execute(c).await.map(|r| r.rows_affected()))
+            .map_err(db)?;
+        on!(self, |c| sqlx::query(Q)
+            .bind(&ch.id)
+            .bind(&t)
+            .bind(&u)
+            .bind(ch.purpose.as_str())
+            .bind(&ch.state)
+            .bind(ms(ch.expires_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn take_webauthn_challenge(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        id: &str,
+        purpose: ChallengePurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<WebauthnChallenge>> {
+        // Deleted whatever its state: a challenge is good for one answer, right or wrong.
+        const Q: &str = "DELETE FROM webauthn_challenges WHERE tenant_id = $1 AND user_id = $2 AND id = $3 \
+                         RETURNING id, tenant_id, user_id, purpose, state, expires_at";
+        let row: Option<rows::ChallengeRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(id)
+            .fetch_optional(c)
+            .await)
+        .map_err(db)?;
+        let found = row.map(rows::ChallengeRow::into_model).transpose()?;
+        Ok(found.filter(|c| c.purpose == purpose && c.expires_at > now))
     }
 
     async fn insert_key_rotation(&mut self, r: &KeyRotation) -> Result<()> {

@@ -13,7 +13,7 @@ use serde::Serialize;
 pub fn status(e: &Error) -> StatusCode {
     match e {
         Error::NotFound => StatusCode::NOT_FOUND,
-        Error::InvalidCredentials | Error::Unauthenticated | Error::SecondFactorRequired => StatusCode::UNAUTHORIZED,
+        Error::InvalidCredentials | Error::Unauthenticated | Error::SecondFactorRequired(_) => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) | Error::Csrf | Error::StepUpRequired | Error::EnrolmentRequired => StatusCode::FORBIDDEN,
         Error::Invalid { .. } => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
@@ -41,6 +41,11 @@ pub struct ErrorBody {
     pub error: &'static str,
     /// A sentence for humans.
     pub message: String,
+    /// With `second_factor_required`, for a user with passkeys: a challenge to answer with
+    /// `navigator.credentials.get` and send back as `passkey` with the next try.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub passkey: Option<portcullis_core::authn::webauthn::PasskeyChallenge>,
 }
 
 /// An error answered as JSON.
@@ -56,7 +61,11 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         log(&self.0);
-        let body = ErrorBody { error: self.0.code(), message: self.0.public_message() };
+        let passkey = match &self.0 {
+            Error::SecondFactorRequired(Some(ch)) => Some((**ch).clone()),
+            _ => None,
+        };
+        let body = ErrorBody { error: self.0.code(), message: self.0.public_message(), passkey };
         let mut resp = (status(&self.0), Json(body)).into_response();
         if let Error::RangeNotSatisfiable { size } = self.0
             && let Ok(v) = format!("bytes */{size}").parse()

@@ -8,9 +8,10 @@ use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// No script at all, styles only from our origin, no framing, forms only to ourselves.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-                       frame-ancestors 'none'; base-uri 'none'";
+/// Scripts and styles only from our own origin (one script: the passkey helper; no inline
+/// script, no eval), no framing, forms only to ourselves, no other connections.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Add headers, request ids and limits around the application.
 pub fn wrap(app: Router, limits: &WebSettings) -> Router {

@@ -8,11 +8,12 @@ use super::fields::FieldCipher;
 use super::keys::Keyring;
 use crate::audit::{NewEvent, StoredEvent};
 use crate::error::{Error, Result};
-use crate::ids::{ApprovalId, DocumentId, MatterId, OperatorId, TenantId, TokenId, UserId};
+use crate::ids::{ApprovalId, DocumentId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkRecord, Matter, MatterMember,
-    Message, Operator, OperatorGrant, OperatorRole, PendingTotp, Role, SealedColumn, SessionRecord, StoredField,
-    Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
+    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, LinkRecord, Matter,
+    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, Role, SealedColumn,
+    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
+    WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -509,6 +510,35 @@ impl Tx for SealingTx {
     }
     async fn clear_enrol_required(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         self.inner.clear_enrol_required(tenant, user).await
+    }
+    // Passkeys hold public keys and counters, no client information: they pass through.
+    async fn passkeys(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<PasskeyRecord>> {
+        self.inner.passkeys(tenant, user).await
+    }
+    async fn insert_passkey(&mut self, k: &PasskeyRecord) -> Result<()> {
+        self.inner.insert_passkey(k).await
+    }
+    async fn passkey_credential_exists(&mut self, credential_id: &str) -> Result<bool> {
+        self.inner.passkey_credential_exists(credential_id).await
+    }
+    async fn update_passkey(&mut self, k: &PasskeyRecord) -> Result<()> {
+        self.inner.update_passkey(k).await
+    }
+    async fn delete_passkey(&mut self, tenant: TenantId, user: UserId, id: PasskeyId) -> Result<bool> {
+        self.inner.delete_passkey(tenant, user, id).await
+    }
+    async fn insert_webauthn_challenge(&mut self, c: &WebauthnChallenge, now: OffsetDateTime) -> Result<()> {
+        self.inner.insert_webauthn_challenge(c, now).await
+    }
+    async fn take_webauthn_challenge(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        id: &str,
+        purpose: ChallengePurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<WebauthnChallenge>> {
+        self.inner.take_webauthn_challenge(tenant, user, id, purpose, now).await
     }
 
     // Rotation works on values as stored: they pass through sealed, untouched.

@@ -1,11 +1,14 @@
 //! Tenants, sign-in, sessions, and one-time links.
 
+use super::factors::FactorProof;
 use super::{Portal, actor, blocking};
 use crate::audit::{Actor, NewEvent, RequestMeta};
 use crate::authn::{lockout, password, secret};
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, UserId};
-use crate::model::{KeyPurpose, LinkPurpose, LinkRecord, Role, SessionRecord, Tenant, User, UserStatus};
+use crate::model::{
+    ChallengePurpose, KeyPurpose, LinkPurpose, LinkRecord, Role, SessionRecord, Tenant, User, UserStatus,
+};
 use crate::policy::{self, Principal, SecondFactor, Via};
 use crate::ports::Tx;
 use crate::validate;
@@ -170,15 +173,16 @@ impl Portal {
 
     /// Sign in with tenant, email and password. Unknown tenant, unknown user, a user who cannot
     /// sign in and a wrong password all give `InvalidCredentials` after the same hashing work.
-    /// A user with a second factor also needs `code` (a TOTP code or a recovery code): without a
-    /// valid one the answer is `SecondFactorRequired`. A user the firm requires a second factor
+    /// A user with a second factor also needs `proof` (a TOTP code, a recovery code, or the
+    /// answer to a passkey challenge): without a valid one the answer is `SecondFactorRequired`,
+    /// with a fresh passkey challenge if the user has passkeys. A user the firm requires a second factor
     /// of, who has none, gets a session that may only enrol one.
     pub async fn login(
         &self,
         tenant_name: &str,
         email: &str,
         pw: SecretString,
-        code: Option<&str>,
+        proof: Option<&FactorProof>,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome> {
         // Look up, then verify with no transaction open: hashing takes a while and must not hold
@@ -232,16 +236,17 @@ impl Portal {
                 return Err(Error::InvalidCredentials);
             }
         };
-        let has_factor = tx.totp(user.tenant_id, user.id).await?.is_some();
-        let factor = match (has_factor, code) {
-            (false, _) => None,
-            (true, Some(c)) => self.check_factor(&mut *tx, &user, c).await?,
-            (true, None) => None,
+        let has_factor = self.has_second_factor(&mut *tx, user.tenant_id, user.id).await?;
+        let factor = match (has_factor, proof) {
+            (true, Some(proof)) => self.check_factor(&mut *tx, &user, proof, ChallengePurpose::SignIn).await?,
+            _ => None,
         };
         if has_factor && factor.is_none() {
-            // The password was right: record whether the code was missing or refused. A wrong
-            // code counts as a failed sign-in, so codes cannot be guessed without limit.
-            let (action, failures) = match code {
+            // The password was right: record whether the proof was missing or refused. A wrong
+            // one counts as a failed sign-in, so codes cannot be guessed without limit. A user
+            // with passkeys gets a fresh challenge to answer with the next try.
+            let challenge = self.passkey_challenge(&mut *tx, &user, ChallengePurpose::SignIn).await?;
+            let (action, failures) = match proof {
                 Some(_) => {
                     ("auth.second_factor_failed", Some(tx.record_login_failure(user.tenant_id, user.id, now).await?))
                 }
@@ -251,7 +256,7 @@ impl Portal {
                 .with_detail(serde_json::json!({ "consecutive_failures": failures }));
             tx.append_audit(&ev, now).await?;
             tx.commit().await?;
-            return Err(Error::SecondFactorRequired);
+            return Err(Error::SecondFactorRequired(challenge.map(Box::new)));
         }
         tx.reset_login_failures(user.tenant_id, user.id).await?;
         let second_factor = SecondFactor {

@@ -1,12 +1,14 @@
-//! Second factors: TOTP enrolment with recovery codes, the check at sign-in and at step-up, the
-//! firm's two-factor requirement. The decisions (who may, whether a step-up is fresh enough)
+//! Second factors: TOTP enrolment with recovery codes, the check (of a code or a passkey) at
+//! sign-in and at step-up, the firm's two-factor requirement. The decisions (who may, whether a step-up is fresh enough)
 //! are the policy module's; this module does the work and the audit.
 
 use super::{Portal, actor};
 use crate::audit::{NewEvent, RequestMeta};
+use crate::authn::webauthn::PublicKeyCredential;
 use crate::authn::{lockout, secret, totp};
 use crate::error::{Error, Result};
-use crate::model::{PendingTotp, SensitiveAction, TotpRecord, User};
+use crate::ids::{TenantId, UserId};
+use crate::model::{ChallengePurpose, PendingTotp, SensitiveAction, TotpRecord, User};
 use crate::policy::{self, Permission, Principal, Via};
 use crate::ports::Tx;
 use secrecy::{ExposeSecret, SecretString};
@@ -28,6 +30,8 @@ pub struct TotpEnrolment {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecurityStatus {
     pub totp_enabled: bool,
+    /// How many passkeys or security keys the user has registered.
+    pub passkeys: usize,
     pub enrolment_pending: bool,
     pub recovery_codes_left: u64,
     /// The firm requires a second factor of this user.
@@ -41,6 +45,16 @@ pub struct SecurityStatus {
 pub enum FactorUsed {
     Totp,
     RecoveryCode,
+    Passkey,
+}
+
+/// What a user offers as their second factor.
+#[derive(Debug)]
+pub enum FactorProof {
+    /// A code from the authenticator app, or a recovery code.
+    Code(String),
+    /// The answer to a passkey challenge the server gave out.
+    Passkey { challenge_id: String, answer: Box<PublicKeyCredential> },
 }
 
 impl TotpEnrolment {
@@ -56,15 +70,29 @@ impl FactorUsed {
         match self {
             FactorUsed::Totp => "totp",
             FactorUsed::RecoveryCode => "recovery_code",
+            FactorUsed::Passkey => "passkey",
         }
     }
 }
 
 impl Portal {
-    /// Check a code against the user's second factor in `tx`: a TOTP code for a time step newer
-    /// than any accepted before, or an unspent recovery code (which is spent). `None` if the
-    /// code is not valid; the caller audits and refuses.
-    pub(super) async fn check_factor(&self, tx: &mut dyn Tx, user: &User, code: &str) -> Result<Option<FactorUsed>> {
+    /// Check a proof of the user's second factor in `tx`: a TOTP code for a time step newer
+    /// than any accepted before, an unspent recovery code (which is spent), or an answer to a
+    /// passkey challenge made for `purpose`. `None` if it is not valid; the caller audits and
+    /// refuses.
+    pub(super) async fn check_factor(
+        &self,
+        tx: &mut dyn Tx,
+        user: &User,
+        proof: &FactorProof,
+        purpose: ChallengePurpose,
+    ) -> Result<Option<FactorUsed>> {
+        let code = match proof {
+            FactorProof::Code(c) => c,
+            FactorProof::Passkey { challenge_id, answer } => {
+                return self.check_passkey(tx, user, purpose, challenge_id, answer).await;
+            }
+        };
         let Some(t) = tx.totp(user.tenant_id, user.id).await? else { return Ok(None) };
         if totp::is_totp_code(code) {
             let now = u64::try_from(self.clock.now().unix_timestamp()).map_err(Error::internal)?;
@@ -78,14 +106,28 @@ impl Portal {
             .then_some(FactorUsed::RecoveryCode))
     }
 
+    /// Has the user any second factor (an authenticator app or a passkey)?
+    pub(super) async fn has_second_factor(&self, tx: &mut dyn Tx, tenant: TenantId, user: UserId) -> Result<bool> {
+        Ok(tx.totp(tenant, user).await?.is_some() || !tx.passkeys(tenant, user).await?.is_empty())
+    }
+
     /// Refuse a sensitive action unless the caller checked their second factor recently (if
     /// they have one). Asked inside the action's transaction.
     pub(super) async fn require_step_up(&self, tx: &mut dyn Tx, p: &Principal) -> Result<()> {
         let has_factor = match p.via {
             Via::Cli => false,
-            _ => tx.totp(p.tenant_id, p.user_id).await?.is_some(),
+            _ => self.has_second_factor(tx, p.tenant_id, p.user_id).await?,
         };
         policy::step_up(p, has_factor, self.clock.now())
+    }
+
+    /// Refuse to remove a factor when no other would remain and the firm requires one.
+    pub(super) async fn refuse_removing_last_factor(&self, tx: &mut dyn Tx, p: &Principal, others: bool) -> Result<()> {
+        let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
+        if !others && policy::two_factor_required(&tenant, p.role) {
+            return Err(Error::Forbidden("remove your last second factor: your firm requires one".into()));
+        }
+        Ok(())
     }
 
     /// The caller's second-factor state.
@@ -95,6 +137,7 @@ impl Portal {
         let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
         Ok(SecurityStatus {
             totp_enabled: tx.totp(p.tenant_id, p.user_id).await?.is_some(),
+            passkeys: tx.passkeys(p.tenant_id, p.user_id).await?.len(),
             enrolment_pending: tx.pending_totp(p.tenant_id, p.user_id).await?.is_some(),
             recovery_codes_left: tx.recovery_codes_left(p.tenant_id, p.user_id).await?,
             two_factor_required: policy::two_factor_required(&tenant, p.role),
@@ -202,13 +245,11 @@ impl Portal {
         policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
-        let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
-        if policy::two_factor_required(&tenant, p.role) {
-            return Err(Error::Forbidden("remove your second factor: your firm requires one".into()));
-        }
         if tx.totp(p.tenant_id, p.user_id).await?.is_none() {
             return Err(Error::NotFound);
         }
+        let others = !tx.passkeys(p.tenant_id, p.user_id).await?.is_empty();
+        self.refuse_removing_last_factor(&mut *tx, p, others).await?;
         tx.delete_totp(p.tenant_id, p.user_id).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.totp_removed", format!("user:{}", p.user_id), meta);
         tx.append_audit(&ev, self.clock.now()).await?;
@@ -217,7 +258,7 @@ impl Portal {
 
     /// Step-up: check a code for a signed-in session, so sensitive actions are allowed for the
     /// next few minutes.
-    pub async fn step_up(&self, p: &Principal, code: &str, meta: &RequestMeta) -> Result<FactorUsed> {
+    pub async fn step_up(&self, p: &Principal, proof: &FactorProof, meta: &RequestMeta) -> Result<FactorUsed> {
         policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
         let Via::Session { session_hash, .. } = &p.via else {
             return Err(Error::Forbidden("step up with an API token (sign in in a browser session)".into()));
@@ -227,14 +268,14 @@ impl Portal {
         let now = self.clock.now();
         // Step-up codes are throttled with sign-in failures: a stolen session cannot guess them.
         let open = lockout::may_try(tx.login_lock(p.tenant_id, p.user_id).await?, now);
-        let used = if open { self.check_factor(&mut *tx, &user, code).await? } else { None };
+        let used = if open { self.check_factor(&mut *tx, &user, proof, ChallengePurpose::StepUp).await? } else { None };
         let Some(used) = used else {
             // Tries while locked are refused unchecked and not counted.
             if open {
                 tx.record_login_failure(p.tenant_id, p.user_id, now).await?;
             }
             tx.commit().await?;
-            let e = Error::SecondFactorRequired;
+            let e = Error::SecondFactorRequired(None);
             self.audit_refusal(p, "auth.step_up_failed", format!("user:{}", p.user_id), &e, meta).await?;
             return Err(e);
         };

@@ -10,6 +10,7 @@ mod factors;
 mod keys;
 mod matters;
 mod messages;
+mod passkeys;
 mod platform;
 mod rotation;
 mod sessions;
@@ -19,7 +20,7 @@ mod users;
 pub use accounts::{LinkInfo, LoginOutcome};
 pub use approvals::{APPROVAL_TTL, Change};
 pub use documents::{ByteRange, Download};
-pub use factors::{FactorUsed, SecurityStatus, TotpEnrolment};
+pub use factors::{FactorProof, FactorUsed, SecurityStatus, TotpEnrolment};
 pub use keys::KeyStatus;
 pub use matters::InviteOutcome;
 pub use platform::{MAX_OPERATOR_TOKEN_DAYS, OperatorStatus, PlatformHealth};
@@ -75,6 +76,8 @@ pub struct Portal {
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    /// The WebAuthn relying party, or why this server cannot offer passkeys.
+    passkeys: std::result::Result<Arc<crate::authn::webauthn::Passkeys>, String>,
 }
 
 impl Portal {
@@ -85,7 +88,11 @@ impl Portal {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
-        Self { store, blobs, keyring, clock, settings }
+        let passkeys = crate::authn::webauthn::Passkeys::for_public_url(&settings.public_url).map(Arc::new);
+        if let Err(why) = &passkeys {
+            tracing::warn!("passkeys are off: {why}");
+        }
+        Self { store, blobs, keyring, clock, settings, passkeys }
     }
 
     /// The identifier (not the key) of the master key that wraps new tenant keys.

@@ -1,7 +1,9 @@
 //! The API's request and response bodies.
 
-use portcullis_core::model::{ApiToken, Document, Matter, MatterMember, Message, User};
+use portcullis_core::authn::webauthn;
+use portcullis_core::model::{ApiToken, Document, Matter, MatterMember, Message, PasskeyRecord, User};
 use portcullis_core::policy::Principal;
+use portcullis_core::service::FactorProof;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -26,13 +28,93 @@ pub struct LoginRequest {
     /// A current code from the authenticator app, or a recovery code: needed when the user has
     /// a second factor (without it the answer is 401 `second_factor_required`).
     pub totp: Option<String>,
+    /// Instead of `totp`: the answer to the passkey challenge the 401 carried.
+    pub passkey: Option<PasskeyAnswer>,
 }
 
-/// A code for a step-up or to confirm an enrolment.
+/// An answer to a passkey challenge (sign-in or step-up).
+#[derive(Deserialize, ToSchema)]
+pub struct PasskeyAnswer {
+    pub challenge_id: String,
+    /// What `navigator.credentials.get` gave, as `PublicKeyCredential.toJSON()` renders it.
+    #[schema(value_type = Object)]
+    pub credential: Box<webauthn::PublicKeyCredential>,
+}
+
+/// The second factor offered with a sign-in or a step-up, if any.
+pub fn factor_proof(code: Option<String>, passkey: Option<PasskeyAnswer>) -> Option<FactorProof> {
+    match (passkey, code) {
+        (Some(a), _) => Some(FactorProof::Passkey { challenge_id: a.challenge_id, answer: a.credential }),
+        (None, Some(c)) => Some(FactorProof::Code(c)),
+        (None, None) => None,
+    }
+}
+
+/// A code to confirm an enrolment.
 #[derive(Deserialize, ToSchema)]
 pub struct CodeRequest {
-    /// Six digits from the authenticator app, or (for a step-up) a recovery code.
+    /// Six digits from the authenticator app.
     pub code: String,
+}
+
+/// A step-up: a code, or the answer to a challenge from `POST /api/v1/session/step-up/passkey`.
+#[derive(Deserialize, ToSchema)]
+pub struct StepUpRequest {
+    /// Six digits from the authenticator app, or a recovery code.
+    pub code: Option<String>,
+    pub passkey: Option<PasskeyAnswer>,
+}
+
+/// Start registering a passkey or security key.
+#[derive(Deserialize, ToSchema)]
+pub struct PasskeyStart {
+    /// What to call it, e.g. "work laptop" or "blue key".
+    pub name: String,
+}
+
+/// A WebAuthn challenge: pass `options.publicKey` to
+/// `PublicKeyCredential.parseCreationOptionsFromJSON` (registration) or
+/// `parseRequestOptionsFromJSON` (sign-in, step-up), and send the answer with `challenge_id`.
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyChallengeView {
+    pub challenge_id: String,
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+}
+
+impl From<webauthn::PasskeyChallenge> for PasskeyChallengeView {
+    fn from(c: webauthn::PasskeyChallenge) -> Self {
+        Self { challenge_id: c.challenge_id, options: c.options }
+    }
+}
+
+/// Finish registering: the browser's answer to the registration challenge.
+#[derive(Deserialize, ToSchema)]
+pub struct PasskeyFinish {
+    pub challenge_id: String,
+    /// What `navigator.credentials.create` gave, as `PublicKeyCredential.toJSON()` renders it.
+    #[schema(value_type = Object)]
+    pub credential: Box<webauthn::RegisterPublicKeyCredential>,
+}
+
+/// A registered passkey or security key.
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyView {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+impl From<&PasskeyRecord> for PasskeyView {
+    fn from(k: &PasskeyRecord) -> Self {
+        Self {
+            id: k.id.to_string(),
+            name: k.name.clone(),
+            created_at: ts(k.created_at),
+            last_used_at: k.last_used_at.map(ts),
+        }
+    }
 }
 
 /// A new authenticator-app enrolment: shown once.
@@ -55,6 +137,8 @@ pub struct RecoveryCodesView {
 #[derive(Serialize, ToSchema)]
 pub struct SecurityView {
     pub totp_enabled: bool,
+    /// How many passkeys or security keys are registered.
+    pub passkeys: usize,
     pub enrolment_pending: bool,
     pub recovery_codes_left: u64,
     pub two_factor_required: bool,

@@ -1,11 +1,11 @@
-//! Second factors: the caller's security state, authenticator-app enrolment, step-up, and the
-//! firm's two-factor requirement. Browser sessions only: API tokens can never change how their
+//! Second factors: the caller's security state, authenticator-app enrolment, passkeys, step-up,
+//! and the firm's two-factor requirement. Browser sessions only: API tokens can never change how their
 //! owner signs in.
 
 use super::dto::*;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiCaller, ApiJson, Meta};
+use crate::extract::{ApiCaller, ApiJson, ApiPath, Meta};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,6 +17,7 @@ pub async fn status(State(s): State<AppState>, ApiCaller(p): ApiCaller) -> Resul
     let st = s.portal.security_status(&p).await?;
     Ok(Json(SecurityView {
         totp_enabled: st.totp_enabled,
+        passkeys: st.passkeys,
         enrolment_pending: st.enrolment_pending,
         recovery_codes_left: st.recovery_codes_left,
         two_factor_required: st.two_factor_required,
@@ -69,17 +70,80 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Check a second factor again, so sensitive actions are allowed for the next 10 minutes.
-#[utoipa::path(post, path = "/api/v1/session/step-up", tag = "two-factor", request_body = CodeRequest,
-    responses((status = 200, body = StepUpView), (status = 401, body = crate::error::ErrorBody, description = "second_factor_required: the code was wrong or used")))]
+/// Check a second factor again, so sensitive actions are allowed for the next 10 minutes: a
+/// code, or a passkey's answer to a challenge from `POST /api/v1/session/step-up/passkey`.
+#[utoipa::path(post, path = "/api/v1/session/step-up", tag = "two-factor", request_body = StepUpRequest,
+    responses((status = 200, body = StepUpView), (status = 401, body = crate::error::ErrorBody, description = "second_factor_required: the code was wrong or used, or the passkey's answer was not valid")))]
 pub async fn step_up(
     State(s): State<AppState>,
     ApiCaller(p): ApiCaller,
     Meta(meta): Meta,
-    ApiJson(req): ApiJson<CodeRequest>,
+    ApiJson(req): ApiJson<StepUpRequest>,
 ) -> Result<Json<StepUpView>, ApiError> {
-    let used = s.portal.step_up(&p, &req.code, &meta).await?;
+    let proof = factor_proof(req.code, req.passkey)
+        .ok_or_else(|| portcullis_core::Error::invalid("body", "send a code or a passkey answer"))?;
+    let used = s.portal.step_up(&p, &proof, &meta).await?;
     Ok(Json(StepUpView { factor: used.as_str().to_string() }))
+}
+
+/// A challenge for a step-up with a passkey.
+#[utoipa::path(post, path = "/api/v1/session/step-up/passkey", tag = "two-factor",
+    responses((status = 200, body = PasskeyChallengeView), (status = 400, body = crate::error::ErrorBody, description = "no passkey registered, or passkeys are off on this server")))]
+pub async fn step_up_challenge(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+) -> Result<Json<PasskeyChallengeView>, ApiError> {
+    Ok(Json(s.portal.start_passkey_step_up(&p).await?.into()))
+}
+
+/// The caller's passkeys and security keys.
+#[utoipa::path(get, path = "/api/v1/me/passkeys", tag = "two-factor", responses((status = 200, body = Items<PasskeyView>)))]
+pub async fn list_passkeys(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+) -> Result<Json<Items<PasskeyView>>, ApiError> {
+    let keys = s.portal.list_passkeys(&p).await?;
+    Ok(Json(Items { items: keys.iter().map(PasskeyView::from).collect() }))
+}
+
+/// Start registering a passkey or security key (needs a recent step-up if you have a second
+/// factor already). Answer the challenge with `navigator.credentials.create` and send the
+/// result to `POST /api/v1/me/passkeys`.
+#[utoipa::path(post, path = "/api/v1/me/passkeys/challenge", tag = "two-factor", request_body = PasskeyStart,
+    responses((status = 200, body = PasskeyChallengeView), (status = 403, body = crate::error::ErrorBody, description = "step_up_required")))]
+pub async fn passkey_challenge(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiJson(req): ApiJson<PasskeyStart>,
+) -> Result<Json<PasskeyChallengeView>, ApiError> {
+    Ok(Json(s.portal.start_passkey_registration(&p, &req.name, &meta).await?.into()))
+}
+
+/// Finish registering a passkey or security key with the browser's answer.
+#[utoipa::path(post, path = "/api/v1/me/passkeys", tag = "two-factor", request_body = PasskeyFinish,
+    responses((status = 201, body = PasskeyView), (status = 400, body = crate::error::ErrorBody, description = "the answer was not accepted, or the challenge is unknown or expired")))]
+pub async fn add_passkey(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiJson(req): ApiJson<PasskeyFinish>,
+) -> Result<(StatusCode, Json<PasskeyView>), ApiError> {
+    let key = s.portal.finish_passkey_registration(&p, &req.challenge_id, &req.credential, &meta).await?;
+    Ok((StatusCode::CREATED, Json(PasskeyView::from(&key))))
+}
+
+/// Remove a passkey (needs a recent step-up; refused for the last factor while the firm
+/// requires one).
+#[utoipa::path(delete, path = "/api/v1/me/passkeys/{id}", tag = "two-factor", responses((status = 204)))]
+pub async fn remove_passkey(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiPath(id): ApiPath<portcullis_core::ids::PasskeyId>,
+) -> Result<StatusCode, ApiError> {
+    s.portal.remove_passkey(&p, id, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Set the firm's two-factor requirement (owner or admin, with a recent step-up). Users it

@@ -35,6 +35,8 @@ use utoipa::OpenApi;
         sessions::list, sessions::end, sessions::change_password, sessions::end_all,
         approvals::change_role, approvals::unlock, approvals::list, approvals::approve, approvals::reject,
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
+        factors::step_up_challenge, factors::list_passkeys, factors::passkey_challenge, factors::add_passkey,
+        factors::remove_passkey,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -77,6 +79,10 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/api/v1/approvals/{id}/reject", post(approvals::reject))
         .route("/api/v1/session/step-up", post(factors::step_up))
+        .route("/api/v1/session/step-up/passkey", post(factors::step_up_challenge))
+        .route("/api/v1/me/passkeys", get(factors::list_passkeys).post(factors::add_passkey))
+        .route("/api/v1/me/passkeys/challenge", post(factors::passkey_challenge))
+        .route("/api/v1/me/passkeys/{id}", delete(factors::remove_passkey))
         .route("/api/v1/me/security", get(factors::status))
         .route("/api/v1/me/totp", post(factors::start).delete(factors::remove))
         .route("/api/v1/me/totp/confirm", post(factors::confirm))

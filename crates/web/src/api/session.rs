@@ -19,8 +19,8 @@ pub async fn login(
     Meta(meta): Meta,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let out =
-        s.portal.login(&req.tenant, &req.email, SecretString::from(req.password), req.totp.as_deref(), &meta).await?;
+    let proof = factor_proof(req.totp, req.passkey);
+    let out = s.portal.login(&req.tenant, &req.email, SecretString::from(req.password), proof.as_ref(), &meta).await?;
     let body = LoginResponse { user: UserView::from(&out.principal), csrf_token: out.csrf_token };
     Ok(([(header::SET_COOKIE, set_session_cookie(&out.session_secret))], Json(body)).into_response())
 }

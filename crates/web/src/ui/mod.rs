@@ -4,6 +4,7 @@
 
 mod approvals;
 mod pages;
+mod passkeys;
 mod security;
 
 use crate::{AppState, WebSettings};
@@ -40,6 +41,10 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/account/sessions/{id}/end", post(security::end_session))
         .route("/account/password", post(security::change_password))
         .route("/account/step-up", get(security::step_up_form).post(security::step_up))
+        .route("/account/passkeys/new", post(passkeys::start))
+        .route("/account/passkeys", post(passkeys::finish))
+        .route("/account/passkeys/{id}/remove", post(passkeys::remove))
+        .route("/static/passkey.js", get(passkeys::script))
         .route("/tokens", get(pages::tokens).post(pages::create_token))
         .route("/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/users", get(pages::users).post(pages::create_user))

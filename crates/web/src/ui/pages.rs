@@ -92,6 +92,8 @@ pub struct LoginPage {
     email: String,
     /// The password was right and the account has a second factor: ask for its code.
     ask_code: bool,
+    /// ... or for an answer from one of the user's passkeys.
+    passkey: Option<super::passkeys::PasskeyPrompt>,
 }
 
 pub async fn login_form() -> LoginPage {
@@ -106,17 +108,26 @@ pub struct LoginForm {
     /// Sent once the page has asked for it.
     #[serde(default)]
     code: Option<String>,
+    /// The page script's answer to the passkey challenge the page carried.
+    #[serde(default)]
+    passkey_challenge: Option<String>,
+    #[serde(default)]
+    passkey_answer: Option<String>,
 }
 
 pub async fn login(State(s): State<AppState>, Meta(meta): Meta, UiForm(f): UiForm<LoginForm>) -> Page {
-    let code = f.code.as_deref().filter(|c| !c.trim().is_empty());
-    match s.portal.login(&f.tenant, &f.email, SecretString::from(f.password), code, &meta).await {
+    let proof = super::passkeys::form_proof(f.code, f.passkey_challenge, f.passkey_answer)?;
+    match s.portal.login(&f.tenant, &f.email, SecretString::from(f.password), proof.as_ref(), &meta).await {
         Ok(out) => {
             Ok(([(header::SET_COOKIE, set_session_cookie(&out.session_secret))], Redirect::to("/")).into_response())
         }
-        Err(e @ (Error::InvalidCredentials | Error::SecondFactorRequired)) => {
-            let ask_code = matches!(e, Error::SecondFactorRequired);
-            let page = LoginPage { error: Some(e.public_message()), tenant: f.tenant, email: f.email, ask_code };
+        Err(e @ (Error::InvalidCredentials | Error::SecondFactorRequired(_))) => {
+            let message = Some(e.public_message());
+            let (ask_code, passkey) = match e {
+                Error::SecondFactorRequired(ch) => (true, ch.map(|c| (*c).into())),
+                _ => (false, None),
+            };
+            let page = LoginPage { error: message, tenant: f.tenant, email: f.email, ask_code, passkey };
             Ok((StatusCode::UNAUTHORIZED, page).into_response())
         }
         Err(e) => Err(e.into()),

@@ -1,7 +1,9 @@
 //! The account security pages: second-factor status, authenticator-app enrolment with its QR
-//! code, recovery codes (shown once), step-up, and the firm's two-factor requirement.
+//! code, recovery codes (shown once), passkeys (listed here; added in `passkeys`), step-up, and
+//! the firm's two-factor requirement.
 
 use super::pages::{CsrfOnly, Nav};
+use super::passkeys::{PasskeyPrompt, form_proof};
 use crate::AppState;
 use crate::error::UiError;
 use crate::extract::{Meta, UiAction, UiCaller, UiPath, csrf_forms};
@@ -30,6 +32,7 @@ pub struct SecurityPage {
     policy_clients: bool,
     notice: Option<String>,
     sessions: Vec<SessionRow>,
+    passkeys: Vec<crate::api::dto::PasskeyView>,
 }
 
 /// One of the user's sessions, as the security page lists it.
@@ -45,7 +48,7 @@ pub async fn security(State(s): State<AppState>, c: UiCaller) -> Page {
     Ok(security_page(&s, &c, None).await?.into_response())
 }
 
-async fn security_page(s: &AppState, c: &UiCaller, notice: Option<String>) -> Result<SecurityPage, UiError> {
+pub(super) async fn security_page(s: &AppState, c: &UiCaller, notice: Option<String>) -> Result<SecurityPage, UiError> {
     let st = s.portal.security_status(&c.principal).await?;
     let can_set_policy = role_allows(c.principal.role, Permission::ManageTenantSecurity);
     let tenant = if can_set_policy { Some(s.portal.tenant_settings(&c.principal).await?) } else { None };
@@ -76,6 +79,7 @@ async fn security_page(s: &AppState, c: &UiCaller, notice: Option<String>) -> Re
         policy_clients: tenant.as_ref().is_some_and(|t| t.two_factor_clients),
         notice,
         sessions,
+        passkeys: s.portal.list_passkeys(&c.principal).await?.iter().map(crate::api::dto::PasskeyView::from).collect(),
     })
 }
 
@@ -111,6 +115,18 @@ fn enrol_page(c: &UiCaller, e: &TotpEnrolment, error: Option<String>) -> EnrolPa
 pub struct CodeForm {
     csrf: String,
     code: String,
+}
+
+/// A step-up: a typed code, or the page script's passkey answer.
+#[derive(Deserialize)]
+pub struct StepUpForm {
+    csrf: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    passkey_challenge: Option<String>,
+    #[serde(default)]
+    passkey_answer: Option<String>,
     /// Where to go after a step-up (a local path).
     #[serde(default)]
     next: String,
@@ -132,7 +148,7 @@ pub struct PasswordForm {
     new_password: String,
 }
 
-csrf_forms!(CodeForm, PolicyForm, PasswordForm);
+csrf_forms!(CodeForm, StepUpForm, PolicyForm, PasswordForm);
 
 /// End one of the user's sessions.
 pub async fn end_session(
@@ -219,6 +235,7 @@ pub struct StepUpPage {
     nav: Nav,
     next: String,
     error: Option<String>,
+    passkey: Option<PasskeyPrompt>,
 }
 
 #[derive(Deserialize)]
@@ -233,19 +250,30 @@ fn local_path(next: &str) -> String {
     if ok { next.to_string() } else { "/account/security".to_string() }
 }
 
-pub async fn step_up_form(c: UiCaller, Query(q): Query<NextQuery>) -> Page {
-    Ok(StepUpPage { nav: Nav::of(&c), next: local_path(&q.next), error: None }.into_response())
+/// The step-up page, with a passkey challenge if the user has passkeys.
+async fn step_up_page(s: &AppState, c: &UiCaller, next: &str, error: Option<String>) -> StepUpPage {
+    // No passkey (or passkeys off on this server): the page offers codes only.
+    let passkey = s.portal.start_passkey_step_up(&c.principal).await.ok().map(PasskeyPrompt::from);
+    StepUpPage { nav: Nav::of(c), next: local_path(next), error, passkey }
+}
+
+pub async fn step_up_form(State(s): State<AppState>, c: UiCaller, Query(q): Query<NextQuery>) -> Page {
+    Ok(step_up_page(&s, &c, &q.next, None).await.into_response())
 }
 
 pub async fn step_up(
     State(s): State<AppState>,
     Meta(meta): Meta,
-    UiAction { caller: c, form: f }: UiAction<CodeForm>,
+    UiAction { caller: c, form: f }: UiAction<StepUpForm>,
 ) -> Page {
-    match s.portal.step_up(&c.principal, &f.code, &meta).await {
+    let result = match form_proof(f.code, f.passkey_challenge, f.passkey_answer)? {
+        Some(proof) => s.portal.step_up(&c.principal, &proof, &meta).await,
+        None => Err(portcullis_core::Error::SecondFactorRequired(None)),
+    };
+    match result {
         Ok(_) => Ok(Redirect::to(&local_path(&f.next)).into_response()),
-        Err(e @ portcullis_core::Error::SecondFactorRequired) => {
-            let page = StepUpPage { nav: Nav::of(&c), next: local_path(&f.next), error: Some(e.public_message()) };
+        Err(e @ portcullis_core::Error::SecondFactorRequired(_)) => {
+            let page = step_up_page(&s, &c, &f.next, Some(e.public_message())).await;
             Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response())
         }
         Err(e) => Err(e.into()),
