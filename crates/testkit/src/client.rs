@@ -109,7 +109,11 @@ impl Client {
 
     /// Sign in with a second-factor code (TOTP or recovery code).
     pub async fn login_with_code(&mut self, tenant: &str, email: &str, password: &str, code: Option<&str>) -> Resp {
-        let body = serde_json::json!({"tenant": tenant, "email": email, "password": password, "totp": code});
+        self.login_json(serde_json::json!({"tenant": tenant, "email": email, "password": password, "totp": code})).await
+    }
+
+    /// Sign in with any body (e.g. with a `passkey` answer); keeps the session on success.
+    pub async fn login_json(&mut self, body: Value) -> Resp {
         let r = self.post("/api/v1/session", body).await;
         if r.status == StatusCode::OK {
             self.csrf = r.json()["csrf_token"].as_str().map(str::to_string);

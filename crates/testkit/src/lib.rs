@@ -7,8 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod client;
+mod passkey;
 
 pub use client::{Client, Resp, totp_code};
+pub use passkey::SoftPasskey;
 
 use portcullis::config::Config;
 use portcullis::server::{self, Running};
@@ -137,6 +139,12 @@ impl TestServer {
     /// The running server's portal, for arranging fixtures the way the CLI does.
     pub fn portal(&self) -> &portcullis_core::service::Portal {
         &self.running.as_ref().expect("server is running").portal
+    }
+
+    /// The origin browsers use for passkeys on this server: WebAuthn needs a host name, and
+    /// the server (on a loopback address) is its own relying party as `localhost`.
+    pub fn passkey_origin(&self) -> String {
+        self.base.replace("127.0.0.1", "localhost")
     }
 
     /// A client that trusts only this server's certificate and keeps cookies.

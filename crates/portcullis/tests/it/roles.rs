@@ -65,6 +65,14 @@ fn endpoints() -> Vec<Endpoint> {
         e(Method::POST, "/api/v1/tokens", Some(json!({"name": "t", "scopes": ["read"]})), "manage API tokens", false),
         e(Method::GET, "/api/v1/me/security", None, "manage your sign-in factors", false),
         e(Method::POST, "/api/v1/me/totp", None, "manage your sign-in factors", false),
+        e(Method::GET, "/api/v1/me/passkeys", None, "manage your sign-in factors", false),
+        e(
+            Method::POST,
+            "/api/v1/me/passkeys/challenge",
+            Some(json!({"name": "k"})),
+            "manage your sign-in factors",
+            false,
+        ),
         e(
             Method::PUT,
             "/api/v1/tenant/two-factor",
@@ -98,6 +106,10 @@ const NOT_ROLE_GATED: &[&str] = &[
     "delete /api/v1/session",
     "get /api/v1/session",
     "post /api/v1/session/step-up",
+    "post /api/v1/session/step-up/passkey",
+    // Need an authenticator's answer, or name the caller's own passkeys: tested in `passkeys`.
+    "post /api/v1/me/passkeys",
+    "delete /api/v1/me/passkeys/{id}",
     "post /api/v1/me/totp/confirm",
     "delete /api/v1/me/totp",
     "delete /api/v1/tokens/{id}",
