@@ -224,3 +224,68 @@ async fn two_factor(srv: &TestServer) {
     b.close().await.unwrap();
 }
 crate::both!(two_factor_in_a_real_browser, |srv| two_factor(srv));
+
+/// Give the browser a virtual authenticator (WebDriver's WebAuthn extension): a platform
+/// passkey that verifies its user, as a phone or laptop with a fingerprint reader does.
+async fn virtual_authenticator(b: &Browser, driver_port: u16) -> String {
+    let session = b.session_id().await.unwrap().expect("a WebDriver session");
+    let url = format!("http://127.0.0.1:{driver_port}/session/{session}/webauthn/authenticator");
+    let body = serde_json::json!({
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+        "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true,
+    });
+    let r = reqwest::Client::new().post(&url).json(&body).send().await.unwrap();
+    assert!(r.status().is_success(), "add a virtual authenticator: {}", r.text().await.unwrap());
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["value"].as_str().unwrap().to_string()
+}
+
+/// Passkeys in the pages: add one on the security page, sign in with it, step up with it. The
+/// pages are opened as `localhost` (WebAuthn needs a host name), and the page script runs under
+/// the CSP, which allows scripts from our origin only.
+async fn passkeys(srv: &TestServer) {
+    let base = srv.passkey_origin();
+    let (_driver, port) = start_driver().await;
+    let work = tempfile::tempdir().unwrap();
+    let b = browser(port, &work.path().join("profile"), work.path()).await;
+    virtual_authenticator(&b, port).await;
+    let (_, owner) = srv.tenant("acme").await;
+
+    sign_in(&b, &base, "acme", &owner).await;
+    click(&b, "nav-security").await;
+    expect(&b, "#passkeys-none").await;
+    fill(&b, "passkey-name", "laptop").await;
+    click(&b, "add-passkey").await;
+    expect(&b, "#create-passkey").await;
+    shot(&b, "passkey-01-create").await;
+    click(&b, "create-passkey").await;
+    let notice = expect(&b, "#notice").await.text().await.unwrap();
+    assert!(notice.contains("laptop") && notice.contains("added"), "{notice}");
+    assert_eq!(expect(&b, "#passkeys .passkey-name").await.text().await.unwrap(), "laptop");
+    shot(&b, "passkey-02-listed").await;
+    click(&b, "logout").await;
+
+    // Signing in: the password, then the passkey instead of a code.
+    b.goto(&format!("{base}/login")).await.unwrap();
+    fill(&b, "tenant", "acme").await;
+    fill(&b, "email", &owner).await;
+    fill(&b, "password", PASSWORD).await;
+    click(&b, "sign-in").await;
+    expect(&b, "#use-passkey").await;
+    shot(&b, "passkey-03-asked").await;
+    fill(&b, "password", PASSWORD).await;
+    click(&b, "use-passkey").await;
+    expect(&b, "#logout").await;
+
+    // A step-up with the passkey, ten minutes on.
+    srv.clock.advance(time::Duration::minutes(11));
+    b.goto(&format!("{base}/account/step-up?next=/tokens")).await.unwrap();
+    click(&b, "use-passkey").await;
+    expect(&b, "#tokens").await;
+    let events = crate::support::sql_column(&srv.db_url(), "SELECT action FROM audit_events").await;
+    for expected in ["auth.passkey_added", "auth.step_up"] {
+        assert!(events.iter().any(|e| e == expected), "no {expected}: {events:?}");
+    }
+    b.close().await.unwrap();
+}
+crate::both!(passkeys_in_a_real_browser, |srv| passkeys(srv));

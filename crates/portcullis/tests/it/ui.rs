@@ -43,7 +43,9 @@ crate::both!(forms_need_csrf_and_pages_need_a_session, |srv| async move {
     let page = c.get("/matters").await;
     assert_eq!(page.status, StatusCode::OK);
     let html = page.text();
-    assert!(!html.contains("<script"), "pages carry no script");
+    assert!(!html.contains("<script"), "pages carry no script (only the passkey pages load one)");
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"), "{csp}");
     for h in ["content-security-policy", "strict-transport-security", "x-frame-options", "referrer-policy"] {
         assert!(page.headers.contains_key(h), "page lacks {h}");
     }
