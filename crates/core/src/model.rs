@@ -538,6 +538,46 @@ pub struct ApprovalRequest {
     pub decided_at: Option<OffsetDateTime>,
 }
 
+/// A sensitive action on the whole platform, carried out only after two privileged operators
+/// agreed to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlatformAction {
+    /// Rotate the master key (`portcullis keys rotate-master --approval ID`).
+    RotateMasterKey,
+}
+
+impl PlatformAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlatformAction::RotateMasterKey => "rotate_master_key",
+        }
+    }
+
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "rotate_master_key" => Ok(PlatformAction::RotateMasterKey),
+            _ => Err(crate::Error::invalid("action", "the platform actions needing approval are: rotate_master_key")),
+        }
+    }
+}
+
+/// A request for a sensitive platform action (four eyes among operators).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformApproval {
+    pub id: ApprovalId,
+    pub action: PlatformAction,
+    pub requested_by: OperatorId,
+    pub requested_at: OffsetDateTime,
+    /// A pending request past this time can no longer be approved; an approved one can no
+    /// longer be used.
+    pub expires_at: OffsetDateTime,
+    pub state: ApprovalState,
+    pub decided_by: Option<OperatorId>,
+    pub decided_at: Option<OffsetDateTime>,
+    /// When the action it allowed was carried out (an approval allows it once).
+    pub used_at: Option<OffsetDateTime>,
+}
+
 /// One of the service's own staff. Operators belong to no tenant and have no way to read tenant
 /// content: no tenant principal is ever made for them.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -471,6 +471,20 @@ pub fn may_decide(p: &Principal, req: &ApprovalRequest) -> Result<()> {
     Ok(())
 }
 
+/// Four eyes among operators: a platform request is decided by a privileged operator other
+/// than its requester.
+pub fn may_decide_platform(
+    op: &OperatorPrincipal,
+    req: &crate::model::PlatformApproval,
+    now: OffsetDateTime,
+) -> Result<()> {
+    authorize_platform(op, PlatformPermission::ApprovePlatformActions, now)?;
+    if req.requested_by == op.operator.id {
+        return Err(Error::Forbidden("approve or reject your own request: a second operator must".into()));
+    }
+    Ok(())
+}
+
 /// The grant to put a matter's creator on its list, right after creating it (a restricted
 /// matter is invisible to everyone not on its list, its creator included, until then).
 pub fn creator_membership(grant: &TenantGrant, matter: MatterId) -> Result<MatterGrant> {
@@ -495,6 +509,8 @@ pub enum PlatformPermission {
     ViewTenants,
     /// Create tenants (subscriptions).
     ManageSubscriptions,
+    /// Request, approve or reject a sensitive platform action (master-key rotation).
+    ApprovePlatformActions,
 }
 
 /// An authenticated operator, with the grants and vetting record read for this request.
@@ -533,7 +549,7 @@ pub fn authorize_platform(op: &OperatorPrincipal, perm: PlatformPermission, now:
     let privileged = has(OperatorRole::Privileged) && vetting_current(op.vetting.as_ref(), now);
     let allowed = match perm {
         PlatformPermission::ViewHealth | PlatformPermission::ViewTenants => has(OperatorRole::Support) || privileged,
-        PlatformPermission::ManageSubscriptions => privileged,
+        PlatformPermission::ManageSubscriptions | PlatformPermission::ApprovePlatformActions => privileged,
     };
     if allowed { Ok(()) } else { Err(Error::Forbidden("do this on the platform with your current role".into())) }
 }

@@ -10,9 +10,9 @@ use crate::error::Result;
 use crate::ids::{ApprovalId, DocumentId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use crate::model::{
     ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, LinkRecord, Matter,
-    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, Role, SealedColumn,
-    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
-    WebauthnChallenge,
+    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, PlatformApproval, Role,
+    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus,
+    VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -138,6 +138,20 @@ pub trait Tx: Send {
     async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>>;
 
     // Platform operators (never tenant content).
+    async fn insert_platform_approval(&mut self, a: &PlatformApproval) -> Result<()>;
+    async fn platform_approval(&mut self, id: ApprovalId) -> Result<Option<PlatformApproval>>;
+    /// Every platform request, newest first.
+    async fn list_platform_approvals(&mut self, limit: i64) -> Result<Vec<PlatformApproval>>;
+    /// Decide a pending request; false if it was no longer pending.
+    async fn decide_platform_approval(
+        &mut self,
+        id: ApprovalId,
+        state: ApprovalState,
+        by: OperatorId,
+        at: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Spend an approved, unused request; false if it was not (used meanwhile).
+    async fn use_platform_approval(&mut self, id: ApprovalId, at: OffsetDateTime) -> Result<bool>;
     async fn insert_operator(&mut self, o: &Operator) -> Result<()>;
     async fn operator_by_email(&mut self, email: &str) -> Result<Option<Operator>>;
     async fn operator(&mut self, id: OperatorId) -> Result<Option<Operator>>;

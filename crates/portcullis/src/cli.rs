@@ -104,8 +104,14 @@ enum KeysCommand {
     /// Show every tenant key: purpose, version, age and the master key that wraps it.
     Status,
     /// Replace the master key: every tenant key is re-wrapped under a new one (documents and
-    /// fields are not re-encrypted). Safe to interrupt; run again to finish.
-    RotateMaster,
+    /// fields are not re-encrypted). Safe to interrupt; run again to finish. Needs a request
+    /// approved by two privileged operators (four eyes), unless the configuration turns that off.
+    RotateMaster {
+        /// The id of the approved request (`POST /api/v1/platform/approvals`, then approved by
+        /// a second operator). Not needed to finish an interrupted rotation.
+        #[arg(long)]
+        approval: Option<String>,
+    },
     /// Give a tenant a new data key version, used for new writes at once, and re-encrypt its
     /// documents and fields still under older versions. Safe to interrupt: run again to resume,
     /// or let a running node resume it.
@@ -268,7 +274,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Keys { command: KeysCommand::RotateMaster } => {
+        Command::Keys { command: KeysCommand::RotateMaster { approval } } => {
+            // A new rotation spends its approval before the new key exists; finishing an
+            // interrupted one needs none (its approval was spent when it began).
+            if !crate::master_key::rotation_in_progress(&cfg) {
+                let (portal, store) = server::portal(&cfg, clock.clone()).await?;
+                let spent = spend_rotation_approval(&cfg, &portal, approval.as_deref()).await;
+                store.close().await;
+                spent?;
+            }
             crate::master_key::begin_rotation(&cfg)?;
             failpoint("after-new-key");
             let (portal, store) = server::portal(&cfg, clock).await?;
@@ -433,6 +447,38 @@ fn failpoint(name: &str) {
 }
 
 /// A domain error as the command line shows it: the public sentence, plus internal detail.
+/// Four eyes on a master-key rotation: spend the approval named, or refuse; with
+/// `master_key_rotation_needs_approval = false` (a one-person installation) the rotation goes
+/// ahead without, and the audit event says so.
+async fn spend_rotation_approval(
+    cfg: &Config,
+    portal: &portcullis_core::service::Portal,
+    approval: Option<&str>,
+) -> anyhow::Result<()> {
+    use portcullis_core::model::PlatformAction;
+    match approval {
+        Some(id) => {
+            let id = id.parse().map_err(|_| anyhow::anyhow!("--approval: {id:?} is not a request id"))?;
+            let a = portal.use_platform_approval(id, PlatformAction::RotateMasterKey).await.map_err(domain)?;
+            println!(
+                "approval {} (requested by operator {}, approved by operator {}) used",
+                a.id,
+                a.requested_by,
+                a.decided_by.map(|o| o.to_string()).unwrap_or_default()
+            );
+            Ok(())
+        }
+        None if !cfg.master_key_rotation_needs_approval => {
+            portal.record_unapproved_master_rotation().await.map_err(domain)?;
+            println!("rotating without a second operator's approval (master_key_rotation_needs_approval = false)");
+            Ok(())
+        }
+        None => anyhow::bail!(
+            "a master-key rotation needs a second operator's approval: a privileged operator asks              (POST /api/v1/platform/approvals {{\"action\": \"rotate_master_key\"}}), another approves              (POST /api/v1/platform/approvals/ID/approve), then run this with --approval ID"
+        ),
+    }
+}
+
 fn domain(e: portcullis_core::Error) -> anyhow::Error {
     match e {
         portcullis_core::Error::Internal(d) => anyhow::anyhow!("internal error: {d}"),

@@ -40,6 +40,9 @@ pub struct Config {
     pub key_rotation_poll_secs: u64,
     /// `text` or `json`.
     pub log_format: String,
+    /// Four eyes on `keys rotate-master`: it needs a request approved by a second privileged
+    /// operator. Turn off only where one person runs the whole installation.
+    pub master_key_rotation_needs_approval: bool,
 }
 
 fn redact_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -85,6 +88,7 @@ impl Default for Config {
             upload_idle_timeout_secs: 60,
             key_rotation_poll_secs: 30,
             log_format: "text".into(),
+            master_key_rotation_needs_approval: true,
         }
     }
 }
@@ -108,6 +112,7 @@ const KEYS: &[&str] = &[
     "upload_idle_timeout_secs",
     "key_rotation_poll_secs",
     "log_format",
+    "master_key_rotation_needs_approval",
 ];
 
 impl Config {

@@ -106,6 +106,11 @@ pub fn load(cfg: &Config, may_create: bool) -> anyhow::Result<LocalKeyProvider> 
     LocalKeyProvider::with_older(primary, older).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// Whether a rotation was begun and not finished (its new key is on disk).
+pub fn rotation_in_progress(cfg: &Config) -> bool {
+    next_file(cfg).exists()
+}
+
 /// Begin (or resume) a master-key rotation: make sure the new key is on disk, durably, before
 /// any tenant key is wrapped with it.
 pub fn begin_rotation(cfg: &Config) -> anyhow::Result<()> {

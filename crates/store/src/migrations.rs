@@ -24,6 +24,7 @@ const COMMON: &[Embedded] = &[
     (10, "operators", include_str!("../migrations/common/0010_operators.sql")),
     (11, "token scopes", include_str!("../migrations/common/0011_token_scopes.sql")),
     (13, "passkeys", include_str!("../migrations/common/0013_passkeys.sql")),
+    (14, "platform approvals", include_str!("../migrations/common/0014_platform_approvals.sql")),
 ];
 
 const SQLITE: &[Embedded] =

@@ -6,9 +6,9 @@ use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
     ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, Matter,
-    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, Role, SealedColumn,
-    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
-    WebauthnChallenge,
+    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, PlatformApproval, Role,
+    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus,
+    VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -399,6 +399,36 @@ impl TotpRow {
             secret: secrecy::SecretString::from(self.secret),
             enrolled_at: from_millis(self.enrolled_at),
             last_step: count(self.last_step)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PlatformApprovalRow {
+    id: String,
+    action: String,
+    requested_by: String,
+    requested_at: i64,
+    expires_at: i64,
+    state: String,
+    decided_by: Option<String>,
+    decided_at: Option<i64>,
+    used_at: Option<i64>,
+}
+
+impl PlatformApprovalRow {
+    pub(crate) fn into_model(self) -> Result<PlatformApproval> {
+        let operator = |s: &str| id(s, portcullis_core::ids::OperatorId::from_uuid);
+        Ok(PlatformApproval {
+            id: id(&self.id, portcullis_core::ids::ApprovalId::from_uuid)?,
+            action: portcullis_core::model::PlatformAction::parse(&self.action).map_err(Error::internal)?,
+            requested_by: operator(&self.requested_by)?,
+            requested_at: from_millis(self.requested_at),
+            expires_at: from_millis(self.expires_at),
+            state: ApprovalState::parse(&self.state)?,
+            decided_by: self.decided_by.as_deref().map(operator).transpose()?,
+            decided_at: self.decided_at.map(from_millis),
+            used_at: self.used_at.map(from_millis),
         })
     }
 }

@@ -16,9 +16,9 @@ use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{ApprovalId, DocumentId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use portcullis_core::model::{
     ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, LinkRecord, Matter,
-    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, Role, SealedColumn,
-    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
-    WebauthnChallenge,
+    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, PlatformApproval, Role,
+    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus,
+    VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -102,6 +102,13 @@ macro_rules! matter_columns {
 macro_rules! approval_columns {
     () => {
         "id, tenant_id, action, requested_by, requested_at, expires_at, state, decided_by, decided_at"
+    };
+}
+
+/// The columns of `platform_approvals`, in the order `PlatformApprovalRow` uses.
+macro_rules! platform_approval_columns {
+    () => {
+        "id, action, requested_by, requested_at, expires_at, state, decided_by, decided_at, used_at"
     };
 }
 
@@ -886,6 +893,71 @@ impl Tx for SqlTx {
             .await)
         .map_err(db)?;
         rows::all(rows, MessageRow::into_model)
+    }
+
+    async fn insert_platform_approval(&mut self, a: &PlatformApproval) -> Result<()> {
+        const Q: &str = "INSERT INTO platform_approvals (id, action, requested_by, requested_at, expires_at, state) \
+                         VALUES ($1, $2, $3, $4, $5, $6)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(a.id.to_string())
+            .bind(a.action.as_str())
+            .bind(a.requested_by.to_string())
+            .bind(ms(a.requested_at))
+            .bind(ms(a.expires_at))
+            .bind(a.state.as_str())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn platform_approval(&mut self, id: ApprovalId) -> Result<Option<PlatformApproval>> {
+        const Q: &str = concat!("SELECT ", platform_approval_columns!(), " FROM platform_approvals WHERE id = $1");
+        let row: Option<rows::PlatformApprovalRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
+        row.map(rows::PlatformApprovalRow::into_model).transpose()
+    }
+
+    async fn list_platform_approvals(&mut self, limit: i64) -> Result<Vec<PlatformApproval>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            platform_approval_columns!(),
+            " FROM platform_approvals ORDER BY requested_at DESC, id LIMIT $1"
+        );
+        let rows: Vec<rows::PlatformApprovalRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(limit).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, rows::PlatformApprovalRow::into_model)
+    }
+
+    async fn decide_platform_approval(
+        &mut self,
+        id: ApprovalId,
+        state: ApprovalState,
+        by: OperatorId,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        const Q: &str = "UPDATE platform_approvals SET state = $2, decided_by = $3, decided_at = $4 \
+                         WHERE id = $1 AND state = 'pending'";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(id.to_string())
+            .bind(state.as_str())
+            .bind(by.to_string())
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn use_platform_approval(&mut self, id: ApprovalId, at: OffsetDateTime) -> Result<bool> {
+        const Q: &str = "UPDATE platform_approvals SET used_at = $2 \
+                         WHERE id = $1 AND state = 'approved' AND used_at IS NULL";
+        let n =
+            on!(self, |c| sqlx::query(Q).bind(id.to_string()).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
+                .map_err(db)?;
+        Ok(n == 1)
     }
 
     async fn insert_operator(&mut self, o: &Operator) -> Result<()> {

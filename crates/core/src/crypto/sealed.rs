@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 use crate::ids::{ApprovalId, DocumentId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use crate::model::{
     ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, LinkRecord, Matter,
-    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, Role, SealedColumn,
-    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
-    WebauthnChallenge,
+    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, PlatformApproval, Role,
+    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus,
+    VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -372,6 +372,28 @@ impl Tx for SealingTx {
     }
 
     // Operators hold no client information: their records pass through.
+    // Platform approvals name operators and actions only.
+    async fn insert_platform_approval(&mut self, a: &PlatformApproval) -> Result<()> {
+        self.inner.insert_platform_approval(a).await
+    }
+    async fn platform_approval(&mut self, id: ApprovalId) -> Result<Option<PlatformApproval>> {
+        self.inner.platform_approval(id).await
+    }
+    async fn list_platform_approvals(&mut self, limit: i64) -> Result<Vec<PlatformApproval>> {
+        self.inner.list_platform_approvals(limit).await
+    }
+    async fn decide_platform_approval(
+        &mut self,
+        id: ApprovalId,
+        state: ApprovalState,
+        by: OperatorId,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        self.inner.decide_platform_approval(id, state, by, at).await
+    }
+    async fn use_platform_approval(&mut self, id: ApprovalId, at: OffsetDateTime) -> Result<bool> {
+        self.inner.use_platform_approval(id, at).await
+    }
     async fn insert_operator(&mut self, o: &Operator) -> Result<()> {
         self.inner.insert_operator(o).await
     }

@@ -12,6 +12,7 @@ mod matters;
 mod messages;
 mod passkeys;
 mod platform;
+mod platform_approvals;
 mod rotation;
 mod sessions;
 mod tokens;

@@ -171,12 +171,7 @@ impl Portal {
         meta: &RequestMeta,
     ) -> Result<(crate::ids::TenantId, Option<String>)> {
         if let Err(e) = policy::authorize_platform(op, PlatformPermission::ManageSubscriptions, self.clock.now()) {
-            let mut tx = self.write().await?;
-            let detail = serde_json::json!({ "wanted": "create_subscription", "reason": e.code() });
-            self.platform_event(&mut *tx, Actor::Operator(op.operator.id), "operator.refused", &op.operator, detail)
-                .await?;
-            tx.commit().await?;
-            return Err(e);
+            return Err(self.operator_refused(op, "create_subscription", e).await?);
         }
         self.create_tenant_as(name, owner_email, None, Actor::Operator(op.operator.id), meta).await
     }

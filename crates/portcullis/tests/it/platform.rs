@@ -103,3 +103,106 @@ crate::both!(operators_manage_subscriptions_but_never_read_content, |srv| async 
         assert!(actions.iter().any(|x| x == a), "no {a}: {actions:?}");
     }
 });
+
+/// Set up a vetted, privileged operator (as the command line does); returns their token.
+async fn privileged_operator(srv: &portcullis_testkit::TestServer, email: &str) -> String {
+    use secrecy::ExposeSecret;
+    let portal = srv.portal();
+    let now = srv.clock.now();
+    portal.add_operator(email, "Operator").await.unwrap();
+    portal
+        .record_vetting(email, "Vetting Agency Ltd", now - Duration::days(1), now + Duration::days(90))
+        .await
+        .unwrap();
+    portal.grant_operator_role(email, "privileged").await.unwrap();
+    portal.operator_token(email, 7).await.unwrap().expose_secret().to_string()
+}
+
+crate::both!(master_key_rotation_needs_a_second_operator, |srv| async move {
+    use crate::support::portcullis;
+    use portcullis_core::model::PlatformAction;
+    let portal = srv.portal();
+    srv.tenant("acme").await;
+    let a = srv.client().with_bearer(&privileged_operator(srv, "a@platform.example").await);
+    let b = srv.client().with_bearer(&privileged_operator(srv, "b@platform.example").await);
+    portal.add_operator("s@platform.example", "Support").await.unwrap();
+    portal.grant_operator_role("s@platform.example", "support").await.unwrap();
+    use secrecy::ExposeSecret;
+    let s = srv.client().with_bearer(portal.operator_token("s@platform.example", 7).await.unwrap().expose_secret());
+    let rotate = json!({"action": "rotate_master_key"});
+    let cli = |args: &[&str]| {
+        let mut c = portcullis(srv.dir.path());
+        c.env("PORTCULLIS_DATABASE_URL", srv.db_url()).args(["keys", "rotate-master"]).args(args);
+        c.output().unwrap()
+    };
+    let next_key = srv.dir.path().join("master.key.next");
+
+    // Only privileged operators ask, and only for actions that exist.
+    assert_eq!(s.post("/api/v1/platform/approvals", rotate.clone()).await.status, StatusCode::FORBIDDEN);
+    let r = a.post("/api/v1/platform/approvals", json!({"action": "format_disks"})).await;
+    assert_eq!(r.error_code(), "invalid_request");
+    let r = a.post("/api/v1/platform/approvals", rotate.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(r.json()["state"], "pending");
+
+    // Without an approval, or with one still pending, the command refuses and makes no key.
+    let o = cli(&[]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("second operator's approval"), "{o:?}");
+    let o = cli(&["--approval", &id]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not approved yet"), "{o:?}");
+    assert!(!next_key.exists());
+
+    // The requester cannot approve; a second privileged operator can, once.
+    let r = a.post(&format!("/api/v1/platform/approvals/{id}/approve"), json!({})).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "forbidden".to_string()));
+    assert_eq!(
+        s.post(&format!("/api/v1/platform/approvals/{id}/approve"), json!({})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = b.post(&format!("/api/v1/platform/approvals/{id}/approve"), json!({})).await;
+    assert_eq!((r.status, r.json()["state"].clone()), (StatusCode::OK, json!("approved")), "{}", r.text());
+    assert_eq!(
+        b.post(&format!("/api/v1/platform/approvals/{id}/reject"), json!({})).await.status,
+        StatusCode::CONFLICT
+    );
+
+    // Now the rotation runs, and the approval is spent.
+    let o = cli(&["--approval", &id]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("master key rotated"), "{o:?}");
+    assert!(srv.dir.path().join("master.key.previous").exists());
+    let o = cli(&["--approval", &id]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("A use of this approval already exists"), "{o:?}");
+    let listed = a.get("/api/v1/platform/approvals").await.json();
+    assert!(listed["items"][0]["used_at"].is_string(), "{listed}");
+    let o = cli(&["--approval", "not-an-id"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a request id"), "{o:?}");
+
+    // Rejected and expired requests allow nothing.
+    let r = a.post("/api/v1/platform/approvals", rotate.clone()).await.json();
+    let rejected: portcullis_core::ids::ApprovalId = r["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        b.post(&format!("/api/v1/platform/approvals/{rejected}/reject"), json!({})).await.json()["state"],
+        "rejected"
+    );
+    let e = portal.use_platform_approval(rejected, PlatformAction::RotateMasterKey).await.unwrap_err();
+    assert_eq!(e.code(), "forbidden");
+    let late = a.post("/api/v1/platform/approvals", rotate).await.json()["id"].as_str().unwrap().to_string();
+    srv.clock.advance(Duration::hours(25));
+    let r = b.post(&format!("/api/v1/platform/approvals/{late}/approve"), json!({})).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::GONE, "request_expired".to_string()));
+
+    let events = sql_column(&srv.db_url(), "SELECT action FROM audit_events").await;
+    for expected in [
+        "platform.approval_requested",
+        "platform.approval_approved",
+        "platform.approval_rejected",
+        "platform.approval_used",
+        "operator.refused",
+        "keys.rotate_master",
+    ] {
+        assert!(events.iter().any(|e| e == expected), "no {expected}: {events:?}");
+    }
+});

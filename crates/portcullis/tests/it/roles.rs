@@ -120,6 +120,10 @@ const NOT_ROLE_GATED: &[&str] = &[
     "get /api/v1/platform/health",
     "get /api/v1/platform/tenants",
     "post /api/v1/platform/tenants",
+    "get /api/v1/platform/approvals",
+    "post /api/v1/platform/approvals",
+    "post /api/v1/platform/approvals/{id}/approve",
+    "post /api/v1/platform/approvals/{id}/reject",
 ];
 
 /// The objects one caller's calls name.

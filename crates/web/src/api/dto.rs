@@ -547,3 +547,39 @@ pub struct SubscriptionCreated {
     pub tenant_id: String,
     pub owner_setup_url: Option<String>,
 }
+
+/// A sensitive platform action to ask for.
+#[derive(Deserialize, ToSchema)]
+pub struct PlatformActionRequest {
+    /// `rotate_master_key`.
+    pub action: String,
+}
+
+/// A platform request and where it stands.
+#[derive(Serialize, ToSchema)]
+pub struct PlatformApprovalView {
+    pub id: String,
+    pub action: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub expires_at: String,
+    /// `pending`, `approved` or `rejected`.
+    pub state: String,
+    pub decided_by: Option<String>,
+    pub used_at: Option<String>,
+}
+
+impl From<&portcullis_core::model::PlatformApproval> for PlatformApprovalView {
+    fn from(a: &portcullis_core::model::PlatformApproval) -> Self {
+        Self {
+            id: a.id.to_string(),
+            action: a.action.as_str().to_string(),
+            requested_by: a.requested_by.to_string(),
+            requested_at: ts(a.requested_at),
+            expires_at: ts(a.expires_at),
+            state: a.state.as_str().to_string(),
+            decided_by: a.decided_by.map(|o| o.to_string()),
+            used_at: a.used_at.map(ts),
+        }
+    }
+}

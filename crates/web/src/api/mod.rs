@@ -32,6 +32,7 @@ use utoipa::OpenApi;
         documents::list, documents::upload, documents::content,
         audit::list,
         platform::health, platform::tenants, platform::create,
+        platform::request_action, platform::approvals, platform::approve, platform::reject,
         sessions::list, sessions::end, sessions::change_password, sessions::end_all,
         approvals::change_role, approvals::unlock, approvals::list, approvals::approve, approvals::reject,
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
@@ -69,6 +70,9 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/platform/health", get(platform::health))
         .route("/api/v1/platform/tenants", get(platform::tenants).post(platform::create))
+        .route("/api/v1/platform/approvals", get(platform::approvals).post(platform::request_action))
+        .route("/api/v1/platform/approvals/{id}/approve", post(platform::approve))
+        .route("/api/v1/platform/approvals/{id}/reject", post(platform::reject))
         .route("/api/v1/users/{id}/role", post(approvals::change_role))
         .route("/api/v1/users/{id}/unlock", post(approvals::unlock))
         .route("/api/v1/users/{id}/sessions/revoke", post(sessions::end_all))

@@ -1,14 +1,16 @@
-//! The platform operators' API: system health, the tenant directory, opening subscriptions.
+//! The platform operators' API: system health, the tenant directory, opening subscriptions, and
+//! four eyes on sensitive platform actions.
 //! Operator tokens only; tenant sessions and tokens get 401 here, and operator tokens get 401
 //! everywhere else.
 
 use super::dto::*;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Meta, OperatorCaller};
+use crate::extract::{ApiJson, ApiPath, Meta, OperatorCaller};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use portcullis_core::ids::ApprovalId;
 
 /// Whether the database and document store answer, and how many tenants and open key rotations
 /// there are.
@@ -62,4 +64,53 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<SubscriptionCreated>), ApiError> {
     let (id, link) = s.portal.create_subscription(&op, &req.name, &req.owner_email, &meta).await?;
     Ok((StatusCode::CREATED, Json(SubscriptionCreated { tenant_id: id.to_string(), owner_setup_url: link })))
+}
+
+/// Ask for a sensitive platform action (privileged operators): `rotate_master_key`. A second
+/// privileged operator approves it; then `portcullis keys rotate-master --approval ID` runs it,
+/// once, within 24 hours of the request.
+#[utoipa::path(post, path = "/api/v1/platform/approvals", tag = "platform", request_body = PlatformActionRequest,
+    responses((status = 201, body = PlatformApprovalView), (status = 403, body = crate::error::ErrorBody, description = "not privileged, or vetting lapsed")))]
+pub async fn request_action(
+    State(s): State<AppState>,
+    OperatorCaller(op): OperatorCaller,
+    Meta(meta): Meta,
+    ApiJson(req): ApiJson<PlatformActionRequest>,
+) -> Result<(StatusCode, Json<PlatformApprovalView>), ApiError> {
+    let a = s.portal.request_platform_action(&op, &req.action, &meta).await?;
+    Ok((StatusCode::CREATED, Json(PlatformApprovalView::from(&a))))
+}
+
+/// The platform's requests, newest first (privileged operators).
+#[utoipa::path(get, path = "/api/v1/platform/approvals", tag = "platform", responses((status = 200, body = Items<PlatformApprovalView>)))]
+pub async fn approvals(
+    State(s): State<AppState>,
+    OperatorCaller(op): OperatorCaller,
+) -> Result<Json<Items<PlatformApprovalView>>, ApiError> {
+    let items = s.portal.list_platform_approvals(&op).await?.iter().map(PlatformApprovalView::from).collect();
+    Ok(Json(Items { items }))
+}
+
+/// Approve another operator's request (never your own).
+#[utoipa::path(post, path = "/api/v1/platform/approvals/{id}/approve", tag = "platform",
+    responses((status = 200, body = PlatformApprovalView), (status = 403, body = crate::error::ErrorBody, description = "your own request, or not privileged"), (status = 410, body = crate::error::ErrorBody, description = "request_expired")))]
+pub async fn approve(
+    State(s): State<AppState>,
+    OperatorCaller(op): OperatorCaller,
+    Meta(meta): Meta,
+    ApiPath(id): ApiPath<ApprovalId>,
+) -> Result<Json<PlatformApprovalView>, ApiError> {
+    Ok(Json(PlatformApprovalView::from(&s.portal.decide_platform_action(&op, id, true, &meta).await?)))
+}
+
+/// Reject another operator's request.
+#[utoipa::path(post, path = "/api/v1/platform/approvals/{id}/reject", tag = "platform",
+    responses((status = 200, body = PlatformApprovalView)))]
+pub async fn reject(
+    State(s): State<AppState>,
+    OperatorCaller(op): OperatorCaller,
+    Meta(meta): Meta,
+    ApiPath(id): ApiPath<ApprovalId>,
+) -> Result<Json<PlatformApprovalView>, ApiError> {
+    Ok(Json(PlatformApprovalView::from(&s.portal.decide_platform_action(&op, id, false, &meta).await?)))
 }

@@ -1,0 +1,154 @@
+//! Four eyes on the platform: a sensitive platform action — rotating the master key — is
+//! requested by one privileged (vetted) operator and approved by another before the command
+//! line carries it out, once. Requests expire after [`APPROVAL_TTL`]; every request, decision,
+//! refusal and use is audited on the platform chain.
+
+use super::{APPROVAL_TTL, Portal};
+use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::error::{Error, Result};
+use crate::ids::ApprovalId;
+use crate::model::{ApprovalState, PlatformAction, PlatformApproval};
+use crate::policy::{self, OperatorPrincipal, PlatformPermission};
+use crate::ports::Tx;
+
+impl Portal {
+    /// Ask for a sensitive platform action; a second privileged operator must approve it.
+    pub async fn request_platform_action(
+        &self,
+        op: &OperatorPrincipal,
+        action: &str,
+        meta: &RequestMeta,
+    ) -> Result<PlatformApproval> {
+        let now = self.clock.now();
+        if let Err(e) = policy::authorize_platform(op, PlatformPermission::ApprovePlatformActions, now) {
+            return Err(self.operator_refused(op, "request_platform_action", e).await?);
+        }
+        let action = PlatformAction::parse(action)?;
+        let req = PlatformApproval {
+            id: ApprovalId::new(),
+            action,
+            requested_by: op.operator.id,
+            requested_at: now,
+            expires_at: now + APPROVAL_TTL,
+            state: ApprovalState::Pending,
+            decided_by: None,
+            decided_at: None,
+            used_at: None,
+        };
+        let mut tx = self.write().await?;
+        tx.insert_platform_approval(&req).await?;
+        approval_event(&mut *tx, Actor::Operator(op.operator.id), "platform.approval_requested", &req, meta, now)
+            .await?;
+        tx.commit().await?;
+        Ok(req)
+    }
+
+    /// The platform's requests, newest first (privileged operators).
+    pub async fn list_platform_approvals(&self, op: &OperatorPrincipal) -> Result<Vec<PlatformApproval>> {
+        policy::authorize_platform(op, PlatformPermission::ApprovePlatformActions, self.clock.now())?;
+        self.read().await?.list_platform_approvals(200).await
+    }
+
+    /// Approve or reject another operator's pending request.
+    pub async fn decide_platform_action(
+        &self,
+        op: &OperatorPrincipal,
+        id: ApprovalId,
+        approve: bool,
+        meta: &RequestMeta,
+    ) -> Result<PlatformApproval> {
+        let now = self.clock.now();
+        let mut tx = self.write().await?;
+        let req = tx.platform_approval(id).await?.ok_or(Error::NotFound)?;
+        if let Err(e) = policy::may_decide_platform(op, &req, now) {
+            drop(tx);
+            return Err(self.operator_refused(op, "decide_platform_action", e).await?);
+        }
+        if req.state != ApprovalState::Pending {
+            return Err(Error::Conflict("A decision on this request".into()));
+        }
+        if now >= req.expires_at {
+            return Err(Error::RequestExpired);
+        }
+        let state = if approve { ApprovalState::Approved } else { ApprovalState::Rejected };
+        if !tx.decide_platform_approval(id, state, op.operator.id, now).await? {
+            return Err(Error::Conflict("A decision on this request".into()));
+        }
+        let decided =
+            PlatformApproval { state, decided_by: Some(op.operator.id), decided_at: Some(now), ..req.clone() };
+        let action = if approve { "platform.approval_approved" } else { "platform.approval_rejected" };
+        approval_event(&mut *tx, Actor::Operator(op.operator.id), action, &decided, meta, now).await?;
+        tx.commit().await?;
+        Ok(decided)
+    }
+
+    /// Spend an approval of `action` (command line, just before carrying it out). Refused unless
+    /// a second operator approved it, it has not expired and it was not used before.
+    pub async fn use_platform_approval(&self, id: ApprovalId, action: PlatformAction) -> Result<PlatformApproval> {
+        let now = self.clock.now();
+        let mut tx = self.write().await?;
+        let req = tx.platform_approval(id).await?.filter(|r| r.action == action).ok_or(Error::NotFound)?;
+        match req.state {
+            ApprovalState::Pending => {
+                return Err(Error::invalid("approval", "this request is not approved yet: a second operator must"));
+            }
+            ApprovalState::Rejected => return Err(Error::Forbidden("carry out a rejected request".into())),
+            ApprovalState::Approved if req.used_at.is_some() => {
+                return Err(Error::Conflict("A use of this approval".into()));
+            }
+            ApprovalState::Approved if now >= req.expires_at => return Err(Error::RequestExpired),
+            ApprovalState::Approved => {}
+        }
+        if !tx.use_platform_approval(id, now).await? {
+            return Err(Error::Conflict("A use of this approval".into()));
+        }
+        let used = PlatformApproval { used_at: Some(now), ..req };
+        approval_event(&mut *tx, Actor::Cli, "platform.approval_used", &used, &RequestMeta::default(), now).await?;
+        tx.commit().await?;
+        Ok(used)
+    }
+
+    /// Record that a master-key rotation begins without four eyes, because the configuration
+    /// of this (one-person) installation turned the approval off.
+    pub async fn record_unapproved_master_rotation(&self) -> Result<()> {
+        let mut tx = self.write().await?;
+        let ev = NewEvent::new(None, Actor::Cli, "keys.rotate_master_unapproved", "platform", &RequestMeta::default())
+            .with_detail(serde_json::json!({ "reason": "master_key_rotation_needs_approval = false" }));
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await
+    }
+
+    /// Audit an operator's refused attempt; returns the refusal to answer with.
+    pub(super) async fn operator_refused(&self, op: &OperatorPrincipal, wanted: &str, e: Error) -> Result<Error> {
+        let mut tx = self.write().await?;
+        let detail = serde_json::json!({ "wanted": wanted, "reason": e.code() });
+        let ev = NewEvent::new(
+            None,
+            Actor::Operator(op.operator.id),
+            "operator.refused",
+            format!("operator:{}", op.operator.id),
+            &RequestMeta::default(),
+        )
+        .with_detail(detail);
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+}
+
+async fn approval_event(
+    tx: &mut dyn Tx,
+    by: Actor,
+    action: &'static str,
+    req: &PlatformApproval,
+    meta: &RequestMeta,
+    now: time::OffsetDateTime,
+) -> Result<()> {
+    let ev =
+        NewEvent::new(None, by, action, format!("platform_approval:{}", req.id), meta).with_detail(serde_json::json!({
+            "action": req.action.as_str(),
+            "requested_by": req.requested_by,
+            "decided_by": req.decided_by,
+        }));
+    tx.append_audit(&ev, now).await
+}
