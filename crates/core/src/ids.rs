@@ -67,6 +67,8 @@ id_type!(
     ApprovalId,
     /// One of the service's own staff (a platform operator), apart from every tenant.
     OperatorId,
+    /// A mail waiting in (or sent from) the outbox.
+    MailId,
 );
 
 #[cfg(test)]

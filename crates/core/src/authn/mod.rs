@@ -1,5 +1,7 @@
-//! Authentication primitives: password hashing, random secrets, and the TOTP second factor.
+//! Authentication primitives: password hashing, random secrets, the TOTP second factor, and the
+//! long-lived cookie that recognises a device.
 
+pub mod device;
 pub mod lockout;
 pub mod password;
 pub mod secret;
