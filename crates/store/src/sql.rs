@@ -4,8 +4,8 @@
 
 use crate::rows::{
     self, ApprovalRow, AuditRow, DocumentRow, FieldRow, GrantRow, KeyRotationRow, LinkRow, MailRow, MatterRow,
-    MemberRow, MessageRow, OperatorRow, PendingTotpRow, SessionRow, TenantKeyRow, TenantRow, TenantSummaryRow, TokenRow, TotpRow,
-    UserRow, VettingRow,
+    MemberRow, MessageRow, OperatorRow, PendingTotpRow, SessionRow, TenantKeyRow, TenantRow, TenantSummaryRow,
+    TokenRow, TotpRow, UserRow, VettingRow,
 };
 use async_trait::async_trait;
 use portcullis_core::audit::{self, NewEvent, StoredEvent};

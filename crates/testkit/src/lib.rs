@@ -7,8 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod client;
+mod smtp;
 
 pub use client::{Client, Resp, totp_code};
+pub use smtp::{Mail, PYTHON_VAR, SmtpSink};
 
 use portcullis::config::Config;
 use portcullis::server::{self, Running};

@@ -25,9 +25,7 @@ pub use documents::{ByteRange, Download};
 pub use factors::{FactorUsed, SecurityStatus, TotpEnrolment};
 pub use keys::KeyStatus;
 pub use matters::InviteOutcome;
-pub use notifications::{
-    DeliveryReport, LEASE, MAX_ATTEMPTS, NewDeviceDetail, Rendered, backoff, render_new_device,
-};
+pub use notifications::{DeliveryReport, LEASE, MAX_ATTEMPTS, NewDeviceDetail, Rendered, backoff, render_new_device};
 pub use platform::{MAX_OPERATOR_TOKEN_DAYS, OperatorStatus, PlatformHealth};
 pub use rotation::{RotationReport, RotationStart, RotationStatus};
 

@@ -59,11 +59,10 @@ pub struct Rendered {
 /// browser's user agent) is cut to one line, so none can add lines or headers of its own.
 pub fn render_new_device(firm: &str, d: &NewDeviceDetail, public_url: &str) -> Rendered {
     let firm = one_line(firm, 200);
-    let at = d
-        .at
-        .to_offset(time::UtcOffset::UTC)
-        .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
-        .unwrap_or_else(|_| d.at.unix_timestamp().to_string());
+    let at =
+        d.at.to_offset(time::UtcOffset::UTC)
+            .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
+            .unwrap_or_else(|_| d.at.unix_timestamp().to_string());
     let ip = d.ip.as_deref().map(|s| one_line(s, 60)).unwrap_or_else(|| "unknown".into());
     let browser = d.user_agent.as_deref().map(|s| one_line(s, 200)).unwrap_or_else(|| "unknown".into());
     let security = format!("{}/account/security", public_url.trim_end_matches('/'));
@@ -203,8 +202,14 @@ impl Portal {
 /// The audit event of a mail's outcome: which mail, of what kind, to whom, after how many
 /// attempts. No address and no message text.
 fn mail_event(mail: &OutboxMail, action: &'static str, attempts: u32) -> NewEvent {
-    NewEvent::new(Some(mail.tenant_id), Actor::System, action, format!("user:{}", mail.user_id), &RequestMeta::default())
-        .with_detail(serde_json::json!({ "mail": mail.id.to_string(), "kind": mail.kind.as_str(), "attempts": attempts }))
+    NewEvent::new(
+        Some(mail.tenant_id),
+        Actor::System,
+        action,
+        format!("user:{}", mail.user_id),
+        &RequestMeta::default(),
+    )
+    .with_detail(serde_json::json!({ "mail": mail.id.to_string(), "kind": mail.kind.as_str(), "attempts": attempts }))
 }
 
 #[cfg(test)]

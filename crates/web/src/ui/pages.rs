@@ -4,8 +4,8 @@ use crate::AppState;
 use crate::api::dto::ts;
 use crate::error::UiError;
 use crate::extract::{
-    CsrfForm, Meta, UiAction, UiCaller, UiForm, UiPath, check_csrf, clear_session_cookie, csrf_forms,
-    set_session_cookie,
+    CsrfForm, DeviceCookie, Meta, UiAction, UiCaller, UiForm, UiPath, check_csrf, clear_session_cookie, csrf_forms,
+    login_cookies,
 };
 use crate::streams;
 use askama::Template;
@@ -108,12 +108,15 @@ pub struct LoginForm {
     code: Option<String>,
 }
 
-pub async fn login(State(s): State<AppState>, Meta(meta): Meta, UiForm(f): UiForm<LoginForm>) -> Page {
+pub async fn login(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    DeviceCookie(device): DeviceCookie,
+    UiForm(f): UiForm<LoginForm>,
+) -> Page {
     let code = f.code.as_deref().filter(|c| !c.trim().is_empty());
-    match s.portal.login(&f.tenant, &f.email, SecretString::from(f.password), code, &meta).await {
-        Ok(out) => {
-            Ok(([(header::SET_COOKIE, set_session_cookie(&out.session_secret))], Redirect::to("/")).into_response())
-        }
+    match s.portal.login(&f.tenant, &f.email, SecretString::from(f.password), code, device.as_ref(), &meta).await {
+        Ok(out) => Ok((login_cookies(&out), Redirect::to("/")).into_response()),
         Err(e @ (Error::InvalidCredentials | Error::SecondFactorRequired)) => {
             let ask_code = matches!(e, Error::SecondFactorRequired);
             let page = LoginPage { error: Some(e.public_message()), tenant: f.tenant, email: f.email, ask_code };
