@@ -32,10 +32,32 @@ impl Mail {
             .map(|(_, v)| v.trim().to_string())
     }
 
-    /// The body, after the blank line that ends the headers.
+    /// The body, after the blank line that ends the headers, decoded if it was sent
+    /// quoted-printable (as mail with long lines is).
     pub fn body(&self) -> String {
-        self.raw.split_once("\n\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+        let body = self.raw.split_once("\n\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        match self.header("Content-Transfer-Encoding") {
+            Some(e) if e.eq_ignore_ascii_case("quoted-printable") => decode_quoted_printable(&body),
+            _ => body,
+        }
     }
+}
+
+/// Undo quoted-printable (RFC 2045): `=` at a line end joins lines, `=XX` is a byte.
+fn decode_quoted_printable(s: &str) -> String {
+    let joined = s.replace("=\n", "");
+    let mut out = Vec::with_capacity(joined.len());
+    let mut bytes = joined.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'=' {
+            out.push(b);
+            continue;
+        }
+        let hex: Vec<u8> = bytes.by_ref().take(2).collect();
+        let byte = std::str::from_utf8(&hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+        out.push(byte.unwrap_or_else(|| panic!("bad quoted-printable escape ={}", String::from_utf8_lossy(&hex))));
+    }
+    String::from_utf8(out).expect("quoted-printable body is UTF-8")
 }
 
 /// An SMTP receiver on a loopback port. Made stopped, so a test can point a server at it and

@@ -67,8 +67,8 @@ pub fn render_new_device(firm: &str, d: &NewDeviceDetail, public_url: &str) -> R
     let browser = d.user_agent.as_deref().map(|s| one_line(s, 200)).unwrap_or_else(|| "unknown".into());
     let security = format!("{}/account/security", public_url.trim_end_matches('/'));
     let body = format!(
-        "Someone signed in to your account at {firm} from a browser or device that has not been used \
-         with your account before.\n\
+        "Someone signed in to your account at {firm}\n\
+         from a browser or device not used with your account before.\n\
          \n\
          Firm:       {firm}\n\
          Time (UTC): {at}\n\
@@ -77,7 +77,8 @@ pub fn render_new_device(firm: &str, d: &NewDeviceDetail, public_url: &str) -> R
          \n\
          If this was you, there is nothing to do.\n\
          \n\
-         If this was not you: change your password and end your other sessions at {security}, \
+         If this was not you: change your password and end your other sessions at\n\
+         {security}\n\
          and tell your firm's administrator.\n"
     );
     Rendered { subject: format!("New sign-in to your {firm} account"), body }
