@@ -69,6 +69,8 @@ id_type!(
     OperatorId,
     /// A registered passkey or security key.
     PasskeyId,
+    /// A mail waiting in (or sent from) the outbox.
+    MailId,
 );
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! The domain's records. Plain data: what may be done with them is decided in `policy`, how they
 //! are stored in the store crate.
 
-use crate::ids::{ApprovalId, DocumentId, MatterId, MessageId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
+use crate::ids::{
+    ApprovalId, DocumentId, MailId, MatterId, MessageId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -641,4 +643,59 @@ pub struct TenantSummary {
     pub users: u64,
     pub documents: u64,
     pub stored_bytes: u64,
+}
+
+/// A browser a user has signed in from before, known by the hash of its device cookie.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownDevice {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    /// Hex SHA-256 of the device cookie; the cookie itself is never stored.
+    pub device_hash: String,
+    pub first_seen_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// What a queued mail tells its user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailKind {
+    /// Someone signed in to the account from a browser not seen before.
+    NewDevice,
+}
+
+impl MailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::NewDevice => "new_device",
+        }
+    }
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "new_device" => Ok(MailKind::NewDevice),
+            other => Err(crate::Error::internal(format!("unknown mail kind {other:?}"))),
+        }
+    }
+}
+
+/// A mail in the outbox. The recipient is not stored here: it is read from the user's record
+/// when the mail is sent, so the outbox holds no address and always uses the current one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxMail {
+    pub id: MailId,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub kind: MailKind,
+    /// Facts the message is rendered from (JSON: IP, user agent, time); never client content.
+    pub detail: serde_json::Value,
+    pub created_at: OffsetDateTime,
+    /// Failed sending attempts so far.
+    pub attempts: u32,
+    /// Due from this time; while a node sends it, the end of that node's lease.
+    pub next_attempt_at: OffsetDateTime,
+    pub sent_at: Option<OffsetDateTime>,
+    /// Set when sending was given up.
+    pub failed_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
 }

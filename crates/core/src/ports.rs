@@ -7,12 +7,12 @@
 use crate::audit::{NewEvent, StoredEvent};
 use crate::authn::lockout::Lock;
 use crate::error::Result;
-use crate::ids::{ApprovalId, DocumentId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
+use crate::ids::{ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, LinkRecord, Matter,
-    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, PlatformApproval, Role,
-    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus,
-    VettingRecord, WebauthnChallenge,
+    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, KnownDevice,
+    LinkRecord, Matter, MatterMember, Message, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
+    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
+    TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -321,6 +321,46 @@ pub trait Tx: Send {
     /// Forget an object once it is deleted.
     async fn forget_blob(&mut self, key: &str) -> Result<()>;
 
+    // Known devices (see `authn::device`).
+    /// Note a sign-in from a device the user has used before: its last sighting, IP and user
+    /// agent. False if the user has no device with this hash.
+    async fn touch_known_device(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        device_hash: &str,
+        at: OffsetDateTime,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<bool>;
+    async fn insert_known_device(&mut self, d: &KnownDevice) -> Result<()>;
+
+    // The mail outbox.
+    async fn insert_mail(&mut self, m: &OutboxMail) -> Result<()>;
+    /// Unsent, not given up, due at `now`, of every tenant, oldest due first.
+    async fn due_mail(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<OutboxMail>>;
+    /// Take a mail for sending: move its due time to `until` if it is still `seen` (the value
+    /// read with it), so of several nodes only one wins. False if another node took it.
+    async fn lease_mail(
+        &mut self,
+        tenant: TenantId,
+        id: MailId,
+        seen: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool>;
+    async fn mark_mail_sent(&mut self, tenant: TenantId, id: MailId, at: OffsetDateTime) -> Result<()>;
+    /// Record a failed attempt: the attempt count, the error, and either the next due time or
+    /// (`failed_at`) that sending is given up.
+    async fn record_mail_failure(
+        &mut self,
+        tenant: TenantId,
+        id: MailId,
+        attempts: u32,
+        error: &str,
+        next_attempt_at: OffsetDateTime,
+        failed_at: Option<OffsetDateTime>,
+    ) -> Result<()>;
+
     // Audit.
     /// Append an event to its tenant's chain, in this transaction.
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()>;
@@ -344,4 +384,11 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     async fn size(&self, key: &str) -> Result<u64>;
     /// Is the store reachable and writable?
     async fn ping(&self) -> Result<()>;
+}
+
+/// Where mail goes out: SMTP in the server, a recorder in tests.
+#[async_trait]
+pub trait Mailer: Send + Sync + std::fmt::Debug {
+    /// Deliver one plain-text message to `to`. An error means it may not have been delivered.
+    async fn send(&self, to: &str, subject: &str, body: &str) -> Result<()>;
 }

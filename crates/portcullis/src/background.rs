@@ -1,9 +1,12 @@
 //! Work every node does on its own, besides answering requests: resuming tenant-key rotations
-//! that no live worker is on, so an interrupted `keys rotate-tenant` finishes by itself, and
-//! suspending platform operators' privileged roles whose vetting has lapsed.
+//! that no live worker is on, so an interrupted `keys rotate-tenant` finishes by itself,
+//! suspending platform operators' privileged roles whose vetting has lapsed, and sending the
+//! mail in the outbox.
 
 use portcullis_core::audit::RequestMeta;
-use portcullis_core::service::Portal;
+use portcullis_core::ports::Mailer;
+use portcullis_core::service::{DeliveryReport, Portal};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A rotation with no sign of life for this long (or never worked) is taken over. Workers give
@@ -46,6 +49,30 @@ pub fn spawn(portal: Portal, poll: Duration) -> tokio::task::JoinHandle<()> {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(suspended = n, "privileged operator roles suspended: vetting lapsed"),
                 Err(e) => tracing::warn!(error = %e, "checking operators' vetting failed; trying again later"),
+            }
+        }
+    })
+}
+
+/// Send due mail every `poll` (the first time one `poll` after start), until the task is aborted
+/// (at shutdown). A send cut off by the abort leaves its row leased; it is sent again once the
+/// lease runs out, by this node or another (delivery is at least once).
+pub fn spawn_mail(portal: Portal, mailer: Arc<dyn Mailer>, poll: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match portal.deliver_mail(&*mailer).await {
+                Ok(DeliveryReport { sent: 0, retrying: 0, given_up: 0 }) => {}
+                Ok(r) if r.retrying == 0 && r.given_up == 0 => tracing::info!(sent = r.sent, "mail sent"),
+                Ok(r) => tracing::warn!(
+                    sent = r.sent,
+                    retrying = r.retrying,
+                    given_up = r.given_up,
+                    "some mail could not be sent; see last_error in the mail outbox"
+                ),
+                Err(e) => tracing::warn!(error = %e, "sending mail failed; trying again later"),
             }
         }
     })

@@ -1,5 +1,6 @@
 //! Configuration in layers: built-in defaults, then a TOML file, then `PORTCULLIS_*` environment
-//! variables (with `PORTCULLIS_DATABASE_URL_FILE` for the one secret). Unknown keys are refused
+//! variables (with `PORTCULLIS_DATABASE_URL_FILE` and `PORTCULLIS_SMTP_URL_FILE` for the
+//! secrets). Unknown keys are refused
 //! with their name, so a typo never silently falls back to a default.
 
 use anyhow::{Context, bail};
@@ -43,6 +44,15 @@ pub struct Config {
     /// Four eyes on `keys rotate-master`: it needs a request approved by a second privileged
     /// operator. Turn off only where one person runs the whole installation.
     pub master_key_rotation_needs_approval: bool,
+    /// Where notices to users go: `smtps://[USER:PASSWORD@]HOST[:PORT]`, or
+    /// `smtp://HOST[:PORT]?tls=required`; plain `smtp://` only to a loopback relay. Unset: mail
+    /// is queued but not sent.
+    #[serde(serialize_with = "redact_opt", default)]
+    pub smtp_url: Option<SecretString>,
+    /// The sender of notices, a mailbox such as `Portcullis <portal@firm.example>`.
+    pub mail_from: String,
+    /// How often each node looks for mail to send.
+    pub mail_poll_secs: u64,
 }
 
 fn redact_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -89,6 +99,9 @@ impl Default for Config {
             key_rotation_poll_secs: 30,
             log_format: "text".into(),
             master_key_rotation_needs_approval: true,
+            smtp_url: None,
+            mail_from: "Portcullis <portcullis@localhost>".into(),
+            mail_poll_secs: 5,
         }
     }
 }
@@ -113,6 +126,9 @@ const KEYS: &[&str] = &[
     "key_rotation_poll_secs",
     "log_format",
     "master_key_rotation_needs_approval",
+    "smtp_url",
+    "mail_from",
+    "mail_poll_secs",
 ];
 
 impl Config {
@@ -138,6 +154,9 @@ impl Config {
         })?;
         if let Ok(path) = std::env::var("PORTCULLIS_DATABASE_URL_FILE") {
             cfg.database_url = Some(read_secret_file(Path::new(&path))?);
+        }
+        if let Ok(path) = std::env::var("PORTCULLIS_SMTP_URL_FILE") {
+            cfg.smtp_url = Some(read_secret_file(Path::new(&path))?);
         }
         cfg.validate()?;
         Ok(cfg)
@@ -177,6 +196,13 @@ impl Config {
         }
         if let Some(u) = &self.public_url {
             url::Url::parse(u).with_context(|| format!("key `public_url`: {u:?} is not a URL"))?;
+        }
+        if let Some(u) = &self.smtp_url {
+            crate::mail::check_url(u.expose_secret())?;
+        }
+        crate::mail::parse_from(&self.mail_from)?;
+        if !(1..=3600).contains(&self.mail_poll_secs) {
+            bail!("key `mail_poll_secs`: must be from 1 to 3600");
         }
         Ok(())
     }
@@ -237,5 +263,26 @@ mod tests {
         assert!(!redact_url("postgres://h/db?password=secret").contains("secret"));
         assert!(!redact_url("host=h password=secret").contains("secret"));
         assert_eq!(redact_url("sqlite:///x/y.db"), "sqlite:/x/y.db");
+        assert!(!redact_url("smtps://u:hunter2@mail.example.com:465").contains("hunter2"));
+    }
+
+    /// Validation errors of the mail keys, each naming its key.
+    #[test]
+    fn mail_settings_are_checked_and_errors_name_the_key() {
+        let base = Config::default();
+        assert!(base.validate().is_ok());
+        let cases: [(Config, &str); 4] = [
+            (Config { smtp_url: Some("smtp://mail.example.com:25".into()), ..base.clone() }, "smtp_url"),
+            (Config { smtp_url: Some("ftp://mail.example.com".into()), ..base.clone() }, "smtp_url"),
+            (Config { mail_from: "not a mailbox".into(), ..base.clone() }, "mail_from"),
+            (Config { mail_poll_secs: 0, ..base.clone() }, "mail_poll_secs"),
+        ];
+        for (cfg, key) in cases {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{key}: {e}");
+        }
+        let ok = Config { smtp_url: Some("smtps://u:pw@mail.example.com".into()), ..base };
+        assert!(ok.validate().is_ok());
+        assert!(!ok.redacted_toml().unwrap().contains(":pw@"));
     }
 }

@@ -5,6 +5,7 @@
 pub mod background;
 pub mod cli;
 pub mod config;
+pub mod mail;
 pub mod master_key;
 pub mod server;
 pub mod tls;

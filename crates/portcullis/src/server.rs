@@ -59,6 +59,8 @@ pub struct Running {
     handle: Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     background: tokio::task::JoinHandle<()>,
+    /// The mail sender, when SMTP is configured.
+    mail: Option<tokio::task::JoinHandle<()>>,
     store: SqlStore,
 }
 
@@ -68,6 +70,9 @@ impl Running {
         self.handle.graceful_shutdown(Some(grace));
         self.task.await.context("server task")?.context("server")?;
         self.background.abort();
+        if let Some(mail) = &self.mail {
+            mail.abort();
+        }
         self.store.close().await;
         Ok(())
     }
@@ -88,6 +93,16 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     listener.set_nonblocking(true).context("listener")?;
     let bound = listener.local_addr().context("listener address")?;
     let (portal, store) = portal_at(cfg, clock, public_base(cfg, bound)).await?;
+    // Checked before serving, so a bad SMTP setting stops the start instead of every send.
+    let mailer = match &cfg.smtp_url {
+        Some(url) => Some(Arc::new(crate::mail::SmtpMailer::new(url, &cfg.mail_from)?)),
+        None => {
+            tracing::warn!(
+                "smtp_url is not set: notices to users (such as new-device sign-ins) are queued but cannot be sent"
+            );
+            None
+        }
+    };
     let tls = tls::ensure(&cfg.data, cfg.tls_cert.as_deref(), cfg.tls_key.as_deref())?;
     let rustls = RustlsConfig::from_config(tls::server_config(&tls)?);
     let setup_link = portal.bootstrap_link().await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -111,7 +126,9 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         spawn_redirect(redirect.parse().context("redirect_http_listen")?, public_base(cfg, bound)).await?;
     }
     let background = crate::background::spawn(portal.clone(), Duration::from_secs(cfg.key_rotation_poll_secs));
-    Ok(Running { addr: bound, tls, portal, setup_link, handle, task, background, store })
+    let mail =
+        mailer.map(|m| crate::background::spawn_mail(portal.clone(), m, Duration::from_secs(cfg.mail_poll_secs)));
+    Ok(Running { addr: bound, tls, portal, setup_link, handle, task, background, mail, store })
 }
 
 /// A plain-HTTP listener that answers every request with a permanent redirect to the HTTPS

@@ -23,6 +23,7 @@ const COMMON: &[Embedded] = &[
     (9, "session devices", include_str!("../migrations/common/0009_session_devices.sql")),
     (10, "operators", include_str!("../migrations/common/0010_operators.sql")),
     (11, "token scopes", include_str!("../migrations/common/0011_token_scopes.sql")),
+    (12, "mail and devices", include_str!("../migrations/common/0012_mail_and_devices.sql")),
     (13, "passkeys", include_str!("../migrations/common/0013_passkeys.sql")),
     (14, "platform approvals", include_str!("../migrations/common/0014_platform_approvals.sql")),
 ];

@@ -5,10 +5,10 @@ use portcullis_core::audit::StoredEvent;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
-    ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, Matter,
-    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, PlatformApproval, Role,
-    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus,
-    VettingRecord, WebauthnChallenge,
+    ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, MailKind,
+    Matter, MatterMember, Message, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp,
+    PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary,
+    TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -605,6 +605,39 @@ impl TenantSummaryRow {
             users: count(self.users)?,
             documents: count(self.documents)?,
             stored_bytes: count(self.stored_bytes)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MailRow {
+    id: String,
+    tenant_id: String,
+    user_id: String,
+    kind: String,
+    detail: String,
+    created_at: i64,
+    attempts: i64,
+    next_attempt_at: i64,
+    sent_at: Option<i64>,
+    failed_at: Option<i64>,
+    last_error: Option<String>,
+}
+
+impl MailRow {
+    pub(crate) fn into_model(self) -> Result<OutboxMail> {
+        Ok(OutboxMail {
+            id: id(&self.id, portcullis_core::ids::MailId::from_uuid)?,
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            user_id: id(&self.user_id, portcullis_core::ids::UserId::from_uuid)?,
+            kind: MailKind::parse(&self.kind)?,
+            detail: serde_json::from_str(&self.detail).map_err(Error::internal)?,
+            created_at: from_millis(self.created_at),
+            attempts: u32::try_from(self.attempts).map_err(Error::internal)?,
+            next_attempt_at: from_millis(self.next_attempt_at),
+            sent_at: self.sent_at.map(from_millis),
+            failed_at: self.failed_at.map(from_millis),
+            last_error: self.last_error,
         })
     }
 }

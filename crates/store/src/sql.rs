@@ -3,9 +3,9 @@
 //! written once and the `on!` macro runs it on whichever engine is open.
 
 use crate::rows::{
-    self, ApprovalRow, AuditRow, DocumentRow, FieldRow, GrantRow, KeyRotationRow, LinkRow, MatterRow, MemberRow,
-    MessageRow, OperatorRow, PendingTotpRow, SessionRow, TenantKeyRow, TenantRow, TenantSummaryRow, TokenRow, TotpRow,
-    UserRow, VettingRow,
+    self, ApprovalRow, AuditRow, DocumentRow, FieldRow, GrantRow, KeyRotationRow, LinkRow, MailRow, MatterRow,
+    MemberRow, MessageRow, OperatorRow, PendingTotpRow, SessionRow, TenantKeyRow, TenantRow, TenantSummaryRow,
+    TokenRow, TotpRow, UserRow, VettingRow,
 };
 use async_trait::async_trait;
 use portcullis_core::audit::{self, NewEvent, StoredEvent};
@@ -13,12 +13,14 @@ use portcullis_core::authn::lockout::{self, Lock};
 use portcullis_core::authn::webauthn;
 use portcullis_core::clock::to_millis;
 use portcullis_core::error::{Error, Result};
-use portcullis_core::ids::{ApprovalId, DocumentId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
+use portcullis_core::ids::{
+    ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
+};
 use portcullis_core::model::{
-    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, LinkRecord, Matter,
-    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, PlatformApproval, Role,
-    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus,
-    VettingRecord, WebauthnChallenge,
+    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, KnownDevice,
+    LinkRecord, Matter, MatterMember, Message, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
+    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
+    TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -131,6 +133,13 @@ macro_rules! session_columns {
 macro_rules! rotation_columns {
     () => {
         "tenant_id, target_version, started_at, finished_at, heartbeat_at, documents_done, fields_done"
+    };
+}
+
+/// The columns of `mail_outbox`, in the order `MailRow` and the INSERT use.
+macro_rules! mail_columns {
+    () => {
+        "id, tenant_id, user_id, kind, detail, created_at, attempts, next_attempt_at, sent_at, failed_at, last_error"
     };
 }
 
@@ -1712,6 +1721,145 @@ impl Tx for SqlTx {
     async fn forget_blob(&mut self, key: &str) -> Result<()> {
         const Q: &str = "DELETE FROM blob_garbage WHERE blob_key = $1";
         on!(self, |c| sqlx::query(Q).bind(key).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
+        Ok(())
+    }
+
+    async fn touch_known_device(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        device_hash: &str,
+        at: OffsetDateTime,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<bool> {
+        const Q: &str = "UPDATE known_devices SET last_seen_at = $4, ip = $5, user_agent = $6 \
+                         WHERE tenant_id = $1 AND user_id = $2 AND device_hash = $3";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(device_hash)
+            .bind(ms(at))
+            .bind(ip)
+            .bind(user_agent)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn insert_known_device(&mut self, d: &KnownDevice) -> Result<()> {
+        const Q: &str = "INSERT INTO known_devices (tenant_id, user_id, device_hash, first_seen_at, last_seen_at, \
+                         user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(d.tenant_id.to_string())
+            .bind(d.user_id.to_string())
+            .bind(&d.device_hash)
+            .bind(ms(d.first_seen_at))
+            .bind(ms(d.last_seen_at))
+            .bind(&d.user_agent)
+            .bind(&d.ip)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn insert_mail(&mut self, m: &OutboxMail) -> Result<()> {
+        const Q: &str = concat!(
+            "INSERT INTO mail_outbox (",
+            mail_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
+        on!(self, |c| sqlx::query(Q)
+            .bind(m.id.to_string())
+            .bind(m.tenant_id.to_string())
+            .bind(m.user_id.to_string())
+            .bind(m.kind.as_str())
+            .bind(m.detail.to_string())
+            .bind(ms(m.created_at))
+            .bind(i64::from(m.attempts))
+            .bind(ms(m.next_attempt_at))
+            .bind(m.sent_at.map(ms))
+            .bind(m.failed_at.map(ms))
+            .bind(&m.last_error)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn due_mail(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<OutboxMail>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            mail_columns!(),
+            " FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at LIMIT $2"
+        );
+        let rows: Vec<MailRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(ms(now)).bind(limit).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, MailRow::into_model)
+    }
+
+    async fn lease_mail(
+        &mut self,
+        tenant: TenantId,
+        id: MailId,
+        seen: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool> {
+        const Q: &str = "UPDATE mail_outbox SET next_attempt_at = $4 WHERE tenant_id = $1 AND id = $2 \
+                         AND next_attempt_at = $3 AND sent_at IS NULL AND failed_at IS NULL";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(ms(seen))
+            .bind(ms(until))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn mark_mail_sent(&mut self, tenant: TenantId, id: MailId, at: OffsetDateTime) -> Result<()> {
+        const Q: &str = "UPDATE mail_outbox SET sent_at = $3, last_error = NULL WHERE tenant_id = $1 AND id = $2";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn record_mail_failure(
+        &mut self,
+        tenant: TenantId,
+        id: MailId,
+        attempts: u32,
+        error: &str,
+        next_attempt_at: OffsetDateTime,
+        failed_at: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        const Q: &str = "UPDATE mail_outbox SET attempts = $3, last_error = $4, next_attempt_at = $5, failed_at = $6 \
+                         WHERE tenant_id = $1 AND id = $2";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(i64::from(attempts))
+            .bind(error)
+            .bind(ms(next_attempt_at))
+            .bind(failed_at.map(ms))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
         Ok(())
     }
 

@@ -8,9 +8,11 @@
 
 mod client;
 mod passkey;
+mod smtp;
 
 pub use client::{Client, Resp, totp_code};
 pub use passkey::SoftPasskey;
+pub use smtp::{Mail, PYTHON_VAR, SmtpSink};
 
 use portcullis::config::Config;
 use portcullis::server::{self, Running};

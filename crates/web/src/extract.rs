@@ -6,10 +6,13 @@ use crate::error::{ApiError, UiError};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
+use axum::response::AppendHeaders;
 use portcullis_core::Error;
 use portcullis_core::audit::RequestMeta;
+use portcullis_core::authn::device::DeviceSecret;
 use portcullis_core::authn::secret;
 use portcullis_core::policy::{Principal, Via};
+use portcullis_core::service::LoginOutcome;
 use std::net::SocketAddr;
 
 /// The header a cookie-authenticated API call must echo the session's CSRF token in.
@@ -61,6 +64,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
 
 /// The value of the session cookie, if sent.
 pub fn session_cookie(parts: &Parts) -> Option<String> {
+    cookie(parts, crate::SESSION_COOKIE)
+}
+
+/// The value of the cookie `name`, if sent.
+fn cookie(parts: &Parts, name: &str) -> Option<String> {
     parts
         .headers
         .get_all(header::COOKIE)
@@ -68,8 +76,43 @@ pub fn session_cookie(parts: &Parts) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == crate::SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
+}
+
+/// The browser's device cookie, if it sent one of the shape the portal makes (anything else
+/// counts as none: the browser is new).
+#[derive(Debug)]
+pub struct DeviceCookie(pub Option<DeviceSecret>);
+
+impl<S: Send + Sync> FromRequestParts<S> for DeviceCookie {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(cookie(parts, crate::DEVICE_COOKIE).and_then(|v| DeviceSecret::from_cookie(&v))))
+    }
+}
+
+/// How long a browser keeps the device cookie: 400 days, the most browsers allow. Each sign-in
+/// sets it again, so a browser in use never forgets it.
+const DEVICE_COOKIE_SECS: u64 = 400 * 24 * 60 * 60;
+
+/// The `Set-Cookie` value that gives a browser its device cookie.
+pub fn set_device_cookie(device: &DeviceSecret) -> String {
+    format!(
+        "{}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={DEVICE_COOKIE_SECS}",
+        crate::DEVICE_COOKIE,
+        device.expose()
+    )
+}
+
+/// The headers a successful sign-in answers with: the new session's cookie and the device
+/// cookie (new, or the known one again to renew its lifetime).
+pub fn login_cookies(out: &LoginOutcome) -> AppendHeaders<[(header::HeaderName, String); 2]> {
+    AppendHeaders([
+        (header::SET_COOKIE, set_session_cookie(&out.session_secret)),
+        (header::SET_COOKIE, set_device_cookie(&out.device.secret)),
+    ])
 }
 
 fn is_safe(method: &Method) -> bool {

@@ -21,6 +21,11 @@ pub use api::openapi_json;
 /// Secure, has Path=/ and no Domain, so no sibling host can plant or read it.
 pub const SESSION_COOKIE: &str = "__Host-portcullis";
 
+/// The name of the device cookie: a long-lived random value that lets the portal recognise a
+/// browser the user has signed in from before (and notify the user of any other). Not a
+/// credential, and never the session cookie. `__Host-` for the same reasons.
+pub const DEVICE_COOKIE: &str = "__Host-portcullis-device";
+
 /// Limits the router enforces.
 #[derive(Clone, Debug)]
 pub struct WebSettings {

@@ -8,12 +8,12 @@ use super::fields::FieldCipher;
 use super::keys::Keyring;
 use crate::audit::{NewEvent, StoredEvent};
 use crate::error::{Error, Result};
-use crate::ids::{ApprovalId, DocumentId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
+use crate::ids::{ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, LinkRecord, Matter,
-    MatterMember, Message, Operator, OperatorGrant, OperatorRole, PasskeyRecord, PendingTotp, PlatformApproval, Role,
-    SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus,
-    VettingRecord, WebauthnChallenge,
+    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, KnownDevice,
+    LinkRecord, Matter, MatterMember, Message, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
+    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
+    TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -642,6 +642,53 @@ impl Tx for SealingTx {
     }
     async fn forget_blob(&mut self, key: &str) -> Result<()> {
         self.inner.forget_blob(key).await
+    }
+
+    // Devices and the outbox hold no client information (hashes, IPs, user agents, times, the
+    // same facts sessions and the audit log keep): they pass through. The recipient of a mail
+    // is read with `user`, which opens it.
+    async fn touch_known_device(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        device_hash: &str,
+        at: OffsetDateTime,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<bool> {
+        self.inner.touch_known_device(tenant, user, device_hash, at, ip, user_agent).await
+    }
+    async fn insert_known_device(&mut self, d: &KnownDevice) -> Result<()> {
+        self.inner.insert_known_device(d).await
+    }
+    async fn insert_mail(&mut self, m: &OutboxMail) -> Result<()> {
+        self.inner.insert_mail(m).await
+    }
+    async fn due_mail(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<OutboxMail>> {
+        self.inner.due_mail(now, limit).await
+    }
+    async fn lease_mail(
+        &mut self,
+        tenant: TenantId,
+        id: MailId,
+        seen: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool> {
+        self.inner.lease_mail(tenant, id, seen, until).await
+    }
+    async fn mark_mail_sent(&mut self, tenant: TenantId, id: MailId, at: OffsetDateTime) -> Result<()> {
+        self.inner.mark_mail_sent(tenant, id, at).await
+    }
+    async fn record_mail_failure(
+        &mut self,
+        tenant: TenantId,
+        id: MailId,
+        attempts: u32,
+        error: &str,
+        next_attempt_at: OffsetDateTime,
+        failed_at: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        self.inner.record_mail_failure(tenant, id, attempts, error, next_attempt_at, failed_at).await
     }
 
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {

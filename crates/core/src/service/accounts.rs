@@ -3,6 +3,7 @@
 use super::factors::FactorProof;
 use super::{Portal, actor, blocking};
 use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::authn::device::DeviceSecret;
 use crate::authn::{lockout, password, secret};
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, UserId};
@@ -18,12 +19,14 @@ use time::Duration;
 /// Sessions and tokens are touched at most this often, so reads do not turn into writes.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
 
-/// A successful sign-in: the principal, the cookie secret, and the session's CSRF token.
+/// A successful sign-in: the principal, the cookie secret, the session's CSRF token, and the
+/// device cookie the browser should keep.
 #[derive(Debug)]
 pub struct LoginOutcome {
     pub principal: Principal,
     pub session_secret: SecretString,
     pub csrf_token: String,
+    pub device: super::DeviceOutcome,
 }
 
 /// What a one-time link is for, shown before it is used.
@@ -175,14 +178,17 @@ impl Portal {
     /// sign in and a wrong password all give `InvalidCredentials` after the same hashing work.
     /// A user with a second factor also needs `proof` (a TOTP code, a recovery code, or the
     /// answer to a passkey challenge): without a valid one the answer is `SecondFactorRequired`,
-    /// with a fresh passkey challenge if the user has passkeys. A user the firm requires a second factor
-    /// of, who has none, gets a session that may only enrol one.
+    /// with a fresh passkey challenge if the user has passkeys. A user the firm requires a
+    /// second factor of, who has none, gets a session that may only enrol one. `device` is the
+    /// browser's device cookie, if it sent one: a sign-in from a device the user has not used
+    /// before notifies the user (see `devices`).
     pub async fn login(
         &self,
         tenant_name: &str,
         email: &str,
         pw: SecretString,
         proof: Option<&FactorProof>,
+        device: Option<&DeviceSecret>,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome> {
         // Look up, then verify with no transaction open: hashing takes a while and must not hold
@@ -286,10 +292,11 @@ impl Portal {
                     "enrol_required": second_factor.enrol_required,
                 }));
         tx.append_audit(&ev, now).await?;
+        let device = self.recognise_device(&mut *tx, &user, device, meta, now).await?;
         tx.commit().await?;
         let mut principal = principal_of(user, Via::Session { csrf_token: csrf_token.clone(), session_hash });
         principal.second_factor = second_factor;
-        Ok(LoginOutcome { principal, session_secret, csrf_token })
+        Ok(LoginOutcome { principal, session_secret, csrf_token, device })
     }
 
     /// Resolve a session cookie to its principal, enforcing idle and absolute timeouts.

@@ -5,11 +5,13 @@
 mod accounts;
 mod approvals;
 mod audit_log;
+mod devices;
 mod documents;
 mod factors;
 mod keys;
 mod matters;
 mod messages;
+mod notifications;
 mod passkeys;
 mod platform;
 mod platform_approvals;
@@ -20,10 +22,12 @@ mod users;
 
 pub use accounts::{LinkInfo, LoginOutcome};
 pub use approvals::{APPROVAL_TTL, Change};
+pub use devices::DeviceOutcome;
 pub use documents::{ByteRange, Download};
 pub use factors::{FactorProof, FactorUsed, SecurityStatus, TotpEnrolment};
 pub use keys::KeyStatus;
 pub use matters::InviteOutcome;
+pub use notifications::{DeliveryReport, LEASE, MAX_ATTEMPTS, NewDeviceDetail, Rendered, backoff, render_new_device};
 pub use platform::{MAX_OPERATOR_TOKEN_DAYS, OperatorStatus, PlatformHealth};
 pub use rotation::{RotationReport, RotationStart, RotationStatus};
 

@@ -437,7 +437,10 @@ crate::both!(every_change_is_audited_in_an_intact_chain, |srv| async move {
     let mut tx = store.begin(TxMode::Read).await.unwrap();
     let events = tx.audit_chain(&tenant.to_string(), 0, 1000).await.unwrap();
     let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["tenant.create", "auth.login", "matter.create", "document.upload", "message.post"]);
+    assert_eq!(
+        actions,
+        ["tenant.create", "auth.login", "auth.new_device", "matter.create", "document.upload", "message.post"]
+    );
     assert_eq!(portcullis_core::audit::verify_run("", 1, &events), Ok(()));
     assert!(events[1].ip.as_deref() == Some("127.0.0.1"));
     assert!(events[1].request_id.is_some());

@@ -15,13 +15,18 @@ fn text(o: &Output) -> String {
 fn config_check_prints_effective_values_and_redacts_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("portcullis.toml");
-    std::fs::write(&cfg, "listen = \"127.0.0.1:9443\"\ndatabase_url = \"postgres://u:hunter2@127.0.0.1:5432/db\"\n")
-        .unwrap();
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:9443\"\ndatabase_url = \"postgres://u:hunter2@127.0.0.1:5432/db\"\n\
+         smtp_url = \"smtps://mailer:hunter3@mail.example.com:465\"\n",
+    )
+    .unwrap();
     let o = portcullis(dir.path(), &["--config", cfg.to_str().unwrap(), "config", "check"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("listen = \"127.0.0.1:9443\""), "{out}");
     assert!(out.contains("hidden") && !out.contains("hunter2"), "{out}");
+    assert!(out.contains("smtps://mail.example.com:465") && !out.contains("hunter3"), "{out}");
 }
 
 #[test]
@@ -33,6 +38,9 @@ fn malformed_config_names_the_key_and_the_problem() {
         ("listen = \"nowhere\"\n", "listen"),
         ("session_idle_minutes = -1\n", "session_idle_minutes"),
         ("listen = \n", "listen"),
+        ("smtp_url = \"smtp://mail.example.com:25\"\n", "smtp_url"),
+        ("mail_from = \"not a mailbox\"\n", "mail_from"),
+        ("mail_poll_secs = 0\n", "mail_poll_secs"),
     ] {
         let cfg = dir.path().join("bad.toml");
         std::fs::write(&cfg, body).unwrap();

@@ -12,6 +12,7 @@ mod isolation;
 mod keys;
 mod lifecycle;
 mod logs;
+mod mail;
 mod passkeys;
 mod platform;
 mod roles;

@@ -3,7 +3,9 @@
 use super::dto::*;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiCaller, ApiJson, ApiPath, Meta, clear_session_cookie, session_cookie, set_session_cookie};
+use crate::extract::{
+    ApiCaller, ApiJson, ApiPath, DeviceCookie, Meta, clear_session_cookie, login_cookies, session_cookie,
+};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -11,18 +13,24 @@ use axum::response::{IntoResponse, Response};
 use portcullis_core::ids::TokenId;
 use secrecy::{ExposeSecret, SecretString};
 
-/// Sign in. Sets the session cookie and returns the CSRF token to echo.
+/// Sign in. Sets the session cookie and the device cookie (`__Host-portcullis-device`, kept
+/// 400 days), and returns the CSRF token to echo. A sign-in from a browser that sent no device
+/// cookie known for this user mails the user a new-device notice.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::ErrorBody, description = "invalid_credentials or second_factor_required")))]
+    responses((status = 200, body = LoginResponse, description = "signed in; sets the session and device cookies"),
+        (status = 401, body = crate::error::ErrorBody, description = "invalid_credentials or second_factor_required")))]
 pub async fn login(
     State(s): State<AppState>,
     Meta(meta): Meta,
+    DeviceCookie(device): DeviceCookie,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let proof = factor_proof(req.totp, req.passkey);
-    let out = s.portal.login(&req.tenant, &req.email, SecretString::from(req.password), proof.as_ref(), &meta).await?;
+    let pw = SecretString::from(req.password);
+    let out = s.portal.login(&req.tenant, &req.email, pw, proof.as_ref(), device.as_ref(), &meta).await?;
+    let cookies = login_cookies(&out);
     let body = LoginResponse { user: UserView::from(&out.principal), csrf_token: out.csrf_token };
-    Ok(([(header::SET_COOKIE, set_session_cookie(&out.session_secret))], Json(body)).into_response())
+    Ok((cookies, Json(body)).into_response())
 }
 
 /// Sign out: the session ends on the server and the cookie is cleared.

@@ -4,8 +4,8 @@ use crate::AppState;
 use crate::api::dto::ts;
 use crate::error::UiError;
 use crate::extract::{
-    CsrfForm, Meta, UiAction, UiCaller, UiForm, UiPath, check_csrf, clear_session_cookie, csrf_forms,
-    set_session_cookie,
+    CsrfForm, DeviceCookie, Meta, UiAction, UiCaller, UiForm, UiPath, check_csrf, clear_session_cookie, csrf_forms,
+    login_cookies,
 };
 use crate::streams;
 use askama::Template;
@@ -115,12 +115,16 @@ pub struct LoginForm {
     passkey_answer: Option<String>,
 }
 
-pub async fn login(State(s): State<AppState>, Meta(meta): Meta, UiForm(f): UiForm<LoginForm>) -> Page {
+pub async fn login(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    DeviceCookie(device): DeviceCookie,
+    UiForm(f): UiForm<LoginForm>,
+) -> Page {
     let proof = super::passkeys::form_proof(f.code, f.passkey_challenge, f.passkey_answer)?;
-    match s.portal.login(&f.tenant, &f.email, SecretString::from(f.password), proof.as_ref(), &meta).await {
-        Ok(out) => {
-            Ok(([(header::SET_COOKIE, set_session_cookie(&out.session_secret))], Redirect::to("/")).into_response())
-        }
+    let pw = SecretString::from(f.password);
+    match s.portal.login(&f.tenant, &f.email, pw, proof.as_ref(), device.as_ref(), &meta).await {
+        Ok(out) => Ok((login_cookies(&out), Redirect::to("/")).into_response()),
         Err(e @ (Error::InvalidCredentials | Error::SecondFactorRequired(_))) => {
             let message = Some(e.public_message());
             let (ask_code, passkey) = match e {

@@ -1,0 +1,259 @@
+//! Notices to users by mail, through an outbox. A use case that wants a user told something
+//! queues a row in the same transaction as the change it is about, so the notice exists exactly
+//! when the change does; the background sender delivers due rows later, on whichever node gets
+//! to them first.
+//!
+//! Delivery is at least once. A node takes a row with a lease (a compare-and-set on its due
+//! time), sends, then marks it sent; if it dies between sending and marking, the lease runs out
+//! and the row is sent again. A failed attempt is retried with exponential backoff and given up
+//! (and audited) after [`MAX_ATTEMPTS`]. Leases and individual retries are bookkeeping on the
+//! row itself; the outcomes (`mail.sent`, `mail.failed`) are audited.
+
+use super::Portal;
+use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::error::{Error, Result};
+use crate::ids::MailId;
+use crate::model::{MailKind, OutboxMail, User};
+use crate::ports::{Mailer, Tx};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+/// A mail is given up after this many failed attempts.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// How long a node may take to send a mail it took before another node may take it again.
+/// Far above the SMTP client's own time limit, so a slow send is not duplicated.
+pub const LEASE: Duration = Duration::minutes(5);
+
+/// At most this many mails per delivery run; the rest wait for the next.
+const BATCH: i64 = 50;
+
+/// The longest an error text kept on a row may be.
+const MAX_ERROR: usize = 500;
+
+/// The wait before the next attempt after `attempts` failed ones: 30 seconds, doubling each
+/// time, at most 6 hours. Ten attempts span about four and a quarter hours.
+pub fn backoff(attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(20);
+    let wait = Duration::seconds(30).saturating_mul(1_i32 << doublings);
+    wait.min(Duration::hours(6))
+}
+
+/// What a new-device notice is rendered from, as kept in the outbox row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewDeviceDetail {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// A message ready to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub body: String,
+}
+
+/// The new-device notice, in plain text. Every value from outside (the firm's name, the
+/// browser's user agent) is cut to one line, so none can add lines or headers of its own.
+pub fn render_new_device(firm: &str, d: &NewDeviceDetail, public_url: &str) -> Rendered {
+    let firm = one_line(firm, 200);
+    let at =
+        d.at.to_offset(time::UtcOffset::UTC)
+            .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
+            .unwrap_or_else(|_| d.at.unix_timestamp().to_string());
+    let ip = d.ip.as_deref().map(|s| one_line(s, 60)).unwrap_or_else(|| "unknown".into());
+    let browser = d.user_agent.as_deref().map(|s| one_line(s, 200)).unwrap_or_else(|| "unknown".into());
+    let security = format!("{}/account/security", public_url.trim_end_matches('/'));
+    let body = format!(
+        "Someone signed in to your account at {firm}\n\
+         from a browser or device not used with your account before.\n\
+         \n\
+         Firm:       {firm}\n\
+         Time (UTC): {at}\n\
+         IP address: {ip}\n\
+         Browser:    {browser}\n\
+         \n\
+         If this was you, there is nothing to do.\n\
+         \n\
+         If this was not you: change your password and end your other sessions at\n\
+         {security}\n\
+         and tell your firm's administrator.\n"
+    );
+    Rendered { subject: format!("New sign-in to your {firm} account"), body }
+}
+
+/// `s` without control characters (line breaks included), cut to `max` characters.
+fn one_line(s: &str, max: usize) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect()
+}
+
+/// What one delivery run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sent: u32,
+    /// Failed this time; due again later.
+    pub retrying: u32,
+    /// Failed for the last time.
+    pub given_up: u32,
+}
+
+impl Portal {
+    /// Queue a new-device notice for `user`, in the caller's transaction.
+    pub(super) async fn queue_new_device_notice(
+        &self,
+        tx: &mut dyn Tx,
+        user: &User,
+        meta: &RequestMeta,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let detail = NewDeviceDetail { ip: meta.ip.clone(), user_agent: meta.user_agent.clone(), at: now };
+        tx.insert_mail(&OutboxMail {
+            id: MailId::new(),
+            tenant_id: user.tenant_id,
+            user_id: user.id,
+            kind: MailKind::NewDevice,
+            detail: serde_json::to_value(&detail).map_err(Error::internal)?,
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            sent_at: None,
+            failed_at: None,
+            last_error: None,
+        })
+        .await
+    }
+
+    /// Send the mail that is due through `mailer`. Mails another node holds a lease on are
+    /// left to it. Errors of single mails are recorded on their rows, not returned.
+    pub async fn deliver_mail(&self, mailer: &dyn Mailer) -> Result<DeliveryReport> {
+        let due = {
+            let mut tx = self.read().await?;
+            tx.due_mail(self.clock.now(), BATCH).await?
+        };
+        let mut report = DeliveryReport::default();
+        for mail in due {
+            if !self.lease(&mail).await? {
+                continue;
+            }
+            let sent = match self.compose(&mail).await {
+                Ok((to, m)) => mailer.send(&to, &m.subject, &m.body).await,
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(()) => {
+                    self.mail_sent(&mail).await?;
+                    report.sent += 1;
+                }
+                Err(e) if self.mail_failed(&mail, &e).await? => report.given_up += 1,
+                Err(_) => report.retrying += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    async fn lease(&self, mail: &OutboxMail) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let until = self.clock.now() + LEASE;
+        let won = tx.lease_mail(mail.tenant_id, mail.id, mail.next_attempt_at, until).await?;
+        tx.commit().await?;
+        Ok(won)
+    }
+
+    /// The recipient (read now, decrypted) and the rendered message.
+    async fn compose(&self, mail: &OutboxMail) -> Result<(String, Rendered)> {
+        let mut tx = self.read().await?;
+        let user = tx.user(mail.tenant_id, mail.user_id).await?.ok_or(Error::NotFound)?;
+        let tenant = tx.tenant(mail.tenant_id).await?.ok_or(Error::NotFound)?;
+        let rendered = match mail.kind {
+            MailKind::NewDevice => {
+                let d: NewDeviceDetail = serde_json::from_value(mail.detail.clone()).map_err(Error::internal)?;
+                render_new_device(&tenant.display_name, &d, &self.settings.public_url)
+            }
+        };
+        Ok((user.email, rendered))
+    }
+
+    async fn mail_sent(&self, mail: &OutboxMail) -> Result<()> {
+        let now = self.clock.now();
+        let mut tx = self.write().await?;
+        tx.mark_mail_sent(mail.tenant_id, mail.id, now).await?;
+        tx.append_audit(&mail_event(mail, "mail.sent", mail.attempts + 1), now).await?;
+        tx.commit().await
+    }
+
+    /// Record a failed attempt; true if it was the last.
+    async fn mail_failed(&self, mail: &OutboxMail, e: &Error) -> Result<bool> {
+        let now = self.clock.now();
+        let attempts = mail.attempts.saturating_add(1);
+        let last = attempts >= MAX_ATTEMPTS;
+        let error: String = e.to_string().chars().take(MAX_ERROR).collect();
+        let mut tx = self.write().await?;
+        tx.record_mail_failure(mail.tenant_id, mail.id, attempts, &error, now + backoff(attempts), last.then_some(now))
+            .await?;
+        if last {
+            tx.append_audit(&mail_event(mail, "mail.failed", attempts), now).await?;
+        }
+        tx.commit().await?;
+        Ok(last)
+    }
+}
+
+/// The audit event of a mail's outcome: which mail, of what kind, to whom, after how many
+/// attempts. No address and no message text.
+fn mail_event(mail: &OutboxMail, action: &'static str, attempts: u32) -> NewEvent {
+    NewEvent::new(
+        Some(mail.tenant_id),
+        Actor::System,
+        action,
+        format!("user:{}", mail.user_id),
+        &RequestMeta::default(),
+    )
+    .with_detail(serde_json::json!({ "mail": mail.id.to_string(), "kind": mail.kind.as_str(), "attempts": attempts }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_thirty_seconds_up_to_six_hours() {
+        assert_eq!(backoff(1), Duration::seconds(30));
+        assert_eq!(backoff(2), Duration::minutes(1));
+        assert_eq!(backoff(5), Duration::minutes(8));
+        assert_eq!(backoff(12), Duration::hours(6));
+        assert_eq!(backoff(u32::MAX), Duration::hours(6));
+        let total: Duration = (1..MAX_ATTEMPTS).map(backoff).sum();
+        assert!(total > Duration::hours(4) && total < Duration::hours(5), "{total}");
+    }
+
+    #[test]
+    fn the_notice_names_firm_time_ip_browser_and_what_to_do() {
+        let at = time::macros::datetime!(2026-11-05 14:03:22 UTC);
+        let d = NewDeviceDetail { ip: Some("203.0.113.9".into()), user_agent: Some("Firefox/140".into()), at };
+        let m = render_new_device("Smith Law", &d, "https://portal.example/");
+        assert_eq!(m.subject, "New sign-in to your Smith Law account");
+        for part in [
+            "Firm:       Smith Law",
+            "Time (UTC): 2026-11-05 14:03:22",
+            "IP address: 203.0.113.9",
+            "Browser:    Firefox/140",
+            "https://portal.example/account/security",
+            "tell your firm's administrator",
+        ] {
+            assert!(m.body.contains(part), "{part:?} missing from:\n{}", m.body);
+        }
+    }
+
+    #[test]
+    fn outside_values_cannot_add_lines() {
+        let at = time::macros::datetime!(2026-11-05 14:03:22 +2);
+        let d = NewDeviceDetail { ip: None, user_agent: Some("x\r\nBcc: evil@example.com".into()), at };
+        let m = render_new_device("Firm\nX-Evil: 1", &d, "https://p.example");
+        assert!(!m.subject.contains('\n'));
+        assert!(m.body.lines().all(|l| !l.starts_with("Bcc:") && !l.starts_with("X-Evil")), "{}", m.body);
+        assert!(m.body.contains("IP address: unknown"));
+        assert!(m.body.contains("Time (UTC): 2026-11-05 12:03:22"), "{}", m.body);
+    }
+}
