@@ -255,7 +255,7 @@ crate::both!(security_pages_enrol_and_step_up, |srv| async move {
     assert_eq!(Client::send(login_form(&s, "staff@acme.example", PASSWORD, &[])).await.status, StatusCode::SEE_OTHER);
     let m = s.get("/matters").await;
     assert_eq!((m.status, m.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/account/security"));
-    assert!(s.get("/account/security").await.text().contains("Your firm requires one"));
+    assert!(s.get("/account/security").await.text().contains("Your firm requires a second factor"));
 });
 
 crate::both!(approvals_pages_grant_a_role_with_four_eyes, |srv| async move {

@@ -105,14 +105,9 @@ pub struct LoginForm {
     tenant: String,
     email: String,
     password: String,
-    /// Sent once the page has asked for it.
-    #[serde(default)]
-    code: Option<String>,
-    /// The page script's answer to the passkey challenge the page carried.
-    #[serde(default)]
-    passkey_challenge: Option<String>,
-    #[serde(default)]
-    passkey_answer: Option<String>,
+    /// Sent once the page has asked for a second factor.
+    #[serde(flatten)]
+    factor: super::passkeys::FactorFields,
 }
 
 pub async fn login(
@@ -121,7 +116,7 @@ pub async fn login(
     DeviceCookie(device): DeviceCookie,
     UiForm(f): UiForm<LoginForm>,
 ) -> Page {
-    let proof = super::passkeys::form_proof(f.code, f.passkey_challenge, f.passkey_answer)?;
+    let proof = f.factor.proof()?;
     let pw = SecretString::from(f.password);
     match s.portal.login(&f.tenant, &f.email, pw, proof.as_ref(), device.as_ref(), &meta).await {
         Ok(out) => Ok((login_cookies(&out), Redirect::to("/")).into_response()),

@@ -31,20 +31,30 @@ impl From<PasskeyChallenge> for PasskeyPrompt {
     }
 }
 
-/// The second factor a sign-in or step-up form sent: the script's passkey answer if there is
-/// one, else the typed code. `Err` for an answer that is not WebAuthn JSON.
-pub fn form_proof(
+/// The second-factor fields of the sign-in and step-up forms: a typed code, or the page
+/// script's answer to the passkey challenge the page carried.
+#[derive(Deserialize, Default)]
+pub struct FactorFields {
+    #[serde(default)]
     code: Option<String>,
-    challenge: Option<String>,
-    answer: Option<String>,
-) -> Result<Option<FactorProof>, Error> {
-    let answer = answer.filter(|a| !a.trim().is_empty());
-    if let (Some(challenge_id), Some(answer)) = (challenge, answer) {
-        let answer = serde_json::from_str(&answer)
-            .map_err(|_| Error::invalid("passkey", "the browser's answer could not be read; try again"))?;
-        return Ok(Some(FactorProof::Passkey { challenge_id, answer: Box::new(answer) }));
+    #[serde(default)]
+    passkey_challenge: Option<String>,
+    #[serde(default)]
+    passkey_answer: Option<String>,
+}
+
+impl FactorFields {
+    /// What the form offers: the passkey answer if there is one, else the code. `Err` for an
+    /// answer that is not WebAuthn JSON.
+    pub fn proof(self) -> Result<Option<FactorProof>, Error> {
+        let answer = self.passkey_answer.filter(|a| !a.trim().is_empty());
+        if let (Some(challenge_id), Some(answer)) = (self.passkey_challenge, answer) {
+            let answer = serde_json::from_str(&answer)
+                .map_err(|_| Error::invalid("passkey", "the browser's answer could not be read; try again"))?;
+            return Ok(Some(FactorProof::Passkey { challenge_id, answer: Box::new(answer) }));
+        }
+        Ok(self.code.filter(|c| !c.trim().is_empty()).map(FactorProof::Code))
     }
-    Ok(code.filter(|c| !c.trim().is_empty()).map(FactorProof::Code))
 }
 
 /// The script that talks to the authenticator (the CSP allows scripts from our origin only).
@@ -117,12 +127,20 @@ pub async fn remove(
 mod tests {
     use super::*;
 
+    fn fields(code: Option<&str>, challenge: Option<&str>, answer: Option<&str>) -> FactorFields {
+        let s = |v: Option<&str>| v.map(str::to_string);
+        FactorFields { code: s(code), passkey_challenge: s(challenge), passkey_answer: s(answer) }
+    }
+
     #[test]
     fn a_form_sends_a_code_or_a_passkey_answer() {
-        assert!(form_proof(None, None, None).unwrap().is_none());
-        assert!(form_proof(Some(" ".into()), Some("c".into()), Some("".into())).unwrap().is_none());
-        assert!(matches!(form_proof(Some("123456".into()), None, None), Ok(Some(FactorProof::Code(_)))));
-        let bad = form_proof(Some("123456".into()), Some("c".into()), Some("{not json".into()));
+        assert!(fields(None, None, None).proof().unwrap().is_none());
+        assert!(fields(Some(" "), Some("c"), Some("")).proof().unwrap().is_none());
+        assert!(matches!(fields(Some("123456"), None, None).proof(), Ok(Some(FactorProof::Code(_)))));
+        let bad = fields(Some("123456"), Some("c"), Some("{not json")).proof();
         assert!(matches!(bad, Err(Error::Invalid { field: "passkey", .. })));
+        // The flattened fields arrive from a urlencoded form like any other.
+        let f: FactorFields = serde_urlencoded::from_str("code=123456&passkey_answer=").unwrap();
+        assert!(matches!(f.proof(), Ok(Some(FactorProof::Code(_)))));
     }
 }

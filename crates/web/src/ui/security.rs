@@ -3,7 +3,7 @@
 //! the firm's two-factor requirement.
 
 use super::pages::{CsrfOnly, Nav};
-use super::passkeys::{PasskeyPrompt, form_proof};
+use super::passkeys::{FactorFields, PasskeyPrompt};
 use crate::AppState;
 use crate::error::UiError;
 use crate::extract::{Meta, UiAction, UiCaller, UiPath, csrf_forms};
@@ -121,12 +121,8 @@ pub struct CodeForm {
 #[derive(Deserialize)]
 pub struct StepUpForm {
     csrf: String,
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    passkey_challenge: Option<String>,
-    #[serde(default)]
-    passkey_answer: Option<String>,
+    #[serde(flatten)]
+    factor: FactorFields,
     /// Where to go after a step-up (a local path).
     #[serde(default)]
     next: String,
@@ -266,7 +262,7 @@ pub async fn step_up(
     Meta(meta): Meta,
     UiAction { caller: c, form: f }: UiAction<StepUpForm>,
 ) -> Page {
-    let result = match form_proof(f.code, f.passkey_challenge, f.passkey_answer)? {
+    let result = match f.factor.proof()? {
         Some(proof) => s.portal.step_up(&c.principal, &proof, &meta).await,
         None => Err(portcullis_core::Error::SecondFactorRequired(None)),
     };
