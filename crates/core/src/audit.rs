@@ -153,6 +153,118 @@ pub fn verify_run(prev_hash: &str, first_seq: i64, events: &[StoredEvent]) -> Re
     Ok(())
 }
 
+/// A signed statement that a chain had `hash` at event `seq` (see `crypto::signing`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    pub chain: String,
+    pub seq: i64,
+    pub hash: String,
+    pub signed_at: OffsetDateTime,
+    pub key_id: String,
+    /// Ed25519, hex.
+    pub signature: String,
+}
+
+impl AuditCheckpoint {
+    pub fn body(&self) -> crate::crypto::signing::CheckpointBody<'_> {
+        crate::crypto::signing::CheckpointBody {
+            chain: &self.chain,
+            seq: self.seq,
+            hash: &self.hash,
+            signed_at: self.signed_at,
+            key_id: &self.key_id,
+        }
+    }
+}
+
+/// The first thing wrong with a chain: the event (by sequence number) where it breaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainFault {
+    pub seq: i64,
+    pub reason: &'static str,
+}
+
+/// Checks one chain from its first event, fed in order a page at a time, against its signed
+/// checkpoints. It finds an edited, deleted, reordered or inserted event (the links or hashes
+/// stop matching), a chain rebuilt after such a change (its hashes no longer match a signed
+/// checkpoint), a forged or unsigned checkpoint, and a chain cut back past a checkpoint.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    checkpoints: std::collections::BTreeMap<i64, AuditCheckpoint>,
+    prev_hash: String,
+    next_seq: i64,
+    pub events: u64,
+    fault: Option<ChainFault>,
+}
+
+impl ChainVerifier {
+    /// Start with the chain's checkpoints; each must be signed by one of `trusted`.
+    pub fn new(checkpoints: Vec<AuditCheckpoint>, trusted: &[crate::crypto::signing::AuditPublicKey]) -> Self {
+        let fault = checkpoints
+            .iter()
+            .filter(|c| !trusted.iter().any(|k| k.verifies(&c.body(), &c.signature)))
+            .map(|c| ChainFault { seq: c.seq, reason: "checkpoint signature is not valid (or its key is not trusted)" })
+            .min_by_key(|f| f.seq);
+        Self {
+            checkpoints: checkpoints.into_iter().map(|c| (c.seq, c)).collect(),
+            prev_hash: String::new(),
+            next_seq: 1,
+            events: 0,
+            fault,
+        }
+    }
+
+    /// Check the next events of the chain, in order.
+    pub fn feed(&mut self, events: &[StoredEvent]) {
+        for e in events {
+            if self.fault.as_ref().is_some_and(|f| f.seq <= e.seq) {
+                return;
+            }
+            let reason = if e.seq != self.next_seq {
+                Some("an event is missing or out of order here")
+            } else if e.prev_hash != self.prev_hash {
+                Some("the link to the previous event is broken")
+            } else if event_hash(e) != e.hash {
+                Some("the event was changed after it was written")
+            } else if self.checkpoints.get(&e.seq).is_some_and(|c| c.hash != e.hash) {
+                Some("the chain differs from what a signed checkpoint recorded")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                let seq = e.seq.min(self.next_seq);
+                self.fault = Some(ChainFault { seq, reason });
+                return;
+            }
+            self.prev_hash = e.hash.clone();
+            self.next_seq += 1;
+            self.events += 1;
+        }
+    }
+
+    /// The sequence number after the last event checked.
+    pub fn next_seq(&self) -> i64 {
+        self.next_seq
+    }
+
+    /// The verdict, once every event was fed: `None` if the chain is intact.
+    pub fn finish(self) -> Option<ChainFault> {
+        if let Some(f) = self.fault {
+            return Some(f);
+        }
+        // A signed checkpoint past the end: events it covered are gone.
+        self.checkpoints
+            .keys()
+            .next_back()
+            .filter(|seq| **seq >= self.next_seq)
+            .map(|_| ChainFault { seq: self.next_seq, reason: "the chain ends before its last signed checkpoint" })
+    }
+
+    pub fn checkpoints(&self) -> usize {
+        self.checkpoints.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +301,87 @@ mod tests {
         let mut swapped = chain(5);
         swapped.swap(1, 2);
         assert_eq!(verify_run("", 1, &swapped), Err(3));
+    }
+
+    use crate::crypto::signing::{AuditPublicKey, AuditSigner};
+
+    fn signer() -> AuditSigner {
+        AuditSigner::from_pkcs8(&AuditSigner::generate_pkcs8().unwrap()).unwrap()
+    }
+
+    fn checkpoint(s: &AuditSigner, e: &StoredEvent) -> AuditCheckpoint {
+        let mut c = AuditCheckpoint {
+            chain: e.chain.clone(),
+            seq: e.seq,
+            hash: e.hash.clone(),
+            signed_at: OffsetDateTime::UNIX_EPOCH,
+            key_id: s.key_id().to_string(),
+            signature: String::new(),
+        };
+        c.signature = s.sign(&c.body());
+        c
+    }
+
+    /// Verify `events` (fed in pages of two) against checkpoints at events 3 and 6.
+    fn verdict(events: &[StoredEvent], checkpoints: Vec<AuditCheckpoint>, trusted: &[AuditPublicKey]) -> Option<i64> {
+        let mut v = ChainVerifier::new(checkpoints, trusted);
+        for page in events.chunks(2) {
+            v.feed(page);
+        }
+        v.finish().map(|f| f.seq)
+    }
+
+    /// Rebuild every hash from `from` on, as someone with write access to the database could.
+    fn rehash(events: &mut [StoredEvent], from: usize) {
+        for i in from..events.len() {
+            events[i].prev_hash = if i == 0 { String::new() } else { events[i - 1].hash.clone() };
+            events[i].hash = event_hash(&events[i]);
+        }
+    }
+
+    #[test]
+    fn every_tampering_names_the_first_broken_event() {
+        let s = signer();
+        let trusted = [s.public_key()];
+        let good = chain(8);
+        let cps = || vec![checkpoint(&s, &good[2]), checkpoint(&s, &good[5])];
+        assert_eq!(verdict(&good, cps(), &trusted), None);
+
+        let mut edited = good.clone();
+        edited[4].detail = "{\"x\":1}".into();
+        assert_eq!(verdict(&edited, cps(), &trusted), Some(5), "edited");
+        let mut deleted = good.clone();
+        deleted.remove(3);
+        assert_eq!(verdict(&deleted, cps(), &trusted), Some(4), "deleted");
+        let mut reordered = good.clone();
+        reordered.swap(6, 7);
+        assert_eq!(verdict(&reordered, cps(), &trusted), Some(7), "reordered");
+        // An event slipped in at 3, the later ones renumbered to make room.
+        let mut inserted = good.clone();
+        let mut extra = good[1].clone();
+        extra.target = "inserted".into();
+        inserted.insert(2, extra);
+        for (i, e) in inserted.iter_mut().enumerate() {
+            e.seq = i as i64 + 1;
+        }
+        assert_eq!(verdict(&inserted, cps(), &trusted), Some(3), "inserted");
+        // Cut back past the checkpoint at 6: the events it covered are gone.
+        assert_eq!(verdict(&good[..4], cps(), &trusted), Some(5), "truncated");
+        // Cut back after the last checkpoint: nothing signed covers those events yet.
+        assert_eq!(verdict(&good[..7], cps(), &trusted), None, "tail after the last checkpoint");
+
+        // Edited and every later hash rebuilt: the links hold, the signed checkpoint does not.
+        let mut rebuilt = good.clone();
+        rebuilt[1].action = "nothing.happened".into();
+        rehash(&mut rebuilt, 1);
+        assert_eq!(verify_run("", 1, &rebuilt), Ok(()));
+        assert_eq!(verdict(&rebuilt, cps(), &trusted), Some(3), "rebuilt");
+        // ...and re-signing it needs the key: a checkpoint by another key is not trusted.
+        let forger = signer();
+        let forged = vec![checkpoint(&forger, &rebuilt[2]), checkpoint(&forger, &rebuilt[5])];
+        assert_eq!(verdict(&rebuilt, forged, &trusted), Some(3), "forged");
+        let mut altered = cps();
+        altered[1].seq = 5;
+        assert_eq!(verdict(&good, altered, &trusted), Some(5), "moved checkpoint");
     }
 }

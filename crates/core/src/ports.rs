@@ -4,7 +4,7 @@
 //! Every store method takes the tenant it works in (directly or inside a policy grant): no query
 //! can wander across tenants because no query is written without one.
 
-use crate::audit::{NewEvent, StoredEvent};
+use crate::audit::{AuditCheckpoint, NewEvent, StoredEvent};
 use crate::authn::lockout::Lock;
 use crate::error::Result;
 use crate::ids::{ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
@@ -366,6 +366,13 @@ pub trait Tx: Send {
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()>;
     /// The events of one chain (tenant id, or "" for the platform), in order.
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>>;
+    /// Every audit chain's key (tenant ids, and "" for the platform chain).
+    async fn audit_chains(&mut self) -> Result<Vec<String>>;
+    /// A chain's newest event.
+    async fn audit_head(&mut self, chain: &str) -> Result<Option<StoredEvent>>;
+    async fn insert_audit_checkpoint(&mut self, c: &AuditCheckpoint) -> Result<()>;
+    /// A chain's checkpoints, oldest first.
+    async fn audit_checkpoints(&mut self, chain: &str) -> Result<Vec<AuditCheckpoint>>;
 }
 
 /// A stream of bytes, as documents travel.

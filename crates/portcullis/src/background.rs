@@ -77,3 +77,25 @@ pub fn spawn_mail(portal: Portal, mailer: Arc<dyn Mailer>, poll: Duration) -> to
         }
     })
 }
+
+/// Sign a checkpoint of every audit chain that grew, every `every`; the first one at start, so
+/// a restart never leaves the newest events unsigned for a whole period.
+pub fn spawn_checkpoints(
+    portal: Portal,
+    signer: portcullis_core::crypto::signing::AuditSigner,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match portal.checkpoint_audit(&signer).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(chains = n, "audit checkpoints signed"),
+                // Another node signing the same head at the same moment loses nothing.
+                Err(e) => tracing::warn!(error = %e, "signing audit checkpoints failed; trying again later"),
+            }
+        }
+    })
+}

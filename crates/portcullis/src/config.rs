@@ -44,6 +44,10 @@ pub struct Config {
     /// Four eyes on `keys rotate-master`: it needs a request approved by a second privileged
     /// operator. Turn off only where one person runs the whole installation.
     pub master_key_rotation_needs_approval: bool,
+    /// The audit signing key (Ed25519); default `<data>/audit-signing.key`, made on first start.
+    pub audit_signing_key_file: Option<PathBuf>,
+    /// How often each node signs a checkpoint of every audit chain that grew.
+    pub audit_checkpoint_secs: u64,
     /// Where notices to users go: `smtps://[USER:PASSWORD@]HOST[:PORT]`, or
     /// `smtp://HOST[:PORT]?tls=required`; plain `smtp://` only to a loopback relay. Unset: mail
     /// is queued but not sent.
@@ -99,6 +103,8 @@ impl Default for Config {
             key_rotation_poll_secs: 30,
             log_format: "text".into(),
             master_key_rotation_needs_approval: true,
+            audit_signing_key_file: None,
+            audit_checkpoint_secs: 300,
             smtp_url: None,
             mail_from: "Portcullis <portcullis@localhost>".into(),
             mail_poll_secs: 5,
@@ -126,6 +132,8 @@ const KEYS: &[&str] = &[
     "key_rotation_poll_secs",
     "log_format",
     "master_key_rotation_needs_approval",
+    "audit_signing_key_file",
+    "audit_checkpoint_secs",
     "smtp_url",
     "mail_from",
     "mail_poll_secs",
@@ -187,6 +195,9 @@ impl Config {
         }
         if !(1..=3600).contains(&self.request_timeout_secs) || !(1..=3600).contains(&self.upload_idle_timeout_secs) {
             bail!("keys `request_timeout_secs` and `upload_idle_timeout_secs`: must be from 1 to 3600");
+        }
+        if !(1..=86_400).contains(&self.audit_checkpoint_secs) {
+            bail!("key `audit_checkpoint_secs`: must be from 1 to 86400");
         }
         if !(1..=86_400).contains(&self.key_rotation_poll_secs) {
             bail!("key `key_rotation_poll_secs`: must be from 1 to 86400");

@@ -57,10 +57,15 @@ fn sync_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 fn create_key(path: &std::path::Path) -> anyhow::Result<()> {
     let key = KeyBytes::random().map_err(|e| anyhow::anyhow!("{e}"))?;
     let text = zeroize::Zeroizing::new(STANDARD.encode(key.expose()));
+    create_secret_file(path, text.as_bytes())
+}
+
+/// Write a new secret file (0600) durably, only if none is there (see `create_key`).
+pub(crate) fn create_secret_file(path: &std::path::Path, text: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().context("a key file needs a directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    crate::tls::write_private(&tmp, text.as_bytes())?;
+    crate::tls::write_private(&tmp, text)?;
     std::fs::File::open(&tmp).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", tmp.display()))?;
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);

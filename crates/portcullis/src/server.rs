@@ -61,6 +61,8 @@ pub struct Running {
     background: tokio::task::JoinHandle<()>,
     /// The mail sender, when SMTP is configured.
     mail: Option<tokio::task::JoinHandle<()>>,
+    /// Signs audit checkpoints.
+    checkpoints: tokio::task::JoinHandle<()>,
     store: SqlStore,
 }
 
@@ -70,6 +72,7 @@ impl Running {
         self.handle.graceful_shutdown(Some(grace));
         self.task.await.context("server task")?.context("server")?;
         self.background.abort();
+        self.checkpoints.abort();
         if let Some(mail) = &self.mail {
             mail.abort();
         }
@@ -128,7 +131,10 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     let background = crate::background::spawn(portal.clone(), Duration::from_secs(cfg.key_rotation_poll_secs));
     let mail =
         mailer.map(|m| crate::background::spawn_mail(portal.clone(), m, Duration::from_secs(cfg.mail_poll_secs)));
-    Ok(Running { addr: bound, tls, portal, setup_link, handle, task, background, mail, store })
+    let signer = crate::audit_key::load(cfg)?;
+    let checkpoints =
+        crate::background::spawn_checkpoints(portal.clone(), signer, Duration::from_secs(cfg.audit_checkpoint_secs));
+    Ok(Running { addr: bound, tls, portal, setup_link, handle, task, background, mail, checkpoints, store })
 }
 
 /// A plain-HTTP listener that answers every request with a permanent redirect to the HTTPS

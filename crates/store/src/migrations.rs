@@ -26,6 +26,7 @@ const COMMON: &[Embedded] = &[
     (12, "mail and devices", include_str!("../migrations/common/0012_mail_and_devices.sql")),
     (13, "passkeys", include_str!("../migrations/common/0013_passkeys.sql")),
     (14, "platform approvals", include_str!("../migrations/common/0014_platform_approvals.sql")),
+    (15, "audit checkpoints", include_str!("../migrations/common/0015_audit_checkpoints.sql")),
 ];
 
 const SQLITE: &[Embedded] =

@@ -8,7 +8,7 @@ use crate::rows::{
     TokenRow, TotpRow, UserRow, VettingRow,
 };
 use async_trait::async_trait;
-use portcullis_core::audit::{self, NewEvent, StoredEvent};
+use portcullis_core::audit::{self, AuditCheckpoint, NewEvent, StoredEvent};
 use portcullis_core::authn::lockout::{self, Lock};
 use portcullis_core::authn::webauthn;
 use portcullis_core::clock::to_millis;
@@ -1896,6 +1896,53 @@ impl Tx for SqlTx {
         on!(self, |c| sqlx::query(ADVANCE).bind(&chain).bind(&e.hash).execute(c).await.map(|r| r.rows_affected()))
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn audit_chains(&mut self) -> Result<Vec<String>> {
+        const Q: &str = "SELECT DISTINCT chain FROM audit_events ORDER BY chain";
+        on!(self, |c| sqlx::query_scalar(Q).fetch_all(c).await).map_err(db)
+    }
+
+    async fn audit_head(&mut self, chain: &str) -> Result<Option<StoredEvent>> {
+        const Q: &str = "SELECT chain, seq, at, actor, action, target, ip, request_id, detail, prev_hash, hash \
+                         FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1";
+        let row: Option<AuditRow> = on!(self, |c| sqlx::query_as(Q).bind(chain).fetch_optional(c).await).map_err(db)?;
+        row.map(AuditRow::into_model).transpose()
+    }
+
+    async fn insert_audit_checkpoint(&mut self, cp: &AuditCheckpoint) -> Result<()> {
+        const Q: &str = "INSERT INTO audit_checkpoints (chain, seq, hash, signed_at, key_id, signature) \
+                         VALUES ($1, $2, $3, $4, $5, $6)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(&cp.chain)
+            .bind(cp.seq)
+            .bind(&cp.hash)
+            .bind(ms(cp.signed_at))
+            .bind(&cp.key_id)
+            .bind(&cp.signature)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn audit_checkpoints(&mut self, chain: &str) -> Result<Vec<AuditCheckpoint>> {
+        const Q: &str = "SELECT chain, seq, hash, signed_at, key_id, signature FROM audit_checkpoints \
+                         WHERE chain = $1 ORDER BY seq";
+        let rows: Vec<(String, i64, String, i64, String, String)> =
+            on!(self, |c| sqlx::query_as(Q).bind(chain).fetch_all(c).await).map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(chain, seq, hash, signed_at, key_id, signature)| AuditCheckpoint {
+                chain,
+                seq,
+                hash,
+                signed_at: portcullis_core::clock::from_millis(signed_at),
+                key_id,
+                signature,
+            })
+            .collect())
     }
 
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {

@@ -4,4 +4,5 @@
 pub mod fields;
 pub mod keys;
 pub mod sealed;
+pub mod signing;
 pub mod stream;

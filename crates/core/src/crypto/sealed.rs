@@ -6,7 +6,7 @@
 
 use super::fields::FieldCipher;
 use super::keys::Keyring;
-use crate::audit::{NewEvent, StoredEvent};
+use crate::audit::{AuditCheckpoint, NewEvent, StoredEvent};
 use crate::error::{Error, Result};
 use crate::ids::{ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use crate::model::{
@@ -693,6 +693,18 @@ impl Tx for SealingTx {
 
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {
         self.inner.append_audit(ev, at).await
+    }
+    async fn audit_chains(&mut self) -> Result<Vec<String>> {
+        self.inner.audit_chains().await
+    }
+    async fn audit_head(&mut self, chain: &str) -> Result<Option<StoredEvent>> {
+        self.inner.audit_head(chain).await
+    }
+    async fn insert_audit_checkpoint(&mut self, c: &AuditCheckpoint) -> Result<()> {
+        self.inner.insert_audit_checkpoint(c).await
+    }
+    async fn audit_checkpoints(&mut self, chain: &str) -> Result<Vec<AuditCheckpoint>> {
+        self.inner.audit_checkpoints(chain).await
     }
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
         self.inner.audit_chain(chain, after_seq, limit).await

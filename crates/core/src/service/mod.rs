@@ -5,6 +5,7 @@
 mod accounts;
 mod approvals;
 mod audit_log;
+mod audit_seal;
 mod devices;
 mod documents;
 mod factors;
@@ -22,6 +23,7 @@ mod users;
 
 pub use accounts::{LinkInfo, LoginOutcome};
 pub use approvals::{APPROVAL_TTL, Change};
+pub use audit_seal::ChainReport;
 pub use devices::DeviceOutcome;
 pub use documents::{ByteRange, Download};
 pub use factors::{FactorProof, FactorUsed, SecurityStatus, TotpEnrolment};
