@@ -242,6 +242,13 @@ impl ChainVerifier {
         }
     }
 
+    /// Whether the verdict is known: the events checked reach the first fault, so no earlier
+    /// one can turn up and later events need not be read. (A bad checkpoint far along the chain
+    /// is a fault too, but an edited event before it would be the first.)
+    pub fn is_settled(&self) -> bool {
+        self.fault.as_ref().is_some_and(|f| f.seq <= self.next_seq)
+    }
+
     /// The sequence number after the last event checked.
     pub fn next_seq(&self) -> i64 {
         self.next_seq
@@ -383,5 +390,17 @@ mod tests {
         let mut altered = cps();
         altered[1].seq = 5;
         assert_eq!(verdict(&good, altered, &trusted), Some(5), "moved checkpoint");
+        // A bad checkpoint at 6 and an edit at 4: the edit is the first fault, and the verdict is
+        // not settled until the events reach it.
+        let mut both = good.clone();
+        both[3].target = "changed".into();
+        let mut bad = cps();
+        bad[1].signature = bad[0].signature.clone();
+        let mut v = ChainVerifier::new(bad, &trusted);
+        v.feed(&both[..2]);
+        assert!(!v.is_settled());
+        v.feed(&both[2..]);
+        assert!(v.is_settled());
+        assert_eq!(v.finish().map(|f| f.seq), Some(4));
     }
 }

@@ -366,8 +366,13 @@ pub trait Tx: Send {
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()>;
     /// The events of one chain (tenant id, or "" for the platform), in order.
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>>;
-    /// Every audit chain's key (tenant ids, and "" for the platform chain).
+    /// Every audit chain's key found among the events (tenant ids, and "" for the platform
+    /// chain). Reads the whole event table: for verification, not for periodic work.
     async fn audit_chains(&mut self) -> Result<Vec<String>>;
+    /// Every tenant's id.
+    async fn tenant_ids(&mut self) -> Result<Vec<TenantId>>;
+    /// A chain's newest checkpoint.
+    async fn latest_audit_checkpoint(&mut self, chain: &str) -> Result<Option<AuditCheckpoint>>;
     /// A chain's newest event.
     async fn audit_head(&mut self, chain: &str) -> Result<Option<StoredEvent>>;
     async fn insert_audit_checkpoint(&mut self, c: &AuditCheckpoint) -> Result<()>;

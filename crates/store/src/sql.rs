@@ -107,6 +107,13 @@ macro_rules! approval_columns {
     };
 }
 
+/// A row of `audit_checkpoints`: chain, seq, hash, signed_at, key_id, signature.
+type CheckpointRow = (String, i64, String, i64, String, String);
+
+fn checkpoint((chain, seq, hash, signed_at, key_id, signature): CheckpointRow) -> AuditCheckpoint {
+    AuditCheckpoint { chain, seq, hash, signed_at: portcullis_core::clock::from_millis(signed_at), key_id, signature }
+}
+
 /// The columns of `platform_approvals`, in the order `PlatformApprovalRow` uses.
 macro_rules! platform_approval_columns {
     () => {
@@ -1930,19 +1937,22 @@ impl Tx for SqlTx {
     async fn audit_checkpoints(&mut self, chain: &str) -> Result<Vec<AuditCheckpoint>> {
         const Q: &str = "SELECT chain, seq, hash, signed_at, key_id, signature FROM audit_checkpoints \
                          WHERE chain = $1 ORDER BY seq";
-        let rows: Vec<(String, i64, String, i64, String, String)> =
-            on!(self, |c| sqlx::query_as(Q).bind(chain).fetch_all(c).await).map_err(db)?;
-        Ok(rows
-            .into_iter()
-            .map(|(chain, seq, hash, signed_at, key_id, signature)| AuditCheckpoint {
-                chain,
-                seq,
-                hash,
-                signed_at: portcullis_core::clock::from_millis(signed_at),
-                key_id,
-                signature,
-            })
-            .collect())
+        let rows: Vec<CheckpointRow> = on!(self, |c| sqlx::query_as(Q).bind(chain).fetch_all(c).await).map_err(db)?;
+        Ok(rows.into_iter().map(checkpoint).collect())
+    }
+
+    async fn latest_audit_checkpoint(&mut self, chain: &str) -> Result<Option<AuditCheckpoint>> {
+        const Q: &str = "SELECT chain, seq, hash, signed_at, key_id, signature FROM audit_checkpoints \
+                         WHERE chain = $1 ORDER BY seq DESC LIMIT 1";
+        let row: Option<CheckpointRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(chain).fetch_optional(c).await).map_err(db)?;
+        Ok(row.map(checkpoint))
+    }
+
+    async fn tenant_ids(&mut self) -> Result<Vec<TenantId>> {
+        const Q: &str = "SELECT id FROM tenants ORDER BY id";
+        let ids: Vec<String> = on!(self, |c| sqlx::query_scalar(Q).fetch_all(c).await).map_err(db)?;
+        ids.iter().map(|s| rows::id(s, TenantId::from_uuid)).collect()
     }
 
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {

@@ -697,6 +697,12 @@ impl Tx for SealingTx {
     async fn audit_chains(&mut self) -> Result<Vec<String>> {
         self.inner.audit_chains().await
     }
+    async fn tenant_ids(&mut self) -> Result<Vec<TenantId>> {
+        self.inner.tenant_ids().await
+    }
+    async fn latest_audit_checkpoint(&mut self, chain: &str) -> Result<Option<AuditCheckpoint>> {
+        self.inner.latest_audit_checkpoint(chain).await
+    }
     async fn audit_head(&mut self, chain: &str) -> Result<Option<StoredEvent>> {
         self.inner.audit_head(chain).await
     }

@@ -34,9 +34,12 @@ impl Portal {
         let mut tx = self.write().await?;
         let now = self.clock.now();
         let mut made = 0;
-        for chain in tx.audit_chains().await? {
+        // The platform chain and each tenant's: an index lookup each, never a scan of the events.
+        let chains =
+            std::iter::once(chain_key(None)).chain(tx.tenant_ids().await?.into_iter().map(|t| chain_key(Some(t))));
+        for chain in chains.collect::<Vec<_>>() {
             let Some(head) = tx.audit_head(&chain).await? else { continue };
-            let last = tx.audit_checkpoints(&chain).await?.last().map(|c| c.seq).unwrap_or(0);
+            let last = tx.latest_audit_checkpoint(&chain).await?.map(|c| c.seq).unwrap_or(0);
             if head.seq <= last {
                 continue;
             }
@@ -74,7 +77,7 @@ impl Portal {
             loop {
                 let page = tx.audit_chain(&chain, v.next_seq() - 1, VERIFY_PAGE).await?;
                 v.feed(&page);
-                if (page.len() as i64) < VERIFY_PAGE || v.next_seq() <= page.first().map(|e| e.seq).unwrap_or(0) {
+                if (page.len() as i64) < VERIFY_PAGE || v.is_settled() {
                     break;
                 }
             }

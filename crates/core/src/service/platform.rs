@@ -202,7 +202,7 @@ impl Portal {
         Ok(suspended)
     }
 
-    async fn platform_event(
+    pub(super) async fn platform_event(
         &self,
         tx: &mut dyn crate::ports::Tx,
         by: Actor,

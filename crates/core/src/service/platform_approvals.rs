@@ -122,15 +122,8 @@ impl Portal {
     pub(super) async fn operator_refused(&self, op: &OperatorPrincipal, wanted: &str, e: Error) -> Result<Error> {
         let mut tx = self.write().await?;
         let detail = serde_json::json!({ "wanted": wanted, "reason": e.code() });
-        let ev = NewEvent::new(
-            None,
-            Actor::Operator(op.operator.id),
-            "operator.refused",
-            format!("operator:{}", op.operator.id),
-            &RequestMeta::default(),
-        )
-        .with_detail(detail);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        self.platform_event(&mut *tx, Actor::Operator(op.operator.id), "operator.refused", &op.operator, detail)
+            .await?;
         tx.commit().await?;
         Ok(e)
     }

@@ -211,3 +211,69 @@ crate::both!(a_passkey_meets_the_firm_requirement, |srv| async move {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(again.get("/api/v1/matters").await.status, StatusCode::OK);
 });
+
+/// The challenge a page carries in its passkey button, as the page script reads it.
+fn page_challenge(html: &str) -> (String, Value) {
+    let attr = |name: &str| {
+        let at = html.find(&format!("{name}=\"")).unwrap_or_else(|| panic!("no {name} in {html}")) + name.len() + 2;
+        let raw = html[at..].split('"').next().unwrap();
+        raw.replace("&#34;", "\"").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+    };
+    let id = html
+        .find("name=\"passkey_challenge\" value=\"")
+        .map(|at| html[at + 32..].split('"').next().unwrap().to_string());
+    (id.expect("a challenge id"), serde_json::from_str(&attr("data-options")).unwrap())
+}
+
+crate::both!(passkey_pages_add_sign_in_and_remove, |srv| async move {
+    use crate::ui::{csrf_of, post_form};
+    let (_, owner) = srv.tenant("acme").await;
+    let mut c = srv.client();
+    c.login("acme", &owner, PASSWORD).await;
+    let csrf = csrf_of(&c.get("/account/security").await.text());
+
+    // Step one gives a page with a challenge; a garbled answer is a clear 400, nothing added.
+    let r = post_form(&c, "/account/passkeys/new", &[("csrf", &csrf), ("name", "laptop")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let (challenge, options) = page_challenge(&r.text());
+    let bad = post_form(
+        &c,
+        "/account/passkeys",
+        &[("csrf", &csrf), ("passkey_challenge", &challenge), ("passkey_answer", "{not json")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text().contains("could not be read"), "{}", bad.text());
+    assert_eq!(c.get("/api/v1/me/passkeys").await.json()["items"], json!([]));
+    // The authenticator's answer adds it.
+    let mut key = SoftPasskey::new(&srv.passkey_origin());
+    let answer = key.register(&options).to_string();
+    let r = post_form(
+        &c,
+        "/account/passkeys",
+        &[("csrf", &csrf), ("passkey_challenge", &challenge), ("passkey_answer", &answer)],
+    )
+    .await;
+    assert!(r.text().contains("was added"), "{}", r.text());
+
+    // Signing in through the page: the password, then the passkey answer in the form.
+    let page = srv.client();
+    let form = [("tenant", "acme"), ("email", owner.as_str()), ("password", PASSWORD)];
+    let r = Client::send(page.http.post(format!("{}/login", page.base)).form(&form)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("id=\"use-passkey\""), "{}", r.text());
+    let (challenge, options) = page_challenge(&r.text());
+    let answer = key.answer(&options).to_string();
+    let mut with_key = form.to_vec();
+    with_key.extend([("passkey_challenge", challenge.as_str()), ("passkey_answer", answer.as_str())]);
+    let r = Client::send(page.http.post(format!("{}/login", page.base)).form(&with_key)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+
+    // Removing it from the security page.
+    let id = c.get("/api/v1/me/passkeys").await.json()["items"][0]["id"].as_str().unwrap().to_string();
+    let r = post_form(&c, &format!("/account/passkeys/{id}/remove"), &[("csrf", &csrf)]).await;
+    assert!(r.text().contains("was removed"), "{}", r.text());
+    assert_eq!(c.get("/api/v1/me/passkeys").await.json()["items"], json!([]));
+    let r = post_form(&c, &format!("/account/passkeys/{id}/remove"), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+});

@@ -13,7 +13,7 @@ fn login_form(c: &Client, email: &str, password: &str, headers: &[(&str, &str)])
     rb.form(&[("tenant", "acme"), ("email", email), ("password", password)])
 }
 
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF field") + 19;
     html[at..].split('"').next().unwrap().to_string()
 }
@@ -204,7 +204,7 @@ crate::both!(token_and_user_pages_work, |srv| async move {
 });
 
 /// Posts a form from the signed-in client.
-async fn post_form(c: &Client, path: &str, pairs: &[(&str, &str)]) -> portcullis_testkit::Resp {
+pub(crate) async fn post_form(c: &Client, path: &str, pairs: &[(&str, &str)]) -> portcullis_testkit::Resp {
     Client::send(c.http.post(format!("{}{path}", c.base)).form(pairs)).await
 }
 
