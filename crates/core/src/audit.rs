@@ -74,6 +74,25 @@ impl NewEvent {
     }
 }
 
+/// Count a written event in the metrics: every action, and sign-ins and second-factor failures
+/// under their own names for dashboards and alert rules. Counted when written (a transaction
+/// that later rolls back is still counted; such rollbacks are rare failures themselves).
+pub fn count(ev: &NewEvent) {
+    metrics::counter!("portcullis_audit_events_total", "action" => ev.action).increment(1);
+    let login = match ev.action {
+        "auth.login" => Some("success"),
+        "auth.login_failed" => Some("failure"),
+        "auth.login_locked" => Some("locked"),
+        _ => None,
+    };
+    if let Some(outcome) = login {
+        metrics::counter!("portcullis_logins_total", "outcome" => outcome).increment(1);
+    }
+    if matches!(ev.action, "auth.second_factor_failed" | "auth.step_up_failed") {
+        metrics::counter!("portcullis_second_factor_failures_total").increment(1);
+    }
+}
+
 /// An event as stored, with its place in the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEvent {
@@ -151,6 +170,20 @@ pub fn verify_run(prev_hash: &str, first_seq: i64, events: &[StoredEvent]) -> Re
         prev = e.hash.clone();
     }
     Ok(())
+}
+
+/// How far one chain has grown and how much of it a signed checkpoint covers, for monitoring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainStatus {
+    pub chain: String,
+    /// Events in the chain.
+    pub length: i64,
+    /// The newest checkpoint's sequence number (0: none yet).
+    pub sealed_through: i64,
+    /// When the newest checkpoint was signed.
+    pub last_checkpoint_at: Option<OffsetDateTime>,
+    /// When the oldest event no checkpoint covers yet was written.
+    pub oldest_unsealed_at: Option<OffsetDateTime>,
 }
 
 /// A signed statement that a chain had `hash` at event `seq` (see `crypto::signing`).

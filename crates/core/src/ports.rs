@@ -4,7 +4,7 @@
 //! Every store method takes the tenant it works in (directly or inside a policy grant): no query
 //! can wander across tenants because no query is written without one.
 
-use crate::audit::{AuditCheckpoint, NewEvent, StoredEvent};
+use crate::audit::{AuditCheckpoint, ChainStatus, NewEvent, StoredEvent};
 use crate::authn::lockout::Lock;
 use crate::error::Result;
 use crate::ids::{ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
@@ -378,6 +378,8 @@ pub trait Tx: Send {
     async fn insert_audit_checkpoint(&mut self, c: &AuditCheckpoint) -> Result<()>;
     /// A chain's checkpoints, oldest first.
     async fn audit_checkpoints(&mut self, chain: &str) -> Result<Vec<AuditCheckpoint>>;
+    /// Every chain's length and checkpoint coverage, from the chain heads (no event scan).
+    async fn audit_chain_status(&mut self) -> Result<Vec<ChainStatus>>;
 }
 
 /// A stream of bytes, as documents travel.

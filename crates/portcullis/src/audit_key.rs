@@ -28,12 +28,11 @@ pub fn load(cfg: &Config) -> anyhow::Result<AuditSigner> {
         let pkcs8 = AuditSigner::generate_pkcs8().map_err(|e| anyhow::anyhow!("{e}"))?;
         let text = zeroize::Zeroizing::new(STANDARD.encode(pkcs8.as_slice()));
         crate::master_key::create_secret_file(&path, text.as_bytes())?;
-        eprintln!(
-            "note: created the audit signing key {}; keep a copy of {} off this server to verify the audit log \
-             against",
+        crate::logs::notice(&format!(
+            "created the audit signing key {}; keep a copy of {} off this server to verify the audit log against",
             path.display(),
             public_file(&path).display()
-        );
+        ));
     }
     let text = read_secret_file(&path)?;
     let der = zeroize::Zeroizing::new(

@@ -210,13 +210,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if cfg.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(cli.config.as_deref())?;
     let clock = Arc::new(SystemClock);
@@ -549,7 +542,7 @@ fn domain(e: portcullis_core::Error) -> anyhow::Error {
 }
 
 async fn serve(cfg: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
-    init_logging(&cfg);
+    let shipping = crate::logs::init(&cfg)?;
     let running = server::start(&cfg, clock).await?;
     if running.tls.generated {
         println!("generated a self-signed TLS certificate: {}", running.tls.cert.display());
@@ -561,7 +554,9 @@ async fn serve(cfg: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
     }
     shutdown_signal().await.context("waiting for a shutdown signal")?;
     println!("shutting down: finishing in-flight requests");
-    running.shutdown(server::GRACE).await
+    let stopped = running.shutdown(server::GRACE).await;
+    shipping.drain(crate::logs::DRAIN).await;
+    stopped
 }
 
 async fn shutdown_signal() -> anyhow::Result<()> {

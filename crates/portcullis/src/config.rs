@@ -57,6 +57,29 @@ pub struct Config {
     pub mail_from: String,
     /// How often each node looks for mail to send.
     pub mail_poll_secs: u64,
+    /// Ship logs to a syslog collector over TLS (RFC 5425): `tls://HOST[:PORT]` (port 6514 by
+    /// default). Plain TCP and UDP are refused.
+    pub syslog_url: Option<String>,
+    /// PEM certificates to trust for the syslog collector instead of the system's roots.
+    pub syslog_ca_file: Option<PathBuf>,
+    /// The syslog facility: `local0` to `local7`, `user`, `daemon`, `auth` or `authpriv`.
+    pub syslog_facility: String,
+    /// Ship logs to an OpenTelemetry collector over OTLP/HTTP (JSON): its base URL, such as
+    /// `https://otel.example:4318`. Plain `http://` only to a collector on this machine.
+    pub otlp_endpoint: Option<String>,
+    /// A secret file of `Name: value` header lines sent with every OTLP request (API keys).
+    pub otlp_headers_file: Option<PathBuf>,
+    /// PEM certificates to trust for the OTLP collector instead of the system's roots.
+    pub otlp_ca_file: Option<PathBuf>,
+    /// Lines each collector's buffer holds while the collector is unreachable; past this the
+    /// oldest are dropped and counted.
+    pub log_buffer_lines: usize,
+    /// A secret file holding the bearer token that `GET /metrics` on the HTTPS listener requires.
+    /// Unset: `/metrics` is not served there.
+    pub metrics_token_file: Option<PathBuf>,
+    /// A separate plain-HTTP listener for `/metrics` alone, on a loopback address (for an agent
+    /// on the same machine), needing no token.
+    pub metrics_listen: Option<String>,
 }
 
 fn redact_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -108,6 +131,15 @@ impl Default for Config {
             smtp_url: None,
             mail_from: "Portcullis <portcullis@localhost>".into(),
             mail_poll_secs: 5,
+            syslog_url: None,
+            syslog_ca_file: None,
+            syslog_facility: "local0".into(),
+            otlp_endpoint: None,
+            otlp_headers_file: None,
+            otlp_ca_file: None,
+            log_buffer_lines: 100_000,
+            metrics_token_file: None,
+            metrics_listen: None,
         }
     }
 }
@@ -137,6 +169,15 @@ const KEYS: &[&str] = &[
     "smtp_url",
     "mail_from",
     "mail_poll_secs",
+    "syslog_url",
+    "syslog_ca_file",
+    "syslog_facility",
+    "otlp_endpoint",
+    "otlp_headers_file",
+    "otlp_ca_file",
+    "log_buffer_lines",
+    "metrics_token_file",
+    "metrics_listen",
 ];
 
 impl Config {
@@ -214,6 +255,27 @@ impl Config {
         crate::mail::parse_from(&self.mail_from)?;
         if !(1..=3600).contains(&self.mail_poll_secs) {
             bail!("key `mail_poll_secs`: must be from 1 to 3600");
+        }
+        if let Some(u) = &self.syslog_url {
+            crate::logs::check_syslog_url(u)?;
+        }
+        crate::logs::check_facility(&self.syslog_facility)?;
+        if let Some(u) = &self.otlp_endpoint {
+            crate::logs::check_otlp_endpoint(u)?;
+        }
+        if !(1_000..=10_000_000).contains(&self.log_buffer_lines) {
+            bail!("key `log_buffer_lines`: must be from 1000 to 10000000");
+        }
+        if let Some(l) = &self.metrics_listen {
+            let addr = l
+                .parse::<std::net::SocketAddr>()
+                .with_context(|| format!("key `metrics_listen`: {l:?} is not an address:port"))?;
+            if !addr.ip().is_loopback() {
+                bail!(
+                    "key `metrics_listen`: {addr} is not a loopback address; the separate listener has no TLS \
+                     and no token, so it serves this machine only (use `metrics_token_file` for remote scraping)"
+                );
+            }
         }
         Ok(())
     }

@@ -95,11 +95,11 @@ pub fn load(cfg: &Config, may_create: bool) -> anyhow::Result<LocalKeyProvider> 
             );
         }
         create_key(&current)?;
-        eprintln!(
-            "warning: created a new master key in {}. Anyone with this file and a copy of the data can read it: \
+        crate::logs::notice(&format!(
+            "created a new master key in {}. Anyone with this file and a copy of the data can read it: \
              in production keep the key apart from the data ({ENV}, master_key_file on another volume, or a KMS).",
             current.display()
-        );
+        ));
     }
     let mut keys = Vec::new();
     for path in [&next, &current, &previous] {

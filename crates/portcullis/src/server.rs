@@ -63,6 +63,8 @@ pub struct Running {
     mail: Option<tokio::task::JoinHandle<()>>,
     /// Signs audit checkpoints.
     checkpoints: tokio::task::JoinHandle<()>,
+    /// The separate metrics listener, when configured.
+    metrics: Option<tokio::task::JoinHandle<()>>,
     store: SqlStore,
 }
 
@@ -73,8 +75,8 @@ impl Running {
         self.task.await.context("server task")?.context("server")?;
         self.background.abort();
         self.checkpoints.abort();
-        if let Some(mail) = &self.mail {
-            mail.abort();
+        for task in [&self.mail, &self.metrics].into_iter().flatten() {
+            task.abort();
         }
         self.store.close().await;
         Ok(())
@@ -114,7 +116,11 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         request_timeout: Duration::from_secs(cfg.request_timeout_secs),
         upload_idle_timeout: Duration::from_secs(cfg.upload_idle_timeout_secs),
     };
-    let app = portcullis_web::router(portal.clone(), web);
+    let (metrics_routes, metrics) = crate::monitoring::start(cfg, &portal, &store).await?;
+    let mut app = portcullis_web::router(portal.clone(), web);
+    if let Some(routes) = metrics_routes {
+        app = app.merge(routes);
+    }
     let handle = Handle::new();
     let mut server =
         axum_server::from_tcp_rustls(listener, rustls).context("serving on the listener")?.handle(handle.clone());
@@ -134,7 +140,7 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     let signer = crate::audit_key::load(cfg)?;
     let checkpoints =
         crate::background::spawn_checkpoints(portal.clone(), signer, Duration::from_secs(cfg.audit_checkpoint_secs));
-    Ok(Running { addr: bound, tls, portal, setup_link, handle, task, background, mail, checkpoints, store })
+    Ok(Running { addr: bound, tls, portal, setup_link, handle, task, background, mail, checkpoints, metrics, store })
 }
 
 /// A plain-HTTP listener that answers every request with a permanent redirect to the HTTPS

@@ -8,7 +8,7 @@ use crate::rows::{
     TokenRow, TotpRow, UserRow, VettingRow,
 };
 use async_trait::async_trait;
-use portcullis_core::audit::{self, AuditCheckpoint, NewEvent, StoredEvent};
+use portcullis_core::audit::{self, AuditCheckpoint, ChainStatus, NewEvent, StoredEvent};
 use portcullis_core::authn::lockout::{self, Lock};
 use portcullis_core::authn::webauthn;
 use portcullis_core::clock::to_millis;
@@ -272,6 +272,14 @@ impl SqlStore {
         match &self.pool {
             Pool::Sqlite(p) => migrator(Engine::Sqlite).await.map_err(fail)?.run(p).await.map_err(fail),
             Pool::Pg(p) => migrator(Engine::Postgres).await.map_err(fail)?.run(p).await.map_err(fail),
+        }
+    }
+
+    /// The pool's connections, for monitoring: (open, idle, most allowed).
+    pub fn pool_stats(&self) -> (u32, usize, u32) {
+        match &self.pool {
+            Pool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Pool::Pg(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
         }
     }
 
@@ -1908,6 +1916,28 @@ impl Tx for SqlTx {
     async fn audit_chains(&mut self) -> Result<Vec<String>> {
         const Q: &str = "SELECT DISTINCT chain FROM audit_events ORDER BY chain";
         on!(self, |c| sqlx::query_scalar(Q).fetch_all(c).await).map_err(db)
+    }
+
+    async fn audit_chain_status(&mut self) -> Result<Vec<ChainStatus>> {
+        // The heads give each chain's length; the event just after the newest checkpoint (if
+        // any) is the oldest one not yet sealed. Index lookups only.
+        const Q: &str = "SELECT h.chain, h.seq, COALESCE(c.seq, 0), c.signed_at, e.at FROM audit_heads h \
+                         LEFT JOIN (SELECT chain, MAX(seq) AS seq, MAX(signed_at) AS signed_at \
+                                    FROM audit_checkpoints GROUP BY chain) c ON c.chain = h.chain \
+                         LEFT JOIN audit_events e ON e.chain = h.chain AND e.seq = COALESCE(c.seq, 0) + 1 \
+                         ORDER BY h.chain";
+        type Row = (String, i64, i64, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(chain, length, sealed_through, signed_at, unsealed_at)| ChainStatus {
+                chain,
+                length,
+                sealed_through,
+                last_checkpoint_at: signed_at.map(portcullis_core::clock::from_millis),
+                oldest_unsealed_at: unsealed_at.map(portcullis_core::clock::from_millis),
+            })
+            .collect())
     }
 
     async fn audit_head(&mut self, chain: &str) -> Result<Option<StoredEvent>> {

@@ -7,10 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod client;
+mod collectors;
 mod passkey;
 mod smtp;
 
 pub use client::{Client, Resp, totp_code};
+pub use collectors::{HttpSink, Received, SyslogSink, secret_file};
 pub use passkey::SoftPasskey;
 pub use smtp::{Mail, PYTHON_VAR, SmtpSink};
 

@@ -130,10 +130,13 @@ impl FromRequestParts<AppState> for ApiCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(Error::Unauthenticated)?;
-            return Ok(Self(state.portal.authenticate_token(token.trim()).await?));
+            let p = state.portal.authenticate_token(token.trim()).await?;
+            crate::observe::identify(&p);
+            return Ok(Self(p));
         }
         let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
         let p = state.portal.authenticate_session(&cookie).await?;
+        crate::observe::identify(&p);
         if !is_safe(&parts.method) {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
             check_csrf(&p, sent)?;
@@ -153,7 +156,9 @@ impl FromRequestParts<AppState> for OperatorCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let auth = parts.headers.get(header::AUTHORIZATION).ok_or(Error::Unauthenticated)?;
         let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(Error::Unauthenticated)?;
-        Ok(Self(state.portal.authenticate_operator(token.trim()).await?))
+        let op = state.portal.authenticate_operator(token.trim()).await?;
+        crate::observe::identify_operator(op.operator.id);
+        Ok(Self(op))
     }
 }
 
@@ -196,6 +201,7 @@ impl FromRequestParts<AppState> for UiCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
         let principal = state.portal.authenticate_session(&cookie).await?;
+        crate::observe::identify(&principal);
         Ok(Self { principal, cookie })
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod api;
 mod error;
 mod extract;
 mod middleware;
+mod observe;
 mod streams;
 mod ui;
 

@@ -25,7 +25,9 @@ pub fn wrap(app: Router, limits: &WebSettings) -> Router {
         (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
         (HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()"),
     ];
-    let mut app = app.layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes));
+    let mut app = app
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn(crate::observe::observe));
     for (name, value) in headers {
         // `if_not_present`: a handler may set a stricter value (downloads add a sandbox CSP).
         app = app.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));

@@ -692,10 +692,15 @@ impl Tx for SealingTx {
     }
 
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {
-        self.inner.append_audit(ev, at).await
+        self.inner.append_audit(ev, at).await?;
+        crate::audit::count(ev);
+        Ok(())
     }
     async fn audit_chains(&mut self) -> Result<Vec<String>> {
         self.inner.audit_chains().await
+    }
+    async fn audit_chain_status(&mut self) -> Result<Vec<crate::audit::ChainStatus>> {
+        self.inner.audit_chain_status().await
     }
     async fn tenant_ids(&mut self) -> Result<Vec<TenantId>> {
         self.inner.tenant_ids().await
