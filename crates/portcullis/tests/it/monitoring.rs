@@ -108,3 +108,41 @@ async fn metrics_on_a_separate_loopback_listener() {
     assert_eq!(c.get("/metrics").await.status, StatusCode::NOT_FOUND);
     srv.stop().await;
 }
+
+/// Every `portcullis_…` metric named in `text` (histogram series reduced to their family).
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("portcullis_") {
+        let tail = &rest[at..];
+        let end = tail.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')).unwrap_or(tail.len());
+        let name = &tail[..end];
+        let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+        out.insert(family.to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// The shipped Prometheus rules pass `promtool check rules`; they and the Grafana dashboard
+/// (valid JSON) use only metrics Portcullis records.
+#[test]
+fn alert_rules_and_dashboard_use_real_metrics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let rules = root.join("deploy/prometheus/portcullis-rules.yml");
+    let promtool = std::env::var("PORTCULLIS_TEST_PROMTOOL").expect("PORTCULLIS_TEST_PROMTOOL (set by scripts/test)");
+    let o = std::process::Command::new(promtool).args(["check", "rules"]).arg(&rules).output().unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+
+    let dashboard = std::fs::read_to_string(root.join("deploy/grafana/portcullis-dashboard.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    assert!(parsed["panels"].as_array().unwrap().len() >= 10);
+    let known: std::collections::BTreeSet<String> =
+        portcullis::monitoring::METRICS.iter().map(|(n, _, _)| n.to_string()).collect();
+    for (what, text) in [("rules", std::fs::read_to_string(&rules).unwrap()), ("dashboard", dashboard)] {
+        let used = metric_names(&text);
+        assert!(used.len() >= 8, "{what} uses few metrics: {used:?}");
+        let unknown: Vec<_> = used.difference(&known).collect();
+        assert!(unknown.is_empty(), "{what} names metrics Portcullis does not record: {unknown:?}");
+    }
+}
