@@ -7,6 +7,7 @@ pub mod audit;
 pub mod authn;
 pub mod clock;
 pub mod crypto;
+pub mod dlp;
 pub mod error;
 pub mod ids;
 pub mod model;

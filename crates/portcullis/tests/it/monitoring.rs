@@ -115,7 +115,8 @@ fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
     let mut rest = text;
     while let Some(at) = rest.find("portcullis_") {
         let tail = &rest[at..];
-        let end = tail.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')).unwrap_or(tail.len());
+        let end =
+            tail.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')).unwrap_or(tail.len());
         let name = &tail[..end];
         let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
         out.insert(family.to_string());
