@@ -1,5 +1,5 @@
 //! Secrets never reach the logs: a whole scenario runs against `portcullis serve` with debug
-//! logging, then every log line is searched for the master key, passwords, session cookies,
+//! logging in JSON, then every log line is searched for the master key, passwords, session cookies,
 //! CSRF tokens, API tokens and one-time links, including while the server re-encrypts under a new
 //! tenant key.
 
@@ -16,7 +16,9 @@ async fn no_secret_appears_in_the_logs() {
 
     let log_path = d.join("server.log");
     let mut cmd = portcullis(d);
+    // JSON, the form shipped to collectors: every line carries its request's fields too.
     cmd.env("PORTCULLIS_LOG", "debug")
+        .env("PORTCULLIS_LOG_FORMAT", "json")
         .env("PORTCULLIS_KEY_ROTATION_POLL_SECS", "1")
         .stderr(std::fs::File::create(&log_path).unwrap());
     let (server, port) = crate::support::serve(cmd).await;
@@ -62,6 +64,9 @@ async fn no_secret_appears_in_the_logs() {
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.lines().count() > 5, "debug logging produced almost nothing:\n{log}");
+    for line in log.lines() {
+        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not a JSON line: {line}");
+    }
     assert!(log.contains("tenant-key rotation worked"), "the background rotation did not run:\n{log}");
     for s in &secrets {
         assert!(!log.contains(s.as_str()), "a secret ({} characters) appears in the log", s.len());
