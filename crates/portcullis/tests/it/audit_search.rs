@@ -662,6 +662,7 @@ crate::both!(the_audit_page_filters_pages_and_links_exports, |srv| async move {
     let r = a.get("/audit?from=yesterday&action=auth.").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.text().contains("Invalid from:") && r.text().contains("value=\"auth.\""), "{}", r.text());
+    assert!(!r.text().contains("export-csv"), "no export of a refused search");
     // The navigation leads here.
     assert!(a.get("/audit").await.text().contains("href=\"/audit\" id=\"nav-audit\""));
 });
