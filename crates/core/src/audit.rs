@@ -2,9 +2,11 @@
 //! hash, so removing, editing or reordering an event breaks every hash after it. The store
 //! appends an event in the same transaction as the action it records.
 
-use crate::ids::{TenantId, UserId};
+use crate::ids::{MatterId, TenantId, UserId};
 use aws_lc_rs::digest;
 use time::OffsetDateTime;
+
+pub mod search;
 
 /// Who did it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +57,9 @@ pub struct NewEvent {
     pub meta: RequestMeta,
     /// Extra facts; never secrets and never client content.
     pub detail: serde_json::Value,
+    /// The matter the event concerns, if any: the matter itself, or one of its documents or
+    /// messages. Searching by matter uses it (see [`StoredEvent::matter`]).
+    pub matter: Option<MatterId>,
 }
 
 impl NewEvent {
@@ -65,7 +70,21 @@ impl NewEvent {
         target: impl Into<String>,
         meta: &RequestMeta,
     ) -> Self {
-        Self { tenant_id, actor, action, target: target.into(), meta: meta.clone(), detail: serde_json::Value::Null }
+        Self {
+            tenant_id,
+            actor,
+            action,
+            target: target.into(),
+            meta: meta.clone(),
+            detail: serde_json::Value::Null,
+            matter: None,
+        }
+    }
+
+    /// Mark the event as concerning `matter` (or one of its documents or messages).
+    pub fn on_matter(mut self, matter: MatterId) -> Self {
+        self.matter = Some(matter);
+        self
     }
 
     pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
@@ -106,6 +125,18 @@ pub struct StoredEvent {
     pub ip: Option<String>,
     pub request_id: Option<String>,
     pub detail: String,
+    /// The matter the event concerns (its id, as stored), so that a search by matter finds the
+    /// events about the matter *and* about its documents and messages with one indexed column.
+    ///
+    /// A filter decides what an auditor sees, so the column must not be changeable without
+    /// trace: anyone able to clear it could hide an event from a search by matter while the
+    /// chain still verified. It is therefore covered by the event's hash like every other
+    /// field (see [`event_hash`]): an event with a matter hashes under the `v2` domain tag with
+    /// the matter as an extra field, one without hashes exactly as before (`v1`). Events written
+    /// before the column existed keep verifying; setting the column on one of them, or clearing
+    /// or changing it on a newer one, breaks that event's hash. (Deriving the column from the
+    /// target or detail instead would leave the column itself uncovered.)
+    pub matter: Option<String>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -127,6 +158,7 @@ pub fn seal(ev: &NewEvent, seq: i64, at: OffsetDateTime, prev_hash: &str) -> Sto
         ip: ev.meta.ip.clone(),
         request_id: ev.meta.request_id.clone(),
         detail: ev.detail.to_string(),
+        matter: ev.matter.map(|m| m.to_string()),
         prev_hash: prev_hash.to_string(),
         hash: String::new(),
     };
@@ -135,13 +167,16 @@ pub fn seal(ev: &NewEvent, seq: i64, at: OffsetDateTime, prev_hash: &str) -> Sto
 }
 
 /// The hash of a stored event: SHA-256 over every field, each length-prefixed so no two
-/// different events encode alike.
+/// different events encode alike. An event without a matter hashes as in the first version of
+/// the format (`v1`); one with a matter under the tag `v2`, with the matter after the detail, so
+/// the two forms can never encode alike either.
 pub fn event_hash(e: &StoredEvent) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
     let at = crate::clock::to_millis(e.at).to_string();
     let seq = e.seq.to_string();
+    let tag = if e.matter.is_some() { "portcullis-audit-v2" } else { "portcullis-audit-v1" };
     let fields: [&str; 10] = [
-        "portcullis-audit-v1",
+        tag,
         &e.chain,
         &seq,
         &at,
@@ -152,7 +187,7 @@ pub fn event_hash(e: &StoredEvent) -> String {
         e.request_id.as_deref().unwrap_or(""),
         &e.detail,
     ];
-    for f in fields.iter().chain(std::iter::once(&e.prev_hash.as_str())) {
+    for f in fields.into_iter().chain(e.matter.as_deref()).chain([e.prev_hash.as_str()]) {
         ctx.update(&(f.len() as u64).to_be_bytes());
         ctx.update(f.as_bytes());
     }
@@ -341,6 +376,44 @@ mod tests {
         let mut swapped = chain(5);
         swapped.swap(1, 2);
         assert_eq!(verify_run("", 1, &swapped), Err(3));
+    }
+
+    #[test]
+    fn an_event_without_a_matter_hashes_as_before_and_one_with_a_matter_covers_it() {
+        let mut e = StoredEvent {
+            chain: "t".into(),
+            seq: 1,
+            at: OffsetDateTime::UNIX_EPOCH,
+            actor: "system".into(),
+            action: "test.event".into(),
+            target: "n:1".into(),
+            ip: None,
+            request_id: None,
+            detail: "null".into(),
+            matter: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        // Fixed vectors, computed independently of this code: the v1 form is the one events
+        // were hashed with before matters were recorded, so old chains keep verifying.
+        assert_eq!(event_hash(&e), "f0b1e8eaa49e40ce243aca06e65ad84aebce0aeec637075bfcc45c89b731946b");
+        e.matter = Some("m".into());
+        assert_eq!(event_hash(&e), "04aca1a8aa95f3d1152d39a8b9bdf1dd048656fbddb6445f02d8f8d1cf10ecbf");
+        // Clearing, adding or changing the matter is an edit like any other.
+        let ev = NewEvent::new(
+            Some(TenantId::new()),
+            Actor::System,
+            "document.upload",
+            "document:x",
+            &RequestMeta::default(),
+        )
+        .on_matter(MatterId::new());
+        let sealed = seal(&ev, 1, OffsetDateTime::UNIX_EPOCH, "");
+        assert_eq!(verify_run("", 1, std::slice::from_ref(&sealed)), Ok(()));
+        for matter in [None, Some(MatterId::new().to_string()), Some(String::new())] {
+            let tampered = StoredEvent { matter, ..sealed.clone() };
+            assert_eq!(verify_run("", 1, &[tampered]), Err(1));
+        }
     }
 
     use crate::crypto::signing::{AuditPublicKey, AuditSigner};

@@ -511,6 +511,9 @@ pub enum PlatformPermission {
     ManageSubscriptions,
     /// Request, approve or reject a sensitive platform action (master-key rotation).
     ApprovePlatformActions,
+    /// Read the platform's own audit events (operators, vetting, platform approvals). Never a
+    /// tenant's events: those are in the tenant's chain, which no operator call reads.
+    ReadPlatformAudit,
 }
 
 /// An authenticated operator, with the grants and vetting record read for this request.
@@ -548,7 +551,9 @@ pub fn authorize_platform(op: &OperatorPrincipal, perm: PlatformPermission, now:
     let has = |role: OperatorRole| op.grants.iter().any(|g| g.role == role && g.suspended_at.is_none());
     let privileged = has(OperatorRole::Privileged) && vetting_current(op.vetting.as_ref(), now);
     let allowed = match perm {
-        PlatformPermission::ViewHealth | PlatformPermission::ViewTenants => has(OperatorRole::Support) || privileged,
+        PlatformPermission::ViewHealth | PlatformPermission::ViewTenants | PlatformPermission::ReadPlatformAudit => {
+            has(OperatorRole::Support) || privileged
+        }
         PlatformPermission::ManageSubscriptions | PlatformPermission::ApprovePlatformActions => privileged,
     };
     if allowed { Ok(()) } else { Err(Error::Forbidden("do this on the platform with your current role".into())) }

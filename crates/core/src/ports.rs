@@ -4,6 +4,7 @@
 //! Every store method takes the tenant it works in (directly or inside a policy grant): no query
 //! can wander across tenants because no query is written without one.
 
+use crate::audit::search::AuditFilter;
 use crate::audit::{AuditCheckpoint, ChainStatus, NewEvent, StoredEvent};
 use crate::authn::lockout::Lock;
 use crate::error::Result;
@@ -366,6 +367,16 @@ pub trait Tx: Send {
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()>;
     /// The events of one chain (tenant id, or "" for the platform), in order.
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>>;
+    /// The events of one chain after `after_seq` (and not past `upto_seq`, if given) that match
+    /// every filter, in order, at most `limit`. The database does the filtering.
+    async fn search_audit(
+        &mut self,
+        chain: &str,
+        filter: &AuditFilter,
+        after_seq: i64,
+        upto_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>>;
     /// Every audit chain's key found among the events (tenant ids, and "" for the platform
     /// chain). Reads the whole event table: for verification, not for periodic work.
     async fn audit_chains(&mut self) -> Result<Vec<String>>;

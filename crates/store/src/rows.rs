@@ -313,6 +313,7 @@ pub(crate) struct AuditRow {
     ip: Option<String>,
     request_id: Option<String>,
     detail: String,
+    matter_id: Option<String>,
     prev_hash: String,
     hash: String,
 }
@@ -329,6 +330,7 @@ impl AuditRow {
             ip: self.ip,
             request_id: self.request_id,
             detail: self.detail,
+            matter: self.matter_id,
             prev_hash: self.prev_hash,
             hash: self.hash,
         })

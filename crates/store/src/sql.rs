@@ -8,6 +8,7 @@ use crate::rows::{
     TokenRow, TotpRow, UserRow, VettingRow,
 };
 use async_trait::async_trait;
+use portcullis_core::audit::search::{ActionMatch, AuditFilter};
 use portcullis_core::audit::{self, AuditCheckpoint, ChainStatus, NewEvent, StoredEvent};
 use portcullis_core::authn::lockout::{self, Lock};
 use portcullis_core::authn::webauthn;
@@ -105,6 +106,66 @@ macro_rules! approval_columns {
     () => {
         "id, tenant_id, action, requested_by, requested_at, expires_at, state, decided_by, decided_at"
     };
+}
+
+/// The columns of `audit_events`, in the order `AuditRow` and the INSERT use.
+macro_rules! audit_columns {
+    () => {
+        "chain, seq, at, actor, action, target, ip, request_id, detail, matter_id, prev_hash, hash"
+    };
+}
+
+/// A value for a placeholder of a query whose text depends on which filters are given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// The audit search: fixed SQL text for each filter given, every value bound to a placeholder
+/// (the text is built only from the constant fragments below, never from input). Building it per
+/// search, rather than one query with `($n IS NULL OR ...)` for each filter, lets both engines
+/// use the index of the filter at hand.
+fn audit_search_query(
+    chain: &str,
+    filter: &AuditFilter,
+    after_seq: i64,
+    upto_seq: Option<i64>,
+    limit: i64,
+) -> (String, Vec<Bind>) {
+    let mut sql =
+        String::from(concat!("SELECT ", audit_columns!(), " FROM audit_events WHERE chain = $1 AND seq > $2"));
+    let mut binds = vec![Bind::Text(chain.to_string()), Bind::Int(after_seq)];
+    let mut param = |v: Bind| {
+        binds.push(v);
+        format!("${}", binds.len())
+    };
+    if let Some(upto) = upto_seq {
+        sql.push_str(&format!(" AND seq <= {}", param(Bind::Int(upto))));
+    }
+    if let Some(actor) = &filter.actor {
+        sql.push_str(&format!(" AND actor = {}", param(Bind::Text(actor.clone()))));
+    }
+    match &filter.action {
+        Some(ActionMatch::Exact(a)) => sql.push_str(&format!(" AND action = {}", param(Bind::Text(a.clone())))),
+        // Not LIKE: `_` is a wildcard there and SQLite's LIKE ignores case. The prefix is ASCII.
+        Some(ActionMatch::Prefix(a)) => {
+            let (len, prefix) = (param(Bind::Text(a.clone())), param(Bind::Text(a.clone())));
+            sql.push_str(&format!(" AND substr(action, 1, length({len})) = {prefix}"));
+        }
+        None => {}
+    }
+    if let Some(m) = filter.matter {
+        sql.push_str(&format!(" AND matter_id = {}", param(Bind::Text(m.to_string()))));
+    }
+    if let Some(from) = filter.from {
+        sql.push_str(&format!(" AND at >= {}", param(Bind::Int(ms(from)))));
+    }
+    if let Some(to) = filter.to {
+        sql.push_str(&format!(" AND at <= {}", param(Bind::Int(ms(to)))));
+    }
+    sql.push_str(&format!(" ORDER BY seq LIMIT {}", param(Bind::Int(limit))));
+    (sql, binds)
 }
 
 /// A row of `audit_checkpoints`: chain, seq, hash, signed_at, key_id, signature.
@@ -1884,8 +1945,11 @@ impl Tx for SqlTx {
         const INIT: &str =
             "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, '') ON CONFLICT (chain) DO NOTHING";
         const CLAIM: &str = "UPDATE audit_heads SET seq = seq + 1 WHERE chain = $1 RETURNING seq, hash";
-        const INSERT: &str = "INSERT INTO audit_events (chain, seq, at, actor, action, target, ip, request_id, detail, prev_hash, hash) \
-                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+        const INSERT: &str = concat!(
+            "INSERT INTO audit_events (",
+            audit_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
         const ADVANCE: &str = "UPDATE audit_heads SET hash = $2 WHERE chain = $1";
         let chain = audit::chain_key(ev.tenant_id);
         on!(self, |c| sqlx::query(INIT).bind(&chain).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
@@ -1902,6 +1966,7 @@ impl Tx for SqlTx {
             .bind(&e.ip)
             .bind(&e.request_id)
             .bind(&e.detail)
+            .bind(&e.matter)
             .bind(&e.prev_hash)
             .bind(&e.hash)
             .execute(c)
@@ -1941,8 +2006,8 @@ impl Tx for SqlTx {
     }
 
     async fn audit_head(&mut self, chain: &str) -> Result<Option<StoredEvent>> {
-        const Q: &str = "SELECT chain, seq, at, actor, action, target, ip, request_id, detail, prev_hash, hash \
-                         FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1";
+        const Q: &str =
+            concat!("SELECT ", audit_columns!(), " FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1");
         let row: Option<AuditRow> = on!(self, |c| sqlx::query_as(Q).bind(chain).fetch_optional(c).await).map_err(db)?;
         row.map(AuditRow::into_model).transpose()
     }
@@ -1986,10 +2051,29 @@ impl Tx for SqlTx {
     }
 
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
-        const Q: &str = "SELECT chain, seq, at, actor, action, target, ip, request_id, detail, prev_hash, hash \
-                         FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3";
-        let rows: Vec<AuditRow> =
-            on!(self, |c| sqlx::query_as(Q).bind(chain).bind(after_seq).bind(limit).fetch_all(c).await).map_err(db)?;
+        self.search_audit(chain, &AuditFilter::default(), after_seq, None, limit).await
+    }
+
+    async fn search_audit(
+        &mut self,
+        chain: &str,
+        filter: &AuditFilter,
+        after_seq: i64,
+        upto_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        let (sql, binds) = audit_search_query(chain, filter, after_seq, upto_seq, limit);
+        let rows: Vec<AuditRow> = on!(self, |c| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for b in binds {
+                q = match b {
+                    Bind::Text(v) => q.bind(v),
+                    Bind::Int(v) => q.bind(v),
+                };
+            }
+            q.fetch_all(c).await
+        })
+        .map_err(db)?;
         rows::all(rows, AuditRow::into_model)
     }
 }
@@ -1997,6 +2081,25 @@ impl Tx for SqlTx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_search_binds_every_value() {
+        let m = MatterId::new();
+        let filter = AuditFilter {
+            actor: Some("user:x' OR 1=1 --".into()),
+            action: Some(ActionMatch::Prefix("auth.".into())),
+            matter: Some(m),
+            from: Some(OffsetDateTime::UNIX_EPOCH),
+            to: Some(OffsetDateTime::UNIX_EPOCH),
+        };
+        let (sql, binds) = audit_search_query("t", &filter, 5, Some(9), 10);
+        assert!(!sql.contains("OR 1=1") && !sql.contains("auth.") && !sql.contains(&m.to_string()), "{sql}");
+        assert_eq!(binds.len(), 10);
+        assert!(sql.ends_with("ORDER BY seq LIMIT $10"), "{sql}");
+        let (plain, binds) = audit_search_query("t", &AuditFilter::default(), 0, None, 3);
+        assert_eq!(binds, [Bind::Text("t".into()), Bind::Int(0), Bind::Int(3)]);
+        assert!(plain.ends_with("WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3"), "{plain}");
+    }
 
     #[tokio::test]
     async fn a_database_from_a_newer_build_is_refused() {

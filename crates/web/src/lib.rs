@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub(crate) mod api;
+mod audit_export;
 mod error;
 mod extract;
 mod middleware;

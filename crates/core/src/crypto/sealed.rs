@@ -720,4 +720,14 @@ impl Tx for SealingTx {
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
         self.inner.audit_chain(chain, after_seq, limit).await
     }
+    async fn search_audit(
+        &mut self,
+        chain: &str,
+        filter: &crate::audit::search::AuditFilter,
+        after_seq: i64,
+        upto_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        self.inner.search_audit(chain, filter, after_seq, upto_seq, limit).await
+    }
 }

@@ -99,11 +99,16 @@ impl MeterResult {
 }
 
 impl Portal {
-    /// The matter's documents, newest first.
-    pub async fn list_documents(&self, p: &Principal, matter: MatterId) -> Result<Vec<Document>> {
-        let mut tx = self.read().await?;
+    /// The matter's documents, newest first. Their names are client content: audited
+    /// (`document.list`) in the same transaction, failing if the event cannot be written.
+    pub async fn list_documents(&self, p: &Principal, matter: MatterId, meta: &RequestMeta) -> Result<Vec<Document>> {
+        let mut tx = self.write().await?;
         let grant = self.grant_matter(&mut *tx, p, matter, Permission::ListDocuments).await?;
-        tx.list_documents(&grant).await
+        let documents = tx.list_documents(&grant).await?;
+        let detail = serde_json::json!({ "count": documents.len() });
+        self.audit_matter_read(&mut *tx, p, "document.list", matter, detail, meta).await?;
+        tx.commit().await?;
+        Ok(documents)
     }
 
     /// Stream a document in. It becomes visible only when every byte is stored and its record
@@ -160,7 +165,8 @@ impl Portal {
                 tx.insert_document(&grant, &d).await?;
                 let ev =
                     NewEvent::new(Some(p.tenant_id), actor(&p), "document.upload", format!("document:{id}"), &meta)
-                        .with_detail(serde_json::json!({ "matter": matter.to_string(), "size": size }));
+                        .with_detail(serde_json::json!({ "matter": matter.to_string(), "size": size }))
+                        .on_matter(matter);
                 tx.append_audit(&ev, d.created_at).await?;
                 tx.commit().await
             }
@@ -193,7 +199,8 @@ impl Portal {
             .with_detail(serde_json::json!({
                 "matter": doc.matter_id.to_string(),
                 "range": range.as_ref().map(|r| format!("{}-{}", r.start, r.end.saturating_sub(1))),
-            }));
+            }))
+            .on_matter(doc.matter_id);
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         let opened = match self.open_document(&doc, range.clone()).await {
@@ -216,7 +223,8 @@ impl Portal {
                     format!("document:{id}"),
                     meta,
                 )
-                .with_detail(serde_json::json!({ "error": e.to_string() }));
+                .with_detail(serde_json::json!({ "error": e.to_string() }))
+                .on_matter(doc.matter_id);
                 tx.append_audit(&ev, self.clock.now()).await?;
                 tx.commit().await?;
                 Err(e)

@@ -27,10 +27,18 @@ impl std::fmt::Debug for InviteOutcome {
 }
 
 impl Portal {
-    /// The matters the caller may see.
-    pub async fn list_matters(&self, p: &Principal) -> Result<Vec<Matter>> {
+    /// The matters the caller may see. Their titles and references are client content, so the
+    /// listing is audited (`matter.list`, with how many were shown) in the same transaction:
+    /// if the event cannot be written, nothing is shown.
+    pub async fn list_matters(&self, p: &Principal, meta: &RequestMeta) -> Result<Vec<Matter>> {
         let grant = policy::authorize_matter_list(p)?;
-        self.read().await?.list_matters(&grant).await
+        let mut tx = self.write().await?;
+        let matters = tx.list_matters(&grant).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.list", format!("tenant:{}", p.tenant_id), meta)
+            .with_detail(serde_json::json!({ "count": matters.len() }));
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await?;
+        Ok(matters)
     }
 
     /// Open a new matter. A restricted one (an ethical wall) starts with its creator alone on
@@ -60,25 +68,35 @@ impl Portal {
             tx.insert_member(&creator, p.user_id, Role::Staff, m.created_at).await?;
         }
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.create", format!("matter:{}", m.id), meta)
-            .with_detail(serde_json::json!({ "restricted": restricted }));
+            .with_detail(serde_json::json!({ "restricted": restricted }))
+            .on_matter(m.id);
         tx.append_audit(&ev, m.created_at).await?;
         tx.commit().await?;
         Ok(m)
     }
 
-    /// One matter, if the caller may see it.
-    pub async fn matter(&self, p: &Principal, id: MatterId) -> Result<Matter> {
-        let mut tx = self.read().await?;
+    /// One matter, if the caller may see it. Audited (`matter.view`) in the same transaction:
+    /// if the event cannot be written, the matter is not shown.
+    pub async fn matter(&self, p: &Principal, id: MatterId, meta: &RequestMeta) -> Result<Matter> {
+        let mut tx = self.write().await?;
         let grant = self.grant_matter(&mut *tx, p, id, Permission::ViewMatter).await?;
-        tx.matter(grant.tenant_id(), grant.matter_id()).await?.ok_or(Error::NotFound)
+        let m = tx.matter(grant.tenant_id(), grant.matter_id()).await?.ok_or(Error::NotFound)?;
+        self.audit_matter_read(&mut *tx, p, "matter.view", id, serde_json::Value::Null, meta).await?;
+        tx.commit().await?;
+        Ok(m)
     }
 
-    /// The matter's access list.
-    pub async fn list_members(&self, p: &Principal, id: MatterId) -> Result<Vec<MatterMember>> {
-        let mut tx = self.read().await?;
+    /// The matter's access list (names and email addresses, the clients' among them), audited
+    /// as `matter.member_list`.
+    pub async fn list_members(&self, p: &Principal, id: MatterId, meta: &RequestMeta) -> Result<Vec<MatterMember>> {
+        let mut tx = self.write().await?;
         // Clients do not see the list: it would tell them who the firm's other clients are.
         let grant = self.grant_matter(&mut *tx, p, id, Permission::ListMembers).await?;
-        tx.list_members(&grant).await
+        let members = tx.list_members(&grant).await?;
+        let detail = serde_json::json!({ "count": members.len() });
+        self.audit_matter_read(&mut *tx, p, "matter.member_list", id, detail, meta).await?;
+        tx.commit().await?;
+        Ok(members)
     }
 
     /// Put a user on a matter's list. Role `client` invites a client user by email, creating the
@@ -141,7 +159,8 @@ impl Portal {
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.member_add", format!("matter:{id}"), meta)
             .with_detail(
                 serde_json::json!({ "user": user.id.to_string(), "role": member_role.as_str(), "created": created }),
-            );
+            )
+            .on_matter(id);
         tx.append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(InviteOutcome { user_id: user.id, created, invite_url })

@@ -12,11 +12,16 @@ use crate::validate;
 pub const MAX_MESSAGE_CHARS: usize = 20_000;
 
 impl Portal {
-    /// The matter's messages, oldest first.
-    pub async fn list_messages(&self, p: &Principal, matter: MatterId) -> Result<Vec<Message>> {
-        let mut tx = self.read().await?;
+    /// The matter's messages, oldest first. Audited (`message.read`, with how many were shown)
+    /// in the same transaction: if the event cannot be written, no message is shown.
+    pub async fn list_messages(&self, p: &Principal, matter: MatterId, meta: &RequestMeta) -> Result<Vec<Message>> {
+        let mut tx = self.write().await?;
         let grant = self.grant_matter(&mut *tx, p, matter, Permission::ReadMessages).await?;
-        tx.list_messages(&grant).await
+        let messages = tx.list_messages(&grant).await?;
+        let detail = serde_json::json!({ "count": messages.len() });
+        self.audit_matter_read(&mut *tx, p, "message.read", matter, detail, meta).await?;
+        tx.commit().await?;
+        Ok(messages)
     }
 
     /// Post a message on the matter.
@@ -41,7 +46,8 @@ impl Portal {
         };
         tx.insert_message(&grant, &m).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "message.post", format!("matter:{matter}"), meta)
-            .with_detail(serde_json::json!({ "message": m.id.to_string() }));
+            .with_detail(serde_json::json!({ "message": m.id.to_string() }))
+            .on_matter(matter);
         tx.append_audit(&ev, m.created_at).await?;
         tx.commit().await?;
         Ok(m)

@@ -24,6 +24,7 @@ mod users;
 
 pub use accounts::{LinkInfo, LoginOutcome};
 pub use approvals::{APPROVAL_TTL, Change};
+pub use audit_log::{AuditExport, AuditPage};
 pub use audit_seal::ChainReport;
 pub use devices::DeviceOutcome;
 pub use documents::{ByteRange, Download};
@@ -173,6 +174,24 @@ impl Portal {
             .ok_or_else(|| Error::Integrity("the tenant key for this data does not exist".into()))?;
         let key = self.keyring.tenant_key(tenant, KeyPurpose::Data, rec.version, &rec.key_id, &rec.wrapped).await?;
         Ok((rec.version, key))
+    }
+
+    /// Record a read of a matter's client content (the matter, its documents, messages or
+    /// members) in `tx`, the read's own transaction, so a read whose event cannot be written
+    /// fails rather than going unrecorded. The event holds ids and counts, never the content.
+    async fn audit_matter_read(
+        &self,
+        tx: &mut dyn Tx,
+        p: &Principal,
+        action: &'static str,
+        matter: MatterId,
+        detail: serde_json::Value,
+        meta: &crate::audit::RequestMeta,
+    ) -> Result<()> {
+        let ev = crate::audit::NewEvent::new(Some(p.tenant_id), actor(p), action, format!("matter:{matter}"), meta)
+            .with_detail(detail)
+            .on_matter(matter);
+        tx.append_audit(&ev, self.clock.now()).await
     }
 
     /// Record a refused attempt in its own transaction (the refusal must not roll it back):

@@ -210,7 +210,8 @@ impl Portal {
                             format!("document:{}", doc.id),
                             meta,
                         )
-                        .with_detail(serde_json::json!({ "error": e.to_string() }));
+                        .with_detail(serde_json::json!({ "error": e.to_string() }))
+                        .on_matter(doc.matter_id);
                         tx.append_audit(&ev, self.clock.now()).await?;
                         tx.commit().await?;
                         report.failed.push(format!("document {}: {e}", doc.id));

@@ -5,6 +5,7 @@
 
 mod api;
 mod audit_seal;
+mod audit_search;
 mod browser;
 mod cli;
 mod encryption;

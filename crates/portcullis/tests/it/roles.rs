@@ -81,6 +81,7 @@ fn endpoints() -> Vec<Endpoint> {
             false,
         ),
         e(Method::GET, "/api/v1/audit", None, "read the audit log", false),
+        e(Method::GET, "/api/v1/audit/export", None, "read the audit log", false),
         e(Method::POST, "/api/v1/users/{U}/role", Some(json!({"role": "client"})), "manage users", false),
         e(Method::POST, "/api/v1/users/{U}/unlock", None, "manage users", false),
         e(Method::POST, "/api/v1/users/{U}/sessions/revoke", None, "manage users", false),
@@ -118,6 +119,7 @@ const NOT_ROLE_GATED: &[&str] = &[
     "post /api/v1/me/password",
     // The platform operators' API takes operator tokens only: tested in `platform`.
     "get /api/v1/platform/health",
+    "get /api/v1/platform/audit",
     "get /api/v1/platform/tenants",
     "post /api/v1/platform/tenants",
     "get /api/v1/platform/approvals",

@@ -17,9 +17,10 @@ use portcullis_core::ids::{DocumentId, MatterId};
 pub async fn list(
     State(s): State<AppState>,
     ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
     ApiPath(id): ApiPath<MatterId>,
 ) -> Result<Json<Items<DocumentView>>, ApiError> {
-    let items = s.portal.list_documents(&p, id).await?.iter().map(DocumentView::from).collect();
+    let items = s.portal.list_documents(&p, id, &meta).await?.iter().map(DocumentView::from).collect();
     Ok(Json(Items { items }))
 }
 

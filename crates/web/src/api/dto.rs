@@ -1,9 +1,10 @@
 //! The API's request and response bodies.
 
+use portcullis_core::audit::search::SearchInput;
 use portcullis_core::authn::webauthn;
 use portcullis_core::model::{ApiToken, Document, Matter, MatterMember, Message, PasskeyRecord, User};
 use portcullis_core::policy::Principal;
-use portcullis_core::service::FactorProof;
+use portcullis_core::service::{AuditPage, FactorProof};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -398,19 +399,114 @@ pub struct UploadQuery {
     pub name: String,
 }
 
-/// Paging through the audit log.
-#[derive(Deserialize, utoipa::IntoParams)]
-pub struct AuditQuery {
-    /// Events after this sequence number (default 0: from the start).
-    #[serde(default)]
-    pub after: i64,
-    /// At most this many (1 to 500; default 100).
-    #[serde(default = "default_audit_limit")]
-    pub limit: i64,
+/// Define a query-string struct for an audit search: the filters every search takes (actor,
+/// action, from, to) and the fields listed. Unknown parameters are refused, so a misspelt
+/// filter cannot silently widen a search.
+macro_rules! audit_query {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$doc])*
+        #[derive(Deserialize, utoipa::IntoParams, Debug, Default)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct $name {
+            /// A user's id (on the platform: an operator's), or an actor as stored: `user:ID`,
+            /// `operator:ID`, `cli`, `system` or `anonymous`.
+            pub actor: Option<String>,
+            /// An exact action (`matter.view`) or a prefix ending in a dot (`auth.`).
+            pub action: Option<String>,
+            /// Events at or after this time (RFC 3339, e.g. `2026-11-24T09:00:00Z`).
+            pub from: Option<String>,
+            /// Events at or before this time (RFC 3339).
+            pub to: Option<String>,
+            $($(#[$fdoc])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The filters every search takes; the caller adds the others.
+            fn common(&self) -> SearchInput {
+                SearchInput {
+                    actor: self.actor.clone(),
+                    action: self.action.clone(),
+                    from: self.from.clone(),
+                    to: self.to.clone(),
+                    ..SearchInput::default()
+                }
+            }
+        }
+    };
 }
 
-fn default_audit_limit() -> i64 {
-    100
+audit_query!(
+    /// Searching the firm's audit log, a page at a time.
+    AuditQuery {
+        /// A matter's id: events about the matter and about its documents and messages.
+        matter: Option<String>,
+        /// Events after this sequence number: the `next` of the previous page (default 0).
+        #[param(value_type = Option<i64>)]
+        after: Option<String>,
+        /// At most this many events (1 to 500; default 100).
+        #[param(value_type = Option<i64>)]
+        limit: Option<String>,
+    }
+);
+
+impl AuditQuery {
+    pub fn input(&self) -> SearchInput {
+        SearchInput {
+            matter: self.matter.clone(),
+            after: self.after.clone(),
+            limit: self.limit.clone(),
+            ..self.common()
+        }
+    }
+}
+
+audit_query!(
+    /// Exporting the firm's audit log: every matching event, streamed.
+    AuditExportQuery {
+        /// `jsonl` (default: one event per line, as the search returns it) or `csv`.
+        format: Option<String>,
+        /// A matter's id: events about the matter and about its documents and messages.
+        matter: Option<String>,
+    }
+);
+
+impl AuditExportQuery {
+    pub fn input(&self) -> SearchInput {
+        SearchInput { matter: self.matter.clone(), ..self.common() }
+    }
+}
+
+audit_query!(
+    /// Searching the platform's own audit events, a page at a time.
+    PlatformAuditQuery {
+        /// Events after this sequence number: the `next` of the previous page (default 0).
+        #[param(value_type = Option<i64>)]
+        after: Option<String>,
+        /// At most this many events (1 to 500; default 100).
+        #[param(value_type = Option<i64>)]
+        limit: Option<String>,
+    }
+);
+
+impl PlatformAuditQuery {
+    pub fn input(&self) -> SearchInput {
+        SearchInput { after: self.after.clone(), limit: self.limit.clone(), ..self.common() }
+    }
+}
+
+/// One page of audit events, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPageView {
+    pub items: Vec<AuditEventView>,
+    /// Pass as `after` to get the next page; `null` on the last page.
+    pub next: Option<i64>,
+}
+
+impl From<&AuditPage> for AuditPageView {
+    fn from(p: &AuditPage) -> Self {
+        Self { items: p.events.iter().map(AuditEventView::from).collect(), next: p.next }
+    }
 }
 
 /// One audit event. Hashes let a reader check the chain themselves.
@@ -421,6 +517,8 @@ pub struct AuditEventView {
     pub actor: String,
     pub action: String,
     pub target: String,
+    /// The matter the event concerns (the matter itself, or one of its documents or messages).
+    pub matter: Option<String>,
     pub ip: Option<String>,
     pub request_id: Option<String>,
     /// JSON object with the action's particulars (ids and counts, never client content).
@@ -437,6 +535,7 @@ impl From<&portcullis_core::audit::StoredEvent> for AuditEventView {
             actor: e.actor.clone(),
             action: e.action.clone(),
             target: e.target.clone(),
+            matter: e.matter.clone(),
             ip: e.ip.clone(),
             request_id: e.request_id.clone(),
             detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null),

@@ -11,8 +11,12 @@ use portcullis_core::ids::MatterId;
 
 /// The matters the caller may see.
 #[utoipa::path(get, path = "/api/v1/matters", tag = "matters", responses((status = 200, body = Items<MatterView>)))]
-pub async fn list(State(s): State<AppState>, ApiCaller(p): ApiCaller) -> Result<Json<Items<MatterView>>, ApiError> {
-    let items = s.portal.list_matters(&p).await?.iter().map(MatterView::from).collect();
+pub async fn list(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+) -> Result<Json<Items<MatterView>>, ApiError> {
+    let items = s.portal.list_matters(&p, &meta).await?.iter().map(MatterView::from).collect();
     Ok(Json(Items { items }))
 }
 
@@ -33,9 +37,10 @@ pub async fn create(
 pub async fn get_one(
     State(s): State<AppState>,
     ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
     ApiPath(id): ApiPath<MatterId>,
 ) -> Result<Json<MatterView>, ApiError> {
-    Ok(Json(MatterView::from(&s.portal.matter(&p, id).await?)))
+    Ok(Json(MatterView::from(&s.portal.matter(&p, id, &meta).await?)))
 }
 
 /// Add a member; role `client` invites a client user by email.
@@ -59,9 +64,10 @@ pub async fn add_member(
 pub async fn list_members(
     State(s): State<AppState>,
     ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
     ApiPath(id): ApiPath<MatterId>,
 ) -> Result<Json<Items<MemberView>>, ApiError> {
-    let items = s.portal.list_members(&p, id).await?.iter().map(MemberView::from).collect();
+    let items = s.portal.list_members(&p, id, &meta).await?.iter().map(MemberView::from).collect();
     Ok(Json(Items { items }))
 }
 
@@ -70,9 +76,10 @@ pub async fn list_members(
 pub async fn list_messages(
     State(s): State<AppState>,
     ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
     ApiPath(id): ApiPath<MatterId>,
 ) -> Result<Json<Items<MessageView>>, ApiError> {
-    let items = s.portal.list_messages(&p, id).await?.iter().map(MessageView::from).collect();
+    let items = s.portal.list_messages(&p, id, &meta).await?.iter().map(MessageView::from).collect();
     Ok(Json(Items { items }))
 }
 

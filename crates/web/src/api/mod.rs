@@ -30,8 +30,8 @@ use utoipa::OpenApi;
         matters::list, matters::create, matters::get_one, matters::add_member, matters::list_members,
         matters::list_messages, matters::post_message,
         documents::list, documents::upload, documents::content,
-        audit::list,
-        platform::health, platform::tenants, platform::create,
+        audit::list, audit::export,
+        platform::health, platform::audit, platform::tenants, platform::create,
         platform::request_action, platform::approvals, platform::approve, platform::reject,
         sessions::list, sessions::end, sessions::change_password, sessions::end_all,
         approvals::change_role, approvals::unlock, approvals::list, approvals::approve, approvals::reject,
@@ -69,6 +69,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/session", post(session::login).delete(session::logout).get(session::me))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/platform/health", get(platform::health))
+        .route("/api/v1/platform/audit", get(platform::audit))
         .route("/api/v1/platform/tenants", get(platform::tenants).post(platform::create))
         .route("/api/v1/platform/approvals", get(platform::approvals).post(platform::request_action))
         .route("/api/v1/platform/approvals/{id}/approve", post(platform::approve))
@@ -104,7 +105,8 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
     // upload's idle timeout and the service's size limit bound them instead.
     let streaming = Router::new()
         .route("/api/v1/matters/{id}/documents", post(documents::upload).layer(DefaultBodyLimit::disable()))
-        .route("/api/v1/documents/{id}/content", get(documents::content));
+        .route("/api/v1/documents/{id}/content", get(documents::content))
+        .route("/api/v1/audit/export", get(audit::export));
     bounded
         .merge(streaming)
         .route("/api/v1", get(not_found))

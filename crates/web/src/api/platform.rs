@@ -6,7 +6,7 @@
 use super::dto::*;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, Meta, OperatorCaller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Meta, OperatorCaller};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -113,4 +113,17 @@ pub async fn reject(
     ApiPath(id): ApiPath<ApprovalId>,
 ) -> Result<Json<PlatformApprovalView>, ApiError> {
     Ok(Json(PlatformApprovalView::from(&s.portal.decide_platform_action(&op, id, false, &meta).await?)))
+}
+
+/// The platform's own audit events (operators, vetting, platform approvals) matching every
+/// filter given, oldest first, paged like the firms' audit log. Tenants' events are never here.
+#[utoipa::path(get, path = "/api/v1/platform/audit", tag = "platform", params(PlatformAuditQuery),
+    responses((status = 200, body = AuditPageView),
+        (status = 400, body = crate::error::ErrorBody, description = "a bad filter, cursor or limit; the message names it")))]
+pub async fn audit(
+    State(s): State<AppState>,
+    OperatorCaller(op): OperatorCaller,
+    ApiQuery(q): ApiQuery<PlatformAuditQuery>,
+) -> Result<Json<AuditPageView>, ApiError> {
+    Ok(Json(AuditPageView::from(&s.portal.search_platform_audit(&op, &q.input()).await?)))
 }

@@ -16,6 +16,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use portcullis_core::Error;
+use portcullis_core::audit::RequestMeta;
+use portcullis_core::audit::search::SearchInput;
 use portcullis_core::ids::{DocumentId, MatterId, TokenId};
 use portcullis_core::model::{Document, Matter, MatterMember, Message, User};
 use portcullis_core::policy::{Permission, role_allows, usable_scopes};
@@ -281,8 +283,8 @@ pub struct MattersPage {
     can_create: bool,
 }
 
-pub async fn matters(State(s): State<AppState>, c: UiCaller) -> Page {
-    let matters = s.portal.list_matters(&c.principal).await?.iter().map(MatterRow::from).collect();
+pub async fn matters(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta) -> Page {
+    let matters = s.portal.list_matters(&c.principal, &meta).await?.iter().map(MatterRow::from).collect();
     Ok(MattersPage { can_create: role_allows(c.principal.role, Permission::CreateMatter), nav: Nav::of(&c), matters }
         .into_response())
 }
@@ -356,21 +358,24 @@ pub struct MatterPage {
     invite_url: Option<String>,
 }
 
+/// The matter's page. Each part is read through its use case, which audits the read
+/// (`matter.view`, `document.list`, `message.read`, `matter.member_list`).
 async fn matter_page(
     s: &AppState,
     c: &UiCaller,
     id: MatterId,
     invite_url: Option<String>,
+    meta: &RequestMeta,
 ) -> Result<MatterPage, UiError> {
     let p = &c.principal;
-    let matter = s.portal.matter(p, id).await?;
+    let matter = s.portal.matter(p, id, meta).await?;
     Ok(MatterPage {
         nav: Nav::of(c),
         matter: MatterRow::from(&matter),
-        documents: s.portal.list_documents(p, id).await?.iter().map(DocRow::from).collect(),
-        messages: s.portal.list_messages(p, id).await?.iter().map(MessageRow::from).collect(),
+        documents: s.portal.list_documents(p, id, meta).await?.iter().map(DocRow::from).collect(),
+        messages: s.portal.list_messages(p, id, meta).await?.iter().map(MessageRow::from).collect(),
         members: if role_allows(p.role, Permission::ListMembers) {
-            Some(s.portal.list_members(p, id).await?.iter().map(MemberRow::from).collect())
+            Some(s.portal.list_members(p, id, meta).await?.iter().map(MemberRow::from).collect())
         } else {
             None
         },
@@ -379,8 +384,8 @@ async fn matter_page(
     })
 }
 
-pub async fn matter(State(s): State<AppState>, c: UiCaller, UiPath(id): UiPath<MatterId>) -> Page {
-    Ok(matter_page(&s, &c, id, None).await?.into_response())
+pub async fn matter(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<MatterId>) -> Page {
+    Ok(matter_page(&s, &c, id, None, &meta).await?.into_response())
 }
 
 #[derive(Deserialize)]
@@ -397,7 +402,7 @@ pub async fn add_member(
     UiAction { caller: c, form: f }: UiAction<MemberForm>,
 ) -> Page {
     let out = s.portal.add_member(&c.principal, id, &f.email, &f.role, &meta).await?;
-    Ok(matter_page(&s, &c, id, out.invite_url).await?.into_response())
+    Ok(matter_page(&s, &c, id, out.invite_url, &meta).await?.into_response())
 }
 
 #[derive(Deserialize)]
@@ -677,6 +682,7 @@ pub struct AuditRow {
     actor: String,
     action: String,
     target: String,
+    matter: String,
     ip: String,
 }
 
@@ -684,27 +690,83 @@ pub struct AuditRow {
 #[template(path = "audit.html")]
 pub struct AuditPage {
     nav: Nav,
+    /// The filters as typed, shown again in the form.
+    filters: AuditParams,
+    /// Why the filters were refused, if they were.
+    error: Option<String>,
     events: Vec<AuditRow>,
-    /// The cursor of the next page, when this one is full.
-    next: Option<i64>,
+    /// The link to the next page, when there is one.
+    next: Option<String>,
+    /// The export links, with the same filters.
+    export_jsonl: String,
+    export_csv: String,
 }
 
-#[derive(Deserialize)]
+/// The audit page's filter form (sent by GET: it changes nothing, so it needs no CSRF token).
+#[derive(Deserialize, Default)]
 pub struct AuditParams {
     #[serde(default)]
-    after: i64,
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    matter: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    after: String,
+}
+
+impl AuditParams {
+    fn input(&self, limit: i64) -> SearchInput {
+        let given = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+        SearchInput {
+            actor: given(&self.actor),
+            action: given(&self.action),
+            matter: given(&self.matter),
+            from: given(&self.from),
+            to: given(&self.to),
+            after: given(&self.after),
+            limit: Some(limit.to_string()),
+        }
+    }
+
+    /// The filters given, as a query string (without the cursor).
+    fn query(&self) -> String {
+        let given: Vec<(&str, &str)> = [
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("matter", &self.matter),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.trim()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        serde_urlencoded::to_string(given).unwrap_or_default()
+    }
 }
 
 /// Rows per audit page.
 const AUDIT_PAGE: i64 = 200;
 
+/// The audit log, searched with the form's filters. Refused filters show the form again with
+/// the reason (to those who may read the log at all).
 pub async fn audit(
     State(s): State<AppState>,
     c: UiCaller,
     axum::extract::Query(q): axum::extract::Query<AuditParams>,
 ) -> Page {
-    let events = s.portal.audit_log(&c.principal, q.after, AUDIT_PAGE).await?;
-    let next = (events.len() as i64 == AUDIT_PAGE).then(|| events.last().map(|e| e.seq)).flatten();
+    let (status, events, next, error) = match s.portal.search_audit(&c.principal, &q.input(AUDIT_PAGE)).await {
+        Ok(page) => (StatusCode::OK, page.events, page.next, None),
+        Err(e @ Error::Invalid { .. }) => (StatusCode::BAD_REQUEST, Vec::new(), None, Some(e.public_message())),
+        Err(e) => return Err(e.into()),
+    };
+    let query = q.query();
+    let with = |extra: String| if query.is_empty() { extra } else { format!("{query}&{extra}") };
     let events = events
         .into_iter()
         .map(|e| AuditRow {
@@ -713,8 +775,18 @@ pub async fn audit(
             actor: e.actor,
             action: e.action,
             target: e.target,
+            matter: e.matter.unwrap_or_default(),
             ip: e.ip.unwrap_or_default(),
         })
         .collect();
-    Ok(AuditPage { nav: Nav::of(&c), events, next }.into_response())
+    let page = AuditPage {
+        nav: Nav::of(&c),
+        next: next.map(|n| format!("/audit?{}", with(format!("after={n}")))),
+        export_jsonl: format!("/api/v1/audit/export?{}", with("format=jsonl".into())),
+        export_csv: format!("/api/v1/audit/export?{}", with("format=csv".into())),
+        filters: q,
+        error,
+        events,
+    };
+    Ok((status, page).into_response())
 }
