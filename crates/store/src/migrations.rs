@@ -27,6 +27,7 @@ const COMMON: &[Embedded] = &[
     (13, "passkeys", include_str!("../migrations/common/0013_passkeys.sql")),
     (14, "platform approvals", include_str!("../migrations/common/0014_platform_approvals.sql")),
     (15, "audit checkpoints", include_str!("../migrations/common/0015_audit_checkpoints.sql")),
+    (17, "alerts", include_str!("../migrations/common/0017_alerts.sql")),
 ];
 
 const SQLITE: &[Embedded] =
