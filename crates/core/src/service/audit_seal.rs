@@ -116,8 +116,11 @@ impl Portal {
         }
         drop(tx);
         for r in &reports {
-            if let Some(fault) = &r.fault {
-                self.audit_fault_alert(&r.chain, fault, "verify").await?;
+            if let Some(fault) = &r.fault
+                && let Err(e) = self.audit_fault_alert(&r.chain, fault, "verify").await
+            {
+                // The verdict matters more than the alert: report it even if the alert fails.
+                tracing::error!(chain = %r.chain, error = %e, "raising the audit-verification alert failed");
             }
         }
         Ok(reports)
