@@ -259,7 +259,9 @@ pub struct ChainFault {
 #[derive(Debug)]
 pub struct ChainVerifier {
     checkpoints: std::collections::BTreeMap<i64, AuditCheckpoint>,
-    prev_hash: String,
+    /// The hash the next event must link to; `None` before the first event of a resumed check
+    /// (that event is held to its checkpoint instead).
+    prev_hash: Option<String>,
     next_seq: i64,
     pub events: u64,
     fault: Option<ChainFault>,
@@ -275,11 +277,25 @@ impl ChainVerifier {
             .min_by_key(|f| f.seq);
         Self {
             checkpoints: checkpoints.into_iter().map(|c| (c.seq, c)).collect(),
-            prev_hash: String::new(),
+            prev_hash: Some(String::new()),
             next_seq: 1,
             events: 0,
             fault,
         }
+    }
+
+    /// Check only what came since a chain's newest checkpoint, fed from the checkpointed event
+    /// on: that event must still have the hash the checkpoint signed, every later one must link
+    /// to it, and the chain must not end before it. The checkpoint's signature is checked
+    /// against `trusted`; pass no keys to skip that (a checkpoint by a key this node does not
+    /// hold, after a key change).
+    pub fn resume(checkpoint: AuditCheckpoint, trusted: &[crate::crypto::signing::AuditPublicKey]) -> Self {
+        let seq = checkpoint.seq;
+        let trusted_by_us =
+            trusted.is_empty() || trusted.iter().any(|k| k.verifies(&checkpoint.body(), &checkpoint.signature));
+        let fault = (!trusted_by_us)
+            .then_some(ChainFault { seq, reason: "checkpoint signature is not valid (or its key is not trusted)" });
+        Self { checkpoints: [(seq, checkpoint)].into(), prev_hash: None, next_seq: seq, events: 0, fault }
     }
 
     /// Check the next events of the chain, in order.
@@ -290,7 +306,7 @@ impl ChainVerifier {
             }
             let reason = if e.seq != self.next_seq {
                 Some("an event is missing or out of order here")
-            } else if e.prev_hash != self.prev_hash {
+            } else if self.prev_hash.as_ref().is_some_and(|p| e.prev_hash != *p) {
                 Some("the link to the previous event is broken")
             } else if event_hash(e) != e.hash {
                 Some("the event was changed after it was written")
@@ -304,7 +320,7 @@ impl ChainVerifier {
                 self.fault = Some(ChainFault { seq, reason });
                 return;
             }
-            self.prev_hash = e.hash.clone();
+            self.prev_hash = Some(e.hash.clone());
             self.next_seq += 1;
             self.events += 1;
         }
@@ -508,5 +524,40 @@ mod tests {
         v.feed(&both[2..]);
         assert!(v.is_settled());
         assert_eq!(v.finish().map(|f| f.seq), Some(4));
+    }
+
+    /// Resume at the checkpoint at 6 (`good[5]`), fed from that event on.
+    fn resumed(events: &[StoredEvent], cp: AuditCheckpoint, trusted: &[AuditPublicKey]) -> Option<i64> {
+        let mut v = ChainVerifier::resume(cp, trusted);
+        v.feed(&events[5.min(events.len())..]);
+        v.finish().map(|f| f.seq)
+    }
+
+    #[test]
+    fn a_resumed_check_holds_the_tail_to_the_newest_checkpoint() {
+        let s = signer();
+        let trusted = [s.public_key()];
+        let good = chain(8);
+        let cp = || checkpoint(&s, &good[5]);
+        assert_eq!(resumed(&good, cp(), &trusted), None);
+        let mut edited = good.clone();
+        edited[5].detail = "{}".into();
+        assert_eq!(resumed(&edited, cp(), &trusted), Some(6), "checkpointed event edited");
+        let mut rebuilt = good.clone();
+        rebuilt[5].detail = "{}".into();
+        rehash(&mut rebuilt, 5);
+        assert_eq!(resumed(&rebuilt, cp(), &trusted), Some(6), "checkpointed event edited and rehashed");
+        let mut relinked = good.clone();
+        relinked[6].prev_hash = "00".into();
+        assert_eq!(resumed(&relinked, cp(), &trusted), Some(7), "tail link broken");
+        assert_eq!(resumed(&good[..4], cp(), &trusted), Some(6), "cut back past the checkpoint");
+        let mut forged = cp();
+        forged.hash = good[4].hash.clone();
+        assert_eq!(resumed(&good, forged.clone(), &trusted), Some(6), "forged checkpoint");
+        // With no trusted key the signature is not checked, the hashes still are.
+        assert_eq!(resumed(&good, forged, &[]), Some(6));
+        let other = signer();
+        assert_eq!(resumed(&good, checkpoint(&other, &good[5]), &[]), None);
+        assert_eq!(resumed(&good, checkpoint(&other, &good[5]), &trusted), Some(6));
     }
 }

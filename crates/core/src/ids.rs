@@ -71,6 +71,10 @@ id_type!(
     PasskeyId,
     /// A mail waiting in (or sent from) the outbox.
     MailId,
+    /// A security alert (one per kind, tenant and subject per deduplication window).
+    AlertId,
+    /// One delivery of an alert to one channel (an operator's address, the webhook).
+    DeliveryId,
 );
 
 #[cfg(test)]

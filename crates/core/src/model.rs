@@ -2,7 +2,8 @@
 //! are stored in the store crate.
 
 use crate::ids::{
-    ApprovalId, DocumentId, MailId, MatterId, MessageId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
+    AlertId, ApprovalId, DeliveryId, DocumentId, MailId, MatterId, MessageId, OperatorId, PasskeyId, TenantId, TokenId,
+    UserId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -663,17 +664,21 @@ pub struct KnownDevice {
 pub enum MailKind {
     /// Someone signed in to the account from a browser not seen before.
     NewDevice,
+    /// A security alert about the user's firm (to its owners and admins).
+    SecurityAlert,
 }
 
 impl MailKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::NewDevice => "new_device",
+            MailKind::SecurityAlert => "security_alert",
         }
     }
     pub fn parse(s: &str) -> crate::Result<Self> {
         match s {
             "new_device" => Ok(MailKind::NewDevice),
+            "security_alert" => Ok(MailKind::SecurityAlert),
             other => Err(crate::Error::internal(format!("unknown mail kind {other:?}"))),
         }
     }
@@ -689,8 +694,14 @@ pub struct OutboxMail {
     pub kind: MailKind,
     /// Facts the message is rendered from (JSON: IP, user agent, time); never client content.
     pub detail: serde_json::Value,
+    pub delivery: DeliveryState,
+}
+
+/// Where a row of a durable outbox (mail, alert notices) stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryState {
     pub created_at: OffsetDateTime,
-    /// Failed sending attempts so far.
+    /// Failed attempts so far.
     pub attempts: u32,
     /// Due from this time; while a node sends it, the end of that node's lease.
     pub next_attempt_at: OffsetDateTime,
@@ -698,4 +709,171 @@ pub struct OutboxMail {
     /// Set when sending was given up.
     pub failed_at: Option<OffsetDateTime>,
     pub last_error: Option<String>,
+}
+
+impl DeliveryState {
+    /// A new row, due at once.
+    pub fn due(now: OffsetDateTime) -> Self {
+        Self { created_at: now, attempts: 0, next_attempt_at: now, sent_at: None, failed_at: None, last_error: None }
+    }
+}
+
+/// An enum stored as text: `as_str` is the stored form and `parse` reads it back (an unknown
+/// value is an internal error: the database was written by us).
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* pub enum $name:ident ($what:literal) {
+        $($(#[$vmeta:meta])* $variant:ident = $text:literal,)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+
+            pub fn parse(s: &str) -> crate::Result<Self> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| crate::Error::internal(format!(concat!("unknown ", $what, " {:?}"), s)))
+            }
+        }
+    };
+}
+
+stored_enum! {
+    /// What a security alert is about.
+    pub enum AlertKind ("alert kind") {
+        /// Repeated failed sign-ins against one account: the throttle tripped, the account
+        /// locked, or tries go on against a throttled or locked account.
+        BruteForce = "brute_force",
+        /// A stored document failed its integrity check.
+        IntegrityFailure = "integrity_failure",
+        /// An audit chain does not verify (links, hashes or signed checkpoints).
+        AuditVerificationFailure = "audit_verification_failure",
+        /// The TLS certificate a node serves expires soon (or has expired).
+        TlsCertificateExpiring = "tls_certificate_expiring",
+        /// A backup failed (raised by the backup job).
+        BackupFailure = "backup_failure",
+    }
+}
+
+impl AlertKind {
+    /// Whether a firm's owners and admins are mailed this kind of alert about their firm (when
+    /// `alert_tenant_admins` is on). Attacks on the firm's accounts and damage to its documents
+    /// are theirs to hear of; the state of the platform (audit log, certificates, backups) is
+    /// the operators' to investigate first.
+    pub fn tenant_admins_hear(self) -> bool {
+        matches!(self, AlertKind::BruteForce | AlertKind::IntegrityFailure)
+    }
+}
+
+stored_enum! {
+    /// How urgent an alert is.
+    pub enum Severity ("severity") {
+        Info = "info",
+        Warning = "warning",
+        Critical = "critical",
+    }
+}
+
+/// What an alert says. The summary and detail must hold no client content (no names, emails,
+/// titles or document text): ids and facts (IP addresses, counts, sequence numbers) only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAlert {
+    pub kind: AlertKind,
+    pub severity: Severity,
+    /// The firm it concerns, if any; `None` for the platform.
+    pub tenant_id: Option<TenantId>,
+    /// What it is about, e.g. `user:<id>`, `document:<id>`, `chain:<key>`: with kind and tenant,
+    /// the unit of deduplication.
+    pub subject: String,
+    /// One line for people.
+    pub summary: String,
+    /// Facts as JSON.
+    pub detail: serde_json::Value,
+}
+
+impl NewAlert {
+    pub fn new(
+        kind: AlertKind,
+        severity: Severity,
+        tenant_id: Option<TenantId>,
+        subject: impl Into<String>,
+        summary: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            severity,
+            tenant_id,
+            subject: subject.into(),
+            summary: summary.into(),
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// A security alert as stored. Occurrences of the same kind, tenant and subject within one
+/// deduplication window are one alert with a count (see `service::alerts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alert {
+    pub id: AlertId,
+    /// What the first occurrence said.
+    pub facts: NewAlert,
+    /// Kind, tenant, subject and window start: occurrences with the same key are counted here.
+    pub dedup_key: String,
+    pub occurrences: u32,
+    pub first_at: OffsetDateTime,
+    pub last_at: OffsetDateTime,
+    /// The end of the deduplication window: a follow-up with the final count is due then, if
+    /// the alert occurred more than once.
+    pub window_end: OffsetDateTime,
+    /// When a node queued the first notice to its channels; `None` until then.
+    pub dispatched_at: Option<OffsetDateTime>,
+    /// When a node queued the follow-up (or folded it into a late first notice).
+    pub follow_up_dispatched_at: Option<OffsetDateTime>,
+}
+
+stored_enum! {
+    /// Which notice of an alert: the first, at once, or the follow-up at the end of its window.
+    pub enum Notice ("notice") {
+        First = "first",
+        FollowUp = "follow_up",
+    }
+}
+
+stored_enum! {
+    /// Where an alert delivery goes.
+    pub enum AlertChannel ("alert channel") {
+        /// An operator's address from `alert_email_to`, by SMTP.
+        Email = "email",
+        /// The operators' signed webhook, `alert_webhook_url`.
+        Webhook = "webhook",
+    }
+}
+
+/// One notice of an alert to one channel, in the alert outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertDelivery {
+    pub id: DeliveryId,
+    pub alert_id: AlertId,
+    pub channel: AlertChannel,
+    /// The address, for email; `None` for the webhook (its URL comes from configuration).
+    pub recipient: Option<String>,
+    pub notice: Notice,
+    pub delivery: DeliveryState,
 }

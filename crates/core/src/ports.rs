@@ -8,12 +8,12 @@ use crate::audit::search::AuditFilter;
 use crate::audit::{AuditCheckpoint, ChainStatus, NewEvent, StoredEvent};
 use crate::authn::lockout::Lock;
 use crate::error::Result;
-use crate::ids::{ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
+use crate::ids::{AlertId, ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, KnownDevice,
-    LinkRecord, Matter, MatterMember, Message, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
-    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
-    TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose,
+    KeyRotation, KnownDevice, LinkRecord, Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole,
+    OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant,
+    TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -362,6 +362,32 @@ pub trait Tx: Send {
         failed_at: Option<OffsetDateTime>,
     ) -> Result<()>;
 
+    // Security alerts and their outbox (see `service::alerts`).
+    /// Record an occurrence: a new alert, or, if one with the same `dedup_key` exists, one more
+    /// occurrence of it (count and last time). Atomic, so concurrent nodes count one alert.
+    /// Returns the stored alert's id and its occurrences.
+    async fn record_alert(&mut self, a: &Alert) -> Result<(AlertId, u32)>;
+    async fn alert(&mut self, id: AlertId) -> Result<Option<Alert>>;
+    /// Alerts whose first notice is not queued yet, or whose follow-up is due at `now` and not
+    /// queued yet; oldest first.
+    async fn alerts_to_dispatch(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<Alert>>;
+    /// Claim the queueing of a notice, so of several nodes only one queues it; false if another
+    /// node did. Claiming the first notice at or after the window's end claims the follow-up too
+    /// (the first notice then carries the final count).
+    async fn claim_alert_dispatch(&mut self, id: AlertId, notice: Notice, at: OffsetDateTime) -> Result<bool>;
+    async fn insert_alert_delivery(&mut self, d: &AlertDelivery) -> Result<()>;
+    /// Unsent, not given up, due at `now`, oldest due first.
+    async fn due_alert_deliveries(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<AlertDelivery>>;
+    /// Take a delivery for sending, as `lease_mail` does: move its due time to `until` if it is
+    /// still `d.next_attempt_at`. False if another node took it.
+    async fn lease_alert_delivery(&mut self, d: &AlertDelivery, until: OffsetDateTime) -> Result<bool>;
+    async fn mark_alert_delivery_sent(&mut self, d: &AlertDelivery, at: OffsetDateTime) -> Result<()>;
+    /// Store a failed attempt: `d`'s attempts, last error, next due time and, if delivery is
+    /// given up, `failed_at`.
+    async fn record_alert_delivery_failure(&mut self, d: &AlertDelivery) -> Result<()>;
+    /// The active owners and admins of a tenant (who hear of alerts about their firm).
+    async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>>;
+
     // Audit.
     /// Append an event to its tenant's chain, in this transaction.
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()>;
@@ -416,4 +442,12 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
 pub trait Mailer: Send + Sync + std::fmt::Debug {
     /// Deliver one plain-text message to `to`. An error means it may not have been delivered.
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<()>;
+}
+
+/// Where alert webhooks go: a signed HTTPS POST in the server, a recorder in tests.
+#[async_trait]
+pub trait Webhook: Send + Sync + std::fmt::Debug {
+    /// POST this JSON body, signed, to the configured endpoint. Ok only when the endpoint
+    /// answered 2xx; an error means it may not have been delivered.
+    async fn post(&self, body: &[u8]) -> Result<()>;
 }

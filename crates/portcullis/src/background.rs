@@ -1,11 +1,11 @@
 //! Work every node does on its own, besides answering requests: resuming tenant-key rotations
 //! that no live worker is on, so an interrupted `keys rotate-tenant` finishes by itself,
-//! suspending platform operators' privileged roles whose vetting has lapsed, and sending the
-//! mail in the outbox.
+//! suspending platform operators' privileged roles whose vetting has lapsed, sending the mail
+//! and the alerts in the outboxes, and watching the TLS certificate's expiry.
 
 use portcullis_core::audit::RequestMeta;
-use portcullis_core::ports::Mailer;
-use portcullis_core::service::{DeliveryReport, Portal};
+use portcullis_core::ports::{Mailer, Webhook};
+use portcullis_core::service::{AlertChannels, DeliveryReport, Portal};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,16 +63,66 @@ pub fn spawn_mail(portal: Portal, mailer: Arc<dyn Mailer>, poll: Duration) -> to
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match portal.deliver_mail(&*mailer).await {
-                Ok(DeliveryReport { sent: 0, retrying: 0, given_up: 0 }) => {}
-                Ok(r) if r.retrying == 0 && r.given_up == 0 => tracing::info!(sent = r.sent, "mail sent"),
-                Ok(r) => tracing::warn!(
-                    sent = r.sent,
-                    retrying = r.retrying,
-                    given_up = r.given_up,
-                    "some mail could not be sent; see last_error in the mail outbox"
-                ),
-                Err(e) => tracing::warn!(error = %e, "sending mail failed; trying again later"),
+            log_delivery("mail", portal.deliver_mail(&*mailer).await);
+        }
+    })
+}
+
+/// Log what one delivery run of an outbox (`what`: "mail", "alerts") did.
+fn log_delivery(what: &str, report: portcullis_core::Result<DeliveryReport>) {
+    match report {
+        Ok(DeliveryReport { sent: 0, retrying: 0, given_up: 0 }) => {}
+        Ok(r) if r.retrying == 0 && r.given_up == 0 => tracing::info!(sent = r.sent, "{what} sent"),
+        Ok(r) => tracing::warn!(
+            sent = r.sent,
+            retrying = r.retrying,
+            given_up = r.given_up,
+            "some {what} could not be sent; see last_error in its outbox"
+        ),
+        Err(e) => tracing::warn!(error = %e, "sending {what} failed; trying again later"),
+    }
+}
+
+/// Queue and send due alerts to this node's channels every `poll` (the first time one `poll`
+/// after start), until aborted. Like mail, a send cut off leaves its row leased for later.
+pub fn spawn_alerts(
+    portal: Portal,
+    mailer: Option<Arc<dyn Mailer>>,
+    webhook: Option<Arc<dyn Webhook>>,
+    poll: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let channels = AlertChannels { mailer: mailer.as_deref(), webhook: webhook.as_deref() };
+            log_delivery("alerts", portal.deliver_alerts(channels).await);
+        }
+    })
+}
+
+/// Check the served certificate's expiry at start and then daily, raising an alert while it
+/// is within `warn_days` (once a day: each check falls in a new deduplication window).
+pub fn spawn_tls_watch(
+    portal: Portal,
+    tls: crate::tls::TlsFiles,
+    warn_days: u64,
+    node: String,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            metrics::gauge!("portcullis_tls_certificate_expiry_timestamp_seconds")
+                .set(tls.not_after.unix_timestamp() as f64);
+            let now = portal.clock().now();
+            let Some(alert) = crate::tls::expiry_alert(tls.not_after, now, warn_days, &tls.fingerprint, &node) else {
+                continue;
+            };
+            if let Err(e) = portal.raise_alert(alert).await {
+                tracing::error!(error = %e, "the TLS certificate expires soon, and raising the alert failed");
             }
         }
     })

@@ -215,6 +215,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock = Arc::new(SystemClock);
     match cli.command {
         Command::Config { command: ConfigCommand::Check } => {
+            // The webhook signing secrets are read too, so a missing or weak one shows here.
+            crate::alerts::webhooks(&cfg, clock.clone())?;
             println!("# configuration is valid; effective values (secrets redacted):");
             print!("{}", cfg.redacted_toml()?);
             Ok(())

@@ -1,7 +1,8 @@
 //! Configuration in layers: built-in defaults, then a TOML file, then `PORTCULLIS_*` environment
 //! variables (with `PORTCULLIS_DATABASE_URL_FILE` and `PORTCULLIS_SMTP_URL_FILE` for the
-//! secrets). Unknown keys are refused
-//! with their name, so a typo never silently falls back to a default.
+//! secrets; the webhook signing secrets are only ever read from files named by
+//! `alert_webhook_secret_file` and `heartbeat_secret_file`). Unknown keys are refused with
+//! their name, so a typo never silently falls back to a default.
 
 use anyhow::{Context, bail};
 use figment::Figment;
@@ -80,11 +81,74 @@ pub struct Config {
     /// A separate plain-HTTP listener for `/metrics` alone, on a loopback address (for an agent
     /// on the same machine), needing no token.
     pub metrics_listen: Option<String>,
+    /// This node's name in alerts and heartbeats (letters, digits, `.`, `_`, `-`); default: the
+    /// machine's host name.
+    pub node_id: Option<String>,
+    /// Operators' addresses for security alerts (a TOML list, or comma-separated in the
+    /// environment). Needs `smtp_url`.
+    #[serde(deserialize_with = "list_or_csv", default)]
+    pub alert_email_to: Vec<String>,
+    /// Operators' webhook for security alerts: `https://...` (plain `http://` only to loopback).
+    /// Shown without its path, which may hold a token.
+    #[serde(serialize_with = "redact_origin_opt", default)]
+    pub alert_webhook_url: Option<SecretString>,
+    /// File holding the secret (at least 32 bytes) that signs webhooks; not readable by others.
+    pub alert_webhook_secret_file: Option<PathBuf>,
+    /// Also mail a firm's owners and admins the alerts about their firm (brute force against its
+    /// accounts, damaged documents). Needs `smtp_url`.
+    pub alert_tenant_admins: bool,
+    /// Occurrences of one alert (kind, firm, subject) within this many minutes are one alert with
+    /// a count.
+    pub alert_dedup_minutes: u64,
+    /// The longest wait between two attempts to deliver an alert (backoff starts at 10 seconds).
+    pub alert_retry_max_secs: u64,
+    /// An alert delivery still failing this long after it was queued is given up (and audited).
+    pub alert_give_up_hours: u64,
+    /// How often each node looks for alerts to deliver.
+    pub alert_poll_secs: u64,
+    /// Alert when the served TLS certificate expires within this many days (checked at start and
+    /// daily).
+    pub tls_expiry_warn_days: u64,
+    /// Where each node posts its signed heartbeat (dead-man's switch); same URL rules as
+    /// `alert_webhook_url`. Unset: no heartbeat.
+    #[serde(serialize_with = "redact_origin_opt", default)]
+    pub heartbeat_url: Option<SecretString>,
+    /// Seconds between heartbeats.
+    pub heartbeat_secs: u64,
+    /// The heartbeat's signing secret file; default: `alert_webhook_secret_file`.
+    pub heartbeat_secret_file: Option<PathBuf>,
+}
+
+/// A list from TOML, or a comma-separated string (as an environment variable gives it).
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Many(Vec<String>),
+        One(String),
+    }
+    Ok(match List::deserialize(d)? {
+        List::Many(v) => v,
+        List::One(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+    })
 }
 
 fn redact_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    serialize_shown(v, s, redact_url)
+}
+
+fn redact_origin_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    serialize_shown(v, s, crate::alerts::redact_origin)
+}
+
+/// A secret URL as `shown` lets it be seen.
+fn serialize_shown<S: serde::Serializer>(
+    v: &Option<SecretString>,
+    s: S,
+    shown: fn(&str) -> String,
+) -> Result<S::Ok, S::Error> {
     match v {
-        Some(url) => s.serialize_some(&redact_url(url.expose_secret())),
+        Some(url) => s.serialize_some(&shown(url.expose_secret())),
         None => s.serialize_none(),
     }
 }
@@ -140,6 +204,19 @@ impl Default for Config {
             log_buffer_lines: 100_000,
             metrics_token_file: None,
             metrics_listen: None,
+            node_id: None,
+            alert_email_to: Vec::new(),
+            alert_webhook_url: None,
+            alert_webhook_secret_file: None,
+            alert_tenant_admins: true,
+            alert_dedup_minutes: 15,
+            alert_retry_max_secs: 900,
+            alert_give_up_hours: 48,
+            alert_poll_secs: 5,
+            tls_expiry_warn_days: 14,
+            heartbeat_url: None,
+            heartbeat_secs: 60,
+            heartbeat_secret_file: None,
         }
     }
 }
@@ -178,6 +255,19 @@ const KEYS: &[&str] = &[
     "log_buffer_lines",
     "metrics_token_file",
     "metrics_listen",
+    "node_id",
+    "alert_email_to",
+    "alert_webhook_url",
+    "alert_webhook_secret_file",
+    "alert_tenant_admins",
+    "alert_dedup_minutes",
+    "alert_retry_max_secs",
+    "alert_give_up_hours",
+    "alert_poll_secs",
+    "tls_expiry_warn_days",
+    "heartbeat_url",
+    "heartbeat_secs",
+    "heartbeat_secret_file",
 ];
 
 impl Config {
@@ -277,7 +367,64 @@ impl Config {
                 );
             }
         }
+        self.validate_alerts()
+    }
+
+    fn validate_alerts(&self) -> anyhow::Result<()> {
+        if let Some(n) = &self.node_id
+            && (n.is_empty()
+                || n.len() > 100
+                || !n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            bail!("key `node_id`: {n:?} must be 1 to 100 letters, digits, dots, dashes or underscores");
+        }
+        for to in &self.alert_email_to {
+            crate::mail::parse_from(to)
+                .map_err(|_| anyhow::anyhow!("key `alert_email_to`: {to:?} is not a mailbox"))?;
+        }
+        if !self.alert_email_to.is_empty() && self.smtp_url.is_none() {
+            bail!("key `alert_email_to`: alert mail needs `smtp_url` to be set");
+        }
+        if let Some(u) = &self.alert_webhook_url {
+            crate::alerts::check_webhook_url("alert_webhook_url", u.expose_secret())?;
+            if self.alert_webhook_secret_file.is_none() {
+                bail!("key `alert_webhook_secret_file`: needed with `alert_webhook_url` (webhooks are signed)");
+            }
+        }
+        if let Some(u) = &self.heartbeat_url {
+            crate::alerts::check_webhook_url("heartbeat_url", u.expose_secret())?;
+            if self.heartbeat_secret_file.is_none() && self.alert_webhook_secret_file.is_none() {
+                bail!(
+                    "key `heartbeat_secret_file`: needed with `heartbeat_url` (heartbeats are signed; or set \
+                     `alert_webhook_secret_file`)"
+                );
+            }
+        }
+        for (key, v, range) in [
+            ("alert_dedup_minutes", self.alert_dedup_minutes, 1..=1440),
+            ("alert_retry_max_secs", self.alert_retry_max_secs, 10..=86_400),
+            ("alert_give_up_hours", self.alert_give_up_hours, 1..=720),
+            ("alert_poll_secs", self.alert_poll_secs, 1..=3600),
+            ("tls_expiry_warn_days", self.tls_expiry_warn_days, 1..=365),
+            ("heartbeat_secs", self.heartbeat_secs, 1..=86_400),
+        ] {
+            if !range.contains(&v) {
+                bail!("key `{key}`: must be from {} to {}", range.start(), range.end());
+            }
+        }
         Ok(())
+    }
+
+    /// This node's name: `node_id`, else the machine's host name.
+    pub fn node_id(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            ["/proc/sys/kernel/hostname", "/etc/hostname"]
+                .iter()
+                .filter_map(|p| std::fs::read_to_string(p).ok())
+                .map(|h| h.trim().to_string())
+                .find(|h| !h.is_empty())
+                .unwrap_or_else(|| "portcullis".into())
+        })
     }
 
     /// The database URL, defaulting to SQLite in the data directory.
@@ -357,5 +504,62 @@ mod tests {
         let ok = Config { smtp_url: Some("smtps://u:pw@mail.example.com".into()), ..base };
         assert!(ok.validate().is_ok());
         assert!(!ok.redacted_toml().unwrap().contains(":pw@"));
+    }
+
+    /// Validation errors of the alert keys, each naming its key; the webhook URLs' paths (which
+    /// may hold tokens) never show.
+    #[test]
+    fn alert_settings_are_checked_and_errors_name_the_key() {
+        let base = Config::default();
+        let secret = Some(PathBuf::from("/run/secrets/hook"));
+        let hook = |u: &str| Config {
+            alert_webhook_url: Some(u.into()),
+            alert_webhook_secret_file: secret.clone(),
+            ..Config::default()
+        };
+        let cases: [(Config, &str); 9] = [
+            (hook("http://alerts.example.com/hook"), "alert_webhook_url"),
+            (hook("ftp://alerts.example.com/hook"), "alert_webhook_url"),
+            (
+                Config { alert_webhook_secret_file: None, ..hook("https://alerts.example.com/h") },
+                "alert_webhook_secret_file",
+            ),
+            (
+                Config { heartbeat_url: Some("https://hb.example.com/x".into()), ..base.clone() },
+                "heartbeat_secret_file",
+            ),
+            (Config { alert_email_to: vec!["ops@example.com".into()], ..base.clone() }, "alert_email_to"),
+            (Config { alert_email_to: vec!["not a mailbox".into()], ..base.clone() }, "alert_email_to"),
+            (Config { node_id: Some("a b".into()), ..base.clone() }, "node_id"),
+            (Config { alert_dedup_minutes: 0, ..base.clone() }, "alert_dedup_minutes"),
+            (Config { tls_expiry_warn_days: 0, ..base.clone() }, "tls_expiry_warn_days"),
+        ];
+        for (cfg, key) in cases {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{key}: {e}");
+        }
+        for ok in
+            ["https://alerts.example.com/T0KEN", "http://127.0.0.1:9000/hook", "http://localhost/h", "http://[::1]:1/"]
+        {
+            assert!(hook(ok).validate().is_ok(), "{ok}");
+        }
+        let shown = hook("https://alerts.example.com:8443/hooks/T0KEN?k=S3CRET").redacted_toml().unwrap();
+        assert!(
+            shown.contains("alerts.example.com:8443") && !shown.contains("T0KEN") && !shown.contains("S3CRET"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn alert_addresses_come_as_a_list_or_comma_separated() {
+        let from = |v: serde_json::Value| -> Vec<String> {
+            let cfg: Config = Figment::from(Serialized::defaults(Config::default()))
+                .merge(Serialized::default("alert_email_to", v))
+                .extract()
+                .unwrap();
+            cfg.alert_email_to
+        };
+        assert_eq!(from(serde_json::json!(["a@x.example", "b@x.example"])), ["a@x.example", "b@x.example"]);
+        assert_eq!(from(serde_json::json!("a@x.example, b@x.example")), ["a@x.example", "b@x.example"]);
     }
 }

@@ -2,6 +2,7 @@
 //! `portcullis` command and the integration tests.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod audit_key;
 pub mod background;
 pub mod cli;

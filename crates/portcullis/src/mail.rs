@@ -44,7 +44,7 @@ pub fn check_url(url: &str) -> anyhow::Result<()> {
 
 /// Is the URL's host this machine? (`smtp` is not a scheme the URL standard knows, so an IPv4
 /// address arrives as an opaque host name and is parsed here.)
-fn is_loopback(u: &url::Url) -> bool {
+pub(crate) fn is_loopback(u: &url::Url) -> bool {
     match u.host() {
         Some(url::Host::Ipv4(a)) => a.is_loopback(),
         Some(url::Host::Ipv6(a)) => a.is_loopback(),

@@ -83,6 +83,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     ("portcullis_log_buffered_lines", Kind::Gauge, "Log lines waiting for a collector."),
     ("portcullis_log_lines_shipped_total", Kind::Counter, "Log lines delivered, by collector."),
     ("portcullis_log_lines_dropped_total", Kind::Counter, "Log lines lost: buffer full or refused by a collector."),
+    (
+        "portcullis_tls_certificate_expiry_timestamp_seconds",
+        Kind::Gauge,
+        "When the served TLS certificate expires (Unix time).",
+    ),
     ("portcullis_build_info", Kind::Gauge, "Always 1; the version in a label."),
 ];
 

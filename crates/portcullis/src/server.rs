@@ -8,7 +8,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use portcullis_core::clock::Clock;
 use portcullis_core::crypto::keys::Keyring;
-use portcullis_core::service::{Portal, Settings};
+use portcullis_core::service::{AlertSettings, Backoff, Portal, Settings};
 use portcullis_store::{ObjectBlobStore, SqlStore};
 use portcullis_web::WebSettings;
 use secrecy::ExposeSecret;
@@ -37,6 +37,7 @@ async fn portal_at(cfg: &Config, clock: Arc<dyn Clock>, public_url: String) -> a
         invite_link_ttl: time::Duration::hours(cfg.invite_link_hours),
         max_upload_bytes: cfg.max_upload_bytes,
         public_url,
+        alerts: alert_settings(cfg),
     };
     // A new master key may be made only for a database that holds no wrapped keys yet.
     let fresh = {
@@ -46,6 +47,20 @@ async fn portal_at(cfg: &Config, clock: Arc<dyn Clock>, public_url: String) -> a
     };
     let keyring = Arc::new(Keyring::new(Arc::new(crate::master_key::load(cfg, fresh)?)));
     Ok((Portal::new(Arc::new(store.clone()), Arc::new(blobs), keyring, clock, settings), store))
+}
+
+/// The core's alert settings from configuration.
+fn alert_settings(cfg: &Config) -> AlertSettings {
+    let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+    let defaults = AlertSettings::default();
+    AlertSettings {
+        email_to: cfg.alert_email_to.clone(),
+        tenant_admins: cfg.alert_tenant_admins,
+        dedup_window: secs(cfg.alert_dedup_minutes.saturating_mul(60)),
+        backoff: Backoff { cap: secs(cfg.alert_retry_max_secs), ..defaults.backoff },
+        give_up_after: secs(cfg.alert_give_up_hours.saturating_mul(3600)),
+        node: cfg.node_id(),
+    }
 }
 
 /// A running server.
@@ -65,6 +80,9 @@ pub struct Running {
     checkpoints: tokio::task::JoinHandle<()>,
     /// The separate metrics listener, when configured.
     metrics: Option<tokio::task::JoinHandle<()>>,
+    /// Alerting: the alert sender (when a channel is configured), the heartbeat (when
+    /// configured) and the TLS expiry watch.
+    alerting: Vec<tokio::task::JoinHandle<()>>,
     store: SqlStore,
 }
 
@@ -75,6 +93,9 @@ impl Running {
         self.task.await.context("server task")?.context("server")?;
         self.background.abort();
         self.checkpoints.abort();
+        for job in &self.alerting {
+            job.abort();
+        }
         for task in [&self.mail, &self.metrics].into_iter().flatten() {
             task.abort();
         }
@@ -92,6 +113,8 @@ impl Running {
 /// Start serving HTTPS on `cfg.listen` (port 0 picks a free port).
 pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // Before anything records a metric.
+    crate::monitoring::recorder();
     // Bind first, so links carry the real port when port 0 was asked for.
     let addr: SocketAddr = cfg.listen.parse().context("listen address")?;
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
@@ -108,6 +131,8 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
             None
         }
     };
+    // Signing secrets are read now, so a missing or readable file stops the start.
+    let hooks = crate::alerts::webhooks(cfg, Arc::new(portcullis_core::clock::SystemClock))?;
     let tls = tls::ensure(&cfg.data, cfg.tls_cert.as_deref(), cfg.tls_key.as_deref())?;
     let rustls = RustlsConfig::from_config(tls::server_config(&tls)?);
     let setup_link = portal.bootstrap_link().await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -135,12 +160,58 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         spawn_redirect(redirect.parse().context("redirect_http_listen")?, public_base(cfg, bound)).await?;
     }
     let background = crate::background::spawn(portal.clone(), Duration::from_secs(cfg.key_rotation_poll_secs));
+    let alerting = spawn_alerting(cfg, &portal, mailer.clone(), hooks, &tls);
     let mail =
         mailer.map(|m| crate::background::spawn_mail(portal.clone(), m, Duration::from_secs(cfg.mail_poll_secs)));
     let signer = crate::audit_key::load(cfg)?;
     let checkpoints =
         crate::background::spawn_checkpoints(portal.clone(), signer, Duration::from_secs(cfg.audit_checkpoint_secs));
-    Ok(Running { addr: bound, tls, portal, setup_link, handle, task, background, mail, checkpoints, metrics, store })
+    Ok(Running {
+        addr: bound,
+        tls,
+        portal,
+        setup_link,
+        handle,
+        task,
+        background,
+        mail,
+        checkpoints,
+        metrics,
+        alerting,
+        store,
+    })
+}
+
+/// Start the alert sender (if this node has a channel), the heartbeat (if configured) and the
+/// TLS expiry watch.
+fn spawn_alerting(
+    cfg: &Config,
+    portal: &Portal,
+    mailer: Option<Arc<crate::mail::SmtpMailer>>,
+    hooks: crate::alerts::Webhooks,
+    tls: &tls::TlsFiles,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    use portcullis_core::ports::{Mailer, Webhook};
+    let node = cfg.node_id();
+    let mut jobs =
+        vec![crate::background::spawn_tls_watch(portal.clone(), tls.clone(), cfg.tls_expiry_warn_days, node.clone())];
+    let mails_alerts = !cfg.alert_email_to.is_empty() || cfg.alert_tenant_admins;
+    let mailer: Option<Arc<dyn Mailer>> = mailer.filter(|_| mails_alerts).map(|m| m as Arc<dyn Mailer>);
+    let webhook: Option<Arc<dyn Webhook>> = hooks.alerts.map(|w| w as Arc<dyn Webhook>);
+    if mailer.is_none() && webhook.is_none() {
+        tracing::warn!(
+            "no alert channel is configured (alert_webhook_url, or smtp_url with alert_email_to): security alerts \
+             are stored and logged, and told once a node with a channel runs"
+        );
+    } else {
+        let poll = Duration::from_secs(cfg.alert_poll_secs);
+        jobs.push(crate::background::spawn_alerts(portal.clone(), mailer, webhook, poll));
+    }
+    if let Some(hook) = hooks.heartbeat {
+        let every = Duration::from_secs(cfg.heartbeat_secs);
+        jobs.push(crate::alerts::spawn_heartbeat(hook, node, every, Arc::new(portcullis_core::clock::SystemClock)));
+    }
+    jobs
 }
 
 /// A plain-HTTP listener that answers every request with a permanent redirect to the HTTPS

@@ -28,6 +28,7 @@ const COMMON: &[Embedded] = &[
     (14, "platform approvals", include_str!("../migrations/common/0014_platform_approvals.sql")),
     (15, "audit checkpoints", include_str!("../migrations/common/0015_audit_checkpoints.sql")),
     (16, "audit search", include_str!("../migrations/common/0016_audit_search.sql")),
+    (17, "alerts", include_str!("../migrations/common/0017_alerts.sql")),
 ];
 
 const SQLITE: &[Embedded] =

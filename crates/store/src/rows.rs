@@ -5,10 +5,11 @@ use portcullis_core::audit::StoredEvent;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
-    ApiToken, ApprovalRequest, ApprovalState, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, MailKind,
-    Matter, MatterMember, Message, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp,
-    PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary,
-    TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Alert, AlertChannel, AlertDelivery, AlertKind, ApiToken, ApprovalRequest, ApprovalState, DeliveryState, Document,
+    KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, MailKind, Matter, MatterMember, Message, NewAlert, Notice,
+    Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role,
+    SealedColumn, SessionRecord, Severity, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User,
+    UserStatus, VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -618,12 +619,32 @@ pub(crate) struct MailRow {
     user_id: String,
     kind: String,
     detail: String,
+    #[sqlx(flatten)]
+    delivery: DeliveryStateRow,
+}
+
+/// The delivery columns every outbox table has.
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryStateRow {
     created_at: i64,
     attempts: i64,
     next_attempt_at: i64,
     sent_at: Option<i64>,
     failed_at: Option<i64>,
     last_error: Option<String>,
+}
+
+impl DeliveryStateRow {
+    fn into_model(self) -> Result<DeliveryState> {
+        Ok(DeliveryState {
+            created_at: from_millis(self.created_at),
+            attempts: u32::try_from(self.attempts).map_err(Error::internal)?,
+            next_attempt_at: from_millis(self.next_attempt_at),
+            sent_at: self.sent_at.map(from_millis),
+            failed_at: self.failed_at.map(from_millis),
+            last_error: self.last_error,
+        })
+    }
 }
 
 impl MailRow {
@@ -634,12 +655,72 @@ impl MailRow {
             user_id: id(&self.user_id, portcullis_core::ids::UserId::from_uuid)?,
             kind: MailKind::parse(&self.kind)?,
             detail: serde_json::from_str(&self.detail).map_err(Error::internal)?,
-            created_at: from_millis(self.created_at),
-            attempts: u32::try_from(self.attempts).map_err(Error::internal)?,
-            next_attempt_at: from_millis(self.next_attempt_at),
-            sent_at: self.sent_at.map(from_millis),
-            failed_at: self.failed_at.map(from_millis),
-            last_error: self.last_error,
+            delivery: self.delivery.into_model()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AlertRow {
+    id: String,
+    kind: String,
+    severity: String,
+    tenant_id: Option<String>,
+    subject: String,
+    summary: String,
+    detail: String,
+    dedup_key: String,
+    occurrences: i64,
+    first_at: i64,
+    last_at: i64,
+    window_end: i64,
+    dispatched_at: Option<i64>,
+    follow_up_dispatched_at: Option<i64>,
+}
+
+impl AlertRow {
+    pub(crate) fn into_model(self) -> Result<Alert> {
+        Ok(Alert {
+            id: id(&self.id, portcullis_core::ids::AlertId::from_uuid)?,
+            facts: NewAlert {
+                kind: AlertKind::parse(&self.kind)?,
+                severity: Severity::parse(&self.severity)?,
+                tenant_id: opt_id(self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+                subject: self.subject,
+                summary: self.summary,
+                detail: serde_json::from_str(&self.detail).map_err(Error::internal)?,
+            },
+            dedup_key: self.dedup_key,
+            occurrences: u32::try_from(self.occurrences).map_err(Error::internal)?,
+            first_at: from_millis(self.first_at),
+            last_at: from_millis(self.last_at),
+            window_end: from_millis(self.window_end),
+            dispatched_at: self.dispatched_at.map(from_millis),
+            follow_up_dispatched_at: self.follow_up_dispatched_at.map(from_millis),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    id: String,
+    alert_id: String,
+    channel: String,
+    recipient: Option<String>,
+    notice: String,
+    #[sqlx(flatten)]
+    delivery: DeliveryStateRow,
+}
+
+impl DeliveryRow {
+    pub(crate) fn into_model(self) -> Result<AlertDelivery> {
+        Ok(AlertDelivery {
+            id: id(&self.id, portcullis_core::ids::DeliveryId::from_uuid)?,
+            alert_id: id(&self.alert_id, portcullis_core::ids::AlertId::from_uuid)?,
+            channel: AlertChannel::parse(&self.channel)?,
+            recipient: self.recipient,
+            notice: Notice::parse(&self.notice)?,
+            delivery: self.delivery.into_model()?,
         })
     }
 }

@@ -3,9 +3,9 @@
 //! written once and the `on!` macro runs it on whichever engine is open.
 
 use crate::rows::{
-    self, ApprovalRow, AuditRow, DocumentRow, FieldRow, GrantRow, KeyRotationRow, LinkRow, MailRow, MatterRow,
-    MemberRow, MessageRow, OperatorRow, PendingTotpRow, SessionRow, TenantKeyRow, TenantRow, TenantSummaryRow,
-    TokenRow, TotpRow, UserRow, VettingRow,
+    self, AlertRow, ApprovalRow, AuditRow, DeliveryRow, DocumentRow, FieldRow, GrantRow, KeyRotationRow, LinkRow,
+    MailRow, MatterRow, MemberRow, MessageRow, OperatorRow, PendingTotpRow, SessionRow, TenantKeyRow, TenantRow,
+    TenantSummaryRow, TokenRow, TotpRow, UserRow, VettingRow,
 };
 use async_trait::async_trait;
 use portcullis_core::audit::search::{ActionMatch, AuditFilter};
@@ -15,19 +15,19 @@ use portcullis_core::authn::webauthn;
 use portcullis_core::clock::to_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{
-    ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
+    AlertId, ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
 };
 use portcullis_core::model::{
-    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, KnownDevice,
-    LinkRecord, Matter, MatterMember, Message, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
-    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
-    TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose,
+    KeyRotation, KnownDevice, LinkRecord, Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole,
+    OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant,
+    TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
 use secrecy::ExposeSecret;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
@@ -210,6 +210,73 @@ macro_rules! mail_columns {
         "id, tenant_id, user_id, kind, detail, created_at, attempts, next_attempt_at, sent_at, failed_at, last_error"
     };
 }
+
+/// The columns of `alerts`, in the order `AlertRow` and the INSERT use.
+macro_rules! alert_columns {
+    () => {
+        "id, kind, severity, tenant_id, subject, summary, detail, dedup_key, occurrences, first_at, last_at, \
+         window_end, dispatched_at, follow_up_dispatched_at"
+    };
+}
+
+/// The columns of `alert_deliveries`, in the order `DeliveryRow` and the INSERT use.
+macro_rules! delivery_columns {
+    () => {
+        "id, alert_id, channel, recipient, notice, created_at, attempts, next_attempt_at, sent_at, failed_at, \
+         last_error"
+    };
+}
+
+/// The delivery bookkeeping of one outbox table, whose rows are keyed by a parent (`$1`) and
+/// their own id (`$2`). Built from literals at compile time: no name ever comes from input.
+struct OutboxSql {
+    /// Unsent, not given up, due at `$1`; oldest due first, at most `$2`.
+    due: &'static str,
+    /// Move the due time from `$3` (as read) to `$4` (the lease's end), if still unsent.
+    lease: &'static str,
+    /// Sent at `$3`.
+    sent: &'static str,
+    /// Attempts `$3`, error `$4`, due again at `$5`, given up at `$6` (or NULL).
+    failure: &'static str,
+}
+
+macro_rules! outbox_sql {
+    ($table:literal, $parent:literal, $columns:expr) => {
+        OutboxSql {
+            due: concat!(
+                "SELECT ",
+                $columns,
+                " FROM ",
+                $table,
+                " WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2"
+            ),
+            lease: concat!(
+                "UPDATE ",
+                $table,
+                " SET next_attempt_at = $4 WHERE ",
+                $parent,
+                " = $1 AND id = $2 AND next_attempt_at = $3 AND sent_at IS NULL AND failed_at IS NULL"
+            ),
+            sent: concat!(
+                "UPDATE ",
+                $table,
+                " SET sent_at = $3, last_error = NULL WHERE ",
+                $parent,
+                " = $1 AND id = $2"
+            ),
+            failure: concat!(
+                "UPDATE ",
+                $table,
+                " SET attempts = $3, last_error = $4, next_attempt_at = $5, failed_at = $6 WHERE ",
+                $parent,
+                " = $1 AND id = $2"
+            ),
+        }
+    };
+}
+
+const MAIL_OUTBOX: OutboxSql = outbox_sql!("mail_outbox", "tenant_id", mail_columns!());
+const ALERT_OUTBOX: OutboxSql = outbox_sql!("alert_deliveries", "alert_id", delivery_columns!());
 
 /// The statements re-encryption runs on one sealed column. Built from literals at compile time:
 /// no name ever comes from input.
@@ -404,6 +471,61 @@ impl SqlTx {
     async fn exec_for_user(&mut self, q: &'static str, tenant: TenantId, user: UserId) -> Result<u64> {
         let (t, u) = (tenant.to_string(), user.to_string());
         on!(self, |c| sqlx::query(q).bind(&t).bind(&u).execute(c).await.map(|r| r.rows_affected())).map_err(db)
+    }
+
+    /// The due rows of an outbox (see `OutboxSql`).
+    async fn outbox_due<R>(&mut self, q: &OutboxSql, now: OffsetDateTime, limit: i64) -> Result<Vec<R>>
+    where
+        R: Send + Unpin + for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow>,
+    {
+        on!(self, |c| sqlx::query_as(q.due).bind(ms(now)).bind(limit).fetch_all(c).await).map_err(db)
+    }
+
+    /// Lease an outbox row (see `OutboxSql`); false if another node took it.
+    async fn outbox_lease(
+        &mut self,
+        q: &OutboxSql,
+        key: (String, String),
+        seen: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool> {
+        let n = on!(self, |c| sqlx::query(q.lease)
+            .bind(&key.0)
+            .bind(&key.1)
+            .bind(ms(seen))
+            .bind(ms(until))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn outbox_sent(&mut self, q: &OutboxSql, key: (String, String), at: OffsetDateTime) -> Result<()> {
+        on!(self, |c| sqlx::query(q.sent).bind(&key.0).bind(&key.1).bind(ms(at)).execute(c).await.map(|_| ()))
+            .map_err(db)
+    }
+
+    async fn outbox_failure(
+        &mut self,
+        q: &OutboxSql,
+        key: (String, String),
+        attempts: u32,
+        error: Option<&str>,
+        next_attempt_at: OffsetDateTime,
+        failed_at: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        on!(self, |c| sqlx::query(q.failure)
+            .bind(&key.0)
+            .bind(&key.1)
+            .bind(i64::from(attempts))
+            .bind(error)
+            .bind(ms(next_attempt_at))
+            .bind(failed_at.map(ms))
+            .execute(c)
+            .await
+            .map(|_| ()))
+        .map_err(db)
     }
 }
 
@@ -1855,12 +1977,12 @@ impl Tx for SqlTx {
             .bind(m.user_id.to_string())
             .bind(m.kind.as_str())
             .bind(m.detail.to_string())
-            .bind(ms(m.created_at))
-            .bind(i64::from(m.attempts))
-            .bind(ms(m.next_attempt_at))
-            .bind(m.sent_at.map(ms))
-            .bind(m.failed_at.map(ms))
-            .bind(&m.last_error)
+            .bind(ms(m.delivery.created_at))
+            .bind(i64::from(m.delivery.attempts))
+            .bind(ms(m.delivery.next_attempt_at))
+            .bind(m.delivery.sent_at.map(ms))
+            .bind(m.delivery.failed_at.map(ms))
+            .bind(&m.delivery.last_error)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))
@@ -1869,15 +1991,7 @@ impl Tx for SqlTx {
     }
 
     async fn due_mail(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<OutboxMail>> {
-        const Q: &str = concat!(
-            "SELECT ",
-            mail_columns!(),
-            " FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 \
-             ORDER BY next_attempt_at LIMIT $2"
-        );
-        let rows: Vec<MailRow> =
-            on!(self, |c| sqlx::query_as(Q).bind(ms(now)).bind(limit).fetch_all(c).await).map_err(db)?;
-        rows::all(rows, MailRow::into_model)
+        rows::all(self.outbox_due(&MAIL_OUTBOX, now, limit).await?, MailRow::into_model)
     }
 
     async fn lease_mail(
@@ -1887,31 +2001,11 @@ impl Tx for SqlTx {
         seen: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<bool> {
-        const Q: &str = "UPDATE mail_outbox SET next_attempt_at = $4 WHERE tenant_id = $1 AND id = $2 \
-                         AND next_attempt_at = $3 AND sent_at IS NULL AND failed_at IS NULL";
-        let n = on!(self, |c| sqlx::query(Q)
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .bind(ms(seen))
-            .bind(ms(until))
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        Ok(n == 1)
+        self.outbox_lease(&MAIL_OUTBOX, (tenant.to_string(), id.to_string()), seen, until).await
     }
 
     async fn mark_mail_sent(&mut self, tenant: TenantId, id: MailId, at: OffsetDateTime) -> Result<()> {
-        const Q: &str = "UPDATE mail_outbox SET sent_at = $3, last_error = NULL WHERE tenant_id = $1 AND id = $2";
-        on!(self, |c| sqlx::query(Q)
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .bind(ms(at))
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        Ok(())
+        self.outbox_sent(&MAIL_OUTBOX, (tenant.to_string(), id.to_string()), at).await
     }
 
     async fn record_mail_failure(
@@ -1923,20 +2017,127 @@ impl Tx for SqlTx {
         next_attempt_at: OffsetDateTime,
         failed_at: Option<OffsetDateTime>,
     ) -> Result<()> {
-        const Q: &str = "UPDATE mail_outbox SET attempts = $3, last_error = $4, next_attempt_at = $5, failed_at = $6 \
-                         WHERE tenant_id = $1 AND id = $2";
+        let key = (tenant.to_string(), id.to_string());
+        self.outbox_failure(&MAIL_OUTBOX, key, attempts, Some(error), next_attempt_at, failed_at).await
+    }
+
+    async fn record_alert(&mut self, a: &Alert) -> Result<(AlertId, u32)> {
+        // A repeat within the window only counts; the first occurrence's facts stay.
+        const Q: &str = concat!(
+            "INSERT INTO alerts (",
+            alert_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (dedup_key) DO UPDATE SET occurrences = alerts.occurrences + 1, \
+             last_at = excluded.last_at RETURNING id, occurrences"
+        );
+        let (id, n): (String, i64) = on!(self, |c| sqlx::query_as(Q)
+            .bind(a.id.to_string())
+            .bind(a.facts.kind.as_str())
+            .bind(a.facts.severity.as_str())
+            .bind(a.facts.tenant_id.map(|t| t.to_string()))
+            .bind(&a.facts.subject)
+            .bind(&a.facts.summary)
+            .bind(a.facts.detail.to_string())
+            .bind(&a.dedup_key)
+            .bind(i64::from(a.occurrences))
+            .bind(ms(a.first_at))
+            .bind(ms(a.last_at))
+            .bind(ms(a.window_end))
+            .bind(a.dispatched_at.map(ms))
+            .bind(a.follow_up_dispatched_at.map(ms))
+            .fetch_one(c)
+            .await)
+        .map_err(db)?;
+        Ok((rows::id(&id, AlertId::from_uuid)?, u32::try_from(n).map_err(Error::internal)?))
+    }
+
+    async fn alert(&mut self, id: AlertId) -> Result<Option<Alert>> {
+        const Q: &str = concat!("SELECT ", alert_columns!(), " FROM alerts WHERE id = $1");
+        let row: Option<AlertRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
+        row.map(AlertRow::into_model).transpose()
+    }
+
+    async fn alerts_to_dispatch(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<Alert>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            alert_columns!(),
+            " FROM alerts WHERE dispatched_at IS NULL \
+             OR (follow_up_dispatched_at IS NULL AND occurrences > 1 AND window_end <= $1) \
+             ORDER BY first_at LIMIT $2"
+        );
+        let rows: Vec<AlertRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(ms(now)).bind(limit).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, AlertRow::into_model)
+    }
+
+    async fn claim_alert_dispatch(&mut self, id: AlertId, notice: Notice, at: OffsetDateTime) -> Result<bool> {
+        const FIRST: &str = "UPDATE alerts SET dispatched_at = $2, follow_up_dispatched_at = \
+                             CASE WHEN window_end <= $2 THEN $2 ELSE NULL END \
+                             WHERE id = $1 AND dispatched_at IS NULL";
+        const FOLLOW_UP: &str = "UPDATE alerts SET follow_up_dispatched_at = $2 WHERE id = $1 \
+                                 AND dispatched_at IS NOT NULL AND follow_up_dispatched_at IS NULL \
+                                 AND occurrences > 1 AND window_end <= $2";
+        let q = match notice {
+            Notice::First => FIRST,
+            Notice::FollowUp => FOLLOW_UP,
+        };
+        let n =
+            on!(self, |c| sqlx::query(q).bind(id.to_string()).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
+                .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn insert_alert_delivery(&mut self, d: &AlertDelivery) -> Result<()> {
+        const Q: &str = concat!(
+            "INSERT INTO alert_deliveries (",
+            delivery_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
         on!(self, |c| sqlx::query(Q)
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .bind(i64::from(attempts))
-            .bind(error)
-            .bind(ms(next_attempt_at))
-            .bind(failed_at.map(ms))
+            .bind(d.id.to_string())
+            .bind(d.alert_id.to_string())
+            .bind(d.channel.as_str())
+            .bind(&d.recipient)
+            .bind(d.notice.as_str())
+            .bind(ms(d.delivery.created_at))
+            .bind(i64::from(d.delivery.attempts))
+            .bind(ms(d.delivery.next_attempt_at))
+            .bind(d.delivery.sent_at.map(ms))
+            .bind(d.delivery.failed_at.map(ms))
+            .bind(&d.delivery.last_error)
             .execute(c)
             .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        Ok(())
+            .map(|_| ()))
+        .map_err(db)
+    }
+
+    async fn due_alert_deliveries(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<AlertDelivery>> {
+        rows::all(self.outbox_due(&ALERT_OUTBOX, now, limit).await?, DeliveryRow::into_model)
+    }
+
+    async fn lease_alert_delivery(&mut self, d: &AlertDelivery, until: OffsetDateTime) -> Result<bool> {
+        let key = (d.alert_id.to_string(), d.id.to_string());
+        self.outbox_lease(&ALERT_OUTBOX, key, d.delivery.next_attempt_at, until).await
+    }
+
+    async fn mark_alert_delivery_sent(&mut self, d: &AlertDelivery, at: OffsetDateTime) -> Result<()> {
+        self.outbox_sent(&ALERT_OUTBOX, (d.alert_id.to_string(), d.id.to_string()), at).await
+    }
+
+    async fn record_alert_delivery_failure(&mut self, d: &AlertDelivery) -> Result<()> {
+        let key = (d.alert_id.to_string(), d.id.to_string());
+        let s = &d.delivery;
+        self.outbox_failure(&ALERT_OUTBOX, key, s.attempts, s.last_error.as_deref(), s.next_attempt_at, s.failed_at)
+            .await
+    }
+
+    async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>> {
+        const Q: &str = "SELECT id FROM users WHERE tenant_id = $1 AND role IN ('owner', 'admin') \
+                         AND status = 'active' ORDER BY id";
+        let ids: Vec<String> =
+            on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).fetch_all(c).await).map_err(db)?;
+        ids.iter().map(|s| rows::id(s, UserId::from_uuid)).collect()
     }
 
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {

@@ -10,11 +10,13 @@ mod client;
 mod collectors;
 mod passkey;
 mod smtp;
+mod webhook;
 
 pub use client::{Client, Resp, totp_code};
-pub use collectors::{HttpSink, Received, SyslogSink, secret_file};
+pub use collectors::{SyslogSink, secret_file};
 pub use passkey::SoftPasskey;
 pub use smtp::{Mail, PYTHON_VAR, SmtpSink};
+pub use webhook::{Received, WebhookSink};
 
 use portcullis::config::Config;
 use portcullis::server::{self, Running};
@@ -23,6 +25,21 @@ use portcullis_core::ids::TenantId;
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Call `check` every 100 ms until it gives a value, for at most 30 s; then fail the test with
+/// what `failure` says.
+pub(crate) async fn poll_until<T>(mut check: impl FnMut() -> Option<T>, failure: impl Fn() -> String) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("after 30 s: {}", failure());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 /// Which database a test server runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,9 +10,6 @@ use std::time::Duration;
 /// The environment variable naming the Python interpreter that can import aiosmtpd.
 pub const PYTHON_VAR: &str = "PORTCULLIS_TEST_PYTHON";
 
-/// How long [`SmtpSink::wait_for`] waits for mail before failing the test.
-const WAIT: Duration = Duration::from_secs(30);
-
 /// One received message.
 #[derive(Clone, Debug)]
 pub struct Mail {
@@ -144,17 +141,11 @@ impl SmtpSink {
 
     /// Wait (up to 30 s) until at least `n` messages have arrived, and return them all.
     pub async fn wait_for(&self, n: usize) -> Vec<Mail> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let got = self.messages();
-            if got.len() >= n {
-                return got;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!("expected {n} mail(s) within {WAIT:?}, the SMTP sink received {}: {got:#?}", got.len());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::poll_until(
+            || Some(self.messages()).filter(|got| got.len() >= n),
+            || format!("expected {n} mail(s), the SMTP sink received: {:#?}", self.messages()),
+        )
+        .await
     }
 }
 

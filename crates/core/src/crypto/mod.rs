@@ -6,3 +6,4 @@ pub mod keys;
 pub mod sealed;
 pub mod signing;
 pub mod stream;
+pub mod webhook;

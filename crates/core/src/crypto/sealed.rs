@@ -8,12 +8,12 @@ use super::fields::FieldCipher;
 use super::keys::Keyring;
 use crate::audit::{AuditCheckpoint, NewEvent, StoredEvent};
 use crate::error::{Error, Result};
-use crate::ids::{ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
+use crate::ids::{AlertId, ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use crate::model::{
-    ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose, KeyRotation, KnownDevice,
-    LinkRecord, Matter, MatterMember, Message, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
-    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
-    TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose,
+    KeyRotation, KnownDevice, LinkRecord, Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole,
+    OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant,
+    TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -689,6 +689,39 @@ impl Tx for SealingTx {
         failed_at: Option<OffsetDateTime>,
     ) -> Result<()> {
         self.inner.record_mail_failure(tenant, id, attempts, error, next_attempt_at, failed_at).await
+    }
+
+    // Alerts hold ids and facts, never client content: they pass through. A tenant admin's
+    // address is read with `user`, which opens it.
+    async fn record_alert(&mut self, a: &Alert) -> Result<(AlertId, u32)> {
+        self.inner.record_alert(a).await
+    }
+    async fn alert(&mut self, id: AlertId) -> Result<Option<Alert>> {
+        self.inner.alert(id).await
+    }
+    async fn alerts_to_dispatch(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<Alert>> {
+        self.inner.alerts_to_dispatch(now, limit).await
+    }
+    async fn claim_alert_dispatch(&mut self, id: AlertId, notice: Notice, at: OffsetDateTime) -> Result<bool> {
+        self.inner.claim_alert_dispatch(id, notice, at).await
+    }
+    async fn insert_alert_delivery(&mut self, d: &AlertDelivery) -> Result<()> {
+        self.inner.insert_alert_delivery(d).await
+    }
+    async fn due_alert_deliveries(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<AlertDelivery>> {
+        self.inner.due_alert_deliveries(now, limit).await
+    }
+    async fn lease_alert_delivery(&mut self, d: &AlertDelivery, until: OffsetDateTime) -> Result<bool> {
+        self.inner.lease_alert_delivery(d, until).await
+    }
+    async fn mark_alert_delivery_sent(&mut self, d: &AlertDelivery, at: OffsetDateTime) -> Result<()> {
+        self.inner.mark_alert_delivery_sent(d, at).await
+    }
+    async fn record_alert_delivery_failure(&mut self, d: &AlertDelivery) -> Result<()> {
+        self.inner.record_alert_delivery_failure(d).await
+    }
+    async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>> {
+        self.inner.tenant_admins(tenant).await
     }
 
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {

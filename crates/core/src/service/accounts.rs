@@ -221,6 +221,7 @@ impl Portal {
                 let ev =
                     NewEvent::new(Some(t.id), Actor::Anonymous, "auth.login_locked", format!("user:{}", u.id), meta);
                 tx.append_audit(&ev, now).await?;
+                self.brute_force_alert(&mut *tx, t.id, u.id, None, meta, now).await?;
                 tx.commit().await?;
                 return Err(Error::InvalidCredentials);
             }
@@ -238,6 +239,9 @@ impl Portal {
                     NewEvent::new(tenant.as_ref().map(|t| t.id), Actor::Anonymous, "auth.login_failed", target, meta)
                         .with_detail(serde_json::json!({ "consecutive_failures": failures }));
                 tx.append_audit(&ev, now).await?;
+                if let (Some((u, _)), Some(n)) = (&other, failures) {
+                    self.brute_force_alert(&mut *tx, u.tenant_id, u.id, Some(n), meta, now).await?;
+                }
                 tx.commit().await?;
                 return Err(Error::InvalidCredentials);
             }
@@ -261,6 +265,9 @@ impl Portal {
             let ev = NewEvent::new(Some(user.tenant_id), Actor::Anonymous, action, format!("user:{}", user.id), meta)
                 .with_detail(serde_json::json!({ "consecutive_failures": failures }));
             tx.append_audit(&ev, now).await?;
+            if let Some(n) = failures {
+                self.brute_force_alert(&mut *tx, user.tenant_id, user.id, Some(n), meta, now).await?;
+            }
             tx.commit().await?;
             return Err(Error::SecondFactorRequired(challenge.map(Box::new)));
         }

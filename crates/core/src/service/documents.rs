@@ -1,11 +1,11 @@
 //! Documents: streamed in, streamed out, never held whole in memory.
 
-use super::{Portal, actor};
+use super::{NewAlert, Portal, actor};
 use crate::audit::{NewEvent, RequestMeta};
 use crate::crypto::stream::{self, DocCipher, Header};
 use crate::error::{Error, Result};
 use crate::ids::{DocumentId, MatterId};
-use crate::model::{Document, blob_key};
+use crate::model::{AlertKind, Document, Severity, blob_key};
 use crate::policy::{Permission, Principal};
 use crate::ports::ByteStream;
 use crate::validate;
@@ -225,7 +225,21 @@ impl Portal {
                 )
                 .with_detail(serde_json::json!({ "error": e.to_string() }))
                 .on_matter(doc.matter_id);
-                tx.append_audit(&ev, self.clock.now()).await?;
+                let now = self.clock.now();
+                tx.append_audit(&ev, now).await?;
+                let alert = NewAlert::new(
+                    AlertKind::IntegrityFailure,
+                    Severity::Critical,
+                    Some(p.tenant_id),
+                    format!("document:{id}"),
+                    "A stored document failed its integrity check and was not served",
+                )
+                .with_detail(serde_json::json!({
+                    "document": id.to_string(),
+                    "matter": doc.matter_id.to_string(),
+                    "error": e.to_string(),
+                }));
+                self.raise_alert_in(&mut *tx, &alert, now).await?;
                 tx.commit().await?;
                 Err(e)
             }

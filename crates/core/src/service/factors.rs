@@ -271,9 +271,8 @@ impl Portal {
         let used = if open { self.check_factor(&mut *tx, &user, proof, ChallengePurpose::StepUp).await? } else { None };
         let Some(used) = used else {
             // Tries while locked are refused unchecked and not counted.
-            if open {
-                tx.record_login_failure(p.tenant_id, p.user_id, now).await?;
-            }
+            let failures = if open { Some(tx.record_login_failure(p.tenant_id, p.user_id, now).await?) } else { None };
+            self.brute_force_alert(&mut *tx, p.tenant_id, p.user_id, failures, meta, now).await?;
             tx.commit().await?;
             let e = Error::SecondFactorRequired(None);
             self.audit_refusal(p, "auth.step_up_failed", format!("user:{}", p.user_id), &e, meta).await?;

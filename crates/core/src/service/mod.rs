@@ -3,6 +3,7 @@
 //! does its work and writes its audit event in one transaction.
 
 mod accounts;
+mod alerts;
 mod approvals;
 mod audit_log;
 mod audit_seal;
@@ -14,6 +15,7 @@ mod matters;
 mod messages;
 mod monitoring;
 mod notifications;
+mod outbox;
 mod passkeys;
 mod platform;
 mod platform_approvals;
@@ -22,7 +24,9 @@ mod sessions;
 mod tokens;
 mod users;
 
+pub use crate::model::NewAlert;
 pub use accounts::{LinkInfo, LoginOutcome};
+pub use alerts::{AlertChannels, AlertSettings, Raised, operator_mail, webhook_body};
 pub use approvals::{APPROVAL_TTL, Change};
 pub use audit_log::{AuditExport, AuditPage};
 pub use audit_seal::ChainReport;
@@ -33,6 +37,7 @@ pub use keys::KeyStatus;
 pub use matters::InviteOutcome;
 pub use monitoring::MonitoringSnapshot;
 pub use notifications::{DeliveryReport, LEASE, MAX_ATTEMPTS, NewDeviceDetail, Rendered, backoff, render_new_device};
+pub use outbox::Backoff;
 pub use platform::{MAX_OPERATOR_TOKEN_DAYS, OperatorStatus, PlatformHealth};
 pub use rotation::{RotationReport, RotationStart, RotationStatus};
 
@@ -63,6 +68,8 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     /// The base URL links are built on, e.g. `https://127.0.0.1:8443`.
     pub public_url: String,
+    /// Security alerts: deduplication, retries, recipients.
+    pub alerts: AlertSettings,
 }
 
 impl Default for Settings {
@@ -74,6 +81,7 @@ impl Default for Settings {
             invite_link_ttl: Duration::hours(72),
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             public_url: "https://127.0.0.1:8443".into(),
+            alerts: AlertSettings::default(),
         }
     }
 }

@@ -1,42 +1,35 @@
 //! Notices to users by mail, through an outbox. A use case that wants a user told something
 //! queues a row in the same transaction as the change it is about, so the notice exists exactly
 //! when the change does; the background sender delivers due rows later, on whichever node gets
-//! to them first.
+//! to them first (see `outbox` for leases and retries).
 //!
-//! Delivery is at least once. A node takes a row with a lease (a compare-and-set on its due
-//! time), sends, then marks it sent; if it dies between sending and marking, the lease runs out
-//! and the row is sent again. A failed attempt is retried with exponential backoff and given up
-//! (and audited) after [`MAX_ATTEMPTS`]. Leases and individual retries are bookkeeping on the
-//! row itself; the outcomes (`mail.sent`, `mail.failed`) are audited.
+//! A failed attempt is retried with exponential backoff and given up (and audited) after
+//! [`MAX_ATTEMPTS`]. Leases and individual retries are bookkeeping on the row itself; the
+//! outcomes (`mail.sent`, `mail.failed`) are audited.
 
 use super::Portal;
+use super::outbox::{Backoff, Failure, Outbox};
 use crate::audit::{Actor, NewEvent, RequestMeta};
 use crate::error::{Error, Result};
 use crate::ids::MailId;
-use crate::model::{MailKind, OutboxMail, User};
+use crate::model::{DeliveryState, MailKind, OutboxMail, User};
 use crate::ports::{Mailer, Tx};
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
+
+pub use super::outbox::{DeliveryReport, LEASE};
 
 /// A mail is given up after this many failed attempts.
 pub const MAX_ATTEMPTS: u32 = 10;
 
-/// How long a node may take to send a mail it took before another node may take it again.
-/// Far above the SMTP client's own time limit, so a slow send is not duplicated.
-pub const LEASE: Duration = Duration::minutes(5);
-
-/// At most this many mails per delivery run; the rest wait for the next.
-const BATCH: i64 = 50;
-
-/// The longest an error text kept on a row may be.
-const MAX_ERROR: usize = 500;
+/// Mail retries: 30 seconds, doubling, at most 6 hours.
+const MAIL_BACKOFF: Backoff = Backoff { first: Duration::seconds(30), cap: Duration::hours(6) };
 
 /// The wait before the next attempt after `attempts` failed ones: 30 seconds, doubling each
 /// time, at most 6 hours. Ten attempts span about four and a quarter hours.
 pub fn backoff(attempts: u32) -> Duration {
-    let doublings = attempts.saturating_sub(1).min(20);
-    let wait = Duration::seconds(30).saturating_mul(1_i32 << doublings);
-    wait.min(Duration::hours(6))
+    MAIL_BACKOFF.delay(attempts)
 }
 
 /// What a new-device notice is rendered from, as kept in the outbox row.
@@ -59,10 +52,7 @@ pub struct Rendered {
 /// browser's user agent) is cut to one line, so none can add lines or headers of its own.
 pub fn render_new_device(firm: &str, d: &NewDeviceDetail, public_url: &str) -> Rendered {
     let firm = one_line(firm, 200);
-    let at =
-        d.at.to_offset(time::UtcOffset::UTC)
-            .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
-            .unwrap_or_else(|_| d.at.unix_timestamp().to_string());
+    let at = utc(d.at);
     let ip = d.ip.as_deref().map(|s| one_line(s, 60)).unwrap_or_else(|| "unknown".into());
     let browser = d.user_agent.as_deref().map(|s| one_line(s, 200)).unwrap_or_else(|| "unknown".into());
     let security = format!("{}/account/security", public_url.trim_end_matches('/'));
@@ -84,19 +74,16 @@ pub fn render_new_device(firm: &str, d: &NewDeviceDetail, public_url: &str) -> R
     Rendered { subject: format!("New sign-in to your {firm} account"), body }
 }
 
-/// `s` without control characters (line breaks included), cut to `max` characters.
-fn one_line(s: &str, max: usize) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect()
+/// A time as mail shows it: `2026-11-05 14:03:22`, in UTC.
+pub(super) fn utc(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-/// What one delivery run did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DeliveryReport {
-    pub sent: u32,
-    /// Failed this time; due again later.
-    pub retrying: u32,
-    /// Failed for the last time.
-    pub given_up: u32,
+/// `s` without control characters (line breaks included), cut to `max` characters.
+pub(super) fn one_line(s: &str, max: usize) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect()
 }
 
 impl Portal {
@@ -115,12 +102,7 @@ impl Portal {
             user_id: user.id,
             kind: MailKind::NewDevice,
             detail: serde_json::to_value(&detail).map_err(Error::internal)?,
-            created_at: now,
-            attempts: 0,
-            next_attempt_at: now,
-            sent_at: None,
-            failed_at: None,
-            last_error: None,
+            delivery: DeliveryState::due(now),
         })
         .await
     }
@@ -128,37 +110,7 @@ impl Portal {
     /// Send the mail that is due through `mailer`. Mails another node holds a lease on are
     /// left to it. Errors of single mails are recorded on their rows, not returned.
     pub async fn deliver_mail(&self, mailer: &dyn Mailer) -> Result<DeliveryReport> {
-        let due = {
-            let mut tx = self.read().await?;
-            tx.due_mail(self.clock.now(), BATCH).await?
-        };
-        let mut report = DeliveryReport::default();
-        for mail in due {
-            if !self.lease(&mail).await? {
-                continue;
-            }
-            let sent = match self.compose(&mail).await {
-                Ok((to, m)) => mailer.send(&to, &m.subject, &m.body).await,
-                Err(e) => Err(e),
-            };
-            match sent {
-                Ok(()) => {
-                    self.mail_sent(&mail).await?;
-                    report.sent += 1;
-                }
-                Err(e) if self.mail_failed(&mail, &e).await? => report.given_up += 1,
-                Err(_) => report.retrying += 1,
-            }
-        }
-        Ok(report)
-    }
-
-    async fn lease(&self, mail: &OutboxMail) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let until = self.clock.now() + LEASE;
-        let won = tx.lease_mail(mail.tenant_id, mail.id, mail.next_attempt_at, until).await?;
-        tx.commit().await?;
-        Ok(won)
+        self.drain(&MailOutbox(mailer)).await
     }
 
     /// The recipient (read now, decrypted) and the rendered message.
@@ -171,32 +123,52 @@ impl Portal {
                 let d: NewDeviceDetail = serde_json::from_value(mail.detail.clone()).map_err(Error::internal)?;
                 render_new_device(&tenant.display_name, &d, &self.settings.public_url)
             }
+            MailKind::SecurityAlert => self.render_tenant_alert(&mut *tx, &tenant, &mail.detail).await?,
         };
         Ok((user.email, rendered))
     }
+}
 
-    async fn mail_sent(&self, mail: &OutboxMail) -> Result<()> {
-        let now = self.clock.now();
-        let mut tx = self.write().await?;
-        tx.mark_mail_sent(mail.tenant_id, mail.id, now).await?;
-        tx.append_audit(&mail_event(mail, "mail.sent", mail.attempts + 1), now).await?;
-        tx.commit().await
+/// The mail outbox, sent through one mailer.
+struct MailOutbox<'a>(&'a dyn Mailer);
+
+#[async_trait]
+impl Outbox for MailOutbox<'_> {
+    type Row = OutboxMail;
+
+    async fn due(&self, tx: &mut dyn Tx, now: OffsetDateTime, limit: i64) -> Result<Vec<OutboxMail>> {
+        tx.due_mail(now, limit).await
     }
 
-    /// Record a failed attempt; true if it was the last.
-    async fn mail_failed(&self, mail: &OutboxMail, e: &Error) -> Result<bool> {
-        let now = self.clock.now();
-        let attempts = mail.attempts.saturating_add(1);
-        let last = attempts >= MAX_ATTEMPTS;
-        let error: String = e.to_string().chars().take(MAX_ERROR).collect();
-        let mut tx = self.write().await?;
-        tx.record_mail_failure(mail.tenant_id, mail.id, attempts, &error, now + backoff(attempts), last.then_some(now))
-            .await?;
-        if last {
-            tx.append_audit(&mail_event(mail, "mail.failed", attempts), now).await?;
+    async fn lease(&self, tx: &mut dyn Tx, mail: &OutboxMail, until: OffsetDateTime) -> Result<bool> {
+        tx.lease_mail(mail.tenant_id, mail.id, mail.delivery.next_attempt_at, until).await
+    }
+
+    async fn send(&self, portal: &Portal, mail: &OutboxMail) -> Result<()> {
+        let (to, m) = portal.compose(mail).await?;
+        self.0.send(&to, &m.subject, &m.body).await
+    }
+
+    async fn sent(&self, tx: &mut dyn Tx, mail: &OutboxMail, now: OffsetDateTime) -> Result<()> {
+        tx.mark_mail_sent(mail.tenant_id, mail.id, now).await?;
+        tx.append_audit(&mail_event(mail, "mail.sent", mail.delivery.attempts + 1), now).await
+    }
+
+    fn state<'r>(&self, mail: &'r OutboxMail) -> &'r DeliveryState {
+        &mail.delivery
+    }
+
+    fn retry_at(&self, _: &OutboxMail, attempts: u32, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        (attempts < MAX_ATTEMPTS).then(|| now + backoff(attempts))
+    }
+
+    async fn failed(&self, tx: &mut dyn Tx, mail: &OutboxMail, f: &Failure) -> Result<()> {
+        let next = f.gave_up.map(|at| at + backoff(f.attempts)).unwrap_or(f.next_attempt_at);
+        tx.record_mail_failure(mail.tenant_id, mail.id, f.attempts, &f.error, next, f.gave_up).await?;
+        match f.gave_up {
+            Some(at) => tx.append_audit(&mail_event(mail, "mail.failed", f.attempts), at).await,
+            None => Ok(()),
         }
-        tx.commit().await?;
-        Ok(last)
     }
 }
 

@@ -60,7 +60,8 @@ impl Portal {
         let now = self.clock.now();
         let mut tx = self.write().await?;
         if !ok {
-            tx.record_login_failure(p.tenant_id, p.user_id, now).await?;
+            let failures = tx.record_login_failure(p.tenant_id, p.user_id, now).await?;
+            self.brute_force_alert(&mut *tx, p.tenant_id, p.user_id, Some(failures), meta, now).await?;
             let ev = NewEvent::new(
                 Some(p.tenant_id),
                 actor(p),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 const CHUNK: usize = 64 * 1024;
 
-fn blob(srv: &TestServer, tenant: &str, doc: &str) -> PathBuf {
+pub(crate) fn blob(srv: &TestServer, tenant: &str, doc: &str) -> PathBuf {
     srv.dir.path().join("documents/tenants").join(tenant).join("documents").join(doc)
 }
 
@@ -26,7 +26,7 @@ fn all_files(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-async fn owner(srv: &TestServer, name: &str) -> (Client, String, String) {
+pub(crate) async fn owner(srv: &TestServer, name: &str) -> (Client, String, String) {
     let (tenant, email) = srv.tenant(name).await;
     let mut c = srv.client();
     c.login(name, &email, PASSWORD).await;
@@ -37,13 +37,17 @@ async fn owner(srv: &TestServer, name: &str) -> (Client, String, String) {
     (c, tenant.to_string(), m)
 }
 
-async fn upload(c: &Client, m: &str, bytes: Vec<u8>) -> String {
+pub(crate) async fn upload(c: &Client, m: &str, bytes: Vec<u8>) -> String {
     let r = c.upload(m, "doc.bin", bytes).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     r.json()["id"].as_str().unwrap().to_string()
 }
 
-async fn download(c: &Client, doc: &str, range: Option<&str>) -> Result<(StatusCode, Vec<u8>, String), reqwest::Error> {
+pub(crate) async fn download(
+    c: &Client,
+    doc: &str,
+    range: Option<&str>,
+) -> Result<(StatusCode, Vec<u8>, String), reqwest::Error> {
     let mut rb = c.request(reqwest::Method::GET, &format!("/api/v1/documents/{doc}/content"));
     if let Some(r) = range {
         rb = rb.header("range", r);

@@ -5,7 +5,7 @@
 //! arrives. Bad collector settings stop the start with a message naming the key.
 
 use crate::support::{create_acme, portcullis, serve};
-use portcullis_testkit::{Client, HttpSink, PASSWORD, SyslogSink, secret_file};
+use portcullis_testkit::{Client, PASSWORD, SyslogSink, WebhookSink, secret_file};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -51,13 +51,13 @@ async fn logs_reach_syslog_and_otlp_and_survive_an_outage() {
     let d = dir.path();
     create_acme(portcullis(d), d);
     let mut syslog = SyslogSink::start().await;
-    let otlp = HttpSink::start().await;
+    let otlp = WebhookSink::started().await;
     let log_path = d.join("server.log");
     let mut cmd = portcullis(d);
     cmd.env("PORTCULLIS_LOG_FORMAT", "json")
         .env("PORTCULLIS_SYSLOG_URL", syslog.url())
         .env("PORTCULLIS_SYSLOG_CA_FILE", syslog.ca_file())
-        .env("PORTCULLIS_OTLP_ENDPOINT", otlp.url())
+        .env("PORTCULLIS_OTLP_ENDPOINT", format!("http://127.0.0.1:{}", otlp.port))
         .stderr(std::fs::File::create(&log_path).unwrap());
     let (_server, port) = serve(cmd).await;
     let mut c = Client::new(&format!("https://127.0.0.1:{port}"), &std::fs::read(d.join("tls/cert.pem")).unwrap());
@@ -79,10 +79,10 @@ async fn logs_reach_syslog_and_otlp_and_survive_an_outage() {
     assert!(uuid::Uuid::parse_str(tenant).is_ok() && uuid::Uuid::parse_str(user).is_ok(), "{summary}");
 
     // OTLP: the same record, its fields as attributes, the service named in the resource.
-    let export = otlp.wait_for("an OTLP export with the request", |r| otlp_summary(&r.json(), &id).is_some()).await;
-    assert_eq!(export.path, "/v1/logs");
-    assert_eq!(export.header("content-type"), Some("application/json"));
-    let body = export.json();
+    let export = otlp.wait_for(1, |r| otlp_summary(&r.json(), &id).is_some()).await;
+    assert_eq!(export[0].path, "/v1/logs");
+    assert_eq!(export[0].header("content-type").as_deref(), Some("application/json"));
+    let body = export[0].json();
     let attrs = otlp_summary(&body, &id).unwrap();
     assert_eq!((attrs["tenant_id"].as_str(), attrs["user_id"].as_str()), (Some(tenant), Some(user)));
     assert_eq!(attrs["route"], "/api/v1/matters");
@@ -98,16 +98,16 @@ async fn logs_reach_syslog_and_otlp_and_survive_an_outage() {
 
     // Both collectors go away; requests are still answered, and nothing logged meanwhile is lost.
     syslog.down().await;
-    otlp.answer(503);
+    otlp.set_status(503);
     let mut during = Vec::new();
     for _ in 0..5 {
         during.push(list_matters(&c).await);
     }
     syslog.up().await;
-    otlp.answer(200);
+    otlp.set_status(200);
     for id in &during {
         syslog.wait_for(&format!("\"request_id\":\"{id}\"")).await;
-        otlp.wait_for("a line logged during the outage", |r| otlp_summary(&r.json(), id).is_some()).await;
+        otlp.wait_for(1, |r| otlp_summary(&r.json(), id).is_some()).await;
     }
 }
 

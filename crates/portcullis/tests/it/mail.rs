@@ -72,7 +72,7 @@ fn cookie_value(set_cookie: &str) -> String {
 }
 
 /// Rows of a query, once there are at least `n` (waits up to 30 s, then fails).
-async fn rows(srv: &TestServer, query: &'static str, n: usize) -> Vec<String> {
+pub(crate) async fn rows(srv: &TestServer, query: &'static str, n: usize) -> Vec<String> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let got = sql_column(&srv.db_url(), query).await;

@@ -3,6 +3,7 @@
 // Tests and their helpers fail by panicking, with the reason in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod alerts;
 mod api;
 mod audit_seal;
 mod audit_search;

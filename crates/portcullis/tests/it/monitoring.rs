@@ -74,6 +74,9 @@ async fn with_token(db: Db) {
     assert!(sample(&body, "portcullis_tenant_keys", &[]) >= Some(1.0));
     assert!(sample(&body, "portcullis_db_pool_connections", &["state=\"max\""]) >= Some(1.0));
     assert!(body.contains("# HELP portcullis_logins_total"));
+    let expiry = sample(&body, "portcullis_tls_certificate_expiry_timestamp_seconds", &[]).unwrap();
+    let now = portcullis_core::clock::Clock::now(srv.clock.as_ref()).unix_timestamp() as f64;
+    assert!(expiry > now, "the certificate's expiry {expiry} is not after {now}");
     srv.stop().await;
 }
 
