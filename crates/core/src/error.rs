@@ -52,6 +52,21 @@ pub enum Error {
     /// The client went quiet for too long.
     #[error("timed out")]
     Timeout,
+    /// Too many requests from one source, account or firm; try again after this many seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    /// The server is at its limit of requests in progress; try again after this many seconds.
+    #[error("overloaded")]
+    Overloaded { retry_after_secs: u64 },
+    /// The request filter refused a malformed or hostile request (the rule's message).
+    #[error("request refused: {0}")]
+    Refused(&'static str),
+    /// The method is not accepted for this address.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body's content type is not accepted for this address.
+    #[error("unsupported media type")]
+    UnsupportedMediaType(&'static str),
     /// A one-time link that is unknown, used or expired.
     #[error("link expired or already used")]
     LinkExpired,
@@ -84,6 +99,11 @@ impl Error {
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Error::UploadInterrupted(_) => "upload_interrupted",
             Error::Timeout => "timeout",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Overloaded { .. } => "overloaded",
+            Error::Refused(_) => "request_refused",
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::LinkExpired => "link_expired",
             Error::Csrf => "csrf_failed",
             Error::Integrity(_) => "integrity_error",
@@ -123,6 +143,15 @@ impl Error {
                 format!("The requested range is outside the document ({size} bytes).")
             }
             Error::UploadInterrupted(_) => "The upload was interrupted before it finished; nothing was stored.".into(),
+            Error::RateLimited { retry_after_secs } => {
+                format!("Too many requests; try again in {retry_after_secs} seconds.")
+            }
+            Error::Overloaded { retry_after_secs } => {
+                format!("The server is busy; try again in {retry_after_secs} seconds.")
+            }
+            Error::Refused(why) => format!("The request was refused: {why}."),
+            Error::MethodNotAllowed => "This method is not allowed here.".into(),
+            Error::UnsupportedMediaType(expected) => format!("Send the body as {expected}."),
             Error::Timeout => {
                 "The request took too long (the client sent nothing for too long); nothing was stored.".into()
             }

@@ -117,6 +117,43 @@ pub struct Config {
     pub heartbeat_secs: u64,
     /// The heartbeat's signing secret file; default: `alert_webhook_secret_file`.
     pub heartbeat_secret_file: Option<PathBuf>,
+    /// Proxies (CIDR ranges) whose `client_ip_header` is believed. From any other peer the TCP
+    /// address is the client's. A TOML list, or comma-separated in the environment.
+    #[serde(deserialize_with = "list_or_csv", default)]
+    pub trusted_proxies: Vec<String>,
+    /// `x-forwarded-for` (the right-most untrusted hop), `forwarded` (RFC 7239), or the name of a
+    /// header holding one address that the proxy overwrites (such as `x-real-ip`).
+    pub client_ip_header: String,
+    /// Requests per minute per client IP (token bucket refill; 0 turns the limit off).
+    pub rate_limit_ip_per_minute: u32,
+    /// Requests a client IP may make at once before the per-minute rate applies.
+    pub rate_limit_ip_burst: u32,
+    /// Requests per minute per signed-in user (session or API token); 0: off.
+    pub rate_limit_account_per_minute: u32,
+    pub rate_limit_account_burst: u32,
+    /// Requests per minute per firm, all its users together; 0: off.
+    pub rate_limit_tenant_per_minute: u32,
+    pub rate_limit_tenant_burst: u32,
+    /// Sign-in attempts per minute per firm and email address, from anywhere; 0: off.
+    pub rate_limit_sign_in_per_minute: u32,
+    pub rate_limit_sign_in_burst: u32,
+    /// Requests in progress on this node beyond which new ones get 503 at once (load shedding).
+    pub max_in_flight_requests: usize,
+    /// Seconds a client gets to send its request headers (HTTP/1; slow-loris defence).
+    pub header_read_timeout_secs: u64,
+    /// Largest request head: HTTP/1 read buffer and HTTP/2 header list, and the filter's limit
+    /// on the headers' total size.
+    pub max_header_bytes: usize,
+    /// Request filter rule groups: path, query string, headers, methods and content types.
+    pub waf_path_rules: bool,
+    pub waf_query_rules: bool,
+    pub waf_header_rules: bool,
+    pub waf_content_type_rules: bool,
+    pub waf_max_path_bytes: usize,
+    pub waf_max_query_bytes: usize,
+    pub waf_max_headers: usize,
+    /// Refused requests audited per client IP per minute; more are counted into the next event.
+    pub waf_audit_per_minute: u32,
 }
 
 /// A list from TOML, or a comma-separated string (as an environment variable gives it).
@@ -217,6 +254,27 @@ impl Default for Config {
             heartbeat_url: None,
             heartbeat_secs: 60,
             heartbeat_secret_file: None,
+            trusted_proxies: Vec::new(),
+            client_ip_header: "x-forwarded-for".into(),
+            rate_limit_ip_per_minute: 600,
+            rate_limit_ip_burst: 200,
+            rate_limit_account_per_minute: 600,
+            rate_limit_account_burst: 200,
+            rate_limit_tenant_per_minute: 6000,
+            rate_limit_tenant_burst: 1000,
+            rate_limit_sign_in_per_minute: 10,
+            rate_limit_sign_in_burst: 10,
+            max_in_flight_requests: 512,
+            header_read_timeout_secs: 10,
+            max_header_bytes: 16 * 1024,
+            waf_path_rules: true,
+            waf_query_rules: true,
+            waf_header_rules: true,
+            waf_content_type_rules: true,
+            waf_max_path_bytes: 2048,
+            waf_max_query_bytes: 4096,
+            waf_max_headers: 64,
+            waf_audit_per_minute: 10,
         }
     }
 }
@@ -268,6 +326,27 @@ const KEYS: &[&str] = &[
     "heartbeat_url",
     "heartbeat_secs",
     "heartbeat_secret_file",
+    "trusted_proxies",
+    "client_ip_header",
+    "rate_limit_ip_per_minute",
+    "rate_limit_ip_burst",
+    "rate_limit_account_per_minute",
+    "rate_limit_account_burst",
+    "rate_limit_tenant_per_minute",
+    "rate_limit_tenant_burst",
+    "rate_limit_sign_in_per_minute",
+    "rate_limit_sign_in_burst",
+    "max_in_flight_requests",
+    "header_read_timeout_secs",
+    "max_header_bytes",
+    "waf_path_rules",
+    "waf_query_rules",
+    "waf_header_rules",
+    "waf_content_type_rules",
+    "waf_max_path_bytes",
+    "waf_max_query_bytes",
+    "waf_max_headers",
+    "waf_audit_per_minute",
 ];
 
 impl Config {
@@ -367,7 +446,72 @@ impl Config {
                 );
             }
         }
-        self.validate_alerts()
+        self.validate_alerts()?;
+        self.protect().map(|_| ())
+    }
+
+    /// The protective settings (rate limits, shedding, client IP, request filter), checked.
+    pub fn protect(&self) -> anyhow::Result<portcullis_web::protect::ProtectSettings> {
+        use portcullis_web::protect::{ClientIpHeader, ProtectSettings, Rate, WafSettings};
+        let mut trusted_proxies = Vec::new();
+        for p in &self.trusted_proxies {
+            let net = p
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| anyhow::anyhow!("key `trusted_proxies`: {p:?} is not an address or CIDR range"))?;
+            trusted_proxies.push(net);
+        }
+        let client_ip_header = match self.client_ip_header.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => ClientIpHeader::XForwardedFor,
+            "forwarded" => ClientIpHeader::Forwarded,
+            other => ClientIpHeader::Single(
+                axum::http::HeaderName::from_bytes(other.as_bytes())
+                    .map_err(|_| anyhow::anyhow!("key `client_ip_header`: {other:?} is not a header name"))?,
+            ),
+        };
+        let rate = |key: &str, per_minute: u32, burst: u32| -> anyhow::Result<Option<Rate>> {
+            if per_minute == 0 {
+                return Ok(None);
+            }
+            if !(1..=1_000_000).contains(&burst) || per_minute > 1_000_000 {
+                bail!("keys `{key}_per_minute` and `{key}_burst`: must be from 1 to 1000000 (per minute 0: off)");
+            }
+            Ok(Some(Rate { per_minute, burst }))
+        };
+        for (key, v, range) in [
+            ("max_in_flight_requests", self.max_in_flight_requests, 1..=1_000_000),
+            ("max_header_bytes", self.max_header_bytes, 1024..=1024 * 1024),
+            ("waf_max_path_bytes", self.waf_max_path_bytes, 64..=65_536),
+            ("waf_max_query_bytes", self.waf_max_query_bytes, 64..=1024 * 1024),
+            ("waf_max_headers", self.waf_max_headers, 8..=1000),
+        ] {
+            if !range.contains(&v) {
+                bail!("key `{key}`: must be from {} to {}", range.start(), range.end());
+            }
+        }
+        if !(1..=300).contains(&self.header_read_timeout_secs) {
+            bail!("key `header_read_timeout_secs`: must be from 1 to 300");
+        }
+        Ok(ProtectSettings {
+            trusted_proxies,
+            client_ip_header,
+            per_ip: rate("rate_limit_ip", self.rate_limit_ip_per_minute, self.rate_limit_ip_burst)?,
+            per_account: rate("rate_limit_account", self.rate_limit_account_per_minute, self.rate_limit_account_burst)?,
+            per_tenant: rate("rate_limit_tenant", self.rate_limit_tenant_per_minute, self.rate_limit_tenant_burst)?,
+            sign_in: rate("rate_limit_sign_in", self.rate_limit_sign_in_per_minute, self.rate_limit_sign_in_burst)?,
+            max_in_flight: self.max_in_flight_requests,
+            waf: WafSettings {
+                path_rules: self.waf_path_rules,
+                query_rules: self.waf_query_rules,
+                header_rules: self.waf_header_rules,
+                content_type_rules: self.waf_content_type_rules,
+                max_path_bytes: self.waf_max_path_bytes,
+                max_query_bytes: self.waf_max_query_bytes,
+                max_headers: self.waf_max_headers,
+                max_header_bytes: self.max_header_bytes,
+                audit_per_minute: self.waf_audit_per_minute,
+            },
+        })
     }
 
     fn validate_alerts(&self) -> anyhow::Result<()> {

@@ -67,6 +67,13 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     ("portcullis_http_request_duration_seconds", Kind::Histogram, "Time to the response headers, by route."),
     ("portcullis_http_requests_in_flight", Kind::Gauge, "Requests being answered now."),
     ("portcullis_http_body_bytes_total", Kind::Counter, "Body bytes received (in) and sent (out), by route."),
+    (
+        "portcullis_rate_limited_total",
+        Kind::Counter,
+        "Requests refused with 429, by limit (ip, account, tenant, sign_in).",
+    ),
+    ("portcullis_requests_shed_total", Kind::Counter, "Requests refused with 503 because too many were in progress."),
+    ("portcullis_waf_blocks_total", Kind::Counter, "Requests the request filter refused, by rule."),
     ("portcullis_audit_events_total", Kind::Counter, "Audit events written, by action."),
     ("portcullis_logins_total", Kind::Counter, "Sign-ins, by outcome (success, failure, locked)."),
     ("portcullis_second_factor_failures_total", Kind::Counter, "Refused second-factor answers (sign-in and step-up)."),

@@ -140,6 +140,7 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         max_body_bytes: cfg.max_body_bytes,
         request_timeout: Duration::from_secs(cfg.request_timeout_secs),
         upload_idle_timeout: Duration::from_secs(cfg.upload_idle_timeout_secs),
+        protect: cfg.protect()?,
     };
     let (metrics_routes, metrics) = crate::monitoring::start(cfg, &portal, &store).await?;
     let mut app = portcullis_web::router(portal.clone(), web);
@@ -149,8 +150,15 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     let handle = Handle::new();
     let mut server =
         axum_server::from_tcp_rustls(listener, rustls).context("serving on the listener")?.handle(handle.clone());
-    // A client gets 10 seconds to send its request headers (slow-loris defence).
-    server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+    // A client gets `header_read_timeout_secs` to send its request headers (slow-loris defence),
+    // and a request head may not outgrow `max_header_bytes`.
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(cfg.header_read_timeout_secs))
+        .max_buf_size(cfg.max_header_bytes.max(8192));
+    server.http_builder().http2().max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX));
     // HTTP/2 may buffer a whole document read piece (about 1 MiB) per stream instead of 400 KiB,
     // so a download's body is not held back by the send buffer between reads.
     server.http_builder().http2().max_send_buf_size(2 * 1024 * 1024);

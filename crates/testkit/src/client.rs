@@ -51,6 +51,20 @@ impl Client {
         Self { http, base: base.to_string(), csrf: None, bearer: None, cert_pem: cert_pem.to_vec() }
     }
 
+    /// A fresh client (no cookies) whose connections come from `ip` (any of 127.0.0.0/8 works
+    /// on Linux loopback), to play a second source address.
+    pub fn bound_to(&self, ip: std::net::IpAddr) -> Self {
+        let cert = reqwest::Certificate::from_pem(&self.cert_pem).expect("certificate PEM");
+        let http = reqwest::Client::builder()
+            .tls_certs_only([cert])
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(ip)
+            .build()
+            .expect("http client");
+        Self { http, base: self.base.clone(), csrf: None, bearer: None, cert_pem: self.cert_pem.clone() }
+    }
+
     /// A fresh client (no cookies) that authenticates with a bearer token.
     pub fn with_bearer(&self, token: &str) -> Self {
         let mut c = Client::new(&self.base, &self.cert_pem);

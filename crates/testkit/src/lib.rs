@@ -126,7 +126,17 @@ impl TestServer {
     /// Start a server, adjusting its configuration first.
     pub async fn start_with(db: Db, adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut cfg = Config { data: dir.path().to_path_buf(), listen: "127.0.0.1:0".into(), ..Config::default() };
+        // Rate limits count real time while tests move a manual clock and replay many requests
+        // from one address: they are off unless a test turns them on (the throttling tests do).
+        let mut cfg = Config {
+            data: dir.path().to_path_buf(),
+            listen: "127.0.0.1:0".into(),
+            rate_limit_ip_per_minute: 0,
+            rate_limit_account_per_minute: 0,
+            rate_limit_tenant_per_minute: 0,
+            rate_limit_sign_in_per_minute: 0,
+            ..Config::default()
+        };
         let mut pg = None;
         if db == Db::Postgres {
             let (admin, name, url) = fresh_pg_database().await;

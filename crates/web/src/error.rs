@@ -22,6 +22,11 @@ pub fn status(e: &Error) -> StatusCode {
         Error::LinkExpired | Error::RequestExpired => StatusCode::GONE,
         Error::UploadInterrupted(_) => StatusCode::BAD_REQUEST,
         Error::Timeout => StatusCode::REQUEST_TIMEOUT,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Refused(_) => StatusCode::BAD_REQUEST,
+        Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::Integrity(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -67,6 +72,7 @@ impl IntoResponse for ApiError {
         };
         let body = ErrorBody { error: self.0.code(), message: self.0.public_message(), passkey };
         let mut resp = (status(&self.0), Json(body)).into_response();
+        retry_after(&self.0, &mut resp);
         if let Error::RangeNotSatisfiable { size } = self.0
             && let Ok(v) = format!("bytes */{size}").parse()
         {
@@ -138,6 +144,15 @@ impl IntoResponse for UiError {
             _ => {}
         }
         let page = crate::ui::ErrorPage { status: status(&self.0).as_u16(), message: self.0.public_message() };
-        (status(&self.0), page).into_response()
+        let mut resp = (status(&self.0), page).into_response();
+        retry_after(&self.0, &mut resp);
+        resp
+    }
+}
+
+/// `Retry-After` on refusals that pass with time.
+fn retry_after(e: &Error, resp: &mut Response) {
+    if let Error::RateLimited { retry_after_secs: s } | Error::Overloaded { retry_after_secs: s } = e {
+        resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(*s));
     }
 }

@@ -51,15 +51,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_string());
-        let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let user_agent = parts
-            .headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(200).collect());
-        Ok(Meta(RequestMeta { ip, request_id, user_agent }))
+        Ok(Meta(request_meta(&parts.headers, &parts.extensions)))
     }
+}
+
+/// The audit metadata of a request. The IP is the one [`crate::protect::client_ip`] worked out
+/// (the TCP peer, or what a trusted proxy says); the bare peer only where that layer did not run.
+pub fn request_meta(headers: &axum::http::HeaderMap, ext: &axum::http::Extensions) -> RequestMeta {
+    let ip = match ext.get::<crate::protect::ClientIp>() {
+        Some(c) => Some(c.0.to_string()),
+        None => ext.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_string()),
+    };
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect());
+    RequestMeta { ip, request_id, user_agent }
 }
 
 /// The value of the session cookie, if sent.
@@ -132,11 +140,13 @@ impl FromRequestParts<AppState> for ApiCaller {
             let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(Error::Unauthenticated)?;
             let p = state.portal.authenticate_token(token.trim()).await?;
             crate::observe::identify(&p);
+            state.guards.caller(p.user_id, p.tenant_id)?;
             return Ok(Self(p));
         }
         let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
         let p = state.portal.authenticate_session(&cookie).await?;
         crate::observe::identify(&p);
+        state.guards.caller(p.user_id, p.tenant_id)?;
         if !is_safe(&parts.method) {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
             check_csrf(&p, sent)?;
@@ -202,6 +212,7 @@ impl FromRequestParts<AppState> for UiCaller {
         let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
         let principal = state.portal.authenticate_session(&cookie).await?;
         crate::observe::identify(&principal);
+        state.guards.caller(principal.user_id, principal.tenant_id)?;
         Ok(Self { principal, cookie })
     }
 }

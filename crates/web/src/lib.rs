@@ -9,8 +9,10 @@ mod error;
 mod extract;
 mod middleware;
 mod observe;
+pub mod protect;
 mod streams;
 mod ui;
+mod waf;
 
 use axum::Router;
 use portcullis_core::service::Portal;
@@ -37,6 +39,8 @@ pub struct WebSettings {
     pub request_timeout: Duration,
     /// An upload that sends nothing for this long is abandoned.
     pub upload_idle_timeout: Duration,
+    /// Rate limits, load shedding, client IP and the request filter.
+    pub protect: protect::ProtectSettings,
 }
 
 impl Default for WebSettings {
@@ -45,6 +49,7 @@ impl Default for WebSettings {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             upload_idle_timeout: Duration::from_secs(60),
+            protect: protect::ProtectSettings::default(),
         }
     }
 }
@@ -54,16 +59,20 @@ impl Default for WebSettings {
 pub struct AppState {
     pub portal: Portal,
     pub web: Arc<WebSettings>,
+    /// This node's rate limiters and load-shedding gate.
+    pub guards: Arc<protect::Guards>,
 }
 
 /// The whole application.
 pub fn router(portal: Portal, web: WebSettings) -> Router {
-    let state = AppState { portal, web: Arc::new(web) };
+    let guards = Arc::new(protect::Guards::new(web.protect.clone()));
+    let state = AppState { portal, web: Arc::new(web), guards: guards.clone() };
     let limits = state.web.clone();
     let app = Router::new()
         .merge(api::routes(&limits))
         .merge(ui::routes(&limits))
         .merge(middleware::probe_routes())
-        .with_state(state);
-    middleware::wrap(app, &limits)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state, waf::filter));
+    middleware::wrap(app, &limits, guards)
 }

@@ -14,7 +14,7 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
                        form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Add headers, request ids and limits around the application.
-pub fn wrap(app: Router, limits: &WebSettings) -> Router {
+pub fn wrap(app: Router, limits: &WebSettings, guards: std::sync::Arc<crate::protect::Guards>) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let headers: [(HeaderName, &'static str); 7] = [
         (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"),
@@ -27,7 +27,9 @@ pub fn wrap(app: Router, limits: &WebSettings) -> Router {
     ];
     let mut app = app
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(axum::middleware::from_fn(crate::observe::observe));
+        .layer(axum::middleware::from_fn(crate::observe::observe))
+        .layer(axum::middleware::from_fn_with_state(guards.clone(), crate::protect::throttle))
+        .layer(axum::middleware::from_fn_with_state(guards, crate::protect::client_ip));
     for (name, value) in headers {
         // `if_not_present`: a handler may set a stricter value (downloads add a sandbox CSP).
         app = app.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));

@@ -23,8 +23,10 @@ mod platform;
 mod roles;
 mod streaming;
 mod support;
+mod throttle;
 mod two_factor;
 mod ui;
+mod waf;
 
 /// Define a test that runs once per database: `both!(name, |srv| async move { ... })` makes
 /// `name::sqlite` and `name::postgres`.

@@ -114,3 +114,40 @@ pub async fn sql_column(url: &str, query: &'static str) -> Vec<String> {
     }
     if url.starts_with("postgres") { on!(sqlx::PgConnection) } else { on!(sqlx::SqliteConnection) }
 }
+
+/// A raw TLS connection to a test server from the loopback address `from`, for requests a
+/// normal client would tidy up (odd paths, bad headers) or send too slowly on purpose.
+pub async fn raw_tls(
+    srv: &portcullis_testkit::TestServer,
+    from: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&srv.cert_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    // HTTP/1.1, so requests go on the wire exactly as written.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let addr: std::net::SocketAddr = srv.base.trim_start_matches("https://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    connector.connect(name, tcp).await.unwrap()
+}
+
+/// Send `request` (a whole HTTP/1.1 request, ending the connection after it) and read the
+/// status line and the rest of the answer.
+pub async fn raw_request(srv: &portcullis_testkit::TestServer, from: &str, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = raw_tls(srv, from).await;
+    s.write_all(request).await.unwrap();
+    s.flush().await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text)
+}

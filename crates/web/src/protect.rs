@@ -1,0 +1,405 @@
+//! Protective controls ahead of the handlers: the one place the client's IP address is worked
+//! out, rate limits (token buckets per client IP, per account, per firm and per sign-in name),
+//! load shedding, and the request filter (see [`crate::waf`]).
+//!
+//! State is per node and in memory: with several nodes behind a balancer each node keeps its
+//! own buckets, so a client's budget is multiplied by the number of nodes it reaches.
+
+use crate::error::{ApiError, UiError};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use ipnet::IpNet;
+use portcullis_core::Error;
+use portcullis_core::ids::{TenantId, UserId};
+use std::hash::Hash;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A token bucket's size: `per_minute` tokens come back each minute, up to `burst` saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// Which header names the client when the peer is a trusted proxy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For`: the right-most address that is not itself a trusted proxy.
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239): the right-most `for=` that is not a trusted proxy.
+    Forwarded,
+    /// A header holding one address that the proxy sets (and overwrites), such as `X-Real-IP`.
+    Single(axum::http::HeaderName),
+}
+
+/// The request filter's rule groups and limits.
+#[derive(Clone, Debug)]
+pub struct WafSettings {
+    /// Traversal, encoded separators, double encoding, NUL, backslashes, bad UTF-8, long paths.
+    pub path_rules: bool,
+    /// Invalid percent-encodings and NUL in the query string, long queries.
+    pub query_rules: bool,
+    /// Control characters in header values, one Host, header count and size, no request with
+    /// both Content-Length and Transfer-Encoding.
+    pub header_rules: bool,
+    /// Content types per route (JSON for the API, forms for pages, anything for uploads) and
+    /// methods (only those the application uses).
+    pub content_type_rules: bool,
+    pub max_path_bytes: usize,
+    pub max_query_bytes: usize,
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
+    /// Blocks from one client IP audited in full per minute; more are counted and summed up
+    /// in the next audited block from that address.
+    pub audit_per_minute: u32,
+}
+
+impl Default for WafSettings {
+    fn default() -> Self {
+        Self {
+            path_rules: true,
+            query_rules: true,
+            header_rules: true,
+            content_type_rules: true,
+            max_path_bytes: 2048,
+            max_query_bytes: 4096,
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
+            audit_per_minute: 10,
+        }
+    }
+}
+
+/// Every protective setting.
+#[derive(Clone, Debug)]
+pub struct ProtectSettings {
+    pub trusted_proxies: Vec<IpNet>,
+    pub client_ip_header: ClientIpHeader,
+    /// Requests per client IP (all routes but the health probes). `None`: off.
+    pub per_ip: Option<Rate>,
+    /// Requests per signed-in user or API token's user.
+    pub per_account: Option<Rate>,
+    /// Requests per firm, all its users together.
+    pub per_tenant: Option<Rate>,
+    /// Sign-in attempts per firm and email address, whatever the source.
+    pub sign_in: Option<Rate>,
+    /// Requests in progress beyond which new ones are refused at once with 503.
+    pub max_in_flight: usize,
+    pub waf: WafSettings,
+}
+
+impl Default for ProtectSettings {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            client_ip_header: ClientIpHeader::XForwardedFor,
+            per_ip: Some(Rate { per_minute: 600, burst: 200 }),
+            per_account: Some(Rate { per_minute: 600, burst: 200 }),
+            per_tenant: Some(Rate { per_minute: 6000, burst: 1000 }),
+            sign_in: Some(Rate { per_minute: 10, burst: 10 }),
+            max_in_flight: 512,
+            waf: WafSettings::default(),
+        }
+    }
+}
+
+/// One keyed limiter; its idle keys are dropped now and then so the map stays small.
+#[derive(Debug)]
+pub(crate) struct Keyed<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
+    checks: AtomicU64,
+}
+
+impl<K: Hash + Eq + Clone> Keyed<K> {
+    fn new(rate: Rate) -> Option<Self> {
+        let per_minute = NonZeroU32::new(rate.per_minute)?;
+        let burst = NonZeroU32::new(rate.burst)?;
+        Some(Self {
+            limiter: governor::RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    /// Take a token for `key` if there is one, without counting a refusal.
+    pub(crate) fn check_quiet(&self, key: &K) -> bool {
+        self.limiter.check_key(key).is_ok()
+    }
+
+    /// Take a token for `key`, or say how long until one is back.
+    fn check(&self, key: &K, kind: &'static str) -> Result<(), Error> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        self.limiter.check_key(key).map_err(|not_until| {
+            metrics::counter!("portcullis_rate_limited_total", "limit" => kind).increment(1);
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            Error::RateLimited { retry_after_secs: wait.as_secs().saturating_add(1) }
+        })
+    }
+}
+
+/// The live limiters of one node.
+#[derive(Debug)]
+pub struct Guards {
+    pub settings: ProtectSettings,
+    per_ip: Option<Keyed<IpAddr>>,
+    per_account: Option<Keyed<UserId>>,
+    per_tenant: Option<Keyed<TenantId>>,
+    sign_in: Option<Keyed<String>>,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    pub(crate) waf_audit: Option<Keyed<IpAddr>>,
+    pub(crate) waf_suppressed: dashmap_free::Suppressed,
+}
+
+impl Guards {
+    pub fn new(settings: ProtectSettings) -> Self {
+        let audit = Rate { per_minute: settings.waf.audit_per_minute, burst: settings.waf.audit_per_minute };
+        Self {
+            per_ip: settings.per_ip.and_then(Keyed::new),
+            per_account: settings.per_account.and_then(Keyed::new),
+            per_tenant: settings.per_tenant.and_then(Keyed::new),
+            sign_in: settings.sign_in.and_then(Keyed::new),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight.max(1))),
+            waf_audit: Keyed::new(audit),
+            waf_suppressed: dashmap_free::Suppressed::default(),
+            settings,
+        }
+    }
+
+    /// Per-account and per-firm limits for an authenticated caller.
+    pub fn caller(&self, user: UserId, tenant: TenantId) -> Result<(), Error> {
+        if let Some(l) = &self.per_account {
+            l.check(&user, "account")?;
+        }
+        if let Some(l) = &self.per_tenant {
+            l.check(&tenant, "tenant")?;
+        }
+        Ok(())
+    }
+
+    /// Sign-in attempts for one firm and email address.
+    pub fn sign_in(&self, tenant: &str, email: &str) -> Result<(), Error> {
+        match &self.sign_in {
+            Some(l) => {
+                let key = format!("{}\n{}", tenant.trim().to_lowercase(), email.trim().to_lowercase());
+                l.check(&key, "sign_in")
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Counting of blocks left out of the audit log, per client IP, without another map type.
+pub(crate) mod dashmap_free {
+    use std::collections::HashMap;
+    use std::net::IpAddr;
+    use std::sync::Mutex;
+
+    /// How many blocks per address were not audited since its last audited one. Bounded: when
+    /// full, it is cleared (the counts are a courtesy in the next event, not a control).
+    #[derive(Debug, Default)]
+    pub struct Suppressed(Mutex<HashMap<IpAddr, u64>>);
+
+    const MAX: usize = 10_000;
+
+    impl Suppressed {
+        pub fn add(&self, ip: IpAddr) {
+            if let Ok(mut m) = self.0.lock() {
+                if m.len() >= MAX {
+                    m.clear();
+                }
+                *m.entry(ip).or_insert(0) += 1;
+            }
+        }
+
+        pub fn take(&self, ip: IpAddr) -> u64 {
+            self.0.lock().ok().and_then(|mut m| m.remove(&ip)).unwrap_or(0)
+        }
+    }
+}
+
+/// The client's address, worked out once per request by [`client_ip`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+fn trusted(proxies: &[IpNet], ip: IpAddr) -> bool {
+    let ip = canonical(ip);
+    proxies.iter().any(|n| n.contains(&ip))
+}
+
+/// IPv4-mapped IPv6 addresses as IPv4, so `::ffff:10.0.0.1` matches `10.0.0.0/8`.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// Parse one address as proxies write it: `1.2.3.4`, `1.2.3.4:5`, `[::1]:5`, `"[::1]"`.
+fn parse_hop(s: &str) -> Option<IpAddr> {
+    let s = s.trim().trim_matches('"');
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa.ip());
+    }
+    s.strip_prefix('[').and_then(|r| r.split_once(']')).and_then(|(ip, _)| ip.parse().ok())
+}
+
+/// The client's IP: the TCP peer, unless the peer is a trusted proxy, in which case the
+/// configured header names it (the right-most hop that is not itself trusted). A trusted peer
+/// that sends no usable header leaves the peer's own address.
+pub fn resolve(peer: IpAddr, headers: &HeaderMap, s: &ProtectSettings) -> IpAddr {
+    let peer = canonical(peer);
+    if !trusted(&s.trusted_proxies, peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = match &s.client_ip_header {
+        ClientIpHeader::XForwardedFor => headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(parse_hop)
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default(),
+        ClientIpHeader::Forwarded => headers
+            .get_all("forwarded")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|el| {
+                el.split(';').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    k.trim().eq_ignore_ascii_case("for").then(|| parse_hop(v))
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default(),
+        ClientIpHeader::Single(name) => {
+            let mut all = headers.get_all(name).iter();
+            match (all.next(), all.next()) {
+                (Some(v), None) => v.to_str().ok().and_then(parse_hop).into_iter().collect(),
+                _ => Vec::new(),
+            }
+        }
+    };
+    hops.into_iter().map(canonical).rev().find(|ip| !trusted(&s.trusted_proxies, *ip)).unwrap_or(peer)
+}
+
+/// Middleware: record the client's IP for everything after it (audit metadata, limits, filter).
+pub async fn client_ip(
+    axum::extract::State(g): axum::extract::State<Arc<Guards>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
+    if let Some(peer) = peer {
+        let ip = resolve(peer, req.headers(), &g.settings);
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    next.run(req).await
+}
+
+/// A refusal in the shape the caller reads: JSON under `/api/`, a page elsewhere.
+pub fn refuse(path: &str, e: Error) -> Response {
+    if path.starts_with("/api/") { ApiError(e).into_response() } else { UiError(e).into_response() }
+}
+
+/// Middleware: per-IP limit and load shedding. The health probes are exempt from the per-IP
+/// limit (balancers call them often from one address) but not from shedding.
+pub async fn throttle(
+    axum::extract::State(g): axum::extract::State<Arc<Guards>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let Ok(permit) = g.in_flight.clone().try_acquire_owned() else {
+        metrics::counter!("portcullis_requests_shed_total").increment(1);
+        return refuse(path, Error::Overloaded { retry_after_secs: 1 });
+    };
+    if let (Some(l), Some(ClientIp(ip))) = (&g.per_ip, req.extensions().get::<ClientIp>())
+        && !matches!(path, "/healthz" | "/readyz")
+        && let Err(e) = l.check(ip, "ip")
+    {
+        return refuse(path, e);
+    }
+    let resp = next.run(req).await;
+    drop(permit);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn settings(proxies: &[&str], header: ClientIpHeader) -> ProtectSettings {
+        ProtectSettings {
+            trusted_proxies: proxies.iter().map(|p| p.parse().unwrap()).collect(),
+            client_ip_header: header,
+            ..ProtectSettings::default()
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_peer_counts_unless_it_is_a_trusted_proxy() {
+        let s = settings(&["10.0.0.0/8"], ClientIpHeader::XForwardedFor);
+        let h = headers(&[("x-forwarded-for", "203.0.113.9")]);
+        assert_eq!(resolve("192.0.2.1".parse().unwrap(), &h, &s), "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(resolve("10.1.2.3".parse().unwrap(), &h, &s), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(resolve("::ffff:10.1.2.3".parse().unwrap(), &h, &s), "203.0.113.9".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn the_right_most_untrusted_hop_is_the_client() {
+        let s = settings(&["10.0.0.0/8"], ClientIpHeader::XForwardedFor);
+        // The client forged the first entry; the proxies appended the rest.
+        let h = headers(&[("x-forwarded-for", "1.1.1.1, 198.51.100.7, 10.0.0.5")]);
+        assert_eq!(resolve("10.0.0.6".parse().unwrap(), &h, &s), "198.51.100.7".parse::<IpAddr>().unwrap());
+        // Garbage in the header: fall back to the peer rather than guess.
+        let h = headers(&[("x-forwarded-for", "nonsense, 198.51.100.7")]);
+        assert_eq!(resolve("10.0.0.6".parse().unwrap(), &h, &s), "10.0.0.6".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn forwarded_and_single_headers() {
+        let s = settings(&["10.0.0.0/8"], ClientIpHeader::Forwarded);
+        let h = headers(&[("forwarded", r#"for=1.1.1.1, for="[2001:db8::1]:443";proto=https, for=10.0.0.2"#)]);
+        assert_eq!(resolve("10.0.0.6".parse().unwrap(), &h, &s), "2001:db8::1".parse::<IpAddr>().unwrap());
+        let s = settings(&["10.0.0.0/8"], ClientIpHeader::Single(axum::http::HeaderName::from_static("x-real-ip")));
+        let h = headers(&[("x-real-ip", "203.0.113.4")]);
+        assert_eq!(resolve("10.0.0.6".parse().unwrap(), &h, &s), "203.0.113.4".parse::<IpAddr>().unwrap());
+        let h = headers(&[("x-real-ip", "203.0.113.4"), ("x-real-ip", "203.0.113.5")]);
+        assert_eq!(resolve("10.0.0.6".parse().unwrap(), &h, &s), "10.0.0.6".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn buckets_refuse_past_the_burst_with_a_wait() {
+        let k = Keyed::<u8>::new(Rate { per_minute: 1, burst: 2 }).unwrap();
+        assert!(k.check(&1, "t").is_ok() && k.check(&1, "t").is_ok());
+        match k.check(&1, "t") {
+            Err(Error::RateLimited { retry_after_secs }) => assert!((1..=61).contains(&retry_after_secs)),
+            other => panic!("{other:?}"),
+        }
+        assert!(k.check(&2, "t").is_ok(), "other keys have their own bucket");
+        assert!(Keyed::<u8>::new(Rate { per_minute: 0, burst: 1 }).is_none());
+    }
+}
