@@ -139,6 +139,9 @@ pub struct Config {
     pub rate_limit_sign_in_burst: u32,
     /// Requests in progress on this node beyond which new ones get 503 at once (load shedding).
     pub max_in_flight_requests: usize,
+    /// Open connections on this node, and from one peer address (trusted proxies exempt).
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     /// Seconds a client gets to send its request headers (HTTP/1; slow-loris defence).
     pub header_read_timeout_secs: u64,
     /// Largest request head: HTTP/1 read buffer and HTTP/2 header list, and the filter's limit
@@ -265,6 +268,8 @@ impl Default for Config {
             rate_limit_sign_in_per_minute: 10,
             rate_limit_sign_in_burst: 10,
             max_in_flight_requests: 512,
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
             waf_path_rules: true,
@@ -337,6 +342,8 @@ const KEYS: &[&str] = &[
     "rate_limit_sign_in_per_minute",
     "rate_limit_sign_in_burst",
     "max_in_flight_requests",
+    "max_connections",
+    "max_connections_per_ip",
     "header_read_timeout_secs",
     "max_header_bytes",
     "waf_path_rules",
@@ -480,6 +487,8 @@ impl Config {
         };
         for (key, v, range) in [
             ("max_in_flight_requests", self.max_in_flight_requests, 1..=1_000_000),
+            ("max_connections", self.max_connections, 1..=1_000_000),
+            ("max_connections_per_ip", self.max_connections_per_ip, 1..=1_000_000),
             ("max_header_bytes", self.max_header_bytes, 1024..=1024 * 1024),
             ("waf_max_path_bytes", self.waf_max_path_bytes, 64..=65_536),
             ("waf_max_query_bytes", self.waf_max_query_bytes, 64..=1024 * 1024),

@@ -148,8 +148,14 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         app = app.merge(routes);
     }
     let handle = Handle::new();
+    let caps = crate::connections::CapAcceptor::new(
+        cfg.max_connections,
+        cfg.max_connections_per_ip,
+        cfg.protect()?.trusted_proxies,
+    );
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls).acceptor(caps);
     let mut server =
-        axum_server::from_tcp_rustls(listener, rustls).context("serving on the listener")?.handle(handle.clone());
+        axum_server::from_tcp(listener).context("serving on the listener")?.acceptor(acceptor).handle(handle.clone());
     // A client gets `header_read_timeout_secs` to send its request headers (slow-loris defence),
     // and a request head may not outgrow `max_header_bytes`.
     server

@@ -328,7 +328,12 @@ crate::both!(bad_input_gets_clear_errors, |srv| async move {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
-        (c.request(reqwest::Method::POST, "/api/v1/matters").body("{}"), StatusCode::BAD_REQUEST, "invalid_request"),
+        // A body without a JSON content type is refused by the request filter before the handler.
+        (
+            c.request(reqwest::Method::POST, "/api/v1/matters").body("{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
         (
             c.request(reqwest::Method::POST, "/api/v1/matters")
                 .json(&json!({"reference": "R", "title": "T", "extra": 1})),

@@ -121,6 +121,14 @@ pub async fn raw_tls(
     srv: &portcullis_testkit::TestServer,
     from: &str,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    try_raw_tls(srv, from).await.unwrap()
+}
+
+/// [`raw_tls`], failing with the connection or handshake error.
+pub async fn try_raw_tls(
+    srv: &portcullis_testkit::TestServer,
+    from: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&srv.cert_pem) {
@@ -131,11 +139,13 @@ pub async fn raw_tls(
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let addr: std::net::SocketAddr = srv.base.trim_start_matches("https://").parse().unwrap();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
-    let tcp = socket.connect(addr).await.unwrap();
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(format!("{from}:0").parse().unwrap())?;
+    let tcp = socket.connect(addr).await?;
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    connector.connect(name, tcp).await.unwrap()
+    tokio::time::timeout(std::time::Duration::from_secs(20), connector.connect(name, tcp))
+        .await
+        .map_err(|_| std::io::Error::other("TLS handshake timed out"))?
 }
 
 /// Send `request` (a whole HTTP/1.1 request, ending the connection after it) and read the

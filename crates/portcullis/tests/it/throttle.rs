@@ -54,6 +54,13 @@ fn assert_limited(r: &portcullis_testkit::Resp) {
     assert_eq!(r.error_code(), "rate_limited");
 }
 
+/// Firm `acme` with its owner (returned) and a staff member `bob@acme.example`.
+async fn acme_with_bob(srv: &TestServer) -> String {
+    let (tenant, owner) = srv.tenant("acme").await;
+    srv.user(tenant, "bob@acme.example", "staff").await;
+    owner
+}
+
 async fn signed_in(c: Client, tenant: &str, email: &str) -> Client {
     let mut c = c;
     assert_eq!(c.login(tenant, email, PASSWORD).await.status, StatusCode::OK);
@@ -91,8 +98,7 @@ limited!(
         c.rate_limit_account_burst = 20;
     },
     |srv| async move {
-        let (tenant, owner) = srv.tenant("acme").await;
-        srv.user(tenant, "bob@acme.example", "staff").await;
+        let owner = acme_with_bob(srv).await;
         let busy = signed_in(srv.client(), "acme", &owner).await;
         let r = flood(&busy, "/api/v1/matters", 200).await;
         assert_limited(&r);
@@ -108,8 +114,7 @@ limited!(
         c.rate_limit_tenant_burst = 20;
     },
     |srv| async move {
-        let (tenant, owner) = srv.tenant("acme").await;
-        srv.user(tenant, "bob@acme.example", "staff").await;
+        let owner = acme_with_bob(srv).await;
         let (_, other) = srv.tenant("beta").await;
         let a = signed_in(srv.client(), "acme", &owner).await;
         let b = signed_in(srv.client(), "acme", "bob@acme.example").await;
@@ -139,8 +144,7 @@ limited!(
         c.rate_limit_sign_in_burst = 3;
     },
     |srv| async move {
-        let (tenant, owner) = srv.tenant("acme").await;
-        srv.user(tenant, "bob@acme.example", "staff").await;
+        let owner = acme_with_bob(srv).await;
         let mut limited = None;
         for i in 0..20 {
             // From changing addresses: the limit is on the account, not the source.
@@ -340,5 +344,37 @@ async fn a_trusted_proxy_forwarded_address_is_audited() {
     let (status, _) =
         raw_request(&srv, "127.0.0.12", b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
     assert_eq!(status, 200);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_per_address_cap_are_closed_and_others_are_served() {
+    let srv = TestServer::start_with(Db::Sqlite, |c| c.max_connections_per_ip = 3).await;
+    // Three idle TLS connections from one address fill its share.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(raw_tls(&srv, "127.0.0.13").await);
+    }
+    // The fourth is closed before the handshake completes.
+    let refused = crate::support::try_raw_tls(&srv, "127.0.0.13").await;
+    assert!(refused.is_err(), "a connection past the cap was accepted");
+    // Another address is served.
+    assert_eq!(srv.client().bound_to(ip("127.0.0.14")).get("/healthz").await.status, StatusCode::OK);
+    // A slot comes back when a connection closes.
+    held.pop();
+    let mut served = false;
+    for _ in 0..100 {
+        if let Ok(mut s) = crate::support::try_raw_tls(&srv, "127.0.0.13").await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+            let mut out = Vec::new();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut out)).await;
+            assert!(out.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&out));
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(served, "the slot of a closed connection never came back");
     srv.stop().await;
 }

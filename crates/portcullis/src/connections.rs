@@ -1,0 +1,150 @@
+//! Caps on open connections: per server, and per peer address (the TCP peer: connections are
+//! counted before any request, so forwarding headers play no part; trusted proxies are exempt
+//! from the per-address cap, since every client behind them shares their address). A
+//! connection past a cap is closed at once, before the TLS handshake, and counted in
+//! `portcullis_connections_refused_total{cap}`.
+
+use axum_server::accept::Accept;
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// The caps and the live counts.
+#[derive(Debug)]
+struct Counts {
+    max_total: usize,
+    max_per_ip: usize,
+    trusted: Vec<ipnet::IpNet>,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+impl Counts {
+    /// Take a slot for `ip`, or name the cap that is full.
+    fn take(&self, ip: IpAddr) -> Result<(), &'static str> {
+        let mut open = self.open.lock().map_err(|_| "server")?;
+        if open.0 >= self.max_total {
+            return Err("server");
+        }
+        let exempt = self.trusted.iter().any(|n| n.contains(&ip));
+        let mine = open.1.get(&ip).copied().unwrap_or(0);
+        if !exempt && mine >= self.max_per_ip {
+            return Err("ip");
+        }
+        open.0 += 1;
+        open.1.insert(ip, mine + 1);
+        Ok(())
+    }
+
+    fn give_back(&self, ip: IpAddr) {
+        if let Ok(mut open) = self.open.lock() {
+            open.0 = open.0.saturating_sub(1);
+            match open.1.get(&ip).copied() {
+                Some(n) if n > 1 => {
+                    open.1.insert(ip, n - 1);
+                }
+                _ => {
+                    open.1.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+/// An acceptor (under the TLS one) that enforces the caps.
+#[derive(Clone, Debug)]
+pub struct CapAcceptor(Arc<Counts>);
+
+impl CapAcceptor {
+    pub fn new(max_total: usize, max_per_ip: usize, trusted: Vec<ipnet::IpNet>) -> Self {
+        Self(Arc::new(Counts { max_total, max_per_ip, trusted, open: Mutex::new((0, HashMap::new())) }))
+    }
+}
+
+/// A connection that holds its slot until it is dropped.
+#[derive(Debug)]
+pub struct Counted {
+    stream: TcpStream,
+    ip: IpAddr,
+    counts: Arc<Counts>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.counts.give_back(self.ip);
+    }
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+impl<S> Accept<TcpStream, S> for CapAcceptor {
+    type Stream = Counted;
+    type Service = S;
+    type Future = std::future::Ready<io::Result<(Counted, S)>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let result = stream.peer_addr().and_then(|peer| {
+            let ip = match peer.ip() {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+                v4 => v4,
+            };
+            match self.0.take(ip) {
+                Ok(()) => Ok((Counted { stream, ip, counts: self.0.clone() }, service)),
+                Err(cap) => {
+                    metrics::counter!("portcullis_connections_refused_total", "cap" => cap).increment(1);
+                    Err(io::Error::other("connection cap reached"))
+                }
+            }
+        });
+        std::future::ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn caps_per_address_and_in_total() {
+        let c = CapAcceptor::new(3, 2, vec!["10.0.0.0/8".parse().unwrap()]).0;
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let p: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(c.take(a).is_ok() && c.take(a).is_ok());
+        assert_eq!(c.take(a), Err("ip"));
+        assert!(c.take(p).is_ok(), "a trusted proxy is exempt from the per-address cap");
+        assert_eq!(c.take(p), Err("server"));
+        c.give_back(a);
+        assert!(c.take(a).is_ok());
+    }
+}
