@@ -703,6 +703,35 @@ mod tests {
         );
     }
 
+    /// Validation errors of the protection keys, each naming its key.
+    #[test]
+    fn protection_settings_are_checked_and_errors_name_the_key() {
+        let base = Config::default();
+        let cases: [(Config, &str); 7] = [
+            (Config { trusted_proxies: vec!["10.0.0.0/33".into()], ..base.clone() }, "trusted_proxies"),
+            (Config { trusted_proxies: vec!["proxy.example".into()], ..base.clone() }, "trusted_proxies"),
+            (Config { client_ip_header: "bad header".into(), ..base.clone() }, "client_ip_header"),
+            (Config { rate_limit_ip_burst: 0, ..base.clone() }, "rate_limit_ip_burst"),
+            (Config { max_in_flight_requests: 0, ..base.clone() }, "max_in_flight_requests"),
+            (Config { header_read_timeout_secs: 0, ..base.clone() }, "header_read_timeout_secs"),
+            (Config { max_connections_per_ip: 0, ..base.clone() }, "max_connections_per_ip"),
+        ];
+        for (cfg, key) in cases {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{key}: {e}");
+        }
+        let ok = Config {
+            trusted_proxies: vec!["10.0.0.0/8".into(), "192.0.2.7".into(), "::1".into()],
+            client_ip_header: "X-Real-IP".into(),
+            rate_limit_ip_per_minute: 0,
+            rate_limit_ip_burst: 0,
+            ..base
+        };
+        let p = ok.protect().unwrap();
+        assert_eq!(p.trusted_proxies.len(), 3);
+        assert!(p.per_ip.is_none(), "0 per minute turns the limit off");
+    }
+
     #[test]
     fn alert_addresses_come_as_a_list_or_comma_separated() {
         let from = |v: serde_json::Value| -> Vec<String> {

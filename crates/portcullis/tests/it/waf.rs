@@ -71,6 +71,24 @@ crate::both!(each_rule_group_refuses_a_crafted_request_and_is_audited, |srv| asy
             sql_column(&srv.db_url(), "SELECT COALESCE(ip, '') FROM audit_events WHERE action = 'waf.block'").await;
         assert!(ips.contains(&from), "{rule}: {ips:?}");
     }
+    // Both Content-Length and Transfer-Encoding (request smuggling) are refused, whichever
+    // layer sees it first (the HTTP parser or the filter).
+    let (status, text) = raw_request(
+        srv,
+        "127.0.3.3",
+        b"POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+          Content-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(status == 400 || status == 0, "{text}");
+    // A NUL in a header value never reaches a handler either.
+    let (status, text) = raw_request(
+        srv,
+        "127.0.3.4",
+        b"GET /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bad: a\x00b\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(status == 400 || status == 0, "{text}");
     // Pages get a page.
     let (status, text) = raw_request(srv, "127.0.3.1", &get("/matters/..%2f..%2fadmin")).await;
     assert_eq!(status, 400);
