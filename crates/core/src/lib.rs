@@ -9,6 +9,7 @@ pub mod clock;
 pub mod crypto;
 pub mod dlp;
 pub mod error;
+pub mod inspect;
 pub mod ids;
 pub mod model;
 pub mod policy;
