@@ -117,7 +117,10 @@ impl FileKind {
 
     /// Whether the DLP scan reads this kind's text.
     pub fn scanned(self) -> bool {
-        !matches!(self, FileKind::Png | FileKind::Jpeg | FileKind::Gif | FileKind::Webp | FileKind::Tiff | FileKind::Heic)
+        !matches!(
+            self,
+            FileKind::Png | FileKind::Jpeg | FileKind::Gif | FileKind::Webp | FileKind::Tiff | FileKind::Heic
+        )
     }
 }
 
@@ -194,6 +197,14 @@ impl Inspector {
         }
     }
 
+    /// A type that is never accepted, once the prefix shows it (the rest need not be read).
+    pub fn refused_early(&self) -> Option<Detected> {
+        match &self.mode {
+            Mode::Done(d @ Detected::Refused(_)) => Some(d.clone()),
+            _ => None,
+        }
+    }
+
     /// Choose the reading mode from the prefix.
     fn decide(&mut self) {
         let p = &self.prefix;
@@ -264,7 +275,9 @@ pub fn sniff(p: &[u8]) -> Detected {
             "application/java" | "application/vnd.android.dex" | "application/vnd.android.dey" | "application/wasm" => {
                 Detected::Refused("executable code")
             }
-            "application/x-ole-storage" | "application/msword" | "application/vnd.ms-excel"
+            "application/x-ole-storage"
+            | "application/msword"
+            | "application/vnd.ms-excel"
             | "application/vnd.ms-powerpoint" => Detected::Refused("legacy Office document (OLE)"),
             "application/zip" => Detected::Refused("ZIP archive"),
             "application/vnd.rar" => Detected::Refused("RAR archive"),
@@ -272,10 +285,16 @@ pub fn sniff(p: &[u8]) -> Detected {
             "application/gzip" => Detected::Refused("gzip archive"),
             "application/x-tar" => Detected::Refused("tar archive"),
             "application/x-bzip2" | "application/vnd.bzip3" => Detected::Refused("bzip2 archive"),
-            "application/x-xz" | "application/x-lzip" | "application/zstd" | "application/x-lz4"
+            "application/x-xz"
+            | "application/x-lzip"
+            | "application/zstd"
+            | "application/x-lz4"
             | "application/x-compress" => Detected::Refused("compressed archive"),
-            "application/vnd.ms-cab-compressed" | "application/x-cpio" | "application/x-unix-archive"
-            | "application/vnd.debian.binary-package" | "application/x-rpm" => Detected::Refused("archive"),
+            "application/vnd.ms-cab-compressed"
+            | "application/x-cpio"
+            | "application/x-unix-archive"
+            | "application/vnd.debian.binary-package"
+            | "application/x-rpm" => Detected::Refused("archive"),
             "text/x-shellscript" => Detected::Refused("script"),
             _ => Detected::Refused("unsupported file type"),
         };

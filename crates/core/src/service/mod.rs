@@ -19,6 +19,7 @@ mod outbox;
 mod passkeys;
 mod platform;
 mod platform_approvals;
+mod protection;
 mod rotation;
 mod sessions;
 mod tokens;
@@ -39,6 +40,7 @@ pub use monitoring::MonitoringSnapshot;
 pub use notifications::{DeliveryReport, LEASE, MAX_ATTEMPTS, NewDeviceDetail, Rendered, backoff, render_new_device};
 pub use outbox::Backoff;
 pub use platform::{MAX_OPERATOR_TOKEN_DAYS, OperatorStatus, PlatformHealth};
+pub use protection::{DlpAction, DownloadCap, FlaggedDocument, Protection, findings_json};
 pub use rotation::{RotationReport, RotationStart, RotationStatus};
 
 use crate::audit::Actor;
