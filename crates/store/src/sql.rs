@@ -2149,8 +2149,14 @@ impl Tx for SqlTx {
     async fn set_protection_settings(&mut self, tenant: TenantId, settings: &str, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "INSERT INTO tenant_protection (tenant_id, settings, updated_at) VALUES ($1, $2, $3) \
                          ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at";
-        on!(self, |c| sqlx::query(Q).bind(tenant.to_string()).bind(settings).bind(ms(at)).execute(c).await)
-            .map_err(db)?;
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(settings)
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
         Ok(())
     }
 
@@ -2168,7 +2174,8 @@ impl Tx for SqlTx {
             .bind(&f.findings)
             .bind(ms(f.created_at))
             .execute(c)
-            .await)
+            .await
+            .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }
@@ -2225,8 +2232,13 @@ impl Tx for SqlTx {
     async fn delete_document(&mut self, tenant: TenantId, document: DocumentId) -> Result<bool> {
         const FLAG: &str = "DELETE FROM document_flags WHERE tenant_id = $1 AND document_id = $2";
         const DOC: &str = "DELETE FROM documents WHERE tenant_id = $1 AND id = $2";
-        on!(self, |c| sqlx::query(FLAG).bind(tenant.to_string()).bind(document.to_string()).execute(c).await)
-            .map_err(db)?;
+        on!(self, |c| sqlx::query(FLAG)
+            .bind(tenant.to_string())
+            .bind(document.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
         let n = on!(self, |c| sqlx::query(DOC)
             .bind(tenant.to_string())
             .bind(document.to_string())
@@ -2248,7 +2260,8 @@ impl Tx for SqlTx {
             .bind(day)
             .bind(bytes)
             .execute(c)
-            .await)
+            .await
+            .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(())
     }

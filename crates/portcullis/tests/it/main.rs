@@ -9,6 +9,7 @@ mod audit_seal;
 mod audit_search;
 mod browser;
 mod cli;
+mod dlp;
 mod encryption;
 mod four_eyes;
 mod isolation;
@@ -25,6 +26,7 @@ mod streaming;
 mod support;
 mod two_factor;
 mod ui;
+mod uploads;
 
 /// Define a test that runs once per database: `both!(name, |srv| async move { ... })` makes
 /// `name::sqlite` and `name::postgres`.
