@@ -296,6 +296,9 @@ pub fn sniff(p: &[u8]) -> Detected {
             | "application/vnd.debian.binary-package"
             | "application/x-rpm" => Detected::Refused("archive"),
             "text/x-shellscript" => Detected::Refused("script"),
+            "text/html" | "image/svg+xml" | "text/xml" | "application/xml" => {
+                Detected::Refused("HTML or SVG markup (it can run scripts in a browser)")
+            }
             _ => Detected::Refused("unsupported file type"),
         };
     }

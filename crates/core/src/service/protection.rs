@@ -189,14 +189,26 @@ impl Portal {
         tx.document_flags(p.tenant_id, None, Some(FlagState::Quarantined)).await
     }
 
+    /// The flag of a held document; an unknown document is `NotFound`, one not held is refused.
+    async fn held_flag(
+        &self,
+        tx: &mut dyn Tx,
+        p: &Principal,
+        id: DocumentId,
+        not_held: &'static str,
+    ) -> Result<DocumentFlag> {
+        match tx.document_flag(p.tenant_id, id).await? {
+            Some(f) if f.state == FlagState::Quarantined => Ok(f),
+            _ if tx.document(p.tenant_id, id).await?.is_none() => Err(Error::NotFound),
+            _ => Err(Error::invalid("document", not_held)),
+        }
+    }
+
     /// Release a held document: everyone with access to its matter may download it again.
     pub async fn release_document(&self, p: &Principal, id: DocumentId, meta: &RequestMeta) -> Result<()> {
         policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
-        let flag = tx.document_flag(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
-        if flag.state != FlagState::Quarantined {
-            return Err(Error::invalid("document", "this document is not held for review"));
-        }
+        let flag = self.held_flag(&mut *tx, p, id, "this document is not held for review").await?;
         tx.set_document_flag_state(p.tenant_id, id, FlagState::Released).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_released", format!("document:{id}"), meta)
             .with_detail(serde_json::json!({ "matter": flag.matter_id.to_string() }))
@@ -209,10 +221,7 @@ impl Portal {
     pub async fn discard_document(&self, p: &Principal, id: DocumentId, meta: &RequestMeta) -> Result<()> {
         policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
-        let flag = tx.document_flag(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
-        if flag.state != FlagState::Quarantined {
-            return Err(Error::invalid("document", "only a document held for review can be deleted here"));
-        }
+        let flag = self.held_flag(&mut *tx, p, id, "only a document held for review can be deleted here").await?;
         let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
         tx.delete_document(p.tenant_id, id).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_deleted", format!("document:{id}"), meta)

@@ -242,7 +242,7 @@ crate::both!(the_daily_download_cap_refuses_one_user_only, |srv| async move {
     // Another user is unaffected.
     assert_eq!(fetch(&owner, &doc).await, StatusCode::OK);
     // Only owners and admins lift it; then the user downloads again.
-    let staff_id = staff.get("/api/v1/session").await.json()["user"]["id"].as_str().unwrap().to_string();
+    let staff_id = staff.get("/api/v1/session").await.json()["id"].as_str().unwrap().to_string();
     let lift = format!("/api/v1/users/{staff_id}/download-cap/lift");
     assert_eq!(staff.post(&lift, json!({})).await.status, StatusCode::FORBIDDEN);
     assert_eq!(owner.post(&lift, json!({})).await.status, StatusCode::NO_CONTENT);
