@@ -73,6 +73,15 @@ pub enum Error {
     /// The CSRF token was missing or wrong.
     #[error("csrf token missing or invalid")]
     Csrf,
+    /// An upload whose real type (from its content) is not on the firm's allow-list.
+    #[error("unsupported file type: {detected}")]
+    UnsupportedFileType { detected: &'static str, allowed: Vec<&'static str> },
+    /// A message holding identifiers the firm's DLP policy does not let travel in messages.
+    #[error("refused by the DLP policy: {0}")]
+    DlpRefused(String),
+    /// The caller reached the firm's daily download cap.
+    #[error("daily download cap reached")]
+    DownloadCapReached,
     /// Stored data failed its integrity check (tampering or corruption). Never served.
     #[error("integrity check failed: {0}")]
     Integrity(String),
@@ -106,6 +115,9 @@ impl Error {
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::LinkExpired => "link_expired",
             Error::Csrf => "csrf_failed",
+            Error::UnsupportedFileType { .. } => "unsupported_file_type",
+            Error::DlpRefused(_) => "dlp_refused",
+            Error::DownloadCapReached => "download_cap_reached",
             Error::Integrity(_) => "integrity_error",
             Error::Internal(_) => "internal",
         }
@@ -157,6 +169,18 @@ impl Error {
             }
             Error::LinkExpired => "This link is unknown, expired or already used.".into(),
             Error::Csrf => "The form or request is missing a valid CSRF token; reload the page and try again.".into(),
+            Error::UnsupportedFileType { detected, allowed } => format!(
+                "This file is not accepted: its content is {detected}, whatever its name says. Your firm accepts {} \
+                 (checked from the file's content); nothing was stored.",
+                if allowed.is_empty() { "no uploads".to_owned() } else { allowed.join(", ") }
+            ),
+            Error::DlpRefused(what) => format!(
+                "Not sent: the message holds {what}, which your firm's data loss prevention policy does not allow in \
+                 messages. Upload it as a document instead, or remove it."
+            ),
+            Error::DownloadCapReached => "You have reached your firm's daily download limit; downloads open again at \
+                                          midnight UTC, or sooner if an owner or admin lifts the limit."
+                .into(),
             Error::Integrity(_) => "The stored document failed its integrity check and was not served; \
                                      the incident is recorded."
                 .into(),

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod dlp;
 pub mod error;
 pub mod ids;
+pub mod inspect;
 pub mod model;
 pub mod policy;
 pub mod ports;

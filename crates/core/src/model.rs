@@ -764,6 +764,8 @@ stored_enum! {
         TlsCertificateExpiring = "tls_certificate_expiring",
         /// A backup failed (raised by the backup job).
         BackupFailure = "backup_failure",
+        /// The DLP scan held an uploaded document for an admin's review.
+        DocumentQuarantined = "document_quarantined",
     }
 }
 
@@ -773,7 +775,7 @@ impl AlertKind {
     /// are theirs to hear of; the state of the platform (audit log, certificates, backups) is
     /// the operators' to investigate first.
     pub fn tenant_admins_hear(self) -> bool {
-        matches!(self, AlertKind::BruteForce | AlertKind::IntegrityFailure)
+        matches!(self, AlertKind::BruteForce | AlertKind::IntegrityFailure | AlertKind::DocumentQuarantined)
     }
 }
 
@@ -876,4 +878,31 @@ pub struct AlertDelivery {
     pub recipient: Option<String>,
     pub notice: Notice,
     pub delivery: DeliveryState,
+}
+
+stored_enum! {
+    /// What the DLP scan made of a document.
+    pub enum FlagState ("document flag state") {
+        /// Identifiers found; the firm's policy is to warn: visible flag, audited.
+        Warned = "warned",
+        /// Held for review: only owners and admins may download it until it is released.
+        Quarantined = "quarantined",
+        /// Hidden from client users; staff work with it as usual.
+        ClientBlocked = "client_blocked",
+        /// The text could not be read (an encrypted PDF, say).
+        Unscanned = "unscanned",
+        /// Was held, and an admin released it.
+        Released = "released",
+    }
+}
+
+/// A document's DLP flag. `findings` is the JSON object of counts per detector: never values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentFlag {
+    pub tenant_id: TenantId,
+    pub document_id: DocumentId,
+    pub matter_id: MatterId,
+    pub state: FlagState,
+    pub findings: String,
+    pub created_at: OffsetDateTime,
 }

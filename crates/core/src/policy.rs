@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ids::{MatterId, TenantId, UserId};
-use crate::model::{ApprovalRequest, Role, SensitiveAction, Tenant};
+use crate::model::{ApprovalRequest, FlagState, Role, SensitiveAction, Tenant};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -237,6 +237,35 @@ pub fn step_up(p: &Principal, has_factor: bool, now: OffsetDateTime) -> Result<(
             _ => Err(Error::StepUpRequired),
         },
     }
+}
+
+/// Who may see and download a document the DLP scan flagged. A document held for review
+/// (quarantined) is downloaded by owners and admins only, until one of them releases it; one
+/// blocked from clients, and a held one, do not exist for client users at all (listed or
+/// fetched, they are `NotFound`). Matter access is decided first, by [`authorize_matter`].
+pub fn flagged_document(p: &Principal, state: Option<FlagState>, download: bool) -> Result<()> {
+    match state {
+        Some(FlagState::ClientBlocked | FlagState::Quarantined) if !p.role.is_staff_side() => Err(Error::NotFound),
+        Some(FlagState::Quarantined) if download && !matches!(p.role, Role::Owner | Role::Admin) => {
+            Err(Error::Forbidden(
+                "download this document yet: your firm's data loss prevention policy holds it until an owner or \
+                 admin reviews and releases it"
+                    .into(),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The daily download cap: refused when one more download would pass the count, or when the
+/// bytes already taken today reach the byte cap (a download is never cut off part-way, so the
+/// last one may take the total past it).
+pub fn download_cap(used: (u64, u64), cap_downloads: Option<u64>, cap_bytes: Option<u64>) -> Result<()> {
+    let (n, bytes) = used;
+    if cap_downloads.is_some_and(|c| n >= c) || cap_bytes.is_some_and(|c| bytes >= c) {
+        return Err(Error::DownloadCapReached);
+    }
+    Ok(())
 }
 
 /// A session that must enrol a second factor may only do that, and look after its own sign-in

@@ -10,10 +10,11 @@ use crate::authn::lockout::Lock;
 use crate::error::Result;
 use crate::ids::{AlertId, ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use crate::model::{
-    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose,
-    KeyRotation, KnownDevice, LinkRecord, Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole,
-    OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant,
-    TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, DocumentFlag,
+    FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord, Matter, MatterMember, Message, Notice, Operator,
+    OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn,
+    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
+    WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -387,6 +388,34 @@ pub trait Tx: Send {
     async fn record_alert_delivery_failure(&mut self, d: &AlertDelivery) -> Result<()>;
     /// The active owners and admins of a tenant (who hear of alerts about their firm).
     async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>>;
+
+    // Protective controls: upload allow-list, DLP, download caps.
+    /// The firm's protective settings (JSON), if it changed the defaults.
+    async fn protection_settings(&mut self, tenant: TenantId) -> Result<Option<String>>;
+    async fn set_protection_settings(&mut self, tenant: TenantId, settings: &str, at: OffsetDateTime) -> Result<()>;
+    async fn insert_document_flag(&mut self, grant: &MatterGrant, flag: &DocumentFlag) -> Result<()>;
+    async fn document_flag(&mut self, tenant: TenantId, document: DocumentId) -> Result<Option<DocumentFlag>>;
+    /// Flags of one matter (or of every matter), optionally in one state only.
+    async fn document_flags(
+        &mut self,
+        tenant: TenantId,
+        matter: Option<MatterId>,
+        state: Option<FlagState>,
+    ) -> Result<Vec<DocumentFlag>>;
+    async fn set_document_flag_state(
+        &mut self,
+        tenant: TenantId,
+        document: DocumentId,
+        state: FlagState,
+    ) -> Result<bool>;
+    /// Remove a document's record (and its flag); the caller deletes its stored bytes.
+    async fn delete_document(&mut self, tenant: TenantId, document: DocumentId) -> Result<bool>;
+    /// Count one download of `bytes` against a user's day (`YYYY-MM-DD`, UTC).
+    async fn add_download(&mut self, tenant: TenantId, user: UserId, day: &str, bytes: u64) -> Result<()>;
+    /// A user's downloads and bytes on a day.
+    async fn download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<(u64, u64)>;
+    /// Forget a user's downloads on a day (an admin lifts the cap); whether there were any.
+    async fn reset_download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<bool>;
 
     // Audit.
     /// Append an event to its tenant's chain, in this transaction.

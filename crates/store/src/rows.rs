@@ -724,3 +724,26 @@ impl DeliveryRow {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct FlagRow {
+    tenant_id: String,
+    document_id: String,
+    matter_id: String,
+    state: String,
+    findings: String,
+    created_at: i64,
+}
+
+impl FlagRow {
+    pub(crate) fn into_model(self) -> Result<portcullis_core::model::DocumentFlag> {
+        Ok(portcullis_core::model::DocumentFlag {
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            document_id: id(&self.document_id, portcullis_core::ids::DocumentId::from_uuid)?,
+            matter_id: id(&self.matter_id, portcullis_core::ids::MatterId::from_uuid)?,
+            state: portcullis_core::model::FlagState::parse(&self.state)?,
+            findings: self.findings,
+            created_at: from_millis(self.created_at),
+        })
+    }
+}

@@ -18,10 +18,11 @@ use portcullis_core::ids::{
     AlertId, ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
 };
 use portcullis_core::model::{
-    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose,
-    KeyRotation, KnownDevice, LinkRecord, Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole,
-    OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant,
-    TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, DocumentFlag,
+    FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord, Matter, MatterMember, Message, Notice, Operator,
+    OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn,
+    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
+    WebauthnChallenge,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -2138,6 +2139,158 @@ impl Tx for SqlTx {
         let ids: Vec<String> =
             on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).fetch_all(c).await).map_err(db)?;
         ids.iter().map(|s| rows::id(s, UserId::from_uuid)).collect()
+    }
+
+    async fn protection_settings(&mut self, tenant: TenantId) -> Result<Option<String>> {
+        const Q: &str = "SELECT settings FROM tenant_protection WHERE tenant_id = $1";
+        on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).fetch_optional(c).await).map_err(db)
+    }
+
+    async fn set_protection_settings(&mut self, tenant: TenantId, settings: &str, at: OffsetDateTime) -> Result<()> {
+        const Q: &str = "INSERT INTO tenant_protection (tenant_id, settings, updated_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(settings)
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn insert_document_flag(&mut self, grant: &MatterGrant, f: &DocumentFlag) -> Result<()> {
+        if grant.tenant_id() != f.tenant_id || grant.matter_id() != f.matter_id {
+            return Err(Error::NotFound);
+        }
+        const Q: &str = "INSERT INTO document_flags (tenant_id, document_id, matter_id, state, findings, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(f.tenant_id.to_string())
+            .bind(f.document_id.to_string())
+            .bind(f.matter_id.to_string())
+            .bind(f.state.as_str())
+            .bind(&f.findings)
+            .bind(ms(f.created_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn document_flag(&mut self, tenant: TenantId, document: DocumentId) -> Result<Option<DocumentFlag>> {
+        const Q: &str = "SELECT tenant_id, document_id, matter_id, state, findings, created_at FROM document_flags \
+                         WHERE tenant_id = $1 AND document_id = $2";
+        let row: Option<rows::FlagRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(document.to_string())
+            .fetch_optional(c)
+            .await)
+        .map_err(db)?;
+        row.map(rows::FlagRow::into_model).transpose()
+    }
+
+    async fn document_flags(
+        &mut self,
+        tenant: TenantId,
+        matter: Option<MatterId>,
+        state: Option<FlagState>,
+    ) -> Result<Vec<DocumentFlag>> {
+        const Q: &str = "SELECT tenant_id, document_id, matter_id, state, findings, created_at FROM document_flags \
+                         WHERE tenant_id = $1 AND (CAST($2 AS TEXT) IS NULL OR matter_id = $2) \
+                         AND (CAST($3 AS TEXT) IS NULL OR state = $3) ORDER BY created_at DESC LIMIT 1000";
+        let rows: Vec<rows::FlagRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(matter.map(|m| m.to_string()))
+            .bind(state.map(|s| s.as_str()))
+            .fetch_all(c)
+            .await)
+        .map_err(db)?;
+        rows::all(rows, rows::FlagRow::into_model)
+    }
+
+    async fn set_document_flag_state(
+        &mut self,
+        tenant: TenantId,
+        document: DocumentId,
+        state: FlagState,
+    ) -> Result<bool> {
+        const Q: &str = "UPDATE document_flags SET state = $3 WHERE tenant_id = $1 AND document_id = $2";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(document.to_string())
+            .bind(state.as_str())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn delete_document(&mut self, tenant: TenantId, document: DocumentId) -> Result<bool> {
+        const FLAG: &str = "DELETE FROM document_flags WHERE tenant_id = $1 AND document_id = $2";
+        const DOC: &str = "DELETE FROM documents WHERE tenant_id = $1 AND id = $2";
+        on!(self, |c| sqlx::query(FLAG)
+            .bind(tenant.to_string())
+            .bind(document.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        let n = on!(self, |c| sqlx::query(DOC)
+            .bind(tenant.to_string())
+            .bind(document.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn add_download(&mut self, tenant: TenantId, user: UserId, day: &str, bytes: u64) -> Result<()> {
+        const Q: &str = "INSERT INTO download_usage (tenant_id, user_id, day, downloads, bytes) \
+                         VALUES ($1, $2, $3, 1, $4) ON CONFLICT (tenant_id, user_id, day) DO UPDATE \
+                         SET downloads = download_usage.downloads + 1, bytes = download_usage.bytes + excluded.bytes";
+        let bytes = size_i64(bytes)?;
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(day)
+            .bind(bytes)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<(u64, u64)> {
+        const Q: &str =
+            "SELECT downloads, bytes FROM download_usage WHERE tenant_id = $1 AND user_id = $2 AND day = $3";
+        let row: Option<(i64, i64)> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(day)
+            .fetch_optional(c)
+            .await)
+        .map_err(db)?;
+        let (n, b) = row.unwrap_or((0, 0));
+        Ok((u64::try_from(n).unwrap_or(0), u64::try_from(b).unwrap_or(0)))
+    }
+
+    async fn reset_download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<bool> {
+        const Q: &str = "DELETE FROM download_usage WHERE tenant_id = $1 AND user_id = $2 AND day = $3";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(day)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n > 0)
     }
 
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {

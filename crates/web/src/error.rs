@@ -27,6 +27,9 @@ pub fn status(e: &Error) -> StatusCode {
         Error::Refused(_) => StatusCode::BAD_REQUEST,
         Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Error::UnsupportedFileType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Error::DlpRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::DownloadCapReached => StatusCode::TOO_MANY_REQUESTS,
         Error::Integrity(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -51,6 +54,12 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub passkey: Option<portcullis_core::authn::webauthn::PasskeyChallenge>,
+    /// With `unsupported_file_type`: the type the content turned out to be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detected: Option<&'static str>,
+    /// With `unsupported_file_type`: the types the firm accepts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<&'static str>>,
 }
 
 /// An error answered as JSON.
@@ -70,7 +79,11 @@ impl IntoResponse for ApiError {
             Error::SecondFactorRequired(Some(ch)) => Some((**ch).clone()),
             _ => None,
         };
-        let body = ErrorBody { error: self.0.code(), message: self.0.public_message(), passkey };
+        let (detected, allowed) = match &self.0 {
+            Error::UnsupportedFileType { detected, allowed } => (Some(*detected), Some(allowed.clone())),
+            _ => (None, None),
+        };
+        let body = ErrorBody { error: self.0.code(), message: self.0.public_message(), passkey, detected, allowed };
         let mut resp = (status(&self.0), Json(body)).into_response();
         retry_after(&self.0, &mut resp);
         if let Error::RangeNotSatisfiable { size } = self.0

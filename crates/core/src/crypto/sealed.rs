@@ -10,10 +10,11 @@ use crate::audit::{AuditCheckpoint, NewEvent, StoredEvent};
 use crate::error::{Error, Result};
 use crate::ids::{AlertId, ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
 use crate::model::{
-    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, KeyPurpose,
-    KeyRotation, KnownDevice, LinkRecord, Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole,
-    OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant,
-    TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, DocumentFlag,
+    FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord, Matter, MatterMember, Message, Notice, Operator,
+    OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn,
+    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
+    WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -722,6 +723,56 @@ impl Tx for SealingTx {
     }
     async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>> {
         self.inner.tenant_admins(tenant).await
+    }
+
+    async fn protection_settings(&mut self, tenant: TenantId) -> Result<Option<String>> {
+        self.inner.protection_settings(tenant).await
+    }
+
+    async fn set_protection_settings(&mut self, tenant: TenantId, settings: &str, at: OffsetDateTime) -> Result<()> {
+        self.inner.set_protection_settings(tenant, settings, at).await
+    }
+
+    async fn insert_document_flag(&mut self, grant: &MatterGrant, flag: &DocumentFlag) -> Result<()> {
+        self.inner.insert_document_flag(grant, flag).await
+    }
+
+    async fn document_flag(&mut self, tenant: TenantId, document: DocumentId) -> Result<Option<DocumentFlag>> {
+        self.inner.document_flag(tenant, document).await
+    }
+
+    async fn document_flags(
+        &mut self,
+        tenant: TenantId,
+        matter: Option<MatterId>,
+        state: Option<FlagState>,
+    ) -> Result<Vec<DocumentFlag>> {
+        self.inner.document_flags(tenant, matter, state).await
+    }
+
+    async fn set_document_flag_state(
+        &mut self,
+        tenant: TenantId,
+        document: DocumentId,
+        state: FlagState,
+    ) -> Result<bool> {
+        self.inner.set_document_flag_state(tenant, document, state).await
+    }
+
+    async fn delete_document(&mut self, tenant: TenantId, document: DocumentId) -> Result<bool> {
+        self.inner.delete_document(tenant, document).await
+    }
+
+    async fn add_download(&mut self, tenant: TenantId, user: UserId, day: &str, bytes: u64) -> Result<()> {
+        self.inner.add_download(tenant, user, day, bytes).await
+    }
+
+    async fn download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<(u64, u64)> {
+        self.inner.download_usage(tenant, user, day).await
+    }
+
+    async fn reset_download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<bool> {
+        self.inner.reset_download_usage(tenant, user, day).await
     }
 
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {

@@ -330,6 +330,11 @@ impl Portal {
                  audit log, and consider requiring a second factor for your firm. The service's operators\n\
                  have been told as well.\n"
             }
+            AlertKind::DocumentQuarantined => {
+                "An uploaded document held identifiers your firm's data loss prevention policy quarantines.\n\
+                 Nobody but owners and admins can download it until an admin releases or deletes it\n\
+                 (Security settings, held documents).\n"
+            }
             _ => "The service's operators have been told and are investigating.\n",
         });
         Ok(super::Rendered { subject: format!("Security alert for {firm}: {}", alert.facts.kind.as_str()), body })

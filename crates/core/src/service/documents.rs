@@ -5,6 +5,7 @@ use crate::audit::{NewEvent, RequestMeta};
 use crate::crypto::stream::{self, DocCipher, Header};
 use crate::error::{Error, Result};
 use crate::ids::{DocumentId, MatterId};
+use crate::inspect::{Detected, Inspection, Inspector};
 use crate::model::{AlertKind, Document, Severity, blob_key};
 use crate::policy::{Permission, Principal};
 use crate::ports::ByteStream;
@@ -57,6 +58,10 @@ pub(super) struct Meter {
     limit: u64,
     over_limit: bool,
     sha256: digest::Context,
+    /// Reads the type and text of an upload as it passes; `None` for copies of stored documents.
+    inspector: Option<Inspector>,
+    /// The prefix already showed a type that is never accepted: the stream was stopped there.
+    refused_early: Option<Detected>,
 }
 
 /// The reading end of a [`Meter`], for after the stream has run.
@@ -65,11 +70,22 @@ pub(super) struct MeterResult(Arc<Mutex<Meter>>);
 impl Meter {
     /// Meter `body`, failing it once more than `limit` bytes pass.
     pub(super) fn wrap(body: ByteStream, limit: u64) -> (ByteStream, MeterResult) {
+        Self::wrap_with(body, limit, None)
+    }
+
+    /// Meter `body` and inspect it (type and DLP scan) as it passes.
+    pub(super) fn wrap_inspected(body: ByteStream, limit: u64) -> (ByteStream, MeterResult) {
+        Self::wrap_with(body, limit, Some(Inspector::new()))
+    }
+
+    fn wrap_with(body: ByteStream, limit: u64, inspector: Option<Inspector>) -> (ByteStream, MeterResult) {
         let meter = Arc::new(Mutex::new(Meter {
             bytes: 0,
             limit,
             over_limit: false,
             sha256: digest::Context::new(&digest::SHA256),
+            inspector,
+            refused_early: None,
         }));
         let m = meter.clone();
         let metered = body.map(move |chunk| {
@@ -81,6 +97,13 @@ impl Meter {
                 return Err(std::io::Error::other("the stream exceeds the size limit"));
             }
             m.sha256.update(&chunk);
+            if let Some(i) = m.inspector.as_mut() {
+                i.feed(&chunk);
+                if let Some(d) = i.refused_early() {
+                    m.refused_early = Some(d);
+                    return Err(std::io::Error::other("the upload is of a type never accepted"));
+                }
+            }
             Ok(chunk)
         });
         (Box::pin(metered), MeterResult(meter))
@@ -96,15 +119,45 @@ impl MeterResult {
         }
         Ok((m.bytes, hex::encode(m.sha256.clone().finish().as_ref())))
     }
+
+    /// A type never accepted, seen in the prefix (the stream was stopped there).
+    pub(super) fn refused_early(&self) -> Result<Option<Detected>> {
+        let m = self.0.lock().map_err(|_| Error::internal("meter lock poisoned"))?;
+        Ok(m.refused_early.clone())
+    }
+
+    /// What the inspector made of the whole upload.
+    pub(super) fn inspection(&self) -> Result<Option<Inspection>> {
+        let mut m = self.0.lock().map_err(|_| Error::internal("meter lock poisoned"))?;
+        Ok(m.inspector.take().map(Inspector::finish))
+    }
 }
 
 impl Portal {
     /// The matter's documents, newest first. Their names are client content: audited
     /// (`document.list`) in the same transaction, failing if the event cannot be written.
     pub async fn list_documents(&self, p: &Principal, matter: MatterId, meta: &RequestMeta) -> Result<Vec<Document>> {
+        Ok(self.list_flagged_documents(p, matter, meta).await?.into_iter().map(|f| f.document).collect())
+    }
+
+    /// The matter's documents with their DLP flags, newest first; documents the policy hides
+    /// from the caller (held or blocked from clients, for a client) are left out.
+    pub async fn list_flagged_documents(
+        &self,
+        p: &Principal,
+        matter: MatterId,
+        meta: &RequestMeta,
+    ) -> Result<Vec<super::FlaggedDocument>> {
         let mut tx = self.write().await?;
         let grant = self.grant_matter(&mut *tx, p, matter, Permission::ListDocuments).await?;
         let documents = tx.list_documents(&grant).await?;
+        let mut flags: std::collections::HashMap<DocumentId, crate::model::DocumentFlag> =
+            tx.document_flags(p.tenant_id, Some(matter), None).await?.into_iter().map(|f| (f.document_id, f)).collect();
+        let documents: Vec<super::FlaggedDocument> = documents
+            .into_iter()
+            .map(|d| super::FlaggedDocument { flag: flags.remove(&d.id), document: d })
+            .filter(|f| crate::policy::flagged_document(p, f.flag.as_ref().map(|x| x.state), false).is_ok())
+            .collect();
         let detail = serde_json::json!({ "count": documents.len() });
         self.audit_matter_read(&mut *tx, p, "document.list", matter, detail, meta).await?;
         tx.commit().await?;
@@ -124,30 +177,44 @@ impl Portal {
     ) -> Result<Document> {
         let name = validate::file_name(name)?;
         // Ask the policy before reading a single byte.
-        let (key_version, tenant_key) = {
+        let (key_version, tenant_key, settings) = {
             let mut tx = self.read().await?;
             self.grant_matter(&mut *tx, p, matter, Permission::UploadDocument).await?;
-            self.tenant_key(&mut *tx, p.tenant_id, None).await?
+            let (v, k) = self.tenant_key(&mut *tx, p.tenant_id, None).await?;
+            (v, k, self.protection_in(&mut *tx, p.tenant_id).await?)
         };
         let id = DocumentId::new();
         let header = Header::new(key_version)?;
         let cipher = DocCipher::new(tenant_key.expose(), &header, p.tenant_id, matter, id)?;
         let key = blob_key(p.tenant_id, id, "");
-        let (body, meter) = Meter::wrap(body, self.settings.max_upload_bytes);
+        let (body, meter) = Meter::wrap_inspected(body, self.settings.max_upload_bytes);
         let stored = self.blobs.put(&key, stream::encrypt(cipher, &header, body)).await;
+        if let Some(detected) = meter.refused_early()? {
+            let _ = self.blobs.delete(&key).await;
+            return Err(self.refuse_upload(p, matter, &detected, &settings, meta).await);
+        }
         let (size, sha256) = meter.result()?;
         let written = stored?;
         if written != stream::stored_len(size) {
             let _ = self.blobs.delete(&key).await;
             return Err(Error::internal(format!("blob store wrote {written} of {size} bytes")));
         }
+        let inspection = meter.inspection()?.ok_or_else(|| Error::internal("the upload was not inspected"))?;
+        let kind = match inspection.detected {
+            Detected::Kind(k) if settings.allowed.contains(&k) => k,
+            other => {
+                let _ = self.blobs.delete(&key).await;
+                return Err(self.refuse_upload(p, matter, &other, &settings, meta).await);
+            }
+        };
         let doc = Document {
             id,
             tenant_id: p.tenant_id,
             matter_id: matter,
             name,
             size,
-            content_type: validate::content_type(content_type),
+            // The type the content showed, not the one declared.
+            content_type: validate::content_type(Some(kind.mime())),
             sha256,
             uploaded_by: p.user_id,
             created_at: self.clock.now(),
@@ -156,6 +223,8 @@ impl Portal {
         };
         // From here on the work runs in its own task: if the client goes away now, the record is
         // still committed, or the stored bytes still removed, instead of being left half-done.
+        let _ = content_type;
+        let flag = Self::flag_for(&settings, &doc, kind, &inspection.findings, inspection.unscanned);
         let (this, p, meta, d) = (self.clone(), p.clone(), meta.clone(), doc.clone());
         let finish = tokio::spawn(async move {
             let committed = async {
@@ -165,9 +234,17 @@ impl Portal {
                 tx.insert_document(&grant, &d).await?;
                 let ev =
                     NewEvent::new(Some(p.tenant_id), actor(&p), "document.upload", format!("document:{id}"), &meta)
-                        .with_detail(serde_json::json!({ "matter": matter.to_string(), "size": size }))
+                        .with_detail(serde_json::json!({
+                            "matter": matter.to_string(),
+                            "size": size,
+                            "type": kind.as_str(),
+                            "dlp": flag.as_ref().map(|f| f.state.as_str()),
+                        }))
                         .on_matter(matter);
                 tx.append_audit(&ev, d.created_at).await?;
+                if let Some(f) = &flag {
+                    this.record_flag(&mut *tx, &grant, &p, f, &meta).await?;
+                }
                 tx.commit().await
             }
             .await;
@@ -182,6 +259,32 @@ impl Portal {
         Ok(doc)
     }
 
+    /// Audit a refused upload (its type, never its name or content) and build the error.
+    async fn refuse_upload(
+        &self,
+        p: &Principal,
+        matter: MatterId,
+        detected: &Detected,
+        settings: &super::Protection,
+        meta: &RequestMeta,
+    ) -> Error {
+        let refusal = Error::UnsupportedFileType { detected: detected.describe(), allowed: settings.allowed_names() };
+        let audited = async {
+            let mut tx = self.write().await?;
+            let ev =
+                NewEvent::new(Some(p.tenant_id), actor(p), "document.upload_refused", format!("matter:{matter}"), meta)
+                    .with_detail(serde_json::json!({ "matter": matter.to_string(), "detected": detected.describe() }))
+                    .on_matter(matter);
+            tx.append_audit(&ev, self.clock.now()).await?;
+            tx.commit().await
+        }
+        .await;
+        match audited {
+            Ok(()) => refusal,
+            Err(e) => e,
+        }
+    }
+
     /// Stream a document out, whole or a byte range. Every download is audited before any byte
     /// leaves: if the audit event cannot be written, nothing is served.
     pub async fn download_document(
@@ -194,7 +297,11 @@ impl Portal {
         let mut tx = self.write().await?;
         let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
         self.grant_matter(&mut *tx, p, doc.matter_id, Permission::ReadDocument).await?;
+        let flag = tx.document_flag(p.tenant_id, id).await?;
+        crate::policy::flagged_document(p, flag.map(|f| f.state), true)?;
         let range = range.map(|r| r.resolve(doc.size)).transpose()?;
+        let served = range.as_ref().map_or(doc.size, |r| r.end - r.start);
+        let mut tx = self.count_download(tx, p, &doc, served, meta).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.download", format!("document:{id}"), meta)
             .with_detail(serde_json::json!({
                 "matter": doc.matter_id.to_string(),

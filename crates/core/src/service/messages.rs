@@ -35,6 +35,31 @@ impl Portal {
         let body = validate::text("body", body, MAX_MESSAGE_CHARS)?;
         let mut tx = self.write().await?;
         let grant = self.grant_matter(&mut *tx, p, matter, Permission::PostMessage).await?;
+        // Data loss prevention: a message is delivered the moment it is posted, so there is
+        // nothing to hold; identifiers the firm quarantines or keeps from clients are refused
+        // (the refusal is audited with counts only), and warned ones are posted and audited.
+        let settings = self.protection_in(&mut *tx, p.tenant_id).await?;
+        let findings = crate::dlp::scan(&body);
+        let action = settings.strongest(&findings);
+        if action >= super::DlpAction::BlockClients {
+            drop(tx);
+            let mut tx = self.write().await?;
+            let ev =
+                NewEvent::new(Some(p.tenant_id), actor(p), "dlp.message_refused", format!("matter:{matter}"), meta)
+                    .with_detail(serde_json::json!({
+                        "findings": super::findings_json(&findings), "action": action.as_str(),
+                    }))
+                    .on_matter(matter);
+            tx.append_audit(&ev, self.clock.now()).await?;
+            tx.commit().await?;
+            let what = findings
+                .iter()
+                .filter(|(d, n)| **n > 0 && settings.action(**d) >= super::DlpAction::BlockClients)
+                .map(|(d, _)| d.as_str().replace('_', " "))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(crate::Error::DlpRefused(what));
+        }
         let m = Message {
             id: MessageId::new(),
             tenant_id: p.tenant_id,
@@ -49,6 +74,15 @@ impl Portal {
             .with_detail(serde_json::json!({ "message": m.id.to_string() }))
             .on_matter(matter);
         tx.append_audit(&ev, m.created_at).await?;
+        if action == super::DlpAction::Warn {
+            let ev =
+                NewEvent::new(Some(p.tenant_id), actor(p), "dlp.message_flagged", format!("matter:{matter}"), meta)
+                    .with_detail(serde_json::json!({
+                        "message": m.id.to_string(), "findings": super::findings_json(&findings),
+                    }))
+                    .on_matter(matter);
+            tx.append_audit(&ev, m.created_at).await?;
+        }
         tx.commit().await?;
         Ok(m)
     }

@@ -1,36 +1,366 @@
-//! Protective controls at the edge: the web layer refuses malformed or hostile requests before
-//! any handler runs, and tells the platform audit chain here. The web layer decides what to
-//! record (it deduplicates per source, so a flood of garbage is a handful of events).
+//! Protective controls on content: the upload allow-list, data loss prevention (what happens to
+//! documents and messages that carry identifiers) and the daily download cap. The settings are
+//! the firm's, changed by owners and admins with a fresh second-factor check, and audited with
+//! their old and new values.
 
-use super::Portal;
-use crate::audit::{Actor, NewEvent, RequestMeta};
-use crate::error::Result;
-use serde_json::json;
+use super::{NewAlert, Portal, actor};
+use crate::audit::{NewEvent, RequestMeta};
+use crate::dlp::{Detector, Findings};
+use crate::error::{Error, Result};
+use crate::ids::{DocumentId, TenantId, UserId};
+use crate::inspect::FileKind;
+use crate::model::{AlertKind, Document, DocumentFlag, FlagState, Severity};
+use crate::policy::{self, Permission, Principal};
+use crate::ports::Tx;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-/// A request the request filter refused.
+/// What to do when a detector finds identifiers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DlpAction {
+    /// Nothing.
+    Allow,
+    /// Accept; flag the document (or message) visibly and audit the finding.
+    Warn,
+    /// Documents: hide from client users. Messages: refused.
+    BlockClients,
+    /// Documents: held for an owner's or admin's review. Messages: refused.
+    Quarantine,
+}
+
+impl DlpAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DlpAction::Allow => "allow",
+            DlpAction::Warn => "warn",
+            DlpAction::BlockClients => "block_clients",
+            DlpAction::Quarantine => "quarantine",
+        }
+    }
+}
+
+/// The daily download cap per user (UTC days). `None`: no cap of that kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadCap {
+    pub downloads: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+impl Default for DownloadCap {
+    /// 500 downloads or 10 GiB a day: far above a day's real work, well below a bulk export.
+    fn default() -> Self {
+        Self { downloads: Some(500), bytes: Some(10 << 30) }
+    }
+}
+
+/// A firm's protective settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Protection {
+    /// The file types uploads may be (checked from their content).
+    pub allowed: Vec<FileKind>,
+    /// The action per detector (by its name); a detector not named warns.
+    pub detectors: BTreeMap<String, DlpAction>,
+    pub download_cap: DownloadCap,
+}
+
+impl Default for Protection {
+    fn default() -> Self {
+        Self {
+            allowed: FileKind::ALL.to_vec(),
+            detectors: Detector::ALL.iter().map(|d| (d.as_str().to_owned(), DlpAction::Warn)).collect(),
+            download_cap: DownloadCap::default(),
+        }
+    }
+}
+
+impl Protection {
+    pub fn action(&self, d: Detector) -> DlpAction {
+        self.detectors.get(d.as_str()).copied().unwrap_or(DlpAction::Warn)
+    }
+
+    /// The strongest action the findings call for.
+    pub fn strongest(&self, findings: &Findings) -> DlpAction {
+        findings.iter().filter(|(_, n)| **n > 0).map(|(d, _)| self.action(*d)).max().unwrap_or(DlpAction::Allow)
+    }
+
+    pub fn allowed_names(&self) -> Vec<&'static str> {
+        self.allowed.iter().map(|k| k.as_str()).collect()
+    }
+
+    fn validate(&self) -> Result<()> {
+        for name in self.detectors.keys() {
+            Detector::parse(name)?;
+        }
+        if self.download_cap.downloads == Some(0) || self.download_cap.bytes == Some(0) {
+            return Err(Error::invalid("download_cap", "a cap must be at least 1 (leave it out for no cap)"));
+        }
+        Ok(())
+    }
+}
+
+/// Counts per detector as JSON (names and numbers only).
+pub fn findings_json(f: &Findings) -> serde_json::Value {
+    serde_json::Value::Object(f.iter().map(|(d, n)| (d.as_str().to_owned(), serde_json::json!(n))).collect())
+}
+
+/// A document with its DLP flag, as a list shows it.
 #[derive(Clone, Debug)]
-pub struct BlockedRequest {
-    /// The rule that refused it (`path.traversal`, `header.crlf`, ...).
-    pub rule: &'static str,
-    pub method: String,
-    /// The route pattern if one matched, else the raw path cut short.
-    pub target: String,
-    /// How many blocks from the same source this event stands for (the first, or a summary of
-    /// those suppressed since the last event).
-    pub count: u64,
+pub struct FlaggedDocument {
+    pub document: Document,
+    pub flag: Option<DocumentFlag>,
+}
+
+/// The UTC day of a moment, as the cap counts it.
+fn day(t: time::OffsetDateTime) -> String {
+    let d = t.to_offset(time::UtcOffset::UTC).date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 impl Portal {
-    /// Audit a refused request on the platform chain as `waf.block`.
-    pub async fn audit_blocked_request(&self, b: &BlockedRequest, meta: &RequestMeta) -> Result<()> {
+    /// The firm's settings (defaults until changed).
+    pub(super) async fn protection_in(&self, tx: &mut dyn Tx, tenant: TenantId) -> Result<Protection> {
+        match tx.protection_settings(tenant).await? {
+            Some(json) => serde_json::from_str(&json).map_err(Error::internal),
+            None => Ok(Protection::default()),
+        }
+    }
+
+    /// The firm's protective settings, for its owners and admins.
+    pub async fn protection(&self, p: &Principal) -> Result<Protection> {
+        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let mut tx = self.read().await?;
+        self.protection_in(&mut *tx, p.tenant_id).await
+    }
+
+    /// Change the upload allow-list (step-up; audited with before and after).
+    pub async fn set_upload_policy(&self, p: &Principal, allowed: &[String], meta: &RequestMeta) -> Result<Protection> {
+        let mut kinds = allowed.iter().map(|s| FileKind::parse(s)).collect::<Result<Vec<_>>>()?;
+        kinds.sort();
+        kinds.dedup();
+        self.change_protection(p, "tenant.upload_policy", meta, |s| s.allowed = kinds).await
+    }
+
+    /// Change the DLP actions and the download cap (step-up; audited with before and after).
+    pub async fn set_dlp_policy(
+        &self,
+        p: &Principal,
+        detectors: BTreeMap<String, DlpAction>,
+        cap: DownloadCap,
+        meta: &RequestMeta,
+    ) -> Result<Protection> {
+        self.change_protection(p, "tenant.dlp_policy", meta, |s| {
+            s.detectors.extend(detectors);
+            s.download_cap = cap;
+        })
+        .await
+    }
+
+    async fn change_protection(
+        &self,
+        p: &Principal,
+        action: &'static str,
+        meta: &RequestMeta,
+        change: impl FnOnce(&mut Protection),
+    ) -> Result<Protection> {
+        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
-        let ev = NewEvent::new(None, Actor::System, "waf.block", "request", meta).with_detail(json!({
-            "rule": b.rule,
-            "method": b.method,
-            "target": b.target,
-            "count": b.count,
-        }));
+        self.require_step_up(&mut *tx, p).await?;
+        let before = self.protection_in(&mut *tx, p.tenant_id).await?;
+        let mut after = before.clone();
+        change(&mut after);
+        after.validate()?;
+        let now = self.clock.now();
+        tx.set_protection_settings(p.tenant_id, &serde_json::to_string(&after).map_err(Error::internal)?, now).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), action, format!("tenant:{}", p.tenant_id), meta)
+            .with_detail(serde_json::json!({ "before": before, "after": after }));
+        tx.append_audit(&ev, now).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// The documents the DLP scan holds for review, newest first (ids, matter and counts: the
+    /// review happens by downloading it, which the matter's access rules still govern).
+    pub async fn held_documents(&self, p: &Principal) -> Result<Vec<DocumentFlag>> {
+        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let mut tx = self.read().await?;
+        tx.document_flags(p.tenant_id, None, Some(FlagState::Quarantined)).await
+    }
+
+    /// The flag of a held document; an unknown document is `NotFound`, one not held is refused.
+    async fn held_flag(
+        &self,
+        tx: &mut dyn Tx,
+        p: &Principal,
+        id: DocumentId,
+        not_held: &'static str,
+    ) -> Result<DocumentFlag> {
+        match tx.document_flag(p.tenant_id, id).await? {
+            Some(f) if f.state == FlagState::Quarantined => Ok(f),
+            _ if tx.document(p.tenant_id, id).await?.is_none() => Err(Error::NotFound),
+            _ => Err(Error::invalid("document", not_held)),
+        }
+    }
+
+    /// Release a held document: everyone with access to its matter may download it again.
+    pub async fn release_document(&self, p: &Principal, id: DocumentId, meta: &RequestMeta) -> Result<()> {
+        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let mut tx = self.write().await?;
+        let flag = self.held_flag(&mut *tx, p, id, "this document is not held for review").await?;
+        tx.set_document_flag_state(p.tenant_id, id, FlagState::Released).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_released", format!("document:{id}"), meta)
+            .with_detail(serde_json::json!({ "matter": flag.matter_id.to_string() }))
+            .on_matter(flag.matter_id);
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
+    }
+
+    /// Delete a held document, record and stored bytes.
+    pub async fn discard_document(&self, p: &Principal, id: DocumentId, meta: &RequestMeta) -> Result<()> {
+        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let mut tx = self.write().await?;
+        let flag = self.held_flag(&mut *tx, p, id, "only a document held for review can be deleted here").await?;
+        let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
+        tx.delete_document(p.tenant_id, id).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_deleted", format!("document:{id}"), meta)
+            .with_detail(serde_json::json!({ "matter": flag.matter_id.to_string(), "size": doc.size }))
+            .on_matter(flag.matter_id);
+        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await?;
+        if let Err(e) = self.blobs.delete(&doc.blob_key()).await {
+            tracing::error!(error = %e, document = %id, "could not remove the stored bytes of a deleted document");
+        }
+        Ok(())
+    }
+
+    /// Lift a user's download cap for the rest of today (their count starts again).
+    pub async fn lift_download_cap(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<()> {
+        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let mut tx = self.write().await?;
+        tx.user(p.tenant_id, user).await?.ok_or(Error::NotFound)?;
+        let now = self.clock.now();
+        let today = day(now);
+        let (downloads, bytes) = tx.download_usage(p.tenant_id, user, &today).await?;
+        tx.reset_download_usage(p.tenant_id, user, &today).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.download_cap_lifted", format!("user:{user}"), meta)
+            .with_detail(serde_json::json!({ "day": today, "downloads": downloads, "bytes": bytes }));
+        tx.append_audit(&ev, now).await?;
+        tx.commit().await
+    }
+
+    /// Check the caller's daily cap and count this download, in the download's transaction. A
+    /// refusal is audited (and committed) before it is returned.
+    pub(super) async fn count_download(
+        &self,
+        mut tx: Box<dyn Tx>,
+        p: &Principal,
+        doc: &Document,
+        bytes: u64,
+        meta: &RequestMeta,
+    ) -> Result<Box<dyn Tx>> {
+        let settings = self.protection_in(&mut *tx, p.tenant_id).await?;
+        let now = self.clock.now();
+        let today = day(now);
+        let used = tx.download_usage(p.tenant_id, p.user_id, &today).await?;
+        let cap = settings.download_cap;
+        if let Err(e) = policy::download_cap(used, cap.downloads, cap.bytes) {
+            drop(tx);
+            let mut tx = self.write().await?;
+            let ev =
+                NewEvent::new(Some(p.tenant_id), actor(p), "dlp.download_capped", format!("document:{}", doc.id), meta)
+                    .with_detail(serde_json::json!({
+                        "day": today, "downloads": used.0, "bytes": used.1,
+                        "cap_downloads": cap.downloads, "cap_bytes": cap.bytes,
+                    }))
+                    .on_matter(doc.matter_id);
+            tx.append_audit(&ev, now).await?;
+            tx.commit().await?;
+            return Err(e);
+        }
+        tx.add_download(p.tenant_id, p.user_id, &today, bytes).await?;
+        Ok(tx)
+    }
+
+    /// Decide what a scanned upload becomes, from the firm's settings: the flag to store (if
+    /// any) and whether to raise an alert.
+    pub(super) fn flag_for(
+        settings: &Protection,
+        doc: &Document,
+        kind: FileKind,
+        findings: &Findings,
+        unscanned: bool,
+    ) -> Option<DocumentFlag> {
+        let state = match settings.strongest(findings) {
+            DlpAction::Quarantine => FlagState::Quarantined,
+            DlpAction::BlockClients => FlagState::ClientBlocked,
+            DlpAction::Warn => FlagState::Warned,
+            DlpAction::Allow if unscanned && kind.scanned() => FlagState::Unscanned,
+            DlpAction::Allow => return None,
+        };
+        Some(DocumentFlag {
+            tenant_id: doc.tenant_id,
+            document_id: doc.id,
+            matter_id: doc.matter_id,
+            state,
+            findings: findings_json(findings).to_string(),
+            created_at: doc.created_at,
+        })
+    }
+
+    /// Store a flag with its audit event, and alert owners and admins of a quarantine; in `tx`.
+    pub(super) async fn record_flag(
+        &self,
+        tx: &mut dyn Tx,
+        grant: &crate::policy::MatterGrant,
+        p: &Principal,
+        flag: &DocumentFlag,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        tx.insert_document_flag(grant, flag).await?;
+        let findings: serde_json::Value = serde_json::from_str(&flag.findings).map_err(Error::internal)?;
+        let subject = format!("document:{}", flag.document_id);
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_flagged", subject.clone(), meta)
+            .with_detail(serde_json::json!({
+                "matter": flag.matter_id.to_string(), "state": flag.state.as_str(), "findings": findings,
+            }))
+            .on_matter(flag.matter_id);
+        tx.append_audit(&ev, flag.created_at).await?;
+        if flag.state == FlagState::Quarantined {
+            let alert = NewAlert::new(
+                AlertKind::DocumentQuarantined,
+                Severity::Warning,
+                Some(p.tenant_id),
+                subject,
+                "An uploaded document was held for review by the data loss prevention policy",
+            )
+            .with_detail(serde_json::json!({
+                "document": flag.document_id.to_string(),
+                "matter": flag.matter_id.to_string(),
+                "findings": findings,
+            }));
+            self.raise_alert_in(tx, &alert, flag.created_at).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_strongest_action_wins_and_days_are_utc() {
+        let mut s = Protection::default();
+        s.detectors.insert("iban".into(), DlpAction::Quarantine);
+        let mut f = Findings::new();
+        f.insert(Detector::PaymentCard, 1);
+        assert_eq!(s.strongest(&f), DlpAction::Warn);
+        f.insert(Detector::Iban, 2);
+        assert_eq!(s.strongest(&f), DlpAction::Quarantine);
+        assert_eq!(s.strongest(&Findings::new()), DlpAction::Allow);
+        let t = time::macros::datetime!(2026-11-25 23:30 -02:00);
+        assert_eq!(day(t), "2026-11-26");
     }
 }

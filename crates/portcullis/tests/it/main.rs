@@ -9,6 +9,7 @@ mod audit_seal;
 mod audit_search;
 mod browser;
 mod cli;
+mod dlp;
 mod encryption;
 mod four_eyes;
 mod isolation;
@@ -26,6 +27,7 @@ mod support;
 mod throttle;
 mod two_factor;
 mod ui;
+mod uploads;
 mod waf;
 
 /// Define a test that runs once per database: `both!(name, |srv| async move { ... })` makes

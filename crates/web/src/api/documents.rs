@@ -20,7 +20,9 @@ pub async fn list(
     Meta(meta): Meta,
     ApiPath(id): ApiPath<MatterId>,
 ) -> Result<Json<Items<DocumentView>>, ApiError> {
-    let items = s.portal.list_documents(&p, id, &meta).await?.iter().map(DocumentView::from).collect();
+    let staff = p.role.is_staff_side();
+    let items =
+        s.portal.list_flagged_documents(&p, id, &meta).await?.iter().map(|f| DocumentView::flagged(f, staff)).collect();
     Ok(Json(Items { items }))
 }
 

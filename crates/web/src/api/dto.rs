@@ -349,6 +349,27 @@ pub struct DocumentView {
     pub sha256: String,
     pub uploaded_by: String,
     pub created_at: String,
+    /// The DLP flag: `warned`, `quarantined`, `client_blocked`, `unscanned` or `released`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dlp: Option<&'static str>,
+    /// What the DLP scan found, as counts per detector (staff only; never the values).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub dlp_findings: Option<serde_json::Value>,
+}
+
+impl DocumentView {
+    /// A listed document with its flag; the counts are shown to the firm's side only.
+    pub fn flagged(f: &portcullis_core::service::FlaggedDocument, staff: bool) -> Self {
+        let mut v = Self::from(&f.document);
+        if let Some(flag) = &f.flag {
+            v.dlp = Some(flag.state.as_str());
+            if staff {
+                v.dlp_findings = serde_json::from_str(&flag.findings).ok();
+            }
+        }
+        v
+    }
 }
 
 impl From<&Document> for DocumentView {
@@ -362,6 +383,8 @@ impl From<&Document> for DocumentView {
             sha256: d.sha256.clone(),
             uploaded_by: d.uploaded_by.to_string(),
             created_at: ts(d.created_at),
+            dlp: None,
+            dlp_findings: None,
         }
     }
 }
@@ -681,4 +704,32 @@ impl From<&portcullis_core::model::PlatformApproval> for PlatformApprovalView {
             used_at: a.used_at.map(ts),
         }
     }
+}
+
+/// The firm's upload allow-list: file types by name, checked from the content.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadPolicyView {
+    pub allowed: Vec<String>,
+}
+
+/// The firm's DLP actions per detector and the daily download cap per user.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DlpPolicyView {
+    /// Detector name to `allow`, `warn`, `block_clients` or `quarantine`.
+    #[schema(value_type = Object)]
+    pub detectors: std::collections::BTreeMap<String, portcullis_core::service::DlpAction>,
+    #[schema(value_type = Object)]
+    pub download_cap: portcullis_core::service::DownloadCap,
+}
+
+/// A document held for review.
+#[derive(Serialize, ToSchema)]
+pub struct HeldDocumentView {
+    pub document_id: String,
+    pub matter_id: String,
+    #[schema(value_type = Object)]
+    pub findings: serde_json::Value,
+    pub flagged_at: String,
 }

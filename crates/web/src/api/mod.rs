@@ -8,6 +8,7 @@ pub(crate) mod dto;
 mod factors;
 mod matters;
 mod platform;
+mod protection;
 mod session;
 mod sessions;
 
@@ -38,6 +39,8 @@ use utoipa::OpenApi;
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
         factors::step_up_challenge, factors::list_passkeys, factors::passkey_challenge, factors::add_passkey,
         factors::remove_passkey,
+        protection::upload_policy, protection::set_upload_policy, protection::dlp_policy, protection::set_dlp_policy,
+        protection::held, protection::release, protection::discard, protection::lift_cap,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -92,6 +95,12 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/me/totp", post(factors::start).delete(factors::remove))
         .route("/api/v1/me/totp/confirm", post(factors::confirm))
         .route("/api/v1/tenant/two-factor", axum::routing::put(factors::set_policy))
+        .route("/api/v1/tenant/upload-policy", get(protection::upload_policy).put(protection::set_upload_policy))
+        .route("/api/v1/tenant/dlp-policy", get(protection::dlp_policy).put(protection::set_dlp_policy))
+        .route("/api/v1/tenant/held-documents", get(protection::held))
+        .route("/api/v1/documents/{id}/release", post(protection::release))
+        .route("/api/v1/documents/{id}", delete(protection::discard))
+        .route("/api/v1/users/{id}/download-cap/lift", post(protection::lift_cap))
         .route("/api/v1/tokens", post(session::create_token).get(session::list_tokens))
         .route("/api/v1/tokens/{id}", delete(session::revoke_token))
         .route("/api/v1/users", get(session::list_users).post(session::create_user))
