@@ -156,7 +156,7 @@ pub struct Guards {
     sign_in: Option<Keyed<String>>,
     in_flight: Arc<tokio::sync::Semaphore>,
     pub(crate) waf_audit: Option<Keyed<IpAddr>>,
-    pub(crate) waf_suppressed: dashmap_free::Suppressed,
+    pub(crate) waf_suppressed: suppressed::Suppressed,
 }
 
 impl Guards {
@@ -169,7 +169,7 @@ impl Guards {
             sign_in: settings.sign_in.and_then(Keyed::new),
             in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight.max(1))),
             waf_audit: Keyed::new(audit),
-            waf_suppressed: dashmap_free::Suppressed::default(),
+            waf_suppressed: suppressed::Suppressed::default(),
             settings,
         }
     }
@@ -197,8 +197,8 @@ impl Guards {
     }
 }
 
-/// Counting of blocks left out of the audit log, per client IP, without another map type.
-pub(crate) mod dashmap_free {
+/// Counting of blocks left out of the audit log, per client IP.
+pub(crate) mod suppressed {
     use std::collections::HashMap;
     use std::net::IpAddr;
     use std::sync::Mutex;
