@@ -497,11 +497,11 @@ impl Default for Zip {
 }
 
 fn le16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2).map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+    b.get(at..at + 2).and_then(|s| <[u8; 2]>::try_from(s).ok()).map_or(0, u16::from_le_bytes)
 }
 
 fn le32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4).map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(at..at + 4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map_or(0, u32::from_le_bytes)
 }
 
 fn le64(b: &[u8], at: usize) -> u64 {
@@ -828,7 +828,7 @@ impl Pdf {
                 let head = std::mem::take(start);
                 self.stream_start = None;
                 // A zlib header: CMF 0x78 and a header checksum that divides by 31.
-                let zlib = head.first() == Some(&0x78) && (u16::from(head[0]) * 256 + u16::from(head[1])) % 31 == 0;
+                let zlib = matches!(head.as_slice(), [0x78, b] if (0x78u16 * 256 + u16::from(*b)).is_multiple_of(31));
                 if zlib {
                     let mut d = Box::new(Decompress::new(true));
                     let (_, ended) = self.inflate_into(&mut d, &head, scanner);
@@ -960,11 +960,7 @@ impl PdfStrings {
                         self.in_array = false;
                         self.text.push(b' ');
                     }
-                    b'\n' | b'\r' => {
-                        if self.text.last().is_some_and(|c| *c != b' ') {
-                            self.text.push(b' ');
-                        }
-                    }
+                    b'\n' | b'\r' if self.text.last().is_some_and(|c| *c != b' ') => self.text.push(b' '),
                     _ => {}
                 }
             }

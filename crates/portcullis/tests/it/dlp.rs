@@ -134,7 +134,7 @@ crate::both!(a_quarantine_alerts_and_a_held_document_can_be_deleted, |srv| async
             json!({"detectors": {"payment_card": "quarantine"}, "download_cap": {"downloads": 50, "bytes": null}}),
         )
         .await;
-    let held = id(&owner.upload(&m, "c.txt", format!("{CARD}").into_bytes()).await);
+    let held = id(&owner.upload(&m, "c.txt", CARD.as_bytes().to_vec()).await);
     let audit = audit_text(&owner).await;
     assert!(audit.contains("dlp.document_flagged"));
     // The security settings page shows the policy and the held document.

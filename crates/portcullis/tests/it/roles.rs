@@ -80,6 +80,24 @@ fn endpoints() -> Vec<Endpoint> {
             "change the firm's security settings",
             false,
         ),
+        e(Method::GET, "/api/v1/tenant/upload-policy", None, "change the firm's security settings", false),
+        e(
+            Method::PUT,
+            "/api/v1/tenant/upload-policy",
+            Some(json!({"allowed": ["pdf", "png", "jpeg", "docx", "text"]})),
+            "change the firm's security settings",
+            false,
+        ),
+        e(Method::GET, "/api/v1/tenant/dlp-policy", None, "change the firm's security settings", false),
+        e(
+            Method::PUT,
+            "/api/v1/tenant/dlp-policy",
+            Some(json!({"detectors": {}, "download_cap": {"downloads": null, "bytes": null}})),
+            "change the firm's security settings",
+            false,
+        ),
+        e(Method::GET, "/api/v1/tenant/held-documents", None, "change the firm's security settings", false),
+        e(Method::POST, "/api/v1/users/{U}/download-cap/lift", None, "change the firm's security settings", false),
         e(Method::GET, "/api/v1/audit", None, "read the audit log", false),
         e(Method::GET, "/api/v1/audit/export", None, "read the audit log", false),
         e(Method::POST, "/api/v1/users/{U}/role", Some(json!({"role": "client"})), "manage users", false),
@@ -117,6 +135,9 @@ const NOT_ROLE_GATED: &[&str] = &[
     // Named by the caller's own session ids and password: tested in `api::sessions_and_password`.
     "delete /api/v1/me/sessions/{id}",
     "post /api/v1/me/password",
+    // Name a document held for review (owners and admins only): tested in `dlp`.
+    "post /api/v1/documents/{id}/release",
+    "delete /api/v1/documents/{id}",
     // The platform operators' API takes operator tokens only: tested in `platform`.
     "get /api/v1/platform/health",
     "get /api/v1/platform/audit",

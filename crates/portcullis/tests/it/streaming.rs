@@ -8,7 +8,7 @@ use serde_json::json;
 
 const MIB: usize = 1024 * 1024;
 
-/// Deterministic, incompressible-enough content: chunk `i` of a document.
+/// Deterministic, incompressible-enough text: chunk `i` of a document.
 fn chunk(i: usize) -> bytes::Bytes {
     let mut v = vec![0u8; MIB];
     let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -16,7 +16,8 @@ fn chunk(i: usize) -> bytes::Bytes {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        *b = x as u8;
+        // Printable text: the upload allow-list takes text, not arbitrary binary data.
+        *b = b'a' + (x % 26) as u8;
     }
     bytes::Bytes::from(v)
 }
