@@ -58,6 +58,17 @@ pub enum Error {
     /// The CSRF token was missing or wrong.
     #[error("csrf token missing or invalid")]
     Csrf,
+    /// Requests from this client address are blocked after an attack was detected from it,
+    /// until the time given (signed-in sessions, API tokens and known devices still work).
+    #[error("source blocked")]
+    SourceBlocked { until: Option<time::OffsetDateTime> },
+    /// The account is under attack and has no second factor: it can sign in only from a
+    /// device it has used before until an admin lifts the protection.
+    #[error("account protected")]
+    AccountProtected,
+    /// The user's downloads are paused pending an admin's review.
+    #[error("downloads paused")]
+    DownloadsPaused,
     /// Stored data failed its integrity check (tampering or corruption). Never served.
     #[error("integrity check failed: {0}")]
     Integrity(String),
@@ -86,6 +97,9 @@ impl Error {
             Error::Timeout => "timeout",
             Error::LinkExpired => "link_expired",
             Error::Csrf => "csrf_failed",
+            Error::SourceBlocked { .. } => "source_blocked",
+            Error::AccountProtected => "account_protected",
+            Error::DownloadsPaused => "downloads_paused",
             Error::Integrity(_) => "integrity_error",
             Error::Internal(_) => "internal",
         }
@@ -128,6 +142,24 @@ impl Error {
             }
             Error::LinkExpired => "This link is unknown, expired or already used.".into(),
             Error::Csrf => "The form or request is missing a valid CSRF token; reload the page and try again.".into(),
+            Error::SourceBlocked { until } => {
+                let until = until
+                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                    .map(|t| format!(" until {t}"))
+                    .unwrap_or_default();
+                format!(
+                    "Requests from your network address are blocked{until} because an attack was detected from it. \
+                     Users who are already signed in, or who sign in from a device they have used before, are not \
+                     affected; otherwise ask your firm's administrator or the service operator to lift the block."
+                )
+            }
+            Error::AccountProtected => "This account is protected after an attack on it was detected: it can sign in \
+                                        only from a device it has used before, and must then set up a second factor. \
+                                        Ask your firm's administrator to lift the protection."
+                .into(),
+            Error::DownloadsPaused => "Your downloads are paused because far more was downloaded than usual; an \
+                                       administrator of your firm must review and resume them. Other work goes on."
+                .into(),
             Error::Integrity(_) => "The stored document failed its integrity check and was not served; \
                                      the incident is recorded."
                 .into(),

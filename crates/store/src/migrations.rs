@@ -29,6 +29,7 @@ const COMMON: &[Embedded] = &[
     (15, "audit checkpoints", include_str!("../migrations/common/0015_audit_checkpoints.sql")),
     (16, "audit search", include_str!("../migrations/common/0016_audit_search.sql")),
     (17, "alerts", include_str!("../migrations/common/0017_alerts.sql")),
+    (20, "intrusion", include_str!("../migrations/common/0020_intrusion.sql")),
 ];
 
 const SQLITE: &[Embedded] =

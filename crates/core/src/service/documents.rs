@@ -194,7 +194,15 @@ impl Portal {
         let mut tx = self.write().await?;
         let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
         self.grant_matter(&mut *tx, p, doc.matter_id, Permission::ReadDocument).await?;
+        self.check_downloads(&mut *tx, p).await?;
         let range = range.map(|r| r.resolve(doc.size)).transpose()?;
+        // Count the download into the user's baseline; one that crosses the line pauses the
+        // user's downloads (recorded, so it is committed) and is refused itself.
+        let served = range.as_ref().map_or(doc.size, |r| r.end.saturating_sub(r.start));
+        if self.observe_download(&mut *tx, p, served, meta, self.clock.now()).await? {
+            tx.commit().await?;
+            return Err(Error::DownloadsPaused);
+        }
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.download", format!("document:{id}"), meta)
             .with_detail(serde_json::json!({
                 "matter": doc.matter_id.to_string(),
