@@ -626,6 +626,15 @@ impl Portal {
         if !in_force || !tx.lift_block(b.id, &by.to_stored(), now).await? {
             return Err(Error::NotFound);
         }
+        // Resuming downloads accepts the day reviewed: its downloads no longer count toward
+        // the pause (nor into the baseline), so the user is not paused again at once.
+        if let (BlockScope::Downloads, Some(t), Some(u)) = (b.scope, b.tenant_id, b.user_id)
+            && let Some(mut base) = tx.baseline(t, u).await?
+        {
+            base.day_count = 0;
+            base.day_bytes = 0;
+            tx.save_baseline(&base).await?;
+        }
         let action = match b.scope {
             BlockScope::Source => "security.source_unblocked",
             BlockScope::Account => "security.account_protection_lifted",
