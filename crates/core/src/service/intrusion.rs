@@ -641,7 +641,7 @@ impl Portal {
             BlockScope::Downloads => "security.downloads_resumed",
         };
         let target = b.user_id.map(|u| format!("user:{u}")).unwrap_or_else(|| format!("block:{}", b.id));
-        let ev = NewEvent::new(b.tenant_id, by.clone(), action, target, meta)
+        let ev = NewEvent::new(b.tenant_id, *by, action, target, meta)
             .with_detail(json!({ "block": b.id.to_string(), "ip": b.ip, "reason": b.reason.as_str() }));
         tx.append_audit(&ev, now).await
     }
