@@ -179,6 +179,31 @@ pub(crate) fn exfiltration(b: &Baseline, s: &IntrusionSettings) -> Option<&'stat
     None
 }
 
+/// A block in force from `now` until `expires_at` (`None`: until lifted).
+fn new_block(
+    scope: BlockScope,
+    (tenant_id, user_id): (Option<TenantId>, Option<UserId>),
+    ip: Option<String>,
+    reason: DetectionKind,
+    detail: serde_json::Value,
+    now: OffsetDateTime,
+    expires_at: Option<OffsetDateTime>,
+) -> Block {
+    Block {
+        id: BlockId::new(),
+        scope,
+        tenant_id,
+        user_id,
+        ip,
+        reason,
+        detail,
+        created_at: now,
+        expires_at,
+        lifted_at: None,
+        lifted_by: None,
+    }
+}
+
 fn empty_baseline(tenant: TenantId, user: UserId, day: i64) -> Baseline {
     Baseline {
         tenant_id: tenant,
@@ -299,19 +324,15 @@ impl Portal {
         if let Some(ip) = meta.ip.as_deref().filter(|_| block_source)
             && tx.source_block(ip, now).await?.is_none()
         {
-            let b = Block {
-                id: BlockId::new(),
-                scope: BlockScope::Source,
-                tenant_id: None,
-                user_id: None,
-                ip: Some(ip.to_string()),
-                reason: kind,
-                detail: detail.clone(),
-                created_at: now,
-                expires_at: Some(now + s.block_for),
-                lifted_at: None,
-                lifted_by: None,
-            };
+            let b = new_block(
+                BlockScope::Source,
+                (None, None),
+                Some(ip.to_string()),
+                kind,
+                detail.clone(),
+                now,
+                Some(now + s.block_for),
+            );
             tx.insert_block(&b).await?;
             let ev = NewEvent::new(None, Actor::System, "security.source_blocked", format!("block:{}", b.id), meta)
                 .with_detail(
@@ -323,19 +344,15 @@ impl Portal {
         if let (Some(t), Some(u)) = (tenant, user)
             && tx.user_block(t, u, BlockScope::Account, now).await?.is_none()
         {
-            let b = Block {
-                id: BlockId::new(),
-                scope: BlockScope::Account,
-                tenant_id: Some(t),
-                user_id: Some(u),
-                ip: meta.ip.clone(),
-                reason: kind,
-                detail: detail.clone(),
-                created_at: now,
-                expires_at: Some(now + s.protect_for),
-                lifted_at: None,
-                lifted_by: None,
-            };
+            let b = new_block(
+                BlockScope::Account,
+                (Some(t), Some(u)),
+                meta.ip.clone(),
+                kind,
+                detail.clone(),
+                now,
+                Some(now + s.protect_for),
+            );
             tx.insert_block(&b).await?;
             let ev = NewEvent::new(Some(t), Actor::System, "security.account_protected", format!("user:{u}"), meta)
                 .with_detail(json!({ "block": b.id.to_string(), "reason": kind.as_str() }));
@@ -533,19 +550,15 @@ impl Portal {
         });
         let (t, u) = (Some(p.tenant_id), Some(p.user_id));
         self.record_detection(tx, DetectionKind::Exfiltration, t, u, meta, detail.clone(), now).await?;
-        let block = Block {
-            id: BlockId::new(),
-            scope: BlockScope::Downloads,
-            tenant_id: t,
-            user_id: u,
-            ip: meta.ip.clone(),
-            reason: DetectionKind::Exfiltration,
-            detail: detail.clone(),
-            created_at: now,
-            expires_at: None,
-            lifted_at: None,
-            lifted_by: None,
-        };
+        let block = new_block(
+            BlockScope::Downloads,
+            (t, u),
+            meta.ip.clone(),
+            DetectionKind::Exfiltration,
+            detail.clone(),
+            now,
+            None,
+        );
         tx.insert_block(&block).await?;
         let ev = NewEvent::new(t, Actor::System, "security.downloads_paused", format!("user:{}", p.user_id), meta)
             .with_detail(json!({ "block": block.id.to_string(), "facts": detail }));
