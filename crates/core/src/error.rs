@@ -82,6 +82,17 @@ pub enum Error {
     /// The caller reached the firm's daily download cap.
     #[error("daily download cap reached")]
     DownloadCapReached,
+    /// Requests from this client address are blocked after an attack was detected from it,
+    /// until the time given (signed-in sessions, API tokens and known devices still work).
+    #[error("source blocked")]
+    SourceBlocked { until: Option<time::OffsetDateTime> },
+    /// The account is under attack and has no second factor: it can sign in only from a
+    /// device it has used before until an admin lifts the protection.
+    #[error("account protected")]
+    AccountProtected,
+    /// The user's downloads are paused pending an admin's review.
+    #[error("downloads paused")]
+    DownloadsPaused,
     /// Stored data failed its integrity check (tampering or corruption). Never served.
     #[error("integrity check failed: {0}")]
     Integrity(String),
@@ -118,6 +129,9 @@ impl Error {
             Error::UnsupportedFileType { .. } => "unsupported_file_type",
             Error::DlpRefused(_) => "dlp_refused",
             Error::DownloadCapReached => "download_cap_reached",
+            Error::SourceBlocked { .. } => "source_blocked",
+            Error::AccountProtected => "account_protected",
+            Error::DownloadsPaused => "downloads_paused",
             Error::Integrity(_) => "integrity_error",
             Error::Internal(_) => "internal",
         }
@@ -180,6 +194,24 @@ impl Error {
             ),
             Error::DownloadCapReached => "You have reached your firm's daily download limit; downloads open again at \
                                           midnight UTC, or sooner if an owner or admin lifts the limit."
+                .into(),
+            Error::SourceBlocked { until } => {
+                let until = until
+                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                    .map(|t| format!(" until {t}"))
+                    .unwrap_or_default();
+                format!(
+                    "Requests from your network address are blocked{until} because an attack was detected from it. \
+                     Users who are already signed in, or who sign in from a device they have used before, are not \
+                     affected; otherwise ask your firm's administrator or the service operator to lift the block."
+                )
+            }
+            Error::AccountProtected => "This account is protected after an attack on it was detected: it can sign in \
+                                        only from a device it has used before, and must then set up a second factor. \
+                                        Ask your firm's administrator to lift the protection."
+                .into(),
+            Error::DownloadsPaused => "Your downloads are paused because far more was downloaded than usual; an \
+                                       administrator of your firm must review and resume them. Other work goes on."
                 .into(),
             Error::Integrity(_) => "The stored document failed its integrity check and was not served; \
                                      the incident is recorded."

@@ -75,6 +75,10 @@ id_type!(
     AlertId,
     /// One delivery of an alert to one channel (an operator's address, the webhook).
     DeliveryId,
+    /// A block of a source, an account's forced step-up, or a user's paused downloads.
+    BlockId,
+    /// Something intrusion or anomaly detection noticed.
+    DetectionId,
 );
 
 #[cfg(test)]

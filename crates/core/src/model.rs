@@ -766,6 +766,16 @@ stored_enum! {
         BackupFailure = "backup_failure",
         /// The DLP scan held an uploaded document for an admin's review.
         DocumentQuarantined = "document_quarantined",
+        /// Failed sign-ins across many accounts from one source.
+        PasswordSpraying = "password_spraying",
+        /// Failed sign-ins on one account from many sources.
+        CredentialStuffing = "credential_stuffing",
+        /// A burst of 401, 403 and 404 answers to one source.
+        EnumerationScan = "enumeration_scan",
+        /// Repeated CSRF failures from one source.
+        CsrfFailures = "csrf_failures",
+        /// A user downloaded far more than their baseline; their downloads are paused.
+        Exfiltration = "exfiltration",
     }
 }
 
@@ -775,7 +785,14 @@ impl AlertKind {
     /// are theirs to hear of; the state of the platform (audit log, certificates, backups) is
     /// the operators' to investigate first.
     pub fn tenant_admins_hear(self) -> bool {
-        matches!(self, AlertKind::BruteForce | AlertKind::IntegrityFailure | AlertKind::DocumentQuarantined)
+        matches!(
+            self,
+            AlertKind::BruteForce
+                | AlertKind::IntegrityFailure
+                | AlertKind::DocumentQuarantined
+                | AlertKind::CredentialStuffing
+                | AlertKind::Exfiltration
+        )
     }
 }
 
@@ -905,4 +922,104 @@ pub struct DocumentFlag {
     pub state: FlagState,
     pub findings: String,
     pub created_at: OffsetDateTime,
+}
+
+stored_enum! {
+    /// What intrusion or anomaly detection noticed.
+    pub enum DetectionKind ("detection kind") {
+        /// Many consecutive failed sign-ins on one account from one source.
+        BruteForce = "brute_force",
+        /// Failed sign-ins across many accounts from one source.
+        PasswordSpraying = "password_spraying",
+        /// Failed sign-ins on one account from many sources.
+        CredentialStuffing = "credential_stuffing",
+        /// A burst of 401, 403 and 404 answers to one source.
+        EnumerationScan = "enumeration_scan",
+        /// Repeated CSRF failures from one source.
+        CsrfFailures = "csrf_failures",
+        /// Downloads far above the user's baseline (or above the absolute ceiling).
+        Exfiltration = "exfiltration",
+        /// A sign-in from an address the user has not used before.
+        NewIp = "new_ip",
+        /// A sign-in from a device the user has not used before.
+        NewDevice = "new_device",
+        /// A sign-in at an hour of the day the user has not been active at.
+        UnusualHours = "unusual_hours",
+    }
+}
+
+impl DetectionKind {
+    /// The alert kind raised with this detection, if any.
+    pub fn alert(self) -> Option<AlertKind> {
+        match self {
+            DetectionKind::BruteForce => Some(AlertKind::BruteForce),
+            DetectionKind::PasswordSpraying => Some(AlertKind::PasswordSpraying),
+            DetectionKind::CredentialStuffing => Some(AlertKind::CredentialStuffing),
+            DetectionKind::EnumerationScan => Some(AlertKind::EnumerationScan),
+            DetectionKind::CsrfFailures => Some(AlertKind::CsrfFailures),
+            DetectionKind::Exfiltration => Some(AlertKind::Exfiltration),
+            DetectionKind::NewIp | DetectionKind::NewDevice | DetectionKind::UnusualHours => None,
+        }
+    }
+}
+
+stored_enum! {
+    /// What a block holds back.
+    pub enum BlockScope ("block scope") {
+        /// Requests from one client address (except valid sessions, tokens and known devices).
+        Source = "source",
+        /// One account: its sessions must step up before sensitive actions, and signing in
+        /// needs a second factor (or, without one, a device known for the account).
+        Account = "account",
+        /// One user's downloads, until an admin resumes them.
+        Downloads = "downloads",
+    }
+}
+
+/// A block, as stored. Source blocks have an `ip` and no tenant; account and download blocks
+/// have a tenant and user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    pub id: crate::ids::BlockId,
+    pub scope: BlockScope,
+    pub tenant_id: Option<TenantId>,
+    pub user_id: Option<UserId>,
+    pub ip: Option<String>,
+    pub reason: DetectionKind,
+    pub detail: serde_json::Value,
+    pub created_at: OffsetDateTime,
+    /// `None`: until lifted.
+    pub expires_at: Option<OffsetDateTime>,
+    pub lifted_at: Option<OffsetDateTime>,
+    /// Who lifted it (`user:<id>`, `operator:<id>`, `cli`).
+    pub lifted_by: Option<String>,
+}
+
+/// Something detection noticed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detection {
+    pub id: crate::ids::DetectionId,
+    pub kind: DetectionKind,
+    pub tenant_id: Option<TenantId>,
+    pub user_id: Option<UserId>,
+    pub ip: Option<String>,
+    pub detail: serde_json::Value,
+    pub created_at: OffsetDateTime,
+}
+
+/// A user's behaviour baseline (see `service::intrusion`). Averages are kept times 1000.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Baseline {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    /// Days since the Unix epoch (UTC) that `day_count` and `day_bytes` are for.
+    pub day: i64,
+    pub day_count: u64,
+    pub day_bytes: u64,
+    pub avg_count_milli: u64,
+    pub avg_bytes_milli: u64,
+    /// Active days folded into the averages.
+    pub days: u32,
+    /// Sign-ins per UTC hour.
+    pub hours: [u32; 24],
 }

@@ -268,6 +268,57 @@ pub fn download_cap(used: (u64, u64), cap_downloads: Option<u64>, cap_bytes: Opt
     Ok(())
 }
 
+/// What a request from a blocked source address carries that may let it through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceCredential {
+    /// Nothing (or nothing valid): an anonymous request.
+    None,
+    /// A valid session or API token of an active user.
+    Authenticated,
+    /// A sign-in presenting a device cookie known for the account signing in.
+    KnownDevice,
+}
+
+/// May a request from a source address pass that address's block (if any)? A block on an
+/// address stops anonymous traffic from it, not the people behind it: a whole office behind one
+/// NAT or proxy shares the address with the attacker. A valid session or token is already
+/// proof of an account, and signing in needs, on a blocked address, a device the account has
+/// used before, so the attacker (with no session and no known device of the account) stays
+/// out while colleagues work on.
+pub fn passes_source_block(block: Option<&crate::model::Block>, credential: SourceCredential) -> Result<()> {
+    match (block, credential) {
+        (None, _) | (Some(_), SourceCredential::Authenticated | SourceCredential::KnownDevice) => Ok(()),
+        (Some(b), SourceCredential::None) => Err(Error::SourceBlocked { until: b.expires_at }),
+    }
+}
+
+/// Sign-in of an account under protection (an attack on it was detected): a user with a second
+/// factor must present it (as always); one without may sign in only from a device the account
+/// has used before, and that session must enrol a factor before anything else. Returns whether
+/// the session must enrol.
+pub fn protected_sign_in(protected: bool, has_factor: bool, known_device: bool) -> Result<bool> {
+    match (protected, has_factor, known_device) {
+        (false, _, _) | (true, true, _) => Ok(false),
+        (true, false, true) => Ok(true),
+        (true, false, false) => Err(Error::AccountProtected),
+    }
+}
+
+/// A session's second-factor check made before its account came under protection no longer
+/// counts: the session must step up again before sensitive actions.
+pub fn protection_resets_step_up(sf: &mut SecondFactor, protected_since: Option<OffsetDateTime>) {
+    if let (Some(since), Some(at)) = (protected_since, sf.verified_at)
+        && at < since
+    {
+        sf.verified_at = None;
+    }
+}
+
+/// Downloads of a user whose downloads are paused (pending an admin's review) are refused.
+pub fn may_download(paused: bool) -> Result<()> {
+    if paused { Err(Error::DownloadsPaused) } else { Ok(()) }
+}
+
 /// A session that must enrol a second factor may only do that, and look after its own sign-in
 /// (sessions, password).
 fn check_enrolment(p: &Principal, perm: Permission) -> Result<()> {
@@ -543,6 +594,10 @@ pub enum PlatformPermission {
     /// Read the platform's own audit events (operators, vetting, platform approvals). Never a
     /// tenant's events: those are in the tenant's chain, which no operator call reads.
     ReadPlatformAudit,
+    /// See blocked sources and the platform's intrusion detections.
+    ViewSecurity,
+    /// Lift a block on a source address.
+    LiftSourceBlocks,
 }
 
 /// An authenticated operator, with the grants and vetting record read for this request.
@@ -580,10 +635,13 @@ pub fn authorize_platform(op: &OperatorPrincipal, perm: PlatformPermission, now:
     let has = |role: OperatorRole| op.grants.iter().any(|g| g.role == role && g.suspended_at.is_none());
     let privileged = has(OperatorRole::Privileged) && vetting_current(op.vetting.as_ref(), now);
     let allowed = match perm {
-        PlatformPermission::ViewHealth | PlatformPermission::ViewTenants | PlatformPermission::ReadPlatformAudit => {
-            has(OperatorRole::Support) || privileged
-        }
-        PlatformPermission::ManageSubscriptions | PlatformPermission::ApprovePlatformActions => privileged,
+        PlatformPermission::ViewHealth
+        | PlatformPermission::ViewTenants
+        | PlatformPermission::ReadPlatformAudit
+        | PlatformPermission::ViewSecurity => has(OperatorRole::Support) || privileged,
+        PlatformPermission::ManageSubscriptions
+        | PlatformPermission::ApprovePlatformActions
+        | PlatformPermission::LiftSourceBlocks => privileged,
     };
     if allowed { Ok(()) } else { Err(Error::Forbidden("do this on the platform with your current role".into())) }
 }

@@ -8,13 +8,15 @@ use crate::audit::search::AuditFilter;
 use crate::audit::{AuditCheckpoint, ChainStatus, NewEvent, StoredEvent};
 use crate::authn::lockout::Lock;
 use crate::error::Result;
-use crate::ids::{AlertId, ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
+use crate::ids::{
+    AlertId, ApprovalId, BlockId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
+};
 use crate::model::{
-    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, DocumentFlag,
-    FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord, Matter, MatterMember, Message, Notice, Operator,
-    OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn,
-    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
-    WebauthnChallenge,
+    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
+    Detection, Document, DocumentFlag, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord, Matter,
+    MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp,
+    PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary,
+    TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -416,6 +418,42 @@ pub trait Tx: Send {
     async fn download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<(u64, u64)>;
     /// Forget a user's downloads on a day (an admin lifts the cap); whether there were any.
     async fn reset_download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<bool>;
+
+    // Intrusion and anomaly detection (see `service::intrusion`). Ids, addresses and counts only.
+    async fn insert_block(&mut self, b: &Block) -> Result<()>;
+    async fn block(&mut self, id: BlockId) -> Result<Option<Block>>;
+    /// Blocks in force at `now` (not lifted, not expired): a tenant's (account and download
+    /// blocks), or with `None` the platform's (source blocks); newest first.
+    async fn active_blocks(&mut self, tenant: Option<TenantId>, now: OffsetDateTime) -> Result<Vec<Block>>;
+    /// The newest source block in force on `ip` at `now`.
+    async fn source_block(&mut self, ip: &str, now: OffsetDateTime) -> Result<Option<Block>>;
+    /// The newest block of `scope` in force on one user at `now`.
+    async fn user_block(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        scope: BlockScope,
+        now: OffsetDateTime,
+    ) -> Result<Option<Block>>;
+    /// Lift a block still in force; false if it was lifted already.
+    async fn lift_block(&mut self, id: BlockId, by: &str, at: OffsetDateTime) -> Result<bool>;
+    async fn insert_detection(&mut self, d: &Detection) -> Result<()>;
+    /// A tenant's detections (or with `None` the platform's, which have no tenant), newest first.
+    async fn detections(&mut self, tenant: Option<TenantId>, limit: i64) -> Result<Vec<Detection>>;
+    /// Record a failed sign-in from `ip` on `target` and forget those before `since`; returns
+    /// how many distinct targets failed from `ip`, from how many distinct addresses `target`
+    /// failed, and how often `target` failed from `ip`, since `since`.
+    async fn record_signin_failure(
+        &mut self,
+        ip: &str,
+        target: &str,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+    ) -> Result<(u32, u32, u32)>;
+    async fn baseline(&mut self, tenant: TenantId, user: UserId) -> Result<Option<Baseline>>;
+    async fn save_baseline(&mut self, b: &Baseline) -> Result<()>;
+    /// Remember that a user signed in from `ip`; true if it is the first time.
+    async fn remember_ip(&mut self, tenant: TenantId, user: UserId, ip: &str, at: OffsetDateTime) -> Result<bool>;
 
     // Audit.
     /// Append an event to its tenant's chain, in this transaction.

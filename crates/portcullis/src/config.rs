@@ -157,6 +157,40 @@ pub struct Config {
     pub waf_max_headers: usize,
     /// Refused requests audited per client IP per minute; more are counted into the next event.
     pub waf_audit_per_minute: u32,
+    /// Intrusion and anomaly detection on (off: nothing is counted, blocked or paused).
+    pub ids_enabled: bool,
+    /// Failed sign-ins and error answers are counted within windows of this many minutes.
+    pub ids_window_minutes: u64,
+    /// Failed sign-ins on one account from one address within the window that count as brute force (the address is blocked, the account protected).
+    pub ids_brute_force_failures: u64,
+    /// Distinct accounts failing from one address within the window that count as password spraying (the address is blocked).
+    pub ids_spray_accounts: u64,
+    /// Distinct addresses failing on one account within the window that count as credential stuffing (the account is protected).
+    pub ids_stuffing_sources: u64,
+    /// 401, 403 and 404 answers to one address within the window (per node) that count as an enumeration scan (the address is blocked).
+    pub ids_scan_errors: u64,
+    /// CSRF failures from one address within the window (per node) before the address is blocked.
+    pub ids_csrf_failures: u64,
+    /// How long a blocked address stays blocked (unless an operator lifts it).
+    pub ids_block_minutes: u64,
+    /// How long an attacked account stays protected (unless an admin lifts it).
+    pub ids_protect_hours: u64,
+    /// A day's downloads above this many times the user's baseline (count or bytes) pause the user.
+    pub anomaly_download_factor: u64,
+    /// ...but never at or below this many downloads in a day.
+    pub anomaly_download_floor: u64,
+    /// ...nor at or below this many MiB in a day.
+    pub anomaly_download_floor_mib: u64,
+    /// More downloads than this in a day pause the user whatever the history.
+    pub anomaly_download_ceiling: u64,
+    /// More MiB than this in a day pause the user whatever the history.
+    pub anomaly_download_ceiling_mib: u64,
+    /// Active days of history before the baseline is used (before, only the ceiling applies).
+    pub anomaly_min_days: u64,
+    /// Weight of the newest active day in the baselines, in percent.
+    pub anomaly_ewma_percent: u64,
+    /// Sign-ins recorded before one at a never-used hour counts as unusual.
+    pub anomaly_hours_min_signins: u64,
 }
 
 /// A list from TOML, or a comma-separated string (as an environment variable gives it).
@@ -280,6 +314,23 @@ impl Default for Config {
             waf_max_query_bytes: 4096,
             waf_max_headers: 64,
             waf_audit_per_minute: 10,
+            ids_enabled: true,
+            ids_window_minutes: 10,
+            ids_brute_force_failures: 20,
+            ids_spray_accounts: 10,
+            ids_stuffing_sources: 5,
+            ids_scan_errors: 200,
+            ids_csrf_failures: 20,
+            ids_block_minutes: 60,
+            ids_protect_hours: 24,
+            anomaly_download_factor: 5,
+            anomaly_download_floor: 50,
+            anomaly_download_floor_mib: 500,
+            anomaly_download_ceiling: 1000,
+            anomaly_download_ceiling_mib: 20480,
+            anomaly_min_days: 5,
+            anomaly_ewma_percent: 30,
+            anomaly_hours_min_signins: 20,
         }
     }
 }
@@ -354,6 +405,23 @@ const KEYS: &[&str] = &[
     "waf_max_query_bytes",
     "waf_max_headers",
     "waf_audit_per_minute",
+    "ids_enabled",
+    "ids_window_minutes",
+    "ids_brute_force_failures",
+    "ids_spray_accounts",
+    "ids_stuffing_sources",
+    "ids_scan_errors",
+    "ids_csrf_failures",
+    "ids_block_minutes",
+    "ids_protect_hours",
+    "anomaly_download_factor",
+    "anomaly_download_floor",
+    "anomaly_download_floor_mib",
+    "anomaly_download_ceiling",
+    "anomaly_download_ceiling_mib",
+    "anomaly_min_days",
+    "anomaly_ewma_percent",
+    "anomaly_hours_min_signins",
 ];
 
 impl Config {
@@ -560,6 +628,22 @@ impl Config {
             ("alert_poll_secs", self.alert_poll_secs, 1..=3600),
             ("tls_expiry_warn_days", self.tls_expiry_warn_days, 1..=365),
             ("heartbeat_secs", self.heartbeat_secs, 1..=86_400),
+            ("ids_window_minutes", self.ids_window_minutes, 1..=1440),
+            ("ids_brute_force_failures", self.ids_brute_force_failures, 3..=100000),
+            ("ids_spray_accounts", self.ids_spray_accounts, 3..=100000),
+            ("ids_stuffing_sources", self.ids_stuffing_sources, 2..=100000),
+            ("ids_scan_errors", self.ids_scan_errors, 10..=1000000),
+            ("ids_csrf_failures", self.ids_csrf_failures, 3..=1000000),
+            ("ids_block_minutes", self.ids_block_minutes, 1..=43200),
+            ("ids_protect_hours", self.ids_protect_hours, 1..=8760),
+            ("anomaly_download_factor", self.anomaly_download_factor, 2..=1000),
+            ("anomaly_download_floor", self.anomaly_download_floor, 1..=1000000),
+            ("anomaly_download_floor_mib", self.anomaly_download_floor_mib, 1..=10000000),
+            ("anomaly_download_ceiling", self.anomaly_download_ceiling, 1..=10000000),
+            ("anomaly_download_ceiling_mib", self.anomaly_download_ceiling_mib, 1..=100000000),
+            ("anomaly_min_days", self.anomaly_min_days, 1..=365),
+            ("anomaly_ewma_percent", self.anomaly_ewma_percent, 1..=100),
+            ("anomaly_hours_min_signins", self.anomaly_hours_min_signins, 1..=100000),
         ] {
             if !range.contains(&v) {
                 bail!("key `{key}`: must be from {} to {}", range.start(), range.end());

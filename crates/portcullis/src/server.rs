@@ -8,7 +8,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use portcullis_core::clock::Clock;
 use portcullis_core::crypto::keys::Keyring;
-use portcullis_core::service::{AlertSettings, Backoff, Portal, Settings};
+use portcullis_core::service::{AlertSettings, Backoff, IntrusionSettings, Portal, Settings};
 use portcullis_store::{ObjectBlobStore, SqlStore};
 use portcullis_web::WebSettings;
 use secrecy::ExposeSecret;
@@ -38,6 +38,7 @@ async fn portal_at(cfg: &Config, clock: Arc<dyn Clock>, public_url: String) -> a
         max_upload_bytes: cfg.max_upload_bytes,
         public_url,
         alerts: alert_settings(cfg),
+        intrusion: intrusion_settings(cfg),
     };
     // A new master key may be made only for a database that holds no wrapped keys yet.
     let fresh = {
@@ -47,6 +48,32 @@ async fn portal_at(cfg: &Config, clock: Arc<dyn Clock>, public_url: String) -> a
     };
     let keyring = Arc::new(Keyring::new(Arc::new(crate::master_key::load(cfg, fresh)?)));
     Ok((Portal::new(Arc::new(store.clone()), Arc::new(blobs), keyring, clock, settings), store))
+}
+
+/// The core's intrusion and anomaly detection settings from configuration (validated ranges).
+fn intrusion_settings(cfg: &Config) -> IntrusionSettings {
+    let n = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    let mins = |v: u64| time::Duration::minutes(i64::try_from(v).unwrap_or(i64::MAX));
+    let mib = |v: u64| v.saturating_mul(1024 * 1024);
+    IntrusionSettings {
+        enabled: cfg.ids_enabled,
+        window: mins(cfg.ids_window_minutes),
+        brute_force_failures: n(cfg.ids_brute_force_failures),
+        spray_accounts: n(cfg.ids_spray_accounts),
+        stuffing_sources: n(cfg.ids_stuffing_sources),
+        scan_errors: n(cfg.ids_scan_errors),
+        csrf_failures: n(cfg.ids_csrf_failures),
+        block_for: mins(cfg.ids_block_minutes),
+        protect_for: mins(cfg.ids_protect_hours.saturating_mul(60)),
+        download_factor: n(cfg.anomaly_download_factor),
+        download_floor: cfg.anomaly_download_floor,
+        download_floor_bytes: mib(cfg.anomaly_download_floor_mib),
+        download_ceiling: cfg.anomaly_download_ceiling,
+        download_ceiling_bytes: mib(cfg.anomaly_download_ceiling_mib),
+        min_days: n(cfg.anomaly_min_days),
+        alpha_percent: n(cfg.anomaly_ewma_percent),
+        hours_min_signins: n(cfg.anomaly_hours_min_signins),
+    }
 }
 
 /// The core's alert settings from configuration.

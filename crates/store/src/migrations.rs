@@ -30,6 +30,7 @@ const COMMON: &[Embedded] = &[
     (16, "audit search", include_str!("../migrations/common/0016_audit_search.sql")),
     (17, "alerts", include_str!("../migrations/common/0017_alerts.sql")),
     (19, "dlp", include_str!("../migrations/common/0019_dlp.sql")),
+    (20, "intrusion", include_str!("../migrations/common/0020_intrusion.sql")),
 ];
 
 const SQLITE: &[Embedded] =

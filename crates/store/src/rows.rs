@@ -5,11 +5,11 @@ use portcullis_core::audit::StoredEvent;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
-    Alert, AlertChannel, AlertDelivery, AlertKind, ApiToken, ApprovalRequest, ApprovalState, DeliveryState, Document,
-    KeyPurpose, KeyRotation, LinkPurpose, LinkRecord, MailKind, Matter, MatterMember, Message, NewAlert, Notice,
-    Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role,
-    SealedColumn, SessionRecord, Severity, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User,
-    UserStatus, VettingRecord, WebauthnChallenge,
+    Alert, AlertChannel, AlertDelivery, AlertKind, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block,
+    BlockScope, DeliveryState, Detection, DetectionKind, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord,
+    MailKind, Matter, MatterMember, Message, NewAlert, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail,
+    PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, Severity, StoredField, Tenant,
+    TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -744,6 +744,94 @@ impl FlagRow {
             state: portcullis_core::model::FlagState::parse(&self.state)?,
             findings: self.findings,
             created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct BlockRow {
+    id: String,
+    scope: String,
+    tenant_id: Option<String>,
+    user_id: Option<String>,
+    ip: Option<String>,
+    reason: String,
+    detail: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    lifted_at: Option<i64>,
+    lifted_by: Option<String>,
+}
+
+impl BlockRow {
+    pub(crate) fn into_model(self) -> Result<Block> {
+        Ok(Block {
+            id: id(&self.id, portcullis_core::ids::BlockId::from_uuid)?,
+            scope: BlockScope::parse(&self.scope)?,
+            tenant_id: opt_id(self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            user_id: opt_id(self.user_id, portcullis_core::ids::UserId::from_uuid)?,
+            ip: self.ip,
+            reason: DetectionKind::parse(&self.reason)?,
+            detail: serde_json::from_str(&self.detail).map_err(Error::internal)?,
+            created_at: from_millis(self.created_at),
+            expires_at: self.expires_at.map(from_millis),
+            lifted_at: self.lifted_at.map(from_millis),
+            lifted_by: self.lifted_by,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DetectionRow {
+    id: String,
+    kind: String,
+    tenant_id: Option<String>,
+    user_id: Option<String>,
+    ip: Option<String>,
+    detail: String,
+    created_at: i64,
+}
+
+impl DetectionRow {
+    pub(crate) fn into_model(self) -> Result<Detection> {
+        Ok(Detection {
+            id: id(&self.id, portcullis_core::ids::DetectionId::from_uuid)?,
+            kind: DetectionKind::parse(&self.kind)?,
+            tenant_id: opt_id(self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            user_id: opt_id(self.user_id, portcullis_core::ids::UserId::from_uuid)?,
+            ip: self.ip,
+            detail: serde_json::from_str(&self.detail).map_err(Error::internal)?,
+            created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct BaselineRow {
+    tenant_id: String,
+    user_id: String,
+    day: i64,
+    day_count: i64,
+    day_bytes: i64,
+    avg_count: i64,
+    avg_bytes: i64,
+    days: i64,
+    hours: String,
+}
+
+impl BaselineRow {
+    pub(crate) fn into_model(self) -> Result<Baseline> {
+        let hours: Vec<u32> = serde_json::from_str(&self.hours).map_err(Error::internal)?;
+        Ok(Baseline {
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            user_id: id(&self.user_id, portcullis_core::ids::UserId::from_uuid)?,
+            day: self.day,
+            day_count: count(self.day_count)?,
+            day_bytes: count(self.day_bytes)?,
+            avg_count_milli: count(self.avg_count)?,
+            avg_bytes_milli: count(self.avg_bytes)?,
+            days: u32::try_from(self.days).map_err(Error::internal)?,
+            hours: hours.try_into().map_err(|_| Error::internal("stored hours are not 24 counts"))?,
         })
     }
 }

@@ -14,7 +14,13 @@ pub fn status(e: &Error) -> StatusCode {
     match e {
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::InvalidCredentials | Error::Unauthenticated | Error::SecondFactorRequired(_) => StatusCode::UNAUTHORIZED,
-        Error::Forbidden(_) | Error::Csrf | Error::StepUpRequired | Error::EnrolmentRequired => StatusCode::FORBIDDEN,
+        Error::Forbidden(_)
+        | Error::Csrf
+        | Error::StepUpRequired
+        | Error::EnrolmentRequired
+        | Error::SourceBlocked { .. }
+        | Error::AccountProtected
+        | Error::DownloadsPaused => StatusCode::FORBIDDEN,
         Error::Invalid { .. } => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -62,6 +68,10 @@ pub struct ErrorBody {
     pub allowed: Option<Vec<&'static str>>,
 }
 
+/// The code of the domain error a response answers, for the intrusion gate to count.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorCode(pub &'static str);
+
 /// An error answered as JSON.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
@@ -86,6 +96,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody { error: self.0.code(), message: self.0.public_message(), passkey, detected, allowed };
         let mut resp = (status(&self.0), Json(body)).into_response();
         retry_after(&self.0, &mut resp);
+        resp.extensions_mut().insert(ErrorCode(self.0.code()));
         if let Error::RangeNotSatisfiable { size } = self.0
             && let Ok(v) = format!("bytes */{size}").parse()
         {
@@ -159,6 +170,7 @@ impl IntoResponse for UiError {
         let page = crate::ui::ErrorPage { status: status(&self.0).as_u16(), message: self.0.public_message() };
         let mut resp = (status(&self.0), page).into_response();
         retry_after(&self.0, &mut resp);
+        resp.extensions_mut().insert(ErrorCode(self.0.code()));
         resp
     }
 }

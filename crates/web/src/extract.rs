@@ -93,11 +93,16 @@ fn cookie(parts: &Parts, name: &str) -> Option<String> {
 #[derive(Debug)]
 pub struct DeviceCookie(pub Option<DeviceSecret>);
 
+/// The device cookie of a request, if it has the shape the portal makes.
+pub fn device_cookie(parts: &Parts) -> Option<DeviceSecret> {
+    cookie(parts, crate::DEVICE_COOKIE).and_then(|v| DeviceSecret::from_cookie(&v))
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for DeviceCookie {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(cookie(parts, crate::DEVICE_COOKIE).and_then(|v| DeviceSecret::from_cookie(&v))))
+        Ok(Self(device_cookie(parts)))
     }
 }
 

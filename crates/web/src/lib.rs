@@ -7,6 +7,7 @@ pub(crate) mod api;
 mod audit_export;
 mod error;
 mod extract;
+mod guard;
 mod middleware;
 mod observe;
 pub mod protect;
@@ -72,6 +73,7 @@ pub fn router(portal: Portal, web: WebSettings) -> Router {
         .merge(api::routes(&limits))
         .merge(ui::routes(&limits))
         .merge(middleware::probe_routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(state, waf::filter));
     middleware::wrap(app, &limits, guards)

@@ -8,13 +8,15 @@ use super::fields::FieldCipher;
 use super::keys::Keyring;
 use crate::audit::{AuditCheckpoint, NewEvent, StoredEvent};
 use crate::error::{Error, Result};
-use crate::ids::{AlertId, ApprovalId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId};
+use crate::ids::{
+    AlertId, ApprovalId, BlockId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
+};
 use crate::model::{
-    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, ChallengePurpose, Document, DocumentFlag,
-    FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord, Matter, MatterMember, Message, Notice, Operator,
-    OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn,
-    SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord,
-    WebauthnChallenge,
+    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
+    Detection, Document, DocumentFlag, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord, Matter,
+    MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp,
+    PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary,
+    TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -773,6 +775,56 @@ impl Tx for SealingTx {
 
     async fn reset_download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<bool> {
         self.inner.reset_download_usage(tenant, user, day).await
+    }
+
+    // Detection records hold ids, addresses and counts, never client content: they pass through.
+    async fn insert_block(&mut self, b: &Block) -> Result<()> {
+        self.inner.insert_block(b).await
+    }
+    async fn block(&mut self, id: BlockId) -> Result<Option<Block>> {
+        self.inner.block(id).await
+    }
+    async fn active_blocks(&mut self, tenant: Option<TenantId>, now: OffsetDateTime) -> Result<Vec<Block>> {
+        self.inner.active_blocks(tenant, now).await
+    }
+    async fn source_block(&mut self, ip: &str, now: OffsetDateTime) -> Result<Option<Block>> {
+        self.inner.source_block(ip, now).await
+    }
+    async fn user_block(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        scope: BlockScope,
+        now: OffsetDateTime,
+    ) -> Result<Option<Block>> {
+        self.inner.user_block(tenant, user, scope, now).await
+    }
+    async fn lift_block(&mut self, id: BlockId, by: &str, at: OffsetDateTime) -> Result<bool> {
+        self.inner.lift_block(id, by, at).await
+    }
+    async fn insert_detection(&mut self, d: &Detection) -> Result<()> {
+        self.inner.insert_detection(d).await
+    }
+    async fn detections(&mut self, tenant: Option<TenantId>, limit: i64) -> Result<Vec<Detection>> {
+        self.inner.detections(tenant, limit).await
+    }
+    async fn record_signin_failure(
+        &mut self,
+        ip: &str,
+        target: &str,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+    ) -> Result<(u32, u32, u32)> {
+        self.inner.record_signin_failure(ip, target, at, since).await
+    }
+    async fn baseline(&mut self, tenant: TenantId, user: UserId) -> Result<Option<Baseline>> {
+        self.inner.baseline(tenant, user).await
+    }
+    async fn save_baseline(&mut self, b: &Baseline) -> Result<()> {
+        self.inner.save_baseline(b).await
+    }
+    async fn remember_ip(&mut self, tenant: TenantId, user: UserId, ip: &str, at: OffsetDateTime) -> Result<bool> {
+        self.inner.remember_ip(tenant, user, ip, at).await
     }
 
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {

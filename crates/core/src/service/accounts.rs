@@ -214,6 +214,21 @@ impl Portal {
         let ok = blocking(move || password::verify(&pw, stored_hash.as_deref())).await?;
         let now = self.clock.now();
         let mut tx = self.write().await?;
+        // A device cookie known for this account lets its user through a block on the address.
+        let known_device = match (&found, device) {
+            (Some((u, _)), Some(d)) => {
+                let (ip, ua) = (meta.ip.as_deref(), meta.user_agent.as_deref());
+                tx.touch_known_device(u.tenant_id, u.id, &d.hash(), now, ip, ua).await?
+            }
+            _ => false,
+        };
+        if let Some(refusal) =
+            self.gate_signin(&mut *tx, found.as_ref().map(|(u, _)| u), known_device, meta, now).await?
+        {
+            tx.commit().await?;
+            return Err(refusal);
+        }
+        let unknown_name = format!("{tenant_name}|{email}");
         let (user, tenant) = match (found, tenant.clone()) {
             (Some((u, _)), Some(t)) if !lockout::may_try(lock, now) => {
                 // Locked: refused without looking at the password, and not counted. The answer
@@ -222,6 +237,10 @@ impl Portal {
                     NewEvent::new(Some(t.id), Actor::Anonymous, "auth.login_locked", format!("user:{}", u.id), meta);
                 tx.append_audit(&ev, now).await?;
                 self.brute_force_alert(&mut *tx, t.id, u.id, None, meta, now).await?;
+                if !ok {
+                    // Guesses go on against the locked account: they count toward detection.
+                    self.note_signin_failure(&mut *tx, Some(t.id), Some(u.id), "", meta, now).await?;
+                }
                 tx.commit().await?;
                 return Err(Error::InvalidCredentials);
             }
@@ -242,6 +261,8 @@ impl Portal {
                 if let (Some((u, _)), Some(n)) = (&other, failures) {
                     self.brute_force_alert(&mut *tx, u.tenant_id, u.id, Some(n), meta, now).await?;
                 }
+                let (t, u) = (other.as_ref().map(|(u, _)| u.tenant_id), other.as_ref().map(|(u, _)| u.id));
+                self.note_signin_failure(&mut *tx, t, u, &unknown_name, meta, now).await?;
                 tx.commit().await?;
                 return Err(Error::InvalidCredentials);
             }
@@ -267,13 +288,32 @@ impl Portal {
             tx.append_audit(&ev, now).await?;
             if let Some(n) = failures {
                 self.brute_force_alert(&mut *tx, user.tenant_id, user.id, Some(n), meta, now).await?;
+                self.note_signin_failure(&mut *tx, Some(user.tenant_id), Some(user.id), "", meta, now).await?;
             }
             tx.commit().await?;
             return Err(Error::SecondFactorRequired(challenge.map(Box::new)));
         }
+        // An account under attack needs a second factor, or (without one) a known device and
+        // then an enrolment.
+        let protected = self.protected_since(&mut *tx, user.tenant_id, user.id).await?.is_some();
+        let must_enrol = match policy::protected_sign_in(protected, has_factor, known_device) {
+            Ok(m) => m,
+            Err(e) => {
+                let ev = NewEvent::new(
+                    Some(user.tenant_id),
+                    Actor::Anonymous,
+                    "auth.login_protected",
+                    format!("user:{}", user.id),
+                    meta,
+                );
+                tx.append_audit(&ev, now).await?;
+                tx.commit().await?;
+                return Err(e);
+            }
+        };
         tx.reset_login_failures(user.tenant_id, user.id).await?;
         let second_factor = SecondFactor {
-            enrol_required: !has_factor && policy::two_factor_required(&tenant, user.role),
+            enrol_required: must_enrol || (!has_factor && policy::two_factor_required(&tenant, user.role)),
             verified_at: factor.map(|_| now),
         };
         let session_secret = secret::generate("pcs_")?;
@@ -300,6 +340,7 @@ impl Portal {
                 }));
         tx.append_audit(&ev, now).await?;
         let device = self.recognise_device(&mut *tx, &user, device, meta, now).await?;
+        self.observe_signin(&mut *tx, &user, device.new, meta, now).await?;
         tx.commit().await?;
         let mut principal = principal_of(user, Via::Session { csrf_token: csrf_token.clone(), session_hash });
         principal.second_factor = second_factor;
@@ -317,6 +358,7 @@ impl Portal {
         let expired =
             now - s.last_seen_at > self.settings.session_idle || now - s.created_at > self.settings.session_absolute;
         let user = tx.user(s.tenant_id, s.user_id).await?;
+        let protected_since = self.protected_since(&mut *tx, s.tenant_id, s.user_id).await?;
         drop(tx);
         let user = match user {
             Some(u) if !expired && u.status == UserStatus::Active => u,
@@ -334,6 +376,7 @@ impl Portal {
         }
         let mut principal = principal_of(user, Via::Session { csrf_token: s.csrf_token, session_hash: hash });
         principal.second_factor = SecondFactor { enrol_required: s.enrol_required, verified_at: s.second_factor_at };
+        policy::protection_resets_step_up(&mut principal.second_factor, protected_since);
         Ok(principal)
     }
 

@@ -299,8 +299,15 @@ impl Portal {
         self.grant_matter(&mut *tx, p, doc.matter_id, Permission::ReadDocument).await?;
         let flag = tx.document_flag(p.tenant_id, id).await?;
         crate::policy::flagged_document(p, flag.map(|f| f.state), true)?;
+        self.check_downloads(&mut *tx, p).await?;
         let range = range.map(|r| r.resolve(doc.size)).transpose()?;
-        let served = range.as_ref().map_or(doc.size, |r| r.end - r.start);
+        // Count the download into the user's baseline; one that crosses the line pauses the
+        // user's downloads (recorded, so it is committed) and is refused itself.
+        let served = range.as_ref().map_or(doc.size, |r| r.end.saturating_sub(r.start));
+        if self.observe_download(&mut *tx, p, served, meta, self.clock.now()).await? {
+            tx.commit().await?;
+            return Err(Error::DownloadsPaused);
+        }
         let mut tx = self.count_download(tx, p, &doc, served, meta).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.download", format!("document:{id}"), meta)
             .with_detail(serde_json::json!({

@@ -11,6 +11,7 @@ mod devices;
 mod documents;
 mod edge;
 mod factors;
+mod intrusion;
 mod keys;
 mod matters;
 mod messages;
@@ -36,6 +37,7 @@ pub use devices::DeviceOutcome;
 pub use documents::{ByteRange, Download};
 pub use edge::BlockedRequest;
 pub use factors::{FactorProof, FactorUsed, SecurityStatus, TotpEnrolment};
+pub use intrusion::{IntrusionSettings, SecurityOverview};
 pub use keys::KeyStatus;
 pub use matters::InviteOutcome;
 pub use monitoring::MonitoringSnapshot;
@@ -74,6 +76,8 @@ pub struct Settings {
     pub public_url: String,
     /// Security alerts: deduplication, retries, recipients.
     pub alerts: AlertSettings,
+    /// Intrusion and anomaly detection: thresholds and durations.
+    pub intrusion: IntrusionSettings,
 }
 
 impl Default for Settings {
@@ -86,6 +90,7 @@ impl Default for Settings {
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             public_url: "https://127.0.0.1:8443".into(),
             alerts: AlertSettings::default(),
+            intrusion: IntrusionSettings::default(),
         }
     }
 }
@@ -100,6 +105,8 @@ pub struct Portal {
     settings: Settings,
     /// The WebAuthn relying party, or why this server cannot offer passkeys.
     passkeys: std::result::Result<Arc<crate::authn::webauthn::Passkeys>, String>,
+    /// This node's counters of error answers per source (see `intrusion`).
+    counters: Arc<intrusion::Counters>,
 }
 
 impl Portal {
@@ -114,7 +121,7 @@ impl Portal {
         if let Err(why) = &passkeys {
             tracing::warn!("passkeys are off: {why}");
         }
-        Self { store, blobs, keyring, clock, settings, passkeys }
+        Self { store, blobs, keyring, clock, settings, passkeys, counters: Arc::default() }
     }
 
     /// The identifier (not the key) of the master key that wraps new tenant keys.

@@ -40,6 +40,8 @@ macro_rules! on_both {
     };
 }
 
+pub(crate) use on_both;
+
 /// Write the shared secret where only its owner can read it.
 fn write_secret(dir: &Path) -> std::path::PathBuf {
     portcullis_testkit::secret_file(dir, "webhook.secret", &format!("{SECRET}\n"))
@@ -47,7 +49,12 @@ fn write_secret(dir: &Path) -> std::path::PathBuf {
 
 /// A server whose alerts go to `hook` (and, with `smtp`, to `ops@platform.example` and the
 /// firms' admins), polling every second, the node named `node-a`.
-async fn server(db: Db, hook: &WebhookSink, smtp: Option<&SmtpSink>, adjust: impl FnOnce(&mut Config)) -> TestServer {
+pub(crate) async fn server(
+    db: Db,
+    hook: &WebhookSink,
+    smtp: Option<&SmtpSink>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestServer {
     let (url, smtp_url) = (hook.url(), smtp.map(SmtpSink::url));
     TestServer::start_with(db, |c| {
         c.alert_webhook_url = Some(url.into());
@@ -84,7 +91,7 @@ fn signature_valid(r: &Received, secret: &[u8]) -> bool {
     hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, secret), &signed, &v1).is_ok()
 }
 
-fn kind(k: &'static str) -> impl Fn(&Received) -> bool {
+pub(crate) fn kind(k: &'static str) -> impl Fn(&Received) -> bool {
     move |r| r.json()["type"] == "alert" && r.json()["kind"] == k
 }
 

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod alerts;
+mod anomaly;
 mod api;
 mod audit_seal;
 mod audit_search;
@@ -12,6 +13,7 @@ mod cli;
 mod dlp;
 mod encryption;
 mod four_eyes;
+mod intrusion;
 mod isolation;
 mod keys;
 mod lifecycle;

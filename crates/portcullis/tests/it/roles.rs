@@ -98,6 +98,8 @@ fn endpoints() -> Vec<Endpoint> {
         ),
         e(Method::GET, "/api/v1/tenant/held-documents", None, "change the firm's security settings", false),
         e(Method::POST, "/api/v1/users/{U}/download-cap/lift", None, "change the firm's security settings", false),
+        e(Method::GET, "/api/v1/security/blocks", None, "change the firm's security settings", false),
+        e(Method::GET, "/api/v1/security/detections", None, "change the firm's security settings", false),
         e(Method::GET, "/api/v1/audit", None, "read the audit log", false),
         e(Method::GET, "/api/v1/audit/export", None, "read the audit log", false),
         e(Method::POST, "/api/v1/users/{U}/role", Some(json!({"role": "client"})), "manage users", false),
@@ -147,6 +149,13 @@ const NOT_ROLE_GATED: &[&str] = &[
     "post /api/v1/platform/approvals",
     "post /api/v1/platform/approvals/{id}/approve",
     "post /api/v1/platform/approvals/{id}/reject",
+    // Named by blocks that exist only after an attack, and operators' blocks: tested in
+    // `intrusion` and `anomaly` (including refusals of other roles and other firms).
+    "delete /api/v1/security/blocks/{id}",
+    "post /api/v1/users/{id}/downloads/resume",
+    "get /api/v1/platform/security/blocks",
+    "delete /api/v1/platform/security/blocks/{id}",
+    "get /api/v1/platform/security/detections",
 ];
 
 /// The objects one caller's calls name.

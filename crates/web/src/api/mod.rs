@@ -9,6 +9,7 @@ mod factors;
 mod matters;
 mod platform;
 mod protection;
+pub(crate) mod security;
 mod session;
 mod sessions;
 
@@ -41,6 +42,8 @@ use utoipa::OpenApi;
         factors::remove_passkey,
         protection::upload_policy, protection::set_upload_policy, protection::dlp_policy, protection::set_dlp_policy,
         protection::held, protection::release, protection::discard, protection::lift_cap,
+        security::blocks, security::detections, security::lift, security::resume,
+        security::platform_blocks, security::platform_detections, security::platform_lift,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -77,6 +80,13 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/platform/approvals", get(platform::approvals).post(platform::request_action))
         .route("/api/v1/platform/approvals/{id}/approve", post(platform::approve))
         .route("/api/v1/platform/approvals/{id}/reject", post(platform::reject))
+        .route("/api/v1/platform/security/blocks", get(security::platform_blocks))
+        .route("/api/v1/platform/security/blocks/{id}", delete(security::platform_lift))
+        .route("/api/v1/platform/security/detections", get(security::platform_detections))
+        .route("/api/v1/security/blocks", get(security::blocks))
+        .route("/api/v1/security/blocks/{id}", delete(security::lift))
+        .route("/api/v1/security/detections", get(security::detections))
+        .route("/api/v1/users/{id}/downloads/resume", post(security::resume))
         .route("/api/v1/users/{id}/role", post(approvals::change_role))
         .route("/api/v1/users/{id}/unlock", post(approvals::unlock))
         .route("/api/v1/users/{id}/sessions/revoke", post(sessions::end_all))

@@ -38,6 +38,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/account/security/totp/confirm", post(security::confirm))
         .route("/account/security/totp/remove", post(security::remove))
         .route("/account/security/policy", post(security::set_policy))
+        .route("/account/security/blocks/{id}/lift", post(security::lift_block))
         .route("/account/sessions/{id}/end", post(security::end_session))
         .route("/account/password", post(security::change_password))
         .route("/account/step-up", get(security::step_up_form).post(security::step_up))

@@ -35,6 +35,9 @@ pub struct SecurityPage {
     passkeys: Vec<crate::api::dto::PasskeyView>,
     /// Owners and admins: the upload allow-list, DLP actions, download cap and held documents.
     protection: Option<ProtectionRows>,
+    /// Owners and admins: the firm's protected accounts and paused downloads, and detections.
+    blocks: Vec<crate::api::security::BlockView>,
+    detections: Vec<crate::api::security::DetectionView>,
 }
 
 /// The firm's protective controls as the security page shows them.
@@ -81,6 +84,7 @@ pub(super) async fn security_page(s: &AppState, c: &UiCaller, notice: Option<Str
     let st = s.portal.security_status(&c.principal).await?;
     let can_set_policy = role_allows(c.principal.role, Permission::ManageTenantSecurity);
     let tenant = if can_set_policy { Some(s.portal.tenant_settings(&c.principal).await?) } else { None };
+    let overview = if can_set_policy { Some(s.portal.tenant_security(&c.principal).await?) } else { None };
     let current = match &c.principal.via {
         portcullis_core::policy::Via::Session { session_hash, .. } => session_hash.clone(),
         _ => String::new(),
@@ -110,6 +114,8 @@ pub(super) async fn security_page(s: &AppState, c: &UiCaller, notice: Option<Str
         sessions,
         passkeys: s.portal.list_passkeys(&c.principal).await?.iter().map(crate::api::dto::PasskeyView::from).collect(),
         protection: if can_set_policy { Some(protection_rows(s, c).await?) } else { None },
+        blocks: overview.as_ref().map(|o| o.blocks.iter().map(Into::into).collect()).unwrap_or_default(),
+        detections: overview.as_ref().map(|o| o.detections.iter().map(Into::into).collect()).unwrap_or_default(),
     })
 }
 
@@ -238,6 +244,17 @@ pub async fn remove(
 ) -> Page {
     s.portal.remove_totp(&c.principal, &meta).await?;
     Ok(security_page(&s, &c, Some("The authenticator app was removed.".into())).await?.into_response())
+}
+
+/// Lift one of the firm's blocks (owners and admins).
+pub async fn lift_block(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiPath(id): UiPath<portcullis_core::ids::BlockId>,
+    UiAction { caller: c, .. }: UiAction<CsrfOnly>,
+) -> Page {
+    s.portal.lift_tenant_block(&c.principal, id, &meta).await?;
+    Ok(security_page(&s, &c, Some("The block was lifted.".into())).await?.into_response())
 }
 
 pub async fn set_policy(

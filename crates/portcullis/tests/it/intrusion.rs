@@ -1,0 +1,223 @@
+//! Intrusion detection and prevention against a real server: brute force, password spraying,
+//! credential stuffing, enumeration scans and repeated CSRF failures are detected, blocked and
+//! alerted (signed webhook); admins and operators see the blocks and lift them (audited); and
+//! colleagues behind the same address, with a session or a known device, work on. Clients
+//! connect from different loopback addresses (Linux accepts all of 127.0.0.0/8).
+
+use crate::alerts::{kind, on_both, server};
+use crate::support::sql_column;
+use portcullis_testkit::{Client, Db, PASSWORD, TestServer, WebhookSink};
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+/// A client of `srv` whose connections come from `127.0.0.<n>`.
+pub(crate) fn client_from(srv: &TestServer, n: u8) -> Client {
+    let mut c = srv.client();
+    let cert = reqwest::Certificate::from_pem(&srv.cert_pem).unwrap();
+    c.http = reqwest::Client::builder()
+        .tls_certs_only([cert])
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, n]))
+        .build()
+        .unwrap();
+    c
+}
+
+/// A privileged, vetted operator's client.
+async fn operator(srv: &TestServer) -> Client {
+    let portal = srv.portal();
+    let now = portcullis_core::clock::Clock::now(&*srv.clock);
+    portal.add_operator("ops@platform.example", "Ops").await.unwrap();
+    let (from, to) = (now - time::Duration::days(1), now + time::Duration::days(300));
+    portal.record_vetting("ops@platform.example", "Vetting Agency Ltd", from, to).await.unwrap();
+    portal.grant_operator_role("ops@platform.example", "privileged").await.unwrap();
+    let token = portal.operator_token("ops@platform.example", 7).await.unwrap();
+    srv.client().with_bearer(token.expose_secret())
+}
+
+async fn audited(srv: &TestServer, action: &str) -> bool {
+    sql_column(&srv.db_url(), "SELECT action FROM audit_events").await.iter().any(|a| a == action)
+}
+
+fn blocks_of(r: &portcullis_testkit::Resp) -> Vec<serde_json::Value> {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()["items"].as_array().unwrap().clone()
+}
+
+on_both!(password_spraying_blocks_the_source_but_not_colleagues, |db| async move {
+    let hook = WebhookSink::started().await;
+    let srv = server(db, &hook, None, |c| c.ids_spray_accounts = 3).await;
+    let (tenant, owner) = srv.tenant("acme").await;
+    for u in ["a", "b", "c", "d", "e"] {
+        srv.user(tenant, &format!("{u}@acme.example"), "staff").await;
+    }
+    // Colleagues in the same office (the same address): one signed in, one with a known device.
+    let mut office = client_from(&srv, 1);
+    assert_eq!(office.login("acme", &owner, PASSWORD).await.status, StatusCode::OK);
+    let mut known = client_from(&srv, 1);
+    assert_eq!(known.login("acme", "d@acme.example", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(known.delete("/api/v1/session").await.status, StatusCode::NO_CONTENT);
+
+    // The attacker tries one password on many accounts.
+    let mut attacker = client_from(&srv, 1);
+    for u in ["a", "b", "c"] {
+        let r = attacker.login("acme", &format!("{u}@acme.example"), "Summer2026!Summer").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = attacker.login("acme", "e@acme.example", "Summer2026!Summer").await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "source_blocked".to_string()));
+    assert!(r.json()["message"].as_str().unwrap().contains("blocked until"), "{}", r.text());
+    let r = attacker.get("/api/v1/matters").await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "source_blocked".to_string()));
+    let page = Client::send(attacker.http.get(format!("{}/login", srv.base))).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "pages are blocked too");
+
+    // The office works on: the session, and a sign-in from a known device.
+    assert_eq!(office.get("/api/v1/matters").await.status, StatusCode::OK);
+    assert_eq!(known.login("acme", "d@acme.example", PASSWORD).await.status, StatusCode::OK);
+    // A colleague with the right password but no known device waits for the block to end.
+    let r = client_from(&srv, 1).login("acme", "e@acme.example", PASSWORD).await;
+    assert_eq!(r.error_code(), "source_blocked");
+    // Other addresses are not affected.
+    assert_eq!(client_from(&srv, 2).login("acme", "e@acme.example", PASSWORD).await.status, StatusCode::OK);
+
+    let got = hook.wait_for(1, kind("password_spraying")).await;
+    assert_eq!(got[0].json()["detail"]["ip"], "127.0.0.1");
+
+    // Operators see the block and the detection, and lift it (audited). Admins of a firm do
+    // not see source blocks.
+    let ops = operator(&srv).await;
+    let blocks = blocks_of(&ops.get("/api/v1/platform/security/blocks").await);
+    let block = blocks.iter().find(|b| b["ip"] == "127.0.0.1").expect("the source block");
+    assert_eq!((block["scope"].as_str(), block["reason"].as_str()), (Some("source"), Some("password_spraying")));
+    let detections = blocks_of(&ops.get("/api/v1/platform/security/detections").await);
+    assert!(detections.iter().any(|d| d["kind"] == "password_spraying"));
+    assert!(blocks_of(&office.get("/api/v1/security/blocks").await).is_empty());
+    assert_eq!(office.get("/api/v1/platform/security/blocks").await.status, StatusCode::UNAUTHORIZED);
+    let id = block["id"].as_str().unwrap();
+    assert_eq!(office.delete(&format!("/api/v1/platform/security/blocks/{id}")).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(ops.delete(&format!("/api/v1/platform/security/blocks/{id}")).await.status, StatusCode::NO_CONTENT);
+    let r = ops.delete(&format!("/api/v1/platform/security/blocks/{id}")).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::NOT_FOUND, "not_found".to_string()), "lifted once");
+    assert_eq!(attacker.get("/api/v1/matters").await.status, StatusCode::UNAUTHORIZED, "lifted");
+    assert!(audited(&srv, "security.source_blocked").await && audited(&srv, "security.source_unblocked").await);
+});
+
+on_both!(brute_force_and_stuffing_protect_the_account, |db| async move {
+    let hook = WebhookSink::started().await;
+    let srv = server(db, &hook, None, |c| {
+        c.ids_brute_force_failures = 3;
+        c.ids_stuffing_sources = 2;
+    })
+    .await;
+    let (tenant, owner) = srv.tenant("acme").await;
+    srv.user(tenant, "bob@acme.example", "staff").await;
+    srv.user(tenant, "carol@acme.example", "staff").await;
+    let mut admin = client_from(&srv, 1);
+    assert_eq!(admin.login("acme", &owner, PASSWORD).await.status, StatusCode::OK);
+    // Bob's own browser knows its device.
+    let mut bobs = client_from(&srv, 2);
+    assert_eq!(bobs.login("acme", "bob@acme.example", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(bobs.delete("/api/v1/session").await.status, StatusCode::NO_CONTENT);
+
+    // Brute force on bob from one address: the address is blocked and the account protected.
+    let attacker = client_from(&srv, 3);
+    for _ in 0..3 {
+        let r = attacker.clone().login("acme", "bob@acme.example", "a wrong guess at it").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(attacker.clone().login("acme", "bob@acme.example", PASSWORD).await.error_code(), "source_blocked");
+    let got = hook.wait_for(1, |r| kind("brute_force")(r) && r.json()["detail"]["detection"] == "brute_force").await;
+    assert_eq!(got[0].json()["detail"]["responses"], json!(["source_blocked", "account_protected"]));
+    // Bob has no second factor: from a new device, even with the password, he is refused...
+    let r = client_from(&srv, 4).login("acme", "bob@acme.example", PASSWORD).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "account_protected".to_string()));
+    // ...from his known device he signs in, and must set up a second factor before anything else.
+    assert_eq!(bobs.login("acme", "bob@acme.example", PASSWORD).await.status, StatusCode::OK);
+    let r = bobs.get("/api/v1/matters").await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "two_factor_enrolment_required".to_string()));
+
+    // Credential stuffing on carol: one failure from each of two addresses.
+    for n in [5, 6] {
+        assert_eq!(
+            client_from(&srv, n).login("acme", "carol@acme.example", "leaked elsewhere 1").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    hook.wait_for(1, kind("credential_stuffing")).await;
+    assert_eq!(
+        client_from(&srv, 5).get("/api/v1/matters").await.status,
+        StatusCode::UNAUTHORIZED,
+        "no address blocked"
+    );
+
+    // The firm's admin sees both protections and the detections, and lifts bob's (audited).
+    let blocks = blocks_of(&admin.get("/api/v1/security/blocks").await);
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    assert!(blocks.iter().all(|b| b["scope"] == "account"));
+    let detections = blocks_of(&admin.get("/api/v1/security/detections").await);
+    for k in ["brute_force", "credential_stuffing"] {
+        assert!(detections.iter().any(|d| d["kind"] == k), "{k} in {detections:?}");
+    }
+    let bobs_block = blocks.iter().find(|b| b["reason"] == "brute_force").unwrap()["id"].as_str().unwrap().to_string();
+    srv.user(tenant, "dave@acme.example", "staff").await;
+    let mut staff = client_from(&srv, 1);
+    assert_eq!(staff.login("acme", "dave@acme.example", PASSWORD).await.status, StatusCode::OK);
+    let r = staff.delete(&format!("/api/v1/security/blocks/{bobs_block}")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "staff may not lift blocks");
+    assert_eq!(admin.delete(&format!("/api/v1/security/blocks/{bobs_block}")).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(admin.delete(&format!("/api/v1/security/blocks/{bobs_block}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(admin.delete("/api/v1/security/blocks/not-an-id").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(client_from(&srv, 7).login("acme", "bob@acme.example", PASSWORD).await.status, StatusCode::OK);
+    assert!(audited(&srv, "security.account_protection_lifted").await && audited(&srv, "auth.login_protected").await);
+    // Another firm's admin sees none of it and cannot lift it.
+    let (_, other) = srv.tenant("beta").await;
+    let mut beta = client_from(&srv, 1);
+    beta.login("beta", &other, PASSWORD).await;
+    assert!(blocks_of(&beta.get("/api/v1/security/blocks").await).is_empty());
+    let carols =
+        blocks.iter().find(|b| b["reason"] == "credential_stuffing").unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(beta.delete(&format!("/api/v1/security/blocks/{carols}")).await.status, StatusCode::NOT_FOUND);
+});
+
+on_both!(scans_and_csrf_failures_block_the_source, |db| async move {
+    let hook = WebhookSink::started().await;
+    let srv = server(db, &hook, None, |c| {
+        c.ids_scan_errors = 10;
+        c.ids_csrf_failures = 3;
+    })
+    .await;
+    let (_, owner) = srv.tenant("acme").await;
+    // An enumeration scan: a burst of 404s and 401s.
+    let scanner = client_from(&srv, 8);
+    for i in 0..10 {
+        let r = scanner.get(&format!("/api/v1/no-such-thing-{i}")).await;
+        assert!(matches!(r.status, StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED), "{}", r.status);
+    }
+    let r = scanner.get("/api/v1/matters").await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "source_blocked".to_string()));
+    hook.wait_for(1, kind("enumeration_scan")).await;
+
+    // Repeated CSRF failures by a signed-in browser: its address is blocked for anonymous
+    // requests; its own (valid) session goes on.
+    let mut c = client_from(&srv, 9);
+    assert_eq!(c.login("acme", &owner, PASSWORD).await.status, StatusCode::OK);
+    c.csrf = Some("forged".into());
+    for _ in 0..3 {
+        let r = c.post("/api/v1/matters", json!({"reference": "X-1", "title": "x"})).await;
+        assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "csrf_failed".to_string()));
+    }
+    hook.wait_for(1, kind("csrf_failures")).await;
+    assert_eq!(client_from(&srv, 9).get("/api/v1/matters").await.error_code(), "source_blocked");
+    assert_eq!(c.get("/api/v1/matters").await.status, StatusCode::OK);
+    let ops = operator(&srv).await;
+    let blocks = blocks_of(&ops.get("/api/v1/platform/security/blocks").await);
+    for (ip, reason) in [("127.0.0.8", "enumeration_scan"), ("127.0.0.9", "csrf_failures")] {
+        assert!(blocks.iter().any(|b| b["ip"] == ip && b["reason"] == reason), "{ip} {reason}: {blocks:?}");
+    }
+    // Blocks end by themselves.
+    srv.clock.advance(time::Duration::minutes(61));
+    assert_eq!(scanner.get("/api/v1/matters").await.status, StatusCode::UNAUTHORIZED);
+});
