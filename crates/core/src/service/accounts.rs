@@ -228,6 +228,19 @@ impl Portal {
             tx.commit().await?;
             return Err(refusal);
         }
+        // The firm's network list: outside it, no sign-in (before the password's verdict, so
+        // the refusal says nothing about the password).
+        if let Some(t) = &tenant
+            && !self.sign_in_allowed_from(&mut *tx, t.id, meta).await?
+        {
+            let target = found.as_ref().map_or_else(|| "unknown".to_string(), |(u, _)| format!("user:{}", u.id));
+            let ev = NewEvent::new(Some(t.id), Actor::Anonymous, "auth.login_refused_network", target, meta);
+            tx.append_audit(&ev, now).await?;
+            tx.commit().await?;
+            return Err(Error::Forbidden(
+                "sign in from this network: your firm allows sign-in only from its own networks".into(),
+            ));
+        }
         let unknown_name = format!("{tenant_name}|{email}");
         let (user, tenant) = match (found, tenant.clone()) {
             (Some((u, _)), Some(t)) if !lockout::may_try(lock, now) => {

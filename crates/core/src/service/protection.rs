@@ -64,6 +64,8 @@ pub struct Protection {
     /// The action per detector (by its name); a detector not named warns.
     pub detectors: BTreeMap<String, DlpAction>,
     pub download_cap: DownloadCap,
+    /// The networks (CIDR ranges) the firm's users may sign in from; empty: anywhere.
+    pub sign_in_networks: Vec<String>,
 }
 
 impl Default for Protection {
@@ -72,8 +74,38 @@ impl Default for Protection {
             allowed: FileKind::ALL.to_vec(),
             detectors: Detector::ALL.iter().map(|d| (d.as_str().to_owned(), DlpAction::Warn)).collect(),
             download_cap: DownloadCap::default(),
+            sign_in_networks: Vec::new(),
         }
     }
+}
+
+/// Parse CIDR ranges (a bare address is one host), in their canonical form.
+fn parse_networks(list: &[String]) -> Result<Vec<ipnet::IpNet>> {
+    let mut nets = Vec::with_capacity(list.len());
+    for raw in list {
+        let raw = raw.trim();
+        let net = raw
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| Error::invalid("networks", format!("{raw:?} is not a CIDR range such as 203.0.113.0/24")))?;
+        nets.push(net.trunc());
+    }
+    nets.sort();
+    nets.dedup();
+    if nets.len() > 100 {
+        return Err(Error::invalid("networks", "at most 100 ranges"));
+    }
+    Ok(nets)
+}
+
+/// Whether `ip` is inside one of `networks` (an empty list allows every address; an unknown
+/// address is allowed by none).
+fn network_allows(networks: &[String], ip: Option<&str>) -> bool {
+    if networks.is_empty() {
+        return true;
+    }
+    let Some(ip) = ip.and_then(|i| i.parse::<std::net::IpAddr>().ok()) else { return false };
+    networks.iter().filter_map(|n| n.parse::<ipnet::IpNet>().ok()).any(|n| n.contains(&ip))
 }
 
 impl Protection {
@@ -141,6 +173,39 @@ impl Portal {
         kinds.sort();
         kinds.dedup();
         self.change_protection(p, "tenant.upload_policy", meta, |s| s.allowed = kinds).await
+    }
+
+    /// Change the networks the firm's users may sign in from (step-up; audited with before and
+    /// after). A list that leaves out the address the change comes from is refused: saving it
+    /// would lock its author out.
+    pub async fn set_network_access(
+        &self,
+        p: &Principal,
+        networks: &[String],
+        meta: &RequestMeta,
+    ) -> Result<Protection> {
+        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let nets: Vec<String> = parse_networks(networks)?.iter().map(ToString::to_string).collect();
+        if !network_allows(&nets, meta.ip.as_deref()) {
+            return Err(Error::invalid(
+                "networks",
+                format!(
+                    "the list leaves out the address you are using ({}); saving it would lock you out",
+                    meta.ip.as_deref().unwrap_or("unknown")
+                ),
+            ));
+        }
+        self.change_protection(p, "tenant.network_access", meta, |s| s.sign_in_networks = nets).await
+    }
+
+    /// Whether the firm lets its users sign in from the request's address.
+    pub(super) async fn sign_in_allowed_from(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: TenantId,
+        meta: &RequestMeta,
+    ) -> Result<bool> {
+        Ok(network_allows(&self.protection_in(tx, tenant).await?.sign_in_networks, meta.ip.as_deref()))
     }
 
     /// Change the DLP actions and the download cap (step-up; audited with before and after).
@@ -349,6 +414,23 @@ impl Portal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn networks_are_parsed_and_matched() {
+        let nets: Vec<String> = parse_networks(&["10.1.2.3/8".into(), "2001:db8::1".into(), "10.0.0.0/8".into()])
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "2001:db8::1/128"]);
+        assert!(network_allows(&nets, Some("10.200.0.1")));
+        assert!(network_allows(&nets, Some("2001:db8::1")));
+        assert!(!network_allows(&nets, Some("192.0.2.1")));
+        assert!(!network_allows(&nets, None));
+        assert!(network_allows(&[], None));
+        assert!(parse_networks(&["10.0.0.0/33".into()]).is_err());
+        assert!(parse_networks(&["example.com".into()]).is_err());
+    }
 
     #[test]
     fn the_strongest_action_wins_and_days_are_utc() {

@@ -21,6 +21,7 @@ mod log_shipping;
 mod logs;
 mod mail;
 mod monitoring;
+mod network_access;
 mod passkeys;
 mod platform;
 mod roles;

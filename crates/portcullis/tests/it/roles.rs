@@ -81,6 +81,14 @@ fn endpoints() -> Vec<Endpoint> {
             false,
         ),
         e(Method::GET, "/api/v1/tenant/upload-policy", None, "change the firm's security settings", false),
+        e(Method::GET, "/api/v1/tenant/network-access", None, "change the firm's security settings", false),
+        e(
+            Method::PUT,
+            "/api/v1/tenant/network-access",
+            Some(json!({"networks": []})),
+            "change the firm's security settings",
+            false,
+        ),
         e(
             Method::PUT,
             "/api/v1/tenant/upload-policy",

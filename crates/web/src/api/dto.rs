@@ -713,6 +713,14 @@ pub struct UploadPolicyView {
     pub allowed: Vec<String>,
 }
 
+/// The networks the firm's users may sign in from: CIDR ranges (a bare address is one host);
+/// empty: anywhere.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkAccessView {
+    pub networks: Vec<String>,
+}
+
 /// The firm's DLP actions per detector and the daily download cap per user.
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

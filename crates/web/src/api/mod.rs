@@ -40,7 +40,8 @@ use utoipa::OpenApi;
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
         factors::step_up_challenge, factors::list_passkeys, factors::passkey_challenge, factors::add_passkey,
         factors::remove_passkey,
-        protection::upload_policy, protection::set_upload_policy, protection::dlp_policy, protection::set_dlp_policy,
+        protection::upload_policy, protection::set_upload_policy, protection::network_access,
+        protection::set_network_access, protection::dlp_policy, protection::set_dlp_policy,
         protection::held, protection::release, protection::discard, protection::lift_cap,
         security::blocks, security::detections, security::lift, security::resume,
         security::platform_blocks, security::platform_detections, security::platform_lift,
@@ -106,6 +107,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/me/totp/confirm", post(factors::confirm))
         .route("/api/v1/tenant/two-factor", axum::routing::put(factors::set_policy))
         .route("/api/v1/tenant/upload-policy", get(protection::upload_policy).put(protection::set_upload_policy))
+        .route("/api/v1/tenant/network-access", get(protection::network_access).put(protection::set_network_access))
         .route("/api/v1/tenant/dlp-policy", get(protection::dlp_policy).put(protection::set_dlp_policy))
         .route("/api/v1/tenant/held-documents", get(protection::held))
         .route("/api/v1/documents/{id}/release", post(protection::release))

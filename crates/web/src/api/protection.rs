@@ -42,6 +42,31 @@ pub async fn set_upload_policy(
     Ok(Json(upload_view(&s.portal.set_upload_policy(&p, &req.allowed, &meta).await?)))
 }
 
+/// The networks the firm's users may sign in from.
+#[utoipa::path(get, path = "/api/v1/tenant/network-access", tag = "protection",
+    responses((status = 200, body = NetworkAccessView), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn network_access(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+) -> Result<Json<NetworkAccessView>, ApiError> {
+    Ok(Json(NetworkAccessView { networks: s.portal.protection(&p).await?.sign_in_networks }))
+}
+
+/// Set the networks the firm's users may sign in from (step-up; a list that leaves out the
+/// caller's own address is refused).
+#[utoipa::path(put, path = "/api/v1/tenant/network-access", tag = "protection", request_body = NetworkAccessView,
+    responses((status = 200, body = NetworkAccessView), (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody)))]
+pub async fn set_network_access(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiJson(req): ApiJson<NetworkAccessView>,
+) -> Result<Json<NetworkAccessView>, ApiError> {
+    let after = s.portal.set_network_access(&p, &req.networks, &meta).await?;
+    Ok(Json(NetworkAccessView { networks: after.sign_in_networks }))
+}
+
 /// The DLP actions per detector and the daily download cap.
 #[utoipa::path(get, path = "/api/v1/tenant/dlp-policy", tag = "protection", responses((status = 200, body = DlpPolicyView)))]
 pub async fn dlp_policy(State(s): State<AppState>, ApiCaller(p): ApiCaller) -> Result<Json<DlpPolicyView>, ApiError> {
