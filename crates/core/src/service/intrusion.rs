@@ -233,6 +233,21 @@ fn roll(b: &mut Baseline, day: i64, alpha: u32) {
     b.day_bytes = 0;
 }
 
+/// What a detector saw: the kind, whom it concerns (if anyone) and the facts (counts, never
+/// content).
+struct Sighting {
+    kind: DetectionKind,
+    tenant: Option<TenantId>,
+    user: Option<UserId>,
+    detail: serde_json::Value,
+}
+
+impl Sighting {
+    fn new(kind: DetectionKind, tenant: Option<TenantId>, user: Option<UserId>, detail: serde_json::Value) -> Self {
+        Self { kind, tenant, user, detail }
+    }
+}
+
 impl Portal {
     fn ids(&self) -> &IntrusionSettings {
         &self.settings.intrusion
@@ -264,7 +279,7 @@ impl Portal {
         for (kind, n) in trips {
             let mut tx = self.write().await?;
             let detail = json!({ "count": n, "window_minutes": s.window.whole_minutes() });
-            self.respond(&mut *tx, kind, None, None, meta, detail, now).await?;
+            self.respond(&mut *tx, Sighting::new(kind, None, None, detail), meta, now).await?;
             tx.commit().await?;
         }
         Ok(())
@@ -291,13 +306,15 @@ impl Portal {
         let (targets, sources, tries) = tx.record_signin_failure(ip, &target, now, now - s.window).await?;
         let base = |n: u32| json!({ "count": n, "window_minutes": s.window.whole_minutes() });
         if user.is_some() && tries == s.brute_force_failures {
-            self.respond(tx, DetectionKind::BruteForce, tenant, user, meta, base(tries), now).await?;
+            self.respond(tx, Sighting::new(DetectionKind::BruteForce, tenant, user, base(tries)), meta, now).await?;
         }
         if targets == s.spray_accounts {
-            self.respond(tx, DetectionKind::PasswordSpraying, None, None, meta, base(targets), now).await?;
+            self.respond(tx, Sighting::new(DetectionKind::PasswordSpraying, None, None, base(targets)), meta, now)
+                .await?;
         }
         if user.is_some() && sources == s.stuffing_sources {
-            self.respond(tx, DetectionKind::CredentialStuffing, tenant, user, meta, base(sources), now).await?;
+            self.respond(tx, Sighting::new(DetectionKind::CredentialStuffing, tenant, user, base(sources)), meta, now)
+                .await?;
         }
         Ok(())
     }
@@ -306,19 +323,10 @@ impl Portal {
     /// force: one address is the attacker), protect the account (brute force, stuffing: the
     /// account is the target; stuffing comes from many addresses, so no single one is
     /// blocked), audit and alert.
-    #[allow(clippy::too_many_arguments)]
-    async fn respond(
-        &self,
-        tx: &mut dyn Tx,
-        kind: DetectionKind,
-        tenant: Option<TenantId>,
-        user: Option<UserId>,
-        meta: &RequestMeta,
-        detail: serde_json::Value,
-        now: OffsetDateTime,
-    ) -> Result<()> {
+    async fn respond(&self, tx: &mut dyn Tx, seen: Sighting, meta: &RequestMeta, now: OffsetDateTime) -> Result<()> {
         let s = self.ids().clone();
-        self.record_detection(tx, kind, tenant, user, meta, detail.clone(), now).await?;
+        self.record_detection(tx, &seen, meta, now).await?;
+        let Sighting { kind, tenant, user, detail } = seen;
         let mut responses = Vec::new();
         let block_source = !matches!(kind, DetectionKind::CredentialStuffing);
         if let Some(ip) = meta.ip.as_deref().filter(|_| block_source)
@@ -392,17 +400,14 @@ impl Portal {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn record_detection(
         &self,
         tx: &mut dyn Tx,
-        kind: DetectionKind,
-        tenant: Option<TenantId>,
-        user: Option<UserId>,
+        seen: &Sighting,
         meta: &RequestMeta,
-        detail: serde_json::Value,
         now: OffsetDateTime,
     ) -> Result<()> {
+        let Sighting { kind, tenant, user, ref detail } = *seen;
         let d = Detection {
             id: DetectionId::new(),
             kind,
@@ -491,15 +496,22 @@ impl Portal {
         };
         let (t, u) = (Some(user.tenant_id), Some(user.id));
         if seasoned && new_ip {
-            self.record_detection(tx, DetectionKind::NewIp, t, u, meta, json!({ "ip": meta.ip }), now).await?;
+            self.record_detection(tx, &Sighting::new(DetectionKind::NewIp, t, u, json!({ "ip": meta.ip })), meta, now)
+                .await?;
         }
         if seasoned && new_device {
-            self.record_detection(tx, DetectionKind::NewDevice, t, u, meta, json!({ "ip": meta.ip }), now).await?;
+            self.record_detection(
+                tx,
+                &Sighting::new(DetectionKind::NewDevice, t, u, json!({ "ip": meta.ip })),
+                meta,
+                now,
+            )
+            .await?;
         }
         let at_hour = b.hours.get(hour).copied().unwrap_or(0);
         if signins >= s.hours_min_signins && at_hour == 0 {
             let detail = json!({ "hour_utc": hour, "signins_recorded": signins });
-            self.record_detection(tx, DetectionKind::UnusualHours, t, u, meta, detail, now).await?;
+            self.record_detection(tx, &Sighting::new(DetectionKind::UnusualHours, t, u, detail), meta, now).await?;
         }
         if let Some(h) = b.hours.get_mut(hour) {
             *h = h.saturating_add(1);
@@ -549,7 +561,7 @@ impl Portal {
             "baseline_days": b.days,
         });
         let (t, u) = (Some(p.tenant_id), Some(p.user_id));
-        self.record_detection(tx, DetectionKind::Exfiltration, t, u, meta, detail.clone(), now).await?;
+        self.record_detection(tx, &Sighting::new(DetectionKind::Exfiltration, t, u, detail.clone()), meta, now).await?;
         let block = new_block(
             BlockScope::Downloads,
             (t, u),
