@@ -305,10 +305,11 @@ pub fn protected_sign_in(protected: bool, has_factor: bool, known_device: bool) 
 }
 
 /// A session's second-factor check made before its account came under protection no longer
-/// counts: the session must step up again before sensitive actions.
+/// counts: the session must step up again before sensitive actions. A check made at the very
+/// moment of protection does not count either (fail closed: it cannot be shown to come after).
 pub fn protection_resets_step_up(sf: &mut SecondFactor, protected_since: Option<OffsetDateTime>) {
     if let (Some(since), Some(at)) = (protected_since, sf.verified_at)
-        && at < since
+        && at <= since
     {
         sf.verified_at = None;
     }
@@ -686,6 +687,18 @@ mod tests {
             role,
             via,
             second_factor: SecondFactor::default(),
+        }
+    }
+
+    #[test]
+    fn protection_voids_checks_made_up_to_its_start() {
+        let since = time::macros::datetime!(2026-11-24 12:00 UTC);
+        for (at, kept) in [(since - Duration::seconds(1), false), (since, false), (since + Duration::seconds(1), true)] {
+            let mut sf = SecondFactor { enrol_required: false, verified_at: Some(at) };
+            protection_resets_step_up(&mut sf, Some(since));
+            assert_eq!(sf.verified_at.is_some(), kept, "check at {at}");
+            protection_resets_step_up(&mut sf, None);
+            assert_eq!(sf.verified_at.is_some(), kept, "no protection changes nothing");
         }
     }
 

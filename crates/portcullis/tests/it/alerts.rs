@@ -25,16 +25,16 @@ macro_rules! on_both {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            async fn run($db: Db) {
+            async fn run($db: portcullis_testkit::Db) {
                 $body.await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                run(Db::Sqlite).await
+                run(portcullis_testkit::Db::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                run(Db::Postgres).await
+                run(portcullis_testkit::Db::Postgres).await
             }
         }
     };

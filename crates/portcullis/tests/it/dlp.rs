@@ -50,7 +50,7 @@ async fn audit_text(owner: &Client) -> String {
     owner.get("/api/v1/audit?limit=500").await.text()
 }
 
-fn clean_of_values(audit: &str) {
+pub(crate) fn clean_of_values(audit: &str) {
     for v in [CARD, IBAN, NINO, "4111111111111111", "GB82WEST12345698765432", "AB123456C"] {
         assert!(!audit.contains(v), "the audit log holds a matched value");
     }
@@ -142,7 +142,7 @@ crate::both!(a_quarantine_alerts_and_a_held_document_can_be_deleted, |srv| async
     assert_eq!(page.status, StatusCode::OK);
     let html = page.text();
     assert!(html.contains("Uploads and data loss prevention") && html.contains(&held), "{html}");
-    assert!(html.contains("50 downloads"), "{html}");
+    assert!(html.contains("id=\"cap-downloads\" value=\"50\""), "{html}");
     let plain = id(&owner.upload(&m, "plain.txt", b"nothing here".to_vec()).await);
     let not_held = Client::send(owner.request(reqwest::Method::DELETE, &format!("/api/v1/documents/{plain}"))).await;
     assert_eq!(not_held.status, StatusCode::BAD_REQUEST, "{}", not_held.text());
@@ -260,4 +260,113 @@ crate::both!(the_daily_download_cap_refuses_one_user_only, |srv| async move {
     assert_eq!(fetch(&staff, &doc).await, StatusCode::OK);
     assert_eq!(fetch(&staff, &doc).await, StatusCode::OK);
     assert_eq!(fetch(&staff, &doc).await, StatusCode::TOO_MANY_REQUESTS);
+});
+
+// The security page's forms, as an owner uses them: each setting saved through the same
+// service as the API (so the API reads it back), a refused value shown with its reason and
+// nothing saved, held documents released from the page, and no form for a staff member.
+crate::both!(protection_settings_are_set_from_the_security_page, |srv| async move {
+    use crate::ui::{csrf_of, post_form};
+    let (owner, m, tid) = setup(srv, "uiprot").await;
+    let html = owner.get("/account/security").await.text();
+    let defaults = owner.get("/api/v1/tenant/upload-policy").await.json()["allowed"].as_array().unwrap().len();
+    assert_eq!(html.matches("\" checked> ").count(), defaults, "the default types are ticked");
+    let csrf = csrf_of(&html);
+    let upload_policy = || async { owner.get("/api/v1/tenant/upload-policy").await.json()["allowed"].clone() };
+    let dlp_policy = || async { owner.get("/api/v1/tenant/dlp-policy").await.json() };
+
+    // File types: the ticked ones, exactly.
+    let r = post_form(&owner, "/account/security/uploads", &[("csrf", &csrf), ("allowed", "pdf"), ("allowed", "text")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("The accepted file types were saved."));
+    assert_eq!(upload_policy().await, json!(["pdf", "text"]));
+    let png = owner.upload(&m, "a.png", crate::uploads::png()).await;
+    assert_eq!(png.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", png.text());
+    let bad = post_form(&owner, "/account/security/uploads", &[("csrf", &csrf), ("allowed", "exe")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text().contains("unknown file type"), "{}", bad.text());
+    assert_eq!(upload_policy().await, json!(["pdf", "text"]), "a refused list changes nothing");
+
+    // DLP actions and the cap (in MiB on the form, bytes in the API).
+    let dlp = [("csrf", csrf.as_str()), ("dlp.payment_card", "quarantine"), ("cap_downloads", "5"), ("cap_mib", "2")];
+    let r = post_form(&owner, "/account/security/dlp", &dlp).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let saved = dlp_policy().await;
+    assert_eq!(saved["detectors"]["payment_card"], "quarantine");
+    assert_eq!(saved["download_cap"], json!({"downloads": 5, "bytes": 2 << 20}));
+    assert!(r.text().contains("id=\"cap-mib\" value=\"2\""), "the page shows what was saved");
+    for (field, value, reason) in [
+        ("cap_downloads", "lots", "is not a whole number"),
+        ("cap_downloads", "0", "at least 1"),
+        ("dlp.iban", "shout", "unknown action"),
+        ("dlp.shoe_size", "warn", "unknown detector"),
+    ] {
+        let r = post_form(&owner, "/account/security/dlp", &[("csrf", &csrf), (field, value)]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}={value}: {}", r.text());
+        assert!(r.text().contains(reason), "{field}={value}: {}", r.text());
+        assert_eq!(dlp_policy().await, saved, "{field}={value} changed the policy");
+    }
+    // Empty cap fields: no cap.
+    let r = post_form(&owner, "/account/security/dlp", &[("csrf", &csrf), ("cap_downloads", ""), ("cap_mib", "")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(dlp_policy().await["download_cap"], json!({"downloads": null, "bytes": null}));
+
+    // Sign-in networks: one a line; a list leaving out this address, or a non-network, refused.
+    let r = post_form(&owner, "/account/security/networks", &[("csrf", &csrf), ("networks", "127.0.0.0/8\r\n10.0.0.0/8")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let networks = || async { owner.get("/api/v1/tenant/network-access").await.json()["networks"].clone() };
+    assert_eq!(networks().await, json!(["10.0.0.0/8", "127.0.0.0/8"]));
+    for (list, reason) in [("10.0.0.0/8", "lock you out"), ("not-a-network", "networks")] {
+        let r = post_form(&owner, "/account/security/networks", &[("csrf", &csrf), ("networks", list)]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{list}: {}", r.text());
+        assert!(r.text().contains(reason), "{list}: {}", r.text());
+    }
+    assert_eq!(networks().await, json!(["10.0.0.0/8", "127.0.0.0/8"]));
+    let r = post_form(&owner, "/account/security/networks", &[("csrf", &csrf), ("networks", "")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(networks().await, json!([]));
+
+    // A held document is released from the page and can then be fetched.
+    let held = id(&owner.upload(&m, "card.txt", CARD.as_bytes().to_vec()).await);
+    let html = owner.get("/account/security").await.text();
+    assert!(html.contains(&format!("/account/security/held/{held}/release")), "{html}");
+    let r = post_form(&owner, &format!("/account/security/held/{held}/release"), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("id=\"held-none\""), "{}", r.text());
+    assert_eq!(fetch(&owner, &held).await, StatusCode::OK);
+    let again = post_form(&owner, &format!("/account/security/held/{held}/discard"), &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "only a held document can be deleted here");
+    assert_eq!(fetch(&owner, &held).await, StatusCode::OK);
+
+    // Every change is audited; a staff member sees no form and is refused.
+    let audit = audit_text(&owner).await;
+    for action in ["tenant.upload_policy", "tenant.dlp_policy", "tenant.network_access", "dlp.document_released"] {
+        assert!(audit.contains(action), "{action} not audited");
+    }
+    let staff = member(srv, &owner, "uiprot", tid, &m, "staff").await;
+    let page = staff.get("/account/security").await.text();
+    assert!(!page.contains("save-uploads"), "{page}");
+    let r = post_form(&staff, "/account/security/uploads", &[("csrf", &csrf_of(&page)), ("allowed", "pdf")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(upload_policy().await, json!(["pdf", "text"]));
+});
+
+// A quarantine reaches the operators' alert receiver as a signed webhook naming the document
+// and the counts found, never the identifiers themselves.
+crate::alerts::on_both!(a_quarantine_is_told_to_the_alert_receiver, |db| async move {
+    let hook = portcullis_testkit::WebhookSink::started().await;
+    let srv = crate::alerts::server(db, &hook, None, |_| {}).await;
+    let (owner, m, tid) = setup(&srv, "dlpalert").await;
+    let policy = json!({"detectors": {"payment_card": "quarantine"}, "download_cap": {"downloads": null, "bytes": null}});
+    assert_eq!(owner.put_json("/api/v1/tenant/dlp-policy", policy).await.status, StatusCode::OK);
+    let held = id(&owner.upload(&m, "card.txt", format!("Card: {CARD}").into_bytes()).await);
+    let got = hook.wait_for(1, crate::alerts::kind("document_quarantined")).await;
+    let body = got[0].json();
+    assert_eq!(body["subject"], format!("document:{held}"));
+    assert_eq!(body["tenant"]["id"], tid.to_string());
+    assert_eq!(body["detail"]["findings"]["payment_card"], 1);
+    clean_of_values(&got[0].text());
+    srv.stop().await;
 });

@@ -6,7 +6,7 @@
 
 use crate::alerts::{kind, on_both, server};
 use crate::support::sql_column;
-use portcullis_testkit::{Client, Db, PASSWORD, TestServer, WebhookSink};
+use portcullis_testkit::{Client, PASSWORD, TestServer, WebhookSink};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -220,4 +220,51 @@ on_both!(scans_and_csrf_failures_block_the_source, |db| async move {
     // Blocks end by themselves.
     srv.clock.advance(time::Duration::minutes(61));
     assert_eq!(scanner.get("/api/v1/matters").await.status, StatusCode::UNAUTHORIZED);
+});
+
+// An attacked account that already has a second factor: the attacker's guesses protect it, a
+// session the owner opened and stepped up before the attack loses its step-up (its next
+// sensitive action asks for the code again), while ordinary work in it goes on; a new sign-in
+// still needs the code, from any device.
+on_both!(a_protected_account_with_a_second_factor_steps_up_again, |db| async move {
+    use portcullis_core::clock::Clock;
+    let hook = WebhookSink::started().await;
+    let srv = server(db, &hook, None, |c| c.ids_brute_force_failures = 3).await;
+    let (_, owner) = srv.tenant("acme").await;
+    let mut mine = client_from(&srv, 1);
+    assert_eq!(mine.login("acme", &owner, PASSWORD).await.status, StatusCode::OK);
+    let secret = mine.post("/api/v1/me/totp", json!({})).await.json()["secret"].as_str().unwrap().to_string();
+    let code = portcullis_testkit::totp_code(&secret, srv.clock.now());
+    assert_eq!(mine.post("/api/v1/me/totp/confirm", json!({"code": code})).await.status, StatusCode::OK);
+    srv.clock.advance(time::Duration::seconds(30));
+    let code = portcullis_testkit::totp_code(&secret, srv.clock.now());
+    assert_eq!(mine.post("/api/v1/session/step-up", json!({"code": code})).await.status, StatusCode::OK);
+    let token = json!({"name": "ci", "scopes": ["read"]});
+    assert_eq!(mine.post("/api/v1/tokens", token.clone()).await.status, StatusCode::CREATED);
+
+    // The attack: wrong passwords from another address protect the account.
+    let attacker = client_from(&srv, 3);
+    for _ in 0..3 {
+        assert_eq!(attacker.clone().login("acme", &owner, "a wrong guess at it").await.status, StatusCode::UNAUTHORIZED);
+    }
+    hook.wait_for(1, kind("brute_force")).await;
+    assert!(audited(&srv, "security.account_protected").await);
+
+    // The owner's session works on, but its earlier step-up no longer counts.
+    assert_eq!(mine.get("/api/v1/matters").await.status, StatusCode::OK);
+    let r = mine.post("/api/v1/tokens", token.clone()).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "step_up_required".to_string()));
+    srv.clock.advance(time::Duration::seconds(30));
+    let code = portcullis_testkit::totp_code(&secret, srv.clock.now());
+    assert_eq!(mine.post("/api/v1/session/step-up", json!({"code": code})).await.status, StatusCode::OK);
+    assert_eq!(mine.post("/api/v1/tokens", token).await.status, StatusCode::CREATED);
+
+    // A new sign-in needs the code as always, and with it succeeds from a device never seen.
+    let mut elsewhere = client_from(&srv, 4);
+    let r = elsewhere.login("acme", &owner, PASSWORD).await;
+    assert_eq!(r.error_code(), "second_factor_required");
+    srv.clock.advance(time::Duration::seconds(30));
+    let code = portcullis_testkit::totp_code(&secret, srv.clock.now());
+    let r = elsewhere.login_with_code("acme", &owner, PASSWORD, Some(&code)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 });

@@ -5,6 +5,7 @@
 mod approvals;
 mod pages;
 mod passkeys;
+mod protection;
 mod security;
 
 use crate::{AppState, WebSettings};
@@ -39,6 +40,11 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/account/security/totp/remove", post(security::remove))
         .route("/account/security/policy", post(security::set_policy))
         .route("/account/security/blocks/{id}/lift", post(security::lift_block))
+        .route("/account/security/uploads", post(protection::set_uploads))
+        .route("/account/security/dlp", post(protection::set_dlp))
+        .route("/account/security/networks", post(protection::set_networks))
+        .route("/account/security/held/{id}/release", post(protection::release))
+        .route("/account/security/held/{id}/discard", post(protection::discard))
         .route("/account/sessions/{id}/end", post(security::end_session))
         .route("/account/password", post(security::change_password))
         .route("/account/step-up", get(security::step_up_form).post(security::step_up))

@@ -34,37 +34,10 @@ pub struct SecurityPage {
     sessions: Vec<SessionRow>,
     passkeys: Vec<crate::api::dto::PasskeyView>,
     /// Owners and admins: the upload allow-list, DLP actions, download cap and held documents.
-    protection: Option<ProtectionRows>,
+    protection: Option<super::protection::ProtectionRows>,
     /// Owners and admins: the firm's protected accounts and paused downloads, and detections.
     blocks: Vec<crate::api::security::BlockView>,
     detections: Vec<crate::api::security::DetectionView>,
-}
-
-/// The firm's protective controls as the security page shows them.
-pub struct ProtectionRows {
-    allowed: String,
-    detectors: Vec<(String, String)>,
-    cap: String,
-    held: Vec<(String, String, String)>,
-}
-
-async fn protection_rows(s: &AppState, c: &UiCaller) -> Result<ProtectionRows, UiError> {
-    let p = s.portal.protection(&c.principal).await?;
-    let held = s.portal.held_documents(&c.principal).await?;
-    let or_none = |v: Option<u64>| v.map_or_else(|| "no limit".to_owned(), |n| n.to_string());
-    Ok(ProtectionRows {
-        allowed: p.allowed_names().join(", "),
-        detectors: portcullis_core::dlp::Detector::ALL
-            .iter()
-            .map(|d| (d.as_str().replace('_', " "), p.action(*d).as_str().replace('_', " ")))
-            .collect(),
-        cap: format!(
-            "{} downloads and {} bytes per user per UTC day",
-            or_none(p.download_cap.downloads),
-            or_none(p.download_cap.bytes)
-        ),
-        held: held.iter().map(|f| (f.document_id.to_string(), f.matter_id.to_string(), f.findings.clone())).collect(),
-    })
 }
 
 /// One of the user's sessions, as the security page lists it.
@@ -113,7 +86,7 @@ pub(super) async fn security_page(s: &AppState, c: &UiCaller, notice: Option<Str
         notice,
         sessions,
         passkeys: s.portal.list_passkeys(&c.principal).await?.iter().map(crate::api::dto::PasskeyView::from).collect(),
-        protection: if can_set_policy { Some(protection_rows(s, c).await?) } else { None },
+        protection: if can_set_policy { Some(super::protection::protection_rows(s, c).await?) } else { None },
         blocks: overview.as_ref().map(|o| o.blocks.iter().map(Into::into).collect()).unwrap_or_default(),
         detections: overview.as_ref().map(|o| o.detections.iter().map(Into::into).collect()).unwrap_or_default(),
     })
