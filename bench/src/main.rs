@@ -3,7 +3,12 @@
 //! same library sealing 64 KiB buffers in place, with `openssl speed` as a second reference.
 //! Every measurement is repeated (5 rounds by default) and the medians are compared, since other
 //! work on the machine makes single runs vary.
+//!
+//! `cargo run --release -p portcullis-bench -- inspect [MiB] [rounds]`: upload inspection (type
+//! check, text extraction, DLP scan) per kind of upload; see `inspect.rs`.
 #![forbid(unsafe_code)]
+
+mod inspect;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use bytes::{Bytes, BytesMut};
@@ -135,7 +140,7 @@ async fn format_encrypt(n: usize) -> Result<f64, String> {
 }
 
 /// Median, lowest and highest of some rates.
-fn summary(mut rates: Vec<f64>) -> (f64, f64, f64) {
+pub(crate) fn summary(mut rates: Vec<f64>) -> (f64, f64, f64) {
     rates.sort_by(f64::total_cmp);
     let at = |i: usize| rates.get(i).copied().unwrap_or(f64::NAN);
     (at(rates.len() / 2), at(0), at(rates.len().saturating_sub(1)))
@@ -157,12 +162,19 @@ fn openssl_reference() -> String {
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
-    if args.next().as_deref() != Some("crypto") {
-        eprintln!("usage: portcullis-bench crypto [MiB (default 2048)] [rounds (default 5)]");
-        return std::process::ExitCode::FAILURE;
-    }
+    let which = args.next();
     let mib: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2048);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5).max(1);
+    match which.as_deref() {
+        Some("crypto") => {}
+        Some("inspect") => return exit(inspect::run(mib.min(1024), rounds)),
+        _ => {
+            eprintln!(
+                "usage: portcullis-bench crypto|inspect [MiB (default 2048; inspect at most 1024)] [rounds (default 5)]"
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let n = mib * 1024 * 1024 / CHUNK;
     let rt = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,
@@ -216,6 +228,10 @@ fn main() -> std::process::ExitCode {
         println!("openssl speed -evp aes-256-gcm, 64 KiB blocks (bytes/s in thousands):\n{}", openssl_reference());
         Ok(())
     })();
+    exit(result)
+}
+
+fn exit(result: Result<(), String>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

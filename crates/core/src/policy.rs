@@ -693,7 +693,8 @@ mod tests {
     #[test]
     fn protection_voids_checks_made_up_to_its_start() {
         let since = time::macros::datetime!(2026-11-24 12:00 UTC);
-        for (at, kept) in [(since - Duration::seconds(1), false), (since, false), (since + Duration::seconds(1), true)] {
+        for (at, kept) in [(since - Duration::seconds(1), false), (since, false), (since + Duration::seconds(1), true)]
+        {
             let mut sf = SecondFactor { enrol_required: false, verified_at: Some(at) };
             protection_resets_step_up(&mut sf, Some(since));
             assert_eq!(sf.verified_at.is_some(), kept, "check at {at}");

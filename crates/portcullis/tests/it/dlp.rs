@@ -308,13 +308,15 @@ crate::both!(protection_settings_are_set_from_the_security_page, |srv| async mov
         assert_eq!(dlp_policy().await, saved, "{field}={value} changed the policy");
     }
     // Empty cap fields: no cap.
-    let r = post_form(&owner, "/account/security/dlp", &[("csrf", &csrf), ("cap_downloads", ""), ("cap_mib", "")]).await;
+    let r =
+        post_form(&owner, "/account/security/dlp", &[("csrf", &csrf), ("cap_downloads", ""), ("cap_mib", "")]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(dlp_policy().await["download_cap"], json!({"downloads": null, "bytes": null}));
 
     // Sign-in networks: one a line; a list leaving out this address, or a non-network, refused.
-    let r = post_form(&owner, "/account/security/networks", &[("csrf", &csrf), ("networks", "127.0.0.0/8\r\n10.0.0.0/8")])
-        .await;
+    let r =
+        post_form(&owner, "/account/security/networks", &[("csrf", &csrf), ("networks", "127.0.0.0/8\r\n10.0.0.0/8")])
+            .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let networks = || async { owner.get("/api/v1/tenant/network-access").await.json()["networks"].clone() };
     assert_eq!(networks().await, json!(["10.0.0.0/8", "127.0.0.0/8"]));
@@ -359,7 +361,8 @@ crate::alerts::on_both!(a_quarantine_is_told_to_the_alert_receiver, |db| async m
     let hook = portcullis_testkit::WebhookSink::started().await;
     let srv = crate::alerts::server(db, &hook, None, |_| {}).await;
     let (owner, m, tid) = setup(&srv, "dlpalert").await;
-    let policy = json!({"detectors": {"payment_card": "quarantine"}, "download_cap": {"downloads": null, "bytes": null}});
+    let policy =
+        json!({"detectors": {"payment_card": "quarantine"}, "download_cap": {"downloads": null, "bytes": null}});
     assert_eq!(owner.put_json("/api/v1/tenant/dlp-policy", policy).await.status, StatusCode::OK);
     let held = id(&owner.upload(&m, "card.txt", format!("Card: {CARD}").into_bytes()).await);
     let got = hook.wait_for(1, crate::alerts::kind("document_quarantined")).await;

@@ -245,7 +245,10 @@ on_both!(a_protected_account_with_a_second_factor_steps_up_again, |db| async mov
     // The attack: wrong passwords from another address protect the account.
     let attacker = client_from(&srv, 3);
     for _ in 0..3 {
-        assert_eq!(attacker.clone().login("acme", &owner, "a wrong guess at it").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            attacker.clone().login("acme", &owner, "a wrong guess at it").await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
     hook.wait_for(1, kind("brute_force")).await;
     assert!(audited(&srv, "security.account_protected").await);
