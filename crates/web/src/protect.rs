@@ -255,45 +255,62 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
     s.strip_prefix('[').and_then(|r| r.split_once(']')).and_then(|(ip, _)| ip.parse().ok())
 }
 
+/// A request from a trusted proxy whose forwarding header cannot name the client: the hop the
+/// proxies vouch for does not parse (`unknown`, an obfuscated `_id`, junk), or a single-address
+/// header came twice. Only the proxies' own configuration can cause this (a client's forged
+/// entries sit left of the proxies' and are never reached), so it is refused rather than
+/// attributed to the proxy, whose address all its clients share.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unattributable;
+
 /// The client's IP: the TCP peer, unless the peer is a trusted proxy, in which case the
-/// configured header names it (the right-most hop that is not itself trusted). A trusted peer
-/// that sends no usable header leaves the peer's own address.
-pub fn resolve(peer: IpAddr, headers: &HeaderMap, s: &ProtectSettings) -> IpAddr {
+/// configured header names it: walking the hops from the right, past trusted proxies, the
+/// first hop that is not one. A trusted peer that sends no such header is the client itself
+/// (a balancer's own health checks).
+pub fn resolve(peer: IpAddr, headers: &HeaderMap, s: &ProtectSettings) -> Result<IpAddr, Unattributable> {
     let peer = canonical(peer);
     if !trusted(&s.trusted_proxies, peer) {
-        return peer;
+        return Ok(peer);
     }
-    let hops: Vec<IpAddr> = match &s.client_ip_header {
+    // Each hop as written, left to right; `None` for one that does not parse.
+    let hops: Vec<Option<IpAddr>> = match &s.client_ip_header {
         ClientIpHeader::XForwardedFor => headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(parse_hop)
-            .collect::<Option<Vec<_>>>()
-            .unwrap_or_default(),
+            .map(|v| v.to_str().ok())
+            .flat_map(|v| v.map_or_else(|| vec![None], |v| v.split(',').map(parse_hop).collect()))
+            .collect(),
         ClientIpHeader::Forwarded => headers
             .get_all("forwarded")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|el| {
-                el.split(';').find_map(|pair| {
-                    let (k, v) = pair.split_once('=')?;
-                    k.trim().eq_ignore_ascii_case("for").then(|| parse_hop(v))
-                })
-            })
-            .collect::<Option<Vec<_>>>()
-            .unwrap_or_default(),
+            .map(|v| v.to_str().ok())
+            .flat_map(|v| v.map_or_else(|| vec![None], |v| v.split(',').map(forwarded_for).collect()))
+            .collect(),
         ClientIpHeader::Single(name) => {
-            let mut all = headers.get_all(name).iter();
-            match (all.next(), all.next()) {
-                (Some(v), None) => v.to_str().ok().and_then(parse_hop).into_iter().collect(),
-                _ => Vec::new(),
+            let all: Vec<_> = headers.get_all(name).iter().collect();
+            if all.len() > 1 {
+                return Err(Unattributable);
             }
+            all.into_iter().map(|v| v.to_str().ok().and_then(parse_hop)).collect()
         }
     };
-    hops.into_iter().map(canonical).rev().find(|ip| !trusted(&s.trusted_proxies, *ip)).unwrap_or(peer)
+    for hop in hops.into_iter().rev() {
+        match hop.map(canonical) {
+            Some(ip) if trusted(&s.trusted_proxies, ip) => continue,
+            Some(ip) => return Ok(ip),
+            None => return Err(Unattributable),
+        }
+    }
+    // No header, or only trusted proxies in it: the request comes from the proxies themselves.
+    Ok(peer)
+}
+
+/// The `for=` address of one `Forwarded` element.
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    element.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("for").then(|| parse_hop(v))?
+    })
 }
 
 /// Middleware: record the client's IP for everything after it (audit metadata, limits, filter).
@@ -304,8 +321,18 @@ pub async fn client_ip(
 ) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
     if let Some(peer) = peer {
-        let ip = resolve(peer, req.headers(), &g.settings);
-        req.extensions_mut().insert(ClientIp(ip));
+        match resolve(peer, req.headers(), &g.settings) {
+            Ok(ip) => {
+                req.extensions_mut().insert(ClientIp(ip));
+            }
+            Err(Unattributable) => {
+                let e = Error::invalid(
+                    "forwarded",
+                    "the forwarding header from the proxy does not name the client's address",
+                );
+                return refuse(req.uri().path(), e);
+            }
+        }
     }
     next.run(req).await
 }
@@ -351,6 +378,14 @@ mod tests {
         }
     }
 
+    fn res(peer: &str, h: &HeaderMap, s: &ProtectSettings) -> Result<IpAddr, Unattributable> {
+        resolve(peer.parse().unwrap(), h, s)
+    }
+
+    fn ok(ip: &str) -> Result<IpAddr, Unattributable> {
+        Ok(ip.parse().unwrap())
+    }
+
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
@@ -363,9 +398,10 @@ mod tests {
     fn the_peer_counts_unless_it_is_a_trusted_proxy() {
         let s = settings(&["10.0.0.0/8"], ClientIpHeader::XForwardedFor);
         let h = headers(&[("x-forwarded-for", "203.0.113.9")]);
-        assert_eq!(resolve("192.0.2.1".parse().unwrap(), &h, &s), "192.0.2.1".parse::<IpAddr>().unwrap());
-        assert_eq!(resolve("10.1.2.3".parse().unwrap(), &h, &s), "203.0.113.9".parse::<IpAddr>().unwrap());
-        assert_eq!(resolve("::ffff:10.1.2.3".parse().unwrap(), &h, &s), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(res("192.0.2.1", &h, &s), ok("192.0.2.1"));
+        assert_eq!(res("10.1.2.3", &h, &s), ok("203.0.113.9"));
+        assert_eq!(res("::ffff:10.1.2.3", &h, &s), ok("203.0.113.9"));
+        assert_eq!(res("10.1.2.3", &HeaderMap::new(), &s), ok("10.1.2.3"), "the balancer's own request");
     }
 
     #[test]
@@ -373,22 +409,29 @@ mod tests {
         let s = settings(&["10.0.0.0/8"], ClientIpHeader::XForwardedFor);
         // The client forged the first entry; the proxies appended the rest.
         let h = headers(&[("x-forwarded-for", "1.1.1.1, 198.51.100.7, 10.0.0.5")]);
-        assert_eq!(resolve("10.0.0.6".parse().unwrap(), &h, &s), "198.51.100.7".parse::<IpAddr>().unwrap());
-        // Garbage in the header: fall back to the peer rather than guess.
+        assert_eq!(res("10.0.0.6", &h, &s), ok("198.51.100.7"));
+        // Junk the client put in front is never reached...
         let h = headers(&[("x-forwarded-for", "nonsense, 198.51.100.7")]);
-        assert_eq!(resolve("10.0.0.6".parse().unwrap(), &h, &s), "10.0.0.6".parse::<IpAddr>().unwrap());
+        assert_eq!(res("10.0.0.6", &h, &s), ok("198.51.100.7"));
+        let h = headers(&[("x-forwarded-for", "nonsense"), ("x-forwarded-for", "198.51.100.7, 10.0.0.5")]);
+        assert_eq!(res("10.0.0.6", &h, &s), ok("198.51.100.7"));
+        // ...while a hop the proxies vouch for that names nobody is refused, never the proxy's.
+        let h = headers(&[("x-forwarded-for", "198.51.100.7, unknown, 10.0.0.5")]);
+        assert_eq!(res("10.0.0.6", &h, &s), Err(Unattributable));
     }
 
     #[test]
     fn forwarded_and_single_headers() {
         let s = settings(&["10.0.0.0/8"], ClientIpHeader::Forwarded);
         let h = headers(&[("forwarded", r#"for=1.1.1.1, for="[2001:db8::1]:443";proto=https, for=10.0.0.2"#)]);
-        assert_eq!(resolve("10.0.0.6".parse().unwrap(), &h, &s), "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(res("10.0.0.6", &h, &s), ok("2001:db8::1"));
+        let h = headers(&[("forwarded", "for=198.51.100.7, for=_hidden")]);
+        assert_eq!(res("10.0.0.6", &h, &s), Err(Unattributable));
         let s = settings(&["10.0.0.0/8"], ClientIpHeader::Single(axum::http::HeaderName::from_static("x-real-ip")));
         let h = headers(&[("x-real-ip", "203.0.113.4")]);
-        assert_eq!(resolve("10.0.0.6".parse().unwrap(), &h, &s), "203.0.113.4".parse::<IpAddr>().unwrap());
+        assert_eq!(res("10.0.0.6", &h, &s), ok("203.0.113.4"));
         let h = headers(&[("x-real-ip", "203.0.113.4"), ("x-real-ip", "203.0.113.5")]);
-        assert_eq!(resolve("10.0.0.6".parse().unwrap(), &h, &s), "10.0.0.6".parse::<IpAddr>().unwrap());
+        assert_eq!(res("10.0.0.6", &h, &s), Err(Unattributable));
     }
 
     #[test]

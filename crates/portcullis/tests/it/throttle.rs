@@ -295,6 +295,17 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         Client::send(proxy.request(reqwest::Method::GET, "/api/v1/session").header("x-forwarded-for", "198.51.100.2"))
             .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "another client behind the proxy is served");
+    // A hop the proxy vouches for that names nobody is refused with a reason; junk a client put
+    // in front of the proxy's entry is never read.
+    let r = Client::send(proxy.request(reqwest::Method::GET, "/api/v1/session").header("x-forwarded-for", "unknown"))
+        .await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::BAD_REQUEST, "invalid_request".to_string()), "{}", r.text());
+    assert!(r.text().contains("forwarding header"), "{}", r.text());
+    let r = Client::send(
+        proxy.request(reqwest::Method::GET, "/api/v1/session").header("x-forwarded-for", "junk, 198.51.100.3"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
     // The forwarded address is what the audit trail records.
     let mut c = srv.client().bound_to(ip("127.0.0.8"));
     let r = c.login_json(serde_json::json!({"tenant": "acme", "email": owner, "password": PASSWORD})).await;
