@@ -144,6 +144,8 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// Seconds a client gets to send its request headers (HTTP/1; slow-loris defence).
     pub header_read_timeout_secs: u64,
+    /// Seconds a connection may move no bytes either way before it is closed (HTTP/1 and 2).
+    pub connection_idle_timeout_secs: u64,
     /// Largest request head: HTTP/1 read buffer and HTTP/2 header list, and the filter's limit
     /// on the headers' total size.
     pub max_header_bytes: usize,
@@ -305,6 +307,7 @@ impl Default for Config {
             max_connections: 10_000,
             max_connections_per_ip: 256,
             header_read_timeout_secs: 10,
+            connection_idle_timeout_secs: 120,
             max_header_bytes: 16 * 1024,
             waf_path_rules: true,
             waf_query_rules: true,
@@ -396,6 +399,7 @@ const KEYS: &[&str] = &[
     "max_connections",
     "max_connections_per_ip",
     "header_read_timeout_secs",
+    "connection_idle_timeout_secs",
     "max_header_bytes",
     "waf_path_rules",
     "waf_query_rules",
@@ -568,6 +572,14 @@ impl Config {
         }
         if !(1..=300).contains(&self.header_read_timeout_secs) {
             bail!("key `header_read_timeout_secs`: must be from 1 to 300");
+        }
+        // Longer than a request may take and an upload may pause, so only idle connections end.
+        let floor = self.request_timeout_secs.max(self.upload_idle_timeout_secs);
+        if !(floor..=3600).contains(&self.connection_idle_timeout_secs) {
+            bail!(
+                "key `connection_idle_timeout_secs`: must be from {floor} (request_timeout_secs and \
+                 upload_idle_timeout_secs) to 3600"
+            );
         }
         Ok(ProtectSettings {
             trusted_proxies,
@@ -791,13 +803,14 @@ mod tests {
     #[test]
     fn protection_settings_are_checked_and_errors_name_the_key() {
         let base = Config::default();
-        let cases: [(Config, &str); 7] = [
+        let cases: [(Config, &str); 8] = [
             (Config { trusted_proxies: vec!["10.0.0.0/33".into()], ..base.clone() }, "trusted_proxies"),
             (Config { trusted_proxies: vec!["proxy.example".into()], ..base.clone() }, "trusted_proxies"),
             (Config { client_ip_header: "bad header".into(), ..base.clone() }, "client_ip_header"),
             (Config { rate_limit_ip_burst: 0, ..base.clone() }, "rate_limit_ip_burst"),
             (Config { max_in_flight_requests: 0, ..base.clone() }, "max_in_flight_requests"),
             (Config { header_read_timeout_secs: 0, ..base.clone() }, "header_read_timeout_secs"),
+            (Config { connection_idle_timeout_secs: 59, ..base.clone() }, "connection_idle_timeout_secs"),
             (Config { max_connections_per_ip: 0, ..base.clone() }, "max_connections_per_ip"),
         ];
         for (cfg, key) in cases {

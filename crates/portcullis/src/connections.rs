@@ -3,6 +3,10 @@
 //! from the per-address cap, since every client behind them shares their address). A
 //! connection past a cap is closed at once, before the TLS handshake, and counted in
 //! `portcullis_connections_refused_total{cap}`.
+//!
+//! Each connection is also closed once it has moved no bytes either way for the idle timeout:
+//! HTTP/2 has no header-read timeout, so without this an idle (or deliberately silent)
+//! connection held its slot for ever. Counted in `portcullis_connections_idle_closed_total`.
 
 use axum_server::accept::Accept;
 use std::collections::HashMap;
@@ -11,8 +15,10 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 /// The caps and the live counts.
 #[derive(Debug)]
@@ -20,6 +26,7 @@ struct Counts {
     max_total: usize,
     max_per_ip: usize,
     trusted: Vec<ipnet::IpNet>,
+    idle: Duration,
     open: Mutex<(usize, HashMap<IpAddr, usize>)>,
 }
 
@@ -60,17 +67,46 @@ impl Counts {
 pub struct CapAcceptor(Arc<Counts>);
 
 impl CapAcceptor {
-    pub fn new(max_total: usize, max_per_ip: usize, trusted: Vec<ipnet::IpNet>) -> Self {
-        Self(Arc::new(Counts { max_total, max_per_ip, trusted, open: Mutex::new((0, HashMap::new())) }))
+    pub fn new(max_total: usize, max_per_ip: usize, trusted: Vec<ipnet::IpNet>, idle: Duration) -> Self {
+        Self(Arc::new(Counts { max_total, max_per_ip, trusted, idle, open: Mutex::new((0, HashMap::new())) }))
     }
 }
 
-/// A connection that holds its slot until it is dropped.
+/// A connection that holds its slot until it is dropped, and ends after the idle timeout
+/// without a byte either way.
 #[derive(Debug)]
 pub struct Counted {
     stream: TcpStream,
     ip: IpAddr,
     counts: Arc<Counts>,
+    /// When the connection counts as idle, pushed back by every byte read or written.
+    idle_at: Pin<Box<Sleep>>,
+}
+
+impl Counted {
+    /// Pass on what the stream did: progress pushes the deadline back; a wait past the deadline
+    /// becomes a timeout error, which ends the connection.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+        moved: impl Fn(&T) -> bool,
+    ) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Ready(Ok(v)) => {
+                if moved(&v) {
+                    let at = Instant::now() + self.counts.idle;
+                    self.idle_at.as_mut().reset(at);
+                }
+                Poll::Ready(Ok(v))
+            }
+            Poll::Pending if self.idle_at.as_mut().poll(cx).is_ready() => {
+                metrics::counter!("portcullis_connections_idle_closed_total").increment(1);
+                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle")))
+            }
+            other => other,
+        }
+    }
 }
 
 impl Drop for Counted {
@@ -81,13 +117,17 @@ impl Drop for Counted {
 
 impl AsyncRead for Counted {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        let grew = buf.filled().len() > before;
+        self.watch(cx, polled, |_| grew)
     }
 }
 
 impl AsyncWrite for Counted {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.watch(cx, polled, |n| *n > 0)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_flush(cx)
@@ -100,7 +140,8 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.watch(cx, polled, |n| *n > 0)
     }
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
@@ -119,7 +160,10 @@ impl<S> Accept<TcpStream, S> for CapAcceptor {
                 v4 => v4,
             };
             match self.0.take(ip) {
-                Ok(()) => Ok((Counted { stream, ip, counts: self.0.clone() }, service)),
+                Ok(()) => {
+                    let idle_at = Box::pin(tokio::time::sleep(self.0.idle));
+                    Ok((Counted { stream, ip, counts: self.0.clone(), idle_at }, service))
+                }
                 Err(cap) => {
                     metrics::counter!("portcullis_connections_refused_total", "cap" => cap).increment(1);
                     Err(io::Error::other("connection cap reached"))
@@ -137,7 +181,7 @@ mod tests {
 
     #[test]
     fn caps_per_address_and_in_total() {
-        let c = CapAcceptor::new(3, 2, vec!["10.0.0.0/8".parse().unwrap()]).0;
+        let c = CapAcceptor::new(3, 2, vec!["10.0.0.0/8".parse().unwrap()], Duration::from_secs(60)).0;
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let p: IpAddr = "10.0.0.1".parse().unwrap();
         assert!(c.take(a).is_ok() && c.take(a).is_ok());

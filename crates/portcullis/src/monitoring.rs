@@ -73,6 +73,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Requests refused with 429, by limit (ip, account, tenant, sign_in).",
     ),
     ("portcullis_connections_refused_total", Kind::Counter, "Connections closed at once by a cap (server, ip)."),
+    (
+        "portcullis_connections_idle_closed_total",
+        Kind::Counter,
+        "Connections closed after moving no bytes for connection_idle_timeout_secs.",
+    ),
     ("portcullis_requests_shed_total", Kind::Counter, "Requests refused with 503 because too many were in progress."),
     ("portcullis_waf_blocks_total", Kind::Counter, "Requests the request filter refused, by rule."),
     ("portcullis_audit_events_total", Kind::Counter, "Audit events written, by action."),

@@ -179,6 +179,7 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         cfg.max_connections,
         cfg.max_connections_per_ip,
         cfg.protect()?.trusted_proxies,
+        Duration::from_secs(cfg.connection_idle_timeout_secs),
     );
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls).acceptor(caps);
     let mut server =

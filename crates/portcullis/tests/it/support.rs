@@ -129,14 +129,23 @@ pub async fn try_raw_tls(
     srv: &portcullis_testkit::TestServer,
     from: &str,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    // HTTP/1.1, so requests go on the wire exactly as written.
+    try_raw_tls_speaking(srv, from, b"http/1.1").await
+}
+
+/// [`try_raw_tls`] offering the protocol `alpn` (`h2` for HTTP/2).
+pub async fn try_raw_tls_speaking(
+    srv: &portcullis_testkit::TestServer,
+    from: &str,
+    alpn: &[u8],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&srv.cert_pem) {
         roots.add(cert.unwrap()).unwrap();
     }
     let mut config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    // HTTP/1.1, so requests go on the wire exactly as written.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let addr: std::net::SocketAddr = srv.base.trim_start_matches("https://").parse().unwrap();
     let socket = tokio::net::TcpSocket::new_v4()?;

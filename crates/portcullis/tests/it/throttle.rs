@@ -297,8 +297,8 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "another client behind the proxy is served");
     // A hop the proxy vouches for that names nobody is refused with a reason; junk a client put
     // in front of the proxy's entry is never read.
-    let r = Client::send(proxy.request(reqwest::Method::GET, "/api/v1/session").header("x-forwarded-for", "unknown"))
-        .await;
+    let r =
+        Client::send(proxy.request(reqwest::Method::GET, "/api/v1/session").header("x-forwarded-for", "unknown")).await;
     assert_eq!((r.status, r.error_code()), (StatusCode::BAD_REQUEST, "invalid_request".to_string()), "{}", r.text());
     assert!(r.text().contains("forwarding header"), "{}", r.text());
     let r = Client::send(
@@ -389,5 +389,27 @@ async fn connections_past_the_per_address_cap_are_closed_and_others_are_served()
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(served, "the slot of a closed connection never came back");
+    srv.stop().await;
+}
+
+/// An HTTP/2 connection that says nothing after its preface is closed after the idle timeout
+/// (HTTP/2 has no header-read timeout), and the server serves others meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = TestServer::start_with(Db::Sqlite, |c| {
+        (c.request_timeout_secs, c.upload_idle_timeout_secs, c.connection_idle_timeout_secs) = (1, 1, 2);
+    })
+    .await;
+    let mut s = crate::support::try_raw_tls_speaking(&srv, "127.0.0.21", b"h2").await.unwrap();
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "the server speaks HTTP/2");
+    // The connection preface and an empty SETTINGS frame; then silence.
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0").await.unwrap();
+    s.flush().await.unwrap();
+    let mut sink = Vec::new();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(60), s.read_to_end(&mut sink)).await;
+    assert!(ended.is_ok(), "the idle connection was still open after a minute");
+    assert!(sink.len() >= 9, "the server answered the preface before closing: {sink:?}");
+    assert_eq!(srv.client().get("/healthz").await.status, StatusCode::OK);
     srv.stop().await;
 }
