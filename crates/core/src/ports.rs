@@ -442,7 +442,9 @@ pub trait Tx: Send {
     async fn detections(&mut self, tenant: Option<TenantId>, limit: i64) -> Result<Vec<Detection>>;
     /// Record a failed sign-in from `ip` on `target` and forget those before `since`; returns
     /// how many distinct targets failed from `ip`, from how many distinct addresses `target`
-    /// failed, and how often `target` failed from `ip`, since `since`.
+    /// failed, and how often `target` failed from `ip`, since `since`. Failures are recorded one
+    /// at a time across nodes, so each count is seen by exactly one failure and a threshold is
+    /// crossed exactly once.
     async fn record_signin_failure(
         &mut self,
         ip: &str,
@@ -450,6 +452,10 @@ pub trait Tx: Send {
         at: OffsetDateTime,
         since: OffsetDateTime,
     ) -> Result<(u32, u32, u32)>;
+    /// Hold a user's download counters (daily usage, baseline) until this transaction ends, so
+    /// that parallel downloads read and update them one after another (PostgreSQL's read
+    /// committed would otherwise lose updates; SQLite's write transaction already excludes).
+    async fn lock_user_counters(&mut self, tenant: TenantId, user: UserId) -> Result<()>;
     async fn baseline(&mut self, tenant: TenantId, user: UserId) -> Result<Option<Baseline>>;
     async fn save_baseline(&mut self, b: &Baseline) -> Result<()>;
     /// Remember that a user signed in from `ip`; true if it is the first time.

@@ -475,6 +475,19 @@ macro_rules! select_tokens {
 }
 
 impl SqlTx {
+    /// Serialise this transaction with every other holding the lock `name`, until it ends. On
+    /// PostgreSQL a transaction-scoped advisory lock (every node shares it); SQLite needs none,
+    /// since a write transaction already holds the database's only write lock. (Today the
+    /// audit chain's head row also serialises a tenant's audited actions; counters must not
+    /// depend on that.)
+    async fn advisory_lock(&mut self, name: &str) -> Result<()> {
+        const Q: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+        match &mut self.inner {
+            Inner::Sqlite(_) => Ok(()),
+            Inner::Pg(t) => sqlx::query(Q).bind(name).execute(&mut **t).await.map(|_| ()).map_err(db),
+        }
+    }
+
     /// Run a statement whose parameters are a tenant (`$1`) and a user (`$2`); rows affected.
     async fn exec_for_user(&mut self, q: &'static str, tenant: TenantId, user: UserId) -> Result<u64> {
         let (t, u) = (tenant.to_string(), user.to_string());
@@ -2434,6 +2447,7 @@ impl Tx for SqlTx {
         const TARGETS: &str = "SELECT COUNT(DISTINCT target) FROM signin_failures WHERE ip = $1 AND at >= $2";
         const SOURCES: &str = "SELECT COUNT(DISTINCT ip) FROM signin_failures WHERE target = $1 AND at >= $2";
         const TRIES: &str = "SELECT COUNT(*) FROM signin_failures WHERE ip = $1 AND target = $2 AND at >= $3";
+        self.advisory_lock("signin_failures").await?;
         on!(self, |c| sqlx::query(PRUNE).bind(ms(since)).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
         on!(self, |c| sqlx::query(INSERT)
             .bind(ip)
@@ -2452,6 +2466,10 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
         Ok((n(targets), n(sources), n(tries)))
+    }
+
+    async fn lock_user_counters(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
+        self.advisory_lock(&format!("user_counters:{tenant}:{user}")).await
     }
 
     async fn baseline(&mut self, tenant: TenantId, user: UserId) -> Result<Option<Baseline>> {

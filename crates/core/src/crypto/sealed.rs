@@ -817,6 +817,9 @@ impl Tx for SealingTx {
     ) -> Result<(u32, u32, u32)> {
         self.inner.record_signin_failure(ip, target, at, since).await
     }
+    async fn lock_user_counters(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
+        self.inner.lock_user_counters(tenant, user).await
+    }
     async fn baseline(&mut self, tenant: TenantId, user: UserId) -> Result<Option<Baseline>> {
         self.inner.baseline(tenant, user).await
     }

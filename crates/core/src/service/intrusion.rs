@@ -545,6 +545,7 @@ impl Portal {
             return Ok(false);
         }
         let (day, _) = day_hour(now);
+        tx.lock_user_counters(p.tenant_id, p.user_id).await?;
         let mut b =
             tx.baseline(p.tenant_id, p.user_id).await?.unwrap_or_else(|| empty_baseline(p.tenant_id, p.user_id, day));
         roll(&mut b, day, s.alpha_percent);

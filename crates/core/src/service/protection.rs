@@ -328,6 +328,7 @@ impl Portal {
         let settings = self.protection_in(&mut *tx, p.tenant_id).await?;
         let now = self.clock.now();
         let today = day(now);
+        tx.lock_user_counters(p.tenant_id, p.user_id).await?;
         let used = tx.download_usage(p.tenant_id, p.user_id, &today).await?;
         let cap = settings.download_cap;
         if let Err(e) = policy::download_cap(used, cap.downloads, cap.bytes) {

@@ -373,3 +373,16 @@ crate::alerts::on_both!(a_quarantine_is_told_to_the_alert_receiver, |db| async m
     clean_of_values(&got[0].text());
     srv.stop().await;
 });
+
+// Downloads sent all at once are counted one after another: exactly the cap gets through.
+crate::both!(parallel_downloads_do_not_overshoot_the_cap, |srv| async move {
+    let (owner, m, tid) = setup(srv, "dlppar").await;
+    let staff = member(srv, &owner, "dlppar", tid, &m, "staff").await;
+    let cap = json!({"detectors": {}, "download_cap": {"downloads": 5, "bytes": null}});
+    assert_eq!(owner.put_json("/api/v1/tenant/dlp-policy", cap).await.status, StatusCode::OK);
+    let doc = id(&owner.upload(&m, "a.txt", b"hello".to_vec()).await);
+    let all = futures::future::join_all((0..16).map(|_| fetch(&staff, &doc))).await;
+    let ok = all.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(ok, 5, "{all:?}");
+    assert!(all.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::TOO_MANY_REQUESTS), "{all:?}");
+});

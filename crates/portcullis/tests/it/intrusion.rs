@@ -271,3 +271,26 @@ on_both!(a_protected_account_with_a_second_factor_steps_up_again, |db| async mov
     let r = elsewhere.login_with_code("acme", &owner, PASSWORD, Some(&code)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 });
+
+// Failed sign-ins sent all at once from one address still cross the spraying threshold exactly
+// once: one detection, one block (on PostgreSQL, counting without serialising skipped it).
+on_both!(parallel_failures_cross_a_threshold_once, |db| async move {
+    let hook = WebhookSink::started().await;
+    let srv = server(db, &hook, None, |c| c.ids_spray_accounts = 6).await;
+    let (tenant, _) = srv.tenant("acme").await;
+    for n in 0..12 {
+        srv.user(tenant, &format!("u{n}@acme.example"), "staff").await;
+    }
+    let attacker = client_from(&srv, 9);
+    let tries = (0..12).map(|n| {
+        let mut c = attacker.clone();
+        async move { c.login("acme", &format!("u{n}@acme.example"), "Winter2026!Winter").await.status }
+    });
+    let answers = futures::future::join_all(tries).await;
+    assert!(answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::FORBIDDEN), "{answers:?}");
+    hook.wait_for(1, kind("password_spraying")).await;
+    let detections = sql_column(&srv.db_url(), "SELECT kind FROM security_detections").await;
+    assert_eq!(detections.iter().filter(|k| *k == "password_spraying").count(), 1, "{detections:?}");
+    let blocks = sql_column(&srv.db_url(), "SELECT reason FROM security_blocks WHERE scope = 'source'").await;
+    assert_eq!(blocks, vec!["password_spraying".to_string()]);
+});
