@@ -170,10 +170,7 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         protect: cfg.protect()?,
     };
     let (metrics_routes, metrics) = crate::monitoring::start(cfg, &portal, &store).await?;
-    let mut app = portcullis_web::router(portal.clone(), web);
-    if let Some(routes) = metrics_routes {
-        app = app.merge(routes);
-    }
+    let app = portcullis_web::router(portal.clone(), web, metrics_routes.unwrap_or_default());
     let handle = Handle::new();
     let caps = crate::connections::CapAcceptor::new(
         cfg.max_connections,

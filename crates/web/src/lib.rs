@@ -64,8 +64,9 @@ pub struct AppState {
     pub guards: Arc<protect::Guards>,
 }
 
-/// The whole application.
-pub fn router(portal: Portal, web: WebSettings) -> Router {
+/// The whole application, with `extra` routes of the binary's (the metrics page) behind the
+/// same protective layers: a route merged after the layers were applied would have none.
+pub fn router(portal: Portal, web: WebSettings, extra: Router) -> Router {
     let guards = Arc::new(protect::Guards::new(web.protect.clone()));
     let state = AppState { portal, web: Arc::new(web), guards: guards.clone() };
     let limits = state.web.clone();
@@ -73,8 +74,9 @@ pub fn router(portal: Portal, web: WebSettings) -> Router {
         .merge(api::routes(&limits))
         .merge(ui::routes(&limits))
         .merge(middleware::probe_routes())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state.clone())
+        .merge(extra)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(axum::middleware::from_fn_with_state(state, waf::filter));
     middleware::wrap(app, &limits, guards)
 }

@@ -40,6 +40,11 @@ async fn with_token(db: Db) {
     let r = c.with_bearer(TOKEN).get("/metrics").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    // The page sits behind the same layers as every route: security headers, request filter.
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    assert!(r.headers.contains_key("x-request-id"), "{:?}", r.headers);
+    let probe = c.with_bearer(TOKEN).get("/metrics?x=%00").await;
+    assert_eq!(probe.status, StatusCode::BAD_REQUEST, "the request filter did not see /metrics");
     let body = r.text();
 
     let by_route = |route: &str, status: &str| {
