@@ -315,6 +315,20 @@ pub fn protection_resets_step_up(sf: &mut SecondFactor, protected_since: Option<
     }
 }
 
+/// A review of what concerns the reviewer's own account (their paused downloads, their
+/// protected account, their daily cap, a document they uploaded) is for another owner or admin
+/// when the firm has one: the person under review cannot clear themselves, nor can someone
+/// holding their stolen session. A firm with a single owner or admin could otherwise never
+/// clear it; there the reviewer may, and the audit event says so.
+pub fn may_review(p: &Principal, subject: UserId, other_reviewers: bool) -> Result<()> {
+    if subject == p.user_id && other_reviewers {
+        return Err(Error::Forbidden(
+            "another owner or admin must review this: it concerns your own account or upload".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Downloads of a user whose downloads are paused (pending an admin's review) are refused.
 pub fn may_download(paused: bool) -> Result<()> {
     if paused { Err(Error::DownloadsPaused) } else { Ok(()) }
@@ -688,6 +702,15 @@ mod tests {
             via,
             second_factor: SecondFactor::default(),
         }
+    }
+
+    #[test]
+    fn nobody_reviews_themselves_while_someone_else_can() {
+        let p = principal(Role::Admin, session());
+        let other = UserId::new();
+        assert!(may_review(&p, other, true).is_ok() && may_review(&p, other, false).is_ok());
+        assert!(matches!(may_review(&p, p.user_id, true), Err(Error::Forbidden(_))));
+        assert!(may_review(&p, p.user_id, false).is_ok(), "a sole admin can clear their own");
     }
 
     #[test]

@@ -599,24 +599,30 @@ impl Portal {
     }
 
     /// Lift one of the firm's blocks: end an account's protection, or resume a user's
-    /// downloads (owners and admins, after a step-up). Another firm's block is not found.
+    /// downloads (owners and admins, after a step-up; not their own while another owner or
+    /// admin can). Another firm's block is not found.
     pub async fn lift_tenant_block(&self, p: &Principal, id: BlockId, meta: &RequestMeta) -> Result<()> {
         let grant = policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let now = self.clock.now();
         let b = tx.block(id).await?.filter(|b| b.tenant_id == Some(grant.tenant_id())).ok_or(Error::NotFound)?;
+        if let Some(subject) = b.user_id {
+            self.review_of(&mut *tx, p, subject).await?;
+        }
         self.lift(&mut *tx, &b, &actor(p), meta, now).await?;
         tx.commit().await
     }
 
-    /// Resume a user's paused downloads (owners and admins, after a step-up).
+    /// Resume a user's paused downloads (owners and admins, after a step-up; not their own
+    /// while another owner or admin can).
     pub async fn resume_downloads(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<()> {
         let grant = policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let now = self.clock.now();
         let b = tx.user_block(grant.tenant_id(), user, BlockScope::Downloads, now).await?.ok_or(Error::NotFound)?;
+        self.review_of(&mut *tx, p, user).await?;
         self.lift(&mut *tx, &b, &actor(p), meta, now).await?;
         tx.commit().await
     }

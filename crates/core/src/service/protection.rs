@@ -269,23 +269,41 @@ impl Portal {
         }
     }
 
-    /// Release a held document: everyone with access to its matter may download it again.
+    /// Whether someone other than `subject` may review what concerns them (see
+    /// [`policy::may_review`]); refuses a self-review when they may. Returns whether this is one.
+    pub(super) async fn review_of(&self, tx: &mut dyn Tx, p: &Principal, subject: UserId) -> Result<bool> {
+        let grant = policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let others = tx.list_users(&grant).await?.iter().any(|u| {
+            u.id != p.user_id
+                && u.status == crate::model::UserStatus::Active
+                && policy::role_allows(u.role, Permission::ManageTenantSecurity)
+        });
+        policy::may_review(p, subject, others)?;
+        Ok(subject == p.user_id)
+    }
+
+    /// Release a held document: everyone with access to its matter may download it again
+    /// (after a step-up; not by its uploader while another owner or admin can do it).
     pub async fn release_document(&self, p: &Principal, id: DocumentId, meta: &RequestMeta) -> Result<()> {
         policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
+        self.require_step_up(&mut *tx, p).await?;
         let flag = self.held_flag(&mut *tx, p, id, "this document is not held for review").await?;
+        let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
+        let own = self.review_of(&mut *tx, p, doc.uploaded_by).await?;
         tx.set_document_flag_state(p.tenant_id, id, FlagState::Released).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_released", format!("document:{id}"), meta)
-            .with_detail(serde_json::json!({ "matter": flag.matter_id.to_string() }))
+            .with_detail(serde_json::json!({ "matter": flag.matter_id.to_string(), "self_reviewed": own }))
             .on_matter(flag.matter_id);
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 
-    /// Delete a held document, record and stored bytes.
+    /// Delete a held document, record and stored bytes (after a step-up).
     pub async fn discard_document(&self, p: &Principal, id: DocumentId, meta: &RequestMeta) -> Result<()> {
         policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
+        self.require_step_up(&mut *tx, p).await?;
         let flag = self.held_flag(&mut *tx, p, id, "only a document held for review can be deleted here").await?;
         let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
         tx.delete_document(p.tenant_id, id).await?;
@@ -300,17 +318,22 @@ impl Portal {
         Ok(())
     }
 
-    /// Lift a user's download cap for the rest of today (their count starts again).
+    /// Lift a user's download cap for the rest of today (their count starts again; after a
+    /// step-up; not one's own while another owner or admin can do it).
     pub async fn lift_download_cap(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<()> {
         policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
+        self.require_step_up(&mut *tx, p).await?;
         tx.user(p.tenant_id, user).await?.ok_or(Error::NotFound)?;
+        let own = self.review_of(&mut *tx, p, user).await?;
         let now = self.clock.now();
         let today = day(now);
         let (downloads, bytes) = tx.download_usage(p.tenant_id, user, &today).await?;
         tx.reset_download_usage(p.tenant_id, user, &today).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.download_cap_lifted", format!("user:{user}"), meta)
-            .with_detail(serde_json::json!({ "day": today, "downloads": downloads, "bytes": bytes }));
+            .with_detail(
+                serde_json::json!({ "day": today, "downloads": downloads, "bytes": bytes, "self_reviewed": own }),
+            );
         tx.append_audit(&ev, now).await?;
         tx.commit().await
     }

@@ -249,6 +249,15 @@ crate::both!(the_daily_download_cap_refuses_one_user_only, |srv| async move {
     assert_eq!(fetch(&staff, &doc).await, StatusCode::OK);
     let audit = audit_text(&owner).await;
     assert!(audit.contains("dlp.download_capped") && audit.contains("dlp.download_cap_lifted"));
+    // Lifting one's own cap is for another owner or admin, once the firm has one.
+    let owner_id = owner.get("/api/v1/session").await.json()["id"].as_str().unwrap().to_string();
+    let own = format!("/api/v1/users/{owner_id}/download-cap/lift");
+    assert_eq!(owner.post(&own, json!({})).await.status, StatusCode::NO_CONTENT, "a sole owner may");
+    let admin = member(srv, &owner, "dlpcap", tid, &m, "admin").await;
+    let r = owner.post(&own, json!({})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(r.text().contains("another owner or admin"), "{}", r.text());
+    assert_eq!(admin.post(&own, json!({})).await.status, StatusCode::NO_CONTENT);
     // A byte cap counts bytes.
     owner
         .put_json(
