@@ -3,6 +3,11 @@
 # Portcullis over HTTPS on loopback, with the server's peak RSS, against nginx serving the same
 # bytes as a static file with the same certificate and TLS versions. Run by hand:
 #   ./bench/e2e.sh [MiB]        (default 1024)
+#   DOC_KIND=text ./bench/e2e.sh  uploads a plain-text document (case notes with identifiers every
+#                                 few KiB), which the upload inspection scans for identifiers; the
+#                                 default, png, is an image (random bytes behind a PNG header),
+#                                 which the allow-list recognises from its first bytes and nothing
+#                                 scans
 #   PORTCULLIS_BIN=PATH ./bench/e2e.sh  uses that server binary instead of building one (to compare
 #                                       two builds back to back)
 #   PERF_OUT=FILE ./bench/e2e.sh  also records a `perf` profile of the server during the download
@@ -53,16 +58,37 @@ login="$("${c[@]}" -c "$work/jar" -H 'content-type: application/json' \
     -d '{"tenant":"bench","email":"o@bench.example","password":"benchmark password 123"}' "$base/api/v1/session")"
 csrf="$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["csrf_token"])' "$login")"
 token="$("${c[@]}" -b "$work/jar" -H "x-csrf-token: $csrf" -H 'content-type: application/json' \
-    -d '{"name":"bench","scopes":["matters:write","documents:read","documents:write"]}' "$base/api/v1/tokens" |
+    -d '{"name":"bench","scopes":["read","write"]}' "$base/api/v1/tokens" |
     python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])')"
 auth=(-H "authorization: Bearer $token")
 matter="$("${c[@]}" "${auth[@]}" -H 'content-type: application/json' -d '{"reference":"B-1","title":"Bench"}' \
     "$base/api/v1/matters" | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')"
 
-head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$work/doc.bin"
+# An upload must be of a type on the firm's allow-list (checked from its content).
+bytes=$((size_mib * 1024 * 1024))
+case "${DOC_KIND:-png}" in
+png)
+    { printf '\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90\x77\x53\xde'
+      head -c "$((bytes - 33))" /dev/urandom; } >"$work/doc.bin" ;;
+text)
+    python3 - "$bytes" "$work/doc.bin" <<'PY'
+import sys
+size, path = int(sys.argv[1]), sys.argv[2]
+lines = [f"Meeting {i}: the client confirmed the completion date and the deposit of the sale.\n" for i in range(40)]
+lines[0] = "Payment taken on card 4111 1111 1111 1111 for the invoice.\n"
+lines[10] = "Refund to GB82 WEST 1234 5698 7654 32 agreed by the client.\n"
+block = "".join(lines).encode()
+with open(path, "wb") as f:
+    for _ in range(size // len(block)):
+        f.write(block)
+    f.write(b"x" * (size % len(block)))
+PY
+    ;;
+*) echo "DOC_KIND must be png or text" >&2; exit 2 ;;
+esac
 
 up="$("${c[@]}" "${auth[@]}" -X POST -T "$work/doc.bin" -H 'content-type: application/octet-stream' \
-    -o "$work/up.json" -w '%{time_total}' "$base/api/v1/matters/$matter/documents?name=doc.bin")"
+    -o "$work/up.json" -w '%{time_total}' "$base/api/v1/matters/$matter/documents?name=doc.${DOC_KIND:-png}")"
 doc="$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["id"])' "$work/up.json")"
 perf_pid=""
 if [[ -n "${PERF_OUT:-}" ]]; then
@@ -122,7 +148,7 @@ sleep 0.5
 ngx="$("${c[@]}" -o /dev/null -w '%{time_total}' "https://127.0.0.1:$port/doc.bin")"
 
 mib_s() { python3 -c "print(f'{$size_mib / $1:.0f}')"; }
-echo "document: $size_mib MiB, HTTPS on loopback, curl as the client"
+echo "document: $size_mib MiB (${DOC_KIND:-png}), HTTPS on loopback, curl as the client"
 echo "portcullis upload   : ${up}s ($(mib_s "$up") MiB/s)"
 echo "portcullis download : ${down}s ($(mib_s "$down") MiB/s), server CPU $(python3 -c "print(f'{$cpu1 - $cpu0:.2f}')")s"
 echo "nginx download       : ${ngx}s ($(mib_s "$ngx") MiB/s)"

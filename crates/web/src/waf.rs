@@ -8,12 +8,13 @@
 //! out, so a flood of garbage cannot flood the audit log yet leaves a trace.
 
 use crate::AppState;
-use crate::protect::{ClientIp, WafSettings, refuse};
+use crate::protect::{WafSettings, refuse};
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use portcullis_core::Error;
+use portcullis_core::audit::RequestMeta;
 use portcullis_core::service::BlockedRequest;
 
 /// Why a request was refused: the rule's name (audited, a metric label) and the error.
@@ -176,32 +177,43 @@ fn check(req: &Request, route: &str, w: &WafSettings) -> Result<(), Block> {
     Ok(())
 }
 
-/// Middleware: apply the rules; refuse, count and audit a request that breaks one.
+/// Middleware: apply the rules; refuse, count and audit a request that breaks one. A method a
+/// route does not take (axum's `405`) is the per-route method allow-list, and is counted and
+/// audited the same way.
 pub async fn filter(axum::extract::State(s): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let Err((rule, error)) = check(&req, route.as_deref().unwrap_or(""), &s.guards.settings.waf) else {
-        return next.run(req).await;
-    };
-    metrics::counter!("portcullis_waf_blocks_total", "rule" => rule).increment(1);
-    let path = req.uri().path().to_owned();
-    let ip = req.extensions().get::<ClientIp>().map(|c| c.0);
-    tracing::warn!(rule, method = %req.method(), ip = ?ip, "request refused by the filter");
-    if let Some(ip) = ip {
-        let allowed = s.guards.waf_audit.as_ref().is_some_and(|l| l.check_quiet(&ip));
-        if allowed {
-            let target = route.unwrap_or_else(|| path.chars().take(200).collect());
-            let count = 1 + s.guards.waf_suppressed.take(ip);
-            let blocked =
-                BlockedRequest { rule, method: req.method().as_str().chars().take(20).collect(), target, count };
-            let meta = crate::extract::request_meta(req.headers(), req.extensions());
-            if let Err(e) = s.portal.audit_blocked_request(&blocked, &meta).await {
-                tracing::error!(error = %e, "could not audit a refused request");
-            }
-        } else {
-            s.guards.waf_suppressed.add(ip);
+        let (method, meta) = (req.method().clone(), crate::extract::request_meta(req.headers(), req.extensions()));
+        let path = req.uri().path().to_owned();
+        let resp = next.run(req).await;
+        if resp.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+            record(&s, "method.route", &method, route.unwrap_or(path), meta).await;
         }
-    }
+        return resp;
+    };
+    let path = req.uri().path().to_owned();
+    let meta = crate::extract::request_meta(req.headers(), req.extensions());
+    record(&s, rule, req.method(), route.unwrap_or_else(|| path.clone()), meta).await;
     refuse(&path, error)
+}
+
+/// Count, log and (within the per-address audit budget) audit one refused request; refusals
+/// past the budget are folded into the next audited one's count.
+async fn record(s: &AppState, rule: &'static str, method: &Method, target: String, meta: RequestMeta) {
+    metrics::counter!("portcullis_waf_blocks_total", "rule" => rule).increment(1);
+    let ip = meta.ip.as_deref().and_then(|i| i.parse::<std::net::IpAddr>().ok());
+    tracing::warn!(rule, method = %method, ip = ?ip, "request refused by the filter");
+    let Some(ip) = ip else { return };
+    if !s.guards.waf_audit.as_ref().is_some_and(|l| l.check_quiet(&ip)) {
+        s.guards.waf_suppressed.add(ip);
+        return;
+    }
+    let count = 1 + s.guards.waf_suppressed.take(ip);
+    let target = target.chars().take(200).collect();
+    let blocked = BlockedRequest { rule, method: method.as_str().chars().take(20).collect(), target, count };
+    if let Err(e) = s.portal.audit_blocked_request(&blocked, &meta).await {
+        tracing::error!(error = %e, "could not audit a refused request");
+    }
 }
 
 #[cfg(test)]

@@ -56,6 +56,12 @@ crate::both!(each_rule_group_refuses_a_crafted_request_and_is_audited, |srv| asy
             405,
             "method.not_allowed",
         ),
+        (
+            // A method the filter allows, but not on this route (its per-route allow-list).
+            b"DELETE /api/v1/audit HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".to_vec(),
+            405,
+            "method.route",
+        ),
     ];
     for (i, (request, status, rule)) in cases.iter().enumerate() {
         // One source each, so the per-source audit budget does not hide any of them.
