@@ -342,8 +342,23 @@ pub fn refuse(path: &str, e: Error) -> Response {
     if path.starts_with("/api/") { ApiError(e).into_response() } else { UiError(e).into_response() }
 }
 
-/// Middleware: per-IP limit and load shedding. The health probes are exempt from the per-IP
-/// limit (balancers call them often from one address) but not from shedding.
+/// Does the request carry credentials (a bearer token or a session cookie)? Such a request is
+/// limited per account and per firm once they are checked, not per address: the people of an
+/// office behind one address must not share one budget that any of them (or a page in one of
+/// their browsers) can spend. Credentials that fail are answered 401, which counts toward the
+/// enumeration-scan detection; once that blocks the address, the intrusion gate checks the
+/// credentials of every request from it before anything else runs.
+fn credentialed(req: &Request) -> bool {
+    req.headers().contains_key(axum::http::header::AUTHORIZATION)
+        || req.headers().get_all(axum::http::header::COOKIE).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(';').any(|c| c.trim_start().starts_with(&format!("{}=", crate::SESSION_COOKIE))))
+        })
+}
+
+/// Middleware: per-IP limit (requests without credentials) and load shedding. The health
+/// probes are exempt from the per-IP limit (balancers call them often from one address) but
+/// not from shedding.
 pub async fn throttle(
     axum::extract::State(g): axum::extract::State<Arc<Guards>>,
     req: Request,
@@ -356,6 +371,7 @@ pub async fn throttle(
     };
     if let (Some(l), Some(ClientIp(ip))) = (&g.per_ip, req.extensions().get::<ClientIp>())
         && !matches!(path, "/healthz" | "/readyz")
+        && !credentialed(&req)
         && let Err(e) = l.check(ip, "ip")
     {
         return refuse(path, e);

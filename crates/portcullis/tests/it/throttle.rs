@@ -75,9 +75,15 @@ limited!(
     },
     |srv| async move {
         let (_, owner) = srv.tenant("acme").await;
+        // A colleague in the same office (the same address) signed in before the flood.
+        let colleague = signed_in(srv.client().bound_to(ip("127.0.0.2")), "acme", &owner).await;
         let attacker = srv.client().bound_to(ip("127.0.0.2"));
         let r = flood(&attacker, "/api/v1/session", 200).await;
         assert_limited(&r);
+        // Signed-in requests are limited per account and firm, not per address: work goes on.
+        for _ in 0..30 {
+            assert_eq!(colleague.get("/api/v1/matters").await.status, StatusCode::OK);
+        }
         // Pages get a page, with the same header.
         let page = attacker.get("/login").await;
         assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
