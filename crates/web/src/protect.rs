@@ -153,7 +153,9 @@ pub struct Guards {
     per_ip: Option<Keyed<IpAddr>>,
     per_account: Option<Keyed<UserId>>,
     per_tenant: Option<Keyed<TenantId>>,
-    sign_in: Option<Keyed<String>>,
+    sign_in: Option<Keyed<u64>>,
+    /// The key of the sign-in buckets' hash, random per process.
+    sign_in_keys: std::collections::hash_map::RandomState,
     in_flight: Arc<tokio::sync::Semaphore>,
     pub(crate) waf_audit: Option<Keyed<IpAddr>>,
     pub(crate) waf_suppressed: suppressed::Suppressed,
@@ -167,6 +169,7 @@ impl Guards {
             per_account: settings.per_account.and_then(Keyed::new),
             per_tenant: settings.per_tenant.and_then(Keyed::new),
             sign_in: settings.sign_in.and_then(Keyed::new),
+            sign_in_keys: std::collections::hash_map::RandomState::new(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight.max(1))),
             waf_audit: Keyed::new(audit),
             waf_suppressed: suppressed::Suppressed::default(),
@@ -185,15 +188,18 @@ impl Guards {
         Ok(())
     }
 
-    /// Sign-in attempts for one firm and email address.
-    pub fn sign_in(&self, tenant: &str, email: &str) -> Result<(), Error> {
-        match &self.sign_in {
-            Some(l) => {
-                let key = format!("{}\n{}", tenant.trim().to_lowercase(), email.trim().to_lowercase());
-                l.check(&key, "sign_in")
-            }
-            None => Ok(()),
-        }
+    /// Sign-in attempts for one firm and email address from one client address: someone
+    /// elsewhere cannot keep a user's sign-in at 429 by guessing at their address (guesses
+    /// from many addresses meet the account lockout and the stuffing detection instead). The
+    /// bucket's key is a hash under a per-process random key: a fixed size whatever was typed,
+    /// and no collision anyone can aim for.
+    pub fn sign_in(&self, tenant: &str, email: &str, ip: Option<&str>) -> Result<(), Error> {
+        let Some(l) = &self.sign_in else { return Ok(()) };
+        let key = std::hash::BuildHasher::hash_one(
+            &self.sign_in_keys,
+            (tenant.trim().to_lowercase(), email.trim().to_lowercase(), ip),
+        );
+        l.check(&key, "sign_in")
     }
 }
 

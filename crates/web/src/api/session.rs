@@ -25,7 +25,7 @@ pub async fn login(
     DeviceCookie(device): DeviceCookie,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    s.guards.sign_in(&req.tenant, &req.email)?;
+    s.guards.sign_in(&req.tenant, &req.email, meta.ip.as_deref())?;
     let proof = factor_proof(req.totp, req.passkey);
     let pw = SecretString::from(req.password);
     let out = s.portal.login(&req.tenant, &req.email, pw, proof.as_ref(), device.as_ref(), &meta).await?;

@@ -118,7 +118,7 @@ pub async fn login(
     DeviceCookie(device): DeviceCookie,
     UiForm(f): UiForm<LoginForm>,
 ) -> Page {
-    s.guards.sign_in(&f.tenant, &f.email)?;
+    s.guards.sign_in(&f.tenant, &f.email, meta.ip.as_deref())?;
     let proof = f.factor.proof()?;
     let pw = SecretString::from(f.password);
     match s.portal.login(&f.tenant, &f.email, pw, proof.as_ref(), device.as_ref(), &meta).await {
