@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod inspect;
 pub mod model;
+pub mod net;
 pub mod policy;
 pub mod ports;
 pub mod service;

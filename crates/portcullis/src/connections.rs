@@ -31,13 +31,15 @@ struct Counts {
 }
 
 impl Counts {
-    /// Take a slot for `ip`, or name the cap that is full.
+    /// Take a slot for the peer `ip`, counted under its source (its /64 for IPv6), or name the
+    /// cap that is full.
     fn take(&self, ip: IpAddr) -> Result<(), &'static str> {
         let mut open = self.open.lock().map_err(|_| "server")?;
         if open.0 >= self.max_total {
             return Err("server");
         }
         let exempt = self.trusted.iter().any(|n| n.contains(&ip));
+        let ip = portcullis_core::net::source(ip);
         let mine = open.1.get(&ip).copied().unwrap_or(0);
         if !exempt && mine >= self.max_per_ip {
             return Err("ip");
@@ -77,6 +79,7 @@ impl CapAcceptor {
 #[derive(Debug)]
 pub struct Counted {
     stream: TcpStream,
+    /// The source the slot is counted under.
     ip: IpAddr,
     counts: Arc<Counts>,
     /// When the connection counts as idle, pushed back by every byte read or written.
@@ -162,6 +165,7 @@ impl<S> Accept<TcpStream, S> for CapAcceptor {
             match self.0.take(ip) {
                 Ok(()) => {
                     let idle_at = Box::pin(tokio::time::sleep(self.0.idle));
+                    let ip = portcullis_core::net::source(ip);
                     Ok((Counted { stream, ip, counts: self.0.clone(), idle_at }, service))
                 }
                 Err(cap) => {
@@ -190,5 +194,20 @@ mod tests {
         assert_eq!(c.take(p), Err("server"));
         c.give_back(a);
         assert!(c.take(a).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_of_one_64_share_a_cap() {
+        let c = CapAcceptor::new(10, 2, vec![], Duration::from_secs(60)).0;
+        let (x, y, z): (IpAddr, IpAddr, IpAddr) = (
+            "2001:db8:1:2::1".parse().unwrap(),
+            "2001:db8:1:2::beef".parse().unwrap(),
+            "2001:db8:1:3::1".parse().unwrap(),
+        );
+        assert!(c.take(x).is_ok() && c.take(y).is_ok());
+        assert_eq!(c.take("2001:db8:1:2:ffff::9".parse().unwrap()), Err("ip"), "a third address of the same /64");
+        assert!(c.take(z).is_ok(), "another /64 has its own cap");
+        c.give_back(portcullis_core::net::source(x));
+        assert!(c.take(y).is_ok());
     }
 }

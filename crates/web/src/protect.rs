@@ -378,7 +378,7 @@ pub async fn throttle(
     if let (Some(l), Some(ClientIp(ip))) = (&g.per_ip, req.extensions().get::<ClientIp>())
         && !matches!(path, "/healthz" | "/readyz")
         && !credentialed(&req)
-        && let Err(e) = l.check(ip, "ip")
+        && let Err(e) = l.check(&portcullis_core::net::source(*ip), "ip")
     {
         return refuse(path, e);
     }

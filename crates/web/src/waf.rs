@@ -201,7 +201,7 @@ pub async fn filter(axum::extract::State(s): axum::extract::State<AppState>, req
 /// past the budget are folded into the next audited one's count.
 async fn record(s: &AppState, rule: &'static str, method: &Method, target: String, meta: RequestMeta) {
     metrics::counter!("portcullis_waf_blocks_total", "rule" => rule).increment(1);
-    let ip = meta.ip.as_deref().and_then(|i| i.parse::<std::net::IpAddr>().ok());
+    let ip = meta.ip.as_deref().and_then(|i| i.parse::<std::net::IpAddr>().ok()).map(portcullis_core::net::source);
     tracing::warn!(rule, method = %method, ip = ?ip, "request refused by the filter");
     let Some(ip) = ip else { return };
     if !s.guards.waf_audit.as_ref().is_some_and(|l| l.check_quiet(&ip)) {

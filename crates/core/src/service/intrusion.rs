@@ -256,14 +256,15 @@ impl Portal {
     /// The block in force on a source address, if any (for the web layer's gate).
     pub async fn source_block(&self, ip: Option<&str>) -> Result<Option<Block>> {
         let Some(ip) = ip.filter(|_| self.ids().enabled) else { return Ok(None) };
-        self.read().await?.source_block(ip, self.clock.now()).await
+        self.read().await?.source_block(&crate::net::source_key(ip), self.clock.now()).await
     }
 
     /// Count an answer the web layer gave: 401, 403 and 404 answers toward an enumeration
     /// scan, CSRF failures toward their own threshold. Crossing a threshold blocks the source.
     pub async fn note_answer(&self, meta: &RequestMeta, status: u16, error_code: Option<&str>) -> Result<()> {
         let s = self.ids();
-        let Some(ip) = meta.ip.as_deref().filter(|_| s.enabled) else { return Ok(()) };
+        let Some(ip) = meta.ip.as_deref().filter(|_| s.enabled).map(crate::net::source_key) else { return Ok(()) };
+        let ip = ip.as_str();
         let now = self.clock.now();
         let mut trips = Vec::new();
         if matches!(status, 401 | 403 | 404)
@@ -298,7 +299,8 @@ impl Portal {
         now: OffsetDateTime,
     ) -> Result<()> {
         let s = self.ids().clone();
-        let Some(ip) = meta.ip.as_deref().filter(|_| s.enabled) else { return Ok(()) };
+        let Some(ip) = meta.ip.as_deref().filter(|_| s.enabled).map(crate::net::source_key) else { return Ok(()) };
+        let ip = ip.as_str();
         let target = match user {
             Some(u) => format!("user:{u}"),
             None => format!("name:{}", secret::hash_str(&unknown_name.to_lowercase())),
@@ -329,8 +331,8 @@ impl Portal {
         let Sighting { kind, tenant, user, detail } = seen;
         let mut responses = Vec::new();
         let block_source = !matches!(kind, DetectionKind::CredentialStuffing);
-        if let Some(ip) = meta.ip.as_deref().filter(|_| block_source)
-            && tx.source_block(ip, now).await?.is_none()
+        if let Some(ip) = meta.ip.as_deref().filter(|_| block_source).map(crate::net::source_key)
+            && tx.source_block(&ip, now).await?.is_none()
         {
             let b = new_block(
                 BlockScope::Source,
@@ -435,7 +437,7 @@ impl Portal {
         now: OffsetDateTime,
     ) -> Result<Option<Error>> {
         let Some(ip) = meta.ip.as_deref().filter(|_| self.ids().enabled) else { return Ok(None) };
-        let block = tx.source_block(ip, now).await?;
+        let block = tx.source_block(&crate::net::source_key(ip), now).await?;
         let credential = match (user, known_device) {
             (Some(_), true) => policy::SourceCredential::KnownDevice,
             _ => policy::SourceCredential::None,
