@@ -158,6 +158,9 @@ pub struct Guards {
     sign_in_keys: std::collections::hash_map::RandomState,
     in_flight: Arc<tokio::sync::Semaphore>,
     pub(crate) waf_audit: Option<Keyed<IpAddr>>,
+    /// All addresses together: ten times one address's budget, so a flood from many addresses
+    /// cannot turn into a stream of audit writes on the platform chain's single writer.
+    pub(crate) waf_audit_total: Option<Keyed<()>>,
     pub(crate) waf_suppressed: suppressed::Suppressed,
 }
 
@@ -172,6 +175,10 @@ impl Guards {
             sign_in_keys: std::collections::hash_map::RandomState::new(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight.max(1))),
             waf_audit: Keyed::new(audit),
+            waf_audit_total: Keyed::new(Rate {
+                per_minute: audit.per_minute.saturating_mul(10),
+                burst: audit.burst.saturating_mul(10),
+            }),
             waf_suppressed: suppressed::Suppressed::default(),
             settings,
         }

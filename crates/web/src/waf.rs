@@ -204,7 +204,10 @@ async fn record(s: &AppState, rule: &'static str, method: &Method, target: Strin
     let ip = meta.ip.as_deref().and_then(|i| i.parse::<std::net::IpAddr>().ok()).map(portcullis_core::net::source);
     tracing::warn!(rule, method = %method, ip = ?ip, "request refused by the filter");
     let Some(ip) = ip else { return };
-    if !s.guards.waf_audit.as_ref().is_some_and(|l| l.check_quiet(&ip)) {
+    let g = &s.guards;
+    let within = g.waf_audit.as_ref().is_some_and(|l| l.check_quiet(&ip))
+        && g.waf_audit_total.as_ref().is_some_and(|l| l.check_quiet(&()));
+    if !within {
         s.guards.waf_suppressed.add(ip);
         return;
     }

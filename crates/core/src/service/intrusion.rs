@@ -120,11 +120,17 @@ impl Counters {
     /// Count one more for `ip` and return the count in the current window.
     fn bump(&self, what: Counted, ip: &str, now: OffsetDateTime, window: Duration) -> u32 {
         let Ok(mut slots) = self.slots.lock() else { return 0 };
+        // Full: forget finished windows, then the sources seen once (a flood from many
+        // addresses is mostly those), and only then everything; a source working towards a
+        // threshold is the last to be forgotten.
         if slots.len() >= MAX_COUNTERS {
             slots.retain(|_, (start, _)| now - *start < window);
-            if slots.len() >= MAX_COUNTERS {
-                slots.clear();
-            }
+        }
+        if slots.len() >= MAX_COUNTERS {
+            slots.retain(|_, (_, n)| *n > 1);
+        }
+        if slots.len() >= MAX_COUNTERS {
+            slots.clear();
         }
         let slot = slots.entry((what, ip.to_string())).or_insert((now, 0));
         if now - slot.0 >= window {
@@ -691,6 +697,19 @@ mod tests {
         b.avg_count_milli = avg * 1000;
         b.day_count = today;
         b
+    }
+
+    #[test]
+    fn a_flood_of_one_shot_sources_does_not_erase_a_scanner() {
+        let (c, now, window) =
+            (Counters::default(), time::macros::datetime!(2026-11-25 12:00 UTC), Duration::minutes(5));
+        for _ in 0..3 {
+            c.bump(Counted::ErrorAnswers, "192.0.2.1", now, window);
+        }
+        for n in 0..MAX_COUNTERS + 10 {
+            c.bump(Counted::ErrorAnswers, &format!("flood-{n}"), now, window);
+        }
+        assert_eq!(c.bump(Counted::ErrorAnswers, "192.0.2.1", now, window), 4, "the scanner's count survived");
     }
 
     #[test]
