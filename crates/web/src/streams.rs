@@ -10,20 +10,35 @@ use portcullis_core::ports::ByteStream;
 use portcullis_core::service::{ByteRange, Download};
 use std::time::Duration;
 
-/// Turn a body stream into a core byte stream that fails if the sender goes quiet for `idle`
-/// (a stalled upload must not hold resources forever).
-pub fn idle_limited<S, E>(s: S, idle: Duration) -> ByteStream
+/// What an upload must deliver in each `upload_idle_timeout`: a sender trickling a byte now and
+/// then would otherwise hold a request slot (and its connection) for as long as it liked. 16 KiB
+/// a minute is about 270 bytes a second, far below any working connection.
+pub const MIN_UPLOAD_BYTES_PER_WINDOW: usize = 16 * 1024;
+
+/// Turn a body stream into a core byte stream that fails if the sender delivers less than
+/// [`MIN_UPLOAD_BYTES_PER_WINDOW`] in any `window` (going quiet altogether included).
+pub fn idle_limited<S, E>(s: S, window: Duration) -> ByteStream
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::fmt::Display,
 {
-    Box::pin(futures::stream::unfold(Some(s), move |state| async move {
-        let mut s = state?;
-        match tokio::time::timeout(idle, s.next()).await {
-            Ok(Some(Ok(b))) => Some((Ok(b), Some(s))),
+    let start = (s, tokio::time::Instant::now() + window, 0usize);
+    Box::pin(futures::stream::unfold(Some(start), move |state| async move {
+        let (mut s, deadline, got) = state?;
+        match tokio::time::timeout_at(deadline, s.next()).await {
+            Ok(Some(Ok(b))) => {
+                let got = got + b.len();
+                // Enough for this window: the next one starts now.
+                let next = if got >= MIN_UPLOAD_BYTES_PER_WINDOW {
+                    (tokio::time::Instant::now() + window, 0)
+                } else {
+                    (deadline, got)
+                };
+                Some((Ok(b), Some((s, next.0, next.1))))
+            }
             Ok(Some(Err(e))) => Some((Err(std::io::Error::other(format!("reading the upload: {e}"))), None)),
             Ok(None) => None,
-            Err(_) => Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "upload stalled")), None)),
+            Err(_) => Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "upload stalled or too slow")), None)),
         }
     }))
 }

@@ -421,3 +421,50 @@ async fn an_idle_http2_connection_is_closed() {
     assert_eq!(srv.client().get("/healthz").await.status, StatusCode::OK);
     srv.stop().await;
 }
+
+/// An upload trickled a byte at a time (the connection never idle) is cut off once a window
+/// passes without the minimum delivered; nothing is stored, and others upload meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_upload_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = TestServer::start_with(Db::Sqlite, |c| {
+        (c.request_timeout_secs, c.upload_idle_timeout_secs, c.connection_idle_timeout_secs) = (2, 2, 30);
+    })
+    .await;
+    let (_, owner) = srv.tenant("acme").await;
+    let c = signed_in(srv.client(), "acme", &owner).await;
+    let m = c.post("/api/v1/matters", serde_json::json!({"reference": "T-1", "title": "Trickle"})).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = c.post("/api/v1/tokens", serde_json::json!({"name": "t", "scopes": ["write"]})).await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut s = raw_tls(&srv, "127.0.0.22").await;
+    let head = format!(
+        "POST /api/v1/matters/{m}/documents?name=slow.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: text/plain\r\nContent-Length: 100000\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    // A byte every 200 ms: the connection moves, the upload never reaches its minimum.
+    let mut answer = Vec::new();
+    for _ in 0..100 {
+        if s.write_all(b"a").await.is_err() || s.flush().await.is_err() {
+            break;
+        }
+        let mut buf = [0u8; 4096];
+        if let Ok(Ok(n)) = tokio::time::timeout(std::time::Duration::from_millis(200), s.read(&mut buf)).await {
+            answer.extend_from_slice(&buf[..n]);
+            if n == 0 || answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 4"), "the trickle was not cut off with an error: {text:?}");
+    let docs = c.get(&format!("/api/v1/matters/{m}/documents")).await.json();
+    assert_eq!(docs["items"].as_array().unwrap().len(), 0, "{docs}");
+    assert_eq!(c.upload(&m, "fast.txt", b"quick".to_vec()).await.status, StatusCode::CREATED);
+    srv.stop().await;
+}
