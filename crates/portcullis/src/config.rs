@@ -139,6 +139,8 @@ pub struct Config {
     pub rate_limit_sign_in_burst: u32,
     /// Requests in progress on this node beyond which new ones get 503 at once (load shedding).
     pub max_in_flight_requests: usize,
+    /// Requests without credentials in progress from one source (429 beyond).
+    pub max_in_flight_per_ip: usize,
     /// Open connections on this node, and from one peer address (trusted proxies exempt).
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -304,6 +306,7 @@ impl Default for Config {
             rate_limit_sign_in_per_minute: 10,
             rate_limit_sign_in_burst: 10,
             max_in_flight_requests: 512,
+            max_in_flight_per_ip: 64,
             max_connections: 10_000,
             max_connections_per_ip: 256,
             header_read_timeout_secs: 10,
@@ -396,6 +399,7 @@ const KEYS: &[&str] = &[
     "rate_limit_sign_in_per_minute",
     "rate_limit_sign_in_burst",
     "max_in_flight_requests",
+    "max_in_flight_per_ip",
     "max_connections",
     "max_connections_per_ip",
     "header_read_timeout_secs",
@@ -559,6 +563,7 @@ impl Config {
         };
         for (key, v, range) in [
             ("max_in_flight_requests", self.max_in_flight_requests, 1..=1_000_000),
+            ("max_in_flight_per_ip", self.max_in_flight_per_ip, 1..=1_000_000),
             ("max_connections", self.max_connections, 1..=1_000_000),
             ("max_connections_per_ip", self.max_connections_per_ip, 1..=1_000_000),
             ("max_header_bytes", self.max_header_bytes, 1024..=1024 * 1024),
@@ -589,6 +594,7 @@ impl Config {
             per_tenant: rate("rate_limit_tenant", self.rate_limit_tenant_per_minute, self.rate_limit_tenant_burst)?,
             sign_in: rate("rate_limit_sign_in", self.rate_limit_sign_in_per_minute, self.rate_limit_sign_in_burst)?,
             max_in_flight: self.max_in_flight_requests,
+            max_in_flight_per_ip: self.max_in_flight_per_ip,
             waf: WafSettings {
                 path_rules: self.waf_path_rules,
                 query_rules: self.waf_query_rules,

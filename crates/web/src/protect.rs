@@ -15,11 +15,12 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
 use portcullis_core::Error;
 use portcullis_core::ids::{TenantId, UserId};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// A token bucket's size: `per_minute` tokens come back each minute, up to `burst` saved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +93,9 @@ pub struct ProtectSettings {
     pub sign_in: Option<Rate>,
     /// Requests in progress beyond which new ones are refused at once with 503.
     pub max_in_flight: usize,
+    /// Requests without credentials in progress from one source beyond which its new ones are
+    /// refused with 429, so a few addresses cannot hold every slot with slow requests.
+    pub max_in_flight_per_ip: usize,
     pub waf: WafSettings,
 }
 
@@ -105,6 +109,7 @@ impl Default for ProtectSettings {
             per_tenant: Some(Rate { per_minute: 6000, burst: 1000 }),
             sign_in: Some(Rate { per_minute: 10, burst: 10 }),
             max_in_flight: 512,
+            max_in_flight_per_ip: 64,
             waf: WafSettings::default(),
         }
     }
@@ -157,6 +162,8 @@ pub struct Guards {
     /// The key of the sign-in buckets' hash, random per process.
     sign_in_keys: std::collections::hash_map::RandomState,
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// Requests without credentials in progress, per source.
+    in_flight_per_source: Arc<Mutex<HashMap<IpAddr, usize>>>,
     pub(crate) waf_audit: Option<Keyed<IpAddr>>,
     /// All addresses together: ten times one address's budget, so a flood from many addresses
     /// cannot turn into a stream of audit writes on the platform chain's single writer.
@@ -174,6 +181,7 @@ impl Guards {
             sign_in: settings.sign_in.and_then(Keyed::new),
             sign_in_keys: std::collections::hash_map::RandomState::new(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight.max(1))),
+            in_flight_per_source: Arc::default(),
             waf_audit: Keyed::new(audit),
             waf_audit_total: Keyed::new(Rate {
                 per_minute: audit.per_minute.saturating_mul(10),
@@ -355,6 +363,38 @@ pub fn refuse(path: &str, e: Error) -> Response {
     if path.starts_with("/api/") { ApiError(e).into_response() } else { UiError(e).into_response() }
 }
 
+/// A source's place among the requests in progress, given back when dropped.
+struct SourceSlot {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    source: IpAddr,
+}
+
+impl SourceSlot {
+    /// Take a place for `source`, or `None` if it already has `max` requests in progress.
+    fn take(counts: &Arc<Mutex<HashMap<IpAddr, usize>>>, source: IpAddr, max: usize) -> Option<Self> {
+        let mut m = counts.lock().ok()?;
+        let n = m.entry(source).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Self { counts: counts.clone(), source })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.counts.lock()
+            && let Some(n) = m.get_mut(&self.source)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.source);
+            }
+        }
+    }
+}
+
 /// Does the request carry credentials (a bearer token or a session cookie)? Such a request is
 /// limited per account and per firm once they are checked, not per address: the people of an
 /// office behind one address must not share one budget that any of them (or a page in one of
@@ -382,15 +422,25 @@ pub async fn throttle(
         metrics::counter!("portcullis_requests_shed_total").increment(1);
         return refuse(path, Error::Overloaded { retry_after_secs: 1 });
     };
-    if let (Some(l), Some(ClientIp(ip))) = (&g.per_ip, req.extensions().get::<ClientIp>())
+    let mut source_slot = None;
+    if let Some(ClientIp(ip)) = req.extensions().get::<ClientIp>()
         && !matches!(path, "/healthz" | "/readyz")
         && !credentialed(&req)
-        && let Err(e) = l.check(&portcullis_core::net::source(*ip), "ip")
     {
-        return refuse(path, e);
+        let source = portcullis_core::net::source(*ip);
+        if let Some(l) = &g.per_ip
+            && let Err(e) = l.check(&source, "ip")
+        {
+            return refuse(path, e);
+        }
+        source_slot = SourceSlot::take(&g.in_flight_per_source, source, g.settings.max_in_flight_per_ip);
+        if source_slot.is_none() {
+            metrics::counter!("portcullis_rate_limited_total", "limit" => "ip_in_flight").increment(1);
+            return refuse(path, Error::RateLimited { retry_after_secs: 1 });
+        }
     }
     let resp = next.run(req).await;
-    drop(permit);
+    drop((permit, source_slot));
     resp
 }
 

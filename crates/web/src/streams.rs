@@ -38,7 +38,9 @@ where
             }
             Ok(Some(Err(e))) => Some((Err(std::io::Error::other(format!("reading the upload: {e}"))), None)),
             Ok(None) => None,
-            Err(_) => Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "upload stalled or too slow")), None)),
+            Err(_) => {
+                Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "upload stalled or too slow")), None))
+            }
         }
     }))
 }

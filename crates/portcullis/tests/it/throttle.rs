@@ -182,7 +182,11 @@ limited!(
 /// A form post that sends its headers and a little of its body, then waits: it holds a
 /// request slot for as long as the connection lives.
 async fn hold_a_slot(srv: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let mut s = raw_tls(srv, "127.0.0.4").await;
+    hold_a_slot_from(srv, "127.0.0.4").await
+}
+
+async fn hold_a_slot_from(srv: &TestServer, from: &str) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut s = raw_tls(srv, from).await;
     let req = b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
                 Content-Length: 100000\r\n\r\ntenant=a";
     s.write_all(req).await.unwrap();
@@ -466,5 +470,26 @@ async fn a_trickled_upload_is_cut_off() {
     let docs = c.get(&format!("/api/v1/matters/{m}/documents")).await.json();
     assert_eq!(docs["items"].as_array().unwrap().len(), 0, "{docs}");
     assert_eq!(c.upload(&m, "fast.txt", b"quick".to_vec()).await.status, StatusCode::CREATED);
+    srv.stop().await;
+}
+
+/// One source holding its share of slow requests gets 429 for more; other sources are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_cannot_hold_every_slot() {
+    let srv = TestServer::start_with(Db::Sqlite, |c| c.max_in_flight_per_ip = 2).await;
+    let held = [hold_a_slot_from(&srv, "127.0.0.23").await, hold_a_slot_from(&srv, "127.0.0.23").await];
+    let same = srv.client().bound_to(ip("127.0.0.23"));
+    let mut refused = None;
+    for _ in 0..600 {
+        let r = same.get("/api/v1/session").await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_limited(&refused.expect("the source's third request in progress was never refused"));
+    assert_eq!(srv.client().bound_to(ip("127.0.0.24")).get("/api/v1/session").await.status, StatusCode::UNAUTHORIZED);
+    drop(held);
     srv.stop().await;
 }
