@@ -315,6 +315,17 @@ pub fn protection_resets_step_up(sf: &mut SecondFactor, protected_since: Option<
     }
 }
 
+/// Whether the firm's sign-in network list lets `ip` in: inside one of `networks` (an empty
+/// list allows every address; an unknown address is allowed by none). Used for sign-in, and
+/// to refuse a list that would lock out the person saving it.
+pub fn network_allows(networks: &[String], ip: Option<&str>) -> bool {
+    if networks.is_empty() {
+        return true;
+    }
+    let Some(ip) = ip.and_then(|i| i.parse::<std::net::IpAddr>().ok()) else { return false };
+    networks.iter().filter_map(|n| n.parse::<ipnet::IpNet>().ok()).any(|n| n.contains(&ip))
+}
+
 /// A review of what concerns the reviewer's own account (their paused downloads, their
 /// protected account, their daily cap, a document they uploaded) is for another owner or admin
 /// when the firm has one: the person under review cannot clear themselves, nor can someone

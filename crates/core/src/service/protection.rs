@@ -98,15 +98,7 @@ fn parse_networks(list: &[String]) -> Result<Vec<ipnet::IpNet>> {
     Ok(nets)
 }
 
-/// Whether `ip` is inside one of `networks` (an empty list allows every address; an unknown
-/// address is allowed by none).
-fn network_allows(networks: &[String], ip: Option<&str>) -> bool {
-    if networks.is_empty() {
-        return true;
-    }
-    let Some(ip) = ip.and_then(|i| i.parse::<std::net::IpAddr>().ok()) else { return false };
-    networks.iter().filter_map(|n| n.parse::<ipnet::IpNet>().ok()).any(|n| n.contains(&ip))
-}
+use policy::network_allows;
 
 impl Protection {
     pub fn action(&self, d: Detector) -> DlpAction {
