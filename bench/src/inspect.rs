@@ -1,4 +1,4 @@
-//! `portcullis-bench inspect [MiB] [rounds]`: how fast an upload is inspected on one core — the
+//! `portcullis-bench inspect [MiB] [rounds] [kind]`: how fast an upload is inspected on one core — the
 //! type check from magic bytes, the text extraction (PDF content streams inflated), and the DLP
 //! scan — for the kinds of upload that take each path. Uploads are inspected as they stream, on
 //! the same task that encrypts them, so these rates set how much the controls can slow an upload
@@ -94,20 +94,26 @@ fn inspect(data: &[u8]) -> (f64, Detected, u32) {
     (data.len() as f64 / secs / 1e9, found.detected, found.findings.values().sum())
 }
 
-pub fn run(mib: usize, rounds: usize) -> Result<(), String> {
+/// The kinds measured, each made on demand.
+type Make = fn(usize) -> Result<Vec<u8>, String>;
+const KINDS: [(&str, Make); 4] = [
+    ("text (case notes)", |n| Ok(text(n))),
+    ("CSV (digit-heavy)", |n| Ok(csv(n))),
+    ("PDF (Flate text)", pdf),
+    ("PNG image", |n| Ok(png(n))),
+];
+
+/// With `only` (the start of a kind's name, e.g. `text`), just that kind: one kind per run is
+/// what `valgrind --tool=callgrind` needs to count a kind's instructions alone.
+pub fn run(mib: usize, rounds: usize, only: Option<&str>) -> Result<(), String> {
     let bytes = mib * 1024 * 1024;
-    let inputs = [
-        ("text (case notes)", text(bytes)),
-        ("CSV (digit-heavy)", csv(bytes)),
-        ("PDF (Flate text)", pdf(bytes)?),
-        ("PNG image", png(bytes)),
-    ];
     println!("data: {mib} MiB per kind in 64 KiB pieces, one core, median of {rounds} rounds");
-    for (name, data) in &inputs {
+    for (name, make) in KINDS.iter().filter(|(name, _)| only.is_none_or(|o| name.starts_with(o))) {
+        let data = make(bytes)?;
         let mut rates = Vec::with_capacity(rounds);
         let mut last = None;
         for _ in 0..rounds {
-            let (rate, detected, found) = inspect(data);
+            let (rate, detected, found) = inspect(&data);
             rates.push(rate);
             last = Some((detected, found));
         }

@@ -4,8 +4,8 @@
 //! Every measurement is repeated (5 rounds by default) and the medians are compared, since other
 //! work on the machine makes single runs vary.
 //!
-//! `cargo run --release -p portcullis-bench -- inspect [MiB] [rounds]`: upload inspection (type
-//! check, text extraction, DLP scan) per kind of upload; see `inspect.rs`.
+//! `cargo run --release -p portcullis-bench -- inspect [MiB] [rounds] [kind]`: upload inspection
+//! (type check, text extraction, DLP scan) per kind of upload; see `inspect.rs`.
 #![forbid(unsafe_code)]
 
 mod inspect;
@@ -167,7 +167,7 @@ fn main() -> std::process::ExitCode {
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5).max(1);
     match which.as_deref() {
         Some("crypto") => {}
-        Some("inspect") => return exit(inspect::run(mib.min(1024), rounds)),
+        Some("inspect") => return exit(inspect::run(mib.min(1024), rounds, args.next().as_deref())),
         _ => {
             eprintln!(
                 "usage: portcullis-bench crypto|inspect [MiB (default 2048; inspect at most 1024)] [rounds (default 5)]"
