@@ -493,3 +493,18 @@ async fn one_source_cannot_hold_every_slot() {
     drop(held);
     srv.stop().await;
 }
+
+/// A request head past `max_header_bytes` is refused before any handler (HTTP/1 answers 431),
+/// and the next client is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_request_head_is_refused() {
+    let srv = TestServer::start_with(Db::Sqlite, |c| c.max_header_bytes = 8192).await;
+    let big = format!(
+        "GET /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let (status, text) = raw_request(&srv, "127.0.0.25", big.as_bytes()).await;
+    assert!(status == 431 || status == 400, "an oversized head got {status}: {text}");
+    assert_eq!(srv.client().get("/api/v1/session").await.status, StatusCode::UNAUTHORIZED);
+    srv.stop().await;
+}
