@@ -58,7 +58,9 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String> {
 }
 
 /// A document's file name: the last path component only, 1 to 255 bytes, not `.` or `..`, no
-/// control characters. Stored for display; never used as a path.
+/// control characters, and not ending in an executable, script, markup or macro-enabled
+/// extension (the download would be run or rendered by that name, whatever the content; see
+/// [`crate::inspect::refused_extension`]). Stored for display; never used as a path.
 pub fn file_name(raw: &str) -> Result<String> {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw).trim();
     if last.is_empty() || last == "." || last == ".." {
@@ -69,6 +71,15 @@ pub fn file_name(raw: &str) -> Result<String> {
     }
     if last.chars().any(|c| c.is_control() || is_invisible_format(c)) {
         return Err(Error::invalid("name", "must not contain control or invisible formatting characters"));
+    }
+    if let Some(ext) = crate::inspect::refused_extension(last) {
+        return Err(Error::invalid(
+            "name",
+            format!(
+                "must not end in .{ext}: executable, script, web page and macro-enabled files are never accepted \
+                 (send a PDF, an image, a DOCX/XLSX/PPTX or OpenDocument file, or plain text)"
+            ),
+        ));
     }
     Ok(last.to_string())
 }
@@ -135,6 +146,12 @@ mod tests {
         assert!(file_name("..").is_err());
         assert!(file_name("a\nb").is_err());
         assert!(file_name("invoice\u{202E}fdp.exe").is_err());
+        for bad in ["x.exe", "x.EXE.", "x.exe ", "run.vbs", "a.js", "page.HTM", "m.docm", "s.ps1", "go.bat", "x.svg"] {
+            let e = file_name(bad).unwrap_err().to_string();
+            assert!(e.contains("must not end in ."), "{bad:?}: {e}");
+        }
+        assert_eq!(file_name("report.exe.pdf").unwrap(), "report.exe.pdf");
+        assert_eq!(file_name("notes").unwrap(), "notes");
     }
 
     #[test]

@@ -62,9 +62,8 @@ pub(crate) fn zip(entries: &[(&str, &[u8], Entry)]) -> Vec<u8> {
             h.extend_from_slice(&(name.len() as u16).to_le_bytes());
             h.extend_from_slice(&0u16.to_le_bytes());
             if central {
-                h.extend_from_slice(&[0; 8]);
-                h.extend_from_slice(&0u32.to_le_bytes()[..2]);
-                h.extend_from_slice(&[0; 2]);
+                // Comment length, disk, internal and external attributes.
+                h.extend_from_slice(&[0; 10]);
                 h.extend_from_slice(&offset.to_le_bytes());
             }
             h.extend_from_slice(name.as_bytes());
