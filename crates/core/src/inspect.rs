@@ -354,7 +354,8 @@ impl Inspector {
             Mode::Sniffing => Detected::Refused("unknown binary data"),
             Mode::Text(mut t) => t.finish(&mut self.scanner),
             Mode::Zip(z) => z.classify(),
-            Mode::Pdf(pdf) => {
+            Mode::Pdf(mut pdf) => {
+                pdf.finish();
                 unscanned = pdf.encrypted || pdf.unread;
                 match pdf.refusal {
                     Some(why) => Detected::Refused(why),
@@ -948,6 +949,7 @@ mod tests {
             b"1 0 obj<</Type/Catalog/OpenAction<</S/J#61vaScript/JS(x)>>>>endobj",
             b"1 0 obj<</OpenAction<</S/Launch/F(cmd.exe)>>>>endobj",
             b"1 0 obj<</Names<</EmbeddedFiles 2 0 R>>>>endobj",
+            b"1 0 obj<</AcroForm<</XFA 3 0 R>>>>endobj",
         ] {
             refused_as(&pdf_with(obj), "active content");
         }
@@ -956,6 +958,8 @@ mod tests {
         obj.extend(zlib(b"1 0 <</S/Launch/F(x.exe)>>"));
         obj.extend_from_slice(b"\nendstream\nendobj");
         refused_as(&pdf_with(&obj), "active content");
+        // A name ending the file is read too.
+        assert!(matches!(inspect(b"%PDF-1.7\n/Launch", 4).detected, Detected::Refused(_)));
         // The word in text is not a name.
         let clean = pdf_with(b"4 0 obj<</Length 30>>stream\nBT (/JavaScript /Launch) Tj ET\nendstream\nendobj");
         assert_eq!(judged(&clean), Detected::Kind(FileKind::Pdf));

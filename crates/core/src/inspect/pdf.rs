@@ -137,6 +137,12 @@ impl Pdf {
         cut
     }
 
+    /// The last byte was read: a name at the very end counts too.
+    pub(super) fn finish(&mut self) {
+        self.lexer.end_token();
+        self.take_lexer_state();
+    }
+
     fn take_lexer_state(&mut self) {
         self.encrypted |= self.lexer.encrypted;
         self.unread |= self.lexer.unread;

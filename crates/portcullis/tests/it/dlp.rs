@@ -1,7 +1,7 @@
 //! Data loss prevention: identifiers in uploads and messages under each policy, the review
 //! queue, and the daily download cap. Audit events carry counts, never the values.
 
-use crate::uploads::{Entry, docx, pdf, setup};
+use crate::uploads::{Entry, docx, pdf, pdf_content, setup};
 use portcullis_testkit::{Client, PASSWORD, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -308,13 +308,15 @@ crate::both!(protection_settings_are_set_from_the_security_page, |srv| async mov
         assert_eq!(dlp_policy().await, saved, "{field}={value} changed the policy");
     }
     // Empty cap fields: no cap.
-    let r = post_form(&owner, "/account/security/dlp", &[("csrf", &csrf), ("cap_downloads", ""), ("cap_mib", "")]).await;
+    let r =
+        post_form(&owner, "/account/security/dlp", &[("csrf", &csrf), ("cap_downloads", ""), ("cap_mib", "")]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(dlp_policy().await["download_cap"], json!({"downloads": null, "bytes": null}));
 
     // Sign-in networks: one a line; a list leaving out this address, or a non-network, refused.
-    let r = post_form(&owner, "/account/security/networks", &[("csrf", &csrf), ("networks", "127.0.0.0/8\r\n10.0.0.0/8")])
-        .await;
+    let r =
+        post_form(&owner, "/account/security/networks", &[("csrf", &csrf), ("networks", "127.0.0.0/8\r\n10.0.0.0/8")])
+            .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let networks = || async { owner.get("/api/v1/tenant/network-access").await.json()["networks"].clone() };
     assert_eq!(networks().await, json!(["10.0.0.0/8", "127.0.0.0/8"]));
@@ -359,7 +361,8 @@ crate::alerts::on_both!(a_quarantine_is_told_to_the_alert_receiver, |db| async m
     let hook = portcullis_testkit::WebhookSink::started().await;
     let srv = crate::alerts::server(db, &hook, None, |_| {}).await;
     let (owner, m, tid) = setup(&srv, "dlpalert").await;
-    let policy = json!({"detectors": {"payment_card": "quarantine"}, "download_cap": {"downloads": null, "bytes": null}});
+    let policy =
+        json!({"detectors": {"payment_card": "quarantine"}, "download_cap": {"downloads": null, "bytes": null}});
     assert_eq!(owner.put_json("/api/v1/tenant/dlp-policy", policy).await.status, StatusCode::OK);
     let held = id(&owner.upload(&m, "card.txt", format!("Card: {CARD}").into_bytes()).await);
     let got = hook.wait_for(1, crate::alerts::kind("document_quarantined")).await;
@@ -369,4 +372,48 @@ crate::alerts::on_both!(a_quarantine_is_told_to_the_alert_receiver, |db| async m
     assert_eq!(body["detail"]["findings"]["payment_card"], 1);
     clean_of_values(&got[0].text());
     srv.stop().await;
+});
+
+crate::both!(documents_the_scan_cannot_read_fail_closed, |srv| async move {
+    let (owner, m, tid) = setup(srv, "dlpunread").await;
+    let client = member(srv, &owner, "dlpunread", tid, &m, "client").await;
+    // Text drawn with glyph codes (a CID font) cannot be read by the scan.
+    let unreadable = pdf_content("BT /F1 12 Tf [<0041004200430044>] TJ ET");
+    // Under the default policy (every detector warns) it is accepted and visibly flagged.
+    let seen = id(&owner.upload(&m, "scan.pdf", unreadable.clone()).await);
+    let flagged = listed(&list(&owner, &m).await, &seen).unwrap();
+    assert_eq!(flagged["dlp"], "unscanned", "{flagged}");
+    assert_eq!(fetch(&client, &seen).await, StatusCode::OK);
+    // When the firm quarantines anything a detector finds, what could not be read is held too.
+    let all = json!({"detectors": {"payment_card": "quarantine", "iban": "quarantine", "national_insurance": "quarantine",
+                     "passport": "quarantine", "sort_code_account": "quarantine"},
+                     "download_cap": {"downloads": null, "bytes": null}});
+    assert_eq!(owner.put_json("/api/v1/tenant/dlp-policy", all).await.status, StatusCode::OK);
+    let held = id(&owner.upload(&m, "scan2.pdf", unreadable).await);
+    let flagged = listed(&list(&owner, &m).await, &held).unwrap();
+    assert_eq!(flagged["dlp"], "quarantined", "{flagged}");
+    assert!(listed(&list(&client, &m).await, &held).is_none());
+    assert_eq!(fetch(&client, &held).await, StatusCode::NOT_FOUND);
+    // Character references in an office document are decoded before the scan.
+    let encoded = id(&owner.upload(&m, "card.docx", docx("Card &#52;111 1111 &#x31;111 1111", Entry::Deflated)).await);
+    let flagged = listed(&list(&owner, &m).await, &encoded).unwrap();
+    assert_eq!(
+        (flagged["dlp"].clone(), flagged["dlp_findings"]["payment_card"].clone()),
+        (json!("quarantined"), json!(1))
+    );
+    clean_of_values(&audit_text(&owner).await);
+});
+
+crate::both!(pdfs_that_run_code_or_carry_files_are_refused, |srv| async move {
+    let (owner, m, _) = setup(srv, "dlpactive").await;
+    for body in [
+        &b"%PDF-1.7\n1 0 obj<</Type/Catalog/OpenAction<</S/JavaScript/JS(app.alert\\(1\\))>>>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"[..],
+        b"%PDF-1.7\n1 0 obj<</Type/Catalog/OpenAction<</S/L#61unch/F(cmd.exe)>>>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n",
+        b"%PDF-1.7\n1 0 obj<</Type/Catalog/Names<</EmbeddedFiles 2 0 R>>>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n",
+    ] {
+        let r = owner.upload(&m, "form.pdf", body.to_vec()).await;
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text());
+        assert!(r.json()["detected"].as_str().unwrap().contains("active content"), "{}", r.text());
+    }
+    assert_eq!(list(&owner, &m).await["items"].as_array().unwrap().len(), 0);
 });
