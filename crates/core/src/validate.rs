@@ -90,6 +90,30 @@ fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
+/// Decode `<marker><two hex digits>` escapes (`%41` in a form body, `#41` in a PDF name); a
+/// marker not followed by two hex digits stays as it is.
+pub fn hex_escapes(bytes: &[u8], marker: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) if b == marker => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Content types a download may be labelled with; anything else is served as
 /// `application/octet-stream`. (Downloads are attachments with `nosniff` and a sandbox CSP in any
 /// case; this keeps an uploader from labelling a file as HTML or SVG at all.)
@@ -152,6 +176,12 @@ mod tests {
         }
         assert_eq!(file_name("report.exe.pdf").unwrap(), "report.exe.pdf");
         assert_eq!(file_name("notes").unwrap(), "notes");
+    }
+
+    #[test]
+    fn hex_escapes_decode_only_whole_escapes() {
+        assert_eq!(hex_escapes(b"J#61va#4", b'#'), b"Java#4");
+        assert_eq!(hex_escapes(b"a%20b%zz", b'%'), b"a b%zz");
     }
 
     #[test]

@@ -348,7 +348,7 @@ impl Lexer {
 
     fn end_token(&mut self) {
         match std::mem::take(&mut self.token) {
-            Token::Name(raw) => self.name(&decode_name(&raw)),
+            Token::Name(raw) => self.name(&crate::validate::hex_escapes(&raw, b'#')),
             Token::Word(w) if w.first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'\'' || *c == b'"') => {
                 if self.codes && SHOW.contains(&w.as_slice()) {
                     self.unread = true;
@@ -388,27 +388,4 @@ impl Lexer {
             self.text.clear();
         }
     }
-}
-
-/// A name with its `#xx` escapes decoded.
-fn decode_name(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while let Some(&b) = raw.get(i) {
-        let hex = raw
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b, hex) {
-            (b'#', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
