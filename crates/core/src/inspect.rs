@@ -1030,4 +1030,75 @@ mod tests {
         assert_eq!(download_name("old.exe", "application/octet-stream"), "old.exe.bin");
         assert_eq!(download_name("old.dat", "application/octet-stream"), "old.dat");
     }
+
+    /// A ZIP64 archive as streaming writers make it: deflated entries with 64-bit data
+    /// descriptors, ZIP64 fields in the local and central headers, a ZIP64 end record and locator.
+    fn zip64(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let (mut out, mut central) = (Vec::new(), Vec::new());
+        for (name, data) in entries {
+            let offset = out.len() as u64;
+            let mut crc = flate2::Crc::new();
+            crc.update(data);
+            let body = {
+                use std::io::Write;
+                let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(data).unwrap();
+                e.finish().unwrap()
+            };
+            out.extend_from_slice(b"PK\x03\x04\x2d\0\x08\0\x08\0\0\0\x21\0\0\0\0\0");
+            out.extend_from_slice(&[0xff; 8]);
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&20u16.to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&[1, 0, 16, 0]);
+            out.extend_from_slice(&[0; 16]);
+            out.extend_from_slice(&body);
+            out.extend_from_slice(b"PK\x07\x08");
+            out.extend_from_slice(&crc.sum().to_le_bytes());
+            out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+            out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+            central.extend_from_slice(b"PK\x01\x02\x2d\0\x2d\0\x08\0\x08\0\0\0\x21\0");
+            central.extend_from_slice(&crc.sum().to_le_bytes());
+            central.extend_from_slice(&[0xff; 8]);
+            central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            central.extend_from_slice(&28u16.to_le_bytes());
+            central.extend_from_slice(&[0; 10]);
+            central.extend_from_slice(&[0xff; 4]);
+            central.extend_from_slice(name.as_bytes());
+            central.extend_from_slice(&[1, 0, 24, 0]);
+            for v in [data.len() as u64, body.len() as u64, offset] {
+                central.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        let (at, n) = (out.len() as u64, entries.len() as u64);
+        out.extend_from_slice(&central);
+        let end64 = out.len() as u64;
+        out.extend_from_slice(b"PK\x06\x06");
+        out.extend_from_slice(&44u64.to_le_bytes());
+        out.extend_from_slice(&[0x2d, 0, 0x2d, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for v in [n, n, central.len() as u64, at] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(b"PK\x06\x07\0\0\0\0");
+        out.extend_from_slice(&end64.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(b"PK\x05\x06\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\0\0");
+        out
+    }
+
+    #[test]
+    fn zip64_archives_from_streaming_writers_are_read_and_checked() {
+        let body = b"<w:document><w:p><w:t>4111 1111 1111 1111</w:t></w:p></w:document>";
+        let good = zip64(&[("[Content_Types].xml", TYPES), ("word/document.xml", body)]);
+        for piece in [1, 7, 4096] {
+            let i = inspect(&good, piece);
+            assert_eq!(i.detected, Detected::Kind(FileKind::Docx), "piece {piece}");
+            assert_eq!(i.findings.get(&Detector::PaymentCard), Some(&1));
+        }
+        // A ZIP64 end record that miscounts the entries.
+        let mut bad = good.clone();
+        let end64 = bad.windows(4).rposition(|w| w == b"PK\x06\x06").unwrap();
+        bad[end64 + 32] = 3;
+        refused_as(&bad, "hidden content");
+    }
 }
