@@ -958,6 +958,10 @@ mod tests {
         obj.extend(zlib(b"1 0 <</S/Launch/F(x.exe)>>"));
         obj.extend_from_slice(b"\nendstream\nendobj");
         refused_as(&pdf_with(&obj), "active content");
+        // A parenthesis in a comment, or left open in a stream, does not hide what follows.
+        refused_as(&pdf_with(b"% (c\n1 0 obj<</OpenAction<</S/JavaScript/JS 2 0 R>>>>endobj"), "active content");
+        let open = b"4 0 obj<</Length 9>>stream\nBT (open\nendstream\nendobj\n5 0 obj<</S/Launch/F(x)>>endobj";
+        refused_as(&pdf_with(open), "active content");
         // A name ending the file is read too.
         assert!(matches!(inspect(b"%PDF-1.7\n/Launch", 4).detected, Detected::Refused(_)));
         // The word in text is not a name.

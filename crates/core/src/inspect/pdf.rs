@@ -112,10 +112,15 @@ impl Pdf {
                 self.window.remove(0);
             }
             if self.window.ends_with(b"endstream") {
-                if self.skipping {
-                    self.skipping = false;
-                    lex_from = Some(i + 1);
+                match lex_from {
+                    // The stream's end ends whatever string it left open.
+                    Some(from) => {
+                        self.lexer.feed(input.get(from..=i).unwrap_or_default(), scanner);
+                        self.lexer.end(scanner);
+                    }
+                    None => self.skipping = false,
                 }
+                lex_from = Some(i + 1);
             } else if self.window.ends_with(b"stream") && !self.skipping {
                 cut = i + 1;
                 starts = true;
@@ -210,6 +215,8 @@ enum Token {
         high: Option<u8>,
     },
     Name(Vec<u8>),
+    /// A comment, to the end of its line.
+    Comment,
     /// A keyword or number.
     Word(Vec<u8>),
 }
@@ -313,6 +320,11 @@ impl Lexer {
                     }
                 }
             },
+            Token::Comment => {
+                if b == b'\r' || b == b'\n' {
+                    self.token = Token::None;
+                }
+            }
             Token::Name(n) | Token::Word(n) if !delimiter(b) => {
                 if n.len() < 64 {
                     n.push(b);
@@ -324,6 +336,7 @@ impl Lexer {
                     b'(' => self.token = Token::Literal { depth: 1, escape: false, octal: None },
                     b'<' => self.token = Token::Angle,
                     b'/' => self.token = Token::Name(Vec::new()),
+                    b'%' => self.token = Token::Comment,
                     b'[' => self.in_array = true,
                     b']' => {
                         self.in_array = false;
