@@ -24,6 +24,9 @@ pub(super) struct Parsed {
 #[derive(Debug, Default)]
 pub(super) struct Xml {
     in_tag: bool,
+    /// Inside `<![CDATA[ … ]]>`: text, read as written (no references).
+    cdata: bool,
+    brackets: usize,
     tag: String,
     entity: Option<String>,
     utf8: Utf8Carry,
@@ -43,6 +46,23 @@ impl Xml {
         let decoded = self.utf8.decode(bytes);
         let mut out = Parsed { text: String::with_capacity(decoded.len()), tags: Vec::new() };
         for c in decoded.chars() {
+            if self.cdata {
+                // `]` are held back until it is clear whether they close the section.
+                match c {
+                    ']' => self.brackets += 1,
+                    '>' if self.brackets >= 2 => {
+                        out.text.extend(std::iter::repeat_n(']', self.brackets - 2));
+                        self.brackets = 0;
+                        self.cdata = false;
+                    }
+                    other => {
+                        out.text.extend(std::iter::repeat_n(']', self.brackets));
+                        self.brackets = 0;
+                        out.text.push(other);
+                    }
+                }
+                continue;
+            }
             if let Some(e) = &mut self.entity {
                 if c == ';' {
                     let raw = std::mem::take(e);
@@ -90,6 +110,11 @@ impl Xml {
             out.text.push(c);
         } else if self.tag.len() < if self.keep_tags { MAX_TAG } else { 64 } {
             self.tag.push(c);
+            if self.tag == "![CDATA[" {
+                self.tag.clear();
+                self.in_tag = false;
+                self.cdata = true;
+            }
         } else if self.keep_tags {
             self.overlong = true;
         }
@@ -136,6 +161,10 @@ mod tests {
         }
         text.push_str(&x.feed(b";</w:t>").text);
         assert_eq!(text, "411 & &bogus; <");
+        let mut x = Xml::default();
+        let mut text = x.feed(b"<w:t><![CDATA[4111 <b>1111</b> &#49;]").text;
+        text.push_str(&x.feed(b"]>x</w:t>").text);
+        assert_eq!(text, "4111 <b>1111</b> &#49;x");
     }
 
     #[test]
