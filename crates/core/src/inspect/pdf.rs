@@ -146,6 +146,7 @@ impl Pdf {
     pub(super) fn finish(&mut self) {
         self.lexer.end_token();
         self.take_lexer_state();
+        self.unread |= self.lexer.mostly_codes();
     }
 
     fn take_lexer_state(&mut self) {
@@ -227,8 +228,10 @@ struct Lexer {
     token: Token,
     in_array: bool,
     text: Vec<u8>,
-    /// Since the last operator, a string was shown whose bytes are glyph codes, not characters.
-    codes: bool,
+    /// String bytes since the last operator: all of them, and control bytes (glyph codes).
+    pending: (u64, u64),
+    /// String bytes shown by text operators: all of them, and control bytes.
+    shown: (u64, u64),
     dict: Dict,
     encrypted: bool,
     active: bool,
@@ -352,21 +355,30 @@ impl Lexer {
 
     /// A byte of a string's content: text; a control byte means glyph codes.
     fn string_byte(&mut self, b: u8) {
+        self.pending.0 += 1;
         if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') {
-            self.codes = true;
+            self.pending.1 += 1;
         } else {
             self.text.push(b);
         }
+    }
+
+    /// Whether the text shown is mostly glyph codes rather than characters: a CID font's
+    /// two-byte codes are about half control bytes; a few ligatures or bullets drawn from a
+    /// font's control positions (as TeX does) are not.
+    fn mostly_codes(&self) -> bool {
+        self.shown.1 * 5 > self.shown.0
     }
 
     fn end_token(&mut self) {
         match std::mem::take(&mut self.token) {
             Token::Name(raw) => self.name(&crate::validate::hex_escapes(&raw, b'#')),
             Token::Word(w) if w.first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'\'' || *c == b'"') => {
-                if self.codes && SHOW.contains(&w.as_slice()) {
-                    self.unread = true;
+                if SHOW.contains(&w.as_slice()) {
+                    self.shown.0 += self.pending.0;
+                    self.shown.1 += self.pending.1;
                 }
-                self.codes = false;
+                self.pending = (0, 0);
                 if w == b"obj" {
                     self.dict = Dict::default();
                 }
