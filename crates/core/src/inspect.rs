@@ -2,28 +2,113 @@
 //!
 //! The type comes from the content, never from the name or the declared `Content-Type`: the
 //! first [`PREFIX`] bytes go to `infer` (magic numbers); text has no magic and is recognised as
-//! valid UTF-8 without NUL bytes in that prefix. ZIP files are read entry by entry from their
-//! local file headers as the stream passes (no central directory, so nothing is held): office
-//! documents are told apart from plain archives by their entries (`[Content_Types].xml` with
-//! `word/`, `xl/`, `ppt/`; an OpenDocument `mimetype` entry), and archives holding executables or
-//! macro projects are named as such.
+//! valid UTF-8 without NUL bytes, from its first byte to its last. ZIP files are read entry by
+//! entry as the stream passes and checked against their central directory at the end
+//! ([`zip`]); PDFs are read for text and for active content ([`pdf`]). Office documents are told
+//! apart from plain archives by their entries (`[Content_Types].xml` with `word/`, `xl/`, `ppt/`;
+//! an OpenDocument `mimetype` entry), and archives holding executables, macro projects or
+//! embedded objects are named as such.
 //!
 //! The same pass feeds the text of plain text, CSV, the XML parts of office documents and the
-//! literal strings of PDF content streams to the DLP [`Scanner`]. Memory stays bounded whatever
-//! the size of the upload: a fixed prefix, one ZIP header at a time, a fixed inflate buffer.
+//! strings of PDF content streams to the DLP [`Scanner`]. Memory stays bounded whatever the size
+//! of the upload: a fixed prefix, one ZIP header at a time, the names of the ZIP's entries, a
+//! fixed inflate buffer. Text that cannot be read is reported (`unscanned`), never skipped
+//! silently.
+//!
+//! A file's name is checked too ([`refused_extension`], [`stored_name`]): the type comes from
+//! the content, but the name is what the recipient's computer opens the download by.
+
+mod pdf;
+mod xml;
+mod zip;
 
 use crate::dlp::{Findings, Scanner};
-use flate2::{Decompress, FlushDecompress, Status};
 use serde::{Deserialize, Serialize};
 
 /// How many leading bytes decide the type.
 pub const PREFIX: usize = 8192;
-/// Most ZIP entry names remembered (their names decide the type; more is refused).
-const MAX_ENTRIES: usize = 20_000;
-/// Most bytes one ZIP entry may inflate to before the archive is refused (a zip bomb).
-const MAX_INFLATED: u64 = 4 << 30;
-/// Largest ZIP local header (30 bytes + name + extra field) accepted.
-const MAX_HEADER: usize = 30 + 2 * 65_535;
+/// How many bytes of a text, from its first non-blank character, show whether it is a script.
+const SCRIPT_HEAD: usize = 512;
+
+/// Extensions of files that run: executables, scripts, shortcuts, macro-enabled office files,
+/// disk images. An upload so named is refused, and so is an office file holding such an entry.
+pub const EXECUTABLE_EXTENSIONS: &[&str] = &[
+    "exe",
+    "dll",
+    "scr",
+    "com",
+    "bat",
+    "cmd",
+    "msi",
+    "msp",
+    "mst",
+    "ps1",
+    "psm1",
+    "psd1",
+    "ps1xml",
+    "vbs",
+    "vbe",
+    "js",
+    "jse",
+    "mjs",
+    "wsf",
+    "wsh",
+    "wsc",
+    "sct",
+    "hta",
+    "jar",
+    "class",
+    "sh",
+    "bash",
+    "zsh",
+    "csh",
+    "ksh",
+    "command",
+    "app",
+    "elf",
+    "so",
+    "dylib",
+    "lnk",
+    "url",
+    "scf",
+    "cpl",
+    "pif",
+    "reg",
+    "inf",
+    "apk",
+    "py",
+    "pyw",
+    "pl",
+    "rb",
+    "php",
+    "docm",
+    "xlsm",
+    "pptm",
+    "dotm",
+    "xltm",
+    "potm",
+    "ppsm",
+    "sldm",
+    "xlam",
+    "ppam",
+    "xlsb",
+    "appref-ms",
+    "application",
+    "gadget",
+    "msc",
+    "chm",
+    "iso",
+    "img",
+    "vhd",
+    "vhdx",
+    "library-ms",
+    "settingcontent-ms",
+];
+
+/// Extensions of markup a browser renders and runs scripts in. An upload so named is refused
+/// (office files hold XML and SVG parts, so this list does not apply to their entries).
+pub const MARKUP_EXTENSIONS: &[&str] =
+    &["html", "htm", "xhtml", "shtml", "mht", "mhtml", "svg", "svgz", "xml", "xsl", "xslt"];
 
 /// The types an allow-list can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -115,6 +200,32 @@ impl FileKind {
         }
     }
 
+    /// The extensions a file of this kind may carry; the first is the one added to a name that
+    /// has none of them.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            FileKind::Pdf => &["pdf"],
+            FileKind::Png => &["png"],
+            FileKind::Jpeg => &["jpg", "jpeg", "jpe", "jfif"],
+            FileKind::Gif => &["gif"],
+            FileKind::Webp => &["webp"],
+            FileKind::Tiff => &["tif", "tiff"],
+            FileKind::Heic => &["heic", "heif"],
+            FileKind::Docx => &["docx", "dotx"],
+            FileKind::Xlsx => &["xlsx", "xltx"],
+            FileKind::Pptx => &["pptx", "potx", "ppsx"],
+            FileKind::Odt => &["odt", "ott"],
+            FileKind::Ods => &["ods", "ots"],
+            FileKind::Odp => &["odp", "otp"],
+            FileKind::Text => &["txt", "text", "csv", "tsv", "md", "log", "json"],
+        }
+    }
+
+    /// The kind a stored content type stands for.
+    pub fn from_mime(mime: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.mime() == mime || k.mime().split(';').next() == Some(mime))
+    }
+
     /// Whether the DLP scan reads this kind's text.
     pub fn scanned(self) -> bool {
         !matches!(
@@ -141,14 +252,14 @@ impl Detected {
         }
     }
 }
-
 /// The outcome of a pass over an upload.
 #[derive(Debug)]
 pub struct Inspection {
     pub detected: Detected,
     /// Identifiers found in the text, by detector (counts only).
     pub findings: Findings,
-    /// The text could not be read (an encrypted PDF, say): the DLP scan saw nothing.
+    /// Some of the text could not be read (an encrypted PDF, a stream in a filter the reader
+    /// does not decode, glyph codes instead of characters): the scan did not see all of it.
     pub unscanned: bool,
 }
 
@@ -159,7 +270,6 @@ pub struct Inspector {
     prefix: Vec<u8>,
     mode: Mode,
     scanner: Scanner,
-    utf8: Utf8Carry,
 }
 
 #[derive(Debug, Default)]
@@ -167,9 +277,9 @@ enum Mode {
     /// Still collecting the prefix.
     #[default]
     Sniffing,
-    Text,
-    Zip(Box<Zip>),
-    Pdf(Box<Pdf>),
+    Text(Box<Text>),
+    Zip(Box<zip::Zip>),
+    Pdf(Box<pdf::Pdf>),
     /// Nothing more to read (images, refused types).
     Done(Detected),
 }
@@ -197,10 +307,14 @@ impl Inspector {
         }
     }
 
-    /// A type that is never accepted, once the prefix shows it (the rest need not be read).
+    /// A type that is never accepted, as soon as the bytes read show it (the rest need not be
+    /// read).
     pub fn refused_early(&self) -> Option<Detected> {
         match &self.mode {
             Mode::Done(d @ Detected::Refused(_)) => Some(d.clone()),
+            Mode::Text(t) => t.refused().map(Detected::Refused),
+            Mode::Zip(z) => z.refused().map(Detected::Refused),
+            Mode::Pdf(p) => p.refusal.map(Detected::Refused),
             _ => None,
         }
     }
@@ -214,7 +328,7 @@ impl Inspector {
             Mode::Pdf(Box::default())
         } else {
             match sniff(p) {
-                Detected::Kind(FileKind::Text) => Mode::Text,
+                Detected::Kind(FileKind::Text) => Mode::Text(Box::default()),
                 other => Mode::Done(other),
             }
         };
@@ -222,10 +336,7 @@ impl Inspector {
 
     fn consume(&mut self, bytes: &[u8]) {
         match &mut self.mode {
-            Mode::Text => {
-                let text = self.utf8.decode(bytes);
-                self.scanner.feed(&text);
-            }
+            Mode::Text(t) => t.feed(bytes, &mut self.scanner),
             Mode::Zip(z) => z.feed(bytes, &mut self.scanner),
             Mode::Pdf(pdf) => pdf.feed(bytes, &mut self.scanner),
             Mode::Sniffing | Mode::Done(_) => {}
@@ -241,15 +352,15 @@ impl Inspector {
         let mut unscanned = false;
         let detected = match self.mode {
             Mode::Sniffing => Detected::Refused("unknown binary data"),
-            Mode::Text => {
-                let rest = self.utf8.flush();
-                self.scanner.feed(&rest);
-                Detected::Kind(FileKind::Text)
-            }
+            Mode::Text(mut t) => t.finish(&mut self.scanner),
             Mode::Zip(z) => z.classify(),
-            Mode::Pdf(pdf) => {
-                unscanned = pdf.encrypted;
-                Detected::Kind(FileKind::Pdf)
+            Mode::Pdf(mut pdf) => {
+                pdf.finish();
+                unscanned = pdf.encrypted || pdf.unread;
+                match pdf.refusal {
+                    Some(why) => Detected::Refused(why),
+                    None => Detected::Kind(FileKind::Pdf),
+                }
             }
             Mode::Done(d) => d,
         };
@@ -257,6 +368,80 @@ impl Inspector {
         Inspection { detected, findings, unscanned }
     }
 }
+
+/// Plain text: valid UTF-8 without NUL bytes throughout, and not a script or markup however
+/// many blank lines come first.
+#[derive(Debug, Default)]
+struct Text {
+    utf8: Utf8Carry,
+    /// The first [`SCRIPT_HEAD`] bytes from the first non-blank character.
+    head: String,
+    binary: bool,
+    refusal: Option<&'static str>,
+}
+
+impl Text {
+    fn feed(&mut self, bytes: &[u8], scanner: &mut Scanner) {
+        if self.refused().is_some() {
+            return;
+        }
+        self.binary |= bytes.contains(&0);
+        let text = self.utf8.decode(bytes);
+        self.look(&text);
+        scanner.feed(&text);
+    }
+
+    fn look(&mut self, text: &str) {
+        if self.head.len() >= SCRIPT_HEAD {
+            return;
+        }
+        let text = if self.head.is_empty() {
+            text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+        } else {
+            text
+        };
+        for c in text.chars() {
+            if self.head.len() >= SCRIPT_HEAD {
+                break;
+            }
+            self.head.push(c);
+        }
+        if self.head.len() >= SCRIPT_HEAD {
+            self.judge();
+        }
+    }
+
+    fn judge(&mut self) {
+        let head = self.head.as_bytes();
+        if is_script(head) {
+            self.refusal = Some("script");
+        } else if is_markup(head) {
+            self.refusal = Some(MARKUP);
+        }
+    }
+
+    fn refused(&self) -> Option<&'static str> {
+        if self.binary || self.utf8.invalid {
+            return Some("unknown binary data");
+        }
+        self.refusal
+    }
+
+    fn finish(&mut self, scanner: &mut Scanner) -> Detected {
+        let rest = self.utf8.flush();
+        self.look(&rest);
+        scanner.feed(&rest);
+        if self.refusal.is_none() {
+            self.judge();
+        }
+        match self.refused() {
+            Some(why) => Detected::Refused(why),
+            None => Detected::Kind(FileKind::Text),
+        }
+    }
+}
+
+const MARKUP: &str = "HTML or SVG markup (it can run scripts in a browser)";
 
 /// Decide a type from a file's first bytes (anything but ZIP and PDF, which are read further).
 pub fn sniff(p: &[u8]) -> Detected {
@@ -296,9 +481,7 @@ pub fn sniff(p: &[u8]) -> Detected {
             | "application/vnd.debian.binary-package"
             | "application/x-rpm" => Detected::Refused("archive"),
             "text/x-shellscript" => Detected::Refused("script"),
-            "text/html" | "image/svg+xml" | "text/xml" | "application/xml" => {
-                Detected::Refused("HTML or SVG markup (it can run scripts in a browser)")
-            }
+            "text/html" | "image/svg+xml" | "text/xml" | "application/xml" => Detected::Refused(MARKUP),
             _ => Detected::Refused("unsupported file type"),
         };
     }
@@ -306,7 +489,7 @@ pub fn sniff(p: &[u8]) -> Detected {
         return Detected::Refused("script");
     }
     if is_markup(p) {
-        return Detected::Refused("HTML or SVG markup (it can run scripts in a browser)");
+        return Detected::Refused(MARKUP);
     }
     if looks_like_text(p) { Detected::Kind(FileKind::Text) } else { Detected::Refused("unknown binary data") }
 }
@@ -324,10 +507,15 @@ fn looks_like_text(p: &[u8]) -> bool {
     }
 }
 
+/// The first [`SCRIPT_HEAD`] bytes after any blank lines and byte-order mark, lowercased.
 fn trimmed_lower(p: &[u8]) -> String {
-    let head = p.get(..p.len().min(512)).unwrap_or_default();
-    let s = String::from_utf8_lossy(head);
-    s.trim_start_matches('\u{feff}').trim_start().to_ascii_lowercase()
+    let s = String::from_utf8_lossy(p);
+    let s = s.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    let mut end = s.len().min(SCRIPT_HEAD);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default().to_ascii_lowercase()
 }
 
 /// A shebang, or the opening of a script with no magic of its own (Windows batch, PowerShell's
@@ -352,10 +540,12 @@ fn is_markup(p: &[u8]) -> bool {
         || s.starts_with("<hta:")
 }
 
-/// Decodes UTF-8 across chunk boundaries (invalid bytes become U+FFFD).
+/// Decodes UTF-8 across chunk boundaries (invalid bytes become U+FFFD, and are remembered).
 #[derive(Debug, Default)]
 struct Utf8Carry {
     tail: Vec<u8>,
+    /// Some bytes were not UTF-8.
+    invalid: bool,
 }
 
 impl Utf8Carry {
@@ -380,606 +570,63 @@ impl Utf8Carry {
             }
         };
         self.tail = buf.split_off(buf.len() - keep);
-        String::from_utf8_lossy(&buf).into_owned()
+        self.lossy(&buf)
     }
 
     fn flush(&mut self) -> String {
-        String::from_utf8_lossy(&std::mem::take(&mut self.tail)).into_owned()
+        let tail = std::mem::take(&mut self.tail);
+        self.lossy(&tail)
+    }
+
+    fn lossy(&mut self, bytes: &[u8]) -> String {
+        let s = String::from_utf8_lossy(bytes);
+        self.invalid |= matches!(s, std::borrow::Cow::Owned(_));
+        s.into_owned()
     }
 }
 
-/// Turns XML into its text: tags are dropped (runs of one word join up again), and the ends of
-/// paragraphs, cells and rows become spaces.
-#[derive(Debug, Default)]
-struct XmlText {
-    in_tag: bool,
-    tag: String,
-    utf8: Utf8Carry,
+/// The extension of a file name as a computer opening it reads it: lowercased, after the last
+/// dot, with trailing dots and spaces dropped (Windows ignores them: `x.exe.` runs as `x.exe`).
+/// Empty when there is none.
+pub fn extension(name: &str) -> String {
+    let name = name.trim_end_matches(['.', ' ']);
+    let file = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    file.rsplit_once('.').map(|(_, e)| e.trim().to_ascii_lowercase()).unwrap_or_default()
 }
 
-impl XmlText {
-    fn feed(&mut self, bytes: &[u8], scanner: &mut Scanner) {
-        let text = self.utf8.decode(bytes);
-        let mut out = String::with_capacity(text.len());
-        for c in text.chars() {
-            if self.in_tag {
-                if c == '>' {
-                    self.in_tag = false;
-                    if breaks(&self.tag) {
-                        out.push(' ');
-                    }
-                    self.tag.clear();
-                } else if self.tag.len() < 64 {
-                    self.tag.push(c);
-                }
-            } else if c == '<' {
-                self.in_tag = true;
-            } else {
-                out.push(c);
-            }
-        }
-        scanner.feed(&out);
-    }
+/// Whether a name ends in an extension that is never accepted or served
+/// ([`EXECUTABLE_EXTENSIONS`], [`MARKUP_EXTENSIONS`]).
+pub fn refused_extension(name: &str) -> Option<String> {
+    let ext = extension(name);
+    (EXECUTABLE_EXTENSIONS.contains(&ext.as_str()) || MARKUP_EXTENSIONS.contains(&ext.as_str())).then_some(ext)
 }
 
-/// Whether a tag separates words: paragraph, line break, tab, table cell and row, spreadsheet
-/// cell and value, shared string.
-fn breaks(tag: &str) -> bool {
-    let name = tag.trim_start_matches('/').split([' ', '/', '\t', '\n']).next().unwrap_or_default();
-    let local = name.rsplit(':').next().unwrap_or_default();
-    matches!(local, "p" | "br" | "tab" | "tc" | "tr" | "c" | "v" | "si" | "row" | "h" | "s" | "line-break" | "cr")
+/// The name a document of `kind` is stored and served under: the given one when its extension
+/// is one of the kind's, otherwise the given one with the kind's extension added
+/// (`report.pdf` holding text becomes `report.pdf.txt`, `notes` becomes `notes.txt`), so the
+/// recipient's computer opens it with the viewer for what it really is. Trailing dots and
+/// spaces are dropped; the result stays within 255 bytes.
+pub fn stored_name(name: &str, kind: FileKind) -> String {
+    let name = name.trim_end_matches(['.', ' ']);
+    if kind.extensions().contains(&extension(name).as_str()) {
+        return name.to_owned();
+    }
+    let ext = kind.extensions().first().copied().unwrap_or("bin");
+    let mut stem = name.to_owned();
+    while stem.len() + ext.len() + 1 > 255 {
+        stem.pop();
+    }
+    if stem.is_empty() { format!("document.{ext}") } else { format!("{stem}.{ext}") }
 }
 
-/// Where a ZIP reader is.
-#[derive(Debug)]
-enum ZipState {
-    /// Collecting a signature and then a local header.
-    Header,
-    /// Inside an entry's data.
-    Data { left: Option<u64>, inflate: Option<Box<Decompress>>, extract: Extract, descriptor: bool, inflated: u64 },
-    /// After an entry with a data descriptor: collecting it.
-    Descriptor,
-    /// The central directory began: every entry has been seen.
-    Done,
-    /// Not a ZIP that can be read as it streams.
-    Broken(&'static str),
-}
-
-/// What to do with an entry's content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Extract {
-    Skip,
-    /// Text of an office XML part: to the DLP scan.
-    Text,
-    /// `[Content_Types].xml` or an OpenDocument `mimetype`: kept (bounded) to classify.
-    Keep,
-}
-
-#[derive(Debug)]
-struct Zip {
-    state: ZipState,
-    buf: Vec<u8>,
-    entries: u64,
-    content_types: bool,
-    word: bool,
-    xl: bool,
-    ppt: bool,
-    odf_mimetype: String,
-    content_types_xml: String,
-    keep: Vec<u8>,
-    keep_name: String,
-    macros: bool,
-    executable: bool,
-    nested_archive: bool,
-    xml: XmlText,
-}
-
-impl Default for Zip {
-    fn default() -> Self {
-        Self {
-            state: ZipState::Header,
-            buf: Vec::new(),
-            entries: 0,
-            content_types: false,
-            word: false,
-            xl: false,
-            ppt: false,
-            odf_mimetype: String::new(),
-            content_types_xml: String::new(),
-            keep: Vec::new(),
-            keep_name: String::new(),
-            macros: false,
-            executable: false,
-            nested_archive: false,
-            xml: XmlText::default(),
-        }
-    }
-}
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2).and_then(|s| <[u8; 2]>::try_from(s).ok()).map_or(0, u16::from_le_bytes)
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map_or(0, u32::from_le_bytes)
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    b.get(at..at + 8).map_or(0, |s| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        u64::from_le_bytes(a)
-    })
-}
-
-const LOCAL: u32 = 0x0403_4b50;
-const CENTRAL: u32 = 0x0201_4b50;
-const END: u32 = 0x0605_4b50;
-const END64: u32 = 0x0606_4b50;
-const DESCRIPTOR: u32 = 0x0807_4b50;
-
-impl Zip {
-    fn feed(&mut self, mut input: &[u8], scanner: &mut Scanner) {
-        while !input.is_empty() {
-            match &mut self.state {
-                ZipState::Done | ZipState::Broken(_) => return,
-                ZipState::Header => {
-                    let need = if self.buf.len() < 30 {
-                        30
-                    } else {
-                        30 + usize::from(le16(&self.buf, 26)) + usize::from(le16(&self.buf, 28))
-                    };
-                    let take = need.saturating_sub(self.buf.len()).min(input.len());
-                    let (head, rest) = input.split_at(take);
-                    self.buf.extend_from_slice(head);
-                    input = rest;
-                    if self.buf.len() >= 4 && le32(&self.buf, 0) != LOCAL {
-                        self.state = match le32(&self.buf, 0) {
-                            CENTRAL | END | END64 => ZipState::Done,
-                            _ => ZipState::Broken("damaged ZIP data"),
-                        };
-                        continue;
-                    }
-                    if self.buf.len() == need && need > 30 || (self.buf.len() == 30 && need == 30 && self.full_header())
-                    {
-                        self.start_entry();
-                    }
-                }
-                ZipState::Data { .. } => {
-                    input = self.data(input, scanner);
-                }
-                ZipState::Descriptor => {
-                    let take = (28usize.saturating_sub(self.buf.len())).min(input.len());
-                    let (head, rest) = input.split_at(take);
-                    self.buf.extend_from_slice(head);
-                    input = rest;
-                    if self.buf.len() >= 28 {
-                        self.end_descriptor();
-                    }
-                }
-            }
-        }
-    }
-
-    /// A header with neither name nor extra field is complete at 30 bytes.
-    fn full_header(&self) -> bool {
-        le16(&self.buf, 26) == 0 && le16(&self.buf, 28) == 0
-    }
-
-    fn start_entry(&mut self) {
-        let h = std::mem::take(&mut self.buf);
-        let flags = le16(&h, 6);
-        let method = le16(&h, 8);
-        let name_len = usize::from(le16(&h, 26));
-        let extra_len = usize::from(le16(&h, 28));
-        if h.len() > MAX_HEADER {
-            self.state = ZipState::Broken("damaged ZIP data");
-            return;
-        }
-        let name = String::from_utf8_lossy(h.get(30..30 + name_len).unwrap_or_default()).into_owned();
-        let extra = h.get(30 + name_len..30 + name_len + extra_len).unwrap_or_default();
-        let mut compressed = u64::from(le32(&h, 18));
-        if compressed == 0xFFFF_FFFF {
-            // ZIP64: the sizes are in the extra field (uncompressed first, then compressed).
-            let mut at = 0;
-            while at + 4 <= extra.len() {
-                let (id, len) = (le16(extra, at), usize::from(le16(extra, at + 2)));
-                if id == 1 && len >= 16 {
-                    compressed = le64(extra, at + 12);
-                }
-                at += 4 + len;
-            }
-        }
-        self.entries += 1;
-        if self.entries > MAX_ENTRIES as u64 {
-            self.state = ZipState::Broken("ZIP archive with too many entries");
-            return;
-        }
-        let extract = self.note(&name);
-        let descriptor = flags & 0x08 != 0;
-        if flags & 0x01 != 0 {
-            self.state = ZipState::Broken("encrypted ZIP archive");
-            return;
-        }
-        let inflate = match method {
-            0 if descriptor => {
-                self.state = ZipState::Broken("ZIP archive that cannot be read as it streams");
-                return;
-            }
-            0 => None,
-            8 => Some(Box::new(Decompress::new(false))),
-            _ if descriptor => {
-                self.state = ZipState::Broken("ZIP archive with an unsupported compression");
-                return;
-            }
-            // Unknown compression with a known size: skipped, and its text is not read.
-            _ => None,
-        };
-        let left = if descriptor && inflate.is_some() { None } else { Some(compressed) };
-        let extract = if method == 0 || method == 8 { extract } else { Extract::Skip };
-        self.keep.clear();
-        self.keep_name = name;
-        self.xml = XmlText::default();
-        self.state = ZipState::Data { left, inflate, extract, descriptor, inflated: 0 };
-    }
-
-    /// Record what an entry's name says; decide what to do with its content.
-    fn note(&mut self, name: &str) -> Extract {
-        let lower = name.to_ascii_lowercase();
-        let file = lower.rsplit('/').next().unwrap_or_default();
-        if lower == "[content_types].xml" {
-            self.content_types = true;
-            return Extract::Keep;
-        }
-        if lower == "mimetype" {
-            return Extract::Keep;
-        }
-        self.word |= lower.starts_with("word/");
-        self.xl |= lower.starts_with("xl/");
-        self.ppt |= lower.starts_with("ppt/");
-        if file == "vbaproject.bin" || file == "vbadata.xml" || lower.starts_with("basic/") {
-            self.macros = true;
-        }
-        let ext = file.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
-        const EXECUTABLE: &[&str] = &[
-            "exe", "dll", "scr", "com", "bat", "cmd", "msi", "msp", "ps1", "psm1", "vbs", "vbe", "js", "jse", "wsf",
-            "wsh", "hta", "jar", "sh", "bash", "app", "elf", "so", "dylib", "lnk", "cpl", "pif", "reg", "apk", "py",
-            "pl", "rb", "docm", "xlsm", "pptm", "dotm", "xltm", "potm", "ppsm", "xlam", "ppam",
-        ];
-        const ARCHIVE: &[&str] = &["zip", "rar", "7z", "gz", "tgz", "tar", "bz2", "xz", "cab", "iso", "img", "zst"];
-        if EXECUTABLE.contains(&ext) {
-            self.executable = true;
-        }
-        if ARCHIVE.contains(&ext) {
-            self.nested_archive = true;
-        }
-        let text = (lower.starts_with("word/") && lower.ends_with(".xml") && !lower.contains("/_rels/"))
-            || lower == "xl/sharedstrings.xml"
-            || (lower.starts_with("xl/worksheets/") && lower.ends_with(".xml"))
-            || (lower.starts_with("ppt/slides/") && lower.ends_with(".xml"))
-            || (lower.starts_with("ppt/notesslides/") && lower.ends_with(".xml"))
-            || lower == "content.xml";
-        if text { Extract::Text } else { Extract::Skip }
-    }
-
-    /// Consume entry data from `input`; return what is left after the entry ends.
-    fn data<'a>(&mut self, input: &'a [u8], scanner: &mut Scanner) -> &'a [u8] {
-        let ZipState::Data { left, inflate, extract, descriptor, inflated } = &mut self.state else {
-            return input;
-        };
-        let mut take = left.map_or(input.len(), |l| usize::try_from(l).unwrap_or(usize::MAX).min(input.len()));
-        let mut ended = left.is_some_and(|l| l as usize <= input.len() && l <= take as u64);
-        if let Some(d) = inflate {
-            let mut out = [0u8; 16 * 1024];
-            let mut pos = 0;
-            loop {
-                let slice = input.get(pos..take).unwrap_or_default();
-                let before_in = d.total_in();
-                let before_out = d.total_out();
-                let status = d.decompress(slice, &mut out, FlushDecompress::None);
-                let used = usize::try_from(d.total_in() - before_in).unwrap_or(0);
-                let made = usize::try_from(d.total_out() - before_out).unwrap_or(0);
-                pos += used;
-                *inflated += made as u64;
-                let piece = out.get(..made).unwrap_or_default();
-                match extract {
-                    Extract::Text => self.xml.feed(piece, scanner),
-                    Extract::Keep if self.keep.len() < 65_536 => self.keep.extend_from_slice(piece),
-                    _ => {}
-                }
-                if *inflated > MAX_INFLATED {
-                    self.state = ZipState::Broken("ZIP archive that inflates too far");
-                    return &[];
-                }
-                match status {
-                    Ok(Status::StreamEnd) => {
-                        // With a known size, skip anything left of the entry's data.
-                        if left.is_none() {
-                            take = pos;
-                        }
-                        ended = true;
-                        break;
-                    }
-                    Ok(_) if used == 0 && made == 0 => break,
-                    Ok(_) => {}
-                    Err(_) => {
-                        self.state = ZipState::Broken("damaged ZIP data");
-                        return &[];
-                    }
-                }
-                if pos >= take && made < out.len() {
-                    break;
-                }
-            }
-        } else {
-            let piece = input.get(..take).unwrap_or_default();
-            match extract {
-                Extract::Text => self.xml.feed(piece, scanner),
-                Extract::Keep if self.keep.len() < 65_536 => self.keep.extend_from_slice(piece),
-                _ => {}
-            }
-        }
-        if let Some(l) = left {
-            *l -= take as u64;
-            ended = *l == 0;
-        }
-        if ended {
-            let desc = *descriptor;
-            self.end_entry();
-            self.state = if desc { ZipState::Descriptor } else { ZipState::Header };
-        }
-        input.get(take..).unwrap_or_default()
-    }
-
-    fn end_entry(&mut self) {
-        let kept = String::from_utf8_lossy(&self.keep).into_owned();
-        match self.keep_name.to_ascii_lowercase().as_str() {
-            "mimetype" => self.odf_mimetype = kept.trim().to_owned(),
-            "[content_types].xml" => self.content_types_xml = kept,
-            _ => {}
-        }
-        self.keep.clear();
-    }
-
-    /// A data descriptor: an optional signature, the CRC, then 32- or 64-bit sizes. Its length is
-    /// found by where the next header's signature sits.
-    fn end_descriptor(&mut self) {
-        let b = std::mem::take(&mut self.buf);
-        let signed = le32(&b, 0) == DESCRIPTOR;
-        let candidates: &[usize] = if signed { &[16, 24] } else { &[12, 20] };
-        let next = candidates.iter().copied().find(|&at| matches!(le32(&b, at), LOCAL | CENTRAL | END | END64));
-        match next {
-            Some(at) => {
-                self.buf = b.get(at..).unwrap_or_default().to_vec();
-                self.state = ZipState::Header;
-                if le32(&self.buf, 0) != LOCAL {
-                    self.state = ZipState::Done;
-                }
-            }
-            None => self.state = ZipState::Broken("damaged ZIP data"),
-        }
-    }
-
-    fn classify(self) -> Detected {
-        if self.executable {
-            return Detected::Refused("archive holding an executable or script");
-        }
-        let ct = self.content_types_xml.to_ascii_lowercase();
-        if self.macros || ct.contains("macroenabled") || ct.contains("vbaproject") {
-            return Detected::Refused("macro-enabled office document");
-        }
-        if let ZipState::Broken(why) = self.state {
-            return Detected::Refused(why);
-        }
-        if !matches!(self.state, ZipState::Done) {
-            return Detected::Refused("damaged ZIP data");
-        }
-        if self.nested_archive {
-            return Detected::Refused("archive holding another archive");
-        }
-        if self.content_types {
-            if self.word && ct.contains("wordprocessingml") {
-                return Detected::Kind(FileKind::Docx);
-            }
-            if self.xl && ct.contains("spreadsheetml") {
-                return Detected::Kind(FileKind::Xlsx);
-            }
-            if self.ppt && ct.contains("presentationml") {
-                return Detected::Kind(FileKind::Pptx);
-            }
-        }
-        match self.odf_mimetype.as_str() {
-            "application/vnd.oasis.opendocument.text" => Detected::Kind(FileKind::Odt),
-            "application/vnd.oasis.opendocument.spreadsheet" => Detected::Kind(FileKind::Ods),
-            "application/vnd.oasis.opendocument.presentation" => Detected::Kind(FileKind::Odp),
-            _ => Detected::Refused("ZIP archive"),
-        }
-    }
-}
-
-/// Reads a PDF as it streams: the literal strings of its content streams (inflated when they are
-/// Flate-compressed) are text for the scan. Text drawn with hex strings or custom encodings is not
-/// read; an encrypted PDF is reported unscanned.
-#[derive(Debug, Default)]
-struct Pdf {
-    /// The last bytes seen outside a stream, to find the `stream` keyword across chunks.
-    window: Vec<u8>,
-    inflate: Option<Box<Decompress>>,
-    /// Inside a stream: the first bytes, to see whether it is zlib data.
-    stream_start: Option<Vec<u8>>,
-    strings: PdfStrings,
-    encrypted: bool,
-    inflated: u64,
-}
-
-impl Pdf {
-    fn feed(&mut self, mut input: &[u8], scanner: &mut Scanner) {
-        while !input.is_empty() {
-            if let Some(start) = &mut self.stream_start {
-                // Skip the end of line after `stream`, then look at the first two bytes.
-                while start.is_empty() && input.first().is_some_and(|b| *b == b'\r' || *b == b'\n') {
-                    input = input.get(1..).unwrap_or_default();
-                }
-                let take = (2 - start.len().min(2)).min(input.len());
-                start.extend_from_slice(input.get(..take).unwrap_or_default());
-                if start.len() < 2 {
-                    return;
-                }
-                let head = std::mem::take(start);
-                self.stream_start = None;
-                // A zlib header: CMF 0x78 and a header checksum that divides by 31.
-                let zlib = matches!(head.as_slice(), [0x78, b] if (0x78u16 * 256 + u16::from(*b)).is_multiple_of(31));
-                if zlib {
-                    let mut d = Box::new(Decompress::new(true));
-                    let (_, ended) = self.inflate_into(&mut d, &head, scanner);
-                    if !ended {
-                        self.inflate = Some(d);
-                    }
-                    input = input.get(take..).unwrap_or_default();
-                    continue;
-                }
-                // Not compressed: the raw bytes are read by the window scan below.
-                input = input.get(take..).unwrap_or_default();
-                self.strings.feed(&head, scanner);
-                continue;
-            }
-            if let Some(mut d) = self.inflate.take() {
-                let (used, ended) = self.inflate_into(&mut d, input, scanner);
-                input = input.get(used..).unwrap_or_default();
-                // At the stream's end (or damage), back to reading raw bytes.
-                if !ended {
-                    self.inflate = Some(d);
-                }
-                continue;
-            }
-            // Raw bytes: literal strings (uncompressed content), and the `stream` keyword.
-            let mut cut = input.len();
-            for (i, b) in input.iter().enumerate() {
-                self.window.push(*b);
-                if self.window.len() > 16 {
-                    self.window.remove(0);
-                }
-                if self.window.ends_with(b"/Encrypt") {
-                    self.encrypted = true;
-                }
-                if self.window.ends_with(b"stream") && !self.window.ends_with(b"endstream") {
-                    cut = i + 1;
-                    break;
-                }
-            }
-            self.strings.feed(input.get(..cut).unwrap_or_default(), scanner);
-            if cut < input.len() || self.window.ends_with(b"stream") && !self.window.ends_with(b"endstream") {
-                self.window.clear();
-                self.stream_start = Some(Vec::new());
-            }
-            input = input.get(cut..).unwrap_or_default();
-        }
-    }
-
-    /// Inflate `input` into the string reader: the bytes used, and whether the stream ended
-    /// (or was damaged, which ends it too).
-    fn inflate_into(&mut self, d: &mut Decompress, input: &[u8], scanner: &mut Scanner) -> (usize, bool) {
-        let mut out = [0u8; 16 * 1024];
-        let mut pos = 0;
-        loop {
-            let before = (d.total_in(), d.total_out());
-            let status = d.decompress(input.get(pos..).unwrap_or_default(), &mut out, FlushDecompress::None);
-            let used = usize::try_from(d.total_in() - before.0).unwrap_or(0);
-            let made = usize::try_from(d.total_out() - before.1).unwrap_or(0);
-            pos += used;
-            self.inflated = self.inflated.saturating_add(made as u64);
-            if self.inflated <= MAX_INFLATED {
-                self.strings.feed(out.get(..made).unwrap_or_default(), scanner);
-            }
-            match status {
-                Ok(Status::StreamEnd) => {
-                    self.strings.end(scanner);
-                    return (pos, true);
-                }
-                // Damaged: skip this chunk's rest of the stream and read raw bytes again.
-                Err(_) => {
-                    self.strings.end(scanner);
-                    return (input.len(), true);
-                }
-                Ok(_) if used == 0 && made < out.len() => return (pos, false),
-                Ok(_) => {}
-            }
-        }
-    }
-}
-
-/// Reads PDF literal strings `( … )` with their escapes. Strings inside a `[ … ]` array (kerned
-/// text) join up; others are separated by a space.
-#[derive(Debug, Default)]
-struct PdfStrings {
-    depth: u32,
-    escape: bool,
-    in_array: bool,
-    text: Vec<u8>,
-}
-
-impl PdfStrings {
-    fn feed(&mut self, bytes: &[u8], scanner: &mut Scanner) {
-        for &b in bytes {
-            if self.depth > 0 {
-                if self.escape {
-                    self.escape = false;
-                    match b {
-                        b'n' | b'r' | b't' => self.text.push(b' '),
-                        b'0'..=b'7' => {}
-                        other => self.text.push(other),
-                    }
-                    continue;
-                }
-                match b {
-                    b'\\' => self.escape = true,
-                    b'(' => {
-                        self.depth += 1;
-                        self.text.push(b);
-                    }
-                    b')' => {
-                        self.depth -= 1;
-                        if self.depth == 0 {
-                            if !self.in_array {
-                                self.text.push(b' ');
-                            }
-                        } else {
-                            self.text.push(b);
-                        }
-                    }
-                    other => self.text.push(other),
-                }
-                if self.text.len() >= 4096 {
-                    self.flush(scanner);
-                }
-            } else {
-                match b {
-                    b'(' => self.depth = 1,
-                    b'[' => self.in_array = true,
-                    b']' => {
-                        self.in_array = false;
-                        self.text.push(b' ');
-                    }
-                    b'\n' | b'\r' if self.text.last().is_some_and(|c| *c != b' ') => self.text.push(b' '),
-                    _ => {}
-                }
-            }
-        }
-        self.flush(scanner);
-    }
-
-    fn end(&mut self, scanner: &mut Scanner) {
-        self.depth = 0;
-        self.in_array = false;
-        self.text.push(b' ');
-        self.flush(scanner);
-    }
-
-    fn flush(&mut self, scanner: &mut Scanner) {
-        if !self.text.is_empty() {
-            scanner.feed(&String::from_utf8_lossy(&self.text));
-            self.text.clear();
-        }
+/// The name a stored document is downloaded under: [`stored_name`] for its stored type, so a
+/// document stored before names were checked is not served as `.exe`, `.html` or `.docm`
+/// either. A type this module does not know gets `.bin` when its name is refused.
+pub fn download_name(name: &str, content_type: &str) -> String {
+    match FileKind::from_mime(content_type) {
+        Some(kind) => stored_name(name, kind),
+        None if refused_extension(name).is_some() => format!("{}.bin", name.trim_end_matches(['.', ' '])),
+        None => name.to_owned(),
     }
 }
 
@@ -1026,8 +673,8 @@ mod tests {
     #[test]
     fn xml_tags_join_runs_and_split_paragraphs() {
         let mut s = Scanner::new();
-        let mut x = XmlText::default();
-        x.feed(b"<w:p><w:r><w:t>41111111</w:t></w:r><w:r><w:t>11111111</w:t></w:r></w:p><w:p>x</w:p>", &mut s);
+        let mut x = xml::Xml::default();
+        s.feed(&x.feed(b"<w:p><w:r><w:t>41111111</w:t></w:r><w:r><w:t>11111111</w:t></w:r></w:p><w:p>x</w:p>").text);
         assert_eq!(s.finish().get(&Detector::PaymentCard), Some(&1));
     }
 
@@ -1037,5 +684,425 @@ mod tests {
         let i = inspect(pdf, 5);
         assert_eq!(i.detected, Detected::Kind(FileKind::Pdf));
         assert_eq!(i.findings.get(&Detector::PaymentCard), Some(&1));
+    }
+
+    /// A ZIP written record by record, so tests can hide things where a reader should look.
+    #[derive(Default)]
+    struct Z {
+        out: Vec<u8>,
+        central: Vec<u8>,
+        count: u16,
+    }
+
+    /// Where and how a local entry was written: what its central record repeats.
+    #[derive(Clone, Copy)]
+    struct At {
+        offset: u32,
+        method: u16,
+        crc: u32,
+        compressed: u32,
+        size: u32,
+    }
+
+    impl Z {
+        fn local(&mut self, name: &str, data: &[u8], method: u16) -> At {
+            let mut crc = flate2::Crc::new();
+            crc.update(data);
+            let body = if method == 8 {
+                use std::io::Write;
+                let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(data).unwrap();
+                e.finish().unwrap()
+            } else {
+                data.to_vec()
+            };
+            let at = At {
+                offset: self.out.len() as u32,
+                method,
+                crc: crc.sum(),
+                compressed: body.len() as u32,
+                size: data.len() as u32,
+            };
+            self.out.extend_from_slice(b"PK\x03\x04\x14\0\0\0");
+            self.out.extend_from_slice(&method.to_le_bytes());
+            self.out.extend_from_slice(&[0, 0, 0x21, 0]);
+            for v in [at.crc, at.compressed, at.size] {
+                self.out.extend_from_slice(&v.to_le_bytes());
+            }
+            self.out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            self.out.extend_from_slice(&[0, 0]);
+            self.out.extend_from_slice(name.as_bytes());
+            self.out.extend_from_slice(&body);
+            at
+        }
+
+        fn list(&mut self, name: &str, at: At) {
+            let c = &mut self.central;
+            c.extend_from_slice(b"PK\x01\x02\x14\0\x14\0\0\0");
+            c.extend_from_slice(&at.method.to_le_bytes());
+            c.extend_from_slice(&[0, 0, 0x21, 0]);
+            for v in [at.crc, at.compressed, at.size] {
+                c.extend_from_slice(&v.to_le_bytes());
+            }
+            c.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            c.extend_from_slice(&[0; 12]);
+            c.extend_from_slice(&at.offset.to_le_bytes());
+            c.extend_from_slice(name.as_bytes());
+            self.count += 1;
+        }
+
+        fn add(mut self, name: &str, data: &[u8], method: u16) -> Self {
+            let at = self.local(name, data, method);
+            self.list(name, at);
+            self
+        }
+
+        fn finish(mut self, comment: &[u8]) -> Vec<u8> {
+            let at = self.out.len() as u32;
+            self.out.extend_from_slice(&self.central);
+            self.out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+            self.out.extend_from_slice(&self.count.to_le_bytes());
+            self.out.extend_from_slice(&self.count.to_le_bytes());
+            self.out.extend_from_slice(&(self.central.len() as u32).to_le_bytes());
+            self.out.extend_from_slice(&at.to_le_bytes());
+            self.out.extend_from_slice(&(comment.len() as u16).to_le_bytes());
+            self.out.extend_from_slice(comment);
+            self.out
+        }
+    }
+
+    const TYPES: &[u8] = br#"<Types><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#;
+    const BODY: &[u8] = b"<w:document><w:p><w:t>Completion on Friday</w:t></w:p></w:document>";
+
+    fn word() -> Z {
+        Z::default().add("[Content_Types].xml", TYPES, 8).add("word/document.xml", BODY, 8)
+    }
+
+    /// The result of inspecting `bytes` in pieces of 1, 7 and 4096 bytes (all must agree).
+    fn judged(bytes: &[u8]) -> Detected {
+        let all: Vec<Detected> = [1, 7, 4096].iter().map(|&n| inspect(bytes, n).detected).collect();
+        assert!(all.iter().all(|d| *d == all[0]), "{all:?}");
+        all[0].clone()
+    }
+
+    fn refused_as(bytes: &[u8], what: &str) {
+        match judged(bytes) {
+            Detected::Refused(why) => assert!(why.contains(what), "{why:?} should name {what:?}"),
+            other => panic!("{other:?} accepted; expected a refusal naming {what:?}"),
+        }
+    }
+
+    #[test]
+    fn a_well_formed_office_file_is_accepted_with_its_comment() {
+        assert_eq!(judged(&word().finish(b"")), Detected::Kind(FileKind::Docx));
+        assert_eq!(judged(&word().finish(b"saved by a tool")), Detected::Kind(FileKind::Docx));
+        let stored = Z::default().add("[Content_Types].xml", TYPES, 0).add("word/document.xml", BODY, 0);
+        assert_eq!(judged(&stored.finish(b"")), Detected::Kind(FileKind::Docx));
+    }
+
+    #[test]
+    fn entries_the_central_directory_lists_but_the_reader_did_not_see_are_refused() {
+        // A macro project hidden inside the data of a benign stored entry, listed centrally.
+        let mut z = word();
+        let mut inner = Z::default();
+        let hidden = inner.local("word/vbaProject.bin", b"\xd0\xcf\x11\xe0macros", 0);
+        let mut data = b"<cover/>".to_vec();
+        data.extend_from_slice(&inner.out);
+        let cover = z.local("word/media/cover.xml", &data, 0);
+        z.list("word/media/cover.xml", cover);
+        z.list("word/vbaProject.bin", At { offset: cover.offset + 30 + 20 + 8, ..hidden });
+        refused_as(&z.finish(b""), "hidden content");
+        // A local entry between the central directory and its end record.
+        let mut bytes = word().finish(b"");
+        let end = bytes.len() - 22;
+        let mut extra = Z::default();
+        extra.local("payload.exe", b"MZ\x90\0", 0);
+        bytes.splice(end..end, extra.out.clone());
+        refused_as(&bytes, "hidden content");
+        // Data after the end record (beyond the comment it declares).
+        let mut bytes = word().finish(b"c");
+        bytes.extend_from_slice(&extra.out);
+        refused_as(&bytes, "after its end");
+        // A local entry the central directory leaves out (Office would never see it; the scan would).
+        let mut z = word();
+        z.local("word/decoy.xml", b"<w:t>decoy</w:t>", 8);
+        refused_as(&z.finish(b""), "hidden content");
+        // A central name that differs from the local one.
+        let mut z = Z::default().add("[Content_Types].xml", TYPES, 8);
+        let at = z.local("word/document.xml", BODY, 8);
+        z.list("word/payload.exe", at);
+        refused_as(&z.finish(b""), "hidden content");
+        // Listed twice.
+        let mut z = Z::default().add("[Content_Types].xml", TYPES, 8);
+        let at = z.local("word/document.xml", BODY, 8);
+        z.list("word/document.xml", at);
+        z.list("word/document.xml", at);
+        refused_as(&z.finish(b""), "hidden content");
+        // Wrong sizes.
+        let mut z = Z::default().add("[Content_Types].xml", TYPES, 8);
+        let at = z.local("word/document.xml", BODY, 8);
+        z.list("word/document.xml", At { size: at.size + 1, ..at });
+        refused_as(&z.finish(b""), "hidden content");
+    }
+
+    #[test]
+    fn duplicate_names_and_disguised_extensions_are_refused() {
+        refused_as(&word().add("word/document.xml", b"<w:t>other</w:t>", 8).finish(b""), "same name");
+        refused_as(&word().add("WORD/Document.xml", b"<w:t>other</w:t>", 8).finish(b""), "same name");
+        refused_as(&word().add("tools/x.exe.", b"hello", 0).finish(b""), "executable");
+        refused_as(&word().add("tools/x.exe ", b"hello", 0).finish(b""), "executable");
+        refused_as(&word().add("tools/run.VBS", b"hello", 0).finish(b""), "executable");
+    }
+
+    #[test]
+    fn entry_contents_are_judged_by_their_magic_numbers() {
+        let mut mz = b"MZ\x90\0\x03\0\0\0".to_vec();
+        mz.resize(600, 0);
+        refused_as(&word().add("word/media/image1.png", &mz, 8).finish(b""), "executable");
+        refused_as(&word().add("word/media/tiny.bin", b"MZ\x90\0", 0).finish(b""), "executable");
+        refused_as(&word().add("customXml/item.dat", b"#!/bin/sh\nid\n", 0).finish(b""), "executable");
+        refused_as(&word().add("word/a.dat", b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0", 0).finish(b""), "executable");
+        let nested = Z::default().add("a.txt", b"x", 0).finish(b"");
+        refused_as(&word().add("word/media/image2.png", &nested, 0).finish(b""), "another archive");
+        let ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\0\0\0\0\0\0\0\0";
+        refused_as(&word().add("word/custom.dat", ole, 8).finish(b""), "embedded objects");
+    }
+
+    #[test]
+    fn macro_projects_embedded_objects_and_scripts_are_refused_wherever_declared() {
+        for (name, why) in [
+            ("word/vbaProject.bin", "macro"),
+            ("word/embeddings/oleObject1.bin", "embedded objects"),
+            ("word/embeddings/Microsoft_Excel_Worksheet.xlsx", "embedded objects"),
+            ("word/activeX/activeX1.bin", "embedded objects"),
+            ("xl/macrosheets/sheet1.xml", "embedded objects"),
+            ("Scripts/beanshell/Lib/run.bsh", "embedded objects"),
+            ("Basic/Standard/Module1.xml", "macro"),
+        ] {
+            refused_as(&word().add(name, b"<x/>", 8).finish(b""), why);
+        }
+        // Padding before the declaration, and a character reference inside it, do not hide it.
+        let mut types = br#"<Types><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>"#.to_vec();
+        types.extend(std::iter::repeat_n(b' ', 200_000));
+        types.extend_from_slice(
+            br#"<Default Extension="bin" ContentType="application/vnd.ms-office.vba&#80;roject"/></Types>"#,
+        );
+        let z = Z::default().add("[Content_Types].xml", &types, 8).add("word/document.xml", BODY, 8);
+        refused_as(&z.finish(b""), "macro");
+        let mut types = b"<Types><Default ".to_vec();
+        types.extend(std::iter::repeat_n(b' ', xml::MAX_TAG + 10));
+        types.extend_from_slice(br#"ContentType="x"/></Types>"#);
+        let z = Z::default().add("[Content_Types].xml", &types, 8).add("word/document.xml", BODY, 8);
+        refused_as(&z.finish(b""), "oversized");
+        // A template fetched from elsewhere when the document opens.
+        let rels = br#"<Relationships><Relationship Id="r1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/attachedTemplate" Target="https://example.invalid/t.dotm" TargetMode = 'External'/></Relationships>"#;
+        refused_as(&word().add("word/_rels/settings.xml.rels", rels, 8).finish(b""), "from elsewhere");
+        // An ordinary external hyperlink is fine.
+        let links = br#"<Relationships><Relationship Id="r2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink" Target="https://example.com/" TargetMode="External"/></Relationships>"#;
+        assert_eq!(
+            judged(&word().add("word/_rels/document.xml.rels", links, 8).finish(b"")),
+            Detected::Kind(FileKind::Docx)
+        );
+    }
+
+    #[test]
+    fn unsupported_compression_is_refused_and_references_are_decoded_for_the_scan() {
+        let mut z = word();
+        let at = z.local("word/footer1.xml", b"<w:t>x</w:t>", 0);
+        z.list("word/footer1.xml", at);
+        let mut bytes = z.finish(b"");
+        // Method 12 (bzip2) on that entry, in both headers.
+        let pos: Vec<usize> =
+            bytes.windows(16).enumerate().filter(|(_, w)| w.ends_with(b"word/footer1.xml")).map(|(i, _)| i).collect();
+        let local = pos[0] - 30 + 8;
+        let central = pos[1] - 46 + 10;
+        bytes[local] = 12;
+        bytes[central] = 12;
+        refused_as(&bytes, "unsupported compression");
+        let body = b"<w:document><w:p><w:t>&#52;111 1111 &#x31;111 1111</w:t></w:p></w:document>";
+        let z = Z::default().add("[Content_Types].xml", TYPES, 8).add("word/document.xml", body, 8).finish(b"");
+        for piece in [1, 9, 4096] {
+            let i = inspect(&z, piece);
+            assert_eq!(i.detected, Detected::Kind(FileKind::Docx));
+            assert_eq!(i.findings.get(&Detector::PaymentCard), Some(&1), "piece {piece}");
+        }
+    }
+
+    fn pdf_with(objects: &[u8]) -> Vec<u8> {
+        let mut pdf = b"%PDF-1.7\n".to_vec();
+        pdf.extend_from_slice(objects);
+        pdf.extend_from_slice(b"\ntrailer<</Root 1 0 R/ID[<8a1f00><00ff01>]>>\nstartxref\n0\n%%EOF\n");
+        pdf
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn active_pdfs_are_refused_however_the_name_is_written() {
+        for obj in [
+            &b"1 0 obj<</Type/Catalog/OpenAction<</S/JavaScript/JS(app.alert(1))>>>>endobj"[..],
+            b"1 0 obj<</Type/Catalog/OpenAction<</S/J#61vaScript/JS(x)>>>>endobj",
+            b"1 0 obj<</OpenAction<</S/Launch/F(cmd.exe)>>>>endobj",
+            b"1 0 obj<</Names<</EmbeddedFiles 2 0 R>>>>endobj",
+            b"1 0 obj<</AcroForm<</XFA 3 0 R>>>>endobj",
+        ] {
+            refused_as(&pdf_with(obj), "active content");
+        }
+        // Inside a compressed object stream.
+        let mut obj = b"5 0 obj<</Type/ObjStm/N 1/First 4/Length 99/Filter/FlateDecode>>stream\n".to_vec();
+        obj.extend(zlib(b"1 0 <</S/Launch/F(x.exe)>>"));
+        obj.extend_from_slice(b"\nendstream\nendobj");
+        refused_as(&pdf_with(&obj), "active content");
+        // A parenthesis in a comment, or left open in a stream, does not hide what follows.
+        refused_as(&pdf_with(b"% (c\n1 0 obj<</OpenAction<</S/JavaScript/JS 2 0 R>>>>endobj"), "active content");
+        let open = b"4 0 obj<</Length 9>>stream\nBT (open\nendstream\nendobj\n5 0 obj<</S/Launch/F(x)>>endobj";
+        refused_as(&pdf_with(open), "active content");
+        // A name ending the file is read too.
+        assert!(matches!(inspect(b"%PDF-1.7\n/Launch", 4).detected, Detected::Refused(_)));
+        // The word in text is not a name.
+        let clean = pdf_with(b"4 0 obj<</Length 30>>stream\nBT (/JavaScript /Launch) Tj ET\nendstream\nendobj");
+        assert_eq!(judged(&clean), Detected::Kind(FileKind::Pdf));
+    }
+
+    #[test]
+    fn pdf_text_that_cannot_be_read_is_reported_and_other_encodings_are_read() {
+        let card = "4111 1111 1111 1111";
+        // Hex strings and octal escapes are decoded.
+        let hex: String = card.bytes().map(|b| format!("{b:02X}")).collect();
+        let text =
+            format!("4 0 obj<</Length 99>>stream\nBT <{hex}> Tj (\\064111 1111 1111 1111) Tj ET\nendstream\nendobj");
+        let i = inspect(&pdf_with(text.as_bytes()), 3);
+        assert_eq!(i.findings.get(&Detector::PaymentCard), Some(&2));
+        assert!(!i.unscanned, "the trailer's binary /ID is not text");
+        // Glyph codes (a CID font) cannot be read.
+        let cid = pdf_with(b"4 0 obj<</Length 30>>stream\nBT [<00410042> -20 <0043>] TJ ET\nendstream\nendobj");
+        assert!(inspect(&cid, 5).unscanned);
+        // Streams in filters the reader does not decode.
+        let a85 = pdf_with(b"4 0 obj<</Length 30/Filter/ASCII85Decode>>stream\n87cURD]i,\"Ebo80~>\nendstream\nendobj");
+        assert!(inspect(&a85, 5).unscanned);
+        // A damaged Flate stream.
+        let mut broken = b"4 0 obj<</Length 30/Filter/FlateDecode>>stream\n".to_vec();
+        let mut z = zlib(b"BT (some text here) Tj ET");
+        z.truncate(6);
+        z.extend_from_slice(&[0xff; 12]);
+        broken.extend(z);
+        broken.extend_from_slice(b"\nendstream\nendobj");
+        assert!(inspect(&pdf_with(&broken), 5).unscanned);
+        // An image is no text, and its bytes are not read as text.
+        let mut image = b"6 0 obj<</Type/XObject/Subtype/Image/Width 8/Filter/DCTDecode/Length 64>>stream\n".to_vec();
+        image.extend_from_slice(b"\xff\xd8\xff(\x01\x02) Tj /JavaScript\xff\xd9");
+        image.extend_from_slice(b"\nendstream\nendobj\n");
+        let i = inspect(&pdf_with(&image), 4);
+        assert_eq!(i.detected, Detected::Kind(FileKind::Pdf));
+        assert!(!i.unscanned);
+    }
+
+    #[test]
+    fn text_must_be_text_to_the_end_and_scripts_hide_behind_no_blank_lines() {
+        let mut late = "plain words\n".repeat(2000).into_bytes();
+        late.extend_from_slice(b"\xff\xfe more");
+        assert_eq!(judged(&late), Detected::Refused("unknown binary data"));
+        let mut nul = "plain words\n".repeat(2000).into_bytes();
+        nul.push(0);
+        assert_eq!(judged(&nul), Detected::Refused("unknown binary data"));
+        let mut batch = "\r\n".repeat(600).into_bytes();
+        batch.extend_from_slice(b"@echo off\r\ndel *.*\r\n");
+        assert_eq!(judged(&batch), Detected::Refused("script"));
+        let mut page = " \n".repeat(5000).into_bytes();
+        page.extend_from_slice(b"<html><script>alert(1)</script></html>");
+        assert_eq!(judged(&page), Detected::Refused(MARKUP));
+    }
+
+    #[test]
+    fn names_agree_with_the_content() {
+        assert_eq!(extension("A.PDF. . "), "pdf");
+        assert_eq!(extension("noext"), "");
+        assert_eq!(refused_extension("x.exe."), Some("exe".into()));
+        assert_eq!(refused_extension("x.pdf"), None);
+        assert_eq!(stored_name("deed.pdf", FileKind::Pdf), "deed.pdf");
+        assert_eq!(stored_name("deed.pdf", FileKind::Text), "deed.pdf.txt");
+        assert_eq!(stored_name("notes", FileKind::Text), "notes.txt");
+        assert_eq!(stored_name("photo.JPG", FileKind::Jpeg), "photo.JPG");
+        assert_eq!(stored_name("scan.", FileKind::Png), "scan.png");
+        assert_eq!(stored_name(&"x".repeat(255), FileKind::Docx).len(), 255);
+        assert_eq!(download_name("run.vbs", "text/plain"), "run.vbs.txt");
+        assert_eq!(download_name("old.exe", "application/octet-stream"), "old.exe.bin");
+        assert_eq!(download_name("old.dat", "application/octet-stream"), "old.dat");
+    }
+
+    /// A ZIP64 archive as streaming writers make it: deflated entries with 64-bit data
+    /// descriptors, ZIP64 fields in the local and central headers, a ZIP64 end record and locator.
+    fn zip64(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let (mut out, mut central) = (Vec::new(), Vec::new());
+        for (name, data) in entries {
+            let offset = out.len() as u64;
+            let mut crc = flate2::Crc::new();
+            crc.update(data);
+            let body = {
+                use std::io::Write;
+                let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(data).unwrap();
+                e.finish().unwrap()
+            };
+            out.extend_from_slice(b"PK\x03\x04\x2d\0\x08\0\x08\0\0\0\x21\0\0\0\0\0");
+            out.extend_from_slice(&[0xff; 8]);
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&20u16.to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&[1, 0, 16, 0]);
+            out.extend_from_slice(&[0; 16]);
+            out.extend_from_slice(&body);
+            out.extend_from_slice(b"PK\x07\x08");
+            out.extend_from_slice(&crc.sum().to_le_bytes());
+            out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+            out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+            central.extend_from_slice(b"PK\x01\x02\x2d\0\x2d\0\x08\0\x08\0\0\0\x21\0");
+            central.extend_from_slice(&crc.sum().to_le_bytes());
+            central.extend_from_slice(&[0xff; 8]);
+            central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            central.extend_from_slice(&28u16.to_le_bytes());
+            central.extend_from_slice(&[0; 10]);
+            central.extend_from_slice(&[0xff; 4]);
+            central.extend_from_slice(name.as_bytes());
+            central.extend_from_slice(&[1, 0, 24, 0]);
+            for v in [data.len() as u64, body.len() as u64, offset] {
+                central.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        let (at, n) = (out.len() as u64, entries.len() as u64);
+        out.extend_from_slice(&central);
+        let end64 = out.len() as u64;
+        out.extend_from_slice(b"PK\x06\x06");
+        out.extend_from_slice(&44u64.to_le_bytes());
+        out.extend_from_slice(&[0x2d, 0, 0x2d, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for v in [n, n, central.len() as u64, at] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(b"PK\x06\x07\0\0\0\0");
+        out.extend_from_slice(&end64.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(b"PK\x05\x06\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\0\0");
+        out
+    }
+
+    #[test]
+    fn zip64_archives_from_streaming_writers_are_read_and_checked() {
+        let body = b"<w:document><w:p><w:t>4111 1111 1111 1111</w:t></w:p></w:document>";
+        let good = zip64(&[("[Content_Types].xml", TYPES), ("word/document.xml", body)]);
+        for piece in [1, 7, 4096] {
+            let i = inspect(&good, piece);
+            assert_eq!(i.detected, Detected::Kind(FileKind::Docx), "piece {piece}");
+            assert_eq!(i.findings.get(&Detector::PaymentCard), Some(&1));
+        }
+        // A ZIP64 end record that miscounts the entries.
+        let mut bad = good.clone();
+        let end64 = bad.windows(4).rposition(|w| w == b"PK\x06\x06").unwrap();
+        bad[end64 + 32] = 3;
+        refused_as(&bad, "hidden content");
     }
 }

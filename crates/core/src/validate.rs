@@ -58,7 +58,9 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String> {
 }
 
 /// A document's file name: the last path component only, 1 to 255 bytes, not `.` or `..`, no
-/// control characters. Stored for display; never used as a path.
+/// control characters, and not ending in an executable, script, markup or macro-enabled
+/// extension (the download would be run or rendered by that name, whatever the content; see
+/// [`crate::inspect::refused_extension`]). Stored for display; never used as a path.
 pub fn file_name(raw: &str) -> Result<String> {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw).trim();
     if last.is_empty() || last == "." || last == ".." {
@@ -70,6 +72,15 @@ pub fn file_name(raw: &str) -> Result<String> {
     if last.chars().any(|c| c.is_control() || is_invisible_format(c)) {
         return Err(Error::invalid("name", "must not contain control or invisible formatting characters"));
     }
+    if let Some(ext) = crate::inspect::refused_extension(last) {
+        return Err(Error::invalid(
+            "name",
+            format!(
+                "must not end in .{ext}: executable, script, web page and macro-enabled files are never accepted \
+                 (send a PDF, an image, a DOCX/XLSX/PPTX or OpenDocument file, or plain text)"
+            ),
+        ));
+    }
     Ok(last.to_string())
 }
 
@@ -77,6 +88,30 @@ pub fn file_name(raw: &str) -> Result<String> {
 /// a PDF; they have no place in a file name.
 fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Decode `<marker><two hex digits>` escapes (`%41` in a form body, `#41` in a PDF name); a
+/// marker not followed by two hex digits stays as it is.
+pub fn hex_escapes(bytes: &[u8], marker: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) if b == marker => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Content types a download may be labelled with; anything else is served as
@@ -135,6 +170,18 @@ mod tests {
         assert!(file_name("..").is_err());
         assert!(file_name("a\nb").is_err());
         assert!(file_name("invoice\u{202E}fdp.exe").is_err());
+        for bad in ["x.exe", "x.EXE.", "x.exe ", "run.vbs", "a.js", "page.HTM", "m.docm", "s.ps1", "go.bat", "x.svg"] {
+            let e = file_name(bad).unwrap_err().to_string();
+            assert!(e.contains("must not end in ."), "{bad:?}: {e}");
+        }
+        assert_eq!(file_name("report.exe.pdf").unwrap(), "report.exe.pdf");
+        assert_eq!(file_name("notes").unwrap(), "notes");
+    }
+
+    #[test]
+    fn hex_escapes_decode_only_whole_escapes() {
+        assert_eq!(hex_escapes(b"J#61va#4", b'#'), b"Java#4");
+        assert_eq!(hex_escapes(b"a%20b%zz", b'%'), b"a b%zz");
     }
 
     #[test]

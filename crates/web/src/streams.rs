@@ -95,7 +95,9 @@ pub fn download_response(d: Download) -> Response {
     };
     set(header::CONTENT_TYPE, d.document.content_type.clone());
     set(header::CONTENT_LENGTH, len.to_string());
-    set(header::CONTENT_DISPOSITION, disposition(&d.document.name));
+    // The name agrees with the stored type and is never executable, whatever was stored earlier.
+    let name = portcullis_core::inspect::download_name(&d.document.name, &d.document.content_type);
+    set(header::CONTENT_DISPOSITION, disposition(&name));
     set(header::ACCEPT_RANGES, "bytes".into());
     set(header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".into());
     set(header::ETAG, format!("\"{}\"", d.document.sha256));

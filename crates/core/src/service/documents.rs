@@ -211,7 +211,8 @@ impl Portal {
             id,
             tenant_id: p.tenant_id,
             matter_id: matter,
-            name,
+            // Served under an extension of what it really is, whatever it was called.
+            name: crate::inspect::stored_name(&name, kind),
             size,
             // The type the content showed, not the one declared.
             content_type: validate::content_type(Some(kind.mime())),
@@ -239,6 +240,7 @@ impl Portal {
                             "size": size,
                             "type": kind.as_str(),
                             "dlp": flag.as_ref().map(|f| f.state.as_str()),
+                            "unscanned": inspection.unscanned,
                         }))
                         .on_matter(matter);
                 tx.append_audit(&ev, d.created_at).await?;

@@ -105,6 +105,12 @@ impl Protection {
         self.detectors.get(d.as_str()).copied().unwrap_or(DlpAction::Warn)
     }
 
+    /// The strongest action any detector is set to: what a document the scan could not read in
+    /// full gets, since it may hold anything (fail closed).
+    pub fn strongest_configured(&self) -> DlpAction {
+        Detector::ALL.into_iter().map(|d| self.action(d)).max().unwrap_or(DlpAction::Warn)
+    }
+
     /// The strongest action the findings call for.
     pub fn strongest(&self, findings: &Findings) -> DlpAction {
         findings.iter().filter(|(_, n)| **n > 0).map(|(d, _)| self.action(*d)).max().unwrap_or(DlpAction::Allow)
@@ -365,7 +371,9 @@ impl Portal {
     }
 
     /// Decide what a scanned upload becomes, from the firm's settings: the flag to store (if
-    /// any) and whether to raise an alert.
+    /// any) and whether to raise an alert. A document whose text could not all be read fails
+    /// closed: it gets the strongest action the firm has set for any detector (held, or hidden
+    /// from clients), and at least the visible `unscanned` flag.
     pub(super) fn flag_for(
         settings: &Protection,
         doc: &Document,
@@ -373,12 +381,15 @@ impl Portal {
         findings: &Findings,
         unscanned: bool,
     ) -> Option<DocumentFlag> {
-        let state = match settings.strongest(findings) {
+        let found = settings.strongest(findings);
+        let unread = unscanned && kind.scanned();
+        let action = if unread { found.max(settings.strongest_configured()) } else { found };
+        let state = match action {
             DlpAction::Quarantine => FlagState::Quarantined,
             DlpAction::BlockClients => FlagState::ClientBlocked,
-            DlpAction::Warn => FlagState::Warned,
-            DlpAction::Allow if unscanned && kind.scanned() => FlagState::Unscanned,
-            DlpAction::Allow => return None,
+            DlpAction::Warn if found == DlpAction::Warn => FlagState::Warned,
+            _ if unread => FlagState::Unscanned,
+            DlpAction::Warn | DlpAction::Allow => return None,
         };
         Some(DocumentFlag {
             tenant_id: doc.tenant_id,

@@ -1,7 +1,7 @@
 //! Data loss prevention: identifiers in uploads and messages under each policy, the review
 //! queue, and the daily download cap. Audit events carry counts, never the values.
 
-use crate::uploads::{Entry, docx, pdf, setup};
+use crate::uploads::{Entry, docx, pdf, pdf_content, setup};
 use portcullis_testkit::{Client, PASSWORD, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -394,4 +394,48 @@ crate::both!(parallel_downloads_do_not_overshoot_the_cap, |srv| async move {
     let ok = all.iter().filter(|s| **s == StatusCode::OK).count();
     assert_eq!(ok, 5, "{all:?}");
     assert!(all.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::TOO_MANY_REQUESTS), "{all:?}");
+});
+
+crate::both!(documents_the_scan_cannot_read_fail_closed, |srv| async move {
+    let (owner, m, tid) = setup(srv, "dlpunread").await;
+    let client = member(srv, &owner, "dlpunread", tid, &m, "client").await;
+    // Text drawn with glyph codes (a CID font) cannot be read by the scan.
+    let unreadable = pdf_content("BT /F1 12 Tf [<0041004200430044>] TJ ET");
+    // Under the default policy (every detector warns) it is accepted and visibly flagged.
+    let seen = id(&owner.upload(&m, "scan.pdf", unreadable.clone()).await);
+    let flagged = listed(&list(&owner, &m).await, &seen).unwrap();
+    assert_eq!(flagged["dlp"], "unscanned", "{flagged}");
+    assert_eq!(fetch(&client, &seen).await, StatusCode::OK);
+    // When the firm quarantines anything a detector finds, what could not be read is held too.
+    let all = json!({"detectors": {"payment_card": "quarantine", "iban": "quarantine", "national_insurance": "quarantine",
+                     "passport": "quarantine", "sort_code_account": "quarantine"},
+                     "download_cap": {"downloads": null, "bytes": null}});
+    assert_eq!(owner.put_json("/api/v1/tenant/dlp-policy", all).await.status, StatusCode::OK);
+    let held = id(&owner.upload(&m, "scan2.pdf", unreadable).await);
+    let flagged = listed(&list(&owner, &m).await, &held).unwrap();
+    assert_eq!(flagged["dlp"], "quarantined", "{flagged}");
+    assert!(listed(&list(&client, &m).await, &held).is_none());
+    assert_eq!(fetch(&client, &held).await, StatusCode::NOT_FOUND);
+    // Character references in an office document are decoded before the scan.
+    let encoded = id(&owner.upload(&m, "card.docx", docx("Card &#52;111 1111 &#x31;111 1111", Entry::Deflated)).await);
+    let flagged = listed(&list(&owner, &m).await, &encoded).unwrap();
+    assert_eq!(
+        (flagged["dlp"].clone(), flagged["dlp_findings"]["payment_card"].clone()),
+        (json!("quarantined"), json!(1))
+    );
+    clean_of_values(&audit_text(&owner).await);
+});
+
+crate::both!(pdfs_that_run_code_or_carry_files_are_refused, |srv| async move {
+    let (owner, m, _) = setup(srv, "dlpactive").await;
+    for body in [
+        &b"%PDF-1.7\n1 0 obj<</Type/Catalog/OpenAction<</S/JavaScript/JS(app.alert\\(1\\))>>>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"[..],
+        b"%PDF-1.7\n1 0 obj<</Type/Catalog/OpenAction<</S/L#61unch/F(cmd.exe)>>>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n",
+        b"%PDF-1.7\n1 0 obj<</Type/Catalog/Names<</EmbeddedFiles 2 0 R>>>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n",
+    ] {
+        let r = owner.upload(&m, "form.pdf", body.to_vec()).await;
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text());
+        assert!(r.json()["detected"].as_str().unwrap().contains("active content"), "{}", r.text());
+    }
+    assert_eq!(list(&owner, &m).await["items"].as_array().unwrap().len(), 0);
 });

@@ -62,9 +62,8 @@ pub(crate) fn zip(entries: &[(&str, &[u8], Entry)]) -> Vec<u8> {
             h.extend_from_slice(&(name.len() as u16).to_le_bytes());
             h.extend_from_slice(&0u16.to_le_bytes());
             if central {
-                h.extend_from_slice(&[0; 8]);
-                h.extend_from_slice(&0u32.to_le_bytes()[..2]);
-                h.extend_from_slice(&[0; 2]);
+                // Comment length, disk, internal and external attributes.
+                h.extend_from_slice(&[0; 10]);
                 h.extend_from_slice(&offset.to_le_bytes());
             }
             h.extend_from_slice(name.as_bytes());
@@ -118,7 +117,11 @@ pub(crate) fn xlsx(text: &str) -> Vec<u8> {
 
 /// A minimal PDF whose one page draws `text` from a Flate-compressed content stream.
 pub(crate) fn pdf(text: &str) -> Vec<u8> {
-    let content = format!("BT /F1 12 Tf 72 712 Td ({text}) Tj ET");
+    pdf_content(&format!("BT /F1 12 Tf 72 712 Td ({text}) Tj ET"))
+}
+
+/// A minimal PDF whose one page has this (Flate-compressed) content stream.
+pub(crate) fn pdf_content(content: &str) -> Vec<u8> {
     let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(content.as_bytes()).unwrap();
     let z = e.finish().unwrap();
@@ -212,7 +215,8 @@ crate::both!(scripts_archives_and_macros_are_refused, |srv| async move {
     refused(&upload_as(&c, &m, "letter.docx", "application/pdf", macro_doc.clone()).await, "macro-enabled");
     let typed = br#"<Types><Default ContentType="application/vnd.ms-word.document.macroEnabled.main+xml"/></Types>"#;
     macro_doc = zip(&[("[Content_Types].xml", typed, Entry::Stored), ("word/document.xml", b"<x/>", Entry::Stored)]);
-    refused(&c.upload(&m, "letter.docm", macro_doc).await, "macro-enabled");
+    // Named .docx (a .docm name is refused before any byte is read; see below).
+    refused(&c.upload(&m, "letter.docx", macro_doc).await, "macro-enabled");
     refused(&c.upload(&m, "a.pdf", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03".to_vec()).await, "gzip");
     refused(&c.upload(&m, "a.pdf", b"Rar!\x1a\x07\x01\x00stuff".to_vec()).await, "RAR");
     refused(&c.upload(&m, "a.pdf", b"7z\xbc\xaf\x27\x1c\x00\x04".to_vec()).await, "7z");
@@ -233,8 +237,8 @@ crate::both!(real_documents_are_accepted_with_their_real_type, |srv| async move 
         ("scan.png", png(), "image/png"),
         ("notes.txt", "Meeting notes: café at ten.\n".as_bytes().to_vec(), "text/plain"),
         ("ledger.csv", b"date,amount\n2026-01-01,450000\n".to_vec(), "text/plain"),
-        // The name does not matter either way: a real PDF named .exe is a PDF.
-        ("weird.exe", pdf("Still a PDF"), "application/pdf"),
+        // The name does not decide the type: a real PDF named .jpg is a PDF.
+        ("weird.jpg", pdf("Still a PDF"), "application/pdf"),
     ];
     for (name, bytes, ty) in cases {
         let r = upload_as(&c, &m, name, "application/octet-stream", bytes.clone()).await;
@@ -276,4 +280,102 @@ crate::both!(a_narrowed_allow_list_refuses_an_image, |srv| async move {
     let ev = audit["items"].as_array().unwrap().iter().find(|e| e["action"] == "tenant.upload_policy").unwrap().clone();
     assert_eq!(ev["detail"]["after"]["allowed"], json!(["pdf"]), "{ev}");
     assert!(ev["detail"]["before"]["allowed"].as_array().unwrap().len() > 5, "{ev}");
+});
+
+/// The name a download is offered under.
+async fn served_name(c: &Client, id: &str) -> String {
+    let r = c.request(reqwest::Method::GET, &format!("/api/v1/documents/{id}/content")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cd = r.headers()[reqwest::header::CONTENT_DISPOSITION].to_str().unwrap().to_string();
+    cd.rsplit("''").next().unwrap().to_string()
+}
+
+crate::both!(office_files_that_hide_content_from_the_reader_are_refused, |srv| async move {
+    let (c, m, tenant) = setup(srv, "hidden").await;
+    let good = docx("Completion is on Friday.", Entry::Deflated);
+    let mut exe = b"MZ\x90\x00".to_vec();
+    exe.resize(512, 0);
+    let payload = zip(&[("payload.exe", &exe, Entry::Stored)]);
+    // The payload's local header and data after the end record (Office and 7-Zip read the
+    // central directory; a reader of local headers alone would stop before it).
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(&payload[..30 + "payload.exe".len() + exe.len()]);
+    refused(&c.upload(&m, "letter.docx", trailing).await, "after its end");
+    // The same between the central directory and the end record.
+    let mut inside = good.clone();
+    let end = inside.len() - 22;
+    inside.splice(end..end, payload[..30 + "payload.exe".len() + exe.len()].iter().copied());
+    refused(&c.upload(&m, "letter.docx", inside).await, "hidden content");
+    // Two entries of one name: tools disagree on which one is the document.
+    let doubled = zip(&[
+        ("[Content_Types].xml", WORD_TYPES, Entry::Deflated),
+        ("word/document.xml", b"<w:t>decoy</w:t>", Entry::Deflated),
+        ("word/document.xml", b"<w:t>real</w:t>", Entry::Deflated),
+    ]);
+    refused(&c.upload(&m, "letter.docx", doubled).await, "same name");
+    // An embedded object, and a template fetched from elsewhere when the file opens.
+    let embedded = zip(&[
+        ("[Content_Types].xml", WORD_TYPES, Entry::Deflated),
+        ("word/document.xml", b"<w:t>see attached</w:t>", Entry::Deflated),
+        ("word/embeddings/oleObject1.bin", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 package", Entry::Stored),
+    ]);
+    refused(&c.upload(&m, "letter.docx", embedded).await, "embedded objects");
+    let template = br#"<Relationships><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/attachedTemplate" Target="https://example.invalid/t.dotm" TargetMode="External"/></Relationships>"#;
+    let remote = zip(&[
+        ("[Content_Types].xml", WORD_TYPES, Entry::Deflated),
+        ("word/document.xml", b"<w:t>hello</w:t>", Entry::Deflated),
+        ("word/_rels/settings.xml.rels", template, Entry::Deflated),
+    ]);
+    refused(&c.upload(&m, "letter.docx", remote).await, "from elsewhere");
+    // A macro-enabled declaration pushed far down [Content_Types].xml.
+    let mut types = WORD_TYPES.strip_suffix(b"</Types>").unwrap().to_vec();
+    types.extend(std::iter::repeat_n(b'\n', 100_000));
+    types
+        .extend_from_slice(br#"<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/></Types>"#);
+    let padded =
+        zip(&[("[Content_Types].xml", &types, Entry::Deflated), ("word/document.xml", b"<x/>", Entry::Deflated)]);
+    refused(&c.upload(&m, "letter.docx", padded).await, "macro-enabled");
+    // An entry whose content is an executable, whatever its name.
+    let disguised = zip(&[
+        ("[Content_Types].xml", WORD_TYPES, Entry::Deflated),
+        ("word/document.xml", b"<x/>", Entry::Deflated),
+        ("word/media/image1.png", &exe, Entry::Deflated),
+    ]);
+    refused(&c.upload(&m, "letter.docx", disguised).await, "executable");
+    assert_eq!(stored_files(srv, &tenant.to_string()), 0);
+    // The well-formed original is still accepted.
+    assert_eq!(c.upload(&m, "letter.docx", good).await.status, StatusCode::CREATED);
+});
+
+crate::both!(runnable_names_are_refused_and_stored_names_carry_the_real_type, |srv| async move {
+    let (c, m, tenant) = setup(srv, "names").await;
+    for name in ["run.vbs", "x.exe.", "page.html", "notes.js", "letter.docm", "drawing.svg", "go.BAT "] {
+        let r = c.upload(&m, name, b"plain words".to_vec()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.text());
+        assert!(r.json()["message"].as_str().unwrap().contains("must not end in ."), "{name}: {}", r.text());
+    }
+    assert_eq!(stored_files(srv, &tenant.to_string()), 0);
+    // A name that disagrees with the content, or has no extension, gets the real type's.
+    let text = c.upload(&m, "report.pdf", b"Completion is on Friday.".to_vec()).await;
+    assert_eq!(text.status, StatusCode::CREATED, "{}", text.text());
+    assert_eq!(text.json()["name"], "report.pdf.txt");
+    assert_eq!(served_name(&c, text.json()["id"].as_str().unwrap()).await, "report.pdf.txt");
+    let bare = c.upload(&m, "deed", pdf("Deed of transfer")).await;
+    assert_eq!(bare.json()["name"], "deed.pdf", "{}", bare.text());
+    let same = c.upload(&m, "ledger.CSV", b"date,amount\n".to_vec()).await;
+    assert_eq!(same.json()["name"], "ledger.CSV", "{}", same.text());
+});
+
+crate::both!(scripts_hidden_after_blank_lines_and_late_binary_are_refused, |srv| async move {
+    let (c, m, tenant) = setup(srv, "late").await;
+    let mut batch = "\r\n".repeat(600).into_bytes();
+    batch.extend_from_slice(b"@echo off\r\ndel *.*\r\n");
+    refused(&c.upload(&m, "notes.txt", batch).await, "script");
+    let mut page = "\n".repeat(9000).into_bytes();
+    page.extend_from_slice(b"<html><script>alert(1)</script></html>");
+    refused(&c.upload(&m, "notes.txt", page).await, "HTML");
+    let mut binary = "plain words\n".repeat(2000).into_bytes();
+    binary.extend_from_slice(&[0xff, 0xfe, 0, 1, 2]);
+    refused(&c.upload(&m, "notes.txt", binary).await, "unknown binary");
+    assert_eq!(stored_files(srv, &tenant.to_string()), 0);
 });

@@ -31,7 +31,9 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/matters/{id}/documents", tag = "documents",
     params(("id" = String, Path), UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = DocumentView), (status = 413, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = DocumentView), (status = 400, description = "a refused file name", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody),
+        (status = 415, description = "a type the firm does not accept, or never accepted", body = crate::error::ErrorBody)))]
 pub async fn upload(
     State(s): State<AppState>,
     ApiCaller(p): ApiCaller,

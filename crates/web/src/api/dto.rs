@@ -418,7 +418,9 @@ impl From<&Message> for MessageView {
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct UploadQuery {
-    /// The document's file name.
+    /// The document's file name. A name ending in an executable, script, web-page or
+    /// macro-enabled extension (`.exe`, `.vbs`, `.js`, `.html`, `.docm`, …) is refused; a name
+    /// whose extension is not one of the detected type's gets that type's extension added.
     pub name: String,
 }
 

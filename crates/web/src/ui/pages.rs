@@ -575,26 +575,8 @@ pub async fn create_token(
 /// Decode an `application/x-www-form-urlencoded` body into pairs, keeping repeated keys.
 fn form_pairs(body: &str) -> Vec<(String, String)> {
     fn decode(s: &str) -> String {
-        let bytes = s.replace('+', " ").into_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while let Some(&b) = bytes.get(i) {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            match (b, hex) {
-                (b'%', Some(v)) => {
-                    out.push(v);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b);
-                    i += 1;
-                }
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
+        String::from_utf8_lossy(&portcullis_core::validate::hex_escapes(s.replace('+', " ").as_bytes(), b'%'))
+            .into_owned()
     }
     body.split('&')
         .filter(|kv| !kv.is_empty())
