@@ -879,6 +879,28 @@ mod tests {
         assert!(p.per_ip.is_none(), "0 per minute turns the limit off");
     }
 
+    /// Validation errors of the backup keys, each naming its key.
+    #[test]
+    fn backup_settings_are_checked_and_errors_name_the_key() {
+        let base = Config::default();
+        let cases: [(Config, &str); 6] = [
+            (Config { backup_at: "25:00".into(), ..base.clone() }, "backup_at"),
+            (Config { backup_at: "2am".into(), ..base.clone() }, "backup_at"),
+            (Config { backup_recipient: Some("age1notakey".into()), ..base.clone() }, "backup_recipient"),
+            (Config { backup_keep_daily: 0, ..base.clone() }, "backup_keep_daily"),
+            (Config { backup_keep_monthly: 10_001, ..base.clone() }, "backup_keep_monthly"),
+            (Config { backup_poll_secs: 0, ..base.clone() }, "backup_poll_secs"),
+        ];
+        for (cfg, key) in cases {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{key}: {e}");
+        }
+        let recipient = age::x25519::Identity::generate().to_public().to_string();
+        let ok = Config { backup_at: "23:30".into(), backup_recipient: Some(recipient), ..base };
+        assert!(ok.validate().is_ok());
+        assert_eq!(ok.backup_time().unwrap(), time::macros::time!(23:30));
+    }
+
     #[test]
     fn alert_addresses_come_as_a_list_or_comma_separated() {
         let from = |v: serde_json::Value| -> Vec<String> {
