@@ -151,17 +151,23 @@ async fn restore_and_serve(
     documents(&c).await
 }
 
+/// `firm`'s owner, signed in, and a new matter of theirs.
+async fn owner_with_matter(srv: &TestServer, firm: &str, reference: &str) -> (Client, String) {
+    let mut c = srv.client();
+    assert_eq!(c.login(firm, &format!("owner@{firm}.example"), PASSWORD).await.status, StatusCode::OK);
+    let m = c.post("/api/v1/matters", json!({"reference": reference, "title": "Backups"})).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (c, m)
+}
+
 both!(a_backup_taken_while_uploading_restores_identically, |srv| async move {
     let keys = tempfile::tempdir().unwrap();
     let key = age_key(keys.path(), "backup.key");
     let target = keys.path().join("target");
     srv.tenant("acme").await;
-    let mut c = srv.client();
-    assert_eq!(c.login("acme", "owner@acme.example", PASSWORD).await.status, StatusCode::OK);
-    let m = c.post("/api/v1/matters", json!({"reference": "B-1", "title": "Backed up"})).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (c, m) = owner_with_matter(srv, "acme", "B-1").await;
     let body = |i: usize| format!("document {i} ").repeat(3000 + i).into_bytes();
     for i in 0..3 {
         assert_eq!(c.upload(&m, &format!("before-{i}.txt"), body(i)).await.status, StatusCode::CREATED);
@@ -226,12 +232,7 @@ both!(damaged_truncated_and_foreign_backups_are_refused, |srv| async move {
     let stranger = age_key(keys.path(), "other.key");
     let target = keys.path().join("target");
     srv.tenant("acme").await;
-    let mut c = srv.client();
-    assert_eq!(c.login("acme", "owner@acme.example", PASSWORD).await.status, StatusCode::OK);
-    let m = c.post("/api/v1/matters", json!({"reference": "B-2", "title": "Damage"})).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (c, m) = owner_with_matter(srv, "acme", "B-2").await;
     assert_eq!(c.upload(&m, "a.txt", b"some text to keep".repeat(5000)).await.status, StatusCode::CREATED);
     let (data, url) = (srv.dir.path(), srv.db_url());
     let id = made_id(&ok(&cli(data, Some(&url), &target, &key.recipient, &["backup", "create"])));
@@ -322,12 +323,7 @@ both!(an_erased_tenant_stays_out_of_every_restore, |srv| async move {
     let (beta, _) = srv.tenant("beta").await;
     let mut expected = BTreeMap::new();
     for (firm, name) in [("acme", "acme.txt"), ("beta", "beta.txt")] {
-        let mut c = srv.client();
-        assert_eq!(c.login(firm, &format!("owner@{firm}.example"), PASSWORD).await.status, StatusCode::OK);
-        let m = c.post("/api/v1/matters", json!({"reference": "E-1", "title": "Erasure"})).await.json()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let (c, m) = owner_with_matter(srv, firm, "E-1").await;
         let bytes = format!("{firm} content ").repeat(1000).into_bytes();
         assert_eq!(c.upload(&m, name, bytes.clone()).await.status, StatusCode::CREATED);
         if firm == "acme" {
@@ -452,12 +448,7 @@ async fn scheduler_keeps_the_configured_set_postgres() {
 both!(replaced_copies_outlive_a_running_backup, |srv| async move {
     use portcullis_core::service::BACKUP_LEASE;
     let (acme, _) = srv.tenant("acme").await;
-    let mut c = srv.client();
-    assert_eq!(c.login("acme", "owner@acme.example", PASSWORD).await.status, StatusCode::OK);
-    let m = c.post("/api/v1/matters", json!({"reference": "H-1", "title": "Held"})).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (c, m) = owner_with_matter(srv, "acme", "H-1").await;
     let doc = c.upload(&m, "held.txt", b"held back ".repeat(2000)).await.json()["id"].as_str().unwrap().to_string();
     let dir = srv.dir.path().join("documents/tenants").join(acme.to_string()).join("documents");
     let copies = || -> Vec<String> {
