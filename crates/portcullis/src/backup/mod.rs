@@ -225,6 +225,55 @@ async fn write_backup(job: &Job<'_>, kind: Kind, holder: &str) -> anyhow::Result
     let target = job.target.clone();
     let key = target::archive_key(&id);
     let upload = tokio::spawn(async move { target.put_stream(&key, body).await });
+    let (manifest, digest, keys) = match stream_archive(job, kind, holder, now, &tx).await {
+        Ok(done) => done,
+        Err(e) => {
+            // An error in the stream makes the upload abort: no partial archive is left.
+            let _ = tx.send(Err(std::io::Error::other("the backup failed"))).await;
+            drop(tx);
+            let _ = upload.await;
+            return Err(e);
+        }
+    };
+    drop(tx);
+    let stored = upload.await.context("the upload task")??;
+    if stored != digest.size {
+        bail!("the backup target stored {stored} of {} bytes", digest.size);
+    }
+    let entries = manifest.entries.len();
+    let signed = Signed { id: id.clone(), archive: digest.clone(), manifest };
+    if let Err(e) = seal(job, &signed, &keys).await {
+        // Leave no archive that no manifest lists (and so nothing would ever prune).
+        if let Err(d) = delete(job.target, &id).await {
+            tracing::warn!(error = %d, id, "removing the archive of a failed backup");
+        }
+        return Err(e);
+    }
+    Ok(Made { id, kind, archive: digest, entries })
+}
+
+/// Finish a stored archive: rewrite the keyrings, then write the signature and the signed
+/// manifest (last: a backup is listed by its manifest).
+async fn seal(job: &Job<'_>, signed: &Signed, keys: &Keys) -> anyhow::Result<()> {
+    keyring::write_all(job.target, job.recipient, keys).await?;
+    let text = serde_json::to_vec_pretty(signed)?;
+    let signature = job.signer.sign_document(SIGNED_AS, &text);
+    job.target.put(&target::signature_key(&signed.id), format!("{signature}\n").into_bytes()).await?;
+    job.target.put(&target::manifest_key(&signed.id), text).await
+}
+
+/// The keys read from the snapshot, per tenant.
+type Keys = BTreeMap<String, Vec<Row>>;
+
+/// Write the archive into `tx`: the snapshot's tables, then the documents it names, then the
+/// manifest. Returns the manifest, the ciphertext's digest and the tenant keys read.
+async fn stream_archive(
+    job: &Job<'_>,
+    kind: Kind,
+    holder: &str,
+    now: time::OffsetDateTime,
+    tx: &Upload,
+) -> anyhow::Result<(Manifest, Digest, Keys)> {
     let mut w = ArchiveWriter::new(job.recipient, LABEL, now)?;
     let mut about = About {
         kind,
@@ -268,13 +317,13 @@ async fn write_backup(job: &Job<'_>, kind: Kind, holder: &str) -> anyhow::Result
                     part += 1;
                     w.add(&format!("tables/{}/{part:06}.jsonl", t.name), &batch)?;
                     batch.clear();
-                    send(&tx, &mut w).await?;
+                    send(tx, &mut w).await?;
                 }
             }
             if !batch.is_empty() {
                 part += 1;
                 w.add(&format!("tables/{}/{part:06}.jsonl", t.name), &batch)?;
-                send(&tx, &mut w).await?;
+                send(tx, &mut w).await?;
             }
             if t.name != "tenant_keys" {
                 about.rows.insert(t.name.clone(), count);
@@ -302,7 +351,7 @@ async fn write_backup(job: &Job<'_>, kind: Kind, holder: &str) -> anyhow::Result
             let chunk = chunk.with_context(|| format!("reading document copy {key}"))?;
             w.write(&chunk)?;
             bar.inc(chunk.len() as u64);
-            send(&tx, &mut w).await?;
+            send(tx, &mut w).await?;
         }
         w.end()?;
         let at = job.portal.clock().now();
@@ -319,20 +368,7 @@ async fn write_backup(job: &Job<'_>, kind: Kind, holder: &str) -> anyhow::Result
     tx.send(Ok(bytes::Bytes::from(tail)))
         .await
         .map_err(|_| anyhow::anyhow!("the upload to the backup target stopped"))?;
-    drop(tx);
-    let stored = upload.await.context("the upload task")??;
-    if stored != digest.size {
-        bail!("the backup target stored {stored} of {} bytes", digest.size);
-    }
-    keyring::write_all(job.target, job.recipient, &keys).await?;
-    let entries = manifest.entries.len();
-    let signed = Signed { id: id.clone(), archive: digest.clone(), manifest };
-    let text = serde_json::to_vec_pretty(&signed)?;
-    let signature = job.signer.sign_document(SIGNED_AS, &text);
-    // The signature first: a manifest without one is incomplete, and `list` shows it so.
-    job.target.put(&target::signature_key(&id), format!("{signature}\n").into_bytes()).await?;
-    job.target.put(&target::manifest_key(&id), text).await?;
-    Ok(Made { id, kind, archive: digest, entries })
+    Ok((manifest, digest, keys))
 }
 
 /// A backup's stored manifest, as listed.

@@ -294,6 +294,22 @@ both!(damaged_truncated_and_foreign_backups_are_refused, |srv| async move {
     unchanged("truncated archive");
     std::fs::write(&archive, &good).unwrap();
 
+    // No recipient configured; an identity file others can read; a destination without the
+    // master key; an erasure for something that is not a tenant id.
+    let mut no_recipient = portcullis(data);
+    no_recipient.env("PORTCULLIS_DATABASE_URL", &url).env("PORTCULLIS_BACKUP_TARGET", &target);
+    refused(&no_recipient.args(["backup", "create"]).output().unwrap(), "no backup recipient");
+    let loose = keys.path().join("loose.key");
+    std::fs::copy(&key.file, &loose).unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    refused(&verify(&["--identity", loose.to_str().unwrap()]), "readable by other users");
+    let bare = tempfile::tempdir().unwrap();
+    let args = ["backup", "restore", &id, "--identity", ident, "--public-key", pk];
+    refused(&cli(bare.path(), dest.url(), &target, &key.recipient, &args), "master key");
+    assert!(files(bare.path()).is_empty(), "nothing written without the master key");
+    let args = ["backup", "apply-erasure", "--tenant", "acme", "--certificate", pk];
+    refused(&cli(data, None, &target, &key.recipient, &args), "not a tenant id");
+
     // A backup that does not exist, and restoring over the live, non-empty installation.
     refused(&restore("20000101T000000Z-manual-00000000", ident, pk), "no backup");
     let live = cli(
@@ -430,6 +446,11 @@ async fn scheduler_keeps_the_configured_set(db: Db) {
     }
     let failed = sql_column(&srv.db_url(), "SELECT action FROM audit_events WHERE action = 'backup.failed'").await;
     assert!(!failed.is_empty());
+    let archives = std::fs::read_dir(target.join("backups"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".age"));
+    assert_eq!(archives.count(), 7, "the failed run left no archive behind");
     srv.stop().await;
 }
 
