@@ -258,7 +258,7 @@ fn backup_scheduler(
             monthly: usize::try_from(cfg.backup_keep_monthly).unwrap_or(usize::MAX),
         },
     };
-    Ok(Some(scheduler.spawn(Duration::from_secs(cfg.backup_poll_secs))))
+    Ok(Some(crate::background::spawn_backups(scheduler, Duration::from_secs(cfg.backup_poll_secs))))
 }
 
 /// Start the alert sender (if this node has a channel), the heartbeat (if configured) and the

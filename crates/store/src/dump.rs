@@ -14,7 +14,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use portcullis_core::error::{Error, Result};
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, Postgres, Row as _, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Row as _};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One row: column name to value (integer, text, boolean, hex for bytes, number, or null).
@@ -89,27 +89,7 @@ fn ident(name: &str) -> Result<String> {
     }
 }
 
-/// An open transaction on either engine.
-enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
-    Pg(Transaction<'static, Postgres>),
-}
-
-/// Run the same code on whichever engine the transaction is on.
-macro_rules! on_tx {
-    ($tx:expr, |$c:ident| $body:expr) => {
-        match $tx {
-            Tx::Sqlite(t) => {
-                let $c = &mut **t;
-                $body
-            }
-            Tx::Pg(t) => {
-                let $c = &mut **t;
-                $body
-            }
-        }
-    };
-}
+use crate::sql::{Inner as Tx, on};
 
 const SQLITE_TABLES: &str =
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
@@ -213,7 +193,7 @@ impl Snapshot {
     /// The newest migration applied (the schema version the rows follow).
     pub async fn schema_version(&mut self) -> Result<i64> {
         const Q: &str = "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations";
-        on_tx!(&mut self.tx, |c| sqlx::query_scalar::<_, i64>(Q).fetch_one(c).await).map_err(db)
+        on!(tx &mut self.tx, |c| sqlx::query_scalar::<_, i64>(Q).fetch_one(c).await).map_err(db)
     }
 
     /// Every table, parents before children.
@@ -370,7 +350,7 @@ impl SqlStore {
         let mut out = BTreeMap::new();
         for t in catalog(&mut tx).await? {
             let sql = format!("SELECT COUNT(*) FROM {}", ident(&t.name)?);
-            let n = on_tx!(&mut tx, |c| sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.clone())).fetch_one(c).await)
+            let n = on!(tx &mut tx, |c| sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.clone())).fetch_one(c).await)
                 .map_err(db)?;
             out.insert(t.name, n);
         }
@@ -388,7 +368,7 @@ impl SqlStore {
         names.push(MIGRATIONS_TABLE.to_string());
         for name in names {
             let sql = format!("DROP TABLE IF EXISTS {}", ident(&name)?);
-            on_tx!(&mut tx, |c| sqlx::query(AssertSqlSafe(sql.clone())).execute(c).await.map(|_| ())).map_err(db)?;
+            on!(tx &mut tx, |c| sqlx::query(AssertSqlSafe(sql.clone())).execute(c).await.map(|_| ())).map_err(db)?;
         }
         if let Tx::Pg(t) = &mut tx {
             const FUNCTIONS: &str = "SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n \

@@ -51,26 +51,32 @@ struct SqlTx {
     inner: Inner,
 }
 
-enum Inner {
+/// A transaction on either engine (also the dump's snapshot and loader).
+pub(crate) enum Inner {
     Sqlite(Transaction<'static, Sqlite>),
     Pg(Transaction<'static, Postgres>),
 }
 
-/// Run the same query code on whichever engine the transaction is on.
+/// Run the same query code on whichever engine the transaction is on: `on!(self, |c| ...)` for
+/// a value with an `inner` transaction, `on!(tx EXPR, |c| ...)` for a `&mut Inner`.
 macro_rules! on {
-    ($self:expr, |$c:ident| $body:expr) => {
-        match &mut $self.inner {
-            Inner::Sqlite(t) => {
+    (tx $tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::sql::Inner::Sqlite(t) => {
                 let $c = &mut **t;
                 $body
             }
-            Inner::Pg(t) => {
+            $crate::sql::Inner::Pg(t) => {
                 let $c = &mut **t;
                 $body
             }
         }
     };
+    ($self:expr, |$c:ident| $body:expr) => {
+        on!(tx &mut $self.inner, |$c| $body)
+    };
 }
+pub(crate) use on;
 
 /// The columns of `security_blocks`, in the order `BlockRow` and the INSERT use.
 macro_rules! block_columns {

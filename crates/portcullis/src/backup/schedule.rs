@@ -91,43 +91,13 @@ pub struct Scheduler {
 }
 
 /// After a failed run, the next attempt waits this long (by the portal's clock).
-const RETRY_AFTER: time::Duration = time::Duration::minutes(15);
+pub const RETRY_AFTER: time::Duration = time::Duration::minutes(15);
 /// The scheduler lease covers one run.
 const SCHEDULER_TTL: time::Duration = time::Duration::hours(6);
 
 impl Scheduler {
-    /// Look every `poll` whether a backup is due, until aborted (at shutdown).
-    pub fn spawn(self, poll: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut last_failure: Option<OffsetDateTime> = None;
-            if let Ok(list) = existing(&self.target).await {
-                record_newest(&list);
-            }
-            let mut tick = tokio::time::interval(poll);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let now = self.portal.clock().now();
-                if last_failure.is_some_and(|at| now - at < RETRY_AFTER) {
-                    continue;
-                }
-                match self.tick().await {
-                    Ok(_) => last_failure = None,
-                    Err((kind, e)) => {
-                        last_failure = Some(now);
-                        metrics::counter!("portcullis_backup_failures_total", "kind" => kind.as_str()).increment(1);
-                        tracing::error!(error = %format!("{e:#}"), kind = kind.as_str(), "scheduled backup failed");
-                        if let Err(a) = self.portal.backup_failed(Actor::System, kind.as_str(), &format!("{e:#}")).await
-                        {
-                            tracing::error!(error = %a, "a backup failed, and raising its alert failed too");
-                        }
-                    }
-                }
-            }
-        })
-    }
-
-    /// One look: run the due backup if this node gets the lease. `Ok(None)` when nothing was
+    /// One look: run the due backup if this node gets the lease (the loop is
+    /// `background::spawn_backups`). `Ok(None)` when nothing was
     /// due or another node has it.
     pub async fn tick(&self) -> Result<Option<Made>, (Kind, anyhow::Error)> {
         let now = self.portal.clock().now();
@@ -175,7 +145,7 @@ impl Scheduler {
     }
 }
 
-fn record_newest(list: &[Existing]) {
+pub fn record_newest(list: &[Existing]) {
     if let Some(newest) = list.iter().map(|e| e.created).max() {
         metrics::gauge!("portcullis_backup_last_success_timestamp_seconds").set(newest.unix_timestamp() as f64);
     }
