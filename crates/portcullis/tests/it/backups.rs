@@ -139,6 +139,17 @@ async fn restore_and_serve(
     let verified = ok(&cli(d, url, target, &key.recipient, &["audit", "verify", "--public-key", pk]));
     assert!(verified.contains("audit log verified"), "{verified}");
     refused(&cli(d, url, target, &key.recipient, &args), "not empty");
+    // --force drops the tables and moves the documents aside, then restores the same state.
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let out = ok(&cli(d, url, target, &key.recipient, &forced));
+    assert!(out.contains("moved to"), "{out}");
+    let aside = std::fs::read_dir(d)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("documents.before-restore-"));
+    assert_eq!(aside.count(), 1);
+    ok(&cli(d, url, target, &key.recipient, &["audit", "verify", "--public-key", pk]));
     let mut cmd = portcullis(d);
     if let Some(u) = url {
         cmd.env("PORTCULLIS_DATABASE_URL", u);
