@@ -3,6 +3,7 @@
 //! `ports` say what it needs from storage.
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod audit;
 pub mod authn;
 pub mod clock;

@@ -324,6 +324,23 @@ pub trait Tx: Send {
     async fn replaced_blobs(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<String>>;
     /// Forget an object once it is deleted.
     async fn forget_blob(&mut self, key: &str) -> Result<()>;
+    /// Replaced objects of every tenant, to delete once no backup holds them back.
+    async fn all_replaced_blobs(&mut self, limit: i64) -> Result<Vec<String>>;
+
+    // Leases (see migration 0021).
+    /// Take or renew lease `name` for `holder` until `until`: true if it was free, expired at
+    /// `now`, or already `holder`'s (compare and set).
+    async fn take_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Give lease `name` up, if `holder` still has it.
+    async fn release_lease(&mut self, name: &str, holder: &str) -> Result<()>;
+    /// Whether someone holds lease `name` at `now`.
+    async fn lease_held(&mut self, name: &str, now: OffsetDateTime) -> Result<bool>;
 
     // Known devices (see `authn::device`).
     /// Note a sign-in from a device the user has used before: its last sighting, IP and user

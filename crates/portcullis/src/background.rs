@@ -1,7 +1,8 @@
 //! Work every node does on its own, besides answering requests: resuming tenant-key rotations
 //! that no live worker is on, so an interrupted `keys rotate-tenant` finishes by itself,
 //! suspending platform operators' privileged roles whose vetting has lapsed, sending the mail
-//! and the alerts in the outboxes, and watching the TLS certificate's expiry.
+//! and the alerts in the outboxes, watching the TLS certificate's expiry, and running the
+//! scheduled backups.
 
 use portcullis_core::audit::RequestMeta;
 use portcullis_core::ports::{Mailer, Webhook};
@@ -145,6 +146,41 @@ pub fn spawn_checkpoints(
                 Ok(n) => tracing::debug!(chains = n, "audit checkpoints signed"),
                 // Another node signing the same head at the same moment loses nothing.
                 Err(e) => tracing::warn!(error = %e, "signing audit checkpoints failed; trying again later"),
+            }
+        }
+    })
+}
+
+/// Look every `poll` whether a scheduled backup is due and run it when this node gets the
+/// scheduler lease, until aborted (at shutdown). A failed run is audited, alerted and counted,
+/// and tried again after `RETRY_AFTER` by the portal's clock.
+pub fn spawn_backups(scheduler: crate::backup::schedule::Scheduler, poll: Duration) -> tokio::task::JoinHandle<()> {
+    use crate::backup::schedule::{RETRY_AFTER, existing, record_newest};
+    tokio::spawn(async move {
+        let mut last_failure: Option<time::OffsetDateTime> = None;
+        if let Ok(list) = existing(&scheduler.target).await {
+            record_newest(&list);
+        }
+        let mut tick = tokio::time::interval(poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = scheduler.portal.clock().now();
+            if last_failure.is_some_and(|at| now - at < RETRY_AFTER) {
+                continue;
+            }
+            match scheduler.tick().await {
+                Ok(_) => last_failure = None,
+                Err((kind, e)) => {
+                    last_failure = Some(now);
+                    let error = format!("{e:#}");
+                    metrics::counter!("portcullis_backup_failures_total", "kind" => kind.as_str()).increment(1);
+                    tracing::error!(%error, kind = kind.as_str(), "scheduled backup failed");
+                    let actor = portcullis_core::audit::Actor::System;
+                    if let Err(a) = scheduler.portal.backup_failed(actor, kind.as_str(), &error).await {
+                        tracing::error!(error = %a, "a backup failed, and raising its alert failed too");
+                    }
+                }
             }
         }
     })

@@ -57,6 +57,58 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// Backups: encrypted, signed, made while the server keeps serving (see docs/backups.md).
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BackupCommand {
+    /// Make a backup now (kind `manual`, never pruned by the schedule) in `backup_target`.
+    Create,
+    /// List the backups in the target, oldest first.
+    List,
+    /// Check a backup without restoring it: the manifest's signature and the archive's size and
+    /// SHA-256. With --identity, also decrypt it, check every entry against the manifest, and
+    /// check that every tenant's keyring holds the keys its data needs.
+    Verify {
+        /// The backup's id (see `backup list`).
+        id: String,
+        /// The age identity file (AGE-SECRET-KEY-1...) matching `backup_recipient`.
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// The trusted signing public key (hex); default: the `.pub` beside the audit signing key.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Restore a backup into the configured database and data directory, which must be empty
+    /// (stop every node first). Checks the whole backup before writing anything; tenants with
+    /// an erasure record in the target are left out.
+    Restore {
+        id: String,
+        /// The age identity file matching the recipient the backup was made for.
+        #[arg(long)]
+        identity: PathBuf,
+        /// The trusted signing public key (hex); default: the `.pub` beside the audit signing key.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// Restore over a database or documents directory that is not empty: once every check
+        /// has passed, every table of the database is dropped (its rows are lost) and the
+        /// documents directory is moved aside to `documents.before-restore-*` (kept).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Carry a tenant's erasure to the backup target: store its erasure certificate as
+    /// `erasures/<tenant>.json` and delete `keyring/<tenant>.age`, so no backup opens its data.
+    ApplyErasure {
+        #[arg(long)]
+        tenant: String,
+        /// The signed erasure certificate (JSON).
+        #[arg(long)]
+        certificate: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -350,6 +402,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Backup { command } => backup(&cfg, clock, command).await,
         Command::User { command: UserCommand::List { tenant } } => {
             let (portal, store) = server::portal(&cfg, clock).await?;
             let t = portal.tenant_by_name(&tenant).await.map_err(domain)?;
@@ -358,6 +411,121 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for u in users {
                 println!("{}\t{}\t{}\t{}", u.id, u.email, u.role.as_str(), u.status.as_str());
             }
+            Ok(())
+        }
+    }
+}
+
+async fn backup(cfg: &Config, clock: Arc<SystemClock>, command: BackupCommand) -> anyhow::Result<()> {
+    use crate::backup;
+    let target = backup::target(cfg)?;
+    match command {
+        BackupCommand::Create => {
+            let recipient = backup::recipient(cfg)?;
+            let signer = crate::audit_key::load(cfg)?;
+            let (portal, store) = server::portal(cfg, clock).await?;
+            let blobs = portcullis_store::ObjectBlobStore::local(&cfg.data.join("documents")).map_err(domain)?;
+            let node = cfg.node_id();
+            let job = backup::Job {
+                portal: &portal,
+                store: &store,
+                blobs: &blobs,
+                target: &target,
+                recipient: &recipient,
+                signer: &signer,
+                node: &node,
+                actor: portcullis_core::audit::Actor::Cli,
+                show_progress: true,
+            };
+            let made = backup::create(&job, backup::Kind::Manual).await;
+            if let Err(e) = &made
+                && let Err(a) =
+                    portal.backup_failed(portcullis_core::audit::Actor::Cli, "manual", &format!("{e:#}")).await
+            {
+                eprintln!("warning: recording the failure failed too: {a}");
+            }
+            store.close().await;
+            let made = made?;
+            println!(
+                "backup {} made in {}: {} entries, {} bytes, SHA-256 {}",
+                made.id,
+                target.shown(),
+                made.entries,
+                made.archive.size,
+                made.archive.sha256
+            );
+            Ok(())
+        }
+        BackupCommand::List => {
+            println!("id\tkind\tcreated\tsize\tschema\tnode");
+            for l in backup::list(&target).await? {
+                match l.signed.as_ref().map(|s| (s, s.about())) {
+                    Some((s, Ok(a))) => println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        l.id,
+                        a.kind.as_str(),
+                        s.manifest.created_at,
+                        s.archive.size,
+                        a.schema_version,
+                        a.node
+                    ),
+                    _ => println!("{}\t(unreadable manifest)\t-\t-\t-\t-", l.id),
+                }
+            }
+            Ok(())
+        }
+        BackupCommand::Verify { id, identity, public_key } => {
+            let trusted = crate::audit_key::trusted(cfg, public_key.as_deref())?;
+            let identity = identity.as_deref().map(backup::identity).transpose()?;
+            let v = backup::verify(&target, &id, &trusted, identity.as_ref(), true).await?;
+            println!("backup {id}: manifest signature valid; archive {} bytes, SHA-256 matches", v.signed.archive.size);
+            if v.decrypted {
+                println!(
+                    "backup {id}: decrypted; all {} entries match the manifest; keyrings of {} tenant(s) hold every key \
+                     needed{}",
+                    v.signed.manifest.entries.len(),
+                    v.keyrings.len(),
+                    if v.erased.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; erased, left out: {}", v.erased.join(", "))
+                    }
+                );
+            } else {
+                println!("(contents not checked: pass --identity to decrypt and check every entry)");
+            }
+            Ok(())
+        }
+        BackupCommand::Restore { id, identity, public_key, force } => {
+            let trusted = crate::audit_key::trusted(cfg, public_key.as_deref())?;
+            let identity = backup::identity(&identity)?;
+            let report = backup::restore(cfg, &target, &id, &trusted, &identity, force, true).await?;
+            let (portal, store) = server::portal(cfg, clock).await?;
+            let detail = serde_json::json!({
+                "rows": report.rows,
+                "documents": report.blobs,
+                "erased_tenants_left_out": report.skipped_tenants,
+                "forced": force,
+            });
+            let audited = portal
+                .audit_backup(portcullis_core::audit::Actor::Cli, "backup.restore", &format!("backup:{id}"), detail)
+                .await;
+            store.close().await;
+            audited.map_err(domain)?;
+            println!("backup {id} restored: {} rows, {} documents", report.rows, report.blobs);
+            if !report.skipped_tenants.is_empty() {
+                println!("left out (erased): {}", report.skipped_tenants.join(", "));
+            }
+            if let Some(aside) = report.moved_documents {
+                println!("the documents that were there before were moved to {}", aside.display());
+            }
+            Ok(())
+        }
+        BackupCommand::ApplyErasure { tenant, certificate } => {
+            let tenant = tenant.parse().map_err(|_| anyhow::anyhow!("--tenant: {tenant:?} is not a tenant id"))?;
+            let cert = std::fs::read(&certificate).with_context(|| format!("reading {}", certificate.display()))?;
+            target.apply_erasure(tenant, &cert).await?;
+            println!("erasure of tenant {tenant} applied to {}", target.shown());
             Ok(())
         }
     }

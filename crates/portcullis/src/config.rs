@@ -195,6 +195,25 @@ pub struct Config {
     pub anomaly_ewma_percent: u64,
     /// Sign-ins recorded before one at a never-used hour counts as unusual.
     pub anomaly_hours_min_signins: u64,
+    /// Scheduled backups on (they also need `backup_recipient`). The command line works either way.
+    pub backup_enabled: bool,
+    /// Where backups go: a directory (or `file:///dir`); default `<data>/backups`. Put it on
+    /// other storage than the data directory.
+    pub backup_target: Option<String>,
+    /// The age public key (`age1...`) backups and keyrings are encrypted to. The identity that
+    /// opens them must be kept off the servers.
+    pub backup_recipient: Option<String>,
+    /// A file holding the recipient instead (first line that is not a comment).
+    pub backup_recipient_file: Option<PathBuf>,
+    /// When the daily backup runs, `HH:MM` UTC.
+    pub backup_at: String,
+    /// Scheduled backups kept of each kind (grandfather-father-son): the newest this many
+    /// daily, weekly and monthly ones.
+    pub backup_keep_daily: u64,
+    pub backup_keep_weekly: u64,
+    pub backup_keep_monthly: u64,
+    /// How often each node looks whether a backup is due.
+    pub backup_poll_secs: u64,
 }
 
 /// A list from TOML, or a comma-separated string (as an environment variable gives it).
@@ -337,6 +356,15 @@ impl Default for Config {
             anomaly_min_days: 5,
             anomaly_ewma_percent: 30,
             anomaly_hours_min_signins: 20,
+            backup_enabled: true,
+            backup_target: None,
+            backup_recipient: None,
+            backup_recipient_file: None,
+            backup_at: "02:00".into(),
+            backup_keep_daily: 7,
+            backup_keep_weekly: 5,
+            backup_keep_monthly: 84,
+            backup_poll_secs: 60,
         }
     }
 }
@@ -430,6 +458,15 @@ const KEYS: &[&str] = &[
     "anomaly_min_days",
     "anomaly_ewma_percent",
     "anomaly_hours_min_signins",
+    "backup_enabled",
+    "backup_target",
+    "backup_recipient",
+    "backup_recipient_file",
+    "backup_at",
+    "backup_keep_daily",
+    "backup_keep_weekly",
+    "backup_keep_monthly",
+    "backup_poll_secs",
 ];
 
 impl Config {
@@ -530,7 +567,33 @@ impl Config {
             }
         }
         self.validate_alerts()?;
+        self.validate_backups()?;
         self.protect().map(|_| ())
+    }
+
+    fn validate_backups(&self) -> anyhow::Result<()> {
+        self.backup_time()?;
+        if let Some(r) = &self.backup_recipient {
+            crate::backup::parse_recipient(r)?;
+        }
+        for (key, v, range) in [
+            ("backup_keep_daily", self.backup_keep_daily, 1..=10_000),
+            ("backup_keep_weekly", self.backup_keep_weekly, 0..=10_000),
+            ("backup_keep_monthly", self.backup_keep_monthly, 0..=10_000),
+            ("backup_poll_secs", self.backup_poll_secs, 1..=3600),
+        ] {
+            if !range.contains(&v) {
+                bail!("key `{key}`: must be from {} to {}", range.start(), range.end());
+            }
+        }
+        Ok(())
+    }
+
+    /// `backup_at` as a time of day (UTC).
+    pub fn backup_time(&self) -> anyhow::Result<time::Time> {
+        let format = time::macros::format_description!("[hour]:[minute]");
+        time::Time::parse(&self.backup_at, &format)
+            .map_err(|_| anyhow::anyhow!("key `backup_at`: {:?} is not a time of day HH:MM (UTC)", self.backup_at))
     }
 
     /// The protective settings (rate limits, shedding, client IP, request filter), checked.
@@ -833,6 +896,28 @@ mod tests {
         let p = ok.protect().unwrap();
         assert_eq!(p.trusted_proxies.len(), 3);
         assert!(p.per_ip.is_none(), "0 per minute turns the limit off");
+    }
+
+    /// Validation errors of the backup keys, each naming its key.
+    #[test]
+    fn backup_settings_are_checked_and_errors_name_the_key() {
+        let base = Config::default();
+        let cases: [(Config, &str); 6] = [
+            (Config { backup_at: "25:00".into(), ..base.clone() }, "backup_at"),
+            (Config { backup_at: "2am".into(), ..base.clone() }, "backup_at"),
+            (Config { backup_recipient: Some("age1notakey".into()), ..base.clone() }, "backup_recipient"),
+            (Config { backup_keep_daily: 0, ..base.clone() }, "backup_keep_daily"),
+            (Config { backup_keep_monthly: 10_001, ..base.clone() }, "backup_keep_monthly"),
+            (Config { backup_poll_secs: 0, ..base.clone() }, "backup_poll_secs"),
+        ];
+        for (cfg, key) in cases {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{key}: {e}");
+        }
+        let recipient = age::x25519::Identity::generate().to_public().to_string();
+        let ok = Config { backup_at: "23:30".into(), backup_recipient: Some(recipient), ..base };
+        assert!(ok.validate().is_ok());
+        assert_eq!(ok.backup_time().unwrap(), time::macros::time!(23:30));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit_key;
 pub mod background;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod connections;

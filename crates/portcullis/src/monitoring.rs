@@ -102,6 +102,13 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "When the served TLS certificate expires (Unix time).",
     ),
     ("portcullis_build_info", Kind::Gauge, "Always 1; the version in a label."),
+    (
+        "portcullis_backup_last_success_timestamp_seconds",
+        Kind::Gauge,
+        "When the newest backup in the target was made (Unix time); set by the scheduler.",
+    ),
+    ("portcullis_backup_failures_total", Kind::Counter, "Scheduled backup runs that failed, by kind."),
+    ("portcullis_backup_size_bytes", Kind::Gauge, "Size of the newest backup archive (encrypted)."),
 ];
 
 /// HELP lines for the metrics Portcullis records.

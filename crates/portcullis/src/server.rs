@@ -108,7 +108,7 @@ pub struct Running {
     /// The separate metrics listener, when configured.
     metrics: Option<tokio::task::JoinHandle<()>>,
     /// Alerting: the alert sender (when a channel is configured), the heartbeat (when
-    /// configured) and the TLS expiry watch.
+    /// configured) and the TLS expiry watch; and the backup scheduler (when enabled).
     alerting: Vec<tokio::task::JoinHandle<()>>,
     store: SqlStore,
 }
@@ -205,6 +205,10 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     let signer = crate::audit_key::load(cfg)?;
     let checkpoints =
         crate::background::spawn_checkpoints(portal.clone(), signer, Duration::from_secs(cfg.audit_checkpoint_secs));
+    let mut alerting = alerting;
+    if let Some(job) = backup_scheduler(cfg, &portal, &store)? {
+        alerting.push(job);
+    }
     Ok(Running {
         addr: bound,
         tls,
@@ -219,6 +223,40 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         alerting,
         store,
     })
+}
+
+/// Start the backup scheduler, when backups are enabled and a recipient is configured.
+fn backup_scheduler(
+    cfg: &Config,
+    portal: &Portal,
+    store: &SqlStore,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if !cfg.backup_enabled {
+        return Ok(None);
+    }
+    if cfg.backup_recipient.is_none() && cfg.backup_recipient_file.is_none() {
+        tracing::warn!(
+            "backups are enabled but no `backup_recipient` is set: no scheduled backups run (set it, or set \
+             backup_enabled = false where backups are made otherwise)"
+        );
+        return Ok(None);
+    }
+    let scheduler = crate::backup::schedule::Scheduler {
+        portal: portal.clone(),
+        store: store.clone(),
+        blobs: Arc::new(ObjectBlobStore::local(&cfg.data.join("documents")).map_err(|e| anyhow::anyhow!("{e}"))?),
+        target: crate::backup::target(cfg)?,
+        recipient: crate::backup::recipient(cfg)?,
+        signer: crate::audit_key::load(cfg)?,
+        node: cfg.node_id(),
+        at: cfg.backup_time()?,
+        keep: crate::backup::schedule::Keep {
+            daily: usize::try_from(cfg.backup_keep_daily).unwrap_or(usize::MAX),
+            weekly: usize::try_from(cfg.backup_keep_weekly).unwrap_or(usize::MAX),
+            monthly: usize::try_from(cfg.backup_keep_monthly).unwrap_or(usize::MAX),
+        },
+    };
+    Ok(Some(crate::background::spawn_backups(scheduler, Duration::from_secs(cfg.backup_poll_secs))))
 }
 
 /// Start the alert sender (if this node has a channel), the heartbeat (if configured) and the

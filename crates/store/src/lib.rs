@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod blob;
+pub mod dump;
 mod migrations;
 mod rows;
 mod sql;
 
 pub use blob::ObjectBlobStore;
+pub use migrations::latest_version as latest_schema_version;
 pub use sql::SqlStore;

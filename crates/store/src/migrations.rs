@@ -31,6 +31,7 @@ const COMMON: &[Embedded] = &[
     (17, "alerts", include_str!("../migrations/common/0017_alerts.sql")),
     (19, "dlp", include_str!("../migrations/common/0019_dlp.sql")),
     (20, "intrusion", include_str!("../migrations/common/0020_intrusion.sql")),
+    (21, "backups", include_str!("../migrations/common/0021_backups.sql")),
 ];
 
 const SQLITE: &[Embedded] =
@@ -46,11 +47,13 @@ pub(crate) enum Engine {
     Postgres,
 }
 
+/// One engine's migrations, up to a version (all of them with `i64::MAX`).
 #[derive(Debug)]
-struct Source(Engine);
+struct Source(Engine, i64);
 
 impl<'s> MigrationSource<'s> for Source {
     fn resolve(self) -> futures::future::BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
+        let upto = self.1;
         let specific = match self.0 {
             Engine::Sqlite => SQLITE,
             Engine::Postgres => POSTGRES,
@@ -58,6 +61,7 @@ impl<'s> MigrationSource<'s> for Source {
         let mut all: Vec<Migration> = COMMON
             .iter()
             .chain(specific)
+            .filter(|(version, _, _)| *version <= upto)
             .map(|(version, description, sql)| {
                 Migration::new(
                     *version,
@@ -75,7 +79,17 @@ impl<'s> MigrationSource<'s> for Source {
 
 /// The migrator for one engine.
 pub(crate) async fn migrator(engine: Engine) -> Result<Migrator, sqlx::migrate::MigrateError> {
-    Migrator::new(Source(engine)).await
+    Migrator::new(Source(engine, i64::MAX)).await
+}
+
+/// The migrator for one engine, stopping at `version`.
+pub(crate) async fn migrator_upto(engine: Engine, version: i64) -> Result<Migrator, sqlx::migrate::MigrateError> {
+    Migrator::new(Source(engine, version)).await
+}
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    COMMON.iter().chain(SQLITE).map(|(v, _, _)| *v).max().unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -51,26 +51,32 @@ struct SqlTx {
     inner: Inner,
 }
 
-enum Inner {
+/// A transaction on either engine (also the dump's snapshot and loader).
+pub(crate) enum Inner {
     Sqlite(Transaction<'static, Sqlite>),
     Pg(Transaction<'static, Postgres>),
 }
 
-/// Run the same query code on whichever engine the transaction is on.
+/// Run the same query code on whichever engine the transaction is on: `on!(self, |c| ...)` for
+/// a value with an `inner` transaction, `on!(tx EXPR, |c| ...)` for a `&mut Inner`.
 macro_rules! on {
-    ($self:expr, |$c:ident| $body:expr) => {
-        match &mut $self.inner {
-            Inner::Sqlite(t) => {
+    (tx $tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::sql::Inner::Sqlite(t) => {
                 let $c = &mut **t;
                 $body
             }
-            Inner::Pg(t) => {
+            $crate::sql::Inner::Pg(t) => {
                 let $c = &mut **t;
                 $body
             }
         }
     };
+    ($self:expr, |$c:ident| $body:expr) => {
+        on!(tx &mut $self.inner, |$c| $body)
+    };
 }
+pub(crate) use on;
 
 /// The columns of `security_blocks`, in the order `BlockRow` and the INSERT use.
 macro_rules! block_columns {
@@ -368,10 +374,65 @@ fn size_i64(n: u64) -> Result<i64> {
     i64::try_from(n).map_err(|_| Error::internal("size does not fit the database"))
 }
 
+/// The pool, for the modules of this crate that speak to each engine directly.
+pub(crate) enum PoolRef<'a> {
+    Sqlite(&'a SqlitePool),
+    Pg(&'a PgPool),
+}
+
 impl SqlStore {
     /// Open (creating if needed) the database at `url` and bring its schema up to date.
     /// `sqlite://PATH` or `postgres://...`.
     pub async fn open(url: &str) -> Result<Self> {
+        let store = Self::open_unmigrated(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub(crate) fn pool_ref(&self) -> PoolRef<'_> {
+        match &self.pool {
+            Pool::Sqlite(p) => PoolRef::Sqlite(p),
+            Pool::Pg(p) => PoolRef::Pg(p),
+        }
+    }
+
+    /// Apply the migrations up to `version` only (a restore brings an empty database to the
+    /// backup's schema, loads the rows, then applies the rest).
+    pub async fn migrate_to(&self, version: i64) -> Result<()> {
+        use crate::migrations::{Engine, migrator_upto};
+        let fail = |e: sqlx::migrate::MigrateError| Error::internal(format!("migration failed: {e}"));
+        match &self.pool {
+            Pool::Sqlite(p) => migrator_upto(Engine::Sqlite, version).await.map_err(fail)?.run(p).await.map_err(fail),
+            Pool::Pg(p) => migrator_upto(Engine::Postgres, version).await.map_err(fail)?.run(p).await.map_err(fail),
+        }
+    }
+
+    /// The newest migration applied; 0 for a database never migrated.
+    pub async fn schema_version(&self) -> Result<i64> {
+        const Q: &str = "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations";
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                const EXISTS: &str =
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'";
+                let n: i64 = sqlx::query_scalar(EXISTS).fetch_one(p).await.map_err(db)?;
+                if n == 0 {
+                    return Ok(0);
+                }
+                sqlx::query_scalar(Q).fetch_one(p).await.map_err(db)
+            }
+            Pool::Pg(p) => {
+                const EXISTS: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
+                let exists: bool = sqlx::query_scalar(EXISTS).fetch_one(p).await.map_err(db)?;
+                if !exists {
+                    return Ok(0);
+                }
+                sqlx::query_scalar(Q).fetch_one(p).await.map_err(db)
+            }
+        }
+    }
+
+    /// Open the database at `url` as it is, without migrating (see [`Self::open`]).
+    pub async fn open_unmigrated(url: &str) -> Result<Self> {
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url).map_err(|e| Error::invalid("database_url", e.to_string()))?;
             Pool::Pg(
@@ -395,9 +456,7 @@ impl SqlStore {
         } else {
             return Err(Error::invalid("database_url", "must start with sqlite: or postgres://"));
         };
-        let store = Self { pool };
-        store.migrate().await?;
-        Ok(store)
+        Ok(Self { pool })
     }
 
     /// Apply pending migrations, each in its own transaction. A database migrated by a newer
@@ -1941,6 +2000,46 @@ impl Tx for SqlTx {
         const Q: &str = "DELETE FROM blob_garbage WHERE blob_key = $1";
         on!(self, |c| sqlx::query(Q).bind(key).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
         Ok(())
+    }
+
+    async fn all_replaced_blobs(&mut self, limit: i64) -> Result<Vec<String>> {
+        const Q: &str = "SELECT blob_key FROM blob_garbage WHERE state = 'replaced' ORDER BY blob_key LIMIT $1";
+        on!(self, |c| sqlx::query_scalar(Q).bind(limit).fetch_all(c).await).map_err(db)
+    }
+
+    async fn take_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool> {
+        const Q: &str = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                         WHERE leases.expires_at <= $4 OR leases.holder = excluded.holder";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(name)
+            .bind(holder)
+            .bind(ms(until))
+            .bind(ms(now))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn release_lease(&mut self, name: &str, holder: &str) -> Result<()> {
+        const Q: &str = "DELETE FROM leases WHERE name = $1 AND holder = $2";
+        on!(self, |c| sqlx::query(Q).bind(name).bind(holder).execute(c).await.map(|r| r.rows_affected()))
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn lease_held(&mut self, name: &str, now: OffsetDateTime) -> Result<bool> {
+        const Q: &str = "SELECT COUNT(*) FROM leases WHERE name = $1 AND expires_at > $2";
+        let n: i64 = on!(self, |c| sqlx::query_scalar(Q).bind(name).bind(ms(now)).fetch_one(c).await).map_err(db)?;
+        Ok(n > 0)
     }
 
     async fn touch_known_device(

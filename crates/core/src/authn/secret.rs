@@ -13,9 +13,9 @@ use secrecy::{ExposeSecret, SecretString};
 pub fn generate(prefix: &str) -> Result<SecretString> {
     let mut buf = zeroize::Zeroizing::new([0u8; 32]);
     aws_lc_rs::rand::SystemRandom::new()
-        .fill(buf.as_mut())
+        .fill(buf.as_mut_slice())
         .map_err(|_| Error::internal("system random number generator failed"))?;
-    Ok(SecretString::from(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(buf.as_ref()))))
+    Ok(SecretString::from(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(buf.as_slice()))))
 }
 
 /// The stored form of a secret: hex SHA-256.

@@ -646,6 +646,24 @@ impl Tx for SealingTx {
     async fn forget_blob(&mut self, key: &str) -> Result<()> {
         self.inner.forget_blob(key).await
     }
+    async fn all_replaced_blobs(&mut self, limit: i64) -> Result<Vec<String>> {
+        self.inner.all_replaced_blobs(limit).await
+    }
+    async fn take_lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool> {
+        self.inner.take_lease(name, holder, now, until).await
+    }
+    async fn release_lease(&mut self, name: &str, holder: &str) -> Result<()> {
+        self.inner.release_lease(name, holder).await
+    }
+    async fn lease_held(&mut self, name: &str, now: OffsetDateTime) -> Result<bool> {
+        self.inner.lease_held(name, now).await
+    }
 
     // Devices and the outbox hold no client information (hashes, IPs, user agents, times, the
     // same facts sessions and the audit log keep): they pass through. The recipient of a mail

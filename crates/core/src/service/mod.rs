@@ -7,6 +7,7 @@ mod alerts;
 mod approvals;
 mod audit_log;
 mod audit_seal;
+mod backups;
 mod devices;
 mod documents;
 mod edge;
@@ -33,6 +34,7 @@ pub use alerts::{AlertChannels, AlertSettings, Raised, operator_mail, webhook_bo
 pub use approvals::{APPROVAL_TTL, Change};
 pub use audit_log::{AuditExport, AuditPage};
 pub use audit_seal::ChainReport;
+pub use backups::{BACKUP_LEASE, SCHEDULER_LEASE};
 pub use devices::DeviceOutcome;
 pub use documents::{ByteRange, Download};
 pub use edge::BlockedRequest;

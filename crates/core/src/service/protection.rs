@@ -305,12 +305,14 @@ impl Portal {
         let flag = self.held_flag(&mut *tx, p, id, "only a document held for review can be deleted here").await?;
         let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
         tx.delete_document(p.tenant_id, id).await?;
+        // Recorded as replaced, so a copy a running backup still names outlives the backup.
+        tx.mark_blob(p.tenant_id, &doc.blob_key(), false, self.clock.now()).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_deleted", format!("document:{id}"), meta)
             .with_detail(serde_json::json!({ "matter": flag.matter_id.to_string(), "size": doc.size }))
             .on_matter(flag.matter_id);
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
-        if let Err(e) = self.blobs.delete(&doc.blob_key()).await {
+        if let Err(e) = self.delete_replaced_blob(&doc.blob_key()).await {
             tracing::error!(error = %e, document = %id, "could not remove the stored bytes of a deleted document");
         }
         Ok(())

@@ -250,10 +250,8 @@ impl Portal {
         tx.touch_key_rotation(doc.tenant_id, target, self.clock.now(), 1, 0).await?;
         tx.commit().await?;
         step("after-switch");
-        self.blobs.delete(&old_key).await?;
-        let mut tx = self.write().await?;
-        tx.forget_blob(&old_key).await?;
-        tx.commit().await?;
+        // A running backup may name the old copy: it then stays until the backup ends.
+        self.delete_replaced_blob(&old_key).await?;
         Ok(true)
     }
 
@@ -366,7 +364,8 @@ impl Portal {
         tx.commit().await
     }
 
-    /// Delete every copy recorded as replaced, then its record.
+    /// Delete every copy recorded as replaced, then its record; while a backup runs they stay,
+    /// and the backup deletes them when it ends (`purge_replaced_blobs`).
     async fn delete_replaced_blobs(&self, tenant: TenantId) -> Result<()> {
         loop {
             let keys = self.read().await?.replaced_blobs(tenant, 100).await?;
@@ -374,13 +373,10 @@ impl Portal {
                 return Ok(());
             }
             for k in &keys {
-                self.blobs.delete(k).await?;
+                if !self.delete_replaced_blob(k).await? {
+                    return Ok(());
+                }
             }
-            let mut tx = self.write().await?;
-            for k in &keys {
-                tx.forget_blob(k).await?;
-            }
-            tx.commit().await?;
         }
     }
 }

@@ -8,6 +8,7 @@ mod anomaly;
 mod api;
 mod audit_seal;
 mod audit_search;
+mod backups;
 mod browser;
 mod cli;
 mod dlp;
