@@ -7,6 +7,7 @@ pub mod audit_key;
 pub mod background;
 pub mod cli;
 pub mod config;
+pub mod lifecycle_cli;
 pub mod connections;
 pub mod logs;
 pub mod mail;

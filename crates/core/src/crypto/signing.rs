@@ -34,6 +34,18 @@ impl CheckpointBody<'_> {
     }
 }
 
+/// The signed bytes of a document other than a checkpoint (an erasure certificate, a backup
+/// manifest): the label, naming what the document is and its version, then the document, each
+/// length-prefixed, so a signature over one kind of document never passes for another kind.
+fn document_message(label: &str, document: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(label.len() + document.len() + 16);
+    for f in [label.as_bytes(), document] {
+        out.extend_from_slice(&(f.len() as u64).to_be_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
 /// A public key's id: the first 16 hex digits of its SHA-256.
 fn key_id_of(public: &[u8]) -> String {
     hex::encode(digest::digest(&digest::SHA256, public).as_ref()).chars().take(16).collect()
@@ -77,6 +89,11 @@ impl AuditSigner {
     pub fn sign(&self, body: &CheckpointBody<'_>) -> String {
         hex::encode(self.pair.sign(&body.message()).as_ref())
     }
+
+    /// The signature of a document of the kind `label` names, hex.
+    pub fn sign_document(&self, label: &str, document: &[u8]) -> String {
+        hex::encode(self.pair.sign(&document_message(label, document)).as_ref())
+    }
 }
 
 /// A public key the verifier trusts.
@@ -102,6 +119,12 @@ impl AuditPublicKey {
 
     pub fn key_id(&self) -> &str {
         &self.key_id
+    }
+
+    /// Whether `signature` (hex) is this key's signature of `document` as a `label` document.
+    pub fn verifies_document(&self, label: &str, document: &[u8], signature: &str) -> bool {
+        let Ok(sig) = hex::decode(signature) else { return false };
+        UnparsedPublicKey::new(&ED25519, &self.bytes).verify(&document_message(label, document), &sig).is_ok()
     }
 
     /// Whether `signature` (hex) is this key's signature of `body`.

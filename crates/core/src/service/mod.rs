@@ -10,9 +10,11 @@ mod audit_seal;
 mod devices;
 mod documents;
 mod edge;
+mod erasure;
 mod factors;
 mod intrusion;
 mod keys;
+mod lifecycle;
 mod matters;
 mod messages;
 mod monitoring;
@@ -38,7 +40,9 @@ pub use documents::{ByteRange, Download};
 pub use edge::BlockedRequest;
 pub use factors::{FactorProof, FactorUsed, SecurityStatus, TotpEnrolment};
 pub use intrusion::{IntrusionSettings, SecurityOverview};
+pub use erasure::LifecycleReport;
 pub use keys::KeyStatus;
+pub use lifecycle::{LifecycleSettings, MIN_RETENTION_DAYS, RetentionDetail, SubscriptionStatus};
 pub use matters::InviteOutcome;
 pub use monitoring::MonitoringSnapshot;
 pub use notifications::{DeliveryReport, LEASE, MAX_ATTEMPTS, NewDeviceDetail, Rendered, backoff, render_new_device};
@@ -78,6 +82,8 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// Intrusion and anomaly detection: thresholds and durations.
     pub intrusion: IntrusionSettings,
+    /// Retention after a subscription ends, and the notices before destruction.
+    pub lifecycle: LifecycleSettings,
 }
 
 impl Default for Settings {
@@ -91,6 +97,7 @@ impl Default for Settings {
             public_url: "https://127.0.0.1:8443".into(),
             alerts: AlertSettings::default(),
             intrusion: IntrusionSettings::default(),
+            lifecycle: LifecycleSettings::default(),
         }
     }
 }

@@ -124,6 +124,15 @@ impl Portal {
                 render_new_device(&tenant.display_name, &d, &self.settings.public_url)
             }
             MailKind::SecurityAlert => self.render_tenant_alert(&mut *tx, &tenant, &mail.detail).await?,
+            MailKind::SubscriptionEnded | MailKind::RetentionNotice => {
+                let d: super::RetentionDetail =
+                    serde_json::from_value(mail.detail.clone()).map_err(Error::internal)?;
+                if mail.kind == MailKind::SubscriptionEnded {
+                    super::lifecycle::render_subscription_ended(&tenant.display_name, &d)
+                } else {
+                    super::lifecycle::render_retention_notice(&tenant.display_name, &d)
+                }
+            }
         };
         Ok((user.email, rendered))
     }
