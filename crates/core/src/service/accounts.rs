@@ -208,8 +208,10 @@ impl Portal {
                 Ok(n) => tx.tenant_by_name(&n).await?,
                 Err(_) => None,
             };
+            // A firm being erased may have no keys left to look its users up with: its accounts
+            // are unknown from the start of the erasure.
             let found = match (&tenant, validate::email(email)) {
-                (Some(t), Ok(e)) => tx.user_by_email(t.id, &e).await?,
+                (Some(t), Ok(e)) if t.status != TenantStatus::Erasing => tx.user_by_email(t.id, &e).await?,
                 _ => None,
             };
             let lock = match &found {

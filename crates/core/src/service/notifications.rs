@@ -160,6 +160,10 @@ impl Outbox for MailOutbox<'_> {
 
     async fn sent(&self, tx: &mut dyn Tx, mail: &OutboxMail, now: OffsetDateTime) -> Result<()> {
         tx.mark_mail_sent(mail.tenant_id, mail.id, now).await?;
+        // A firm destroyed while its mail was on the way: its audit chain must not start again.
+        if tx.tenant(mail.tenant_id).await?.is_none() {
+            return Ok(());
+        }
         tx.append_audit(&mail_event(mail, "mail.sent", mail.delivery.attempts + 1), now).await
     }
 
@@ -174,6 +178,9 @@ impl Outbox for MailOutbox<'_> {
     async fn failed(&self, tx: &mut dyn Tx, mail: &OutboxMail, f: &Failure) -> Result<()> {
         let next = f.gave_up.map(|at| at + backoff(f.attempts)).unwrap_or(f.next_attempt_at);
         tx.record_mail_failure(mail.tenant_id, mail.id, f.attempts, &f.error, next, f.gave_up).await?;
+        if tx.tenant(mail.tenant_id).await?.is_none() {
+            return Ok(());
+        }
         match f.gave_up {
             Some(at) => tx.append_audit(&mail_event(mail, "mail.failed", f.attempts), at).await,
             None => Ok(()),

@@ -137,11 +137,16 @@ async fn full_lifecycle(db: Db) {
         .as_str()
         .unwrap()
         .to_string();
-    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let doc = o.upload(&m, "deed.pdf", content.clone()).await.json()["id"].as_str().unwrap().to_string();
+    let mut content = b"%PDF-1.4\n".to_vec();
+    for i in 0..20_000u32 {
+        content.extend_from_slice(format!("line {i}\n").as_bytes());
+    }
+    let r = o.upload(&m, "deed.pdf", content.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let doc = r.json()["id"].as_str().unwrap().to_string();
     let r = o.post(&format!("/api/v1/matters/{m}/messages"), json!({"body": "Signed today"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let token = o.post("/api/v1/tokens", json!({"name": "sync", "scopes": ["read"]})).await.json()["token"]
+    let token = o.post("/api/v1/tokens", json!({"name": "sync", "scopes": ["read"], "expires_in_days": 7})).await.json()["token"]
         .as_str()
         .unwrap()
         .to_string();
