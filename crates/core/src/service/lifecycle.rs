@@ -104,10 +104,8 @@ impl Portal {
         name: &str,
         meta: &RequestMeta,
     ) -> Result<SubscriptionStatus> {
-        if let Err(e) = policy::authorize_platform(op, PlatformPermission::ManageSubscriptions, self.clock.now()) {
-            return Err(self.operator_refused(op, "end_subscription", e).await?);
-        }
-        self.end_subscription_as(name, Actor::Operator(op.operator.id), meta).await
+        let by = self.subscription_manager(op, "end_subscription").await?;
+        self.end_subscription_as(name, by, meta).await
     }
 
     /// Reactivate an ended subscription (command line).
@@ -122,10 +120,17 @@ impl Portal {
         name: &str,
         meta: &RequestMeta,
     ) -> Result<SubscriptionStatus> {
-        if let Err(e) = policy::authorize_platform(op, PlatformPermission::ManageSubscriptions, self.clock.now()) {
-            return Err(self.operator_refused(op, "reactivate_subscription", e).await?);
+        let by = self.subscription_manager(op, "reactivate_subscription").await?;
+        self.reactivate_subscription_as(name, by, meta).await
+    }
+
+    /// The operator as the actor of a subscription change, if they may manage subscriptions; a
+    /// refusal is audited.
+    async fn subscription_manager(&self, op: &OperatorPrincipal, wanted: &str) -> Result<Actor> {
+        match policy::authorize_platform(op, PlatformPermission::ManageSubscriptions, self.clock.now()) {
+            Ok(()) => Ok(Actor::Operator(op.operator.id)),
+            Err(e) => Err(self.operator_refused(op, wanted, e).await?),
         }
-        self.reactivate_subscription_as(name, Actor::Operator(op.operator.id), meta).await
     }
 
     /// Where a firm's subscription stands (command line).

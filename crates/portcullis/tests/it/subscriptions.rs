@@ -17,7 +17,6 @@ use time::Duration;
 /// A privileged operator's client (vetted, as the command line sets one up), and a support
 /// operator's.
 pub async fn operators(srv: &TestServer) -> (Client, Client) {
-    use secrecy::ExposeSecret;
     let portal = srv.portal();
     let now = srv.clock.now();
     let mut clients = Vec::new();
@@ -25,11 +24,17 @@ pub async fn operators(srv: &TestServer) -> (Client, Client) {
         portal.add_operator(email, "Operator").await.unwrap();
         portal.record_vetting(email, "Vetting Agency", now - Duration::days(1), now + Duration::days(9000)).await.unwrap();
         portal.grant_operator_role(email, role).await.unwrap();
-        let token = portal.operator_token(email, 30).await.unwrap().expose_secret().to_string();
-        clients.push(srv.client().with_bearer(&token));
+        clients.push(operator_client(srv, email).await);
     }
     let support = clients.pop().unwrap();
     (clients.pop().unwrap(), support)
+}
+
+/// A client with a fresh platform token of the operator (tokens live at most 30 days).
+pub async fn operator_client(srv: &TestServer, email: &str) -> Client {
+    use secrecy::ExposeSecret;
+    let token = srv.portal().operator_token(email, 30).await.unwrap().expose_secret().to_string();
+    srv.client().with_bearer(&token)
 }
 
 /// Rows of `tenant` left in any table that can hold a tenant's rows (by tenant id, audit chain,
@@ -208,6 +213,8 @@ async fn full_lifecycle(db: Db) {
     assert!(!ok && err.contains("already ended"), "{err}");
     let (ok, out, _) = run_cli(&srv, &["tenant", "status", "acme"]);
     assert!(ok && out.contains(": ended"), "{out}");
+    // The command line ran on the real clock; bring the server's up to it.
+    srv.clock.advance(Duration::minutes(1));
     mails_with(&sink, "has ended", 2).await;
     let destroy_after = time::OffsetDateTime::parse(
         support.get("/api/v1/platform/tenants/acme/subscription").await.json()["destroy_after"].as_str().unwrap(),
@@ -227,6 +234,8 @@ async fn full_lifecycle(db: Db) {
 
     // Past retention: destroyed.
     srv.clock.advance(Duration::days(31));
+    let ops = operator_client(&srv, "root@platform.example").await;
+    let support = operator_client(&srv, "help@platform.example").await;
     eventually("the firm is destroyed", || async {
         support.get("/api/v1/platform/tenants/acme/subscription").await.json()["status"] == "destroyed"
     })
