@@ -223,9 +223,11 @@ impl Error {
             Error::DownloadsPaused => "Your downloads are paused because far more was downloaded than usual; an \
                                        administrator of your firm must review and resume them. Other work goes on."
                 .into(),
-            Error::SubscriptionEnded => "Your firm's subscription has ended, so nobody of the firm can sign in; its data \
+            Error::SubscriptionEnded => {
+                "Your firm's subscription has ended, so nobody of the firm can sign in; its data \
                                          is kept. Ask the service operator to reactivate the subscription."
-                .into(),
+                    .into()
+            }
             Error::WrongState(why) => format!("This cannot be done now: {why}."),
             Error::Integrity(_) => "The stored document failed its integrity check and was not served; \
                                      the incident is recorded."

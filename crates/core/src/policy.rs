@@ -341,7 +341,9 @@ pub fn role_allows(role: Role, perm: Permission) -> bool {
         Role::Owner => true,
         // Erasing the whole firm is the owner's decision alone (an admin may approve it).
         Role::Admin => perm != RequestErasure,
-        Role::Staff => !matches!(perm, ManageUsers | ManageTenantSecurity | ReadAudit | DecideApprovals | RequestErasure),
+        Role::Staff => {
+            !matches!(perm, ManageUsers | ManageTenantSecurity | ReadAudit | DecideApprovals | RequestErasure)
+        }
         Role::Auditor => matches!(perm, ReadAudit | ManageOwnTokens | ManageOwnFactors | ManageOwnSessions),
         Role::Client => matches!(
             perm,

@@ -13,10 +13,10 @@ use crate::ids::{
 };
 use crate::model::{
     Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
-    Detection, Document, DocumentFlag, ErasureRecord, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord, Matter,
-    MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp,
-    PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantStatus, TenantSummary,
-    TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Detection, Document, DocumentFlag, ErasureRecord, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord,
+    Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
+    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
+    TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;

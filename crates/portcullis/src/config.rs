@@ -364,12 +364,9 @@ impl Config {
         }
         let mut notice_days = Vec::new();
         for d in &self.retention_notice_days {
-            let n: u32 = d
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| (1..=self.retention_days).contains(n))
-                .ok_or_else(|| anyhow::anyhow!("key `retention_notice_days`: {d:?} is not a number of days from 1 to `retention_days`"))?;
+            let n: u32 = d.trim().parse().ok().filter(|n| (1..=self.retention_days).contains(n)).ok_or_else(|| {
+                anyhow::anyhow!("key `retention_notice_days`: {d:?} is not a number of days from 1 to `retention_days`")
+            })?;
             notice_days.push(n);
         }
         Ok(portcullis_core::service::LifecycleSettings {

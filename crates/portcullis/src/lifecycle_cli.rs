@@ -39,7 +39,12 @@ pub fn describe(s: &SubscriptionStatus) -> String {
         out.push_str(&format!("data destroyed after: {}\n", when(t)));
     }
     if let Some(e) = &s.erasure {
-        out.push_str(&format!("erasure: {} requested by {} at {}\n", e.reason.as_str(), e.requested_by, when(e.requested_at)));
+        out.push_str(&format!(
+            "erasure: {} requested by {} at {}\n",
+            e.reason.as_str(),
+            e.requested_by,
+            when(e.requested_at)
+        ));
         if let Some(by) = &e.approved_by {
             out.push_str(&format!("approved by: {by}\n"));
         }

@@ -6,10 +6,11 @@ use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
     Alert, AlertChannel, AlertDelivery, AlertKind, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block,
-    BlockScope, DeliveryState, Detection, DetectionKind, Document, ErasureReason, ErasureRecord, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord,
-    MailKind, Matter, MatterMember, Message, NewAlert, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail,
-    PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, Severity, StoredField, Tenant,
-    TenantKeyRecord, TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    BlockScope, DeliveryState, Detection, DetectionKind, Document, ErasureReason, ErasureRecord, KeyPurpose,
+    KeyRotation, LinkPurpose, LinkRecord, MailKind, Matter, MatterMember, Message, NewAlert, Notice, Operator,
+    OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn,
+    SessionRecord, Severity, StoredField, Tenant, TenantKeyRecord, TenantStatus, TenantSummary, TotpRecord, User,
+    UserStatus, VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;

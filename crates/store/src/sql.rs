@@ -19,10 +19,10 @@ use portcullis_core::ids::{
 };
 use portcullis_core::model::{
     Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
-    Detection, Document, DocumentFlag, ErasureRecord, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord, Matter,
-    MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp,
-    PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantStatus, TenantSummary,
-    TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Detection, Document, DocumentFlag, ErasureRecord, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord,
+    Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
+    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
+    TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -553,7 +553,8 @@ impl Tx for SqlTx {
     }
 
     async fn insert_tenant(&mut self, t: &Tenant) -> Result<()> {
-        const Q: &str = concat!("INSERT INTO tenants (", tenant_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        const Q: &str =
+            concat!("INSERT INTO tenants (", tenant_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         on!(self, |c| sqlx::query(Q)
             .bind(t.id.to_string())
             .bind(&t.name)

@@ -45,8 +45,8 @@ pub fn sign(signer: &AuditSigner, body: &Value) -> Result<String> {
 
 /// Check a certificate file against trusted public keys; its body if one of them signed it.
 pub fn verify(text: &str, trusted: &[AuditPublicKey]) -> Result<Value> {
-    let doc: Value = serde_json::from_str(text)
-        .map_err(|e| Error::invalid("certificate", format!("not a JSON document ({e})")))?;
+    let doc: Value =
+        serde_json::from_str(text).map_err(|e| Error::invalid("certificate", format!("not a JSON document ({e})")))?;
     let (Some(body), Some(signature)) = (doc.get("certificate"), doc.get("signature").and_then(Value::as_str)) else {
         return Err(Error::invalid("certificate", "not an erasure certificate (no certificate or signature field)"));
     };

@@ -43,7 +43,13 @@ pub(super) struct Requested {
 impl Requested {
     /// The retention period ran out.
     pub(super) fn retention(now: OffsetDateTime) -> Self {
-        Self { reason: ErasureReason::Retention, by: Actor::System, requested_at: now, approved_by: None, approved_at: None }
+        Self {
+            reason: ErasureReason::Retention,
+            by: Actor::System,
+            requested_at: now,
+            approved_by: None,
+            approved_at: None,
+        }
     }
 
     /// The firm's owner asked (`req`) and `approver` approved.
@@ -177,7 +183,8 @@ impl Portal {
             e.audit_head = head.map(|h| h.hash);
             e.counts = serde_json::json!({ "tenant_keys": keys });
             tx.erasure_keys_destroyed(&e).await?;
-            let facts = serde_json::json!({ "keys_destroyed": keys, "audit_head": &e.audit_head, "audit_seq": e.audit_seq });
+            let facts =
+                serde_json::json!({ "keys_destroyed": keys, "audit_head": &e.audit_head, "audit_seq": e.audit_seq });
             self.erasure_event(&mut *tx, tenant, "keys.shred", facts).await?;
             tx.commit().await?;
         }
@@ -240,7 +247,9 @@ impl Portal {
             for to in &e.notify_to {
                 match mailer.send(to, &subject, &body).await {
                     Ok(()) => sent += 1,
-                    Err(err) => tracing::warn!(tenant = %e.tenant_id, error = %err, "mailing an erasure certificate failed"),
+                    Err(err) => {
+                        tracing::warn!(tenant = %e.tenant_id, error = %err, "mailing an erasure certificate failed")
+                    }
                 }
             }
             if sent < e.notify_to.len() {
@@ -248,8 +257,13 @@ impl Portal {
             }
             let mut tx = self.write().await?;
             tx.erasure_notified(e.tenant_id, self.clock.now()).await?;
-            self.erasure_event(&mut *tx, e.tenant_id, "tenant.certificate_mailed", serde_json::json!({ "recipients": sent }))
-                .await?;
+            self.erasure_event(
+                &mut *tx,
+                e.tenant_id,
+                "tenant.certificate_mailed",
+                serde_json::json!({ "recipients": sent }),
+            )
+            .await?;
             tx.commit().await?;
             mailed += 1;
         }

@@ -266,7 +266,7 @@ impl Portal {
     ) -> Result<()> {
         let now = self.clock.now();
         let target = format!("tenant:{tenant}");
-        let ev = NewEvent::new(Some(tenant), by.clone(), action, target.clone(), meta).with_detail(detail.clone());
+        let ev = NewEvent::new(Some(tenant), by, action, target.clone(), meta).with_detail(detail.clone());
         tx.append_audit(&ev, now).await?;
         let ev = NewEvent::new(None, by, action, target, meta).with_detail(detail);
         tx.append_audit(&ev, now).await
@@ -322,8 +322,7 @@ impl Portal {
             if now >= destroy_after {
                 let mut tx = self.write().await?;
                 // Still ended? (It may have been reactivated since the list was read.)
-                if tx.tenant(t.id).await?.is_some_and(|c| c.status == TenantStatus::Ended && c.ended_at == t.ended_at)
-                {
+                if tx.tenant(t.id).await?.is_some_and(|c| c.status == TenantStatus::Ended && c.ended_at == t.ended_at) {
                     self.begin_erasure(&mut *tx, &t, super::erasure::Requested::retention(now)).await?;
                     tx.commit().await?;
                     started += 1;
@@ -350,9 +349,17 @@ impl Portal {
             if mail {
                 let detail = RetentionDetail { ended_at, destroy_after };
                 self.mail_owners(&mut *tx, t.id, MailKind::RetentionNotice, &detail, now).await?;
-                let facts = serde_json::json!({ "days_before": nearest, "destroy_after": destroy_after.unix_timestamp() });
-                self.lifecycle_events(&mut *tx, t.id, Actor::System, "subscription.retention_notice", facts, &RequestMeta::default())
-                    .await?;
+                let facts =
+                    serde_json::json!({ "days_before": nearest, "destroy_after": destroy_after.unix_timestamp() });
+                self.lifecycle_events(
+                    &mut *tx,
+                    t.id,
+                    Actor::System,
+                    "subscription.retention_notice",
+                    facts,
+                    &RequestMeta::default(),
+                )
+                .await?;
                 notices += 1;
             }
             tx.commit().await?;

@@ -125,8 +125,7 @@ impl Portal {
             }
             MailKind::SecurityAlert => self.render_tenant_alert(&mut *tx, &tenant, &mail.detail).await?,
             MailKind::SubscriptionEnded | MailKind::RetentionNotice => {
-                let d: super::RetentionDetail =
-                    serde_json::from_value(mail.detail.clone()).map_err(Error::internal)?;
+                let d: super::RetentionDetail = serde_json::from_value(mail.detail.clone()).map_err(Error::internal)?;
                 if mail.kind == MailKind::SubscriptionEnded {
                     super::lifecycle::render_subscription_ended(&tenant.display_name, &d)
                 } else {

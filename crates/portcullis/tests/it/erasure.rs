@@ -38,7 +38,10 @@ async fn some_content(c: &Client) -> String {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(c.post(&format!("/api/v1/matters/{m}/messages"), json!({"body": "hello"})).await.status, StatusCode::CREATED);
+    assert_eq!(
+        c.post(&format!("/api/v1/matters/{m}/messages"), json!({"body": "hello"})).await.status,
+        StatusCode::CREATED
+    );
     c.upload(&m, "deed.pdf", b"%PDF-1.4 deed".to_vec()).await.json()["id"].as_str().unwrap().to_string()
 }
 
@@ -114,17 +117,16 @@ async fn customer_erasure(db: Db) {
     let st = status(&srv).await;
     assert_eq!(st.status, "destroyed");
     let e = st.erasure.unwrap();
-    let approvals = sql_column(&srv.db_url(), "SELECT target FROM audit_events WHERE action = 'approval.approve'").await;
+    let approvals =
+        sql_column(&srv.db_url(), "SELECT target FROM audit_events WHERE action = 'approval.approve'").await;
     assert!(approvals.is_empty(), "the firm's chain is gone, approvals included: {approvals:?}");
     assert_eq!(e.reason.as_str(), "customer");
     assert!(e.requested_by.starts_with("user:") && e.approved_by.as_deref().is_some_and(|a| a.starts_with("user:")));
     assert_ne!(Some(e.requested_by.as_str()), e.approved_by.as_deref());
     assert!(e.audit_head.is_some() && e.keys_destroyed_at.is_some());
-    let body = portcullis_core::crypto::certificate::verify(
-        e.certificate.as_deref().unwrap(),
-        &[signer(&srv).public_key()],
-    )
-    .unwrap();
+    let body =
+        portcullis_core::crypto::certificate::verify(e.certificate.as_deref().unwrap(), &[signer(&srv).public_key()])
+            .unwrap();
     assert_eq!((body["reason"].clone(), body["tenant_name"].clone()), (json!("customer"), json!("acme")));
     assert_eq!(body["audit_chain"]["final_head"], json!(e.audit_head));
     assert_eq!(leftover_rows(&srv.db_url(), &tenant).await, Vec::<String>::new());
@@ -161,8 +163,12 @@ async fn interrupted_destroy(db: Db) {
             &[],
         )
         .await;
-        sql(&url, "CREATE TRIGGER hold_messages BEFORE DELETE ON messages FOR EACH ROW EXECUTE FUNCTION hold_messages()", &[])
-            .await;
+        sql(
+            &url,
+            "CREATE TRIGGER hold_messages BEFORE DELETE ON messages FOR EACH ROW EXECUTE FUNCTION hold_messages()",
+            &[],
+        )
+        .await;
     } else {
         sql(&url, "CREATE TRIGGER hold_messages BEFORE DELETE ON messages BEGIN SELECT RAISE(ABORT, 'held'); END", &[])
             .await;

@@ -22,7 +22,10 @@ pub async fn operators(srv: &TestServer) -> (Client, Client) {
     let mut clients = Vec::new();
     for (email, role) in [("root@platform.example", "privileged"), ("help@platform.example", "support")] {
         portal.add_operator(email, "Operator").await.unwrap();
-        portal.record_vetting(email, "Vetting Agency", now - Duration::days(1), now + Duration::days(9000)).await.unwrap();
+        portal
+            .record_vetting(email, "Vetting Agency", now - Duration::days(1), now + Duration::days(9000))
+            .await
+            .unwrap();
         portal.grant_operator_role(email, role).await.unwrap();
         clients.push(operator_client(srv, email).await);
     }
@@ -121,7 +124,11 @@ pub fn cli(srv: &TestServer) -> std::process::Command {
 /// Run `portcullis ARGS` against the server's database: (success, stdout, stderr).
 pub fn run_cli(srv: &TestServer, args: &[&str]) -> (bool, String, String) {
     let o = cli(srv).args(args).output().unwrap();
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 async fn full_lifecycle(db: Db) {
@@ -151,7 +158,10 @@ async fn full_lifecycle(db: Db) {
     let doc = r.json()["id"].as_str().unwrap().to_string();
     let r = o.post(&format!("/api/v1/matters/{m}/messages"), json!({"body": "Signed today"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let token = o.post("/api/v1/tokens", json!({"name": "sync", "scopes": ["read"], "expires_in_days": 7})).await.json()["token"]
+    let token = o
+        .post("/api/v1/tokens", json!({"name": "sync", "scopes": ["read"], "expires_in_days": 7}))
+        .await
+        .json()["token"]
         .as_str()
         .unwrap()
         .to_string();
@@ -251,7 +261,8 @@ async fn full_lifecycle(db: Db) {
     let files = files_of(&srv.dir.path().join("documents"), &tenant);
     assert!(files.is_empty(), "stored objects of the destroyed firm remain: {files:?}");
     let events = sql_column(&srv.db_url(), "SELECT action FROM audit_events WHERE chain = '' ORDER BY seq").await;
-    for action in ["subscription.end", "subscription.reactivate", "tenant.erasure_start", "keys.shred", "tenant.erased"] {
+    for action in ["subscription.end", "subscription.reactivate", "tenant.erasure_start", "keys.shred", "tenant.erased"]
+    {
         assert!(events.iter().any(|a| a == action), "{action} missing from the platform chain: {events:?}");
     }
     let public_key = portcullis_core::crypto::signing::AuditPublicKey::from_hex(
@@ -272,14 +283,18 @@ async fn full_lifecycle(db: Db) {
     let path = srv.dir.path().join("acme-erasure.json");
     std::fs::write(&path, &cert).unwrap();
     let public = srv.dir.path().join("audit-signing.pub");
-    let (ok, out, err) =
-        run_cli(&srv, &["tenant", "verify-certificate", path.to_str().unwrap(), "--public-key", public.to_str().unwrap()]);
+    let (ok, out, err) = run_cli(
+        &srv,
+        &["tenant", "verify-certificate", path.to_str().unwrap(), "--public-key", public.to_str().unwrap()],
+    );
     assert!(ok && out.contains("certificate verified: tenant acme"), "{out}{err}");
     let altered = cert.replace("\"retention\"", "\"customer\"");
     assert_ne!(altered, cert);
     std::fs::write(&path, altered).unwrap();
-    let (ok, _, err) =
-        run_cli(&srv, &["tenant", "verify-certificate", path.to_str().unwrap(), "--public-key", public.to_str().unwrap()]);
+    let (ok, _, err) = run_cli(
+        &srv,
+        &["tenant", "verify-certificate", path.to_str().unwrap(), "--public-key", public.to_str().unwrap()],
+    );
     assert!(!ok && err.contains("signature does not verify"), "{err}");
     let (ok, out, _) = run_cli(&srv, &["tenant", "certificate", "acme"]);
     assert!(ok && out.contains("portcullis-erasure-certificate"), "{out}");

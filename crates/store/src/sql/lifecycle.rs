@@ -89,8 +89,8 @@ impl SqlTx {
         const SESSIONS: &str = "DELETE FROM sessions WHERE tenant_id = $1";
         const TOKENS: &str = "UPDATE api_tokens SET revoked_at = $2 WHERE tenant_id = $1 AND revoked_at IS NULL";
         let t = tenant.to_string();
-        let s = on!(self, |c| sqlx::query(SESSIONS).bind(&t).execute(c).await.map(|r| r.rows_affected()))
-            .map_err(db)?;
+        let s =
+            on!(self, |c| sqlx::query(SESSIONS).bind(&t).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
         let k = on!(self, |c| sqlx::query(TOKENS).bind(&t).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
             .map_err(db)?;
         Ok((s, k))
@@ -215,7 +215,8 @@ impl SqlTx {
                 Ok(portcullis_core::model::blob_key(tenant, doc, &rev))
             })
             .collect::<Result<Vec<_>>>()?;
-        let garbage: Vec<String> = on!(self, |c| sqlx::query_scalar(GARBAGE).bind(&t).fetch_all(c).await).map_err(db)?;
+        let garbage: Vec<String> =
+            on!(self, |c| sqlx::query_scalar(GARBAGE).bind(&t).fetch_all(c).await).map_err(db)?;
         keys.extend(garbage);
         Ok(keys)
     }
