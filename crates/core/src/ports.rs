@@ -83,8 +83,9 @@ pub trait Tx: Send {
     async fn erasure_by_name(&mut self, name: &str) -> Result<Option<ErasureRecord>>;
     /// Ledger rows whose destruction has not finished, oldest first.
     async fn open_erasures(&mut self) -> Result<Vec<ErasureRecord>>;
-    /// Record the crypto-shred: when, the counts so far, and the audit chain's final head.
-    async fn erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<()>;
+    /// Record the crypto-shred: when, the counts so far, and the audit chain's final head;
+    /// false if it was recorded already (by another node).
+    async fn erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<bool>;
     /// Every stored object of the tenant: its documents' copies and the objects waiting to be
     /// deleted. Keys only (nothing that needs the tenant's keys to read).
     async fn tenant_blob_keys(&mut self, tenant: TenantId) -> Result<Vec<String>>;

@@ -619,7 +619,7 @@ impl Tx for SqlTx {
     async fn open_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
         self.lc_open_erasures().await
     }
-    async fn erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<()> {
+    async fn erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<bool> {
         self.lc_erasure_keys_destroyed(e).await
     }
     async fn tenant_blob_keys(&mut self, tenant: TenantId) -> Result<Vec<String>> {

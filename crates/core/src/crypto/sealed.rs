@@ -230,7 +230,7 @@ impl Tx for SealingTx {
     async fn open_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
         self.inner.open_erasures().await
     }
-    async fn erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<()> {
+    async fn erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<bool> {
         self.ciphers.remove(&e.tenant_id);
         self.inner.erasure_keys_destroyed(e).await
     }

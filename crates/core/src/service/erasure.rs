@@ -182,7 +182,12 @@ impl Portal {
             e.audit_seq = head.as_ref().map(|h| h.seq);
             e.audit_head = head.map(|h| h.hash);
             e.counts = serde_json::json!({ "tenant_keys": keys });
-            tx.erasure_keys_destroyed(&e).await?;
+            if !tx.erasure_keys_destroyed(&e).await? {
+                // Another node shredded them first: carry on from its record.
+                drop(tx);
+                e = self.read().await?.erasure(tenant).await?.ok_or(Error::NotFound)?;
+                return Box::pin(self.destroy(e, signer)).await;
+            }
             let facts =
                 serde_json::json!({ "keys_destroyed": keys, "audit_head": &e.audit_head, "audit_seq": e.audit_seq });
             self.erasure_event(&mut *tx, tenant, "keys.shred", facts).await?;

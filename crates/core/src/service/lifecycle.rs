@@ -323,9 +323,15 @@ impl Portal {
                 let mut tx = self.write().await?;
                 // Still ended? (It may have been reactivated since the list was read.)
                 if tx.tenant(t.id).await?.is_some_and(|c| c.status == TenantStatus::Ended && c.ended_at == t.ended_at) {
-                    self.begin_erasure(&mut *tx, &t, super::erasure::Requested::retention(now)).await?;
-                    tx.commit().await?;
-                    started += 1;
+                    match self.begin_erasure(&mut *tx, &t, super::erasure::Requested::retention(now)).await {
+                        Ok(()) => {
+                            tx.commit().await?;
+                            started += 1;
+                        }
+                        // Another node started it meanwhile.
+                        Err(Error::WrongState(_)) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 continue;
             }

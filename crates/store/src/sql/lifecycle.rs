@@ -186,11 +186,11 @@ impl SqlTx {
         self.lc_erasures("finished_at IS NOT NULL AND synced_to_backups_at IS NULL ORDER BY finished_at", None).await
     }
 
-    pub(super) async fn lc_erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<()> {
+    pub(super) async fn lc_erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<bool> {
         const Q: &str = "UPDATE tenant_erasures SET keys_destroyed_at = $2, counts = $3, audit_seq = $4, \
-                         audit_head = $5 WHERE tenant_id = $1";
+                         audit_head = $5 WHERE tenant_id = $1 AND keys_destroyed_at IS NULL";
         let counts = json(&e.counts)?;
-        on!(self, |c| sqlx::query(Q)
+        let n = on!(self, |c| sqlx::query(Q)
             .bind(e.tenant_id.to_string())
             .bind(e.keys_destroyed_at.map(ms))
             .bind(&counts)
@@ -198,8 +198,9 @@ impl SqlTx {
             .bind(&e.audit_head)
             .execute(c)
             .await
-            .map(|_| ()))
-        .map_err(db)
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
     }
 
     pub(super) async fn lc_tenant_blob_keys(&mut self, tenant: TenantId) -> Result<Vec<String>> {
