@@ -205,20 +205,36 @@ async fn interrupted_destroy(db: Db) {
     // The audit log stays append-only for every live chain.
     let (other, _) = srv.tenant("other").await;
     let other = other.to_string();
-    assert!(try_delete_chain(&url, &other).await.is_err(), "a live chain's events were deleted");
+    let live = try_sql(&url, "DELETE FROM audit_events WHERE chain = $1", &other).await;
+    assert!(live.is_err(), "a live chain's events were deleted");
+    let ledger = try_sql(&url, "DELETE FROM tenant_erasures WHERE tenant_id = $1", &tenant).await;
+    assert!(ledger.is_err(), "the erasure ledger lost a row");
+    let erased = try_sql(&url, "UPDATE audit_events SET detail = '{}' WHERE chain = ''", "").await;
+    assert!(erased.is_err(), "audit events were changed");
     srv.stop().await;
 }
 
-/// Try to delete a chain's audit events directly in the database.
-async fn try_delete_chain(url: &str, chain: &str) -> Result<u64, sqlx::Error> {
+/// Run a statement with one text bind (unused if the statement has none) directly in the
+/// database, as someone with write access would; the database's answer.
+async fn try_sql(url: &str, q: &'static str, bind: &str) -> Result<u64, sqlx::Error> {
     use sqlx::Connection;
-    const Q: &str = "DELETE FROM audit_events WHERE chain = $1";
+    let bind = Some(bind).filter(|_| q.contains("$1"));
     if url.starts_with("postgres") {
         let mut c = sqlx::PgConnection::connect(url).await?;
-        Ok(sqlx::query(Q).bind(chain).execute(&mut c).await?.rows_affected())
+        let q = sqlx::query(q);
+        let q = match bind {
+            Some(b) => q.bind(b),
+            None => q,
+        };
+        Ok(q.execute(&mut c).await?.rows_affected())
     } else {
         let mut c = sqlx::SqliteConnection::connect(url).await?;
-        Ok(sqlx::query(Q).bind(chain).execute(&mut c).await?.rows_affected())
+        let q = sqlx::query(q);
+        let q = match bind {
+            Some(b) => q.bind(b),
+            None => q,
+        };
+        Ok(q.execute(&mut c).await?.rows_affected())
     }
 }
 
