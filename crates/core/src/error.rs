@@ -93,6 +93,14 @@ pub enum Error {
     /// The user's downloads are paused pending an admin's review.
     #[error("downloads paused")]
     DownloadsPaused,
+    /// The firm's subscription has ended (or its data is being erased): nobody of the firm
+    /// signs in until an operator reactivates it.
+    #[error("subscription ended")]
+    SubscriptionEnded,
+    /// The object is not in a state that allows this (ending an ended subscription, say); the
+    /// text says what state it is in.
+    #[error("wrong state: {0}")]
+    WrongState(Cow<'static, str>),
     /// Stored data failed its integrity check (tampering or corruption). Never served.
     #[error("integrity check failed: {0}")]
     Integrity(String),
@@ -132,6 +140,8 @@ impl Error {
             Error::SourceBlocked { .. } => "source_blocked",
             Error::AccountProtected => "account_protected",
             Error::DownloadsPaused => "downloads_paused",
+            Error::SubscriptionEnded => "subscription_ended",
+            Error::WrongState(_) => "wrong_state",
             Error::Integrity(_) => "integrity_error",
             Error::Internal(_) => "internal",
         }
@@ -213,6 +223,12 @@ impl Error {
             Error::DownloadsPaused => "Your downloads are paused because far more was downloaded than usual; an \
                                        administrator of your firm must review and resume them. Other work goes on."
                 .into(),
+            Error::SubscriptionEnded => {
+                "Your firm's subscription has ended, so nobody of the firm can sign in; its data \
+                                         is kept. Ask the service operator to reactivate the subscription."
+                    .into()
+            }
+            Error::WrongState(why) => format!("This cannot be done now: {why}."),
             Error::Integrity(_) => "The stored document failed its integrity check and was not served; \
                                      the incident is recorded."
                 .into(),

@@ -20,6 +20,10 @@ pub struct Tenant {
     pub two_factor_staff: bool,
     /// Clients must use a second factor.
     pub two_factor_clients: bool,
+    /// Where its subscription stands (see `service::lifecycle`).
+    pub status: TenantStatus,
+    /// When the subscription last ended; the retention period runs from here.
+    pub ended_at: Option<OffsetDateTime>,
 }
 
 /// A user's active TOTP factor. The secret is sealed in the database like client information.
@@ -487,6 +491,8 @@ pub enum SensitiveAction {
     GrantRole { user_id: UserId, role: Role },
     /// Lower the firm's two-factor requirement to these settings.
     TwoFactorPolicy { staff: bool, clients: bool },
+    /// Destroy the firm and all its data (customer-directed erasure; see `service::erasure`).
+    EraseTenant,
 }
 
 impl SensitiveAction {
@@ -495,6 +501,7 @@ impl SensitiveAction {
         match self {
             SensitiveAction::GrantRole { .. } => "grant_role",
             SensitiveAction::TwoFactorPolicy { .. } => "two_factor_policy",
+            SensitiveAction::EraseTenant => "erase_tenant",
         }
     }
 }
@@ -666,6 +673,10 @@ pub enum MailKind {
     NewDevice,
     /// A security alert about the user's firm (to its owners and admins).
     SecurityAlert,
+    /// The firm's subscription ended (to its owners).
+    SubscriptionEnded,
+    /// The firm's data will be destroyed on a date (to its owners; see `retention_notice_days`).
+    RetentionNotice,
 }
 
 impl MailKind {
@@ -673,12 +684,16 @@ impl MailKind {
         match self {
             MailKind::NewDevice => "new_device",
             MailKind::SecurityAlert => "security_alert",
+            MailKind::SubscriptionEnded => "subscription_ended",
+            MailKind::RetentionNotice => "retention_notice",
         }
     }
     pub fn parse(s: &str) -> crate::Result<Self> {
         match s {
             "new_device" => Ok(MailKind::NewDevice),
             "security_alert" => Ok(MailKind::SecurityAlert),
+            "subscription_ended" => Ok(MailKind::SubscriptionEnded),
+            "retention_notice" => Ok(MailKind::RetentionNotice),
             other => Err(crate::Error::internal(format!("unknown mail kind {other:?}"))),
         }
     }
@@ -1022,4 +1037,60 @@ pub struct Baseline {
     pub days: u32,
     /// Sign-ins per UTC hour.
     pub hours: [u32; 24],
+}
+
+stored_enum! {
+    /// Where a tenant's subscription stands. A destroyed tenant has no record any more: the
+    /// erasure ledger remembers it.
+    pub enum TenantStatus ("tenant status") {
+        /// Subscribed: its users work as usual.
+        Active = "active",
+        /// The subscription ended: nobody signs in, the data is kept (encrypted) for the
+        /// retention period and the subscription can be reactivated.
+        Ended = "ended",
+        /// A destruction has started (retention ran out, or the firm directed erasure): nobody
+        /// signs in, and the erasure job finishes it.
+        Erasing = "erasing",
+    }
+}
+
+stored_enum! {
+    /// Why a tenant was destroyed.
+    pub enum ErasureReason ("erasure reason") {
+        /// The firm's owner directed it, and a second owner or admin approved.
+        Customer = "customer",
+        /// The retention period after the subscription ended ran out.
+        Retention = "retention",
+    }
+}
+
+/// A row of the erasure ledger: one destroyed tenant (or one being destroyed), kept for good so
+/// its id and name stay reserved and the erasure can be proved and re-applied to backups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErasureRecord {
+    pub tenant_id: TenantId,
+    pub tenant_name: String,
+    pub reason: ErasureReason,
+    /// Who asked: `user:<id>` or `system` (retention).
+    pub requested_by: String,
+    /// Who approved: `user:<id>` (customer erasure), `None` for retention.
+    pub approved_by: Option<String>,
+    pub requested_at: OffsetDateTime,
+    pub approved_at: Option<OffsetDateTime>,
+    /// When the tenant's keys were destroyed (crypto-shredding, the first step).
+    pub keys_destroyed_at: Option<OffsetDateTime>,
+    /// The tenant's audit chain as it ended: its last sequence number and head hash.
+    pub audit_seq: Option<i64>,
+    pub audit_head: Option<String>,
+    pub finished_at: Option<OffsetDateTime>,
+    /// What was destroyed, per kind (JSON object of counts).
+    pub counts: serde_json::Value,
+    /// The signed erasure certificate (JSON), once finished.
+    pub certificate: Option<String>,
+    /// The owners' addresses for the certificate mail, captured before destruction; emptied
+    /// once it is sent.
+    pub notify_to: Vec<String>,
+    pub notified_at: Option<OffsetDateTime>,
+    /// When the backup target applied the erasure; `None` until then.
+    pub synced_to_backups_at: Option<OffsetDateTime>,
 }

@@ -78,10 +78,12 @@ pub enum Permission {
     DecideApprovals,
     /// See and end one's own sessions; change one's own password.
     ManageOwnSessions,
+    /// Direct the erasure of all of the firm's data (a request a second owner or admin approves).
+    RequestErasure,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::ListMatters,
         Permission::CreateMatter,
         Permission::ViewMatter,
@@ -100,6 +102,7 @@ impl Permission {
         Permission::ReadAudit,
         Permission::DecideApprovals,
         Permission::ManageOwnSessions,
+        Permission::RequestErasure,
     ];
 
     /// The token scope an API token needs for this permission; `None` means tokens can never do it.
@@ -125,7 +128,8 @@ impl Permission {
             | Permission::ManageOwnFactors
             | Permission::ManageTenantSecurity
             | Permission::DecideApprovals
-            | Permission::ManageOwnSessions => {
+            | Permission::ManageOwnSessions
+            | Permission::RequestErasure => {
                 return None;
             }
         })
@@ -167,6 +171,7 @@ impl Permission {
             Permission::ReadAudit => "read the audit log",
             Permission::DecideApprovals => "approve or reject others' sensitive requests",
             Permission::ManageOwnSessions => "see and end your sessions, change your password",
+            Permission::RequestErasure => "direct the erasure of all of the firm's data",
         }
     }
 }
@@ -359,8 +364,12 @@ fn check_enrolment(p: &Principal, perm: Permission) -> Result<()> {
 pub fn role_allows(role: Role, perm: Permission) -> bool {
     use Permission::*;
     match role {
-        Role::Owner | Role::Admin => true,
-        Role::Staff => !matches!(perm, ManageUsers | ManageTenantSecurity | ReadAudit | DecideApprovals),
+        Role::Owner => true,
+        // Erasing the whole firm is the owner's decision alone (an admin may approve it).
+        Role::Admin => perm != RequestErasure,
+        Role::Staff => {
+            !matches!(perm, ManageUsers | ManageTenantSecurity | ReadAudit | DecideApprovals | RequestErasure)
+        }
         Role::Auditor => matches!(perm, ReadAudit | ManageOwnTokens | ManageOwnFactors | ManageOwnSessions),
         Role::Client => matches!(
             perm,

@@ -69,6 +69,42 @@ pub fn spawn_mail(portal: Portal, mailer: Arc<dyn Mailer>, poll: Duration) -> to
     })
 }
 
+/// Run the lifecycle job every `poll` (the first time one `poll` after start), until aborted:
+/// notices before destruction, retention, destroying erased firms (certificates signed with
+/// `signer`) and mailing their certificates. A destruction cut off part-way is finished by the
+/// next run, on this node or another.
+pub fn spawn_lifecycle(
+    portal: Portal,
+    signer: portcullis_core::crypto::signing::AuditSigner,
+    mailer: Option<Arc<dyn Mailer>>,
+    poll: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match portal.run_lifecycle(&signer, mailer.as_deref()).await {
+                Ok(r) => {
+                    metrics::counter!("portcullis_tenants_destroyed_total").increment(u64::from(r.destroyed));
+                    metrics::gauge!("portcullis_tenant_erasures_failing").set(r.failed.len() as f64);
+                    if r.notices + r.started + r.destroyed + r.certificates_mailed > 0 || !r.failed.is_empty() {
+                        tracing::info!(
+                            notices = r.notices,
+                            started = r.started,
+                            destroyed = r.destroyed,
+                            failed = r.failed.len(),
+                            certificates_mailed = r.certificates_mailed,
+                            "lifecycle job worked"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the lifecycle job failed; trying again later"),
+            }
+        }
+    })
+}
+
 /// Log what one delivery run of an outbox (`what`: "mail", "alerts") did.
 fn log_delivery(what: &str, report: portcullis_core::Result<DeliveryReport>) {
     match report {

@@ -218,6 +218,28 @@ enum TenantCommand {
         #[arg(long)]
         owner_password_file: Option<PathBuf>,
     },
+    /// End a tenant's subscription: its users are signed out and cannot sign in; its data is
+    /// kept for `retention_days`, then destroyed.
+    End { name: String },
+    /// Reactivate an ended subscription: full access again, nothing lost (sessions and API
+    /// tokens from before stay revoked).
+    Reactivate { name: String },
+    /// Where a tenant's subscription stands (also for destroyed tenants, from the ledger).
+    Status { name: String },
+    /// Print a destroyed tenant's signed erasure certificate.
+    Certificate {
+        name: String,
+        /// Write it to this file instead.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check an erasure certificate offline with the signing key's public half.
+    VerifyCertificate {
+        file: PathBuf,
+        /// The public key file (hex); default: the one beside this node's signing key.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -291,6 +313,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => println!("owner password set; sign in at {}/login", cfg.public_url()),
             }
             Ok(())
+        }
+        Command::Tenant { command: TenantCommand::End { name } } => {
+            crate::lifecycle_cli::change(&cfg, clock, &name, crate::lifecycle_cli::Change::End).await
+        }
+        Command::Tenant { command: TenantCommand::Reactivate { name } } => {
+            crate::lifecycle_cli::change(&cfg, clock, &name, crate::lifecycle_cli::Change::Reactivate).await
+        }
+        Command::Tenant { command: TenantCommand::Status { name } } => {
+            crate::lifecycle_cli::change(&cfg, clock, &name, crate::lifecycle_cli::Change::Status).await
+        }
+        Command::Tenant { command: TenantCommand::Certificate { name, out } } => {
+            crate::lifecycle_cli::certificate(&cfg, clock, &name, out.as_deref()).await
+        }
+        Command::Tenant { command: TenantCommand::VerifyCertificate { file, public_key } } => {
+            crate::lifecycle_cli::verify(&cfg, &file, public_key.as_deref())
         }
         Command::User { command: UserCommand::Create { tenant, email, role, name, password_file } } => {
             let pw = password_file.as_deref().map(read_secret_file).transpose()?;

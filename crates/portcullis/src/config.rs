@@ -58,6 +58,16 @@ pub struct Config {
     pub mail_from: String,
     /// How often each node looks for mail to send.
     pub mail_poll_secs: u64,
+    /// Days an ended subscription's data is kept before it is destroyed: at least 2557 (the
+    /// policy's seven years), at most 36525.
+    pub retention_days: u32,
+    /// Notices to a firm's owners this many days before its data is destroyed (a TOML list, or
+    /// comma-separated in the environment), each from 1 to `retention_days`.
+    #[serde(deserialize_with = "list_or_csv", default = "default_notice_days")]
+    pub retention_notice_days: Vec<String>,
+    /// How often each node runs the lifecycle job: notices, retention, and destroying erased
+    /// firms.
+    pub lifecycle_poll_secs: u64,
     /// Ship logs to a syslog collector over TLS (RFC 5425): `tls://HOST[:PORT]` (port 6514 by
     /// default). Plain TCP and UDP are refused.
     pub syslog_url: Option<String>,
@@ -292,6 +302,9 @@ impl Default for Config {
             smtp_url: None,
             mail_from: "Portcullis <portcullis@localhost>".into(),
             mail_poll_secs: 5,
+            retention_days: portcullis_core::service::MIN_RETENTION_DAYS,
+            retention_notice_days: default_notice_days(),
+            lifecycle_poll_secs: 60,
             syslog_url: None,
             syslog_ca_file: None,
             syslog_facility: "local0".into(),
@@ -369,6 +382,34 @@ impl Default for Config {
     }
 }
 
+fn default_notice_days() -> Vec<String> {
+    vec!["90".into(), "30".into()]
+}
+
+impl Config {
+    /// Retention and notices, checked: the policy keeps ended firms' data at least seven years.
+    pub fn lifecycle(&self) -> anyhow::Result<portcullis_core::service::LifecycleSettings> {
+        use portcullis_core::service::MIN_RETENTION_DAYS;
+        if !(MIN_RETENTION_DAYS..=36525).contains(&self.retention_days) {
+            bail!(
+                "key `retention_days`: must be from {MIN_RETENTION_DAYS} (the policy's seven years) to 36525, not {}",
+                self.retention_days
+            );
+        }
+        let mut notice_days = Vec::new();
+        for d in &self.retention_notice_days {
+            let n: u32 = d.trim().parse().ok().filter(|n| (1..=self.retention_days).contains(n)).ok_or_else(|| {
+                anyhow::anyhow!("key `retention_notice_days`: {d:?} is not a number of days from 1 to `retention_days`")
+            })?;
+            notice_days.push(n);
+        }
+        Ok(portcullis_core::service::LifecycleSettings {
+            retention: time::Duration::days(i64::from(self.retention_days)),
+            notice_days,
+        })
+    }
+}
+
 /// Keys the environment may set.
 const KEYS: &[&str] = &[
     "data",
@@ -394,6 +435,9 @@ const KEYS: &[&str] = &[
     "smtp_url",
     "mail_from",
     "mail_poll_secs",
+    "retention_days",
+    "retention_notice_days",
+    "lifecycle_poll_secs",
     "syslog_url",
     "syslog_ca_file",
     "syslog_facility",
@@ -544,6 +588,10 @@ impl Config {
         crate::mail::parse_from(&self.mail_from)?;
         if !(1..=3600).contains(&self.mail_poll_secs) {
             bail!("key `mail_poll_secs`: must be from 1 to 3600");
+        }
+        self.lifecycle()?;
+        if !(1..=3600).contains(&self.lifecycle_poll_secs) {
+            bail!("key `lifecycle_poll_secs`: must be from 1 to 3600");
         }
         if let Some(u) = &self.syslog_url {
             crate::logs::check_syslog_url(u)?;
@@ -815,6 +863,18 @@ mod tests {
             (Config { mail_from: "not a mailbox".into(), ..base.clone() }, "mail_from"),
             (Config { mail_poll_secs: 0, ..base.clone() }, "mail_poll_secs"),
         ];
+        for (cfg, key) in [
+            (Config { retention_days: 365, ..base.clone() }, "retention_days"),
+            (Config { retention_days: 40000, ..base.clone() }, "retention_days"),
+            (Config { retention_notice_days: vec!["0".into()], ..base.clone() }, "retention_notice_days"),
+            (Config { retention_notice_days: vec!["soon".into()], ..base.clone() }, "retention_notice_days"),
+            (Config { retention_notice_days: vec!["3000".into()], ..base.clone() }, "retention_notice_days"),
+            (Config { lifecycle_poll_secs: 0, ..base.clone() }, "lifecycle_poll_secs"),
+        ] {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{key}: {e}");
+        }
+        assert_eq!(base.lifecycle().unwrap().notice_days, [90, 30]);
         for (cfg, key) in cases {
             let e = cfg.validate().unwrap_err().to_string();
             assert!(e.contains(&format!("`{key}`")), "{key}: {e}");

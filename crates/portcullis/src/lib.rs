@@ -9,6 +9,7 @@ pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod lifecycle_cli;
 pub mod logs;
 pub mod mail;
 pub mod master_key;

@@ -91,6 +91,12 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     ("portcullis_audit_last_checkpoint_age_seconds", Kind::Gauge, "Time since the newest signed checkpoint."),
     ("portcullis_tenant_key_oldest_age_seconds", Kind::Gauge, "Age of the oldest tenant key still in use."),
     ("portcullis_tenant_keys", Kind::Gauge, "Tenant keys held (all versions)."),
+    ("portcullis_tenants_destroyed_total", Kind::Counter, "Firms destroyed by this node (retention or erasure)."),
+    (
+        "portcullis_tenant_erasures_failing",
+        Kind::Gauge,
+        "Destructions that failed in this node's last lifecycle run (retried next run).",
+    ),
     ("portcullis_db_pool_connections", Kind::Gauge, "Database connections, by state (idle, busy, max)."),
     ("portcullis_database_up", Kind::Gauge, "1 if the last read of database figures succeeded."),
     ("portcullis_log_buffered_lines", Kind::Gauge, "Log lines waiting for a collector."),

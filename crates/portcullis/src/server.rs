@@ -39,6 +39,7 @@ async fn portal_at(cfg: &Config, clock: Arc<dyn Clock>, public_url: String) -> a
         public_url,
         alerts: alert_settings(cfg),
         intrusion: intrusion_settings(cfg),
+        lifecycle: cfg.lifecycle()?,
     };
     // A new master key may be made only for a database that holds no wrapped keys yet.
     let fresh = {
@@ -105,6 +106,8 @@ pub struct Running {
     mail: Option<tokio::task::JoinHandle<()>>,
     /// Signs audit checkpoints.
     checkpoints: tokio::task::JoinHandle<()>,
+    /// Retention notices, retention, and destroying erased firms.
+    lifecycle: tokio::task::JoinHandle<()>,
     /// The separate metrics listener, when configured.
     metrics: Option<tokio::task::JoinHandle<()>>,
     /// Alerting: the alert sender (when a channel is configured), the heartbeat (when
@@ -120,6 +123,7 @@ impl Running {
         self.task.await.context("server task")?.context("server")?;
         self.background.abort();
         self.checkpoints.abort();
+        self.lifecycle.abort();
         for job in &self.alerting {
             job.abort();
         }
@@ -200,6 +204,12 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     }
     let background = crate::background::spawn(portal.clone(), Duration::from_secs(cfg.key_rotation_poll_secs));
     let alerting = spawn_alerting(cfg, &portal, mailer.clone(), hooks, &tls);
+    let lifecycle = crate::background::spawn_lifecycle(
+        portal.clone(),
+        crate::audit_key::load(cfg)?,
+        mailer.clone().map(|m| m as Arc<dyn portcullis_core::ports::Mailer>),
+        Duration::from_secs(cfg.lifecycle_poll_secs),
+    );
     let mail =
         mailer.map(|m| crate::background::spawn_mail(portal.clone(), m, Duration::from_secs(cfg.mail_poll_secs)));
     let signer = crate::audit_key::load(cfg)?;
@@ -219,6 +229,7 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         background,
         mail,
         checkpoints,
+        lifecycle,
         metrics,
         alerting,
         store,

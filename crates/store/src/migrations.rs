@@ -34,11 +34,15 @@ const COMMON: &[Embedded] = &[
     (21, "backups", include_str!("../migrations/common/0021_backups.sql")),
 ];
 
-const SQLITE: &[Embedded] =
-    &[(2, "audit append only", include_str!("../migrations/sqlite/0002_audit_append_only.sql"))];
+const SQLITE: &[Embedded] = &[
+    (2, "audit append only", include_str!("../migrations/sqlite/0002_audit_append_only.sql")),
+    (22, "lifecycle", include_str!("../migrations/sqlite/0022_lifecycle.sql")),
+];
 
-const POSTGRES: &[Embedded] =
-    &[(2, "audit append only", include_str!("../migrations/postgres/0002_audit_append_only.sql"))];
+const POSTGRES: &[Embedded] = &[
+    (2, "audit append only", include_str!("../migrations/postgres/0002_audit_append_only.sql")),
+    (22, "lifecycle", include_str!("../migrations/postgres/0022_lifecycle.sql")),
+];
 
 /// Which engine's list to build.
 #[derive(Debug, Clone, Copy)]

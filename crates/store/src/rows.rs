@@ -6,10 +6,11 @@ use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::{
     Alert, AlertChannel, AlertDelivery, AlertKind, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block,
-    BlockScope, DeliveryState, Detection, DetectionKind, Document, KeyPurpose, KeyRotation, LinkPurpose, LinkRecord,
-    MailKind, Matter, MatterMember, Message, NewAlert, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail,
-    PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, Severity, StoredField, Tenant,
-    TenantKeyRecord, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    BlockScope, DeliveryState, Detection, DetectionKind, Document, ErasureReason, ErasureRecord, KeyPurpose,
+    KeyRotation, LinkPurpose, LinkRecord, MailKind, Matter, MatterMember, Message, NewAlert, Notice, Operator,
+    OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn,
+    SessionRecord, Severity, StoredField, Tenant, TenantKeyRecord, TenantStatus, TenantSummary, TotpRecord, User,
+    UserStatus, VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::Scope;
 use uuid::Uuid;
@@ -39,6 +40,8 @@ pub(crate) struct TenantRow {
     created_at: i64,
     two_factor_staff: i64,
     two_factor_clients: i64,
+    status: String,
+    ended_at: Option<i64>,
 }
 
 impl TenantRow {
@@ -50,6 +53,8 @@ impl TenantRow {
             created_at: from_millis(self.created_at),
             two_factor_staff: self.two_factor_staff != 0,
             two_factor_clients: self.two_factor_clients != 0,
+            status: TenantStatus::parse(&self.status)?,
+            ended_at: self.ended_at.map(from_millis),
         })
     }
 }
@@ -832,6 +837,49 @@ impl BaselineRow {
             avg_bytes_milli: count(self.avg_bytes)?,
             days: u32::try_from(self.days).map_err(Error::internal)?,
             hours: hours.try_into().map_err(|_| Error::internal("stored hours are not 24 counts"))?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ErasureRow {
+    tenant_id: String,
+    tenant_name: String,
+    reason: String,
+    requested_by: String,
+    approved_by: Option<String>,
+    requested_at: i64,
+    approved_at: Option<i64>,
+    keys_destroyed_at: Option<i64>,
+    audit_seq: Option<i64>,
+    audit_head: Option<String>,
+    finished_at: Option<i64>,
+    counts: String,
+    certificate: Option<String>,
+    notify_to: String,
+    notified_at: Option<i64>,
+    synced_to_backups_at: Option<i64>,
+}
+
+impl ErasureRow {
+    pub(crate) fn into_model(self) -> Result<ErasureRecord> {
+        Ok(ErasureRecord {
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            tenant_name: self.tenant_name,
+            reason: ErasureReason::parse(&self.reason)?,
+            requested_by: self.requested_by,
+            approved_by: self.approved_by,
+            requested_at: from_millis(self.requested_at),
+            approved_at: self.approved_at.map(from_millis),
+            keys_destroyed_at: self.keys_destroyed_at.map(from_millis),
+            audit_seq: self.audit_seq,
+            audit_head: self.audit_head,
+            finished_at: self.finished_at.map(from_millis),
+            counts: serde_json::from_str(&self.counts).map_err(Error::internal)?,
+            certificate: self.certificate,
+            notify_to: serde_json::from_str(&self.notify_to).map_err(Error::internal)?,
+            notified_at: self.notified_at.map(from_millis),
+            synced_to_backups_at: self.synced_to_backups_at.map(from_millis),
         })
     }
 }

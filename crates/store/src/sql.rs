@@ -19,10 +19,10 @@ use portcullis_core::ids::{
 };
 use portcullis_core::model::{
     Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
-    Detection, Document, DocumentFlag, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord, Matter,
-    MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp,
-    PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary,
-    TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Detection, Document, DocumentFlag, ErasureRecord, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord,
+    Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
+    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
+    TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -199,7 +199,7 @@ macro_rules! platform_approval_columns {
 /// The columns of `tenants`, in the order `TenantRow` and the INSERT use.
 macro_rules! tenant_columns {
     () => {
-        "id, name, display_name, created_at, two_factor_staff, two_factor_clients"
+        "id, name, display_name, created_at, two_factor_staff, two_factor_clients, status, ended_at"
     };
 }
 
@@ -354,6 +354,8 @@ fn field_sql(column: SealedColumn) -> FieldSql {
 fn current_pattern(version: u32) -> String {
     format!("{}%", portcullis_core::crypto::fields::version_prefix(version))
 }
+
+mod lifecycle;
 
 /// Map a database error: a unique-key clash is a conflict the caller can act on; anything else is
 /// internal, with the detail kept for the log.
@@ -623,8 +625,8 @@ impl Tx for SqlTx {
     }
 
     async fn insert_tenant(&mut self, t: &Tenant) -> Result<()> {
-        const Q: &str = "INSERT INTO tenants (id, name, display_name, created_at, two_factor_staff, two_factor_clients) \
-                         VALUES ($1, $2, $3, $4, $5, $6)";
+        const Q: &str =
+            concat!("INSERT INTO tenants (", tenant_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         on!(self, |c| sqlx::query(Q)
             .bind(t.id.to_string())
             .bind(&t.name)
@@ -632,6 +634,8 @@ impl Tx for SqlTx {
             .bind(ms(t.created_at))
             .bind(i64::from(t.two_factor_staff))
             .bind(i64::from(t.two_factor_clients))
+            .bind(t.status.as_str())
+            .bind(t.ended_at.map(ms))
             .execute(c)
             .await
             .map(|r| r.rows_affected()))
@@ -650,6 +654,66 @@ impl Tx for SqlTx {
         let row: Option<TenantRow> =
             on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
         row.map(TenantRow::into_model).transpose()
+    }
+
+    async fn set_tenant_status(
+        &mut self,
+        tenant: TenantId,
+        status: TenantStatus,
+        ended_at: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        self.lc_set_tenant_status(tenant, status, ended_at).await
+    }
+    async fn revoke_tenant_access(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<(u64, u64)> {
+        self.lc_revoke_tenant_access(tenant, at).await
+    }
+    async fn ended_tenants(&mut self) -> Result<Vec<Tenant>> {
+        self.lc_ended_tenants().await
+    }
+    async fn record_retention_notice(
+        &mut self,
+        tenant: TenantId,
+        ended_at: OffsetDateTime,
+        days_before: u32,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        self.lc_record_retention_notice(tenant, ended_at, days_before, at).await
+    }
+    async fn insert_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
+        self.lc_insert_erasure(e).await
+    }
+    async fn erasure(&mut self, tenant: TenantId) -> Result<Option<ErasureRecord>> {
+        self.lc_erasure(tenant).await
+    }
+    async fn erasure_by_name(&mut self, name: &str) -> Result<Option<ErasureRecord>> {
+        self.lc_erasure_by_name(name).await
+    }
+    async fn open_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
+        self.lc_open_erasures().await
+    }
+    async fn erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<bool> {
+        self.lc_erasure_keys_destroyed(e).await
+    }
+    async fn tenant_blob_keys(&mut self, tenant: TenantId) -> Result<Vec<String>> {
+        self.lc_tenant_blob_keys(tenant).await
+    }
+    async fn delete_tenant_rows(&mut self, tenant: TenantId) -> Result<Vec<(String, u64)>> {
+        self.lc_delete_tenant_rows(tenant).await
+    }
+    async fn finish_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
+        self.lc_finish_erasure(e).await
+    }
+    async fn erasures_to_notify(&mut self) -> Result<Vec<ErasureRecord>> {
+        self.lc_erasures_to_notify().await
+    }
+    async fn erasure_notified(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<()> {
+        self.lc_erasure_notified(tenant, at).await
+    }
+    async fn unsynced_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
+        self.lc_unsynced_erasures().await
+    }
+    async fn mark_erasure_synced(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<bool> {
+        self.lc_mark_erasure_synced(tenant, at).await
     }
 
     async fn insert_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()> {

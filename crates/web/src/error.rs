@@ -20,9 +20,10 @@ pub fn status(e: &Error) -> StatusCode {
         | Error::EnrolmentRequired
         | Error::SourceBlocked { .. }
         | Error::AccountProtected
-        | Error::DownloadsPaused => StatusCode::FORBIDDEN,
+        | Error::DownloadsPaused
+        | Error::SubscriptionEnded => StatusCode::FORBIDDEN,
         Error::Invalid { .. } => StatusCode::BAD_REQUEST,
-        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Conflict(_) | Error::WrongState(_) => StatusCode::CONFLICT,
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         Error::LinkExpired | Error::RequestExpired => StatusCode::GONE,

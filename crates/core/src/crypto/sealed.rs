@@ -13,10 +13,10 @@ use crate::ids::{
 };
 use crate::model::{
     Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
-    Detection, Document, DocumentFlag, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord, Matter,
-    MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord, PendingTotp,
-    PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord, TenantSummary,
-    TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Detection, Document, DocumentFlag, ErasureRecord, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord,
+    Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
+    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
+    TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -193,6 +193,68 @@ impl Tx for SealingTx {
     }
     async fn tenant(&mut self, id: TenantId) -> Result<Option<Tenant>> {
         self.inner.tenant(id).await
+    }
+
+    async fn set_tenant_status(
+        &mut self,
+        tenant: TenantId,
+        status: TenantStatus,
+        ended_at: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        self.inner.set_tenant_status(tenant, status, ended_at).await
+    }
+    async fn revoke_tenant_access(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<(u64, u64)> {
+        self.inner.revoke_tenant_access(tenant, at).await
+    }
+    async fn ended_tenants(&mut self) -> Result<Vec<Tenant>> {
+        self.inner.ended_tenants().await
+    }
+    async fn record_retention_notice(
+        &mut self,
+        tenant: TenantId,
+        ended_at: OffsetDateTime,
+        days_before: u32,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        self.inner.record_retention_notice(tenant, ended_at, days_before, at).await
+    }
+    async fn insert_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
+        self.inner.insert_erasure(e).await
+    }
+    async fn erasure(&mut self, tenant: TenantId) -> Result<Option<ErasureRecord>> {
+        self.inner.erasure(tenant).await
+    }
+    async fn erasure_by_name(&mut self, name: &str) -> Result<Option<ErasureRecord>> {
+        self.inner.erasure_by_name(name).await
+    }
+    async fn open_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
+        self.inner.open_erasures().await
+    }
+    async fn erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<bool> {
+        self.ciphers.remove(&e.tenant_id);
+        self.inner.erasure_keys_destroyed(e).await
+    }
+    async fn tenant_blob_keys(&mut self, tenant: TenantId) -> Result<Vec<String>> {
+        self.inner.tenant_blob_keys(tenant).await
+    }
+    async fn delete_tenant_rows(&mut self, tenant: TenantId) -> Result<Vec<(String, u64)>> {
+        self.ciphers.remove(&tenant);
+        self.inner.delete_tenant_rows(tenant).await
+    }
+    async fn finish_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
+        self.inner.finish_erasure(e).await
+    }
+    async fn erasures_to_notify(&mut self) -> Result<Vec<ErasureRecord>> {
+        self.inner.erasures_to_notify().await
+    }
+    async fn erasure_notified(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<()> {
+        self.inner.erasure_notified(tenant, at).await
+    }
+    async fn unsynced_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
+        self.inner.unsynced_erasures().await
+    }
+    async fn mark_erasure_synced(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<bool> {
+        self.inner.mark_erasure_synced(tenant, at).await
     }
 
     async fn insert_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()> {

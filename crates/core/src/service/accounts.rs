@@ -8,7 +8,7 @@ use crate::authn::{lockout, password, secret};
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, UserId};
 use crate::model::{
-    ChallengePurpose, KeyPurpose, LinkPurpose, LinkRecord, Role, SessionRecord, Tenant, User, UserStatus,
+    ChallengePurpose, KeyPurpose, LinkPurpose, LinkRecord, Role, SessionRecord, Tenant, TenantStatus, User, UserStatus,
 };
 use crate::policy::{self, Principal, SecondFactor, Via};
 use crate::ports::Tx;
@@ -146,6 +146,13 @@ impl Portal {
         if tx.tenant_by_name(name).await?.is_some() {
             return Err(Error::Conflict(format!("A tenant named {name:?}").into()));
         }
+        // The names of destroyed firms stay reserved, so a new firm never passes for an old one
+        // (in mail, certificates or the ledger the backups re-apply).
+        if tx.erasure_by_name(name).await?.is_some() {
+            return Err(Error::Conflict(
+                format!("An erased tenant named {name:?} (names of erased firms are not used again)").into(),
+            ));
+        }
         let now = self.clock.now();
         let tenant = Tenant {
             id: TenantId::new(),
@@ -154,6 +161,8 @@ impl Portal {
             created_at: now,
             two_factor_staff: false,
             two_factor_clients: false,
+            status: TenantStatus::Active,
+            ended_at: None,
         };
         tx.insert_tenant(&tenant).await?;
         self.add_tenant_key(tx, tenant.id, KeyPurpose::Data, 1).await?;
@@ -199,8 +208,10 @@ impl Portal {
                 Ok(n) => tx.tenant_by_name(&n).await?,
                 Err(_) => None,
             };
+            // A firm being erased may have no keys left to look its users up with: its accounts
+            // are unknown from the start of the erasure.
             let found = match (&tenant, validate::email(email)) {
-                (Some(t), Ok(e)) => tx.user_by_email(t.id, &e).await?,
+                (Some(t), Ok(e)) if t.status != TenantStatus::Erasing => tx.user_by_email(t.id, &e).await?,
                 _ => None,
             };
             let lock = match &found {
@@ -280,6 +291,20 @@ impl Portal {
                 return Err(Error::InvalidCredentials);
             }
         };
+        // An ended subscription: the right password learns that, and nothing more.
+        if tenant.status != TenantStatus::Active {
+            let ev = NewEvent::new(
+                Some(tenant.id),
+                Actor::Anonymous,
+                "auth.login_refused_subscription",
+                format!("user:{}", user.id),
+                meta,
+            )
+            .with_detail(serde_json::json!({ "status": tenant.status.as_str() }));
+            tx.append_audit(&ev, now).await?;
+            tx.commit().await?;
+            return Err(Error::SubscriptionEnded);
+        }
         let has_factor = self.has_second_factor(&mut *tx, user.tenant_id, user.id).await?;
         let factor = match (has_factor, proof) {
             (true, Some(proof)) => self.check_factor(&mut *tx, &user, proof, ChallengePurpose::SignIn).await?,
@@ -372,9 +397,11 @@ impl Portal {
             now - s.last_seen_at > self.settings.session_idle || now - s.created_at > self.settings.session_absolute;
         let user = tx.user(s.tenant_id, s.user_id).await?;
         let protected_since = self.protected_since(&mut *tx, s.tenant_id, s.user_id).await?;
+        // Ending a subscription ends its sessions; this refuses any that slipped past that.
+        let subscribed = self.subscribed(&mut *tx, s.tenant_id).await?;
         drop(tx);
         let user = match user {
-            Some(u) if !expired && u.status == UserStatus::Active => u,
+            Some(u) if !expired && subscribed && u.status == UserStatus::Active => u,
             _ => {
                 let mut w = self.write().await?;
                 w.delete_session(&hash).await?;
@@ -415,6 +442,9 @@ impl Portal {
         let Some(user) = tx.user(t.tenant_id, t.user_id).await?.filter(|u| u.status == UserStatus::Active) else {
             return Err(Error::Unauthenticated);
         };
+        if !self.subscribed(&mut *tx, t.tenant_id).await? {
+            return Err(Error::Unauthenticated);
+        }
         drop(tx);
         if t.last_used_at.is_none_or(|l| now - l > TOUCH_EVERY) {
             let mut w = self.write().await?;
@@ -493,6 +523,13 @@ impl Portal {
             return Err(Error::LinkExpired);
         }
         Ok(rec)
+    }
+}
+
+impl Portal {
+    /// Whether the firm's subscription is active (its users may work).
+    async fn subscribed(&self, tx: &mut dyn Tx, tenant: TenantId) -> Result<bool> {
+        Ok(tx.tenant(tenant).await?.is_some_and(|t| t.status == TenantStatus::Active))
     }
 }
 

@@ -156,6 +156,12 @@ impl Portal {
             SensitiveAction::TwoFactorPolicy { staff, clients } => {
                 self.apply_two_factor_policy(tx, p, *staff, *clients, Some(req.id), meta).await
             }
+            // Recorded and committed here, with the approval; the lifecycle job destroys the
+            // data (blobs cannot be deleted inside a database transaction).
+            SensitiveAction::EraseTenant => {
+                let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
+                self.begin_erasure(tx, &tenant, super::erasure::Requested::customer(req, p, now)).await
+            }
         }
     }
 }

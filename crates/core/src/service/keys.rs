@@ -27,8 +27,9 @@ impl Portal {
 
     /// Crypto-shredding: destroy every key of a tenant, making all its documents and encrypted
     /// fields unreadable in every copy that depends on them (database dumps, document store
-    /// copies, backups of either). Irreversible. The erasure work puts its approvals and
-    /// retention checks in front of this; the audit event stays in the platform chain.
+    /// copies, backups of either). Irreversible. The destruction of a firm (`erasure`) does the
+    /// same through the same store method, inside the transaction that records the shred in the
+    /// erasure ledger; the audit event stays in the platform chain.
     pub async fn shred_tenant_keys(&self, tenant: crate::ids::TenantId, meta: &RequestMeta) -> Result<u64> {
         let mut tx = self.write().await?;
         let destroyed = tx.destroy_tenant_keys(tenant).await?;

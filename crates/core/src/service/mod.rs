@@ -11,9 +11,11 @@ mod backups;
 mod devices;
 mod documents;
 mod edge;
+mod erasure;
 mod factors;
 mod intrusion;
 mod keys;
+mod lifecycle;
 mod matters;
 mod messages;
 mod monitoring;
@@ -38,9 +40,11 @@ pub use backups::{BACKUP_LEASE, SCHEDULER_LEASE};
 pub use devices::DeviceOutcome;
 pub use documents::{ByteRange, Download};
 pub use edge::BlockedRequest;
+pub use erasure::LifecycleReport;
 pub use factors::{FactorProof, FactorUsed, SecurityStatus, TotpEnrolment};
 pub use intrusion::{IntrusionSettings, SecurityOverview};
 pub use keys::KeyStatus;
+pub use lifecycle::{LifecycleSettings, MIN_RETENTION_DAYS, RetentionDetail, SubscriptionStatus};
 pub use matters::InviteOutcome;
 pub use monitoring::MonitoringSnapshot;
 pub use notifications::{DeliveryReport, LEASE, MAX_ATTEMPTS, NewDeviceDetail, Rendered, backoff, render_new_device};
@@ -80,6 +84,8 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// Intrusion and anomaly detection: thresholds and durations.
     pub intrusion: IntrusionSettings,
+    /// Retention after a subscription ends, and the notices before destruction.
+    pub lifecycle: LifecycleSettings,
 }
 
 impl Default for Settings {
@@ -93,6 +99,7 @@ impl Default for Settings {
             public_url: "https://127.0.0.1:8443".into(),
             alerts: AlertSettings::default(),
             intrusion: IntrusionSettings::default(),
+            lifecycle: LifecycleSettings::default(),
         }
     }
 }

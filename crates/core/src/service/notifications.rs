@@ -124,6 +124,14 @@ impl Portal {
                 render_new_device(&tenant.display_name, &d, &self.settings.public_url)
             }
             MailKind::SecurityAlert => self.render_tenant_alert(&mut *tx, &tenant, &mail.detail).await?,
+            MailKind::SubscriptionEnded | MailKind::RetentionNotice => {
+                let d: super::RetentionDetail = serde_json::from_value(mail.detail.clone()).map_err(Error::internal)?;
+                if mail.kind == MailKind::SubscriptionEnded {
+                    super::lifecycle::render_subscription_ended(&tenant.display_name, &d)
+                } else {
+                    super::lifecycle::render_retention_notice(&tenant.display_name, &d)
+                }
+            }
         };
         Ok((user.email, rendered))
     }
@@ -151,6 +159,10 @@ impl Outbox for MailOutbox<'_> {
 
     async fn sent(&self, tx: &mut dyn Tx, mail: &OutboxMail, now: OffsetDateTime) -> Result<()> {
         tx.mark_mail_sent(mail.tenant_id, mail.id, now).await?;
+        // A firm destroyed while its mail was on the way: its audit chain must not start again.
+        if tx.tenant(mail.tenant_id).await?.is_none() {
+            return Ok(());
+        }
         tx.append_audit(&mail_event(mail, "mail.sent", mail.delivery.attempts + 1), now).await
     }
 
@@ -165,6 +177,9 @@ impl Outbox for MailOutbox<'_> {
     async fn failed(&self, tx: &mut dyn Tx, mail: &OutboxMail, f: &Failure) -> Result<()> {
         let next = f.gave_up.map(|at| at + backoff(f.attempts)).unwrap_or(f.next_attempt_at);
         tx.record_mail_failure(mail.tenant_id, mail.id, f.attempts, &f.error, next, f.gave_up).await?;
+        if tx.tenant(mail.tenant_id).await?.is_none() {
+            return Ok(());
+        }
         match f.gave_up {
             Some(at) => tx.append_audit(&mail_event(mail, "mail.failed", f.attempts), at).await,
             None => Ok(()),

@@ -157,6 +157,13 @@ const NOT_ROLE_GATED: &[&str] = &[
     "post /api/v1/platform/approvals",
     "post /api/v1/platform/approvals/{id}/approve",
     "post /api/v1/platform/approvals/{id}/reject",
+    "post /api/v1/platform/tenants/{name}/end",
+    "post /api/v1/platform/tenants/{name}/reactivate",
+    "get /api/v1/platform/tenants/{name}/subscription",
+    "get /api/v1/platform/tenants/{name}/certificate",
+    // Destroys the firm once approved (the owner alone may ask): tested with every refusal in
+    // `erasure`.
+    "post /api/v1/tenant/erasure",
     // Named by blocks that exist only after an attack, and operators' blocks: tested in
     // `intrusion` and `anomaly` (including refusals of other roles and other firms).
     "delete /api/v1/security/blocks/{id}",

@@ -22,6 +22,22 @@ pub(super) fn change_response(portal: &Portal, change: Change) -> Response {
     }
 }
 
+/// Direct the erasure of all of the firm's data (the owner, with a recent step-up). Answers 202
+/// with a request a second owner or admin must approve; once approved, the firm is shut out at
+/// once and destroyed by the lifecycle job, and its owners receive a signed erasure certificate.
+#[utoipa::path(post, path = "/api/v1/tenant/erasure", tag = "approvals",
+    responses((status = 202, body = ApprovalView),
+        (status = 403, body = crate::error::ErrorBody, description = "not the owner, or step_up_required"),
+        (status = 409, body = crate::error::ErrorBody, description = "wrong_state: a request is already waiting")))]
+pub async fn request_erasure(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+) -> Result<Response, ApiError> {
+    let req = s.portal.request_erasure(&p, &meta).await?;
+    Ok(change_response(&s.portal, Change::Requested(req)))
+}
+
 /// Change a user's role. Making someone an owner or admin answers 202 with a request that a
 /// second owner or admin must approve.
 #[utoipa::path(post, path = "/api/v1/users/{id}/role", tag = "approvals", request_body = RoleChange,

@@ -654,6 +654,69 @@ pub struct TenantSummaryView {
     pub stored_bytes: u64,
     pub two_factor_staff: bool,
     pub two_factor_clients: bool,
+    /// `active` or `ended` (or `erasing`, while a destruction runs).
+    pub status: String,
+}
+
+/// Where a firm's subscription stands.
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionView {
+    pub tenant_id: String,
+    pub name: String,
+    /// `active`, `ended`, `erasing` or `destroyed`.
+    pub status: String,
+    pub ended_at: Option<String>,
+    /// When the retention period of an ended subscription runs out and its data is destroyed.
+    pub destroy_after: Option<String>,
+    /// The erasure ledger's entry, once a destruction has started.
+    pub erasure: Option<ErasureView>,
+}
+
+/// An entry of the erasure ledger.
+#[derive(Serialize, ToSchema)]
+pub struct ErasureView {
+    /// `customer` or `retention`.
+    pub reason: String,
+    /// `user:<id>` or `system`.
+    pub requested_by: String,
+    pub approved_by: Option<String>,
+    pub requested_at: String,
+    pub approved_at: Option<String>,
+    pub keys_destroyed_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// What was destroyed: counts per kind (tables, `blobs`, `tenant_keys`).
+    #[schema(value_type = Object)]
+    pub destroyed: serde_json::Value,
+    /// The firm's audit chain as it ended.
+    pub audit_final_seq: Option<i64>,
+    pub audit_final_head: Option<String>,
+    /// When the backups applied the erasure; null until then.
+    pub synced_to_backups_at: Option<String>,
+}
+
+impl From<&portcullis_core::service::SubscriptionStatus> for SubscriptionView {
+    fn from(s: &portcullis_core::service::SubscriptionStatus) -> Self {
+        Self {
+            tenant_id: s.tenant_id.to_string(),
+            name: s.name.clone(),
+            status: s.status.to_string(),
+            ended_at: s.ended_at.map(ts),
+            destroy_after: s.destroy_after.map(ts),
+            erasure: s.erasure.as_ref().map(|e| ErasureView {
+                reason: e.reason.as_str().to_string(),
+                requested_by: e.requested_by.clone(),
+                approved_by: e.approved_by.clone(),
+                requested_at: ts(e.requested_at),
+                approved_at: e.approved_at.map(ts),
+                keys_destroyed_at: e.keys_destroyed_at.map(ts),
+                finished_at: e.finished_at.map(ts),
+                destroyed: e.counts.clone(),
+                audit_final_seq: e.audit_seq,
+                audit_final_head: e.audit_head.clone(),
+                synced_to_backups_at: e.synced_to_backups_at.map(ts),
+            }),
+        }
+    }
 }
 
 /// A new subscription.

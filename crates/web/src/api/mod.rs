@@ -35,8 +35,9 @@ use utoipa::OpenApi;
         audit::list, audit::export,
         platform::health, platform::audit, platform::tenants, platform::create,
         platform::request_action, platform::approvals, platform::approve, platform::reject,
+        platform::end, platform::reactivate, platform::subscription, platform::certificate,
         sessions::list, sessions::end, sessions::change_password, sessions::end_all,
-        approvals::change_role, approvals::unlock, approvals::list, approvals::approve, approvals::reject,
+        approvals::request_erasure, approvals::change_role, approvals::unlock, approvals::list, approvals::approve, approvals::reject,
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
         factors::step_up_challenge, factors::list_passkeys, factors::passkey_challenge, factors::add_passkey,
         factors::remove_passkey,
@@ -78,6 +79,10 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/platform/health", get(platform::health))
         .route("/api/v1/platform/audit", get(platform::audit))
         .route("/api/v1/platform/tenants", get(platform::tenants).post(platform::create))
+        .route("/api/v1/platform/tenants/{name}/end", post(platform::end))
+        .route("/api/v1/platform/tenants/{name}/reactivate", post(platform::reactivate))
+        .route("/api/v1/platform/tenants/{name}/subscription", get(platform::subscription))
+        .route("/api/v1/platform/tenants/{name}/certificate", get(platform::certificate))
         .route("/api/v1/platform/approvals", get(platform::approvals).post(platform::request_action))
         .route("/api/v1/platform/approvals/{id}/approve", post(platform::approve))
         .route("/api/v1/platform/approvals/{id}/reject", post(platform::reject))
@@ -105,6 +110,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/me/security", get(factors::status))
         .route("/api/v1/me/totp", post(factors::start).delete(factors::remove))
         .route("/api/v1/me/totp/confirm", post(factors::confirm))
+        .route("/api/v1/tenant/erasure", post(approvals::request_erasure))
         .route("/api/v1/tenant/two-factor", axum::routing::put(factors::set_policy))
         .route("/api/v1/tenant/upload-policy", get(protection::upload_policy).put(protection::set_upload_policy))
         .route("/api/v1/tenant/network-access", get(protection::network_access).put(protection::set_network_access))

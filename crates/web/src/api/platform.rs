@@ -48,6 +48,7 @@ pub async fn tenants(
             stored_bytes: t.stored_bytes,
             two_factor_staff: t.tenant.two_factor_staff,
             two_factor_clients: t.tenant.two_factor_clients,
+            status: t.tenant.status.as_str().to_string(),
         })
         .collect();
     Ok(Json(Items { items }))
@@ -64,6 +65,65 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<SubscriptionCreated>), ApiError> {
     let (id, link) = s.portal.create_subscription(&op, &req.name, &req.owner_email, &meta).await?;
     Ok((StatusCode::CREATED, Json(SubscriptionCreated { tenant_id: id.to_string(), owner_setup_url: link })))
+}
+
+/// End a firm's subscription (privileged operators): its users are signed out at once and can
+/// no longer sign in; its data is kept for the retention period, then destroyed.
+#[utoipa::path(post, path = "/api/v1/platform/tenants/{name}/end", tag = "platform",
+    responses((status = 200, body = SubscriptionView),
+        (status = 403, body = crate::error::ErrorBody, description = "not privileged, or vetting lapsed"),
+        (status = 404, body = crate::error::ErrorBody, description = "no such tenant"),
+        (status = 409, body = crate::error::ErrorBody, description = "wrong_state: already ended, being erased, or destroyed")))]
+pub async fn end(
+    State(s): State<AppState>,
+    OperatorCaller(op): OperatorCaller,
+    Meta(meta): Meta,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<SubscriptionView>, ApiError> {
+    Ok(Json(SubscriptionView::from(&s.portal.end_subscription(&op, &name, &meta).await?)))
+}
+
+/// Reactivate an ended subscription (privileged operators): full access again with nothing
+/// lost; sessions and API tokens from before stay revoked.
+#[utoipa::path(post, path = "/api/v1/platform/tenants/{name}/reactivate", tag = "platform",
+    responses((status = 200, body = SubscriptionView),
+        (status = 403, body = crate::error::ErrorBody, description = "not privileged, or vetting lapsed"),
+        (status = 404, body = crate::error::ErrorBody, description = "no such tenant"),
+        (status = 409, body = crate::error::ErrorBody, description = "wrong_state: active, being erased, or destroyed")))]
+pub async fn reactivate(
+    State(s): State<AppState>,
+    OperatorCaller(op): OperatorCaller,
+    Meta(meta): Meta,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<SubscriptionView>, ApiError> {
+    Ok(Json(SubscriptionView::from(&s.portal.reactivate_subscription(&op, &name, &meta).await?)))
+}
+
+/// Where a firm's subscription stands; destroyed firms are answered from the erasure ledger.
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{name}/subscription", tag = "platform",
+    responses((status = 200, body = SubscriptionView), (status = 404, body = crate::error::ErrorBody, description = "no such tenant, now or erased")))]
+pub async fn subscription(
+    State(s): State<AppState>,
+    OperatorCaller(op): OperatorCaller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<SubscriptionView>, ApiError> {
+    Ok(Json(SubscriptionView::from(&s.portal.subscription_status(&op, &name).await?)))
+}
+
+/// A destroyed firm's signed erasure certificate, as issued (verify it offline with
+/// `portcullis tenant verify-certificate`).
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{name}/certificate", tag = "platform",
+    responses((status = 200, description = "the certificate (JSON)", content_type = "application/json"),
+        (status = 404, body = crate::error::ErrorBody, description = "no erased tenant of this name"),
+        (status = 409, body = crate::error::ErrorBody, description = "wrong_state: the erasure has not finished")))]
+pub async fn certificate(
+    State(s): State<AppState>,
+    OperatorCaller(op): OperatorCaller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let cert = s.portal.erasure_certificate(&op, &name).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], cert).into_response())
 }
 
 /// Ask for a sensitive platform action (privileged operators): `rotate_master_key`. A second

@@ -40,6 +40,9 @@ fn describe(a: &SensitiveAction, emails: &std::collections::HashMap<UserId, Stri
         SensitiveAction::TwoFactorPolicy { staff, clients } => {
             format!("set the two-factor requirement to staff: {staff}, clients: {clients}")
         }
+        SensitiveAction::EraseTenant => {
+            "ERASE ALL OF THE FIRM'S DATA for good (matters, documents, messages, users, audit log)".into()
+        }
     }
 }
 
