@@ -201,6 +201,12 @@ pub fn spawn_backups(scheduler: crate::backup::schedule::Scheduler, poll: Durati
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            // Erasures reach the backups within a poll, whether or not a backup is due.
+            if let Err(e) =
+                crate::backup::sync_erasures_now(&scheduler.portal, &scheduler.target, &scheduler.node).await
+            {
+                tracing::error!(error = format!("{e:#}"), "carrying erasures to the backup target; trying again");
+            }
             let now = scheduler.portal.clock().now();
             if last_failure.is_some_and(|at| now - at < RETRY_AFTER) {
                 continue;

@@ -167,6 +167,34 @@ pub struct Made {
     pub entries: usize,
 }
 
+/// Carry every finished erasure the target has not had yet to it (its certificate stored, its
+/// keyring deleted; see [`BackupTarget::apply_erasure`]) and mark it done. Call with the backup
+/// lease held, so a backup being written cannot put an erased firm's keyring back.
+pub async fn sync_erasures(portal: &Portal, target: &BackupTarget) -> anyhow::Result<usize> {
+    let pending = portal.unsynced_erasures().await.map_err(core)?;
+    for e in &pending {
+        let certificate = e.certificate.as_deref().context("a finished erasure without its certificate")?;
+        target.apply_erasure(e.tenant_id, certificate.as_bytes()).await?;
+        portal.mark_erasure_synced(e.tenant_id).await.map_err(core)?;
+        tracing::info!(tenant = %e.tenant_id, "erasure carried to the backup target");
+    }
+    Ok(pending.len())
+}
+
+/// [`sync_erasures`] when no backup is running: takes the backup lease, or leaves the work to
+/// the next call (a running backup syncs before it writes, and the next call after it ends).
+pub async fn sync_erasures_now(portal: &Portal, target: &BackupTarget, node: &str) -> anyhow::Result<usize> {
+    let holder = format!("{node}:{}", uuid::Uuid::new_v4().simple());
+    if !portal.take_lease(BACKUP_LEASE, &holder, LEASE_TTL).await.map_err(core)? {
+        return Ok(0);
+    }
+    let synced = sync_erasures(portal, target).await;
+    if let Err(e) = portal.release_lease(BACKUP_LEASE, &holder).await {
+        tracing::warn!(error = %e, "releasing the backup lease; it expires by itself");
+    }
+    synced
+}
+
 /// Make a backup of `kind`: hold the backup lease (so replaced document copies stay while it
 /// runs), write it, release the lease, then delete the copies it held back. Audited as
 /// `backup.create` on the platform chain; a failure is returned (the scheduler raises the alert).
@@ -175,7 +203,11 @@ pub async fn create(job: &Job<'_>, kind: Kind) -> anyhow::Result<Made> {
     if !job.portal.take_lease(BACKUP_LEASE, &holder, LEASE_TTL).await.map_err(core)? {
         bail!("another backup is running (its lease has not expired); try again when it has finished");
     }
-    let made = write_backup(job, kind, &holder).await;
+    // Erasures first, under the lease: no keyring of an erased firm is written again.
+    let made = match sync_erasures(job.portal, job.target).await {
+        Ok(_) => write_backup(job, kind, &holder).await,
+        Err(e) => Err(e),
+    };
     if let Err(e) = job.portal.release_lease(BACKUP_LEASE, &holder).await {
         tracing::warn!(error = %e, "releasing the backup lease; it expires by itself");
     }

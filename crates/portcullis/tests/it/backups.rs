@@ -395,6 +395,104 @@ both!(an_erased_tenant_stays_out_of_every_restore, |srv| async move {
     dest.drop_db().await;
 });
 
+/// The whole path of an erasure into the backups: a backup holds two firms; one firm's owner
+/// asks for erasure and a second admin approves; the lifecycle job destroys the firm; the
+/// server's backup loop carries the signed certificate to the target and deletes the firm's
+/// keyring, and marks the ledger; restoring the older backup then shows nothing of that firm,
+/// while the other firm comes back whole.
+async fn erasure_reaches_every_backup(db: Db) {
+    let keys = tempfile::tempdir().unwrap();
+    let key = age_key(keys.path(), "backup.key");
+    let target = keys.path().join("target");
+    let (t, r) = (target.display().to_string(), key.recipient.clone());
+    let srv = TestServer::start_with(db, move |cfg| {
+        cfg.backup_target = Some(t);
+        cfg.backup_recipient = Some(r);
+        cfg.backup_poll_secs = 1;
+        cfg.backup_at = "00:00".into();
+        cfg.lifecycle_poll_secs = 3600;
+    })
+    .await;
+    // The scheduler makes today's backup at once; wait for it so it is out of the way.
+    crate::support::wait_until("the first scheduled backup", || target.join("backups").exists()).await;
+    srv.tenant("acme").await;
+    let (beta, _) = srv.tenant("beta").await;
+    srv.user(beta, "admin@beta.example", "admin").await;
+    let mut expected = BTreeMap::new();
+    for (firm, name) in [("acme", "acme.txt"), ("beta", "beta.txt")] {
+        let (c, m) = owner_with_matter(&srv, firm, "E-2").await;
+        let bytes = format!("{firm} content ").repeat(1000).into_bytes();
+        assert_eq!(c.upload(&m, name, bytes.clone()).await.status, StatusCode::CREATED);
+        if firm == "acme" {
+            expected.insert(name.to_string(), bytes);
+        }
+    }
+    let (data, url) = (srv.dir.path(), srv.db_url());
+    crate::support::wait_until("the scheduled backup to finish", || {
+        sql_column_blocking(&url, "SELECT action FROM audit_events WHERE action = 'backup.create'")
+    })
+    .await;
+    let older = made_id(&ok(&cli(data, Some(&url), &target, &key.recipient, &["backup", "create"])));
+    assert!(target.join(format!("keyring/{beta}.age")).exists());
+
+    // Beta's owner asks, a second admin approves, the lifecycle job destroys the firm.
+    let (owner, _) = owner_with_matter(&srv, "beta", "E-3").await;
+    let r = owner.post("/api/v1/tenant/erasure", json!({})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let approval = r.json()["id"].as_str().unwrap().to_string();
+    let mut admin = srv.client();
+    assert_eq!(admin.login("beta", "admin@beta.example", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(admin.post(&format!("/api/v1/approvals/{approval}/approve"), json!({})).await.status, StatusCode::OK);
+    let signer = portcullis::audit_key::load(&portcullis::config::Config {
+        data: data.to_path_buf(),
+        ..portcullis::config::Config::default()
+    })
+    .unwrap();
+    let report = srv.portal().run_lifecycle(&signer, None).await.unwrap();
+    assert_eq!(report.destroyed, 1, "{report:?}");
+
+    // The server's backup loop carries it to the target within a poll.
+    let keyring = target.join(format!("keyring/{beta}.age"));
+    crate::support::wait_until("the erasure to reach the backup target", || !keyring.exists()).await;
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(target.join(format!("erasures/{beta}.json"))).unwrap()).unwrap();
+    assert!(record.to_string().contains(&beta.to_string()), "{record}");
+    let synced = sql_column(&url, "SELECT COALESCE(CAST(synced_to_backups_at AS TEXT), '') FROM tenant_erasures").await;
+    assert!(synced.len() == 1 && !synced[0].is_empty(), "the ledger records the sync: {synced:?}");
+
+    // Restoring the backup made before the erasure: only acme, whole.
+    let dest = Destination::new(srv.db, data).await;
+    assert_eq!(restore_and_serve(&srv, &dest, &target, &key, &older).await, expected);
+    assert_eq!(sql_column(&dest.db_url(), "SELECT name FROM tenants").await, ["acme"]);
+    let stored = files(&dest.dir.path().join("documents"));
+    assert!(stored.keys().all(|p| !p.to_string_lossy().contains(&beta.to_string())), "no blob of the erased firm");
+    let ledger = sql_column(&dest.db_url(), "SELECT notify_to FROM tenant_erasures").await;
+    assert!(ledger.iter().all(|n| !n.contains('@')), "no address of the erased firm's owners: {ledger:?}");
+    dest.drop_db().await;
+    srv.stop().await;
+}
+
+/// A blocking look at a column, for [`crate::support::wait_until`]'s synchronous checks.
+fn sql_column_blocking(url: &str, q: &'static str) -> bool {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        !rt.block_on(sql_column(&url, q)).is_empty()
+    })
+    .join()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_reaches_every_backup_sqlite() {
+    erasure_reaches_every_backup(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_reaches_every_backup_postgres() {
+    erasure_reaches_every_backup(Db::Postgres).await;
+}
+
 /// The scheduler, driven by the server's manual clock over 40 simulated days, keeps exactly the
 /// configured daily, weekly and monthly backups, audits each run and prune, and raises the
 /// `backup_failure` alert when a run fails.

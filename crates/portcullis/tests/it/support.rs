@@ -170,3 +170,12 @@ pub async fn raw_request(srv: &portcullis_testkit::TestServer, from: &str, reque
     let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, text)
 }
+
+/// Wait (up to 60 s, checking every 100 ms) until `done` holds; fail naming `what` otherwise.
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "waited a minute for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
