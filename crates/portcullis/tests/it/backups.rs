@@ -395,12 +395,12 @@ both!(an_erased_tenant_stays_out_of_every_restore, |srv| async move {
     dest.drop_db().await;
 });
 
-/// The whole path of an erasure into the backups: a backup holds two firms; one firm's owner
-/// asks for erasure and a second admin approves; the lifecycle job destroys the firm; the
-/// server's backup loop carries the signed certificate to the target and deletes the firm's
-/// keyring, and marks the ledger; restoring the older backup then shows nothing of that firm,
-/// while the other firm comes back whole.
-async fn erasure_reaches_every_backup(db: Db) {
+/// A server whose scheduler backs up to a fresh target for a fresh age key, looking every second
+/// and due from midnight (so its first backup is made at once); `adjust` changes the rest.
+async fn scheduled(
+    db: Db,
+    adjust: impl FnOnce(&mut portcullis::config::Config) + Send + 'static,
+) -> (tempfile::TempDir, AgeKey, PathBuf, TestServer) {
     let keys = tempfile::tempdir().unwrap();
     let key = age_key(keys.path(), "backup.key");
     let target = keys.path().join("target");
@@ -410,9 +410,19 @@ async fn erasure_reaches_every_backup(db: Db) {
         cfg.backup_recipient = Some(r);
         cfg.backup_poll_secs = 1;
         cfg.backup_at = "00:00".into();
-        cfg.lifecycle_poll_secs = 3600;
+        adjust(cfg);
     })
     .await;
+    (keys, key, target, srv)
+}
+
+/// The whole path of an erasure into the backups: a backup holds two firms; one firm's owner
+/// asks for erasure and a second admin approves; the lifecycle job destroys the firm; the
+/// server's backup loop carries the signed certificate to the target and deletes the firm's
+/// keyring, and marks the ledger; restoring the older backup then shows nothing of that firm,
+/// while the other firm comes back whole.
+async fn erasure_reaches_every_backup(db: Db) {
+    let (_keys, key, target, srv) = scheduled(db, |cfg| cfg.lifecycle_poll_secs = 3600).await;
     // The scheduler makes today's backup at once; wait for it so it is out of the way.
     crate::support::wait_until("the first scheduled backup", || target.join("backups").exists()).await;
     srv.tenant("acme").await;
@@ -497,18 +507,8 @@ async fn erasure_reaches_every_backup_postgres() {
 /// configured daily, weekly and monthly backups, audits each run and prune, and raises the
 /// `backup_failure` alert when a run fails.
 async fn scheduler_keeps_the_configured_set(db: Db) {
-    let keys = tempfile::tempdir().unwrap();
-    let key = age_key(keys.path(), "backup.key");
-    let target = keys.path().join("target");
-    let (t, r) = (target.display().to_string(), key.recipient.clone());
-    let srv = TestServer::start_with(db, move |cfg| {
-        cfg.backup_target = Some(t);
-        cfg.backup_recipient = Some(r);
-        cfg.backup_poll_secs = 1;
-        cfg.backup_at = "00:00".into();
-        cfg.backup_keep_daily = 3;
-        cfg.backup_keep_weekly = 2;
-        cfg.backup_keep_monthly = 2;
+    let (_keys, _key, target, srv) = scheduled(db, |cfg| {
+        (cfg.backup_keep_daily, cfg.backup_keep_weekly, cfg.backup_keep_monthly) = (3, 2, 2);
     })
     .await;
     srv.tenant("acme").await;
