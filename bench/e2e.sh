@@ -24,12 +24,8 @@ if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
 fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
-if [[ -n "${PORTCULLIS_BIN:-}" ]]; then
-    bin="$PORTCULLIS_BIN"
-else
-    cargo build --release -p portcullis >/dev/null
-    bin="$repo/target/release/portcullis"
-fi
+source "$repo/bench/common.sh"
+pick_binary
 
 work="$(mktemp -d)"
 server_pid="" nginx_started=""
@@ -42,24 +38,10 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
-export PORTCULLIS_DATA="$work/data"
-printf '%s' 'benchmark password 123' > "$work/pw" && chmod 600 "$work/pw"
-"$bin" tenant create --name bench --owner-email o@bench.example --owner-password-file "$work/pw" >/dev/null 2>&1
-
-PORTCULLIS_LISTEN=127.0.0.1:0 PORTCULLIS_LOG=warn "$bin" serve >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-for _ in $(seq 1 100); do grep -q '^Portcullis is serving' "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
-base="$(sed -n 's/^Portcullis is serving \(https:\/\/[^ ]*\).*/\1/p' "$work/serve.out")"
-[[ -n "$base" ]] || { cat "$work/serve.err"; exit 1; }
-cert="$PORTCULLIS_DATA/tls/cert.pem"
+make_firm
+start_server
 c=(curl -sS --fail --cacert "$cert" ${CURL_EXTRA:-})
-
-login="$("${c[@]}" -c "$work/jar" -H 'content-type: application/json' \
-    -d '{"tenant":"bench","email":"o@bench.example","password":"benchmark password 123"}' "$base/api/v1/session")"
-csrf="$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["csrf_token"])' "$login")"
-token="$("${c[@]}" -b "$work/jar" -H "x-csrf-token: $csrf" -H 'content-type: application/json' \
-    -d '{"name":"bench","scopes":["read","write"]}' "$base/api/v1/tokens" |
-    python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])')"
+token="$(api_token)"
 auth=(-H "authorization: Bearer $token")
 matter="$("${c[@]}" "${auth[@]}" -H 'content-type: application/json' -d '{"reference":"B-1","title":"Bench"}' \
     "$base/api/v1/matters" | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')"

@@ -18,12 +18,8 @@ rounds="${2:-3}"
 if ! command -v wrk >/dev/null 2>&1; then
     apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk
 fi
-if [[ -n "${PORTCULLIS_BIN:-}" ]]; then
-    bin="$PORTCULLIS_BIN"
-else
-    cargo build --release -p portcullis >/dev/null
-    bin="$repo/target/release/portcullis"
-fi
+source "$repo/bench/common.sh"
+pick_binary
 
 work="$(mktemp -d)"
 server_pid=""
@@ -33,35 +29,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export PORTCULLIS_DATA="$work/data"
-printf '%s' 'benchmark password 123' >"$work/pw" && chmod 600 "$work/pw"
-"$bin" tenant create --name bench --owner-email o@bench.example --owner-password-file "$work/pw" >/dev/null 2>&1
+make_firm
 
-# Start the server with the limiters at `$1` per minute (0: off); sets base and cert.
+# Start the server with the limiters at `$1` per minute (0: off).
 start() {
     local limit="$1"
-    PORTCULLIS_LISTEN=127.0.0.1:0 PORTCULLIS_LOG=warn \
-        PORTCULLIS_RATE_LIMIT_IP_PER_MINUTE="$limit" PORTCULLIS_RATE_LIMIT_IP_BURST="$limit" \
+    PORTCULLIS_RATE_LIMIT_IP_PER_MINUTE="$limit" PORTCULLIS_RATE_LIMIT_IP_BURST="$limit" \
         PORTCULLIS_RATE_LIMIT_ACCOUNT_PER_MINUTE="$limit" PORTCULLIS_RATE_LIMIT_ACCOUNT_BURST="$limit" \
         PORTCULLIS_RATE_LIMIT_TENANT_PER_MINUTE="$limit" PORTCULLIS_RATE_LIMIT_TENANT_BURST="$limit" \
-        "$bin" serve >"$work/serve.out" 2>"$work/serve.err" &
-    server_pid=$!
-    for _ in $(seq 1 100); do grep -q '^Portcullis is serving' "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
-    base="$(sed -n 's/^Portcullis is serving \(https:\/\/[^ ]*\).*/\1/p' "$work/serve.out")"
-    [[ -n "$base" ]] || { cat "$work/serve.err"; exit 1; }
+        start_server
 }
 stop() { kill "$server_pid" && wait "$server_pid" 2>/dev/null || true; server_pid=""; }
 
 # One-time set-up through the API: a token and ten matters.
 start 0
-cert="$PORTCULLIS_DATA/tls/cert.pem"
 c=(curl -sS --fail --cacert "$cert")
-login="$("${c[@]}" -c "$work/jar" -H 'content-type: application/json' \
-    -d '{"tenant":"bench","email":"o@bench.example","password":"benchmark password 123"}' "$base/api/v1/session")"
-csrf="$(python3 -c 'import json,sys;print(json.loads(sys.argv[1])["csrf_token"])' "$login")"
-token="$("${c[@]}" -b "$work/jar" -H "x-csrf-token: $csrf" -H 'content-type: application/json' \
-    -d '{"name":"bench","scopes":["read","write"]}' "$base/api/v1/tokens" |
-    python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])')"
+token="$(api_token)"
 for i in $(seq 1 10); do
     "${c[@]}" -H "authorization: Bearer $token" -H 'content-type: application/json' \
         -d "{\"reference\":\"B-$i\",\"title\":\"Bench $i\"}" "$base/api/v1/matters" >/dev/null
