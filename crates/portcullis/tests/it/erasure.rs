@@ -247,3 +247,29 @@ async fn interrupted_destroy_sqlite() {
 async fn interrupted_destroy_postgres() {
     interrupted_destroy(Db::Postgres).await;
 }
+
+/// The security page: only the owner sees the erasure form; a request without the firm's name
+/// typed asks nothing; with it, the request waits for a second owner or admin.
+crate::both!(the_owner_requests_erasure_from_the_security_page, |srv| async move {
+    use crate::ui::{csrf_of, post_form};
+    let (tenant, owner) = srv.tenant("acme").await;
+    srv.user(tenant, "admin@acme.example", "admin").await;
+    let o = signed_in(srv, &owner).await;
+    let a = signed_in(srv, "admin@acme.example").await;
+    assert!(!a.get("/account/security").await.text().contains("request-erasure"), "admins may not ask");
+    let page = o.get("/account/security").await.text();
+    assert!(page.contains("id=\"request-erasure\""), "{page}");
+    let csrf = csrf_of(&page);
+    let pending = || async { a.get("/api/v1/approvals").await.json()["items"].as_array().unwrap().len() };
+    let r = post_form(&o, "/account/security/erasure", &[("csrf", &csrf), ("confirm", "not-acme")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("type the firm"), "{}", r.text());
+    assert_eq!(pending().await, 0, "nothing was requested");
+    let r = post_form(&o, "/account/security/erasure", &[("csrf", &csrf), ("confirm", "acme")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("waits for a second owner or admin"), "{}", r.text());
+    let items = a.get("/api/v1/approvals").await.json()["items"].clone();
+    assert_eq!(items.as_array().unwrap().len(), 1);
+    assert_eq!(items[0]["action"]["action"], "erase_tenant", "{items}");
+    assert_eq!(status(srv).await.status, "active", "nothing happens before the approval");
+});

@@ -43,6 +43,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/account/security/uploads", post(protection::set_uploads))
         .route("/account/security/dlp", post(protection::set_dlp))
         .route("/account/security/networks", post(protection::set_networks))
+        .route("/account/security/erasure", post(security::request_erasure))
         .route("/account/security/held/{id}/release", post(protection::release))
         .route("/account/security/held/{id}/discard", post(protection::discard))
         .route("/account/sessions/{id}/end", post(security::end_session))

@@ -38,6 +38,8 @@ pub struct SecurityPage {
     /// Owners and admins: the firm's protected accounts and paused downloads, and detections.
     blocks: Vec<crate::api::security::BlockView>,
     detections: Vec<crate::api::security::DetectionView>,
+    /// The owner: the firm's name, typed to confirm a request to erase the firm.
+    erasure_name: Option<String>,
 }
 
 /// One of the user's sessions, as the security page lists it.
@@ -58,6 +60,7 @@ pub(super) async fn security_page(s: &AppState, c: &UiCaller, notice: Option<Str
     let can_set_policy = role_allows(c.principal.role, Permission::ManageTenantSecurity);
     let tenant = if can_set_policy { Some(s.portal.tenant_settings(&c.principal).await?) } else { None };
     let overview = if can_set_policy { Some(s.portal.tenant_security(&c.principal).await?) } else { None };
+    let may_erase = role_allows(c.principal.role, Permission::RequestErasure);
     let current = match &c.principal.via {
         portcullis_core::policy::Via::Session { session_hash, .. } => session_hash.clone(),
         _ => String::new(),
@@ -89,6 +92,7 @@ pub(super) async fn security_page(s: &AppState, c: &UiCaller, notice: Option<Str
         protection: if can_set_policy { Some(super::protection::protection_rows(s, c).await?) } else { None },
         blocks: overview.as_ref().map(|o| o.blocks.iter().map(Into::into).collect()).unwrap_or_default(),
         detections: overview.as_ref().map(|o| o.detections.iter().map(Into::into).collect()).unwrap_or_default(),
+        erasure_name: tenant.filter(|_| may_erase).map(|t| t.name),
     })
 }
 
@@ -153,7 +157,33 @@ pub struct PasswordForm {
     new_password: String,
 }
 
-csrf_forms!(CodeForm, StepUpForm, PolicyForm, PasswordForm);
+#[derive(Deserialize)]
+pub struct ErasureForm {
+    csrf: String,
+    /// The firm's name, typed by hand: an erasure is never one stray click.
+    #[serde(default)]
+    confirm: String,
+}
+
+csrf_forms!(CodeForm, StepUpForm, PolicyForm, PasswordForm, ErasureForm);
+
+/// Ask for the firm's erasure (the owner, after a step-up); it waits for a second owner or
+/// admin on the Approvals page, then the firm's data is destroyed in every copy.
+pub async fn request_erasure(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiAction { caller: c, form: f }: UiAction<ErasureForm>,
+) -> Page {
+    let name = s.portal.tenant_settings(&c.principal).await?.name;
+    if f.confirm.trim() != name {
+        let notice = format!("Nothing was requested: type the firm's name, {name}, to confirm.");
+        return Ok((axum::http::StatusCode::BAD_REQUEST, security_page(&s, &c, Some(notice)).await?).into_response());
+    }
+    s.portal.request_erasure(&c.principal, &meta).await?;
+    let notice = "The erasure was requested. It waits for a second owner or admin on the Approvals page; \
+                  once approved, every user is signed out and the firm's data is destroyed.";
+    Ok(security_page(&s, &c, Some(notice.into())).await?.into_response())
+}
 
 /// End one of the user's sessions.
 pub async fn end_session(
