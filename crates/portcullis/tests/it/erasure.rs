@@ -248,8 +248,8 @@ async fn interrupted_destroy_postgres() {
     interrupted_destroy(Db::Postgres).await;
 }
 
-/// The security page: only the owner sees the erasure form; a request without the firm's name
-/// typed asks nothing; with it, the request waits for a second owner or admin.
+// The security page: only the owner sees the erasure form; a request without the firm's name
+// typed asks nothing; with it, the request waits for a second owner or admin.
 crate::both!(the_owner_requests_erasure_from_the_security_page, |srv| async move {
     use crate::ui::{csrf_of, post_form};
     let (tenant, owner) = srv.tenant("acme").await;
