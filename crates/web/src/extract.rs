@@ -173,6 +173,7 @@ impl FromRequestParts<AppState> for OperatorCaller {
         let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(Error::Unauthenticated)?;
         let op = state.portal.authenticate_operator(token.trim()).await?;
         crate::observe::identify_operator(op.operator.id);
+        state.guards.operator(op.operator.id)?;
         Ok(Self(op))
     }
 }

@@ -157,6 +157,8 @@ pub struct Guards {
     pub settings: ProtectSettings,
     per_ip: Option<Keyed<IpAddr>>,
     per_account: Option<Keyed<UserId>>,
+    /// Platform operators' requests, per operator, at the per-account rate.
+    per_operator: Option<Keyed<portcullis_core::ids::OperatorId>>,
     per_tenant: Option<Keyed<TenantId>>,
     sign_in: Option<Keyed<u64>>,
     /// The key of the sign-in buckets' hash, random per process.
@@ -177,6 +179,7 @@ impl Guards {
         Self {
             per_ip: settings.per_ip.and_then(Keyed::new),
             per_account: settings.per_account.and_then(Keyed::new),
+            per_operator: settings.per_account.and_then(Keyed::new),
             per_tenant: settings.per_tenant.and_then(Keyed::new),
             sign_in: settings.sign_in.and_then(Keyed::new),
             sign_in_keys: std::collections::hash_map::RandomState::new(),
@@ -189,6 +192,14 @@ impl Guards {
             }),
             waf_suppressed: suppressed::Suppressed::default(),
             settings,
+        }
+    }
+
+    /// The per-account limit for a platform operator (operators have no firm).
+    pub fn operator(&self, id: portcullis_core::ids::OperatorId) -> Result<(), Error> {
+        match &self.per_operator {
+            Some(l) => l.check(&id, "account"),
+            None => Ok(()),
         }
     }
 

@@ -26,7 +26,7 @@ pub(crate) fn client_from(srv: &TestServer, n: u8) -> Client {
 }
 
 /// A privileged, vetted operator's client.
-async fn operator(srv: &TestServer) -> Client {
+pub(crate) async fn operator(srv: &TestServer) -> Client {
     let portal = srv.portal();
     let now = portcullis_core::clock::Clock::now(&*srv.clock);
     portal.add_operator("ops@platform.example", "Ops").await.unwrap();

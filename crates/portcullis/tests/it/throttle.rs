@@ -110,6 +110,9 @@ limited!(
         assert_limited(&r);
         let bob = signed_in(srv.client(), "acme", "bob@acme.example").await;
         assert_eq!(bob.get("/api/v1/matters").await.status, StatusCode::OK);
+        // A platform operator's token is limited per operator the same way.
+        let ops = crate::intrusion::operator(srv).await;
+        assert_limited(&flood(&ops, "/api/v1/platform/security/blocks", 200).await);
     }
 );
 
