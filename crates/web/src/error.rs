@@ -163,7 +163,13 @@ impl IntoResponse for UiError {
         log(&self.0);
         // Some refusals are a step the user can take: send them to it.
         match self.0 {
-            Error::Unauthenticated => return axum::response::Redirect::to("/login").into_response(),
+            // A page without a valid session goes to the sign-in form; the answer still carries
+            // its code, so made-up session cookies count toward scan detection like API 401s.
+            Error::Unauthenticated => {
+                let mut resp = axum::response::Redirect::to("/login").into_response();
+                resp.extensions_mut().insert(ErrorCode(Error::Unauthenticated.code()));
+                return resp;
+            }
             Error::EnrolmentRequired => return axum::response::Redirect::to("/account/security").into_response(),
             Error::StepUpRequired => return axum::response::Redirect::to("/account/step-up").into_response(),
             _ => {}

@@ -71,14 +71,13 @@ pub fn request_meta(headers: &axum::http::HeaderMap, ext: &axum::http::Extension
 }
 
 /// The value of the session cookie, if sent.
-pub fn session_cookie(parts: &Parts) -> Option<String> {
-    cookie(parts, crate::SESSION_COOKIE)
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    cookie(headers, crate::SESSION_COOKIE)
 }
 
 /// The value of the cookie `name`, if sent.
-fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -94,15 +93,15 @@ fn cookie(parts: &Parts, name: &str) -> Option<String> {
 pub struct DeviceCookie(pub Option<DeviceSecret>);
 
 /// The device cookie of a request, if it has the shape the portal makes.
-pub fn device_cookie(parts: &Parts) -> Option<DeviceSecret> {
-    cookie(parts, crate::DEVICE_COOKIE).and_then(|v| DeviceSecret::from_cookie(&v))
+pub fn device_cookie(headers: &axum::http::HeaderMap) -> Option<DeviceSecret> {
+    cookie(headers, crate::DEVICE_COOKIE).and_then(|v| DeviceSecret::from_cookie(&v))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for DeviceCookie {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(device_cookie(parts)))
+        Ok(Self(device_cookie(&parts.headers)))
     }
 }
 
@@ -148,7 +147,7 @@ impl FromRequestParts<AppState> for ApiCaller {
             state.guards.caller(p.user_id, p.tenant_id)?;
             return Ok(Self(p));
         }
-        let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
+        let cookie = session_cookie(&parts.headers).ok_or(Error::Unauthenticated)?;
         let p = state.portal.authenticate_session(&cookie).await?;
         crate::observe::identify(&p);
         state.guards.caller(p.user_id, p.tenant_id)?;
@@ -215,7 +214,7 @@ impl FromRequestParts<AppState> for UiCaller {
     type Rejection = UiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let cookie = session_cookie(parts).ok_or(Error::Unauthenticated)?;
+        let cookie = session_cookie(&parts.headers).ok_or(Error::Unauthenticated)?;
         let principal = state.portal.authenticate_session(&cookie).await?;
         crate::observe::identify(&principal);
         state.guards.caller(principal.user_id, principal.tenant_id)?;

@@ -33,14 +33,14 @@ async fn credential(s: &AppState, headers: axum::http::HeaderMap, sign_in: bool)
             s.portal.authenticate_token(token).await.is_ok() || s.portal.authenticate_operator(token).await.is_ok();
         return if ok { SourceCredential::Authenticated } else { SourceCredential::None };
     }
-    if let Some(cookie) = session_cookie(&parts)
+    if let Some(cookie) = session_cookie(&parts.headers)
         && s.portal.authenticate_session(&cookie).await.is_ok()
     {
         return SourceCredential::Authenticated;
     }
     // A sign-in with a device cookie goes on to the sign-in itself, which lets it through only
     // if the device is known for the account signing in.
-    if sign_in && crate::extract::device_cookie(&parts).is_some() {
+    if sign_in && crate::extract::device_cookie(&parts.headers).is_some() {
         return SourceCredential::KnownDevice;
     }
     SourceCredential::None
@@ -65,9 +65,16 @@ pub async fn guard(State(s): State<AppState>, Meta(meta): Meta, req: Request, ne
             Err(e) => return refuse(e),
         }
     }
+    let had_session = session_cookie(req.headers()).is_some();
     let resp = next.run(req).await;
     let code = resp.extensions().get::<ErrorCode>().map(|c| c.0);
-    if let Err(e) = s.portal.note_answer(&meta, resp.status().as_u16(), code).await {
+    // A page answers a session cookie that is not valid with a redirect to the sign-in form:
+    // counted as the 401 it is, so made-up cookies cannot probe pages uncounted.
+    let status = match code {
+        Some("unauthenticated") if had_session => 401,
+        _ => resp.status().as_u16(),
+    };
+    if let Err(e) = s.portal.note_answer(&meta, status, code).await {
         tracing::warn!(error = %e, "intrusion detection could not count an answer");
     }
     resp

@@ -414,10 +414,7 @@ impl Drop for SourceSlot {
 /// credentials of every request from it before anything else runs.
 fn credentialed(req: &Request) -> bool {
     req.headers().contains_key(axum::http::header::AUTHORIZATION)
-        || req.headers().get_all(axum::http::header::COOKIE).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.split(';').any(|c| c.trim_start().starts_with(&format!("{}=", crate::SESSION_COOKIE))))
-        })
+        || crate::extract::session_cookie(req.headers()).is_some()
 }
 
 /// Middleware: per-IP limit (requests without credentials) and load shedding. The health

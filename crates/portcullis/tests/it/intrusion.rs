@@ -294,3 +294,29 @@ on_both!(parallel_failures_cross_a_threshold_once, |db| async move {
     let blocks = sql_column(&srv.db_url(), "SELECT reason FROM security_blocks WHERE scope = 'source'").await;
     assert_eq!(blocks, vec!["password_spraying".to_string()]);
 });
+
+// Pages answer a made-up session cookie with a redirect to the sign-in form; those count toward
+// scan detection like API 401s (such requests are not limited per address), while first visits
+// without any cookie do not.
+on_both!(made_up_session_cookies_on_pages_count_as_a_scan, |db| async move {
+    let hook = WebhookSink::started().await;
+    let srv = server(db, &hook, None, |c| c.ids_scan_errors = 5).await;
+    let visitor = client_from(&srv, 30);
+    for _ in 0..10 {
+        assert_eq!(visitor.get("/matters").await.status, StatusCode::SEE_OTHER, "a first visit goes to sign-in");
+    }
+    let prober = client_from(&srv, 31);
+    for n in 0..5 {
+        let r = Client::send(
+            prober
+                .request(reqwest::Method::GET, "/matters")
+                .header("cookie", format!("__Host-portcullis=pcs_made-up-{n}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+    }
+    hook.wait_for(1, kind("enumeration_scan")).await;
+    let blocked = client_from(&srv, 31).get("/api/v1/session").await;
+    assert_eq!(blocked.error_code(), "source_blocked");
+    assert_ne!(visitor.get("/api/v1/session").await.error_code(), "source_blocked", "the first visitor is not blocked");
+});

@@ -42,7 +42,7 @@ pub async fn logout(
     Meta(meta): Meta,
     req: axum::http::request::Parts,
 ) -> Result<Response, ApiError> {
-    if let Some(cookie) = session_cookie(&req) {
+    if let Some(cookie) = session_cookie(&req.headers) {
         s.portal.logout(&p, &cookie, &meta).await?;
     }
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_session_cookie())]).into_response())
