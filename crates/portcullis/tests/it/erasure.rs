@@ -16,7 +16,7 @@ use serde_json::json;
 use time::Duration;
 
 /// A server whose own lifecycle job stays out of the way (the test runs it).
-async fn server(db: Db) -> TestServer {
+pub(crate) async fn server(db: Db) -> TestServer {
     TestServer::start_with(db, |c| c.lifecycle_poll_secs = 3600).await
 }
 
@@ -25,7 +25,7 @@ fn signer(srv: &TestServer) -> AuditSigner {
     portcullis::audit_key::load(&Config { data: srv.dir.path().to_path_buf(), ..Config::default() }).unwrap()
 }
 
-async fn signed_in(srv: &TestServer, email: &str) -> Client {
+pub(crate) async fn signed_in(srv: &TestServer, email: &str) -> Client {
     let mut c = srv.client();
     let r = c.login("acme", email, PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -33,7 +33,7 @@ async fn signed_in(srv: &TestServer, email: &str) -> Client {
 }
 
 /// A matter with a document and a message; the document's id.
-async fn some_content(c: &Client) -> String {
+pub(crate) async fn some_content(c: &Client) -> String {
     let m = c.post("/api/v1/matters", json!({"reference": "A-1", "title": "Estate"})).await.json()["id"]
         .as_str()
         .unwrap()
