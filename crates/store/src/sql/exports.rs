@@ -8,7 +8,7 @@ use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{ApprovalId, TenantId, UserId};
 use portcullis_core::model::{ExportState, TenantExport, export_blob_key};
 
-/// The columns of `tenant_exports`, in the order `ExportRow` and the INSERT use.
+/// The columns of `tenant_exports`, in the order `ExportRow` uses.
 macro_rules! export_columns {
     () => {
         "id, tenant_id, recipient, requested_by, approved_by, state, entries_done, entries_total, bytes_done, \
@@ -66,15 +66,11 @@ impl ExportRow {
 }
 
 impl SqlTx {
+    /// The row's fixed columns; every mutable one is then written by [`Self::exp_update`].
     pub(super) async fn exp_insert(&mut self, x: &TenantExport) -> Result<()> {
-        const Q: &str = concat!(
-            "INSERT INTO tenant_exports (",
-            export_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-        );
-        let (e_done, e_total) = (size_i64(x.entries_done)?, size_i64(x.entries_total)?);
-        let (b_done, b_total) = (size_i64(x.bytes_done)?, size_i64(x.bytes_total)?);
-        let size = x.archive_size.map(size_i64).transpose()?;
+        const Q: &str = "INSERT INTO tenant_exports (id, tenant_id, recipient, requested_by, approved_by, state, \
+                         entries_done, entries_total, bytes_done, bytes_total, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, 0, $7)";
         on!(self, |c| sqlx::query(Q)
             .bind(x.id.to_string())
             .bind(x.tenant_id.to_string())
@@ -82,22 +78,12 @@ impl SqlTx {
             .bind(x.requested_by.to_string())
             .bind(x.approved_by.to_string())
             .bind(x.state.as_str())
-            .bind(e_done)
-            .bind(e_total)
-            .bind(b_done)
-            .bind(b_total)
-            .bind(size)
-            .bind(&x.archive_sha256)
-            .bind(&x.manifest_sha256)
-            .bind(&x.error)
             .bind(ms(x.created_at))
-            .bind(x.finished_at.map(ms))
-            .bind(x.expires_at.map(ms))
             .execute(c)
             .await
             .map(|r| r.rows_affected()))
         .map_err(db)?;
-        Ok(())
+        self.exp_update(x).await
     }
 
     pub(super) async fn exp_get(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<TenantExport>> {
