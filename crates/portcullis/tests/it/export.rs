@@ -14,7 +14,6 @@ use portcullis_testkit::{Db, totp_code};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::Read;
 use time::Duration;
 
 async fn export_and_download(db: Db) {

@@ -841,7 +841,7 @@ pub struct ExportView {
 impl From<&portcullis_core::model::TenantExport> for ExportView {
     fn from(x: &portcullis_core::model::TenantExport) -> Self {
         use portcullis_core::model::ExportState;
-        let ratio = |done: u64, total: u64| if total == 0 { 0 } else { done.saturating_mul(100) / total };
+        let ratio = |done: u64, total: u64| done.saturating_mul(100).checked_div(total).unwrap_or(0);
         let percent = match x.state {
             ExportState::Done | ExportState::Expired => 100,
             _ if x.bytes_total > 0 => ratio(x.bytes_done, x.bytes_total),
