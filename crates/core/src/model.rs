@@ -493,6 +493,9 @@ pub enum SensitiveAction {
     TwoFactorPolicy { staff: bool, clients: bool },
     /// Destroy the firm and all its data (customer-directed erasure; see `service::erasure`).
     EraseTenant,
+    /// Export all of the firm's data in an archive encrypted to this age recipient (`age1...`,
+    /// supplied by the owner; see `service::export`).
+    ExportTenant { recipient: String },
 }
 
 impl SensitiveAction {
@@ -502,8 +505,80 @@ impl SensitiveAction {
             SensitiveAction::GrantRole { .. } => "grant_role",
             SensitiveAction::TwoFactorPolicy { .. } => "two_factor_policy",
             SensitiveAction::EraseTenant => "erase_tenant",
+            SensitiveAction::ExportTenant { .. } => "export_tenant",
         }
     }
+}
+
+/// Where a tenant export stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportState {
+    /// Approved; the export job has not finished writing it (it starts over after a restart).
+    Pending,
+    /// The archive is stored and may be downloaded until `expires_at`.
+    Done,
+    /// Writing failed; `error` says why. A new request is needed.
+    Failed,
+    /// Past `expires_at`: the archive was deleted.
+    Expired,
+}
+
+impl ExportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportState::Pending => "pending",
+            ExportState::Done => "done",
+            ExportState::Failed => "failed",
+            ExportState::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "pending" => Ok(ExportState::Pending),
+            "done" => Ok(ExportState::Done),
+            "failed" => Ok(ExportState::Failed),
+            "expired" => Ok(ExportState::Expired),
+            other => Err(crate::Error::internal(format!("unknown export state {other:?}"))),
+        }
+    }
+}
+
+/// An export of a whole firm's data, identified by the approval that allowed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantExport {
+    pub id: ApprovalId,
+    pub tenant_id: TenantId,
+    /// The age recipient the archive is encrypted to.
+    pub recipient: String,
+    pub requested_by: UserId,
+    pub approved_by: UserId,
+    pub state: ExportState,
+    pub entries_done: u64,
+    pub entries_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// The stored archive's size and SHA-256 (hex) once done.
+    pub archive_size: Option<u64>,
+    pub archive_sha256: Option<String>,
+    /// The SHA-256 of the archive's manifest entry, which an import names.
+    pub manifest_sha256: Option<String>,
+    pub error: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl TenantExport {
+    /// Where the archive is kept in the blob store.
+    pub fn blob_key(&self) -> String {
+        export_blob_key(self.tenant_id, self.id)
+    }
+}
+
+/// The blob-store key of a tenant export's archive (under the tenant's prefix, so erasure
+/// finds it).
+pub fn export_blob_key(tenant: TenantId, id: ApprovalId) -> String {
+    format!("tenants/{tenant}/exports/{id}.age")
 }
 
 /// Where an approval request stands.

@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ids::{MatterId, TenantId, UserId};
-use crate::model::{ApprovalRequest, FlagState, Role, SensitiveAction, Tenant};
+use crate::model::{ApprovalRequest, ExportState, FlagState, Role, SensitiveAction, Tenant, TenantExport};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -80,10 +80,13 @@ pub enum Permission {
     ManageOwnSessions,
     /// Direct the erasure of all of the firm's data (a request a second owner or admin approves).
     RequestErasure,
+    /// Export all of the firm's data (a request a second owner or admin approves), follow the
+    /// export and download its archive.
+    ExportTenant,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Permission::ListMatters,
         Permission::CreateMatter,
         Permission::ViewMatter,
@@ -103,6 +106,7 @@ impl Permission {
         Permission::DecideApprovals,
         Permission::ManageOwnSessions,
         Permission::RequestErasure,
+        Permission::ExportTenant,
     ];
 
     /// The token scope an API token needs for this permission; `None` means tokens can never do it.
@@ -129,7 +133,8 @@ impl Permission {
             | Permission::ManageTenantSecurity
             | Permission::DecideApprovals
             | Permission::ManageOwnSessions
-            | Permission::RequestErasure => {
+            | Permission::RequestErasure
+            | Permission::ExportTenant => {
                 return None;
             }
         })
@@ -172,6 +177,7 @@ impl Permission {
             Permission::DecideApprovals => "approve or reject others' sensitive requests",
             Permission::ManageOwnSessions => "see and end your sessions, change your password",
             Permission::RequestErasure => "direct the erasure of all of the firm's data",
+            Permission::ExportTenant => "export all of the firm's data",
         }
     }
 }
@@ -365,11 +371,13 @@ pub fn role_allows(role: Role, perm: Permission) -> bool {
     use Permission::*;
     match role {
         Role::Owner => true,
-        // Erasing the whole firm is the owner's decision alone (an admin may approve it).
-        Role::Admin => perm != RequestErasure,
-        Role::Staff => {
-            !matches!(perm, ManageUsers | ManageTenantSecurity | ReadAudit | DecideApprovals | RequestErasure)
-        }
+        // Erasing or exporting the whole firm is the owner's decision alone (an admin may
+        // approve it).
+        Role::Admin => !matches!(perm, RequestErasure | ExportTenant),
+        Role::Staff => !matches!(
+            perm,
+            ManageUsers | ManageTenantSecurity | ReadAudit | DecideApprovals | RequestErasure | ExportTenant
+        ),
         Role::Auditor => matches!(perm, ReadAudit | ManageOwnTokens | ManageOwnFactors | ManageOwnSessions),
         Role::Client => matches!(
             perm,
@@ -414,6 +422,9 @@ pub enum MatterVisibility {
     Unrestricted(UserId),
     /// Only matters whose list holds this user.
     MemberOf(UserId),
+    /// Every matter of the tenant, restricted ones included: only for an approved export of
+    /// the whole firm (see [`export_reach`]).
+    WholeFirm,
 }
 
 /// Proof that the caller may list matters, and which.
@@ -521,6 +532,29 @@ pub fn authorize_matter(p: &Principal, perm: Permission, m: &MatterFacts) -> Res
     }
     check_scope(p, perm)?;
     Ok(MatterGrant { tenant_id: p.tenant_id, matter_id: m.matter_id, actor: p.user_id, permission: perm })
+}
+
+/// What an approved export of the whole firm may read: every user, and every matter with its
+/// members, documents and messages, restricted matters included, since the data is the firm's
+/// and its owner asked for all of it with a second owner or admin agreeing (the ethical wall
+/// separates people inside the firm, not the firm from its own data). Nothing else reaches
+/// [`MatterVisibility::WholeFirm`].
+pub fn export_reach(x: &TenantExport) -> Result<(TenantGrant, MatterListGrant)> {
+    if x.state != ExportState::Pending {
+        return Err(Error::WrongState(format!("the export is {}", x.state.as_str()).into()));
+    }
+    Ok((
+        TenantGrant { tenant_id: x.tenant_id, actor: x.approved_by, permission: Permission::ListUsers },
+        MatterListGrant { tenant_id: x.tenant_id, visibility: MatterVisibility::WholeFirm },
+    ))
+}
+
+/// One matter's share of an approved export (see [`export_reach`]).
+pub fn export_matter(reach: &MatterListGrant, matter: MatterId, actor: UserId) -> Result<MatterGrant> {
+    if reach.visibility != MatterVisibility::WholeFirm {
+        return Err(Error::internal("an export's matter grant needs the export's reach"));
+    }
+    Ok(MatterGrant { tenant_id: reach.tenant_id, matter_id: matter, actor, permission: Permission::ReadDocument })
 }
 
 /// Which role a user may be created with. Owners come only with their tenant; admin rights are

@@ -13,10 +13,10 @@ use crate::ids::{
 };
 use crate::model::{
     Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
-    Detection, Document, DocumentFlag, ErasureRecord, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord,
-    Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
-    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
-    TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Detection, Document, DocumentFlag, ErasureRecord, ExportState, FlagState, KeyPurpose, KeyRotation, KnownDevice,
+    LinkRecord, Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail,
+    PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantExport,
+    TenantKeyRecord, TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use async_trait::async_trait;
@@ -77,6 +77,13 @@ pub trait Tx: Send {
         days_before: u32,
         at: OffsetDateTime,
     ) -> Result<bool>;
+    /// Record an approved tenant export (see `service::export`).
+    async fn insert_export(&mut self, x: &TenantExport) -> Result<()>;
+    async fn tenant_export(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<TenantExport>>;
+    /// Exports of every tenant in `state`, oldest first.
+    async fn exports_in_state(&mut self, state: ExportState) -> Result<Vec<TenantExport>>;
+    /// Write an export's state, progress and outcome (every mutable column).
+    async fn update_export(&mut self, x: &TenantExport) -> Result<()>;
     /// Add a row to the erasure ledger; false if the tenant already has one.
     async fn insert_erasure(&mut self, e: &ErasureRecord) -> Result<bool>;
     async fn erasure(&mut self, tenant: TenantId) -> Result<Option<ErasureRecord>>;

@@ -69,7 +69,7 @@ pub fn spawn_mail(portal: Portal, mailer: Arc<dyn Mailer>, poll: Duration) -> to
     })
 }
 
-/// Run the lifecycle job every `poll` (the first time one `poll` after start), until aborted:
+/// Run the lifecycle job, then the export job, every `poll` (the first time one `poll` after start), until aborted:
 /// notices before destruction, retention, destroying erased firms (certificates signed with
 /// `signer`) and mailing their certificates. A destruction cut off part-way is finished by the
 /// next run, on this node or another.
@@ -101,8 +101,25 @@ pub fn spawn_lifecycle(
                 }
                 Err(e) => tracing::warn!(error = %e, "the lifecycle job failed; trying again later"),
             }
+            run_exports(&portal).await;
         }
     })
+}
+
+/// One run of the tenant export job (with the lifecycle job: both are about a firm's data as a
+/// whole): write approved exports, delete expired archives.
+async fn run_exports(portal: &Portal) {
+    match portal.run_exports().await {
+        Ok(r) => {
+            metrics::counter!("portcullis_tenant_exports_total", "outcome" => "finished")
+                .increment(u64::from(r.finished));
+            metrics::counter!("portcullis_tenant_exports_total", "outcome" => "failed").increment(u64::from(r.failed));
+            if r.finished + r.failed + r.expired > 0 {
+                tracing::info!(finished = r.finished, failed = r.failed, expired = r.expired, "export job worked");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "the export job failed; trying again later"),
+    }
 }
 
 /// Log what one delivery run of an outbox (`what`: "mail", "alerts") did.

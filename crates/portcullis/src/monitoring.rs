@@ -93,6 +93,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     ("portcullis_tenant_keys", Kind::Gauge, "Tenant keys held (all versions)."),
     ("portcullis_tenants_destroyed_total", Kind::Counter, "Firms destroyed by this node (retention or erasure)."),
     (
+        "portcullis_tenant_exports_total",
+        Kind::Counter,
+        "Tenant exports written by this node, by outcome (finished, failed).",
+    ),
+    (
         "portcullis_tenant_erasures_failing",
         Kind::Gauge,
         "Destructions that failed in this node's last lifecycle run (retried next run).",

@@ -32,6 +32,7 @@ const COMMON: &[Embedded] = &[
     (19, "dlp", include_str!("../migrations/common/0019_dlp.sql")),
     (20, "intrusion", include_str!("../migrations/common/0020_intrusion.sql")),
     (21, "backups", include_str!("../migrations/common/0021_backups.sql")),
+    (23, "exports", include_str!("../migrations/common/0023_exports.sql")),
 ];
 
 const SQLITE: &[Embedded] = &[

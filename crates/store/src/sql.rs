@@ -19,10 +19,10 @@ use portcullis_core::ids::{
 };
 use portcullis_core::model::{
     Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
-    Detection, Document, DocumentFlag, ErasureRecord, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord,
-    Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
-    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
-    TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Detection, Document, DocumentFlag, ErasureRecord, ExportState, FlagState, KeyPurpose, KeyRotation, KnownDevice,
+    LinkRecord, Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail,
+    PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantExport,
+    TenantKeyRecord, TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
@@ -355,6 +355,7 @@ fn current_pattern(version: u32) -> String {
     format!("{}%", portcullis_core::crypto::fields::version_prefix(version))
 }
 
+mod exports;
 mod lifecycle;
 
 /// Map a database error: a unique-key clash is a conflict the caller can act on; anything else is
@@ -678,6 +679,18 @@ impl Tx for SqlTx {
         at: OffsetDateTime,
     ) -> Result<bool> {
         self.lc_record_retention_notice(tenant, ended_at, days_before, at).await
+    }
+    async fn insert_export(&mut self, x: &TenantExport) -> Result<()> {
+        self.exp_insert(x).await
+    }
+    async fn tenant_export(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<TenantExport>> {
+        self.exp_get(tenant, id).await
+    }
+    async fn exports_in_state(&mut self, state: ExportState) -> Result<Vec<TenantExport>> {
+        self.exp_in_state(state).await
+    }
+    async fn update_export(&mut self, x: &TenantExport) -> Result<()> {
+        self.exp_update(x).await
     }
     async fn insert_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
         self.lc_insert_erasure(e).await
@@ -1109,8 +1122,11 @@ impl Tx for SqlTx {
             " FROM matters m WHERE m.tenant_id = $1 AND EXISTS (SELECT 1 FROM matter_members mm \
              WHERE mm.tenant_id = m.tenant_id AND mm.matter_id = m.id AND mm.user_id = $2) ORDER BY m.created_at DESC"
         );
+        const WHOLE: &str =
+            concat!("SELECT ", matter_columns!("m."), " FROM matters m WHERE m.tenant_id = $1 ORDER BY m.created_at");
         let tenant = grant.tenant_id().to_string();
         let rows: Vec<MatterRow> = match grant.visibility() {
+            MatterVisibility::WholeFirm => on!(self, |c| sqlx::query_as(WHOLE).bind(&tenant).fetch_all(c).await),
             MatterVisibility::Unrestricted(u) => {
                 on!(self, |c| sqlx::query_as(UNRESTRICTED).bind(&tenant).bind(u.to_string()).fetch_all(c).await)
             }

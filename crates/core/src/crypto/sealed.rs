@@ -13,10 +13,10 @@ use crate::ids::{
 };
 use crate::model::{
     Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
-    Detection, Document, DocumentFlag, ErasureRecord, FlagState, KeyPurpose, KeyRotation, KnownDevice, LinkRecord,
-    Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail, PasskeyRecord,
-    PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantKeyRecord,
-    TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    Detection, Document, DocumentFlag, ErasureRecord, ExportState, FlagState, KeyPurpose, KeyRotation, KnownDevice,
+    LinkRecord, Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail,
+    PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantExport,
+    TenantKeyRecord, TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
@@ -217,6 +217,18 @@ impl Tx for SealingTx {
         at: OffsetDateTime,
     ) -> Result<bool> {
         self.inner.record_retention_notice(tenant, ended_at, days_before, at).await
+    }
+    async fn insert_export(&mut self, x: &TenantExport) -> Result<()> {
+        self.inner.insert_export(x).await
+    }
+    async fn tenant_export(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<TenantExport>> {
+        self.inner.tenant_export(tenant, id).await
+    }
+    async fn exports_in_state(&mut self, state: ExportState) -> Result<Vec<TenantExport>> {
+        self.inner.exports_in_state(state).await
+    }
+    async fn update_export(&mut self, x: &TenantExport) -> Result<()> {
+        self.inner.update_export(x).await
     }
     async fn insert_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
         self.inner.insert_erasure(e).await

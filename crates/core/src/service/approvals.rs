@@ -162,6 +162,7 @@ impl Portal {
                 let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
                 self.begin_erasure(tx, &tenant, super::erasure::Requested::customer(req, p, now)).await
             }
+            SensitiveAction::ExportTenant { recipient } => self.approve_export(tx, p, req, recipient, meta).await,
         }
     }
 }

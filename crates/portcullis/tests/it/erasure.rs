@@ -16,7 +16,7 @@ use serde_json::json;
 use time::Duration;
 
 /// A server whose own lifecycle job stays out of the way (the test runs it).
-async fn server(db: Db) -> TestServer {
+pub(crate) async fn server(db: Db) -> TestServer {
     TestServer::start_with(db, |c| c.lifecycle_poll_secs = 3600).await
 }
 
@@ -25,7 +25,7 @@ fn signer(srv: &TestServer) -> AuditSigner {
     portcullis::audit_key::load(&Config { data: srv.dir.path().to_path_buf(), ..Config::default() }).unwrap()
 }
 
-async fn signed_in(srv: &TestServer, email: &str) -> Client {
+pub(crate) async fn signed_in(srv: &TestServer, email: &str) -> Client {
     let mut c = srv.client();
     let r = c.login("acme", email, PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -33,7 +33,7 @@ async fn signed_in(srv: &TestServer, email: &str) -> Client {
 }
 
 /// A matter with a document and a message; the document's id.
-async fn some_content(c: &Client) -> String {
+pub(crate) async fn some_content(c: &Client) -> String {
     let m = c.post("/api/v1/matters", json!({"reference": "A-1", "title": "Estate"})).await.json()["id"]
         .as_str()
         .unwrap()
@@ -43,6 +43,19 @@ async fn some_content(c: &Client) -> String {
         StatusCode::CREATED
     );
     c.upload(&m, "deed.pdf", b"%PDF-1.4 deed".to_vec()).await.json()["id"].as_str().unwrap().to_string()
+}
+
+/// The owner (signed in, with a second factor whose secret is returned), and the admin and
+/// staff member already created, signed in.
+pub(crate) async fn owner_admin_staff(srv: &TestServer, owner: &str) -> (Client, String, Client, Client) {
+    let o = signed_in(srv, owner).await;
+    let r = o.post("/api/v1/me/totp", json!({})).await;
+    let secret = r.json()["secret"].as_str().unwrap().to_string();
+    let r = o.post("/api/v1/me/totp/confirm", json!({"code": totp_code(&secret, srv.clock.now())})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let a = signed_in(srv, "admin@acme.example").await;
+    let s = signed_in(srv, "staff@acme.example").await;
+    (o, secret, a, s)
 }
 
 async fn status(srv: &TestServer) -> portcullis_core::service::SubscriptionStatus {
@@ -55,13 +68,7 @@ async fn customer_erasure(db: Db) {
     let tenant = tenant_id.to_string();
     srv.user(tenant_id, "admin@acme.example", "admin").await;
     srv.user(tenant_id, "staff@acme.example", "staff").await;
-    let o = signed_in(&srv, &owner).await;
-    let r = o.post("/api/v1/me/totp", json!({})).await;
-    let secret = r.json()["secret"].as_str().unwrap().to_string();
-    let r = o.post("/api/v1/me/totp/confirm", json!({"code": totp_code(&secret, srv.clock.now())})).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let a = signed_in(&srv, "admin@acme.example").await;
-    let s = signed_in(&srv, "staff@acme.example").await;
+    let (o, secret, a, s) = owner_admin_staff(&srv, &owner).await;
     let doc = some_content(&o).await;
 
     // Only the owner may ask; staff and admins are refused (and the refusal audited).

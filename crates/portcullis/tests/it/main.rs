@@ -14,6 +14,7 @@ mod cli;
 mod dlp;
 mod encryption;
 mod erasure;
+mod export;
 mod four_eyes;
 mod intrusion;
 mod isolation;

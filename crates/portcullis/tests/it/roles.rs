@@ -164,6 +164,11 @@ const NOT_ROLE_GATED: &[&str] = &[
     // Destroys the firm once approved (the owner alone may ask): tested with every refusal in
     // `erasure`.
     "post /api/v1/tenant/erasure",
+    // Exports all of the firm's data once approved (the owner alone may ask, follow and
+    // download): tested with every refusal in `export`.
+    "post /api/v1/tenant/exports",
+    "get /api/v1/tenant/exports/{id}",
+    "get /api/v1/tenant/exports/{id}/content",
     // Named by blocks that exist only after an attack, and operators' blocks: tested in
     // `intrusion` and `anomaly` (including refusals of other roles and other firms).
     "delete /api/v1/security/blocks/{id}",

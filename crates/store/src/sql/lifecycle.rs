@@ -39,6 +39,7 @@ pub(crate) const TENANT_TABLES: &[(&str, &str)] = &[
     ("signin_failures", "DELETE FROM signin_failures WHERE target IN (SELECT id FROM users WHERE tenant_id = $1)"),
     ("key_rotations", "DELETE FROM key_rotations WHERE tenant_id = $1"),
     ("blob_garbage", "DELETE FROM blob_garbage WHERE tenant_id = $1"),
+    ("tenant_exports", "DELETE FROM tenant_exports WHERE tenant_id = $1"),
     ("tenant_keys", "DELETE FROM tenant_keys WHERE tenant_id = $1"),
     ("tenant_protection", "DELETE FROM tenant_protection WHERE tenant_id = $1"),
     ("retention_notices", "DELETE FROM retention_notices WHERE tenant_id = $1"),
@@ -219,6 +220,7 @@ impl SqlTx {
         let garbage: Vec<String> =
             on!(self, |c| sqlx::query_scalar(GARBAGE).bind(&t).fetch_all(c).await).map_err(db)?;
         keys.extend(garbage);
+        keys.extend(self.exp_blob_keys(tenant).await?);
         Ok(keys)
     }
 

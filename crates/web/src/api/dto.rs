@@ -806,3 +806,62 @@ pub struct HeldDocumentView {
     pub findings: serde_json::Value,
     pub flagged_at: String,
 }
+
+/// Ask for an export of all of the firm's data.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// The age X25519 public key (`age1...`) the archive is encrypted to; keep its identity.
+    pub recipient: String,
+}
+
+/// A tenant export and its progress.
+#[derive(Serialize, ToSchema)]
+pub struct ExportView {
+    /// The id of the approval that allowed it.
+    pub id: String,
+    /// `pending` (being written), `done` (downloadable until `expires_at`), `failed`, `expired`.
+    pub state: String,
+    pub entries_done: u64,
+    pub entries_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// 0 to 100, by document bytes when there are any, else by entries.
+    pub percent: u8,
+    pub archive_size: Option<u64>,
+    pub archive_sha256: Option<String>,
+    /// SHA-256 of the archive's manifest entry, which an import names.
+    pub manifest_sha256: Option<String>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+impl From<&portcullis_core::model::TenantExport> for ExportView {
+    fn from(x: &portcullis_core::model::TenantExport) -> Self {
+        use portcullis_core::model::ExportState;
+        let ratio = |done: u64, total: u64| done.saturating_mul(100).checked_div(total).unwrap_or(0);
+        let percent = match x.state {
+            ExportState::Done | ExportState::Expired => 100,
+            _ if x.bytes_total > 0 => ratio(x.bytes_done, x.bytes_total),
+            _ => ratio(x.entries_done, x.entries_total),
+        };
+        Self {
+            id: x.id.to_string(),
+            state: x.state.as_str().to_string(),
+            entries_done: x.entries_done,
+            entries_total: x.entries_total,
+            bytes_done: x.bytes_done,
+            bytes_total: x.bytes_total,
+            percent: u8::try_from(percent.min(100)).unwrap_or(100),
+            archive_size: x.archive_size,
+            archive_sha256: x.archive_sha256.clone(),
+            manifest_sha256: x.manifest_sha256.clone(),
+            error: x.error.clone(),
+            created_at: ts(x.created_at),
+            finished_at: x.finished_at.map(ts),
+            expires_at: x.expires_at.map(ts),
+        }
+    }
+}

@@ -5,6 +5,7 @@ mod approvals;
 mod audit;
 mod documents;
 pub(crate) mod dto;
+mod exports;
 mod factors;
 mod matters;
 mod platform;
@@ -37,6 +38,7 @@ use utoipa::OpenApi;
         platform::request_action, platform::approvals, platform::approve, platform::reject,
         platform::end, platform::reactivate, platform::subscription, platform::certificate,
         sessions::list, sessions::end, sessions::change_password, sessions::end_all,
+        exports::request, exports::status, exports::content,
         approvals::request_erasure, approvals::change_role, approvals::unlock, approvals::list, approvals::approve, approvals::reject,
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
         factors::step_up_challenge, factors::list_passkeys, factors::passkey_challenge, factors::add_passkey,
@@ -111,6 +113,8 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/me/totp", post(factors::start).delete(factors::remove))
         .route("/api/v1/me/totp/confirm", post(factors::confirm))
         .route("/api/v1/tenant/erasure", post(approvals::request_erasure))
+        .route("/api/v1/tenant/exports", post(exports::request))
+        .route("/api/v1/tenant/exports/{id}", get(exports::status))
         .route("/api/v1/tenant/two-factor", axum::routing::put(factors::set_policy))
         .route("/api/v1/tenant/upload-policy", get(protection::upload_policy).put(protection::set_upload_policy))
         .route("/api/v1/tenant/network-access", get(protection::network_access).put(protection::set_network_access))
@@ -133,7 +137,8 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
     let streaming = Router::new()
         .route("/api/v1/matters/{id}/documents", post(documents::upload).layer(DefaultBodyLimit::disable()))
         .route("/api/v1/documents/{id}/content", get(documents::content))
-        .route("/api/v1/audit/export", get(audit::export));
+        .route("/api/v1/audit/export", get(audit::export))
+        .route("/api/v1/tenant/exports/{id}/content", get(exports::content));
     bounded
         .merge(streaming)
         .route("/api/v1", get(not_found))

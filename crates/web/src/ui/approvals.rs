@@ -43,6 +43,9 @@ fn describe(a: &SensitiveAction, emails: &std::collections::HashMap<UserId, Stri
         SensitiveAction::EraseTenant => {
             "ERASE ALL OF THE FIRM'S DATA for good (matters, documents, messages, users, audit log)".into()
         }
+        SensitiveAction::ExportTenant { recipient } => format!(
+            "EXPORT ALL OF THE FIRM'S DATA (matters, documents, messages, users, audit log), encrypted to {recipient}"
+        ),
     }
 }
 
