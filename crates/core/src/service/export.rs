@@ -86,6 +86,9 @@ fn document_line(d: &Document) -> serde_json::Value {
     })
 }
 
+/// How long one node may take to write an export before another may take it over.
+const EXPORT_LEASE: time::Duration = time::Duration::hours(6);
+
 impl Portal {
     /// The firm's owner asks for an export of all of the firm's data, encrypted to
     /// `recipient`: a request that a second owner or admin must approve.
@@ -196,15 +199,29 @@ impl Portal {
     pub async fn run_exports(&self) -> Result<ExportReport> {
         let mut report = ExportReport::default();
         let pending = self.read().await?.exports_in_state(ExportState::Pending).await?;
+        // One node writes each export: the others skip it while its lease holds (an export cut
+        // off by a crash is taken up again once the lease has expired).
+        let holder = uuid::Uuid::new_v4().to_string();
         for mut x in pending {
-            match self.write_export(&mut x).await {
-                Ok(()) => report.finished += 1,
+            let lease = format!("export:{}", x.id);
+            if !self.take_lease(&lease, &holder, EXPORT_LEASE).await? {
+                continue;
+            }
+            let outcome = match self.write_export(&mut x).await {
+                Ok(()) => {
+                    report.finished += 1;
+                    Ok(())
+                }
                 Err(e) => {
                     tracing::warn!(export = %x.id, tenant = %x.tenant_id, error = %e, "a tenant export failed");
-                    self.fail_export(x, &e).await?;
                     report.failed += 1;
+                    self.fail_export(x, &e).await
                 }
+            };
+            if let Err(e) = self.release_lease(&lease, &holder).await {
+                tracing::warn!(error = %e, "releasing an export's lease; it expires by itself");
             }
+            outcome?;
         }
         let now = self.clock.now();
         let done = self.read().await?.exports_in_state(ExportState::Done).await?;

@@ -69,6 +69,12 @@ async fn export_and_download(db: Db) {
     // Only owners follow exports.
     assert_eq!(a.get(&format!("/api/v1/tenant/exports/{id}")).await.status, StatusCode::FORBIDDEN);
 
+    // While another node holds the export's lease, this one leaves it alone.
+    let lease = format!("export:{id}");
+    assert!(srv.portal().take_lease(&lease, "another-node", Duration::hours(1)).await.unwrap());
+    let report = srv.portal().run_exports().await.unwrap();
+    assert_eq!((report.finished, report.failed), (0, 0), "{report:?}");
+    srv.portal().release_lease(&lease, "another-node").await.unwrap();
     let report = srv.portal().run_exports().await.unwrap();
     assert_eq!((report.finished, report.failed), (1, 0), "{report:?}");
     let r = o.get(&format!("/api/v1/tenant/exports/{id}")).await;
