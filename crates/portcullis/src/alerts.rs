@@ -210,8 +210,7 @@ pub fn spawn_heartbeat(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let started = clock.now();
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = crate::background::ticker(Duration::ZERO, every);
         let mut seq = 0u64;
         let mut failing = false;
         loop {

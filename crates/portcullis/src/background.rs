@@ -10,6 +10,14 @@ use portcullis_core::service::{AlertChannels, DeliveryReport, Portal};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The clock of a periodic job: first tick after `first`, then every `every`; a tick missed
+/// while the job ran long is delayed, not fired in a burst.
+pub(crate) fn ticker(first: Duration, every: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
 /// A rotation with no sign of life for this long (or never worked) is taken over. Workers give
 /// one after every document and every batch of fields.
 pub fn quiet_after(poll: Duration) -> time::Duration {
@@ -21,8 +29,7 @@ pub fn quiet_after(poll: Duration) -> time::Duration {
 /// off by the abort is resumed later, by this node or another.
 pub fn spawn(portal: Portal, poll: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(poll, poll);
         loop {
             tick.tick().await;
             match portal.resume_tenant_rotations(quiet_after(poll), &RequestMeta::default()).await {
@@ -60,8 +67,7 @@ pub fn spawn(portal: Portal, poll: Duration) -> tokio::task::JoinHandle<()> {
 /// lease runs out, by this node or another (delivery is at least once).
 pub fn spawn_mail(portal: Portal, mailer: Arc<dyn Mailer>, poll: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(poll, poll);
         loop {
             tick.tick().await;
             log_delivery("mail", portal.deliver_mail(&*mailer).await);
@@ -80,8 +86,7 @@ pub fn spawn_lifecycle(
     poll: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(poll, poll);
         loop {
             tick.tick().await;
             match portal.run_lifecycle(&signer, mailer.as_deref()).await {
@@ -146,8 +151,7 @@ pub fn spawn_alerts(
     poll: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(poll, poll);
         loop {
             tick.tick().await;
             let channels = AlertChannels { mailer: mailer.as_deref(), webhook: webhook.as_deref() };
@@ -165,8 +169,7 @@ pub fn spawn_tls_watch(
     node: String,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(Duration::ZERO, Duration::from_secs(24 * 3600));
         loop {
             tick.tick().await;
             metrics::gauge!("portcullis_tls_certificate_expiry_timestamp_seconds")
@@ -190,8 +193,7 @@ pub fn spawn_checkpoints(
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(Duration::ZERO, every);
         loop {
             tick.tick().await;
             match portal.checkpoint_audit(&signer).await {
@@ -214,8 +216,7 @@ pub fn spawn_backups(scheduler: crate::backup::schedule::Scheduler, poll: Durati
         if let Ok(list) = existing(&scheduler.target).await {
             record_newest(&list);
         }
-        let mut tick = tokio::time::interval(poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(Duration::ZERO, poll);
         loop {
             tick.tick().await;
             // Erasures reach the backups within a poll, whether or not a backup is due.
