@@ -424,7 +424,7 @@ async fn scheduled(
 async fn erasure_reaches_every_backup(db: Db) {
     let (_keys, key, target, srv) = scheduled(db, |cfg| cfg.lifecycle_poll_secs = 3600).await;
     // The scheduler makes today's backup at once; wait for it so it is out of the way.
-    crate::support::wait_until("the first scheduled backup", || target.join("backups").exists()).await;
+    crate::support::wait_until("the first scheduled backup", || async { target.join("backups").exists() }).await;
     srv.tenant("acme").await;
     let (beta, _) = srv.tenant("beta").await;
     srv.user(beta, "admin@beta.example", "admin").await;
@@ -438,10 +438,9 @@ async fn erasure_reaches_every_backup(db: Db) {
         }
     }
     let (data, url) = (srv.dir.path(), srv.db_url());
-    crate::support::wait_until("the scheduled backup to finish", || {
-        sql_column_blocking(&url, "SELECT action FROM audit_events WHERE action = 'backup.create'")
-    })
-    .await;
+    let made = "SELECT action FROM audit_events WHERE action = 'backup.create'";
+    crate::support::wait_until("the scheduled backup to finish", || async { !sql_column(&url, made).await.is_empty() })
+        .await;
     let older = made_id(&ok(&cli(data, Some(&url), &target, &key.recipient, &["backup", "create"])));
     assert!(target.join(format!("keyring/{beta}.age")).exists());
 
@@ -463,7 +462,7 @@ async fn erasure_reaches_every_backup(db: Db) {
 
     // The server's backup loop carries it to the target within a poll.
     let keyring = target.join(format!("keyring/{beta}.age"));
-    crate::support::wait_until("the erasure to reach the backup target", || !keyring.exists()).await;
+    crate::support::wait_until("the erasure to reach the backup target", || async { !keyring.exists() }).await;
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(target.join(format!("erasures/{beta}.json"))).unwrap()).unwrap();
     assert!(record.to_string().contains(&beta.to_string()), "{record}");
@@ -480,17 +479,6 @@ async fn erasure_reaches_every_backup(db: Db) {
     assert!(ledger.iter().all(|n| !n.contains('@')), "no address of the erased firm's owners: {ledger:?}");
     dest.drop_db().await;
     srv.stop().await;
-}
-
-/// A blocking look at a column, for [`crate::support::wait_until`]'s synchronous checks.
-fn sql_column_blocking(url: &str, q: &'static str) -> bool {
-    let url = url.to_string();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        !rt.block_on(sql_column(&url, q)).is_empty()
-    })
-    .join()
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

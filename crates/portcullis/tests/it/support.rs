@@ -172,9 +172,9 @@ pub async fn raw_request(srv: &portcullis_testkit::TestServer, from: &str, reque
 }
 
 /// Wait (up to 60 s, checking every 100 ms) until `done` holds; fail naming `what` otherwise.
-pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !done() {
+    while !done().await {
         assert!(std::time::Instant::now() < deadline, "waited a minute for {what}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
