@@ -557,6 +557,29 @@ pub fn export_matter(reach: &MatterListGrant, matter: MatterId, actor: UserId) -
     Ok(MatterGrant { tenant_id: reach.tenant_id, matter_id: matter, actor, permission: Permission::ReadDocument })
 }
 
+/// What an import of an export archive into a new firm may write: the firm's matters and
+/// everything in them. Only the command line imports (the machine's holder, who also holds the
+/// archive's identity); the new firm does not exist yet, so no user of it can ask.
+pub fn import_reach(p: &Principal, new_tenant: TenantId) -> Result<TenantGrant> {
+    if p.via != Via::Cli {
+        return Err(Error::Forbidden("import a firm (only from the command line)".into()));
+    }
+    Ok(TenantGrant { tenant_id: new_tenant, actor: p.user_id, permission: Permission::CreateMatter })
+}
+
+/// One matter's share of an import (see [`import_reach`]).
+pub fn import_matter(reach: &TenantGrant, matter: MatterId) -> Result<MatterGrant> {
+    if reach.permission != Permission::CreateMatter {
+        return Err(Error::internal("an import's matter grant needs the import's reach"));
+    }
+    Ok(MatterGrant {
+        tenant_id: reach.tenant_id,
+        matter_id: matter,
+        actor: reach.actor,
+        permission: Permission::UploadDocument,
+    })
+}
+
 /// Which role a user may be created with. Owners come only with their tenant; admin rights are
 /// granted to an existing user with a second person's approval, except from the command line
 /// (the machine's holder), so a one-owner firm can get its second admin.

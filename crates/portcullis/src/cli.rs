@@ -233,6 +233,19 @@ enum TenantCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Import a firm's export archive into a new tenant (see docs/export.md). Everything is
+    /// checked before the import commits; a refused archive leaves nothing behind.
+    Import {
+        /// The export archive (`.age`), as the firm's owner downloaded it.
+        archive: PathBuf,
+        /// The age identity file (`AGE-SECRET-KEY-1...`) the export was encrypted to; it must
+        /// not be readable by other users.
+        #[arg(long)]
+        identity: PathBuf,
+        /// The new tenant's name.
+        #[arg(long)]
+        name: String,
+    },
     /// Check an erasure certificate offline with the signing key's public half.
     VerifyCertificate {
         file: PathBuf,
@@ -325,6 +338,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tenant { command: TenantCommand::Certificate { name, out } } => {
             crate::lifecycle_cli::certificate(&cfg, clock, &name, out.as_deref()).await
+        }
+        Command::Tenant { command: TenantCommand::Import { archive, identity, name } } => {
+            crate::lifecycle_cli::import(&cfg, clock, &archive, &identity, &name).await
         }
         Command::Tenant { command: TenantCommand::VerifyCertificate { file, public_key } } => {
             crate::lifecycle_cli::verify(&cfg, &file, public_key.as_deref())

@@ -1,5 +1,6 @@
-//! `portcullis tenant end|reactivate|status|certificate|verify-certificate`: the subscription
-//! lifecycle on the command line, run against the database like the other tenant commands.
+//! `portcullis tenant end|reactivate|status|certificate|verify-certificate|import`: the
+//! subscription lifecycle and a firm's move between installations on the command line, run
+//! against the database like the other tenant commands.
 
 use crate::config::Config;
 use crate::server;
@@ -109,5 +110,48 @@ pub fn verify(cfg: &Config, file: &Path, public_key: Option<&Path>) -> anyhow::R
         field("reason"),
         field("finished_at")
     );
+    Ok(())
+}
+
+/// `portcullis tenant import`: a firm's export archive, opened with the identity it was
+/// encrypted to, into a new tenant named `name` (see `service::import`). Prints what was made
+/// and every imported user's one-time set-password link.
+pub async fn import(
+    cfg: &Config,
+    clock: Arc<dyn Clock>,
+    archive: &Path,
+    identity: &Path,
+    name: &str,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use secrecy::ExposeSecret;
+    let identity = crate::backup::identity(identity)?;
+    let file = std::fs::File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
+    let size = file.metadata().with_context(|| format!("reading {}", archive.display()))?.len();
+    let bar = crate::backup::progress::bytes(true, "importing", size);
+    let input = bar.wrap_read(file);
+    let (portal, store) = server::portal(cfg, clock).await?;
+    let cli = portcullis_core::service::cli_principal(portcullis_core::ids::TenantId::new());
+    let meta = portcullis_core::audit::RequestMeta::default();
+    let done = portal.import_tenant(&cli, name, input, identity, &meta).await;
+    store.close().await;
+    bar.finish_and_clear();
+    let r = done.map_err(|e| match e {
+        portcullis_core::Error::Internal(d) => anyhow::anyhow!("import refused, nothing imported: internal error: {d}"),
+        other => anyhow::anyhow!("import refused, nothing imported: {}", other.public_message()),
+    })?;
+    println!(
+        "tenant {} imported: {} (from {} {}, export {})",
+        r.name, r.tenant_id, r.source_name, r.source_tenant_id, r.export_id
+    );
+    println!(
+        "users: {}, matters: {}, documents: {} ({} bytes), messages: {}, audit events replayed: {}",
+        r.users, r.matters, r.documents, r.document_bytes, r.messages, r.audit_events
+    );
+    let days = portcullis_core::service::IMPORT_LINK_TTL.whole_days();
+    println!("one-time set-password links (valid {days} days; hand each only to its user):");
+    for l in &r.links {
+        println!("{}\t{}\t{}", l.email, l.role.as_str(), l.link.expose_secret());
+    }
     Ok(())
 }

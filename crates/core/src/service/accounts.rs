@@ -132,6 +132,21 @@ impl Portal {
         Ok((tenant_id, link))
     }
 
+    /// Refuse a name a firm has, or an erased firm had: the names of destroyed firms stay
+    /// reserved, so a new firm never passes for an old one (in mail, certificates or the
+    /// ledger the backups re-apply).
+    pub(super) async fn check_new_tenant_name(&self, tx: &mut dyn Tx, name: &str) -> Result<()> {
+        if tx.tenant_by_name(name).await?.is_some() {
+            return Err(Error::Conflict(format!("A tenant named {name:?}").into()));
+        }
+        if tx.erasure_by_name(name).await?.is_some() {
+            return Err(Error::Conflict(
+                format!("An erased tenant named {name:?} (names of erased firms are not used again)").into(),
+            ));
+        }
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn insert_tenant(
         &self,
@@ -143,16 +158,7 @@ impl Portal {
         by: Actor,
         meta: &RequestMeta,
     ) -> Result<(TenantId, UserId)> {
-        if tx.tenant_by_name(name).await?.is_some() {
-            return Err(Error::Conflict(format!("A tenant named {name:?}").into()));
-        }
-        // The names of destroyed firms stay reserved, so a new firm never passes for an old one
-        // (in mail, certificates or the ledger the backups re-apply).
-        if tx.erasure_by_name(name).await?.is_some() {
-            return Err(Error::Conflict(
-                format!("An erased tenant named {name:?} (names of erased firms are not used again)").into(),
-            ));
-        }
+        self.check_new_tenant_name(tx, name).await?;
         let now = self.clock.now();
         let tenant = Tenant {
             id: TenantId::new(),

@@ -11,7 +11,7 @@
 //! is what makes erasure reach every backup.
 
 mod keyring;
-mod progress;
+pub(crate) mod progress;
 mod restore;
 pub mod schedule;
 pub mod target;

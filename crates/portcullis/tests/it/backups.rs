@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// An age key pair for a test: the identity file (0600) and the recipient.
-struct AgeKey {
-    file: PathBuf,
-    recipient: String,
+pub(crate) struct AgeKey {
+    pub(crate) file: PathBuf,
+    pub(crate) recipient: String,
 }
 
-fn age_key(dir: &Path, name: &str) -> AgeKey {
+pub(crate) fn age_key(dir: &Path, name: &str) -> AgeKey {
     use age::secrecy::ExposeSecret;
     let id = age::x25519::Identity::generate();
     let file = dir.join(name);
@@ -39,12 +39,12 @@ fn cli(data: &Path, db: Option<&str>, target: &Path, recipient: &str, args: &[&s
     c.args(args).output().unwrap()
 }
 
-fn ok(o: &Output) -> String {
+pub(crate) fn ok(o: &Output) -> String {
     assert!(o.status.success(), "failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn refused(o: &Output, says: &str) {
+pub(crate) fn refused(o: &Output, says: &str) {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains(says), "expected a refusal saying {says:?}; got: {err}");
 }
@@ -71,7 +71,7 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 /// A matter of `owner`'s firm and its documents: name -> bytes.
-async fn documents(c: &Client) -> BTreeMap<String, Vec<u8>> {
+pub(crate) async fn documents(c: &Client) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for m in c.get("/api/v1/matters").await.json()["items"].as_array().unwrap() {
         let id = m["id"].as_str().unwrap();

@@ -10,7 +10,7 @@ use crate::support::sql_column;
 use portcullis_core::archive;
 use portcullis_core::clock::Clock;
 use portcullis_core::service::EXPORT_LABEL;
-use portcullis_testkit::{Db, totp_code};
+use portcullis_testkit::{Client, Db, totp_code};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -164,4 +164,19 @@ async fn export_and_download_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_and_download_postgres() {
     export_and_download(Db::Postgres).await;
+}
+
+/// The archive of an export of the owner `o`'s firm to `recipient`, approved by `a` and
+/// written by one run of the export job (the owner's step-up must still be fresh).
+pub(crate) async fn exported(srv: &portcullis_testkit::TestServer, o: &Client, a: &Client, recipient: &str) -> Vec<u8> {
+    let r = o.post("/api/v1/tenant/exports", json!({"recipient": recipient})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = a.post(&format!("/api/v1/approvals/{id}/approve"), json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let report = srv.portal().run_exports().await.unwrap();
+    assert_eq!((report.finished, report.failed), (1, 0), "{report:?}");
+    let r = o.get(&format!("/api/v1/tenant/exports/{id}/content")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.body.to_vec()
 }

@@ -16,6 +16,7 @@ mod encryption;
 mod erasure;
 mod export;
 mod four_eyes;
+mod import;
 mod intrusion;
 mod isolation;
 mod keys;
