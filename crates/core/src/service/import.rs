@@ -263,6 +263,9 @@ struct PendingDocument {
     stored: bool,
 }
 
+/// A user on an imported matter's list: who, as what, since when.
+type Member = (UserId, Role, OffsetDateTime);
+
 /// The new firm as it is being built.
 struct Building {
     grant: TenantGrant,
@@ -275,7 +278,7 @@ struct Building {
     users: HashMap<String, User>,
     user_order: Vec<String>,
     /// Old id, the new matter, its members.
-    matters: Vec<(String, Matter, Vec<(UserId, Role, OffsetDateTime)>)>,
+    matters: Vec<(String, Matter, Vec<Member>)>,
     matter_ids: HashMap<String, MatterId>,
     documents: HashMap<String, PendingDocument>,
     document_order: Vec<String>,

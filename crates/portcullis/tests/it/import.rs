@@ -80,7 +80,7 @@ async fn matters(c: &Client) -> BTreeSet<(String, String, bool, Vec<String>)> {
 /// bytes are `content`, listed in `documents.jsonl` with SHA-256 `listed_sha256`.
 fn crafted(recipient: &str, content: &[u8], listed_sha256: &str) -> Vec<u8> {
     let recipient: age::x25519::Recipient = recipient.parse().unwrap();
-    let mut w = ArchiveWriter::new(&recipient, EXPORT_LABEL, time::OffsetDateTime::now_utc()).unwrap();
+    let mut w = ArchiveWriter::new(&recipient, EXPORT_LABEL, time::OffsetDateTime::UNIX_EPOCH).unwrap();
     let (t, u, m, d) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     let at = "2026-01-02 03:04:05";
     let lines = [
