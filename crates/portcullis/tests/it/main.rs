@@ -11,6 +11,7 @@ mod audit_search;
 mod backups;
 mod browser;
 mod cli;
+mod console;
 mod dlp;
 mod encryption;
 mod erasure;

@@ -5,6 +5,7 @@
 mod approvals;
 mod pages;
 mod passkeys;
+mod platform;
 mod protection;
 mod security;
 
@@ -57,6 +58,12 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/users", get(pages::users).post(pages::create_user))
         .route("/static/app.css", get(pages::css))
+        .route("/platform", get(platform::home))
+        .route("/platform/login", get(platform::login_form).post(platform::login))
+        .route("/platform/logout", post(platform::logout))
+        .route("/platform/tenants/{name}", get(platform::tenant))
+        .route("/platform/tenants/{name}/end", post(platform::end))
+        .route("/platform/tenants/{name}/reactivate", post(platform::reactivate))
         .layer(timeout);
     let streaming = Router::new()
         .route("/matters/{id}/documents", post(pages::upload).layer(DefaultBodyLimit::disable()))
