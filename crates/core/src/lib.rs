@@ -8,6 +8,7 @@ pub mod audit;
 pub mod authn;
 pub mod clock;
 pub mod crypto;
+pub mod disclosure;
 pub mod dlp;
 pub mod error;
 pub mod ids;

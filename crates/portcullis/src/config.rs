@@ -94,6 +94,19 @@ pub struct Config {
     /// This node's name in alerts and heartbeats (letters, digits, `.`, `_`, `-`); default: the
     /// machine's host name.
     pub node_id: Option<String>,
+    /// Where vulnerability finders report, for `security.txt` (RFC 9116): `mailto:`, `https://`
+    /// or `tel:` URIs, most preferred first (a TOML list, or comma-separated in the
+    /// environment). Default: `mailto:` each of `alert_email_to`; with neither, no file.
+    #[serde(deserialize_with = "list_or_csv", default)]
+    pub security_contact: Vec<String>,
+    /// The vulnerability disclosure policy's `https://` address, for `security.txt`.
+    pub security_policy_url: Option<String>,
+    /// Languages reports may be written in, for `security.txt` (default `en`).
+    #[serde(deserialize_with = "list_or_csv", default = "default_languages")]
+    pub security_languages: Vec<String>,
+    /// A fixed `Expires:` for `security.txt` (RFC 3339, e.g. `2027-06-30T00:00:00Z`), kept up to
+    /// date by the operator; default: 180 days after each time it is served.
+    pub security_txt_expires: Option<String>,
     /// Operators' addresses for security alerts (a TOML list, or comma-separated in the
     /// environment). Needs `smtp_url`.
     #[serde(deserialize_with = "list_or_csv", default)]
@@ -227,6 +240,10 @@ pub struct Config {
 }
 
 /// A list from TOML, or a comma-separated string (as an environment variable gives it).
+fn default_languages() -> Vec<String> {
+    vec!["en".into()]
+}
+
 fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -315,6 +332,10 @@ impl Default for Config {
             metrics_token_file: None,
             metrics_listen: None,
             node_id: None,
+            security_contact: Vec::new(),
+            security_policy_url: None,
+            security_languages: default_languages(),
+            security_txt_expires: None,
             alert_email_to: Vec::new(),
             alert_webhook_url: None,
             alert_webhook_secret_file: None,
@@ -410,6 +431,49 @@ impl Config {
     }
 }
 
+impl Config {
+    /// What `security.txt` says, checked: every contact a URI of an allowed kind, the policy an
+    /// `https://` address, the languages tags, the expiry a time.
+    pub fn disclosure(&self) -> anyhow::Result<portcullis_core::disclosure::DisclosureSettings> {
+        use portcullis_core::disclosure::{check_contact, check_language, check_policy};
+        let contacts = if self.security_contact.is_empty() {
+            self.alert_email_to.iter().map(|a| format!("mailto:{}", a.trim())).collect()
+        } else {
+            self.security_contact.iter().map(|c| c.trim().to_string()).collect::<Vec<_>>()
+        };
+        for c in &contacts {
+            check_contact(c)
+                .map_err(|_| anyhow::anyhow!("key `security_contact`: {c:?} is not a mailto:, https:// or tel: URI"))?;
+        }
+        if let Some(p) = &self.security_policy_url {
+            check_policy(p)
+                .map_err(|_| anyhow::anyhow!("key `security_policy_url`: {p:?} is not an https:// address"))?;
+        }
+        for l in &self.security_languages {
+            check_language(l.trim())
+                .map_err(|_| anyhow::anyhow!("key `security_languages`: {l:?} is not a language tag"))?;
+        }
+        let expires = match &self.security_txt_expires {
+            Some(t) => {
+                Some(time::OffsetDateTime::parse(t.trim(), &time::format_description::well_known::Rfc3339).map_err(
+                    |_| {
+                        anyhow::anyhow!(
+                            "key `security_txt_expires`: {t:?} is not an RFC 3339 time (2027-06-30T00:00:00Z)"
+                        )
+                    },
+                )?)
+            }
+            None => None,
+        };
+        Ok(portcullis_core::disclosure::DisclosureSettings {
+            contacts,
+            policy: self.security_policy_url.clone(),
+            languages: self.security_languages.iter().map(|l| l.trim().to_string()).collect(),
+            expires,
+        })
+    }
+}
+
 /// Keys the environment may set.
 const KEYS: &[&str] = &[
     "data",
@@ -448,6 +512,10 @@ const KEYS: &[&str] = &[
     "metrics_token_file",
     "metrics_listen",
     "node_id",
+    "security_contact",
+    "security_policy_url",
+    "security_languages",
+    "security_txt_expires",
     "alert_email_to",
     "alert_webhook_url",
     "alert_webhook_secret_file",
@@ -728,6 +796,7 @@ impl Config {
         {
             bail!("key `node_id`: {n:?} must be 1 to 100 letters, digits, dots, dashes or underscores");
         }
+        self.disclosure()?;
         for to in &self.alert_email_to {
             crate::mail::parse_from(to)
                 .map_err(|_| anyhow::anyhow!("key `alert_email_to`: {to:?} is not a mailbox"))?;

@@ -40,6 +40,7 @@ async fn portal_at(cfg: &Config, clock: Arc<dyn Clock>, public_url: String) -> a
         alerts: alert_settings(cfg),
         intrusion: intrusion_settings(cfg),
         lifecycle: cfg.lifecycle()?,
+        disclosure: cfg.disclosure()?,
     };
     // A new master key may be made only for a database that holds no wrapped keys yet.
     let fresh = {

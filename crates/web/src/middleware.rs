@@ -47,18 +47,32 @@ async fn drop_client_request_id(mut req: axum::extract::Request) -> axum::extrac
     req
 }
 
+/// `/.well-known/security.txt` (RFC 9116): where to report a vulnerability. Open to anyone, like
+/// the probes; absent (404) until a contact is configured.
+async fn security_txt(axum::extract::State(s): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match s.portal.security_txt() {
+        Some(txt) => ([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], txt).into_response(),
+        None => (StatusCode::NOT_FOUND, "no security contact is configured").into_response(),
+    }
+}
+
 /// `/healthz`: the process answers. `/readyz`: the database and blob store answer too.
 pub fn probe_routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(|| async { "ok" })).route(
-        "/readyz",
-        get(|axum::extract::State(s): axum::extract::State<AppState>| async move {
-            match s.portal.ready().await {
-                Ok(()) => (StatusCode::OK, "ready"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "not ready");
-                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    Router::new()
+        .route("/.well-known/security.txt", get(security_txt))
+        .route("/security.txt", get(|| async { axum::response::Redirect::permanent("/.well-known/security.txt") }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|axum::extract::State(s): axum::extract::State<AppState>| async move {
+                match s.portal.ready().await {
+                    Ok(()) => (StatusCode::OK, "ready"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "not ready");
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                    }
                 }
-            }
-        }),
-    )
+            }),
+        )
 }

@@ -90,6 +90,8 @@ pub struct Settings {
     pub intrusion: IntrusionSettings,
     /// Retention after a subscription ends, and the notices before destruction.
     pub lifecycle: LifecycleSettings,
+    /// What `security.txt` tells vulnerability finders.
+    pub disclosure: crate::disclosure::DisclosureSettings,
 }
 
 impl Default for Settings {
@@ -104,6 +106,7 @@ impl Default for Settings {
             alerts: AlertSettings::default(),
             intrusion: IntrusionSettings::default(),
             lifecycle: LifecycleSettings::default(),
+            disclosure: crate::disclosure::DisclosureSettings::default(),
         }
     }
 }
@@ -144,6 +147,11 @@ impl Portal {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// This service's `security.txt` (RFC 9116), or `None` when no contact is configured.
+    pub fn security_txt(&self) -> Option<String> {
+        crate::disclosure::security_txt(&self.settings.disclosure, &self.settings.public_url, self.clock.now())
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {

@@ -12,6 +12,7 @@ mod backups;
 mod browser;
 mod cli;
 mod console;
+mod disclosure;
 mod dlp;
 mod encryption;
 mod erasure;
