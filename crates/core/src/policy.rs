@@ -569,7 +569,9 @@ pub fn import_reach(p: &Principal, new_tenant: TenantId) -> Result<TenantGrant> 
 
 /// One matter's share of an import (see [`import_reach`]).
 pub fn import_matter(reach: &TenantGrant, matter: MatterId) -> Result<MatterGrant> {
-    if reach.permission != Permission::CreateMatter {
+    // Only the command line's reach (its actor is the nil id no user has) opens matters this
+    // way; a user's grant to create matters does not.
+    if reach.permission != Permission::CreateMatter || !reach.actor.as_uuid().is_nil() {
         return Err(Error::internal("an import's matter grant needs the import's reach"));
     }
     Ok(MatterGrant {
@@ -779,6 +781,19 @@ mod tests {
             via,
             second_factor: SecondFactor::default(),
         }
+    }
+
+    #[test]
+    fn only_the_command_line_imports_a_firm() {
+        let owner = principal(Role::Owner, session());
+        let new = TenantId::new();
+        assert!(matches!(import_reach(&owner, new), Err(Error::Forbidden(_))));
+        let cli = Principal { user_id: UserId::from_uuid(uuid::Uuid::nil()), ..principal(Role::Owner, Via::Cli) };
+        let reach = import_reach(&cli, new).unwrap();
+        assert_eq!(import_matter(&reach, MatterId::new()).unwrap().tenant_id(), new);
+        // A user's own grant to create matters opens no matter through the import's door.
+        let mine = authorize_tenant(&owner, Permission::CreateMatter).unwrap();
+        assert!(import_matter(&mine, MatterId::new()).is_err());
     }
 
     #[test]

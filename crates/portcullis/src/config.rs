@@ -683,6 +683,8 @@ impl Config {
             }
         }
         self.validate_alerts()?;
+        // After the alert mailboxes: the contact may fall back to the first of them.
+        self.disclosure()?;
         self.validate_backups()?;
         self.protect().map(|_| ())
     }
@@ -796,7 +798,6 @@ impl Config {
         {
             bail!("key `node_id`: {n:?} must be 1 to 100 letters, digits, dots, dashes or underscores");
         }
-        self.disclosure()?;
         for to in &self.alert_email_to {
             crate::mail::parse_from(to)
                 .map_err(|_| anyhow::anyhow!("key `alert_email_to`: {to:?} is not a mailbox"))?;
