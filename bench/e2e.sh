@@ -72,6 +72,9 @@ esac
 up="$("${c[@]}" "${auth[@]}" -X POST -T "$work/doc.bin" -H 'content-type: application/octet-stream' \
     -o "$work/up.json" -w '%{time_total}' "$base/api/v1/matters/$matter/documents?name=doc.${DOC_KIND:-png}")"
 doc="$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["id"])' "$work/up.json")"
+# Peak RSS so far (start and upload), to tell the two phases apart.
+peak_kib() { awk '/VmHWM/{print $2}' "/proc/$server_pid/status"; }
+rss_up_kib="$(peak_kib)"
 perf_pid=""
 if [[ -n "${PERF_OUT:-}" ]]; then
     if [[ "${PERF_SCOPE:-server}" == system ]]; then
@@ -96,7 +99,7 @@ fi
 "${c[@]}" "${auth[@]}" -o "$work/back.bin" "$base/api/v1/documents/$doc/content"
 cmp -s "$work/doc.bin" "$work/back.bin" || { echo "downloaded bytes differ" >&2; exit 1; }
 rm -f -- "$work/back.bin"
-rss_kib="$(awk '/VmHWM/{print $2}' "/proc/$server_pid/status")"
+rss_kib="$(peak_kib)"
 
 # nginx with the same certificate, TLS 1.2 and 1.3, serving the same file.
 port="$(free_port)"
@@ -134,4 +137,4 @@ echo "document: $size_mib MiB (${DOC_KIND:-png}), HTTPS on loopback, curl as the
 echo "portcullis upload   : ${up}s ($(mib_s "$up") MiB/s)"
 echo "portcullis download : ${down}s ($(mib_s "$down") MiB/s), server CPU $(python3 -c "print(f'{$cpu1 - $cpu0:.2f}')")s"
 echo "nginx download       : ${ngx}s ($(mib_s "$ngx") MiB/s)"
-echo "portcullis peak RSS  : $((rss_kib / 1024)) MiB"
+echo "portcullis peak RSS  : $((rss_kib / 1024)) MiB ($((rss_up_kib / 1024)) MiB by the end of the upload)"
