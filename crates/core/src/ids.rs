@@ -79,6 +79,8 @@ id_type!(
     BlockId,
     /// Something intrusion or anomaly detection noticed.
     DetectionId,
+    /// A security incident (a vulnerability or breach report and its handling).
+    IncidentId,
 );
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod disclosure;
 pub mod dlp;
 pub mod error;
 pub mod ids;
+pub mod incidents;
 pub mod inspect;
 pub mod model;
 pub mod net;

@@ -752,6 +752,8 @@ pub enum MailKind {
     SubscriptionEnded,
     /// The firm's data will be destroyed on a date (to its owners; see `retention_notice_days`).
     RetentionNotice,
+    /// A confirmed breach touched the firm's data (to its owners and admins).
+    BreachNotice,
 }
 
 impl MailKind {
@@ -761,6 +763,7 @@ impl MailKind {
             MailKind::SecurityAlert => "security_alert",
             MailKind::SubscriptionEnded => "subscription_ended",
             MailKind::RetentionNotice => "retention_notice",
+            MailKind::BreachNotice => "breach_notice",
         }
     }
     pub fn parse(s: &str) -> crate::Result<Self> {
@@ -769,6 +772,7 @@ impl MailKind {
             "security_alert" => Ok(MailKind::SecurityAlert),
             "subscription_ended" => Ok(MailKind::SubscriptionEnded),
             "retention_notice" => Ok(MailKind::RetentionNotice),
+            "breach_notice" => Ok(MailKind::BreachNotice),
             other => Err(crate::Error::internal(format!("unknown mail kind {other:?}"))),
         }
     }
@@ -839,6 +843,7 @@ macro_rules! stored_enum {
         }
     };
 }
+pub(crate) use stored_enum;
 
 stored_enum! {
     /// What a security alert is about.
@@ -866,6 +871,10 @@ stored_enum! {
         CsrfFailures = "csrf_failures",
         /// A user downloaded far more than their baseline; their downloads are paused.
         Exfiltration = "exfiltration",
+        /// A vulnerability or breach report arrived.
+        IncidentReported = "incident_reported",
+        /// An incident was not triaged by its target time.
+        IncidentTriageOverdue = "incident_triage_overdue",
     }
 }
 

@@ -679,6 +679,11 @@ pub fn creator_membership(grant: &TenantGrant, matter: MatterId) -> Result<Matte
 pub enum PlatformPermission {
     /// See whether the system is healthy.
     ViewHealth,
+    /// See security incidents (reports, timelines, breach scopes).
+    ViewIncidents,
+    /// Work incidents: triage, assign, note, move on, scope a breach and notify the firms it
+    /// touched.
+    ManageIncidents,
     /// See the tenant directory: names and counts.
     ViewTenants,
     /// Create tenants (subscriptions).
@@ -732,8 +737,10 @@ pub fn authorize_platform(op: &OperatorPrincipal, perm: PlatformPermission, now:
         PlatformPermission::ViewHealth
         | PlatformPermission::ViewTenants
         | PlatformPermission::ReadPlatformAudit
-        | PlatformPermission::ViewSecurity => has(OperatorRole::Support) || privileged,
+        | PlatformPermission::ViewSecurity
+        | PlatformPermission::ViewIncidents => has(OperatorRole::Support) || privileged,
         PlatformPermission::ManageSubscriptions
+        | PlatformPermission::ManageIncidents
         | PlatformPermission::ApprovePlatformActions
         | PlatformPermission::LiftSourceBlocks => privileged,
     };

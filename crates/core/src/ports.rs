@@ -8,9 +8,11 @@ use crate::audit::search::AuditFilter;
 use crate::audit::{AuditCheckpoint, ChainStatus, NewEvent, StoredEvent};
 use crate::authn::lockout::Lock;
 use crate::error::Result;
+use crate::ids::IncidentId;
 use crate::ids::{
     AlertId, ApprovalId, BlockId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
 };
+use crate::incidents::{BreachNotice, IncidentRecord};
 use crate::model::{
     Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
     Detection, Document, DocumentFlag, ErasureRecord, ExportState, FlagState, KeyPurpose, KeyRotation, KnownDevice,
@@ -563,6 +565,30 @@ pub trait Tx: Send {
     async fn audit_checkpoints(&mut self, chain: &str) -> Result<Vec<AuditCheckpoint>>;
     /// Every chain's length and checkpoint coverage, from the chain heads (no event scan).
     async fn audit_chain_status(&mut self) -> Result<Vec<ChainStatus>>;
+    /// Events of every tenant chain (never the platform's) with `from <= at < to`, ordered by
+    /// (at, chain, seq) and after `after` in that order, at most `limit`: breach scoping reads
+    /// a window page by page.
+    async fn audit_window(
+        &mut self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<(OffsetDateTime, String, i64)>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>>;
+
+    // Incidents.
+    async fn insert_incident(&mut self, i: &IncidentRecord) -> Result<()>;
+    async fn incident(&mut self, id: IncidentId) -> Result<Option<IncidentRecord>>;
+    /// Newest first.
+    async fn list_incidents(&mut self, limit: i64) -> Result<Vec<IncidentRecord>>;
+    /// Store `i` if the stored version is still `i.version - 1`; false if someone else changed
+    /// it first.
+    async fn update_incident(&mut self, i: &IncidentRecord) -> Result<bool>;
+    /// Incidents still `reported` past their triage target and not alerted yet.
+    async fn triage_overdue(&mut self, now: OffsetDateTime) -> Result<Vec<IncidentRecord>>;
+    async fn insert_breach_notice(&mut self, n: &BreachNotice, tenant: TenantId) -> Result<()>;
+    /// A firm's breach notices since `since`, newest first.
+    async fn breach_notices(&mut self, tenant: TenantId, since: OffsetDateTime) -> Result<Vec<BreachNotice>>;
 }
 
 /// A stream of bytes, as documents travel.

@@ -25,8 +25,9 @@ pub fn quiet_after(poll: Duration) -> time::Duration {
     time::Duration::try_from(quiet).unwrap_or(time::Duration::minutes(2))
 }
 
-/// Look every `poll` (the first time one `poll` after start) for rotations to resume, until the task is aborted (at shutdown). A run cut
-/// off by the abort is resumed later, by this node or another.
+/// Look every `poll` (the first time one `poll` after start) for rotations to resume, operators
+/// whose vetting lapsed and incidents past their triage target, until the task is aborted (at
+/// shutdown). A run cut off by the abort is resumed later, by this node or another.
 pub fn spawn(portal: Portal, poll: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = ticker(poll, poll);
@@ -57,6 +58,11 @@ pub fn spawn(portal: Portal, poll: Duration) -> tokio::task::JoinHandle<()> {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(suspended = n, "privileged operator roles suspended: vetting lapsed"),
                 Err(e) => tracing::warn!(error = %e, "checking operators' vetting failed; trying again later"),
+            }
+            match portal.check_incident_targets().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(incidents = n, "incidents missed their triage target; alerted"),
+                Err(e) => tracing::warn!(error = %e, "checking incidents' target times failed; trying again later"),
             }
         }
     })

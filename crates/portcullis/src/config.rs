@@ -160,6 +160,11 @@ pub struct Config {
     /// Sign-in attempts per minute per firm and email address, from anywhere; 0: off.
     pub rate_limit_sign_in_per_minute: u32,
     pub rate_limit_sign_in_burst: u32,
+    /// Public vulnerability and breach reports per minute per client IP; 0: off.
+    pub rate_limit_report_per_minute: u32,
+    pub rate_limit_report_burst: u32,
+    /// A new incident is to be triaged within this many minutes; a miss raises an alert.
+    pub incident_triage_minutes: u32,
     /// Requests in progress on this node beyond which new ones get 503 at once (load shedding).
     pub max_in_flight_requests: usize,
     /// Requests without credentials in progress from one source (429 beyond).
@@ -358,6 +363,9 @@ impl Default for Config {
             rate_limit_tenant_burst: 1000,
             rate_limit_sign_in_per_minute: 10,
             rate_limit_sign_in_burst: 10,
+            rate_limit_report_per_minute: 1,
+            rate_limit_report_burst: 5,
+            incident_triage_minutes: 60,
             max_in_flight_requests: 512,
             max_in_flight_per_ip: 64,
             max_connections: 10_000,
@@ -538,6 +546,9 @@ const KEYS: &[&str] = &[
     "rate_limit_tenant_burst",
     "rate_limit_sign_in_per_minute",
     "rate_limit_sign_in_burst",
+    "rate_limit_report_per_minute",
+    "rate_limit_report_burst",
+    "incident_triage_minutes",
     "max_in_flight_requests",
     "max_in_flight_per_ip",
     "max_connections",
@@ -682,6 +693,9 @@ impl Config {
                 );
             }
         }
+        if !(1..=10_080).contains(&self.incident_triage_minutes) {
+            bail!("key `incident_triage_minutes`: must be from 1 to 10080 (a week)");
+        }
         self.validate_alerts()?;
         // After the alert mailboxes: the contact may fall back to the first of them.
         self.disclosure()?;
@@ -774,6 +788,7 @@ impl Config {
             per_account: rate("rate_limit_account", self.rate_limit_account_per_minute, self.rate_limit_account_burst)?,
             per_tenant: rate("rate_limit_tenant", self.rate_limit_tenant_per_minute, self.rate_limit_tenant_burst)?,
             sign_in: rate("rate_limit_sign_in", self.rate_limit_sign_in_per_minute, self.rate_limit_sign_in_burst)?,
+            reports: rate("rate_limit_report", self.rate_limit_report_per_minute, self.rate_limit_report_burst)?,
             max_in_flight: self.max_in_flight_requests,
             max_in_flight_per_ip: self.max_in_flight_per_ip,
             waf: WafSettings {

@@ -41,6 +41,7 @@ async fn portal_at(cfg: &Config, clock: Arc<dyn Clock>, public_url: String) -> a
         intrusion: intrusion_settings(cfg),
         lifecycle: cfg.lifecycle()?,
         disclosure: cfg.disclosure()?,
+        incident_triage: time::Duration::minutes(i64::from(cfg.incident_triage_minutes)),
     };
     // A new master key may be made only for a database that holds no wrapped keys yet.
     let fresh = {

@@ -33,6 +33,7 @@ const COMMON: &[Embedded] = &[
     (20, "intrusion", include_str!("../migrations/common/0020_intrusion.sql")),
     (21, "backups", include_str!("../migrations/common/0021_backups.sql")),
     (23, "exports", include_str!("../migrations/common/0023_exports.sql")),
+    (24, "incidents", include_str!("../migrations/common/0024_incidents.sql")),
 ];
 
 const SQLITE: &[Embedded] = &[

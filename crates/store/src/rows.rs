@@ -883,3 +883,47 @@ impl ErasureRow {
         })
     }
 }
+
+/// A row of `incidents`, in the order of `incident_columns!`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct IncidentRow {
+    id: String,
+    reference: String,
+    kind: String,
+    severity: String,
+    state: String,
+    reported_at: i64,
+    triage_due: i64,
+    triage_alerted_at: Option<i64>,
+    assignee: Option<String>,
+    version: i64,
+    key_id: String,
+    wrapped_key: String,
+    body: String,
+}
+
+impl IncidentRow {
+    pub(crate) fn into_model(self) -> Result<portcullis_core::incidents::IncidentRecord> {
+        use portcullis_core::incidents::{IncidentKind, IncidentRecord, IncidentSeverity, IncidentState};
+        Ok(IncidentRecord {
+            id: id(&self.id, portcullis_core::ids::IncidentId::from_uuid)?,
+            reference: self.reference,
+            kind: IncidentKind::parse(&self.kind)?,
+            severity: IncidentSeverity::parse(&self.severity)?,
+            state: IncidentState::parse(&self.state)?,
+            reported_at: from_millis(self.reported_at),
+            triage_due: from_millis(self.triage_due),
+            triage_alerted_at: self.triage_alerted_at.map(from_millis),
+            assignee: self
+                .assignee
+                .as_deref()
+                .map(|a| id(a, portcullis_core::ids::OperatorId::from_uuid))
+                .transpose()?,
+            version: self.version,
+            key_id: self.key_id,
+            wrapped_key: hex::decode(&self.wrapped_key)
+                .map_err(|_| Error::internal("a stored incident key is not hexadecimal"))?,
+            body: self.body,
+        })
+    }
+}

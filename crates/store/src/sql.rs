@@ -15,8 +15,10 @@ use portcullis_core::authn::webauthn;
 use portcullis_core::clock::to_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{
-    AlertId, ApprovalId, BlockId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
+    AlertId, ApprovalId, BlockId, DocumentId, IncidentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId,
+    UserId,
 };
+use portcullis_core::incidents::{BreachNotice, IncidentRecord};
 use portcullis_core::model::{
     Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
     Detection, Document, DocumentFlag, ErasureRecord, ExportState, FlagState, KeyPurpose, KeyRotation, KnownDevice,
@@ -187,6 +189,14 @@ type CheckpointRow = (String, i64, String, i64, String, String);
 
 fn checkpoint((chain, seq, hash, signed_at, key_id, signature): CheckpointRow) -> AuditCheckpoint {
     AuditCheckpoint { chain, seq, hash, signed_at: portcullis_core::clock::from_millis(signed_at), key_id, signature }
+}
+
+/// The columns of `incidents`, in the order `IncidentRow` and the INSERT use.
+macro_rules! incident_columns {
+    () => {
+        "id, reference, kind, severity, state, reported_at, triage_due, triage_alerted_at, assignee, version, key_id, \
+         wrapped_key, body"
+    };
 }
 
 /// The columns of `platform_approvals`, in the order `PlatformApprovalRow` uses.
@@ -2837,6 +2847,137 @@ impl Tx for SqlTx {
         })
         .map_err(db)?;
         rows::all(rows, AuditRow::into_model)
+    }
+
+    async fn audit_window(
+        &mut self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<(OffsetDateTime, String, i64)>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        // The platform chain is '' and never part of a breach's scope. Without a cursor the
+        // cursor test is given values that every row passes.
+        const Q: &str = concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE chain <> '' AND at >= $1 AND at < $2 \
+             AND (at > $3 OR (at = $3 AND (chain > $4 OR (chain = $4 AND seq > $5)))) \
+             ORDER BY at, chain, seq LIMIT $6"
+        );
+        let (at, chain, seq) = after.map(|(a, c, s)| (ms(a), c, s)).unwrap_or((i64::MIN, String::new(), i64::MIN));
+        let rows: Vec<AuditRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(ms(from))
+            .bind(ms(to))
+            .bind(at)
+            .bind(&chain)
+            .bind(seq)
+            .bind(limit)
+            .fetch_all(c)
+            .await)
+        .map_err(db)?;
+        rows::all(rows, AuditRow::into_model)
+    }
+
+    async fn insert_incident(&mut self, i: &IncidentRecord) -> Result<()> {
+        const Q: &str = concat!(
+            "INSERT INTO incidents (",
+            incident_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
+        on!(self, |c| sqlx::query(Q)
+            .bind(i.id.to_string())
+            .bind(&i.reference)
+            .bind(i.kind.as_str())
+            .bind(i.severity.as_str())
+            .bind(i.state.as_str())
+            .bind(ms(i.reported_at))
+            .bind(ms(i.triage_due))
+            .bind(i.triage_alerted_at.map(ms))
+            .bind(i.assignee.map(|a| a.to_string()))
+            .bind(i.version)
+            .bind(&i.key_id)
+            .bind(hex::encode(&i.wrapped_key))
+            .bind(&i.body)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn incident(&mut self, id: IncidentId) -> Result<Option<IncidentRecord>> {
+        const Q: &str = concat!("SELECT ", incident_columns!(), " FROM incidents WHERE id = $1");
+        let row: Option<rows::IncidentRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
+        row.map(rows::IncidentRow::into_model).transpose()
+    }
+
+    async fn list_incidents(&mut self, limit: i64) -> Result<Vec<IncidentRecord>> {
+        const Q: &str =
+            concat!("SELECT ", incident_columns!(), " FROM incidents ORDER BY reported_at DESC, id LIMIT $1");
+        let rows: Vec<rows::IncidentRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(limit).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, rows::IncidentRow::into_model)
+    }
+
+    async fn update_incident(&mut self, i: &IncidentRecord) -> Result<bool> {
+        const Q: &str = "UPDATE incidents SET severity = $2, state = $3, triage_alerted_at = $4, assignee = $5, \
+                         version = $6, key_id = $7, wrapped_key = $8, body = $9 WHERE id = $1 AND version = $10";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(i.id.to_string())
+            .bind(i.severity.as_str())
+            .bind(i.state.as_str())
+            .bind(i.triage_alerted_at.map(ms))
+            .bind(i.assignee.map(|a| a.to_string()))
+            .bind(i.version)
+            .bind(&i.key_id)
+            .bind(hex::encode(&i.wrapped_key))
+            .bind(&i.body)
+            .bind(i.version - 1)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn triage_overdue(&mut self, now: OffsetDateTime) -> Result<Vec<IncidentRecord>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            incident_columns!(),
+            " FROM incidents WHERE state = 'reported' AND triage_due <= $1 AND triage_alerted_at IS NULL \
+             ORDER BY triage_due LIMIT 100"
+        );
+        let rows: Vec<rows::IncidentRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(ms(now)).fetch_all(c).await).map_err(db)?;
+        rows::all(rows, rows::IncidentRow::into_model)
+    }
+
+    async fn insert_breach_notice(&mut self, n: &BreachNotice, tenant: TenantId) -> Result<()> {
+        const Q: &str =
+            "INSERT INTO breach_notices (incident_id, tenant_id, notified_at, detail) VALUES ($1, $2, $3, $4)";
+        let detail = serde_json::to_string(n).map_err(Error::internal)?;
+        on!(self, |c| sqlx::query(Q)
+            .bind(n.incident_id.to_string())
+            .bind(tenant.to_string())
+            .bind(ms(n.notified_at))
+            .bind(&detail)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn breach_notices(&mut self, tenant: TenantId, since: OffsetDateTime) -> Result<Vec<BreachNotice>> {
+        const Q: &str = "SELECT detail FROM breach_notices WHERE tenant_id = $1 AND notified_at >= $2 \
+                         ORDER BY notified_at DESC LIMIT 50";
+        let rows: Vec<(String,)> =
+            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(ms(since)).fetch_all(c).await).map_err(db)?;
+        rows.into_iter()
+            .map(|(d,)| serde_json::from_str(&d).map_err(|_| Error::internal("a stored breach notice is not JSON")))
+            .collect()
     }
 }
 

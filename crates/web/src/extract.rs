@@ -192,11 +192,17 @@ pub fn check_csrf(p: &Principal, sent: &str) -> Result<(), Error> {
 pub struct UiCaller {
     pub principal: Principal,
     pub cookie: String,
+    /// Breach notices to show on every page (owners and admins; empty for everyone else).
+    pub breach_notices: Vec<portcullis_core::incidents::BreachNotice>,
 }
 
 impl std::fmt::Debug for UiCaller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UiCaller").field("principal", &self.principal).field("cookie", &"REDACTED").finish()
+        f.debug_struct("UiCaller")
+            .field("principal", &self.principal)
+            .field("cookie", &"REDACTED")
+            .field("breach_notices", &self.breach_notices.len())
+            .finish()
     }
 }
 
@@ -218,7 +224,11 @@ impl FromRequestParts<AppState> for UiCaller {
         let principal = state.portal.authenticate_session(&cookie).await?;
         crate::observe::identify(&principal);
         state.guards.caller(principal.user_id, principal.tenant_id)?;
-        Ok(Self { principal, cookie })
+        let breach_notices = match state.portal.breach_notices(&principal).await {
+            Err(Error::Forbidden(_)) => Vec::new(),
+            other => other?,
+        };
+        Ok(Self { principal, cookie, breach_notices })
     }
 }
 

@@ -91,6 +91,8 @@ pub struct ProtectSettings {
     pub per_tenant: Option<Rate>,
     /// Sign-in attempts per firm and email address, whatever the source.
     pub sign_in: Option<Rate>,
+    /// Public vulnerability and breach reports per client IP.
+    pub reports: Option<Rate>,
     /// Requests in progress beyond which new ones are refused at once with 503.
     pub max_in_flight: usize,
     /// Requests without credentials in progress from one source beyond which its new ones are
@@ -108,6 +110,7 @@ impl Default for ProtectSettings {
             per_account: Some(Rate { per_minute: 600, burst: 200 }),
             per_tenant: Some(Rate { per_minute: 6000, burst: 1000 }),
             sign_in: Some(Rate { per_minute: 10, burst: 10 }),
+            reports: Some(Rate { per_minute: 1, burst: 5 }),
             max_in_flight: 512,
             max_in_flight_per_ip: 64,
             waf: WafSettings::default(),
@@ -161,6 +164,7 @@ pub struct Guards {
     per_operator: Option<Keyed<portcullis_core::ids::OperatorId>>,
     per_tenant: Option<Keyed<TenantId>>,
     sign_in: Option<Keyed<u64>>,
+    reports: Option<Keyed<IpAddr>>,
     /// The key of the sign-in buckets' hash, random per process.
     sign_in_keys: std::collections::hash_map::RandomState,
     in_flight: Arc<tokio::sync::Semaphore>,
@@ -182,6 +186,7 @@ impl Guards {
             per_operator: settings.per_account.and_then(Keyed::new),
             per_tenant: settings.per_tenant.and_then(Keyed::new),
             sign_in: settings.sign_in.and_then(Keyed::new),
+            reports: settings.reports.and_then(Keyed::new),
             sign_in_keys: std::collections::hash_map::RandomState::new(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight.max(1))),
             in_flight_per_source: Arc::default(),
@@ -212,6 +217,15 @@ impl Guards {
             l.check(&tenant, "tenant")?;
         }
         Ok(())
+    }
+
+    /// Public reports from one client address (beside its general request limit: a report is
+    /// stored and alerted, so far fewer are allowed).
+    pub fn report(&self, ip: IpAddr) -> Result<(), Error> {
+        match &self.reports {
+            Some(l) => l.check(&ip, "report"),
+            None => Ok(()),
+        }
     }
 
     /// Sign-in attempts for one firm and email address from one client address: someone

@@ -30,8 +30,8 @@ pub fn version_prefix(version: u32) -> String {
     format!("{PREFIX}.{version}.")
 }
 
-fn derive(key: &KeyBytes, label: &[u8], tenant: TenantId) -> Result<zeroize::Zeroizing<[u8; 32]>> {
-    let info = [label, tenant.as_uuid().as_bytes()].concat();
+fn derive(key: &KeyBytes, label: &[u8], owner: uuid::Uuid) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+    let info = [label, owner.as_bytes()].concat();
     let parts = [info.as_slice()];
     let prk = Salt::new(HKDF_SHA256, b"portcullis fields").extract(key.expose());
     let okm = prk.expand(&parts, HKDF_SHA256).map_err(|_| Error::internal("key derivation failed"))?;
@@ -42,7 +42,8 @@ fn derive(key: &KeyBytes, label: &[u8], tenant: TenantId) -> Result<zeroize::Zer
 
 /// Seals and opens one tenant's fields, and computes its blind indexes.
 pub struct FieldCipher {
-    tenant: TenantId,
+    /// The tenant (or, for [`FieldCipher::for_incident`], the incident) whose values these are.
+    owner: uuid::Uuid,
     current: u32,
     keys: BTreeMap<u32, LessSafeKey>,
     index: hmac::Key,
@@ -51,7 +52,7 @@ pub struct FieldCipher {
 impl std::fmt::Debug for FieldCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FieldCipher")
-            .field("tenant", &self.tenant)
+            .field("owner", &self.owner)
             .field("current", &self.current)
             .finish_non_exhaustive()
     }
@@ -60,19 +61,34 @@ impl std::fmt::Debug for FieldCipher {
 impl FieldCipher {
     /// From every data key version of the tenant (the highest seals new values) and its index key.
     pub fn new(tenant: TenantId, data_keys: &[(u32, KeyBytes)], index_key: &KeyBytes) -> Result<Self> {
+        Self::with_labels(tenant.as_uuid(), b"portcullis field key v1", data_keys, index_key)
+    }
+
+    /// For one security incident's sealed record, under the incident's own data key (incidents
+    /// belong to the platform, not to a tenant; the label keeps their keys apart from fields').
+    pub fn for_incident(id: crate::ids::IncidentId, key: &KeyBytes) -> Result<Self> {
+        Self::with_labels(id.as_uuid(), b"portcullis incident key v1", std::slice::from_ref(&(1, key.clone())), key)
+    }
+
+    fn with_labels(
+        owner: uuid::Uuid,
+        label: &[u8],
+        data_keys: &[(u32, KeyBytes)],
+        index_key: &KeyBytes,
+    ) -> Result<Self> {
         let mut keys = BTreeMap::new();
         for (version, key) in data_keys {
-            let k = derive(key, b"portcullis field key v1", tenant)?;
+            let k = derive(key, label, owner)?;
             let unbound = UnboundKey::new(&AES_256_GCM, k.as_ref()).map_err(|_| Error::internal("bad field key"))?;
             keys.insert(*version, LessSafeKey::new(unbound));
         }
         let current = *keys.keys().next_back().ok_or_else(|| Error::Integrity("the tenant has no data key".into()))?;
-        let ik = derive(index_key, b"portcullis blind index v1", tenant)?;
-        Ok(Self { tenant, current, keys, index: hmac::Key::new(hmac::HMAC_SHA256, ik.as_ref()) })
+        let ik = derive(index_key, b"portcullis blind index v1", owner)?;
+        Ok(Self { owner, current, keys, index: hmac::Key::new(hmac::HMAC_SHA256, ik.as_ref()) })
     }
 
     fn aad(&self, place: &str) -> Vec<u8> {
-        [b"portcullis field v1".as_slice(), self.tenant.as_uuid().as_bytes(), place.as_bytes()].concat()
+        [b"portcullis field v1".as_slice(), self.owner.as_bytes(), place.as_bytes()].concat()
     }
 
     /// The data key version new values are sealed under.

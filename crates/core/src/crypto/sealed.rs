@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::ids::{
     AlertId, ApprovalId, BlockId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
 };
+use crate::incidents::{BreachNotice, IncidentRecord};
 use crate::model::{
     Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
     Detection, Document, DocumentFlag, ErasureRecord, ExportState, FlagState, KeyPurpose, KeyRotation, KnownDevice,
@@ -932,6 +933,38 @@ impl Tx for SealingTx {
     }
     async fn audit_chain_status(&mut self) -> Result<Vec<crate::audit::ChainStatus>> {
         self.inner.audit_chain_status().await
+    }
+    async fn audit_window(
+        &mut self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<(OffsetDateTime, String, i64)>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        self.inner.audit_window(from, to, after, limit).await
+    }
+    // Incidents seal their own body under their own key (see `service::incidents`); the
+    // columns hold no client content, and breach notices hold ids only.
+    async fn insert_incident(&mut self, i: &IncidentRecord) -> Result<()> {
+        self.inner.insert_incident(i).await
+    }
+    async fn incident(&mut self, id: crate::ids::IncidentId) -> Result<Option<IncidentRecord>> {
+        self.inner.incident(id).await
+    }
+    async fn list_incidents(&mut self, limit: i64) -> Result<Vec<IncidentRecord>> {
+        self.inner.list_incidents(limit).await
+    }
+    async fn update_incident(&mut self, i: &IncidentRecord) -> Result<bool> {
+        self.inner.update_incident(i).await
+    }
+    async fn triage_overdue(&mut self, now: OffsetDateTime) -> Result<Vec<IncidentRecord>> {
+        self.inner.triage_overdue(now).await
+    }
+    async fn insert_breach_notice(&mut self, n: &BreachNotice, tenant: TenantId) -> Result<()> {
+        self.inner.insert_breach_notice(n, tenant).await
+    }
+    async fn breach_notices(&mut self, tenant: TenantId, since: OffsetDateTime) -> Result<Vec<BreachNotice>> {
+        self.inner.breach_notices(tenant, since).await
     }
     async fn tenant_ids(&mut self) -> Result<Vec<TenantId>> {
         self.inner.tenant_ids().await

@@ -66,8 +66,21 @@ impl Portal {
             rewrapped += 1;
             step("mid-rewrap");
         }
-        let ev = NewEvent::new(None, Actor::Cli, "keys.rotate_master", "platform", meta)
-            .with_detail(serde_json::json!({ "to": target, "rewrapped": rewrapped, "total": total }));
+        // Incidents' own data keys (see `incidents`) are wrapped by the master key too.
+        let mut incidents = 0;
+        for mut r in tx.list_incidents(i64::MAX).await?.into_iter().filter(|r| r.key_id != target) {
+            let context = super::incidents::key_context(r.id);
+            let plain = provider.unwrap(&r.key_id, &r.wrapped_key, &context).await?;
+            let w = provider.wrap(&plain, &context).await?;
+            (r.wrapped_key, r.key_id, r.version) = (w.bytes, w.key_id, r.version + 1);
+            if !tx.update_incident(&r).await? {
+                return Err(crate::error::Error::Conflict("A newer change to an incident".into()));
+            }
+            incidents += 1;
+        }
+        let ev = NewEvent::new(None, Actor::Cli, "keys.rotate_master", "platform", meta).with_detail(
+            serde_json::json!({ "to": target, "rewrapped": rewrapped, "total": total, "incident_keys": incidents }),
+        );
         tx.append_audit(&ev, self.clock.now()).await?;
         step("before-commit");
         tx.commit().await?;

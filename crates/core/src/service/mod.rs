@@ -15,6 +15,7 @@ mod erasure;
 mod export;
 mod factors;
 mod import;
+mod incidents;
 mod intrusion;
 mod keys;
 mod lifecycle;
@@ -46,6 +47,7 @@ pub use erasure::LifecycleReport;
 pub use export::{EXPORT_KEEP, EXPORT_LABEL, ExportReport, event_line, parse_recipient};
 pub use factors::{FactorProof, FactorUsed, SecurityStatus, TotpEnrolment};
 pub use import::{IMPORT_LINK_TTL, ImportReport, ImportedLink};
+pub use incidents::{IncidentChange, IncidentView, NOTICE_BANNER, NewReport};
 pub use intrusion::{IntrusionSettings, SecurityOverview};
 pub use keys::KeyStatus;
 pub use lifecycle::{LifecycleSettings, MIN_RETENTION_DAYS, RetentionDetail, SubscriptionStatus};
@@ -92,6 +94,8 @@ pub struct Settings {
     pub lifecycle: LifecycleSettings,
     /// What `security.txt` tells vulnerability finders.
     pub disclosure: crate::disclosure::DisclosureSettings,
+    /// A new incident is to be triaged within this long; a miss is alerted.
+    pub incident_triage: Duration,
 }
 
 impl Default for Settings {
@@ -107,6 +111,7 @@ impl Default for Settings {
             intrusion: IntrusionSettings::default(),
             lifecycle: LifecycleSettings::default(),
             disclosure: crate::disclosure::DisclosureSettings::default(),
+            incident_triage: Duration::hours(1),
         }
     }
 }

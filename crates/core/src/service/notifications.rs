@@ -123,6 +123,11 @@ impl Portal {
                 let d: NewDeviceDetail = serde_json::from_value(mail.detail.clone()).map_err(Error::internal)?;
                 render_new_device(&tenant.display_name, &d, &self.settings.public_url)
             }
+            MailKind::BreachNotice => {
+                let n: crate::incidents::BreachNotice =
+                    serde_json::from_value(mail.detail.clone()).map_err(Error::internal)?;
+                super::incidents::render_breach_notice(&tenant.display_name, &n, &self.settings.public_url)
+            }
             MailKind::SecurityAlert => self.render_tenant_alert(&mut *tx, &tenant, &mail.detail).await?,
             MailKind::SubscriptionEnded | MailKind::RetentionNotice => {
                 let d: super::RetentionDetail = serde_json::from_value(mail.detail.clone()).map_err(Error::internal)?;

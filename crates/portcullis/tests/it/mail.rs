@@ -16,6 +16,7 @@ use std::time::Duration;
 /// Define a test run once per database against a server whose mail goes to an SMTP sink:
 /// `with_mail!(name, |srv, sink| async move { ... })`. The sink is not yet listening: a test
 /// calls `sink.start().await` when the receiver should be up.
+#[macro_export]
 macro_rules! with_mail {
     ($name:ident, |$srv:ident, $sink:ident| $body:expr) => {
         mod $name {

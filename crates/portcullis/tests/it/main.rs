@@ -19,6 +19,7 @@ mod erasure;
 mod export;
 mod four_eyes;
 mod import;
+mod incidents;
 mod intrusion;
 mod isolation;
 mod keys;

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 pub(crate) const TENANT_TABLES: &[(&str, &str)] = &[
     ("alert_deliveries", "DELETE FROM alert_deliveries WHERE alert_id IN (SELECT id FROM alerts WHERE tenant_id = $1)"),
     ("alerts", "DELETE FROM alerts WHERE tenant_id = $1"),
+    ("breach_notices", "DELETE FROM breach_notices WHERE tenant_id = $1"),
     ("document_flags", "DELETE FROM document_flags WHERE tenant_id = $1"),
     ("download_usage", "DELETE FROM download_usage WHERE tenant_id = $1"),
     ("documents", "DELETE FROM documents WHERE tenant_id = $1"),

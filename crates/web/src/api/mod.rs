@@ -7,6 +7,7 @@ mod documents;
 pub(crate) mod dto;
 mod exports;
 mod factors;
+pub(crate) mod incidents;
 mod matters;
 mod platform;
 mod protection;
@@ -48,6 +49,8 @@ use utoipa::OpenApi;
         protection::held, protection::release, protection::discard, protection::lift_cap,
         security::blocks, security::detections, security::lift, security::resume,
         security::platform_blocks, security::platform_detections, security::platform_lift,
+        incidents::report, incidents::breach_report, incidents::notices,
+        incidents::list, incidents::get_one, incidents::update, incidents::scope, incidents::notify,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -91,6 +94,13 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/platform/security/blocks", get(security::platform_blocks))
         .route("/api/v1/platform/security/blocks/{id}", delete(security::platform_lift))
         .route("/api/v1/platform/security/detections", get(security::platform_detections))
+        .route("/api/v1/platform/incidents", get(incidents::list))
+        .route("/api/v1/platform/incidents/{id}", get(incidents::get_one).post(incidents::update))
+        .route("/api/v1/platform/incidents/{id}/scope", post(incidents::scope))
+        .route("/api/v1/platform/incidents/{id}/notify", post(incidents::notify))
+        .route("/api/v1/reports", post(incidents::report).layer(DefaultBodyLimit::max(incidents::REPORT_BODY_LIMIT)))
+        .route("/api/v1/breach-reports", post(incidents::breach_report))
+        .route("/api/v1/breach-notices", get(incidents::notices))
         .route("/api/v1/security/blocks", get(security::blocks))
         .route("/api/v1/security/blocks/{id}", delete(security::lift))
         .route("/api/v1/security/detections", get(security::detections))

@@ -35,6 +35,8 @@ pub struct Nav {
     pub(super) can_list_matters: bool,
     pub(super) can_read_audit: bool,
     pub(super) can_decide: bool,
+    /// (reference, when told, documents, matters) of each breach notice to show.
+    pub(super) breaches: Vec<(String, String, usize, usize)>,
 }
 
 impl Nav {
@@ -47,6 +49,11 @@ impl Nav {
             can_list_matters: role_allows(c.principal.role, Permission::ListMatters),
             can_read_audit: role_allows(c.principal.role, Permission::ReadAudit),
             can_decide: role_allows(c.principal.role, Permission::DecideApprovals),
+            breaches: c
+                .breach_notices
+                .iter()
+                .map(|n| (n.reference.clone(), ts(n.notified_at), n.affected.documents.len(), n.affected.matters.len()))
+                .collect(),
         }
     }
 }

@@ -108,7 +108,7 @@ pub async fn finish(
         .map_err(|_| Error::invalid("passkey", "the browser's answer could not be read; start again"))?;
     let key = s.portal.finish_passkey_registration(&c.principal, &f.passkey_challenge, &answer, &meta).await?;
     // The session may have been held to enrolment: show the navigation of a full session.
-    let c = crate::extract::UiCaller { principal: s.portal.authenticate_session(&c.cookie).await?, cookie: c.cookie };
+    let c = crate::extract::UiCaller { principal: s.portal.authenticate_session(&c.cookie).await?, ..c };
     let notice = format!("The passkey \u{201c}{}\u{201d} was added.", key.name);
     Ok(super::security::security_page(&s, &c, Some(notice)).await?.into_response())
 }

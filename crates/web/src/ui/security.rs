@@ -33,6 +33,8 @@ pub struct SecurityPage {
     notice: Option<String>,
     sessions: Vec<SessionRow>,
     passkeys: Vec<crate::api::dto::PasskeyView>,
+    /// The firm's breach notices (owners and admins).
+    breaches: Vec<crate::api::incidents::BreachNoticeView>,
     /// Owners and admins: the upload allow-list, DLP actions, download cap and held documents.
     protection: Option<super::protection::ProtectionRows>,
     /// Owners and admins: the firm's protected accounts and paused downloads, and detections.
@@ -93,6 +95,11 @@ pub(super) async fn security_page(s: &AppState, c: &UiCaller, notice: Option<Str
         blocks: overview.as_ref().map(|o| o.blocks.iter().map(Into::into).collect()).unwrap_or_default(),
         detections: overview.as_ref().map(|o| o.detections.iter().map(Into::into).collect()).unwrap_or_default(),
         erasure_name: tenant.filter(|_| may_erase).map(|t| t.name),
+        breaches: c
+            .breach_notices
+            .iter()
+            .map(|n| crate::api::incidents::notice_view(c.principal.tenant_id.to_string(), n))
+            .collect(),
     })
 }
 
@@ -235,7 +242,7 @@ pub async fn confirm(
         Err(e) => return Err(e.into()),
     };
     // The session no longer has to enrol: show the navigation of a full session.
-    let c = UiCaller { principal: s.portal.authenticate_session(&c.cookie).await?, cookie: c.cookie };
+    let c = UiCaller { principal: s.portal.authenticate_session(&c.cookie).await?, ..c };
     let codes = codes.iter().map(|c| c.expose_secret().to_string()).collect();
     Ok(RecoveryCodesPage { nav: Nav::of(&c), codes }.into_response())
 }
