@@ -225,8 +225,10 @@ impl FromRequestParts<AppState> for UiCaller {
         crate::observe::identify(&principal);
         state.guards.caller(principal.user_id, principal.tenant_id)?;
         let breach_notices = match state.portal.breach_notices(&principal).await {
-            Err(Error::Forbidden(_)) => Vec::new(),
-            other => other?,
+            Ok(n) => n,
+            // Not theirs to see, or not yet (a second factor to enrol first): no banner.
+            Err(Error::Forbidden(_) | Error::EnrolmentRequired | Error::StepUpRequired) => Vec::new(),
+            Err(e) => return Err(e.into()),
         };
         Ok(Self { principal, cookie, breach_notices })
     }

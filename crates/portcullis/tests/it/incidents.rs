@@ -5,6 +5,7 @@
 //! banner, with everything recorded.
 
 use crate::support::sql_column;
+use crate::ui::{csrf_of, post_form};
 use portcullis_core::clock::Clock;
 use portcullis_testkit::{Client, Db, PASSWORD, SmtpSink, TestServer};
 use reqwest::StatusCode;
@@ -236,6 +237,25 @@ crate::both!(reports_are_checked_limited_and_worked_forward_only, |srv| async mo
     assert_eq!(breach["reporter_tenant"].as_str(), Some(tenant.to_string().as_str()));
     let vuln = items.as_array().unwrap().iter().find(|i| i["kind"] == "vulnerability").unwrap().clone();
     let path = format!("/api/v1/platform/incidents/{}", id(&vuln));
+
+    // The HTML forms: a refused field keeps what was typed; a taken report shows its reference.
+    let browser = srv.client().bound_to("127.0.0.11".parse().unwrap());
+    assert!(browser.get("/report?kind=breach").await.text().contains("value=\"breach\" checked"));
+    let kept = [("kind", "vulnerability"), ("summary", ""), ("details", "Kept text"), ("contact", "")];
+    let r = post_form(&browser, "/report", &kept).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("Kept text") && r.text().contains("id=\"error\""), "{}", r.text());
+    let good = [("kind", "breach"), ("summary", "Seen online"), ("details", "A list of clients."), ("contact", "")];
+    let r = post_form(&browser, "/report", &good).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("id=\"reference\"") && r.text().contains("INC-"), "{}", r.text());
+    let csrf = csrf_of(&user.get("/account/security").await.text());
+    let form = [("csrf", csrf.as_str()), ("summary", "Wrong recipient"), ("details", "An email went astray.")];
+    let r = post_form(&user, "/account/security/breach-report", &form).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("recorded as INC-"), "{}", r.text());
+    let forged = [("csrf", "forged"), ("summary", "x"), ("details", "y")];
+    assert_eq!(post_form(&user, "/account/security/breach-report", &forged).await.status, StatusCode::FORBIDDEN);
 
     // Support operators read but do not work incidents; tenants and strangers get nothing.
     assert_eq!(help.get(&path).await.status, StatusCode::OK);

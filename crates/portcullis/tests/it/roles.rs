@@ -108,6 +108,7 @@ fn endpoints() -> Vec<Endpoint> {
         e(Method::POST, "/api/v1/users/{U}/download-cap/lift", None, "change the firm's security settings", false),
         e(Method::GET, "/api/v1/security/blocks", None, "change the firm's security settings", false),
         e(Method::GET, "/api/v1/security/detections", None, "change the firm's security settings", false),
+        e(Method::GET, "/api/v1/breach-notices", None, "change the firm's security settings", false),
         e(Method::GET, "/api/v1/audit", None, "read the audit log", false),
         e(Method::GET, "/api/v1/audit/export", None, "read the audit log", false),
         e(Method::POST, "/api/v1/users/{U}/role", Some(json!({"role": "client"})), "manage users", false),
@@ -176,6 +177,15 @@ const NOT_ROLE_GATED: &[&str] = &[
     "get /api/v1/platform/security/blocks",
     "delete /api/v1/platform/security/blocks/{id}",
     "get /api/v1/platform/security/detections",
+    // Security incidents: the public report (no sign-in), a breach report any signed-in user
+    // may make, and the operators' incident work: tested in `incidents`, with refusals.
+    "post /api/v1/reports",
+    "post /api/v1/breach-reports",
+    "get /api/v1/platform/incidents",
+    "get /api/v1/platform/incidents/{id}",
+    "post /api/v1/platform/incidents/{id}",
+    "post /api/v1/platform/incidents/{id}/scope",
+    "post /api/v1/platform/incidents/{id}/notify",
 ];
 
 /// The objects one caller's calls name.

@@ -168,6 +168,13 @@ pub(crate) fn incident_view(v: &IncidentView) -> IncidentBodyView {
     }
 }
 
+/// The per-source limit on public reports, for the API and the form alike. A request whose
+/// source is unknown (never, behind the client-address layer) shares one bucket.
+pub(crate) fn check_report_rate(s: &AppState, meta: &portcullis_core::audit::RequestMeta) -> Result<(), Error> {
+    let ip = meta.ip.as_deref().and_then(|i| i.parse().ok()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    s.guards.report(ip)
+}
+
 fn receipt(v: &IncidentView) -> (StatusCode, Json<ReportReceipt>) {
     let message = format!(
         "Thank you. Your report is recorded as {}; quote it in any follow-up. Our security team triages every \
@@ -189,8 +196,7 @@ pub async fn report(
     Meta(meta): Meta,
     ApiJson(req): ApiJson<ReportRequest>,
 ) -> Result<(StatusCode, Json<ReportReceipt>), ApiError> {
-    let ip = meta.ip.as_deref().and_then(|i| i.parse().ok()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    s.guards.report(ip)?;
+    check_report_rate(&s, &meta)?;
     let kind = choose("kind", &req.kind, IncidentKind::ALL, IncidentKind::as_str)?;
     let new = NewReport { kind, summary: &req.summary, details: &req.details, contact: req.contact.as_deref() };
     Ok(receipt(&s.portal.report_incident(new, None, &meta).await?))

@@ -7,6 +7,7 @@ mod pages;
 mod passkeys;
 mod platform;
 mod protection;
+mod reports;
 mod security;
 
 use crate::{AppState, WebSettings};
@@ -58,6 +59,13 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/users", get(pages::users).post(pages::create_user))
         .route("/static/app.css", get(pages::css))
+        .route(
+            "/report",
+            get(reports::form)
+                .post(reports::submit)
+                .layer(DefaultBodyLimit::max(crate::api::incidents::REPORT_BODY_LIMIT)),
+        )
+        .route("/account/security/breach-report", post(security::report_breach))
         .route("/platform", get(platform::home))
         .route("/platform/login", get(platform::login_form).post(platform::login))
         .route("/platform/logout", post(platform::logout))

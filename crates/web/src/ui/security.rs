@@ -172,7 +172,43 @@ pub struct ErasureForm {
     confirm: String,
 }
 
-csrf_forms!(CodeForm, StepUpForm, PolicyForm, PasswordForm, ErasureForm);
+/// A signed-in user's breach report.
+#[derive(Deserialize)]
+pub struct BreachForm {
+    csrf: String,
+    summary: String,
+    details: String,
+}
+
+csrf_forms!(CodeForm, StepUpForm, PolicyForm, PasswordForm, ErasureForm, BreachForm);
+
+/// Report, as a signed-in user, that client information may have become public.
+pub async fn report_breach(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiAction { caller: c, form: f }: UiAction<BreachForm>,
+) -> Page {
+    let new = portcullis_core::service::NewReport {
+        kind: portcullis_core::incidents::IncidentKind::Breach,
+        summary: &f.summary,
+        details: &f.details,
+        contact: None,
+    };
+    match s.portal.report_incident(new, Some(&c.principal), &meta).await {
+        Ok(v) => {
+            let notice = format!(
+                "Your breach report is recorded as {}; the security team has been alerted.",
+                v.record.reference
+            );
+            Ok(security_page(&s, &c, Some(notice)).await?.into_response())
+        }
+        Err(e @ portcullis_core::Error::Invalid { .. }) => {
+            let notice = format!("Nothing was reported: {}", e.public_message());
+            Ok((axum::http::StatusCode::BAD_REQUEST, security_page(&s, &c, Some(notice)).await?).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// Ask for the firm's erasure (the owner, after a step-up); it waits for a second owner or
 /// admin on the Approvals page, then the firm's data is destroyed in every copy.
