@@ -305,7 +305,9 @@ impl Portal {
         meta: &RequestMeta,
     ) -> Result<IncidentView> {
         let ranges = scope.check()?;
-        policy::authorize_platform(op, PlatformPermission::ManageIncidents, self.clock.now())?;
+        if let Err(e) = policy::authorize_platform(op, PlatformPermission::ManageIncidents, self.clock.now()) {
+            return Err(self.operator_refused(op, "incident.scope", e).await?);
+        }
         // Read the window first, in pages, outside the write transaction.
         let mut events = Vec::new();
         let mut after = None;

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use time::Duration;
 
 /// A vetted operator with `role` and a fresh platform token.
-async fn token(srv: &TestServer, email: &str, role: &str) -> String {
+pub(crate) async fn token(srv: &TestServer, email: &str, role: &str) -> String {
     use secrecy::ExposeSecret;
     let (portal, now) = (srv.portal(), srv.clock.now());
     portal.add_operator(email, "Operator").await.unwrap();
@@ -20,7 +20,7 @@ async fn token(srv: &TestServer, email: &str, role: &str) -> String {
 }
 
 /// A browser signed in to the console with `token`.
-async fn console(srv: &TestServer, token: &str) -> Client {
+pub(crate) async fn console(srv: &TestServer, token: &str) -> Client {
     let c = srv.client();
     let r = post_form(&c, "/platform/login", &[("token", token)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());

@@ -286,6 +286,29 @@ crate::both!(reports_are_checked_limited_and_worked_forward_only, |srv| async mo
     let backwards = json!({"from": w(now), "to": w(now - Duration::hours(1)), "ip_ranges": ["127.0.0.0/8"]});
     assert_eq!(op.post(&format!("{bpath}/scope"), backwards).await.status, StatusCode::BAD_REQUEST);
 
+    // The console: the list, an incident whole, and its forms (CSRF-checked; a refused value
+    // shows the message and changes nothing).
+    let desk =
+        crate::console::console(srv, &crate::console::token(srv, "desk@platform.example", "privileged").await).await;
+    let list = desk.get("/platform/incidents").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text());
+    assert!(list.text().contains(&format!("href=\"/platform/incidents/{}\"", id(&breach))), "{}", list.text());
+    let cpath = format!("/platform/incidents/{}", id(&vuln));
+    let page = desk.get(&format!("/platform/incidents/{}", id(&breach))).await.text();
+    assert!(page.contains("id=\"regulator-deadline\"") && page.contains("id=\"scope\""), "{page}");
+    let csrf = csrf_of(&page);
+    assert_eq!(post_form(&desk, &cpath, &[("csrf", "forged"), ("note", "x")]).await.status, StatusCode::FORBIDDEN);
+    let r = post_form(&desk, &cpath, &[("csrf", &csrf), ("state", "reported")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("id=\"error\"") && r.text().contains("forward"), "{}", r.text());
+    let r = post_form(&desk, &cpath, &[("csrf", &csrf), ("note", "Reproduced on staging.")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("Reproduced on staging."), "the note is on the timeline: {}", r.text());
+    let bad = [("csrf", csrf.as_str()), ("from", "yesterday"), ("to", "today"), ("accounts", "")];
+    let r = post_form(&desk, &format!("/platform/incidents/{}/scope", id(&breach)), &bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("RFC 3339"), "{}", r.text());
+
     // The triage target: an hour by default. Past it, each untriaged incident is alerted once.
     srv.clock.advance(Duration::minutes(61));
     let alerted = srv.portal().check_incident_targets().await.unwrap();

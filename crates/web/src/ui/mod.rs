@@ -3,6 +3,7 @@
 //! use cases as the API.
 
 mod approvals;
+mod console_incidents;
 mod pages;
 mod passkeys;
 mod platform;
@@ -67,6 +68,10 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         )
         .route("/account/security/breach-report", post(security::report_breach))
         .route("/platform", get(platform::home))
+        .route("/platform/incidents", get(console_incidents::list))
+        .route("/platform/incidents/{id}", get(console_incidents::show).post(console_incidents::update))
+        .route("/platform/incidents/{id}/scope", post(console_incidents::scope))
+        .route("/platform/incidents/{id}/notify", post(console_incidents::notify))
         .route("/platform/login", get(platform::login_form).post(platform::login))
         .route("/platform/logout", post(platform::logout))
         .route("/platform/tenants/{name}", get(platform::tenant))

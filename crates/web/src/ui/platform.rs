@@ -45,7 +45,7 @@ fn to_login() -> Response {
 
 /// The signed-in operator of a console page.
 pub struct OperatorUi {
-    op: OperatorPrincipal,
+    pub(super) op: OperatorPrincipal,
     csrf: String,
 }
 
@@ -73,8 +73,8 @@ impl FromRequestParts<AppState> for OperatorUi {
 
 /// An operator's form post whose CSRF value has been checked.
 pub struct OperatorAction<T> {
-    caller: OperatorUi,
-    form: T,
+    pub(super) caller: OperatorUi,
+    pub(super) form: T,
 }
 
 impl<T: CsrfForm + Send> FromRequest<AppState> for OperatorAction<T> {
@@ -97,12 +97,12 @@ impl<T: CsrfForm + Send> FromRequest<AppState> for OperatorAction<T> {
 
 /// The console's navigation: who is signed in, and the sign-out form.
 pub struct OperatorNav {
-    email: String,
-    csrf: String,
+    pub(super) email: String,
+    pub(super) csrf: String,
 }
 
 impl OperatorNav {
-    fn of(c: &OperatorUi) -> Self {
+    pub(super) fn of(c: &OperatorUi) -> Self {
         Self { email: c.op.operator.email.clone(), csrf: c.csrf.clone() }
     }
 }
