@@ -200,20 +200,31 @@ async fn hold_a_slot_from(srv: &TestServer, from: &str) -> tokio_rustls::client:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_in_flight_cap_requests_are_shed_with_503() {
     let srv = TestServer::start_with(Db::Sqlite, |c| c.max_in_flight_requests = 2).await;
-    let held = [hold_a_slot(&srv).await, hold_a_slot(&srv).await];
+    let mut held = [hold_a_slot(&srv).await, hold_a_slot(&srv).await];
     let c = srv.client();
     let mut shed = None;
-    // Up to 30 s (as the test kit's other waits): on a loaded machine the held requests may take
-    // a while to reach their handler and take their slots.
+    // What the server said on a held connection, if it answered one: a held request that was
+    // answered gave its slot back, so it is held again (and the answer kept for the failure
+    // message). Up to 30 s, as the test kit's other waits: on a loaded machine the held requests
+    // may take a while to reach their handler and take their slots.
+    let mut answered = Vec::new();
     for _ in 0..600 {
         let r = c.get("/api/v1/session").await;
         if r.status == StatusCode::SERVICE_UNAVAILABLE {
             shed = Some(r);
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for h in &mut held {
+            let mut buf = [0u8; 512];
+            if let Ok(n) = tokio::time::timeout(std::time::Duration::from_millis(25), h.read(&mut buf)).await {
+                let got = n.map(|n| String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("closed").to_string());
+                answered.push(got.unwrap_or_else(|e| e.to_string()));
+                *h = hold_a_slot(&srv).await;
+            }
+        }
     }
-    let r = shed.expect("requests past the cap were never shed");
+    let r =
+        shed.unwrap_or_else(|| panic!("requests past the cap were never shed; held requests answered: {answered:?}"));
     assert!(r.headers.contains_key("retry-after"));
     assert_eq!(r.error_code(), "overloaded");
     drop(held);
