@@ -12,6 +12,12 @@ pub mod search;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Actor {
     User(UserId),
+    /// A user through one of their API tokens: stored as the user (searches by actor find
+    /// both), with the token's id added to the event's detail as `via_token` (see [`seal`]).
+    Token {
+        user: UserId,
+        token: crate::ids::TokenId,
+    },
     /// The local command-line tool.
     Cli,
     /// The server itself (scheduled jobs, first-start setup).
@@ -26,7 +32,7 @@ impl Actor {
     /// The stored form.
     pub fn to_stored(&self) -> String {
         match self {
-            Actor::User(id) => format!("user:{id}"),
+            Actor::User(id) | Actor::Token { user: id, .. } => format!("user:{id}"),
             Actor::Cli => "cli".into(),
             Actor::System => "system".into(),
             Actor::Anonymous => "anonymous".into(),
@@ -157,7 +163,7 @@ pub fn seal(ev: &NewEvent, seq: i64, at: OffsetDateTime, prev_hash: &str) -> Sto
         target: ev.target.clone(),
         ip: ev.meta.ip.clone(),
         request_id: ev.meta.request_id.clone(),
-        detail: ev.detail.to_string(),
+        detail: stored_detail(ev).to_string(),
         matter: ev.matter.map(|m| m.to_string()),
         prev_hash: prev_hash.to_string(),
         hash: String::new(),
@@ -165,6 +171,24 @@ pub fn seal(ev: &NewEvent, seq: i64, at: OffsetDateTime, prev_hash: &str) -> Sto
     e.hash = event_hash(&e);
     e
 }
+
+/// The detail as stored: an event caused through an API token names the token (`via_token`),
+/// covered by the event's hash like the rest of the detail.
+fn stored_detail(ev: &NewEvent) -> std::borrow::Cow<'_, serde_json::Value> {
+    let Actor::Token { token, .. } = &ev.actor else {
+        return std::borrow::Cow::Borrowed(&ev.detail);
+    };
+    let mut d = match &ev.detail {
+        serde_json::Value::Object(m) => m.clone(),
+        serde_json::Value::Null => serde_json::Map::new(),
+        other => serde_json::Map::from_iter([("detail".to_string(), other.clone())]),
+    };
+    d.insert(VIA_TOKEN.into(), serde_json::Value::String(token.to_string()));
+    std::borrow::Cow::Owned(serde_json::Value::Object(d))
+}
+
+/// The detail key naming the API token an event was caused through.
+pub const VIA_TOKEN: &str = "via_token";
 
 /// The hash of a stored event: SHA-256 over every field, each length-prefixed so no two
 /// different events encode alike. An event without a matter hashes as in the first version of

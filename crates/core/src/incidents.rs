@@ -9,7 +9,7 @@
 use crate::audit::StoredEvent;
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
-use crate::ids::{DocumentId, IncidentId, MatterId, OperatorId, TenantId, UserId};
+use crate::ids::{DocumentId, IncidentId, MatterId, OperatorId, TenantId, TokenId, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use time::{Duration, OffsetDateTime};
@@ -159,6 +159,9 @@ pub struct BreachScope {
     /// Compromised accounts: events they caused.
     #[serde(default)]
     pub accounts: Vec<UserId>,
+    /// Compromised API tokens: events caused through them (whoever's they are).
+    #[serde(default)]
+    pub tokens: Vec<TokenId>,
     /// Source ranges (CIDR): events from there.
     #[serde(default)]
     pub ip_ranges: Vec<String>,
@@ -176,8 +179,12 @@ impl BreachScope {
         if self.to - self.from > MAX_SCOPE_WINDOW {
             return Err(Error::invalid("to", "the window may cover at most 90 days"));
         }
-        if self.accounts.is_empty() && self.ip_ranges.is_empty() && self.documents.is_empty() {
-            return Err(Error::invalid("accounts", "give accounts, IP ranges or documents (with the window)"));
+        if self.accounts.is_empty() && self.tokens.is_empty() && self.ip_ranges.is_empty() && self.documents.is_empty()
+        {
+            return Err(Error::invalid(
+                "accounts",
+                "give accounts, API tokens, IP ranges or documents (with the window)",
+            ));
         }
         self.ip_ranges
             .iter()
@@ -197,6 +204,12 @@ impl BreachScope {
         }
         let account = self.accounts.is_empty()
             || self.accounts.iter().any(|u| ev.actor.strip_prefix("user:") == Some(u.to_string().as_str()));
+        let token = self.tokens.is_empty() || {
+            let via = serde_json::from_str::<serde_json::Value>(&ev.detail)
+                .ok()
+                .and_then(|d| d.get(crate::audit::VIA_TOKEN).and_then(|t| t.as_str()).map(str::to_string));
+            via.is_some_and(|via| self.tokens.iter().any(|t| t.to_string() == via))
+        };
         let source = ranges.is_empty()
             || ev
                 .ip
@@ -205,7 +218,7 @@ impl BreachScope {
                 .is_some_and(|ip| ranges.iter().any(|r| r.contains(&ip)));
         let document = self.documents.is_empty()
             || self.documents.iter().any(|d| ev.target.strip_prefix("document:") == Some(d.to_string().as_str()));
-        account && source && document
+        account && token && source && document
     }
 }
 
@@ -368,7 +381,7 @@ mod tests {
     }
 
     fn window(from: OffsetDateTime, to: OffsetDateTime) -> BreachScope {
-        BreachScope { from, to, accounts: vec![], ip_ranges: vec![], documents: vec![] }
+        BreachScope { from, to, accounts: vec![], tokens: vec![], ip_ranges: vec![], documents: vec![] }
     }
 
     #[test]
@@ -431,6 +444,22 @@ mod tests {
         let by_ip = BreachScope { accounts: vec![], ip_ranges: vec!["198.51.100.0/24".into()], ..scope };
         let ranges = by_ip.check().unwrap_or_default();
         assert_eq!(affected(&by_ip, &ranges, &events).len(), 2, "the range reaches both firms");
+    }
+
+    #[test]
+    fn a_token_scope_matches_the_events_caused_through_that_token_only() {
+        let (a, user, leaked) = (TenantId::new(), UserId::new(), TokenId::new());
+        let t0 = datetime!(2026-11-01 10:00 UTC);
+        let mut through = event(a, &format!("user:{user}"), "document.download", "document:x", "192.0.2.1", t0);
+        through.detail = serde_json::json!({ crate::audit::VIA_TOKEN: leaked.to_string() }).to_string();
+        let mut other_token = through.clone();
+        other_token.detail = serde_json::json!({ crate::audit::VIA_TOKEN: TokenId::new().to_string() }).to_string();
+        // The same user in their browser: not the token's doing.
+        let in_browser = event(a, &format!("user:{user}"), "document.download", "document:y", "192.0.2.1", t0);
+        let scope = BreachScope { tokens: vec![leaked], ..window(t0, t0 + Duration::hours(1)) };
+        let ranges = scope.check().unwrap();
+        assert!(scope.matches(&ranges, &through));
+        assert!(!scope.matches(&ranges, &other_token) && !scope.matches(&ranges, &in_browser));
     }
 
     #[test]

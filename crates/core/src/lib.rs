@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod audit;
 pub mod authn;
+pub mod changes;
 pub mod clock;
 pub mod crypto;
 pub mod disclosure;

@@ -188,8 +188,9 @@ pub enum Via {
     /// A browser session; state changes need this CSRF token. `session_hash` names the session
     /// (the SHA-256 of its cookie, never the cookie).
     Session { csrf_token: String, session_hash: String },
-    /// An API bearer token with these scopes.
-    Token { scopes: Vec<Scope> },
+    /// An API bearer token with these scopes. Its id goes into every audit event it causes, so
+    /// a breach can be scoped to a token that leaked (see `crate::incidents::BreachScope`).
+    Token { id: crate::ids::TokenId, scopes: Vec<Scope> },
     /// The local command-line tool, run by whoever holds the machine.
     Cli,
 }
@@ -199,7 +200,7 @@ impl std::fmt::Debug for Via {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Via::Session { .. } => f.write_str("Session { csrf_token: REDACTED }"),
-            Via::Token { scopes } => f.debug_struct("Token").field("scopes", scopes).finish(),
+            Via::Token { id, scopes } => f.debug_struct("Token").field("id", id).field("scopes", scopes).finish(),
             Via::Cli => f.write_str("Cli"),
         }
     }
@@ -481,7 +482,7 @@ pub struct MatterFacts {
 fn check_scope(p: &Principal, perm: Permission) -> Result<()> {
     match &p.via {
         Via::Session { .. } | Via::Cli => Ok(()),
-        Via::Token { scopes } => match perm.scope() {
+        Via::Token { scopes, .. } => match perm.scope() {
             Some(needed) if scopes.contains(&needed) => Ok(()),
             _ => {
                 Err(Error::Forbidden(format!("{} with this token (it lacks the needed scope)", perm.describe()).into()))
@@ -896,16 +897,16 @@ mod tests {
 
     #[test]
     fn token_scopes_limit_what_a_role_allows() {
-        let p = principal(Role::Owner, Via::Token { scopes: vec![Scope::Read] });
+        let p = principal(Role::Owner, Via::Token { id: crate::ids::TokenId::new(), scopes: vec![Scope::Read] });
         assert!(authorize_tenant(&p, Permission::ListMatters).is_ok());
         assert!(matches!(authorize_tenant(&p, Permission::CreateMatter), Err(Error::Forbidden(_))));
         assert!(matches!(authorize_tenant(&p, Permission::ManageUsers), Err(Error::Forbidden(_))));
         assert!(matches!(authorize_tenant(&p, Permission::ManageOwnTokens), Err(Error::Forbidden(_))));
         // Scopes do not imply each other: a write token cannot read back what it uploads.
-        let w = principal(Role::Owner, Via::Token { scopes: vec![Scope::Write] });
+        let w = principal(Role::Owner, Via::Token { id: crate::ids::TokenId::new(), scopes: vec![Scope::Write] });
         assert!(authorize_tenant(&w, Permission::CreateMatter).is_ok());
         assert!(matches!(authorize_tenant(&w, Permission::ListMatters), Err(Error::Forbidden(_))));
-        let a = principal(Role::Owner, Via::Token { scopes: vec![Scope::Admin] });
+        let a = principal(Role::Owner, Via::Token { id: crate::ids::TokenId::new(), scopes: vec![Scope::Admin] });
         assert!(authorize_tenant(&a, Permission::ManageUsers).is_ok());
         assert!(matches!(authorize_tenant(&a, Permission::ListUsers), Err(Error::Forbidden(_))));
     }

@@ -4,7 +4,7 @@ use crate::config::{Config, read_secret_file};
 use crate::server;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use portcullis_core::audit::RequestMeta;
+use portcullis_core::audit::{Actor, RequestMeta};
 use portcullis_core::clock::SystemClock;
 use portcullis_core::service::cli_principal;
 use std::path::PathBuf;
@@ -400,19 +400,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command: KeysCommand::RotateMaster { approval } } => {
             // A new rotation spends its approval before the new key exists; finishing an
             // interrupted one needs none (its approval was spent when it began).
+            // The approval goes into the change record; a resumed rotation's was recorded as
+            // spent (`platform.approval_used`) when it began, and its record names none.
+            let mut allowed_by = None;
             if !crate::master_key::rotation_in_progress(&cfg) {
                 let (portal, store) = server::portal(&cfg, clock.clone()).await?;
                 let spent = spend_rotation_approval(&cfg, &portal, approval.as_deref()).await;
                 store.close().await;
-                spent?;
+                allowed_by = spent?;
             }
             crate::master_key::begin_rotation(&cfg)?;
             failpoint("after-new-key");
             let (portal, store) = server::portal(&cfg, clock).await?;
-            let (rewrapped, total) =
-                portal.rewrap_tenant_keys(&RequestMeta::default(), &failpoint).await.map_err(domain)?;
+            let (rewrapped, total) = portal
+                .rewrap_tenant_keys(&RequestMeta::default(), allowed_by.as_ref(), &failpoint)
+                .await
+                .map_err(domain)?;
             // A second pass catches keys a running node created meanwhile with the old key.
-            let (late, _) = portal.rewrap_tenant_keys(&RequestMeta::default(), &|_| {}).await.map_err(domain)?;
+            let (late, _) = portal
+                .rewrap_tenant_keys(&RequestMeta::default(), allowed_by.as_ref(), &|_| {})
+                .await
+                .map_err(domain)?;
             let rewrapped = rewrapped + late;
             store.close().await;
             failpoint("after-commit");
@@ -732,7 +740,7 @@ async fn spend_rotation_approval(
     cfg: &Config,
     portal: &portcullis_core::service::Portal,
     approval: Option<&str>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<portcullis_core::changes::Approval>> {
     use portcullis_core::model::PlatformAction;
     match approval {
         Some(id) => {
@@ -744,12 +752,16 @@ async fn spend_rotation_approval(
                 a.requested_by,
                 a.decided_by.map(|o| o.to_string()).unwrap_or_default()
             );
-            Ok(())
+            Ok(Some(portcullis_core::changes::Approval {
+                id: a.id.to_string(),
+                requested_by: Actor::Operator(a.requested_by).to_stored(),
+                approved_by: a.decided_by.map(|o| Actor::Operator(o).to_stored()).unwrap_or_default(),
+            }))
         }
         None if !cfg.master_key_rotation_needs_approval => {
             portal.record_unapproved_master_rotation().await.map_err(domain)?;
             println!("rotating without a second operator's approval (master_key_rotation_needs_approval = false)");
-            Ok(())
+            Ok(None)
         }
         None => anyhow::bail!(
             "a master-key rotation needs a second operator's approval: a privileged operator asks              (POST /api/v1/platform/approvals {{\"action\": \"rotate_master_key\"}}), another approves              (POST /api/v1/platform/approvals/ID/approve), then run this with --approval ID"

@@ -482,6 +482,51 @@ impl Config {
     }
 }
 
+/// The settings that are security limits: a change to any of them between starts is a change
+/// record (`config.security_limits`, see `Portal::record_security_limits`). Keys whose prefix
+/// ends in `_` stand for every key that starts so.
+const SECURITY_LIMIT_KEYS: &[&str] = &[
+    "session_idle_minutes",
+    "session_absolute_hours",
+    "invite_link_hours",
+    "max_upload_bytes",
+    "max_body_bytes",
+    "request_timeout_secs",
+    "upload_idle_timeout_secs",
+    "master_key_rotation_needs_approval",
+    "retention_days",
+    "alert_tenant_admins",
+    "tls_expiry_warn_days",
+    "trusted_proxies",
+    "client_ip_header",
+    "rate_limit_",
+    "incident_triage_minutes",
+    "max_in_flight_",
+    "max_connections",
+    "max_connections_per_ip",
+    "header_read_timeout_secs",
+    "connection_idle_timeout_secs",
+    "max_header_bytes",
+    "waf_",
+    "ids_",
+    "anomaly_",
+    "backup_enabled",
+    "backup_keep_",
+];
+
+impl Config {
+    /// The security limits of this configuration, by key (see [`SECURITY_LIMIT_KEYS`]).
+    pub fn security_limits(&self) -> anyhow::Result<serde_json::Value> {
+        let serde_json::Value::Object(all) = serde_json::to_value(self).context("serialising the configuration")?
+        else {
+            bail!("the configuration did not serialise to an object");
+        };
+        let wanted =
+            |k: &str| SECURITY_LIMIT_KEYS.iter().any(|w| if w.ends_with('_') { k.starts_with(w) } else { k == *w });
+        Ok(serde_json::Value::Object(all.into_iter().filter(|(k, _)| wanted(k)).collect()))
+    }
+}
+
 /// Keys the environment may set.
 const KEYS: &[&str] = &[
     "data",
@@ -1076,5 +1121,31 @@ mod tests {
         };
         assert_eq!(from(serde_json::json!(["a@x.example", "b@x.example"])), ["a@x.example", "b@x.example"]);
         assert_eq!(from(serde_json::json!("a@x.example, b@x.example")), ["a@x.example", "b@x.example"]);
+    }
+
+    #[test]
+    fn the_security_limits_are_the_limits_and_nothing_else() {
+        let limits = Config::default().security_limits().unwrap();
+        let keys: Vec<&str> = limits.as_object().unwrap().keys().map(String::as_str).collect();
+        for k in [
+            "rate_limit_ip_per_minute",
+            "max_in_flight_per_ip",
+            "max_connections",
+            "waf_path_rules",
+            "ids_enabled",
+            "anomaly_download_factor",
+            "trusted_proxies",
+            "master_key_rotation_needs_approval",
+            "backup_keep_daily",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+        for k in ["data", "database_url", "smtp_url", "alert_webhook_url", "listen", "backup_target", "log_format"] {
+            assert!(!keys.contains(&k), "{k} is no security limit");
+        }
+        // Every key named in the list exists (a renamed setting must not drop out silently).
+        for w in SECURITY_LIMIT_KEYS {
+            assert!(keys.iter().any(|k| if w.ends_with('_') { k.starts_with(w) } else { k == w }), "{w}");
+        }
     }
 }

@@ -169,6 +169,10 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     let tls = tls::ensure(&cfg.data, cfg.tls_cert.as_deref(), cfg.tls_key.as_deref())?;
     let rustls = RustlsConfig::from_config(tls::server_config(&tls)?);
     let setup_link = portal.bootstrap_link().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Fail closed: a node whose limits cannot be recorded does not serve with them.
+    if portal.record_security_limits(cfg.security_limits()?).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        tracing::info!("the configured security limits differ from the last recorded: recorded as a change");
+    }
     let web = WebSettings {
         max_body_bytes: cfg.max_body_bytes,
         request_timeout: Duration::from_secs(cfg.request_timeout_secs),

@@ -169,6 +169,12 @@ fn audit_search_query(
             let (len, prefix) = (param(Bind::Text(a.clone())), param(Bind::Text(a.clone())));
             sql.push_str(&format!(" AND substr(action, 1, length({len})) = {prefix}"));
         }
+        // An empty list matches nothing (`IN ()` is not SQL).
+        Some(ActionMatch::OneOf(list)) if list.is_empty() => sql.push_str(" AND 1 = 0"),
+        Some(ActionMatch::OneOf(list)) => {
+            let params: Vec<String> = list.iter().map(|a| param(Bind::Text(a.clone()))).collect();
+            sql.push_str(&format!(" AND action IN ({})", params.join(", ")));
+        }
         None => {}
     }
     if let Some(m) = filter.matter {
@@ -3002,6 +3008,13 @@ mod tests {
         let (plain, binds) = audit_search_query("t", &AuditFilter::default(), 0, None, 3);
         assert_eq!(binds, [Bind::Text("t".into()), Bind::Int(0), Bind::Int(3)]);
         assert!(plain.ends_with("WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3"), "{plain}");
+        let list =
+            AuditFilter { action: Some(ActionMatch::OneOf(vec!["a.b".into(), "c.d".into()])), ..Default::default() };
+        let (sql, binds) = audit_search_query("t", &list, 0, None, 3);
+        assert!(sql.contains("AND action IN ($3, $4) ORDER BY seq LIMIT $5"), "{sql}");
+        assert_eq!(binds[2..4], [Bind::Text("a.b".into()), Bind::Text("c.d".into())]);
+        let none = AuditFilter { action: Some(ActionMatch::OneOf(Vec::new())), ..Default::default() };
+        assert!(audit_search_query("t", &none, 0, None, 3).0.contains("AND 1 = 0"));
     }
 
     #[tokio::test]

@@ -31,12 +31,16 @@ pub enum ActionMatch {
     Exact(String),
     /// Every action starting with this, which ends in a dot, e.g. `auth.`.
     Prefix(String),
+    /// Any of these actions (the change records' catalogue, see `crate::changes`).
+    OneOf(Vec<String>),
 }
 
 impl ActionMatch {
-    pub fn as_str(&self) -> &str {
+    /// The filter as typed; the actions of a list joined by commas.
+    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            ActionMatch::Exact(s) | ActionMatch::Prefix(s) => s,
+            ActionMatch::Exact(s) | ActionMatch::Prefix(s) => s.into(),
+            ActionMatch::OneOf(v) => v.join(",").into(),
         }
     }
 }

@@ -457,7 +457,7 @@ impl Portal {
             w.touch_api_token(t.tenant_id, t.id, now).await?;
             w.commit().await?;
         }
-        Ok(principal_of(user, Via::Token { scopes: t.scopes }))
+        Ok(principal_of(user, Via::Token { id: t.id, scopes: t.scopes }))
     }
 
     /// What a one-time link is for, without using it.

@@ -4,7 +4,7 @@
 //! approval's own transaction. Requests expire; every step is audited, refusals included.
 
 use super::{Portal, actor};
-use crate::audit::{NewEvent, RequestMeta};
+use crate::audit::{Actor, NewEvent, RequestMeta};
 use crate::error::{Error, Result};
 use crate::ids::{ApprovalId, UserId};
 use crate::model::{ApprovalRequest, ApprovalState, Role, SensitiveAction};
@@ -50,7 +50,7 @@ impl Portal {
         }
         tx.set_user_role(p.tenant_id, user, role).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.role_change", format!("user:{user}"), meta)
-            .with_detail(serde_json::json!({ "from": target.role.as_str(), "to": role.as_str() }));
+            .with_detail(role_change(target.role, role, None));
         tx.append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(Change::Applied)
@@ -146,15 +146,11 @@ impl Portal {
                 tx.set_user_role(p.tenant_id, *user_id, *role).await?;
                 let ev =
                     NewEvent::new(Some(p.tenant_id), actor(p), "user.role_change", format!("user:{user_id}"), meta)
-                        .with_detail(serde_json::json!({
-                            "from": user.role.as_str(),
-                            "to": role.as_str(),
-                            "approval": req.id.to_string(),
-                        }));
+                        .with_detail(role_change(user.role, *role, Some(&approval_of(req, p))));
                 tx.append_audit(&ev, now).await
             }
             SensitiveAction::TwoFactorPolicy { staff, clients } => {
-                self.apply_two_factor_policy(tx, p, *staff, *clients, Some(req.id), meta).await
+                self.apply_two_factor_policy(tx, p, *staff, *clients, Some(&approval_of(req, p)), meta).await
             }
             // Recorded and committed here, with the approval; the lifecycle job destroys the
             // data (blobs cannot be deleted inside a database transaction).
@@ -165,4 +161,22 @@ impl Portal {
             SensitiveAction::ExportTenant { recipient } => self.approve_export(tx, p, req, recipient, meta).await,
         }
     }
+}
+
+/// The change record's account of a request approved by `p`, who carries it out.
+fn approval_of(req: &ApprovalRequest, p: &Principal) -> crate::changes::Approval {
+    crate::changes::Approval {
+        id: req.id.to_string(),
+        requested_by: Actor::User(req.requested_by).to_stored(),
+        approved_by: actor(p).to_stored(),
+    }
+}
+
+/// The detail of a `user.role_change` (a change record).
+fn role_change(from: Role, to: Role, approval: Option<&crate::changes::Approval>) -> serde_json::Value {
+    crate::changes::detail(
+        serde_json::json!({ "role": from.as_str() }),
+        serde_json::json!({ "role": to.as_str() }),
+        approval,
+    )
 }

@@ -22,7 +22,7 @@ pub struct AuditPage {
 
 /// Read up to `limit` matching events after `after` (and not past `upto`), and whether more
 /// follow (one more is asked for to know).
-async fn read_page(
+pub(super) async fn read_page(
     tx: &mut dyn Tx,
     chain: &str,
     filter: &AuditFilter,

@@ -318,13 +318,19 @@ impl Portal {
         p: &Principal,
         staff: bool,
         clients: bool,
-        approval: Option<crate::ids::ApprovalId>,
+        approval: Option<&crate::changes::Approval>,
         meta: &RequestMeta,
     ) -> Result<()> {
+        let before = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
         tx.set_tenant_two_factor(p.tenant_id, staff, clients).await?;
         let target = format!("tenant:{}", p.tenant_id);
+        let policy = |staff: bool, clients: bool| serde_json::json!({ "staff": staff, "clients": clients });
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "tenant.two_factor_policy", target, meta).with_detail(
-            serde_json::json!({ "staff": staff, "clients": clients, "approval": approval.map(|a| a.to_string()) }),
+            crate::changes::detail(
+                policy(before.two_factor_staff, before.two_factor_clients),
+                policy(staff, clients),
+                approval,
+            ),
         );
         tx.append_audit(&ev, self.clock.now()).await
     }

@@ -45,9 +45,12 @@ impl Portal {
     /// with its audit event: after a crash nothing or everything is re-wrapped, and running
     /// again finishes the job. Documents and fields are not touched (their keys do not change).
     /// `step` is called at named points, so crash tests can stop the process there.
+    /// `approval`: the second operator's, when one allowed this rotation (it goes into the
+    /// change record).
     pub async fn rewrap_tenant_keys(
         &self,
         meta: &RequestMeta,
+        approval: Option<&crate::changes::Approval>,
         step: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<(usize, usize)> {
         let provider = self.keyring.provider().clone();
@@ -56,6 +59,8 @@ impl Portal {
         tx.lock_tenant_keys().await?;
         let keys = tx.all_tenant_keys().await?;
         let total = keys.len();
+        let old: std::collections::BTreeSet<String> =
+            keys.iter().filter(|k| k.key_id != target).map(|k| k.key_id.clone()).collect();
         let mut rewrapped = 0;
         for mut k in keys.into_iter().filter(|k| k.key_id != target) {
             let context = tenant_key_context(k.tenant_id, k.purpose, k.version);
@@ -79,7 +84,11 @@ impl Portal {
             incidents += 1;
         }
         let ev = NewEvent::new(None, Actor::Cli, "keys.rotate_master", "platform", meta).with_detail(
-            serde_json::json!({ "to": target, "rewrapped": rewrapped, "total": total, "incident_keys": incidents }),
+            crate::changes::detail(
+                serde_json::json!({ "key_ids": old }),
+                serde_json::json!({ "key_id": target, "rewrapped": rewrapped, "total": total, "incident_keys": incidents }),
+                approval,
+            ),
         );
         tx.append_audit(&ev, self.clock.now()).await?;
         step("before-commit");

@@ -8,6 +8,7 @@ mod approvals;
 mod audit_log;
 mod audit_seal;
 mod backups;
+mod change_records;
 mod devices;
 mod documents;
 mod edge;
@@ -40,6 +41,7 @@ pub use approvals::{APPROVAL_TTL, Change};
 pub use audit_log::{AuditExport, AuditPage};
 pub use audit_seal::ChainReport;
 pub use backups::{BACKUP_LEASE, SCHEDULER_LEASE};
+pub use change_records::ChangePage;
 pub use devices::DeviceOutcome;
 pub use documents::{ByteRange, Download};
 pub use edge::BlockedRequest;
@@ -266,7 +268,8 @@ impl Portal {
 pub(crate) fn actor(p: &Principal) -> Actor {
     match p.via {
         Via::Cli => Actor::Cli,
-        _ => Actor::User(p.user_id),
+        Via::Token { id, .. } => Actor::Token { user: p.user_id, token: id },
+        Via::Session { .. } => Actor::User(p.user_id),
     }
 }
 

@@ -95,7 +95,11 @@ impl Portal {
         })
         .await?;
         let ev = NewEvent::new(Some(tenant), Actor::Cli, "keys.rotate_tenant.start", format!("tenant:{tenant}"), meta)
-            .with_detail(serde_json::json!({ "from": from, "to": to }));
+            .with_detail(crate::changes::detail(
+                serde_json::json!({ "version": from }),
+                serde_json::json!({ "version": to }),
+                None,
+            ));
         tx.append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(RotationStart::Started { from, to })
@@ -342,11 +346,15 @@ impl Portal {
         }
         let totals = tx.latest_key_rotation(tenant).await?;
         let ev = NewEvent::new(Some(tenant), actor, "keys.rotate_tenant.finish", format!("tenant:{tenant}"), meta)
-            .with_detail(serde_json::json!({
-                "to": target,
-                "documents": totals.as_ref().map(|t| t.documents_done),
-                "fields": totals.as_ref().map(|t| t.fields_done),
-            }));
+            .with_detail(crate::changes::detail(
+                serde_json::json!({ "re_encrypting_to": target }),
+                serde_json::json!({
+                    "version": target,
+                    "documents": totals.as_ref().map(|t| t.documents_done),
+                    "fields": totals.as_ref().map(|t| t.fields_done),
+                }),
+                None,
+            ));
         tx.append_audit(&ev, self.clock.now()).await?;
         step("before-finish");
         tx.commit().await?;

@@ -63,7 +63,11 @@ impl Portal {
         self.require_step_up(&mut *tx, p).await?;
         tx.insert_api_token(&token, &secret::hash(&secret)).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.create", format!("token:{}", token.id), meta)
-            .with_detail(serde_json::json!({ "scopes": token.scopes }));
+            .with_detail(crate::changes::detail(
+                serde_json::Value::Null,
+                serde_json::json!({ "scopes": token.scopes, "expires_at": token.expires_at.map(|e| e.unix_timestamp()) }),
+                None,
+            ));
         tx.append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok((token, secret))
@@ -83,7 +87,13 @@ impl Portal {
         if !tx.revoke_api_token(p.tenant_id, p.user_id, id, now).await? {
             return Err(Error::NotFound);
         }
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.revoke", format!("token:{id}"), meta);
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.revoke", format!("token:{id}"), meta).with_detail(
+            crate::changes::detail(
+                serde_json::json!({ "state": "active" }),
+                serde_json::json!({ "state": "revoked" }),
+                None,
+            ),
+        );
         tx.append_audit(&ev, now).await?;
         tx.commit().await
     }

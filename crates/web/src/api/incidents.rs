@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use portcullis_core::error::Error;
-use portcullis_core::ids::{DocumentId, IncidentId, UserId};
+use portcullis_core::ids::{DocumentId, IncidentId, TokenId, UserId};
 use portcullis_core::incidents::{
     AffectedTenant, BreachNotice, BreachScope, IncidentKind, IncidentSeverity, IncidentState, choose,
 };
@@ -316,7 +316,8 @@ pub async fn update(
     Ok(Json(incident_view(&s.portal.update_incident(&op, id, req.into_change()?, &meta).await?)))
 }
 
-/// A breach's scope: the window, and the compromised accounts, source ranges or documents.
+/// A breach's scope: the window, and the compromised accounts, API tokens, source ranges or
+/// documents.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeRequest {
@@ -326,6 +327,9 @@ pub struct ScopeRequest {
     pub to: String,
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// API token ids: events caused through those tokens.
+    #[serde(default)]
+    pub tokens: Vec<String>,
     #[serde(default)]
     pub ip_ranges: Vec<String>,
     #[serde(default)]
@@ -348,6 +352,7 @@ impl ScopeRequest {
             from: time("from", &self.from)?,
             to: time("to", &self.to)?,
             accounts: ids("accounts", &self.accounts)?.into_iter().map(UserId::from_uuid).collect(),
+            tokens: ids("tokens", &self.tokens)?.into_iter().map(TokenId::from_uuid).collect(),
             ip_ranges: self.ip_ranges,
             documents: ids("documents", &self.documents)?.into_iter().map(DocumentId::from_uuid).collect(),
         })

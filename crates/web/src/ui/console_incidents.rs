@@ -101,6 +101,8 @@ pub struct ScopeForm {
     #[serde(default)]
     accounts: String,
     #[serde(default)]
+    tokens: String,
+    #[serde(default)]
     ip_ranges: String,
     #[serde(default)]
     documents: String,
@@ -142,6 +144,7 @@ pub async fn scope(
         from: f.from,
         to: f.to,
         accounts: list_of(&f.accounts),
+        tokens: list_of(&f.tokens),
         ip_ranges: list_of(&f.ip_ranges),
         documents: list_of(&f.documents),
     };
