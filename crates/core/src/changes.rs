@@ -76,11 +76,13 @@ pub struct Approval {
 /// needed. Every site that makes a change in the catalogue builds its detail here, so the
 /// records have one shape.
 pub fn detail(before: impl Serialize, after: impl Serialize, approval: Option<&Approval>) -> Value {
-    let mut d = serde_json::json!({ "before": before, "after": after });
+    let mut d = serde_json::Map::new();
+    d.insert("before".into(), serde_json::json!(before));
+    d.insert("after".into(), serde_json::json!(after));
     if let Some(a) = approval {
-        d["approval"] = serde_json::json!(a);
+        d.insert("approval".into(), serde_json::json!(a));
     }
-    d
+    Value::Object(d)
 }
 
 /// One change, as the change list shows it.

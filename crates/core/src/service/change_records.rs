@@ -55,7 +55,11 @@ impl Portal {
             }
         }
         let previous = match last {
-            Some(e) => serde_json::from_str::<serde_json::Value>(&e.detail).map_err(Error::internal)?["limits"].take(),
+            Some(e) => serde_json::from_str::<serde_json::Value>(&e.detail)
+                .map_err(Error::internal)?
+                .get_mut("limits")
+                .map(serde_json::Value::take)
+                .unwrap_or_default(),
             None => serde_json::Value::Null,
         };
         if previous == limits {
@@ -63,7 +67,9 @@ impl Portal {
         }
         let (before, after) = changed_keys(&previous, &limits);
         let mut detail = changes::detail(before, after, None);
-        detail["limits"] = limits;
+        if let Some(d) = detail.as_object_mut() {
+            d.insert("limits".into(), limits);
+        }
         let ev =
             NewEvent::new(None, Actor::System, LIMITS_ACTION, "platform", &RequestMeta::default()).with_detail(detail);
         tx.append_audit(&ev, self.clock.now()).await?;

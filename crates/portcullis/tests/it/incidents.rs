@@ -323,3 +323,45 @@ crate::both!(reports_are_checked_limited_and_worked_forward_only, |srv| async mo
         "{kinds:?}"
     );
 });
+
+crate::both!(a_breach_is_scoped_to_a_leaked_api_token, |srv| async move {
+    let (_, owner) = srv.tenant("acme").await;
+    let start = srv.clock.now();
+    // The owner works in the browser and also through an API token, which leaks.
+    let browser = signed_in(srv, "acme", &owner).await;
+    let (_, in_browser) = matter_with_document(&browser, "A-1").await;
+    let t = browser.post("/api/v1/tokens", json!({"name": "sync", "scopes": ["read", "write"]})).await;
+    assert_eq!(t.status, StatusCode::CREATED, "{}", t.text());
+    let token_id = id(&t.json());
+    let api = srv.client().with_bearer(t.json()["token"].as_str().unwrap());
+    let (through_matter, through_token) = matter_with_document(&api, "A-2").await;
+    download(&api, &through_token).await;
+    download(&browser, &in_browser).await;
+
+    let r = srv
+        .client()
+        .post(
+            "/api/v1/reports",
+            json!({"kind": "breach", "summary": "A sync token was pasted in a public chat",
+            "details": "The token of acme's sync job was seen in a public channel."}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let op = operator(srv, "root@platform.example", "privileged").await;
+    let iid = id(&op.get("/api/v1/platform/incidents").await.json()["items"][0]);
+    let window = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap();
+    let (from, to) = (window(start), window(srv.clock.now() + Duration::minutes(1)));
+    let path = format!("/api/v1/platform/incidents/{iid}/scope");
+    // A token id that is no id is refused, naming the field.
+    let bad = op.post(&path, json!({"from": from, "to": to, "tokens": ["sync"]})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text());
+    assert!(bad.text().contains("tokens"), "{}", bad.text());
+    let s = op.post(&path, json!({"from": from, "to": to, "tokens": [token_id]})).await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.text());
+    // Exactly what went through the token: not the same owner's work in the browser.
+    let affected = s.json()["affected"].clone();
+    assert_eq!(affected.as_array().map(Vec::len), Some(1), "{affected}");
+    assert_eq!(affected[0]["documents"], json!([through_token]), "{affected}");
+    assert_eq!(affected[0]["matters"], json!([through_matter]), "{affected}");
+    assert_eq!(affected[0]["downloads"], json!(1), "{affected}");
+});

@@ -10,6 +10,7 @@ mod audit_seal;
 mod audit_search;
 mod backups;
 mod browser;
+mod changes;
 mod cli;
 mod console;
 mod disclosure;

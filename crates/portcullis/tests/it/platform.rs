@@ -177,6 +177,30 @@ crate::both!(master_key_rotation_needs_a_second_operator, |srv| async move {
     assert!(String::from_utf8_lossy(&o.stderr).contains("A use of this approval already exists"), "{o:?}");
     let listed = a.get("/api/v1/platform/approvals").await.json();
     assert!(listed["items"][0]["used_at"].is_string(), "{listed}");
+    // The rotation's change record names the key before and after and both operators.
+    let changes = a.get("/api/v1/platform/changes?action=keys.rotate_master").await;
+    assert_eq!(changes.status, StatusCode::OK, "{}", changes.text());
+    let records = changes.json()["items"].as_array().unwrap().clone();
+    assert!(!records.is_empty(), "{records:?}");
+    let approved = &listed["items"][0];
+    for r in &records {
+        assert!(r["reference"].as_str().unwrap().starts_with("CHG-P-"), "{r}");
+        assert_eq!(r["approval"]["id"], json!(id), "{r}");
+        assert_eq!(
+            r["approval"]["requested_by"],
+            json!(format!("operator:{}", approved["requested_by"].as_str().unwrap()))
+        );
+        assert_eq!(
+            r["approval"]["approved_by"],
+            json!(format!("operator:{}", approved["decided_by"].as_str().unwrap()))
+        );
+    }
+    let first = &records[0];
+    assert!(first["before"]["key_ids"].as_array().is_some_and(|k| !k.is_empty()), "{first}");
+    assert!(
+        first["after"]["key_id"].is_string() && first["after"]["key_id"] != first["before"]["key_ids"][0],
+        "{first}"
+    );
     let o = cli(&["--approval", "not-an-id"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a request id"), "{o:?}");
 

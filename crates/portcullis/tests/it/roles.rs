@@ -111,6 +111,7 @@ fn endpoints() -> Vec<Endpoint> {
         e(Method::GET, "/api/v1/breach-notices", None, "change the firm's security settings", false),
         e(Method::GET, "/api/v1/audit", None, "read the audit log", false),
         e(Method::GET, "/api/v1/audit/export", None, "read the audit log", false),
+        e(Method::GET, "/api/v1/changes", None, "read the audit log", false),
         e(Method::POST, "/api/v1/users/{U}/role", Some(json!({"role": "client"})), "manage users", false),
         e(Method::POST, "/api/v1/users/{U}/unlock", None, "manage users", false),
         e(Method::POST, "/api/v1/users/{U}/sessions/revoke", None, "manage users", false),
@@ -152,6 +153,7 @@ const NOT_ROLE_GATED: &[&str] = &[
     // The platform operators' API takes operator tokens only: tested in `platform`.
     "get /api/v1/platform/health",
     "get /api/v1/platform/audit",
+    "get /api/v1/platform/changes",
     "get /api/v1/platform/tenants",
     "post /api/v1/platform/tenants",
     "get /api/v1/platform/approvals",

@@ -23,6 +23,22 @@ pub async fn list(
     Ok(Json(AuditPageView::from(&s.portal.search_audit(&p, &q.input()).await?)))
 }
 
+/// The firm's change records: every change to a security setting (allow-list, network access
+/// list, DLP policy and cap, two-factor requirement, roles, API tokens, data keys) with who,
+/// when, before, after and approval, oldest first. Filters and paging as for the audit log, without
+/// `matter`; `action` must be a change action.
+#[utoipa::path(get, path = "/api/v1/changes", tag = "audit", params(PagedAuditQuery),
+    responses((status = 200, body = ChangePageView),
+        (status = 400, body = crate::error::ErrorBody, description = "a bad filter, cursor or limit; the message names it"),
+        (status = 403, body = crate::error::ErrorBody)))]
+pub async fn changes(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    ApiQuery(q): ApiQuery<PagedAuditQuery>,
+) -> Result<Json<ChangePageView>, ApiError> {
+    Ok(Json(ChangePageView::from(&s.portal.list_changes(&p, &q.input()).await?)))
+}
+
 /// Every event matching the filters, streamed as a download (`jsonl`: one event per line as the
 /// search returns it; `csv`: a header row, cells starting with `=`, `+`, `-` or `@` prefixed with
 /// `'`). The export is audited (`audit.export`) before it starts, and ends at that event.

@@ -503,8 +503,9 @@ impl AuditExportQuery {
 }
 
 audit_query!(
-    /// Searching the platform's own audit events, a page at a time.
-    PlatformAuditQuery {
+    /// Searching one chain a page at a time, without a matter filter: the platform's own audit
+    /// events, and the change records (whose `action`, if given, must be a change action).
+    PagedAuditQuery {
         /// Events after this sequence number: the `next` of the previous page (default 0).
         #[param(value_type = Option<i64>)]
         after: Option<String>,
@@ -514,9 +515,76 @@ audit_query!(
     }
 );
 
-impl PlatformAuditQuery {
+impl PagedAuditQuery {
     pub fn input(&self) -> SearchInput {
         SearchInput { after: self.after.clone(), limit: self.limit.clone(), ..self.common() }
+    }
+}
+
+/// One page of change records, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct ChangePageView {
+    pub items: Vec<ChangeView>,
+    /// Pass as `after` to get the next page; `null` on the last page.
+    pub next: Option<i64>,
+}
+
+impl From<&portcullis_core::service::ChangePage> for ChangePageView {
+    fn from(p: &portcullis_core::service::ChangePage) -> Self {
+        Self { items: p.changes.iter().map(ChangeView::from).collect(), next: p.next }
+    }
+}
+
+/// One change to a security setting: who made it, when, the setting before and after, and the
+/// second person's approval where separation of duties required one. It is an audit event
+/// (`seq` in its chain), so the chain's hashes and checkpoints cover it.
+#[derive(Serialize, ToSchema)]
+pub struct ChangeView {
+    /// `CHG-<seq>` (a firm's) or `CHG-P-<seq>` (the platform's).
+    pub reference: String,
+    pub seq: i64,
+    pub at: String,
+    /// The setting, in words.
+    pub setting: String,
+    /// The audit action that records it.
+    pub action: String,
+    /// `user:<id>`, `operator:<id>`, `cli` or `system`.
+    pub actor: String,
+    /// What was changed: `tenant:<id>`, `user:<id>`, `token:<id>`, `operator:<id>`, `platform`.
+    pub subject: String,
+    #[schema(value_type = Object)]
+    pub before: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub after: serde_json::Value,
+    pub approval: Option<ChangeApprovalView>,
+}
+
+/// Who asked for a change and who approved it.
+#[derive(Serialize, ToSchema)]
+pub struct ChangeApprovalView {
+    pub id: String,
+    pub requested_by: String,
+    pub approved_by: String,
+}
+
+impl From<&portcullis_core::changes::ChangeRecord> for ChangeView {
+    fn from(c: &portcullis_core::changes::ChangeRecord) -> Self {
+        Self {
+            reference: c.reference.clone(),
+            seq: c.seq,
+            at: ts(c.at),
+            setting: c.setting.to_string(),
+            action: c.action.clone(),
+            actor: c.actor.clone(),
+            subject: c.subject.clone(),
+            before: c.before.clone(),
+            after: c.after.clone(),
+            approval: c.approval.as_ref().map(|a| ChangeApprovalView {
+                id: a.id.clone(),
+                requested_by: a.requested_by.clone(),
+                approved_by: a.approved_by.clone(),
+            }),
+        }
     }
 }
 

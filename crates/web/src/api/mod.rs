@@ -34,8 +34,8 @@ use utoipa::OpenApi;
         matters::list, matters::create, matters::get_one, matters::add_member, matters::list_members,
         matters::list_messages, matters::post_message,
         documents::list, documents::upload, documents::content,
-        audit::list, audit::export,
-        platform::health, platform::audit, platform::tenants, platform::create,
+        audit::list, audit::export, audit::changes,
+        platform::health, platform::audit, platform::changes, platform::tenants, platform::create,
         platform::request_action, platform::approvals, platform::approve, platform::reject,
         platform::end, platform::reactivate, platform::subscription, platform::certificate,
         sessions::list, sessions::end, sessions::change_password, sessions::end_all,
@@ -81,6 +81,8 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/session", post(session::login).delete(session::logout).get(session::me))
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/changes", get(audit::changes))
+        .route("/api/v1/platform/changes", get(platform::changes))
         .route("/api/v1/platform/health", get(platform::health))
         .route("/api/v1/platform/audit", get(platform::audit))
         .route("/api/v1/platform/tenants", get(platform::tenants).post(platform::create))

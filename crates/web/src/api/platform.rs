@@ -177,13 +177,27 @@ pub async fn reject(
 
 /// The platform's own audit events (operators, vetting, platform approvals) matching every
 /// filter given, oldest first, paged like the firms' audit log. Tenants' events are never here.
-#[utoipa::path(get, path = "/api/v1/platform/audit", tag = "platform", params(PlatformAuditQuery),
+#[utoipa::path(get, path = "/api/v1/platform/audit", tag = "platform", params(PagedAuditQuery),
     responses((status = 200, body = AuditPageView),
         (status = 400, body = crate::error::ErrorBody, description = "a bad filter, cursor or limit; the message names it")))]
 pub async fn audit(
     State(s): State<AppState>,
     OperatorCaller(op): OperatorCaller,
-    ApiQuery(q): ApiQuery<PlatformAuditQuery>,
+    ApiQuery(q): ApiQuery<PagedAuditQuery>,
 ) -> Result<Json<AuditPageView>, ApiError> {
     Ok(Json(AuditPageView::from(&s.portal.search_platform_audit(&op, &q.input()).await?)))
+}
+
+/// The platform's change records: master-key rotations (with their approval), firms' keys
+/// destroyed, operators added, granted and suspended, the configured security limits. Filters
+/// as for the platform audit log; `action` must be a change action.
+#[utoipa::path(get, path = "/api/v1/platform/changes", tag = "platform", params(PagedAuditQuery),
+    responses((status = 200, body = ChangePageView),
+        (status = 400, body = crate::error::ErrorBody, description = "a bad filter, cursor or limit; the message names it")))]
+pub async fn changes(
+    State(s): State<AppState>,
+    OperatorCaller(op): OperatorCaller,
+    ApiQuery(q): ApiQuery<PagedAuditQuery>,
+) -> Result<Json<ChangePageView>, ApiError> {
+    Ok(Json(ChangePageView::from(&s.portal.list_platform_changes(&op, &q.input()).await?)))
 }
