@@ -126,6 +126,18 @@ crate::both!(security_changes_are_recorded_with_before_after_and_approval, |srv|
     );
     let auditor = signed_in(srv, "auditor@acme.example").await;
     assert_eq!(auditor.get("/api/v1/changes").await.json()["items"].as_array().map(Vec::len), Some(items.len()));
+
+    // The page shows the same records, one choice per kind of change, and names a refused filter.
+    let page = auditor.get("/changes?action=user.role_change").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(html.contains("id=\"nav-changes\"") && html.contains(c["reference"].as_str().unwrap()), "{html}");
+    assert!(html.contains(&format!("approved by user:{admin_id}")), "{html}");
+    assert!(!html.contains("<td>network access list</td>"), "filtered to role changes: {html}");
+    assert!(html.contains("<option value=\"tenant.dlp_policy\""), "{html}");
+    let refused = auditor.get("/changes?from=yesterday").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text().contains("id=\"changes-error\"") && refused.text().contains("from"), "{}", refused.text());
 });
 
 crate::both!(the_platform_records_its_own_changes_and_the_configured_limits, |srv| async move {
@@ -169,4 +181,12 @@ crate::both!(the_platform_records_its_own_changes_and_the_configured_limits, |sr
     assert_eq!(o.get("/api/v1/platform/changes").await.status, StatusCode::UNAUTHORIZED);
     let r = ops.get("/api/v1/platform/changes?action=user.role_change").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+
+    // The console lists them too, and a firm's session does not open it.
+    let desk =
+        crate::console::console(srv, &crate::console::token(srv, "desk@platform.example", "support").await).await;
+    let html = desk.get("/platform/changes?action=config.security_limits").await.text();
+    assert!(html.contains("CHG-P-") && html.contains("ids_block_minutes"), "{html}");
+    assert!(!html.contains("<td>operator role granted</td>"), "filtered: {html}");
+    assert_ne!(o.get("/platform/changes").await.status, StatusCode::OK);
 });

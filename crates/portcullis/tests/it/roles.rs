@@ -126,6 +126,7 @@ fn endpoints() -> Vec<Endpoint> {
         e(Method::GET, "/tokens", None, "manage API tokens", false),
         e(Method::GET, "/account/security", None, "manage your sign-in factors", false),
         e(Method::GET, "/audit", None, "read the audit log", false),
+        e(Method::GET, "/changes", None, "read the audit log", false),
         e(Method::GET, "/approvals", None, "approve or reject others' sensitive requests", false),
     ]
 }

@@ -3,6 +3,7 @@
 //! use cases as the API.
 
 mod approvals;
+mod changes;
 mod console_incidents;
 mod pages;
 mod passkeys;
@@ -33,6 +34,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/matters/{id}/members", post(pages::add_member))
         .route("/matters/{id}/messages", post(pages::post_message))
         .route("/audit", get(pages::audit))
+        .route("/changes", get(changes::tenant))
         .route("/approvals", get(approvals::approvals))
         .route("/approvals/{id}/approve", post(approvals::approve))
         .route("/approvals/{id}/reject", post(approvals::reject))
@@ -68,6 +70,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         )
         .route("/account/security/breach-report", post(security::report_breach))
         .route("/platform", get(platform::home))
+        .route("/platform/changes", get(changes::platform))
         .route("/platform/incidents", get(console_incidents::list))
         .route("/platform/incidents/{id}", get(console_incidents::show).post(console_incidents::update))
         .route("/platform/incidents/{id}/scope", post(console_incidents::scope))

@@ -696,21 +696,21 @@ pub struct AuditPage {
 #[derive(Deserialize, Default)]
 pub struct AuditParams {
     #[serde(default)]
-    actor: String,
+    pub(super) actor: String,
     #[serde(default)]
-    action: String,
+    pub(super) action: String,
     #[serde(default)]
-    matter: String,
+    pub(super) matter: String,
     #[serde(default)]
-    from: String,
+    pub(super) from: String,
     #[serde(default)]
-    to: String,
+    pub(super) to: String,
     #[serde(default)]
     after: String,
 }
 
 impl AuditParams {
-    fn input(&self, limit: i64) -> SearchInput {
+    pub(super) fn input(&self, limit: i64) -> SearchInput {
         let given = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
         SearchInput {
             actor: given(&self.actor),
@@ -724,7 +724,7 @@ impl AuditParams {
     }
 
     /// The filters given, as a query string (without the cursor).
-    fn query(&self) -> String {
+    pub(super) fn query(&self) -> String {
         let given: Vec<(&str, &str)> = [
             ("actor", &self.actor),
             ("action", &self.action),
@@ -738,10 +738,16 @@ impl AuditParams {
         .collect();
         serde_urlencoded::to_string(given).unwrap_or_default()
     }
+
+    /// `path` with the filters given and `extra` (a cursor or a format) as its query.
+    pub(super) fn link(&self, path: &str, extra: &str) -> String {
+        let query = self.query();
+        if query.is_empty() { format!("{path}?{extra}") } else { format!("{path}?{query}&{extra}") }
+    }
 }
 
-/// Rows per audit page.
-const AUDIT_PAGE: i64 = 200;
+/// Rows per audit page (and per page of change records).
+pub(super) const AUDIT_PAGE: i64 = 200;
 
 /// The audit log, searched with the form's filters. Refused filters show the form again with
 /// the reason (to those who may read the log at all).
@@ -755,8 +761,6 @@ pub async fn audit(
         Err(e @ Error::Invalid { .. }) => (StatusCode::BAD_REQUEST, Vec::new(), None, Some(e.public_message())),
         Err(e) => return Err(e.into()),
     };
-    let query = q.query();
-    let with = |extra: String| if query.is_empty() { extra } else { format!("{query}&{extra}") };
     let events = events
         .into_iter()
         .map(|e| AuditRow {
@@ -771,9 +775,9 @@ pub async fn audit(
         .collect();
     let page = AuditPage {
         nav: Nav::of(&c),
-        next: next.map(|n| format!("/audit?{}", with(format!("after={n}")))),
-        export_jsonl: format!("/api/v1/audit/export?{}", with("format=jsonl".into())),
-        export_csv: format!("/api/v1/audit/export?{}", with("format=csv".into())),
+        next: next.map(|n| q.link("/audit", &format!("after={n}"))),
+        export_jsonl: q.link("/api/v1/audit/export", "format=jsonl"),
+        export_csv: q.link("/api/v1/audit/export", "format=csv"),
         filters: q,
         error,
         events,
