@@ -32,6 +32,7 @@ mod monitoring;
 mod network_access;
 mod passkeys;
 mod platform;
+mod release;
 mod roles;
 mod streaming;
 mod subscriptions;
