@@ -485,7 +485,7 @@ async fn backup(cfg: &Config, clock: Arc<SystemClock>, command: BackupCommand) -
             let recipient = backup::recipient(cfg)?;
             let signer = crate::audit_key::load(cfg)?;
             let (portal, store) = server::portal(cfg, clock).await?;
-            let blobs = portcullis_store::ObjectBlobStore::local(&cfg.data.join("documents")).map_err(domain)?;
+            let blobs = crate::object_stores::documents(cfg)?;
             let node = cfg.node_id();
             let job = backup::Job {
                 portal: &portal,

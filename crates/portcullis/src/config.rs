@@ -223,10 +223,20 @@ pub struct Config {
     pub anomaly_ewma_percent: u64,
     /// Sign-ins recorded before one at a never-used hour counts as unusual.
     pub anomaly_hours_min_signins: u64,
+    /// Where documents are kept: a directory (or `file:///dir`), or `s3://BUCKET[/PREFIX]` (see
+    /// the `s3_*` keys); default `<data>/documents`. Nodes that share a database share this too.
+    pub document_store: Option<String>,
+    /// An S3-compatible endpoint (`https://...`; plain `http://` only to loopback); unset: AWS
+    /// S3 in `s3_region`.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    /// Credentials; unset: the standard `AWS_*` environment (and instance roles) apply.
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key_file: Option<PathBuf>,
     /// Scheduled backups on (they also need `backup_recipient`). The command line works either way.
     pub backup_enabled: bool,
-    /// Where backups go: a directory (or `file:///dir`); default `<data>/backups`. Put it on
-    /// other storage than the data directory.
+    /// Where backups go: a directory (or `file:///dir`), or `s3://BUCKET[/PREFIX]`; default
+    /// `<data>/backups`. Put it on other storage than the data directory.
     pub backup_target: Option<String>,
     /// The age public key (`age1...`) backups and keyrings are encrypted to. The identity that
     /// opens them must be kept off the servers.
@@ -400,6 +410,11 @@ impl Default for Config {
             anomaly_hours_min_signins: 20,
             backup_enabled: true,
             backup_target: None,
+            document_store: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key_file: None,
             backup_recipient: None,
             backup_recipient_file: None,
             backup_at: "02:00".into(),
@@ -628,6 +643,11 @@ const KEYS: &[&str] = &[
     "anomaly_hours_min_signins",
     "backup_enabled",
     "backup_target",
+    "document_store",
+    "s3_endpoint",
+    "s3_region",
+    "s3_access_key_id",
+    "s3_secret_access_key_file",
     "backup_recipient",
     "backup_recipient_file",
     "backup_at",
@@ -745,6 +765,7 @@ impl Config {
         // After the alert mailboxes: the contact may fall back to the first of them.
         self.disclosure()?;
         self.validate_backups()?;
+        crate::object_stores::check(self)?;
         self.protect().map(|_| ())
     }
 

@@ -14,5 +14,6 @@ pub mod logs;
 pub mod mail;
 pub mod master_key;
 pub mod monitoring;
+pub mod object_stores;
 pub mod server;
 pub mod tls;

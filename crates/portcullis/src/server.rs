@@ -9,7 +9,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use portcullis_core::clock::Clock;
 use portcullis_core::crypto::keys::Keyring;
 use portcullis_core::service::{AlertSettings, Backoff, IntrusionSettings, Portal, Settings};
-use portcullis_store::{ObjectBlobStore, SqlStore};
+use portcullis_store::SqlStore;
 use portcullis_web::WebSettings;
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
@@ -29,7 +29,7 @@ async fn portal_at(cfg: &Config, clock: Arc<dyn Clock>, public_url: String) -> a
     let store = SqlStore::open(cfg.database_url().expose_secret())
         .await
         .map_err(|e| anyhow::anyhow!("opening the database: {e}"))?;
-    let blobs = ObjectBlobStore::local(&cfg.data.join("documents")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let blobs = crate::object_stores::documents(cfg)?;
     let settings = Settings {
         session_idle: time::Duration::minutes(cfg.session_idle_minutes),
         session_absolute: time::Duration::hours(cfg.session_absolute_hours),
@@ -261,7 +261,7 @@ fn backup_scheduler(
     let scheduler = crate::backup::schedule::Scheduler {
         portal: portal.clone(),
         store: store.clone(),
-        blobs: Arc::new(ObjectBlobStore::local(&cfg.data.join("documents")).map_err(|e| anyhow::anyhow!("{e}"))?),
+        blobs: Arc::new(crate::object_stores::documents(cfg)?),
         target: crate::backup::target(cfg)?,
         recipient: crate::backup::recipient(cfg)?,
         signer: crate::audit_key::load(cfg)?,

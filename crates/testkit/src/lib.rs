@@ -9,12 +9,14 @@
 mod client;
 mod collectors;
 mod passkey;
+mod s3;
 mod smtp;
 mod webhook;
 
 pub use client::{Client, Resp, totp_code};
 pub use collectors::{SyslogSink, secret_file};
 pub use passkey::SoftPasskey;
+pub use s3::{BUCKET, S3S_FS_VAR, S3Server};
 pub use smtp::{Mail, PYTHON_VAR, SmtpSink};
 pub use webhook::{Received, WebhookSink};
 

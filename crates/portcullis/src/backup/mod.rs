@@ -96,11 +96,9 @@ impl Signed {
 
 /// The target configured (`backup_target`, default `<data>/backups`).
 pub fn target(cfg: &Config) -> anyhow::Result<BackupTarget> {
-    let dir = match &cfg.backup_target {
-        Some(t) => std::path::PathBuf::from(t.strip_prefix("file://").unwrap_or(t)),
-        None => cfg.data.join("backups"),
-    };
-    BackupTarget::local(&dir)
+    let loc = crate::object_stores::backup_location(cfg)?;
+    let store = crate::object_stores::open(cfg, &loc).context("opening the backup target")?;
+    Ok(BackupTarget::new(store, loc.shown()))
 }
 
 /// The recipient configured (`backup_recipient` or the file `backup_recipient_file`).

@@ -194,7 +194,18 @@ async fn restore_into(
     erased: &[String],
 ) -> anyhow::Result<RestoreReport> {
     let about = signed.about()?;
-    let documents = cfg.data.join("documents");
+    let documents = match crate::object_stores::document_location(cfg)? {
+        crate::object_stores::Location::Local(dir) => dir,
+        bucket => bail!(
+            "restore writes the documents into a local directory, and `document_store` is {}: restore on one machine \
+             with a local `document_store`, then copy that directory into the bucket (for example with `aws s3 sync`) \
+             before the nodes use it; nothing was changed",
+            bucket.shown()
+        ),
+    };
+    // Staging and set-aside directories sit beside the documents, on the same file system.
+    let name = documents.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "documents".into());
+    let beside = |suffix: &str| documents.with_file_name(format!("{name}.{suffix}"));
     let version = store.schema_version().await.map_err(core)?;
     let full: Vec<(String, i64)> = if version == 0 {
         Vec::new()
@@ -218,13 +229,13 @@ async fn restore_into(
     }
     if docs {
         let stamp = uuid::Uuid::new_v4().simple().to_string();
-        let aside = cfg.data.join(format!("documents.before-restore-{}", &stamp[..8]));
+        let aside = beside(&format!("before-restore-{}", &stamp[..8]));
         std::fs::rename(&documents, &aside).with_context(|| format!("moving {} aside", documents.display()))?;
         moved_documents = Some(aside);
     }
     store.migrate_to(about.schema_version).await.map_err(core)?;
     // Pass 2: load.
-    let staging = cfg.data.join("documents.restoring");
+    let staging = beside("restoring");
     if staging.exists() {
         std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     }

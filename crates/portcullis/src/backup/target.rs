@@ -1,5 +1,5 @@
-//! Where backups go: an `object_store` location (a local directory now; S3 plugs in through the
-//! same trait). Its layout:
+//! Where backups go: an `object_store` location (a local directory or S3; see
+//! [`crate::object_stores`]). Its layout:
 //!
 //! - `backups/<id>.age`: the encrypted archive;
 //! - `backups/<id>.manifest.json` and `backups/<id>.manifest.sig`: the archive's manifest in
@@ -50,14 +50,9 @@ pub fn erasure_key(tenant: &str) -> String {
 }
 
 impl BackupTarget {
-    /// A target in a local directory (created if missing).
-    pub fn local(dir: &std::path::Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating the backup target {}", dir.display()))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
-            .with_context(|| format!("opening the backup target {}", dir.display()))?
-            .with_automatic_cleanup(true);
-        let store: Arc<dyn ObjectStore> = Arc::new(fs);
-        Ok(Self { streams: ObjectBlobStore::new(store.clone()), store, shown: dir.display().to_string() })
+    /// A target on `store`, named `shown` in messages.
+    pub fn new(store: Arc<dyn ObjectStore>, shown: String) -> Self {
+        Self { streams: ObjectBlobStore::new(store.clone()), store, shown }
     }
 
     /// How to name this target in messages.
