@@ -1178,3 +1178,14 @@ pub struct ErasureRecord {
     /// When the backup target applied the erasure; `None` until then.
     pub synced_to_backups_at: Option<OffsetDateTime>,
 }
+
+/// Work waiting in one of the durable queues, for monitoring and autoscaling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// `mail`, `alerts` or `exports`.
+    pub queue: &'static str,
+    /// Items not yet done (neither sent nor given up; for exports, not yet written).
+    pub waiting: i64,
+    /// When the oldest of them was queued.
+    pub oldest_at: Option<OffsetDateTime>,
+}

@@ -565,6 +565,8 @@ pub trait Tx: Send {
     async fn audit_checkpoints(&mut self, chain: &str) -> Result<Vec<AuditCheckpoint>>;
     /// Every chain's length and checkpoint coverage, from the chain heads (no event scan).
     async fn audit_chain_status(&mut self) -> Result<Vec<ChainStatus>>;
+    /// How much work waits in the mail outbox, the alert deliveries and the export jobs.
+    async fn queue_depths(&mut self) -> Result<Vec<crate::model::QueueDepth>>;
     /// Events of every tenant chain (never the platform's) with `from <= at < to`, ordered by
     /// (at, chain, seq) and after `after` in that order, at most `limit`: breach scoping reads
     /// a window page by page.

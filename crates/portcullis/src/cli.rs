@@ -788,6 +788,14 @@ async fn serve(cfg: Config, clock: Arc<SystemClock>) -> anyhow::Result<()> {
         println!("no tenant yet: create the first one within 1 hour at this one-time link:\n  {link}");
     }
     shutdown_signal().await.context("waiting for a shutdown signal")?;
+    if cfg.drain_secs > 0 {
+        println!("draining for {} s (a second signal cuts it short)", cfg.drain_secs);
+        running.drain();
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(cfg.drain_secs)) => {},
+            r = shutdown_signal() => r.context("waiting for a shutdown signal")?,
+        }
+    }
     println!("shutting down: finishing in-flight requests");
     let stopped = running.shutdown(server::GRACE).await;
     shipping.drain(crate::logs::DRAIN).await;

@@ -37,6 +37,9 @@ pub struct Config {
     pub max_upload_bytes: u64,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    /// On SIGTERM, how long the node keeps serving with readiness off (so a load balancer moves
+    /// its traffic) before it stops accepting; 0: stop at once.
+    pub drain_secs: u64,
     pub upload_idle_timeout_secs: u64,
     /// How often each node looks for an interrupted tenant-key rotation to resume.
     pub key_rotation_poll_secs: u64,
@@ -325,6 +328,7 @@ impl Default for Config {
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            drain_secs: 10,
             upload_idle_timeout_secs: 60,
             key_rotation_poll_secs: 30,
             log_format: "text".into(),
@@ -558,6 +562,7 @@ const KEYS: &[&str] = &[
     "max_upload_bytes",
     "max_body_bytes",
     "request_timeout_secs",
+    "drain_secs",
     "upload_idle_timeout_secs",
     "key_rotation_poll_secs",
     "log_format",
@@ -713,6 +718,9 @@ impl Config {
         }
         if !(1..=3600).contains(&self.request_timeout_secs) || !(1..=3600).contains(&self.upload_idle_timeout_secs) {
             bail!("keys `request_timeout_secs` and `upload_idle_timeout_secs`: must be from 1 to 3600");
+        }
+        if self.drain_secs > 300 {
+            bail!("key `drain_secs`: must be from 0 to 300");
         }
         if !(1..=86_400).contains(&self.audit_checkpoint_secs) {
             bail!("key `audit_checkpoint_secs`: must be from 1 to 86400");

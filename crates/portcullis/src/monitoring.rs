@@ -66,6 +66,14 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     ("portcullis_http_requests_total", Kind::Counter, "Requests answered, by method, route pattern and status."),
     ("portcullis_http_request_duration_seconds", Kind::Histogram, "Time to the response headers, by route."),
     ("portcullis_http_requests_in_flight", Kind::Gauge, "Requests being answered now."),
+    (
+        "portcullis_http_requests_in_flight_limit",
+        Kind::Gauge,
+        "The in-flight cap (max_in_flight_requests) past which requests are shed; in-flight over it is saturation.",
+    ),
+    ("portcullis_draining", Kind::Gauge, "1 while this node drains before shutting down (readiness is off)."),
+    ("portcullis_queue_depth", Kind::Gauge, "Work waiting, by queue (mail, alerts, exports), across all nodes."),
+    ("portcullis_queue_oldest_seconds", Kind::Gauge, "How long the oldest waiting item has waited, by queue."),
     ("portcullis_http_body_bytes_total", Kind::Counter, "Body bytes received (in) and sent (out), by route."),
     (
         "portcullis_rate_limited_total",
@@ -174,6 +182,11 @@ impl Exporter {
                     metrics::gauge!("portcullis_tenant_key_oldest_age_seconds").set(secs(s.taken_at - at));
                 }
                 metrics::gauge!("portcullis_tenant_keys").set(s.tenant_keys as f64);
+                for q in &s.queues {
+                    metrics::gauge!("portcullis_queue_depth", "queue" => q.queue).set(q.waiting as f64);
+                    let age = q.oldest_at.map_or(0.0, |at| secs(s.taken_at - at));
+                    metrics::gauge!("portcullis_queue_oldest_seconds", "queue" => q.queue).set(age);
+                }
             }
             Err(e) => {
                 metrics::gauge!("portcullis_database_up").set(0.0);
@@ -220,6 +233,9 @@ pub async fn start(
     store: &SqlStore,
 ) -> anyhow::Result<(Option<Router>, Option<tokio::task::JoinHandle<()>>)> {
     let handle = recorder();
+    // Fixed for the node's life: the cap the saturation signal is measured against.
+    metrics::gauge!("portcullis_http_requests_in_flight_limit").set(cfg.max_in_flight_requests as f64);
+    metrics::gauge!("portcullis_draining").set(0.0);
     let exporter = |token: Option<SecretString>| {
         Arc::new(Exporter {
             handle: handle.clone(),

@@ -116,9 +116,16 @@ pub struct Running {
     /// configured) and the TLS expiry watch; and the backup scheduler (when enabled).
     alerting: Vec<tokio::task::JoinHandle<()>>,
     store: SqlStore,
+    drain: portcullis_web::drain::Drain,
 }
 
 impl Running {
+    /// Start draining: readiness off, kept-alive connections closed after their answer, requests
+    /// still served (see [`portcullis_web::drain`]).
+    pub fn drain(&self) {
+        self.drain.start();
+    }
+
     /// Stop accepting, let in-flight requests finish (up to `grace`), and close the database.
     pub async fn shutdown(self, grace: Duration) -> anyhow::Result<()> {
         self.handle.graceful_shutdown(Some(grace));
@@ -178,7 +185,9 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         request_timeout: Duration::from_secs(cfg.request_timeout_secs),
         upload_idle_timeout: Duration::from_secs(cfg.upload_idle_timeout_secs),
         protect: cfg.protect()?,
+        drain: portcullis_web::drain::Drain::default(),
     };
+    let drain = web.drain.clone();
     let (metrics_routes, metrics) = crate::monitoring::start(cfg, &portal, &store).await?;
     let app = portcullis_web::router(portal.clone(), web, metrics_routes.unwrap_or_default());
     let handle = Handle::new();
@@ -239,6 +248,7 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         metrics,
         alerting,
         store,
+        drain,
     })
 }
 

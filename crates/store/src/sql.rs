@@ -2783,6 +2783,28 @@ impl Tx for SqlTx {
             .collect())
     }
 
+    async fn queue_depths(&mut self) -> Result<Vec<portcullis_core::model::QueueDepth>> {
+        // The due indexes cover the waiting rows of the outboxes; exports are few.
+        const Q: &str = "SELECT 'mail', COUNT(*), MIN(created_at) FROM mail_outbox \
+                         WHERE sent_at IS NULL AND failed_at IS NULL \
+                         UNION ALL SELECT 'alerts', COUNT(*), MIN(created_at) FROM alert_deliveries \
+                         WHERE sent_at IS NULL AND failed_at IS NULL \
+                         UNION ALL SELECT 'exports', COUNT(*), MIN(created_at) FROM tenant_exports \
+                         WHERE state = 'pending'";
+        let rows: Vec<(String, i64, Option<i64>)> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(queue, waiting, oldest)| {
+                let queue = ["mail", "alerts", "exports"].into_iter().find(|q| *q == queue)?;
+                Some(portcullis_core::model::QueueDepth {
+                    queue,
+                    waiting,
+                    oldest_at: oldest.map(portcullis_core::clock::from_millis),
+                })
+            })
+            .collect())
+    }
+
     async fn audit_head(&mut self, chain: &str) -> Result<Option<StoredEvent>> {
         const Q: &str =
             concat!("SELECT ", audit_columns!(), " FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1");

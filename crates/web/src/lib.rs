@@ -5,6 +5,7 @@
 
 pub(crate) mod api;
 mod audit_export;
+pub mod drain;
 mod error;
 mod extract;
 mod guard;
@@ -42,6 +43,8 @@ pub struct WebSettings {
     pub upload_idle_timeout: Duration,
     /// Rate limits, load shedding, client IP and the request filter.
     pub protect: protect::ProtectSettings,
+    /// Set when the node starts draining before a shutdown.
+    pub drain: drain::Drain,
 }
 
 impl Default for WebSettings {
@@ -51,6 +54,7 @@ impl Default for WebSettings {
             request_timeout: Duration::from_secs(30),
             upload_idle_timeout: Duration::from_secs(60),
             protect: protect::ProtectSettings::default(),
+            drain: drain::Drain::default(),
         }
     }
 }

@@ -29,7 +29,8 @@ pub fn wrap(app: Router, limits: &WebSettings, guards: std::sync::Arc<crate::pro
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn(crate::observe::observe))
         .layer(axum::middleware::from_fn_with_state(guards.clone(), crate::protect::throttle))
-        .layer(axum::middleware::from_fn_with_state(guards, crate::protect::client_ip));
+        .layer(axum::middleware::from_fn_with_state(guards, crate::protect::client_ip))
+        .layer(axum::middleware::from_fn_with_state(limits.drain.clone(), crate::drain::close_while_draining));
     for (name, value) in headers {
         // `if_not_present`: a handler may set a stricter value (downloads add a sandbox CSP).
         app = app.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
@@ -57,7 +58,8 @@ async fn security_txt(axum::extract::State(s): axum::extract::State<AppState>) -
     }
 }
 
-/// `/healthz`: the process answers. `/readyz`: the database and blob store answer too.
+/// `/healthz`: the process answers. `/readyz`: the database and blob store answer too, and the
+/// node is not draining.
 pub fn probe_routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/security.txt", get(security_txt))
@@ -66,6 +68,9 @@ pub fn probe_routes() -> Router<AppState> {
         .route(
             "/readyz",
             get(|axum::extract::State(s): axum::extract::State<AppState>| async move {
+                if s.web.drain.is_draining() {
+                    return (StatusCode::SERVICE_UNAVAILABLE, "draining");
+                }
                 match s.portal.ready().await {
                     Ok(()) => (StatusCode::OK, "ready"),
                     Err(e) => {

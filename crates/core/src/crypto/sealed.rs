@@ -934,6 +934,9 @@ impl Tx for SealingTx {
     async fn audit_chain_status(&mut self) -> Result<Vec<crate::audit::ChainStatus>> {
         self.inner.audit_chain_status().await
     }
+    async fn queue_depths(&mut self) -> Result<Vec<crate::model::QueueDepth>> {
+        self.inner.queue_depths().await
+    }
     async fn audit_window(
         &mut self,
         from: OffsetDateTime,

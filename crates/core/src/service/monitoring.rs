@@ -18,6 +18,8 @@ pub struct MonitoringSnapshot {
     pub oldest_current_tenant_key_at: Option<OffsetDateTime>,
     /// Tenant keys held, all versions.
     pub tenant_keys: usize,
+    /// Work waiting in the durable queues (shared by every node).
+    pub queues: Vec<crate::model::QueueDepth>,
 }
 
 impl MonitoringSnapshot {
@@ -44,6 +46,7 @@ impl Portal {
     pub async fn monitoring_snapshot(&self) -> Result<MonitoringSnapshot> {
         let mut tx = self.read().await?;
         let chains = tx.audit_chain_status().await?;
+        let queues = tx.queue_depths().await?;
         let keys = tx.all_tenant_keys().await?;
         let mut current: HashMap<(crate::ids::TenantId, &'static str), (u32, OffsetDateTime)> = HashMap::new();
         for k in &keys {
@@ -57,6 +60,7 @@ impl Portal {
             chains,
             oldest_current_tenant_key_at: current.values().map(|(_, at)| *at).min(),
             tenant_keys: keys.len(),
+            queues,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The server process as users run it: `portcullis serve`, the HTTPS-only listener with an
-//! optional redirect, and graceful shutdown on SIGTERM that lets in-flight requests finish.
+//! optional redirect, and graceful shutdown on SIGTERM: the node drains (readiness off, answers
+//! close their connections, requests still served), then lets in-flight requests finish.
 
 use crate::support::{free_port, portcullis};
 use portcullis_testkit::{Client, PASSWORD};
@@ -28,6 +29,7 @@ async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm(d
             cmd.env("PORTCULLIS_DATABASE_URL", url);
         }
         cmd.env("PORTCULLIS_REDIRECT_HTTP_LISTEN", format!("127.0.0.1:{plain}")).stderr(Stdio::null());
+        cmd.env("PORTCULLIS_DRAIN_SECS", "2");
         cmd
     };
     crate::support::create_acme(command(), dir.path());
@@ -47,7 +49,19 @@ async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm(d
     let over_plain = plain_client.get(format!("http://127.0.0.1:{port}/healthz")).send().await;
     assert!(!over_plain.is_ok_and(|r| r.status().is_success()));
 
-    // An upload is in flight when SIGTERM arrives; it still completes.
+    // An HTTP/1.1 client, to see the drain's `Connection: close`.
+    let h1 = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap()])
+        .http1_only()
+        .build()
+        .unwrap();
+    let ready = h1.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert!(ready.headers().get("connection").is_none_or(|v| v != "close"));
+
+    // An upload is in flight when SIGTERM arrives; it still completes. Meanwhile the node
+    // drains: readiness is off, and requests are still served, each answer closing its
+    // connection so the client's next one goes to another node.
     let m = c.post("/api/v1/matters", serde_json::json!({"reference": "R", "title": "T"})).await.json()["id"]
         .as_str()
         .unwrap()
@@ -71,6 +85,11 @@ async fn serve_redirects_plain_http_and_finishes_in_flight_requests_on_sigterm(d
     let pid = server.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let ready = h1.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.text().await.unwrap(), "draining");
+    let served = h1.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!((served.status(), served.headers()["connection"].to_str().unwrap()), (StatusCode::OK, "close"));
     tx.send(Ok(bytes::Bytes::from_static(b"second half"))).await.unwrap();
     drop(tx);
     let r = upload.await.unwrap();

@@ -34,6 +34,7 @@ mod passkeys;
 mod platform;
 mod release;
 mod roles;
+mod rolling;
 mod s3;
 mod streaming;
 mod subscriptions;

@@ -78,6 +78,15 @@ async fn with_token(db: Db) {
     assert!(sample(&body, "portcullis_tenant_key_oldest_age_seconds", &[]).is_some());
     assert!(sample(&body, "portcullis_tenant_keys", &[]) >= Some(1.0));
     assert!(sample(&body, "portcullis_db_pool_connections", &["state=\"max\""]) >= Some(1.0));
+    // Scaling signals: the in-flight cap beside the in-flight gauge, the queues, draining.
+    let cap = portcullis::config::Config::default().max_in_flight_requests as f64;
+    assert_eq!(sample(&body, "portcullis_http_requests_in_flight_limit", &[]), Some(cap), "{body}");
+    for queue in ["mail", "alerts", "exports"] {
+        let depth = sample(&body, "portcullis_queue_depth", &[&format!("queue=\"{queue}\"")]);
+        assert!(depth >= Some(0.0), "{queue}: {body}");
+        assert!(sample(&body, "portcullis_queue_oldest_seconds", &[&format!("queue=\"{queue}\"")]).is_some());
+    }
+    assert_eq!(sample(&body, "portcullis_draining", &[]), Some(0.0));
     assert!(body.contains("# HELP portcullis_logins_total"));
     let expiry = sample(&body, "portcullis_tls_certificate_expiry_timestamp_seconds", &[]).unwrap();
     let now = portcullis_core::clock::Clock::now(srv.clock.as_ref()).unix_timestamp() as f64;
