@@ -399,6 +399,8 @@ pub trait Tx: Send {
     async fn release_lease(&mut self, name: &str, holder: &str) -> Result<()>;
     /// Whether someone holds lease `name` at `now`.
     async fn lease_held(&mut self, name: &str, now: OffsetDateTime) -> Result<bool>;
+    /// How many leases whose names start with `prefix` are held at `now`.
+    async fn leases_held(&mut self, prefix: &str, now: OffsetDateTime) -> Result<i64>;
 
     // Known devices (see `authn::device`).
     /// Note a sign-in from a device the user has used before: its last sighting, IP and user

@@ -1,8 +1,8 @@
 //! Work every node does on its own, besides answering requests: resuming tenant-key rotations
 //! that no live worker is on, so an interrupted `keys rotate-tenant` finishes by itself,
 //! suspending platform operators' privileged roles whose vetting has lapsed, sending the mail
-//! and the alerts in the outboxes, watching the TLS certificate's expiry, and running the
-//! scheduled backups.
+//! and the alerts in the outboxes, watching the TLS certificate's expiry, running the
+//! scheduled backups, and registering the node among the live ones.
 
 use portcullis_core::audit::RequestMeta;
 use portcullis_core::ports::{Mailer, Webhook};
@@ -63,6 +63,30 @@ pub fn spawn(portal: Portal, poll: Duration) -> tokio::task::JoinHandle<()> {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(incidents = n, "incidents missed their triage target; alerted"),
                 Err(e) => tracing::warn!(error = %e, "checking incidents' target times failed; trying again later"),
+            }
+        }
+    })
+}
+
+/// Register this node (`instance`) now and every [`NODE_HEARTBEAT`], giving the rate limiters
+/// their share of the configured budgets as the number of live nodes changes, until aborted.
+/// A failed round keeps the last share (the database being away is what the readiness probe
+/// reports).
+///
+/// [`NODE_HEARTBEAT`]: portcullis_core::service::NODE_HEARTBEAT
+pub fn spawn_heartbeat(
+    portal: Portal,
+    guards: Arc<portcullis_web::protect::Guards>,
+    instance: String,
+) -> tokio::task::JoinHandle<()> {
+    let every = Duration::try_from(portcullis_core::service::NODE_HEARTBEAT).unwrap_or(Duration::from_secs(10));
+    tokio::spawn(async move {
+        let mut tick = ticker(Duration::ZERO, every);
+        loop {
+            tick.tick().await;
+            match portal.register_node(&instance).await {
+                Ok(nodes) => guards.share(nodes),
+                Err(e) => tracing::warn!(error = %e, "registering this node failed; trying again later"),
             }
         }
     })

@@ -71,6 +71,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Gauge,
         "The in-flight cap (max_in_flight_requests) past which requests are shed; in-flight over it is saturation.",
     ),
+    ("portcullis_nodes_live", Kind::Gauge, "Nodes registered in the shared database now, this one included."),
     ("portcullis_draining", Kind::Gauge, "1 while this node drains before shutting down (readiness is off)."),
     ("portcullis_queue_depth", Kind::Gauge, "Work waiting, by queue (mail, alerts, exports), across all nodes."),
     ("portcullis_queue_oldest_seconds", Kind::Gauge, "How long the oldest waiting item has waited, by queue."),

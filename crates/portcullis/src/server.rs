@@ -117,6 +117,9 @@ pub struct Running {
     alerting: Vec<tokio::task::JoinHandle<()>>,
     store: SqlStore,
     drain: portcullis_web::drain::Drain,
+    /// Renews this node's registration (`instance`) among the live nodes.
+    heartbeat: tokio::task::JoinHandle<()>,
+    instance: String,
 }
 
 impl Running {
@@ -130,6 +133,10 @@ impl Running {
     pub async fn shutdown(self, grace: Duration) -> anyhow::Result<()> {
         self.handle.graceful_shutdown(Some(grace));
         self.task.await.context("server task")?.context("server")?;
+        self.heartbeat.abort();
+        if let Err(e) = self.portal.leave(&self.instance).await {
+            tracing::warn!(error = %e, "leaving the live nodes failed; the registration lapses by itself");
+        }
         self.background.abort();
         self.checkpoints.abort();
         self.lifecycle.abort();
@@ -189,7 +196,11 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     };
     let drain = web.drain.clone();
     let (metrics_routes, metrics) = crate::monitoring::start(cfg, &portal, &store).await?;
-    let app = portcullis_web::router(portal.clone(), web, metrics_routes.unwrap_or_default());
+    let (app, guards) = portcullis_web::router(portal.clone(), web, metrics_routes.unwrap_or_default());
+    // Registered before serving, so the first requests already meet this node's share.
+    let instance = format!("{}-{}", cfg.node_id(), uuid::Uuid::new_v4().simple());
+    guards.share(portal.register_node(&instance).await.map_err(|e| anyhow::anyhow!("registering the node: {e}"))?);
+    let heartbeat = crate::background::spawn_heartbeat(portal.clone(), guards, instance.clone());
     let handle = Handle::new();
     let caps = crate::connections::CapAcceptor::new(
         cfg.max_connections,
@@ -249,6 +260,8 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         alerting,
         store,
         drain,
+        heartbeat,
+        instance,
     })
 }
 

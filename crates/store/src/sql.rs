@@ -2138,6 +2138,12 @@ impl Tx for SqlTx {
         Ok(n > 0)
     }
 
+    async fn leases_held(&mut self, prefix: &str, now: OffsetDateTime) -> Result<i64> {
+        // A prefix match without LIKE, so no character of the prefix is a wildcard.
+        const Q: &str = "SELECT COUNT(*) FROM leases WHERE substr(name, 1, length($1)) = $1 AND expires_at > $2";
+        on!(self, |c| sqlx::query_scalar(Q).bind(prefix).bind(ms(now)).fetch_one(c).await).map_err(db)
+    }
+
     async fn touch_known_device(
         &mut self,
         tenant: TenantId,

@@ -163,6 +163,20 @@ impl TestServer {
         }
     }
 
+    /// Another node of this server's deployment: the same database, master key and audit
+    /// signing key; its own port, TLS certificate, clock and background jobs. `adjust` sees the
+    /// configuration after those are set (documents, for one, are the test's to share).
+    pub async fn another_node(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let (db_url, dir) = (self.db_url.clone(), self.dir.path().to_path_buf());
+        Self::start_with(self.db, move |cfg| {
+            cfg.database_url = Some(db_url);
+            cfg.master_key_file = Some(dir.join("master.key"));
+            cfg.audit_signing_key_file = Some(dir.join("audit-signing.key"));
+            adjust(cfg);
+        })
+        .await
+    }
+
     /// The database URL the server uses (for tests that inspect or tamper with storage).
     pub fn db_url(&self) -> String {
         use secrecy::ExposeSecret;

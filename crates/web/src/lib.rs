@@ -70,7 +70,8 @@ pub struct AppState {
 
 /// The whole application, with `extra` routes of the binary's (the metrics page) behind the
 /// same protective layers: a route merged after the layers were applied would have none.
-pub fn router(portal: Portal, web: WebSettings, extra: Router) -> Router {
+/// Returns the node's limiters too, for the server to spread over the live nodes.
+pub fn router(portal: Portal, web: WebSettings, extra: Router) -> (Router, Arc<protect::Guards>) {
     let guards = Arc::new(protect::Guards::new(web.protect.clone()));
     let state = AppState { portal, web: Arc::new(web), guards: guards.clone() };
     let limits = state.web.clone();
@@ -82,5 +83,5 @@ pub fn router(portal: Portal, web: WebSettings, extra: Router) -> Router {
         .merge(extra)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(axum::middleware::from_fn_with_state(state, waf::filter));
-    middleware::wrap(app, &limits, guards)
+    (middleware::wrap(app, &limits, guards.clone()), guards)
 }

@@ -2,8 +2,9 @@
 //! out, rate limits (token buckets per client IP, per account, per firm and per sign-in name),
 //! load shedding, and the request filter (see [`crate::waf`]).
 //!
-//! State is per node and in memory: with several nodes behind a balancer each node keeps its
-//! own buckets, so a client's budget is multiplied by the number of nodes it reaches.
+//! Buckets are per node and in memory (a database write per request would cost more than the
+//! requests); the configured rates are the whole deployment's, each node taking its share as
+//! the live nodes registered in the database change ([`Guards::share`]).
 
 use crate::error::{ApiError, UiError};
 use axum::extract::{ConnectInfo, Request};
@@ -118,39 +119,84 @@ impl Default for ProtectSettings {
     }
 }
 
-/// One keyed limiter; its idle keys are dropped now and then so the map stays small.
+impl Rate {
+    /// This node's share of a budget spread over `nodes` (rounded up, so it never reaches 0).
+    fn share(self, nodes: u32) -> Self {
+        let n = nodes.max(1);
+        Self { per_minute: self.per_minute.div_ceil(n), burst: self.burst.div_ceil(n) }
+    }
+}
+
+/// One keyed limiter; its idle keys are dropped now and then so the map stays small. The rate
+/// is the configured (whole deployment's) one divided by the live nodes, replaced when their
+/// number changes (the buckets start full again then; it happens only when nodes come or go).
 #[derive(Debug)]
 pub(crate) struct Keyed<K: Hash + Eq + Clone> {
-    limiter: DefaultKeyedRateLimiter<K>,
+    rate: Rate,
+    limiter: std::sync::RwLock<(u32, Arc<DefaultKeyedRateLimiter<K>>)>,
     checks: AtomicU64,
+}
+
+fn limiter<K: Hash + Eq + Clone>(rate: Rate) -> Option<Arc<DefaultKeyedRateLimiter<K>>> {
+    let per_minute = NonZeroU32::new(rate.per_minute)?;
+    let burst = NonZeroU32::new(rate.burst)?;
+    Some(Arc::new(governor::RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))))
 }
 
 impl<K: Hash + Eq + Clone> Keyed<K> {
     fn new(rate: Rate) -> Option<Self> {
-        let per_minute = NonZeroU32::new(rate.per_minute)?;
-        let burst = NonZeroU32::new(rate.burst)?;
-        Some(Self {
-            limiter: governor::RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
-            checks: AtomicU64::new(0),
-        })
+        let l = limiter(rate)?;
+        Some(Self { rate, limiter: std::sync::RwLock::new((1, l)), checks: AtomicU64::new(0) })
+    }
+
+    /// Spread the configured rate over `nodes` live nodes.
+    fn share(&self, nodes: u32) {
+        let Ok(mut slot) = self.limiter.write() else { return };
+        if slot.0 != nodes
+            && let Some(l) = limiter(self.rate.share(nodes))
+        {
+            *slot = (nodes, l);
+        }
+    }
+
+    fn current(&self) -> Option<Arc<DefaultKeyedRateLimiter<K>>> {
+        self.limiter.read().ok().map(|slot| slot.1.clone())
     }
 
     /// Take a token for `key` if there is one, without counting a refusal.
     pub(crate) fn check_quiet(&self, key: &K) -> bool {
-        self.limiter.check_key(key).is_ok()
+        self.current().is_some_and(|l| l.check_key(key).is_ok())
     }
 
-    /// Take a token for `key`, or say how long until one is back.
+    /// Take a token for `key`, or say how long until one is back. A poisoned lock (a panic
+    /// while swapping limiters, which does nothing that can panic) refuses: fail closed.
     fn check(&self, key: &K, kind: &'static str) -> Result<(), Error> {
+        let Some(limiter) = self.current() else {
+            return Err(Error::RateLimited { retry_after_secs: 1 });
+        };
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
-            self.limiter.retain_recent();
-            self.limiter.shrink_to_fit();
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
-        self.limiter.check_key(key).map_err(|not_until| {
+        limiter.check_key(key).map_err(|not_until| {
             metrics::counter!("portcullis_rate_limited_total", "limit" => kind).increment(1);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             Error::RateLimited { retry_after_secs: wait.as_secs().saturating_add(1) }
         })
+    }
+}
+
+/// A limiter that may be off, spread over the live nodes (so [`Guards::share`] can take the
+/// limiters of different key types in one list).
+trait Spread {
+    fn spread(&self, nodes: u32);
+}
+
+impl<K: Hash + Eq + Clone> Spread for Option<Keyed<K>> {
+    fn spread(&self, nodes: u32) {
+        if let Some(l) = self {
+            l.share(nodes);
+        }
     }
 }
 
@@ -198,6 +244,18 @@ impl Guards {
             waf_suppressed: suppressed::Suppressed::default(),
             settings,
         }
+    }
+
+    /// Spread the per-source, per-account and per-firm budgets over `nodes` live nodes (see
+    /// `Portal::register_node`): the configured limits are the whole deployment's, whatever
+    /// the number of nodes behind the balancer.
+    pub fn share(&self, nodes: u32) {
+        let all: [&dyn Spread; 6] =
+            [&self.per_ip, &self.reports, &self.per_account, &self.per_operator, &self.per_tenant, &self.sign_in];
+        for l in all {
+            l.spread(nodes);
+        }
+        metrics::gauge!("portcullis_nodes_live").set(f64::from(nodes));
     }
 
     /// The per-account limit for a platform operator (operators have no firm).
@@ -545,5 +603,19 @@ mod tests {
         }
         assert!(k.check(&2, "t").is_ok(), "other keys have their own bucket");
         assert!(Keyed::<u8>::new(Rate { per_minute: 0, burst: 1 }).is_none());
+    }
+
+    #[test]
+    fn a_budget_is_spread_over_the_live_nodes() {
+        assert_eq!(Rate { per_minute: 10, burst: 5 }.share(2), Rate { per_minute: 5, burst: 3 });
+        assert_eq!(Rate { per_minute: 1, burst: 1 }.share(4), Rate { per_minute: 1, burst: 1 });
+        assert_eq!(Rate { per_minute: 7, burst: 7 }.share(0), Rate { per_minute: 7, burst: 7 });
+        let l = Keyed::<u8>::new(Rate { per_minute: 1, burst: 6 }).unwrap();
+        l.share(3);
+        assert_eq!((0..3).map(|_| l.check_quiet(&1)).collect::<Vec<_>>(), [true, true, false], "a third of six");
+        l.share(3);
+        assert!(!l.check_quiet(&1), "the same count keeps the buckets");
+        l.share(1);
+        assert_eq!((0..7).filter(|_| l.check_quiet(&1)).count(), 6, "one node again: the whole budget");
     }
 }

@@ -739,6 +739,9 @@ impl Tx for SealingTx {
     async fn lease_held(&mut self, name: &str, now: OffsetDateTime) -> Result<bool> {
         self.inner.lease_held(name, now).await
     }
+    async fn leases_held(&mut self, prefix: &str, now: OffsetDateTime) -> Result<i64> {
+        self.inner.leases_held(prefix, now).await
+    }
 
     // Devices and the outbox hold no client information (hashes, IPs, user agents, times, the
     // same facts sessions and the audit log keep): they pass through. The recipient of a mail

@@ -74,13 +74,7 @@ async fn two_nodes_share_one_database_and_one_bucket() {
     let a = TestServer::start_with(Db::Postgres, |cfg| s3.configure(cfg, "shared")).await;
     // Node B: the same database, bucket, master key and audit signing key; its own TLS
     // certificate, clock and background jobs.
-    let b = TestServer::start_with(Db::Postgres, |cfg| {
-        s3.configure(cfg, "shared");
-        cfg.database_url = Some(a.db_url().into());
-        cfg.master_key_file = Some(a.dir.path().join("master.key"));
-        cfg.audit_signing_key_file = Some(a.dir.path().join("audit-signing.key"));
-    })
-    .await;
+    let b = a.another_node(|cfg| s3.configure(cfg, "shared")).await;
     let (ca, _, m) = owner(&a, "shared").await;
     let t = ca.post("/api/v1/tokens", json!({"name": "sync", "scopes": ["read", "write"]})).await;
     assert_eq!(t.status, StatusCode::CREATED, "{}", t.text());

@@ -182,6 +182,32 @@ limited!(
     }
 );
 
+limited!(
+    two_nodes_share_the_configured_budget,
+    |c: &mut portcullis::config::Config| {
+        c.rate_limit_sign_in_per_minute = 4;
+        c.rate_limit_sign_in_burst = 4;
+    },
+    |srv| async move {
+        let owner = acme_with_bob(srv).await;
+        // A second node on the same database registers at start and finds two live nodes: the
+        // configured limits are the deployment's, so it takes half of each.
+        let b = srv
+            .another_node(|c| {
+                c.rate_limit_sign_in_per_minute = 4;
+                c.rate_limit_sign_in_burst = 4;
+            })
+            .await;
+        let guesser = b.client().bound_to(ip("127.0.1.1"));
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            statuses.push(guesser.clone().login("acme", &owner, "not the password at all").await.status.as_u16());
+        }
+        assert_eq!(statuses, [401, 401, 429, 429], "half of a budget of four on each of two nodes");
+        b.stop().await;
+    }
+);
+
 /// A form post that sends its headers and a little of its body, then waits: it holds a
 /// request slot for as long as the connection lives.
 async fn hold_a_slot(srv: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
