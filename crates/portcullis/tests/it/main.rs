@@ -32,6 +32,7 @@ mod monitoring;
 mod network_access;
 mod passkeys;
 mod platform;
+mod reconnect;
 mod release;
 mod roles;
 mod rolling;
