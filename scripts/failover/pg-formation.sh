@@ -161,6 +161,16 @@ _pgf_pg() {
     (cd "$dir" && exec "${pre[@]}" "$@")
 }
 
+# Same, with stdout+stderr appended to LOG.  The redirection is done inside
+# the subshell on purpose: a redirection on a shell *function* call would
+# also capture the caller's EXIT/INT traps if a signal arrives meanwhile.
+_pgf_pg_log() {
+    local log=$1 dir=$2; shift 2
+    local -a pre=()
+    _pgf_as_pg_prefix "$dir" || return 1
+    (cd "$dir" && exec "${pre[@]}" "$@" >>"$log" 2>&1)
+}
+
 # Fills the caller's array `pre` with the command prefix used by _pgf_pg.
 _pgf_as_pg_prefix() {
     local dir=$1
@@ -317,7 +327,7 @@ _pgf_create_data_node() {
     local dir=$1 name=$2 muri
     muri=$(_pgf_monitor_uri "$dir")
     _pgf_log "$name: pg_autoctl create postgres (port $(_pgf_port "$dir" "$name"))"
-    if ! _pgf_pg "$dir" timeout --kill-after=10 "$PGF_START_TIMEOUT" \
+    if ! _pgf_pg_log "$dir/logs/$name.log" "$dir" timeout --kill-after=10 "$PGF_START_TIMEOUT" \
         pg_autoctl create postgres \
             --pgdata "$dir/$name" --pgport "$(_pgf_port "$dir" "$name")" \
             --pgctl "$PGF_PGBIN/pg_ctl" \
@@ -325,8 +335,7 @@ _pgf_create_data_node() {
             --name "$name" --formation "$PGF_FORMATION" --monitor "$muri" \
             --dbname "$PGF_APP_DB" \
             --auth trust --ssl-self-signed \
-            --replication-quorum true --candidate-priority 50 \
-            >>"$dir/logs/$name.log" 2>&1; then
+            --replication-quorum true --candidate-priority 50; then
         _pgf_dump_logs "$dir"
         _pgf_die "pg_autoctl create postgres failed for $name"
         return 1
@@ -402,12 +411,11 @@ formation_start() {
 
     # ---- monitor
     _pgf_log "monitor: pg_autoctl create monitor (port ${ports[0]})"
-    if ! _pgf_pg "$dir" timeout --kill-after=10 "$PGF_START_TIMEOUT" \
+    if ! _pgf_pg_log "$dir/logs/monitor.log" "$dir" timeout --kill-after=10 "$PGF_START_TIMEOUT" \
         pg_autoctl create monitor \
             --pgdata "$dir/monitor" --pgport "${ports[0]}" --pgctl "$PGF_PGBIN/pg_ctl" \
             --hostname 127.0.0.1 --listen 127.0.0.1 \
-            --auth trust --ssl-self-signed \
-            >>"$dir/logs/monitor.log" 2>&1; then
+            --auth trust --ssl-self-signed; then
         _pgf_dump_logs "$dir"
         _pgf_die "pg_autoctl create monitor failed"
         return 1

@@ -5,6 +5,7 @@
 mod blob;
 pub mod dump;
 mod migrations;
+mod pg_hosts;
 mod rows;
 mod sql;
 

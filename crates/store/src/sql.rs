@@ -29,7 +29,7 @@ use portcullis_core::model::{
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
 use portcullis_core::ports::{Store, Tx, TxMode};
 use secrecy::ExposeSecret;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
@@ -40,6 +40,8 @@ use time::OffsetDateTime;
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: Pool,
+    /// Keeps a pool on several PostgreSQL hosts on the primary (see [`crate::pg_hosts`]).
+    watcher: Option<tokio::task::AbortHandle>,
 }
 
 #[derive(Clone, Debug)]
@@ -452,16 +454,34 @@ impl SqlStore {
 
     /// Open the database at `url` as it is, without migrating (see [`Self::open`]).
     pub async fn open_unmigrated(url: &str) -> Result<Self> {
+        let mut watcher = None;
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let opts = PgConnectOptions::from_str(url).map_err(|e| Error::invalid("database_url", e.to_string()))?;
-            Pool::Pg(
-                PgPoolOptions::new()
-                    .max_connections(20)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(opts)
+            let hosts = crate::pg_hosts::split(url)?;
+            let start = if hosts.len() > 1 {
+                crate::pg_hosts::find_primary(&hosts)
                     .await
-                    .map_err(db)?,
-            )
+                    .ok_or_else(|| Error::internal("none of the database hosts answers as a primary"))?
+            } else {
+                0
+            };
+            let opts = hosts.get(start).cloned().ok_or_else(|| Error::invalid("database_url", "no host"))?;
+            let switched = std::sync::Arc::new(crate::pg_hosts::Switched::default());
+            let stale = switched.clone();
+            let pool = PgPoolOptions::new()
+                .max_connections(20)
+                .acquire_timeout(Duration::from_secs(10))
+                // After the primary moved, connections to the old one are not handed out.
+                .before_acquire(move |_, meta| {
+                    let fresh = !stale.predates(meta.age);
+                    Box::pin(async move { Ok(fresh) })
+                })
+                .connect_with(opts)
+                .await
+                .map_err(db)?;
+            if hosts.len() > 1 {
+                watcher = Some(crate::pg_hosts::watch(pool.clone(), hosts, start, switched).abort_handle());
+            }
+            Pool::Pg(pool)
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(|e| Error::invalid("database_url", e.to_string()))?
@@ -475,7 +495,7 @@ impl SqlStore {
         } else {
             return Err(Error::invalid("database_url", "must start with sqlite: or postgres://"));
         };
-        Ok(Self { pool })
+        Ok(Self { pool, watcher })
     }
 
     /// Apply pending migrations, each in its own transaction. A database migrated by a newer
@@ -499,6 +519,9 @@ impl SqlStore {
 
     /// Close the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        if let Some(w) = &self.watcher {
+            w.abort();
+        }
         match &self.pool {
             Pool::Sqlite(p) => p.close().await,
             Pool::Pg(p) => p.close().await,

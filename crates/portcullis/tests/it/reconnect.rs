@@ -87,3 +87,46 @@ async fn a_node_rides_out_a_database_outage() {
     srv.stop().await;
     db.drop_database().await;
 }
+
+/// `database_url` naming two hosts (here two relays to the same server, standing in for a
+/// primary and the standby a failover manager promotes): the node starts on the one that
+/// answers as a primary, and when that one goes away and the other answers, it follows by
+/// itself within seconds, with its sessions and data (one database behind both) intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_follows_the_primary_among_several_hosts() {
+    let db = PgDatabase::create().await;
+    let mut url = url::Url::parse(&db.url).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let (mut first, second) = (Relay::start(upstream.clone()).await, Relay::start(upstream).await);
+    first.cut().await;
+    url.set_port(Some(first.port)).unwrap();
+    let listed = url.to_string().replacen(
+        &format!(":{}/", first.port),
+        &format!(":{},127.0.0.1:{}/", first.port, second.port),
+        1,
+    );
+    assert!(listed.contains(','), "{listed}");
+    let srv = TestServer::start_with(Db::Postgres, |cfg| cfg.database_url = Some(listed.into())).await;
+    let (_, owner) = srv.tenant("acme").await;
+    let mut c = srv.client();
+    assert_eq!(c.login("acme", &owner, PASSWORD).await.status, StatusCode::OK, "started on the second host");
+
+    // The "primary" goes, the other comes: the node moves over without a restart.
+    first.restore().await;
+    let mut second = second;
+    second.cut().await;
+    let mut served = None;
+    for i in 0..30 {
+        let r = c.post("/api/v1/matters", json!({"reference": format!("F-{i}"), "title": "Failover"})).await;
+        if r.status == StatusCode::CREATED {
+            served = Some(i);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(served.is_some(), "the node never followed the primary to the first host");
+    assert_eq!(c.get("/readyz").await.status, StatusCode::OK);
+    assert_eq!(c.get("/api/v1/matters").await.json()["items"].as_array().map(Vec::len), Some(1));
+    srv.stop().await;
+    db.drop_database().await;
+}
