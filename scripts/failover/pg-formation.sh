@@ -24,6 +24,9 @@
 #     DIR/logs/NAME.log                   pg_autoctl output per node
 #     DIR/pids/NAME.pid, NAME.pgid        recorded pg_autoctl supervisor pid
 #                                         and its process group
+#     DIR/pids/NAME-create.pgid           process group of a running
+#                                         `pg_autoctl create` (transient)
+#     DIR/pids/NAME.killed_at_us          when formation_kill_site ran
 #     DIR/ports/NAME                      TCP port of each instance
 #     DIR/app_password                    password of the portcullis role
 #     DIR/formation.env                   `export PGF_...=...` lines
@@ -52,7 +55,9 @@
 #     synchronous_standby_names = 'ANY 1 (pgautofailover_standby_N)' on the
 #     primary while the standby is healthy (number-sync-standbys stays at its
 #     default 0 = "ANY 1 of the quorum standbys while one is up; the primary
-#     goes to wait_primary and stops waiting when none is").
+#     goes to wait_primary and stops waiting when none is").  2.0 refuses
+#     number-sync-standbys 1 with a single standby ("value 1 is not valid"):
+#     that would need two quorum standbys.
 #     formation_start verifies SHOW synchronous_standby_names and
 #     pg_stat_replication.sync_state ('sync' or 'quorum') on the primary.
 #
@@ -161,14 +166,23 @@ _pgf_pg() {
     (cd "$dir" && exec "${pre[@]}" "$@")
 }
 
-# Same, with stdout+stderr appended to LOG.  The redirection is done inside
-# the subshell on purpose: a redirection on a shell *function* call would
-# also capture the caller's EXIT/INT traps if a signal arrives meanwhile.
-_pgf_pg_log() {
-    local log=$1 dir=$2; shift 2
+# _pgf_pg_tracked LOG DIR TAG CMD... : run CMD as postgres in its own
+# session, output appended to LOG, and wait for it.  While it runs, its
+# process group is recorded in DIR/pids/TAG.pgid so that formation_stop (e.g.
+# from an EXIT trap after Ctrl-C) can stop a half-finished `pg_autoctl
+# create` and the Postgres it started.  Redirections are done inside the
+# subshell, and `wait` is used, so the caller's traps run promptly and keep
+# their own stdout/stderr.
+_pgf_pg_tracked() {
+    local log=$1 dir=$2 tag=$3; shift 3
     local -a pre=()
     _pgf_as_pg_prefix "$dir" || return 1
-    (cd "$dir" && exec "${pre[@]}" "$@" >>"$log" 2>&1)
+    ( cd "$dir" && exec setsid -w "${pre[@]}" "$@" >>"$log" 2>&1 </dev/null ) &
+    local pid=$! rc=0
+    printf '%s\n' "$pid" > "$dir/pids/$tag.pgid"
+    wait "$pid" || rc=$?
+    rm -f "$dir/pids/$tag.pgid"
+    return "$rc"
 }
 
 # Fills the caller's array `pre` with the command prefix used by _pgf_pg.
@@ -226,7 +240,7 @@ _pgf_wait_for() {
     local desc=$1 timeout=$2; shift 2
     local deadline=$(( $(_pgf_now_us) + timeout * 1000000 ))
     while :; do
-        if "$@" >/dev/null 2>&1; then return 0; fi
+        if ("$@") >/dev/null 2>&1; then return 0; fi
         if (( $(_pgf_now_us) > deadline )); then
             _pgf_log "timed out after ${timeout}s waiting for: $desc"
             return 1
@@ -327,7 +341,7 @@ _pgf_create_data_node() {
     local dir=$1 name=$2 muri
     muri=$(_pgf_monitor_uri "$dir")
     _pgf_log "$name: pg_autoctl create postgres (port $(_pgf_port "$dir" "$name"))"
-    if ! _pgf_pg_log "$dir/logs/$name.log" "$dir" timeout --kill-after=10 "$PGF_START_TIMEOUT" \
+    if ! _pgf_pg_tracked "$dir/logs/$name.log" "$dir" "$name-create" timeout --kill-after=10 "$PGF_START_TIMEOUT" \
         pg_autoctl create postgres \
             --pgdata "$dir/$name" --pgport "$(_pgf_port "$dir" "$name")" \
             --pgctl "$PGF_PGBIN/pg_ctl" \
@@ -411,7 +425,7 @@ formation_start() {
 
     # ---- monitor
     _pgf_log "monitor: pg_autoctl create monitor (port ${ports[0]})"
-    if ! _pgf_pg_log "$dir/logs/monitor.log" "$dir" timeout --kill-after=10 "$PGF_START_TIMEOUT" \
+    if ! _pgf_pg_tracked "$dir/logs/monitor.log" "$dir" monitor-create timeout --kill-after=10 "$PGF_START_TIMEOUT" \
         pg_autoctl create monitor \
             --pgdata "$dir/monitor" --pgport "${ports[0]}" --pgctl "$PGF_PGBIN/pg_ctl" \
             --hostname 127.0.0.1 --listen 127.0.0.1 \
@@ -681,6 +695,17 @@ formation_stop() {
     [[ -n "$dir" && -d "$dir" && -f "$dir/.pg-formation" ]] || return 0
     local name pid pgid pm i
     local -a order=(site-b site-a monitor)
+    # Interrupted `pg_autoctl create` runs, if any (SIGTERM: they stop their
+    # Postgres and exit).
+    for name in "${order[@]}"; do
+        pgid=$(cat "$dir/pids/$name-create.pgid" 2>/dev/null || true)
+        local -a cr=()
+        mapfile -t cr < <(_pgf_group_members "$pgid")
+        if (( ${#cr[@]} > 0 )); then
+            _pgf_log "stopping interrupted create of $name (pids ${cr[*]})"
+            kill -TERM "${cr[@]}" 2>/dev/null || true
+        fi
+    done
     for name in "${order[@]}"; do
         pid=$(cat "$dir/pids/$name.pid" 2>/dev/null || true)
         if _pgf_alive "$pid" && [[ "$(_pgf_cmdline "$pid")" == *pg_autoctl* ]]; then
@@ -690,7 +715,7 @@ formation_stop() {
     done
     for (( i = 0; i < 200; i++ )); do
         local busy=0
-        for name in "${order[@]}"; do
+        for name in "${order[@]}" "${order[@]/%/-create}"; do
             pgid=$(cat "$dir/pids/$name.pgid" 2>/dev/null || true)
             [[ -n "$(_pgf_group_members "$pgid")" ]] && busy=1
             _pgf_postmaster_pid "$dir/$name" >/dev/null 2>&1 && busy=1
@@ -699,9 +724,10 @@ formation_stop() {
         sleep 0.1
     done
     for name in "${order[@]}"; do
-        pgid=$(cat "$dir/pids/$name.pgid" 2>/dev/null || true)
         local -a left=()
-        mapfile -t left < <(_pgf_group_members "$pgid")
+        mapfile -t left < <(
+            _pgf_group_members "$(cat "$dir/pids/$name.pgid" 2>/dev/null || true)"
+            _pgf_group_members "$(cat "$dir/pids/$name-create.pgid" 2>/dev/null || true)")
         pm=$(_pgf_postmaster_pid "$dir/$name" 2>/dev/null || true)
         [[ -n "$pm" ]] && left+=("$pm")
         if (( ${#left[@]} > 0 )); then
