@@ -8,8 +8,8 @@ node answered 201. Each write is tried once: a write that failed is never sent a
 nothing is written twice. Runs for --seconds (bounded also by --max-writes), then reads every
 matter back through B1 and checks that each acknowledged write is there.
 
-Prints the counts, the longest time without an acknowledged write, and the time from the kill
-(the drill writes its time into --killed-at-file) to the first write acknowledged after it.
+Prints the counts, the longest time without an acknowledged write (the interruption), and how
+many writes were acknowledged after the kill (the drill writes its time into --killed-at-file).
 Exits 1 if an acknowledged write is missing or nothing was acknowledged after the kill.
 """
 
@@ -124,8 +124,7 @@ def main():
     by_node = {n.name: sum(1 for _, w in ack_times if w == n.name) for n in nodes}
     print(f"writes acknowledged: {len(acknowledged)} ({by_node}); failed: {len(failed)}")
     print(f"longest time without an acknowledged write: {longest_gap:.1f} s")
-    if after_kill:
-        print(f"from the kill to the first write acknowledged after it: {after_kill[0] - killed_at:.1f} s")
+    print(f"writes acknowledged after the kill: {len(after_kill)}")
     print(f"stored: {len(stored)}; acknowledged but missing: {len(missing)}; "
           f"stored though not acknowledged (failed while being answered): {len(unacknowledged_stored)}")
     for ref, name, why in failed[:10]:

@@ -24,6 +24,8 @@ source "$here/pg-formation.sh"
 say() { printf '\n==> [failover drill] %s\n' "$*" >&2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/portcullis-drill.XXXXXX")
+# The formation runs as the postgres user: it must be able to pass through this directory.
+chmod 0711 "$work"
 form="$work/formation"
 cleanup() {
     local f
@@ -53,31 +55,30 @@ mkdir -p "$work/a1" "$work/b1"
 
 # Both nodes: every database host, the same keys (A1's), no per-source limits (one client
 # sends all the load), no drain (the drill kills, it does not stop).
-node_env() {
-    env PORTCULLIS_DATA="$1" \
-        PORTCULLIS_DATABASE_URL="$PGF_APP_URI" \
-        PORTCULLIS_MASTER_KEY_FILE="$work/a1/master.key" \
-        PORTCULLIS_AUDIT_SIGNING_KEY_FILE="$work/a1/audit-signing.key" \
-        PORTCULLIS_LISTEN=127.0.0.1:0 \
-        PORTCULLIS_RATE_LIMIT_IP_PER_MINUTE=0 \
-        PORTCULLIS_RATE_LIMIT_ACCOUNT_PER_MINUTE=0 \
-        PORTCULLIS_RATE_LIMIT_TENANT_PER_MINUTE=0 \
-        PORTCULLIS_RATE_LIMIT_SIGN_IN_PER_MINUTE=0 \
-        PORTCULLIS_BACKUP_ENABLED=false \
-        PORTCULLIS_DRAIN_SECS=0 \
-        PORTCULLIS_LOG=warn \
-        "${@:2}"
-}
+node_vars=(
+    PORTCULLIS_DATABASE_URL="$PGF_APP_URI"
+    PORTCULLIS_MASTER_KEY_FILE="$work/a1/master.key"
+    PORTCULLIS_AUDIT_SIGNING_KEY_FILE="$work/a1/audit-signing.key"
+    PORTCULLIS_LISTEN=127.0.0.1:0
+    PORTCULLIS_RATE_LIMIT_IP_PER_MINUTE=0
+    PORTCULLIS_RATE_LIMIT_ACCOUNT_PER_MINUTE=0
+    PORTCULLIS_RATE_LIMIT_TENANT_PER_MINUTE=0
+    PORTCULLIS_RATE_LIMIT_SIGN_IN_PER_MINUTE=0
+    PORTCULLIS_BACKUP_ENABLED=false
+    PORTCULLIS_DRAIN_SECS=0
+    PORTCULLIS_LOG=warn
+)
 
 say "creating the firm"
-node_env "$work/a1" "$bin" tenant create --name acme --owner-email o@acme.example \
-    --owner-password-file "$work/password" >/dev/null
+env "${node_vars[@]}" PORTCULLIS_DATA="$work/a1" "$bin" tenant create --name acme \
+    --owner-email o@acme.example --owner-password-file "$work/password" >/dev/null
 
 # Start a node (its pid in $work/NAME.pid, for the cleanup); prints its port once it serves
 # (bounded). Called in $(...): the pid file, not a variable, carries the pid out.
 start_node() {
     local name="$1" out="$work/$1.out"
-    node_env "$work/$name" "$bin" serve >"$out" 2>"$work/$name.err" &
+    # `env` execs the server, so $! is the server's own pid (what kill -9 must hit).
+    env "${node_vars[@]}" PORTCULLIS_DATA="$work/$name" "$bin" serve >"$out" 2>"$work/$name.err" &
     echo "$!" > "$work/$name.pid"
     for _ in $(seq 1 300); do
         if port=$(grep -o 'Portcullis is serving https://127.0.0.1:[0-9]*' "$out" 2>/dev/null | grep -o '[0-9]*$'); then
@@ -110,8 +111,14 @@ sleep 5
 
 say "killing site A: node A1, its keeper and its PostgreSQL (kill -9)"
 python3 -c 'import time; print(time.time())' > "$work/killed_at"
-kill -9 "$(cat "$work/a1.pid")"
+a1_pid=$(cat "$work/a1.pid")
+kill -9 "$a1_pid"
 formation_kill_site "$form" site-a
+for _ in $(seq 1 50); do
+    kill -0 "$a1_pid" 2>/dev/null || break
+    sleep 0.1
+done
+! kill -0 "$a1_pid" 2>/dev/null || { echo "node A1 survived kill -9" >&2; exit 1; }
 
 say "waiting for pg_auto_failover to promote site B"
 promoted=$(formation_wait_promoted "$form" site-b "${DRILL_PROMOTE_TIMEOUT:-90}")

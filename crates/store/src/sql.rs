@@ -378,13 +378,36 @@ mod lifecycle;
 
 /// Map a database error: a unique-key clash is a conflict the caller can act on; anything else is
 /// internal, with the detail kept for the log.
+/// How long a client is told to wait when the database is out of reach.
+const UNAVAILABLE_RETRY_SECS: u64 = 5;
+
 fn db(e: sqlx::Error) -> Error {
     if let sqlx::Error::Database(d) = &e
         && d.is_unique_violation()
     {
         return Error::Conflict("This record".into());
     }
+    if unavailable(&e) {
+        // The database is away or changing primaries: a 503 with Retry-After, so clients and
+        // balancers try again; the cause goes to the log, never to the client.
+        tracing::warn!(error = %e, "the database is out of reach");
+        return Error::Overloaded { retry_after_secs: UNAVAILABLE_RETRY_SECS };
+    }
     Error::internal(format!("database: {e}"))
+}
+
+/// Whether `e` says the database could not be reached or cannot take writes now (a standby,
+/// or a server shutting down or starting), rather than that the request was wrong.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed => true,
+        // 25006 read-only transaction, 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
+        // connect now, 08xxx connection exceptions.
+        sqlx::Error::Database(d) => {
+            d.code().is_some_and(|c| matches!(c.as_ref(), "25006" | "57P01" | "57P02" | "57P03") || c.starts_with("08"))
+        }
+        _ => false,
+    }
 }
 
 fn ms(t: OffsetDateTime) -> i64 {

@@ -71,7 +71,8 @@ async fn a_node_rides_out_a_database_outage() {
 
     relay.cut().await;
     let during = c.post("/api/v1/matters", json!({"reference": "D-1", "title": "During"})).await;
-    assert!(during.status.is_server_error(), "{} {}", during.status, during.text());
+    assert_eq!(during.status, StatusCode::SERVICE_UNAVAILABLE, "{}", during.text());
+    assert_eq!(during.headers["retry-after"], "5");
     assert!(!during.text().contains("postgres"), "no database detail leaks: {}", during.text());
     assert_eq!(c.get("/readyz").await.status, StatusCode::SERVICE_UNAVAILABLE);
 
