@@ -6,9 +6,9 @@
 
 use crate::config::{Config, read_secret_file};
 use anyhow::{Context, bail};
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use portcullis_store::ObjectBlobStore;
 use secrecy::ExposeSecret;
 use std::path::PathBuf;
@@ -79,6 +79,33 @@ pub fn backup_location(cfg: &Config) -> anyhow::Result<Location> {
 /// The document store.
 pub fn documents(cfg: &Config) -> anyhow::Result<ObjectBlobStore> {
     Ok(ObjectBlobStore::new(open(cfg, &document_location(cfg)?)?))
+}
+
+/// The readiness probe's object, which does not count as content.
+const PROBE: &str = ".portcullis-ready";
+
+/// Whether `store` holds any object besides the readiness probe.
+pub async fn holds_objects(store: &dyn ObjectStore) -> anyhow::Result<bool> {
+    use futures::StreamExt;
+    let mut list = store.list(None);
+    while let Some(meta) = list.next().await {
+        if meta.context("listing the document store")?.location.as_ref() != PROBE {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Delete every object in `store` (a failed restore's documents, written into a store that was
+/// empty before it).
+pub async fn delete_all(store: &dyn ObjectStore) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let mut list = store.list(None);
+    while let Some(meta) = list.next().await {
+        let meta = meta.context("listing the document store")?;
+        store.delete(&meta.location).await.with_context(|| format!("deleting {}", meta.location))?;
+    }
+    Ok(())
 }
 
 /// Check the locations and S3 settings without connecting anywhere (at configuration time).

@@ -193,40 +193,80 @@ async fn restore_into(
     keyrings: &std::collections::BTreeMap<String, Vec<Row>>,
     erased: &[String],
 ) -> anyhow::Result<RestoreReport> {
+    use crate::object_stores::Location;
     let about = signed.about()?;
-    let documents = match crate::object_stores::document_location(cfg)? {
-        crate::object_stores::Location::Local(dir) => dir,
-        bucket => bail!(
-            "restore writes the documents into a local directory, and `document_store` is {}: restore on one machine \
-             with a local `document_store`, then copy that directory into the bucket (for example with `aws s3 sync`) \
-             before the nodes use it; nothing was changed",
-            bucket.shown()
-        ),
+    /// Where the documents go.
+    enum Dest {
+        Dir(std::path::PathBuf),
+        Bucket(std::sync::Arc<dyn object_store::ObjectStore>),
+    }
+    let location = crate::object_stores::document_location(cfg)?;
+    let dest = match &location {
+        Location::Local(dir) => Dest::Dir(dir.clone()),
+        s3 => Dest::Bucket(crate::object_stores::open(cfg, s3)?),
     };
-    // Staging and set-aside directories sit beside the documents, on the same file system.
-    let name = documents.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "documents".into());
-    let beside = |suffix: &str| documents.with_file_name(format!("{name}.{suffix}"));
     let version = store.schema_version().await.map_err(core)?;
     let full: Vec<(String, i64)> = if version == 0 {
         Vec::new()
     } else {
         store.row_counts().await.map_err(core)?.into_iter().filter(|(_, n)| *n > 0).collect()
     };
-    let docs = has_documents(&documents)?;
+    let docs = match &dest {
+        Dest::Dir(dir) => has_documents(dir)?,
+        Dest::Bucket(b) => crate::object_stores::holds_objects(b.as_ref()).await?,
+    };
     if (!full.is_empty() || docs) && !force {
         let tables: Vec<String> = full.iter().map(|(t, n)| format!("{t} ({n})")).collect();
         bail!(
             "the destination is not empty (database rows in: {}; documents in {}: {}): restore into an empty data \
              directory and database, or pass --force to drop the database's tables and move the documents aside",
             if tables.is_empty() { "none".to_string() } else { tables.join(", ") },
-            documents.display(),
+            location.shown(),
             if docs { "yes" } else { "no" }
         );
     }
-    let mut moved_documents = None;
+    if docs && matches!(dest, Dest::Bucket(_)) {
+        bail!(
+            "--force cannot set documents in {} aside (a bucket has no rename): empty that prefix or point \
+             `document_store` at a new one; nothing was changed",
+            location.shown()
+        );
+    }
     if version != 0 {
         store.wipe().await.map_err(core)?;
     }
+    let documents = match dest {
+        Dest::Dir(dir) => dir,
+        // Into a bucket: straight into the (empty) document store; a failed load deletes what
+        // it wrote.
+        Dest::Bucket(b) => {
+            store.migrate_to(about.schema_version).await.map_err(core)?;
+            let blobs_store = ObjectBlobStore::new(b.clone());
+            let loaded = load(store, target, id, identity, &blobs_store, keyrings, erased, show_progress, signed).await;
+            let (rows, blobs) = match loaded {
+                Ok(counts) => counts,
+                Err(e) => {
+                    if let Err(d) = crate::object_stores::delete_all(b.as_ref()).await {
+                        tracing::warn!(error = %d, "removing the documents of a failed restore");
+                    }
+                    return Err(e);
+                }
+            };
+            store.migrate().await.map_err(core)?;
+            return Ok(RestoreReport {
+                id: id.to_string(),
+                rows,
+                blobs,
+                skipped_tenants: Vec::new(),
+                moved_documents: None,
+            });
+        }
+    };
+    // Into a directory: staged beside it (same file system) and renamed into place, the old one
+    // (with --force) moved aside.
+    let name = documents.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "documents".into());
+    let beside = |suffix: &str| documents.with_file_name(format!("{name}.{suffix}"));
+    let mut moved_documents = None;
     if docs {
         let stamp = uuid::Uuid::new_v4().simple().to_string();
         let aside = beside(&format!("before-restore-{}", &stamp[..8]));
@@ -239,7 +279,8 @@ async fn restore_into(
     if staging.exists() {
         std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     }
-    let loaded = load(store, target, id, identity, &staging, keyrings, erased, show_progress, signed).await;
+    let blobs_store = ObjectBlobStore::local(&staging).map_err(core)?;
+    let loaded = load(store, target, id, identity, &blobs_store, keyrings, erased, show_progress, signed).await;
     let (rows, blobs) = match loaded {
         Ok(counts) => counts,
         Err(e) => {
@@ -262,13 +303,13 @@ async fn load(
     target: &BackupTarget,
     id: &str,
     identity: &age::x25519::Identity,
-    staging: &std::path::Path,
+    blobs_store: &ObjectBlobStore,
     keyrings: &std::collections::BTreeMap<String, Vec<Row>>,
     erased: &[String],
     show_progress: bool,
     signed: &super::Signed,
 ) -> anyhow::Result<(u64, u64)> {
-    let blobs_store = ObjectBlobStore::local(staging).map_err(core)?;
+    let blobs_store = blobs_store.clone();
     let mut loader = store.loader().await.map_err(core)?;
     let stream = target.get_stream(&super::target::archive_key(id)).await?;
     let bar = progress::bytes(show_progress, "restoring", signed.archive.size);

@@ -6,12 +6,12 @@
 use crate::backups::{age_key, ok, refused};
 use crate::encryption::{download, owner, upload};
 use crate::support::portcullis;
-use portcullis_testkit::{BUCKET, Client, Db, PASSWORD, S3Server, TestServer};
+use portcullis_testkit::{BUCKET, Client, Db, PASSWORD, PgDatabase, S3Server, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-/// Every file under `dir`, read whole.
+/// Every file under `dir`, read whole, in no particular order (compare after sorting).
 fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -108,25 +108,31 @@ async fn two_nodes_share_one_database_and_one_bucket() {
 
 /// A backup of a server whose documents are in S3, written to another prefix of the bucket by
 /// `portcullis backup create`, is listed and verified there (signature, hashes, every document
-/// decrypted); a restore is refused while the documents live in S3, changing nothing.
+/// decrypted), and restores into a new database and an empty prefix, from which a new server
+/// serves the same document; a restore over documents in a bucket is refused, even with
+/// `--force` (a bucket cannot be set aside), changing nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backups_of_s3_documents_go_to_s3_and_verify() {
+async fn backups_of_s3_documents_go_to_s3_verify_and_restore() {
     let s3 = S3Server::start().await;
     let srv = TestServer::start_with(Db::Postgres, |cfg| s3.configure(cfg, "docs")).await;
     let (c, _, m) = owner(&srv, "backed").await;
-    upload(&c, &m, b"kept in the bucket".repeat(10_000)).await;
+    let body = b"kept in the bucket".repeat(10_000);
+    let doc = upload(&c, &m, body.clone()).await;
     let keys = tempfile::tempdir().unwrap();
     let key = age_key(keys.path(), "backup.key");
     let public = srv.dir.path().join("audit-signing.pub");
-    let run = |args: &[&str]| {
-        let mut cmd = portcullis(srv.dir.path());
-        s3.env(&mut cmd, "docs");
-        cmd.env("PORTCULLIS_DATABASE_URL", srv.db_url())
+    let run = |data: &Path, db: &str, prefix: &str, args: &[&str]| {
+        let mut cmd = portcullis(data);
+        s3.env(&mut cmd, prefix);
+        cmd.env("PORTCULLIS_DATABASE_URL", db)
+            .env("PORTCULLIS_MASTER_KEY_FILE", srv.dir.path().join("master.key"))
+            .env("PORTCULLIS_AUDIT_SIGNING_KEY_FILE", srv.dir.path().join("audit-signing.key"))
             .env("PORTCULLIS_BACKUP_TARGET", format!("s3://{BUCKET}/backups"))
             .env("PORTCULLIS_BACKUP_RECIPIENT", &key.recipient);
         cmd.args(args).output().unwrap()
     };
-    let made = ok(&run(&["backup", "create"]));
+    let here = |args: &[&str]| run(srv.dir.path(), &srv.db_url(), "docs", args);
+    let made = ok(&here(&["backup", "create"]));
     let id = made.split_whitespace().nth(1).unwrap().to_string();
     let stored: Vec<String> = std::fs::read_dir(s3.objects("backups").join("backups"))
         .unwrap()
@@ -135,12 +141,36 @@ async fn backups_of_s3_documents_go_to_s3_and_verify() {
     for suffix in [".age", ".manifest.json", ".manifest.sig"] {
         assert!(stored.contains(&format!("{id}{suffix}")), "{suffix} in {stored:?}");
     }
-    assert!(ok(&run(&["backup", "list"])).contains(&id));
-    let pk = public.to_str().unwrap();
-    let identity = key.file.to_str().unwrap();
-    ok(&run(&["backup", "verify", &id, "--public-key", pk, "--identity", identity]));
-    let before = std::fs::read_dir(s3.objects("docs")).unwrap().count();
-    refused(&run(&["backup", "restore", &id, "--identity", identity, "--force"]), "restore writes the documents");
-    assert_eq!(std::fs::read_dir(s3.objects("docs")).unwrap().count(), before);
+    assert!(ok(&here(&["backup", "list"])).contains(&id));
+    let (pk, identity) = (public.to_str().unwrap(), key.file.to_str().unwrap());
+    ok(&here(&["backup", "verify", &id, "--public-key", pk, "--identity", identity]));
+
+    // Over the live deployment: refused, with and without --force; nothing changes.
+    let sorted = |mut v: Vec<(PathBuf, Vec<u8>)>| {
+        v.sort();
+        v
+    };
+    let before = sorted(files(&s3.objects("docs")));
+    refused(&here(&["backup", "restore", &id, "--identity", identity]), "not empty");
+    refused(&here(&["backup", "restore", &id, "--identity", identity, "--force"]), "cannot set documents");
+    assert_eq!(sorted(files(&s3.objects("docs"))), before);
+
+    // Into a new database and an empty prefix, then served from there.
+    let fresh = PgDatabase::create().await;
+    let data = tempfile::tempdir().unwrap();
+    let report = ok(&run(data.path(), &fresh.url, "restored", &["backup", "restore", &id, "--identity", identity]));
+    assert!(report.contains(&id), "{report}");
+    let restored = TestServer::start_with(Db::Postgres, |cfg| {
+        s3.configure(cfg, "restored");
+        cfg.database_url = Some(fresh.url.clone().into());
+        cfg.master_key_file = Some(srv.dir.path().join("master.key"));
+        cfg.audit_signing_key_file = Some(srv.dir.path().join("audit-signing.key"));
+    })
+    .await;
+    let mut back = restored.client();
+    assert_eq!(back.login("backed", "owner@backed.example", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(download(&back, &doc, None).await.unwrap().1, body);
+    restored.stop().await;
+    fresh.drop_database().await;
     srv.stop().await;
 }
