@@ -2,21 +2,11 @@
 //! and (where separation of duties applies) who asked and who approved; the list takes the
 //! audit log's filters, refuses others by name and is for owners, admins and auditors only.
 
-use portcullis_testkit::{Client, PASSWORD, TestServer};
+use crate::erasure::signed_in;
+use crate::roles::user_id;
+use portcullis_testkit::Client;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-async fn signed_in(srv: &TestServer, email: &str) -> Client {
-    let mut c = srv.client();
-    assert_eq!(c.login("acme", email, PASSWORD).await.status, StatusCode::OK, "{email}");
-    c
-}
-
-async fn user_id(c: &Client, email: &str) -> String {
-    let users = c.get("/api/v1/users").await.json();
-    let u = users["items"].as_array().unwrap().iter().find(|u| u["email"] == email).unwrap().clone();
-    u["id"].as_str().unwrap().to_string()
-}
 
 /// The firm's change records with `action`.
 async fn changes(c: &Client, action: &str) -> Vec<Value> {

@@ -221,7 +221,7 @@ async fn call(c: &Client, ep: &Endpoint, o: &Objects, n: usize) -> Resp {
 }
 
 /// A user's id, looked up by email through the API.
-async fn user_id(c: &Client, email: &str) -> String {
+pub(crate) async fn user_id(c: &Client, email: &str) -> String {
     let users = c.get("/api/v1/users").await.json();
     let u =
         users["items"].as_array().unwrap().iter().find(|u| u["email"] == email).unwrap_or_else(|| panic!("{email}"));
