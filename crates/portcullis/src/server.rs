@@ -47,7 +47,7 @@ async fn portal_at(cfg: &Config, clock: Arc<dyn Clock>, public_url: String) -> a
     let fresh = {
         use portcullis_core::ports::{Store, TxMode};
         let mut tx = store.begin(TxMode::Read).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        tx.all_tenant_keys().await.map_err(|e| anyhow::anyhow!("{e}"))?.is_empty()
+        tx.keys().all_tenant_keys().await.map_err(|e| anyhow::anyhow!("{e}"))?.is_empty()
     };
     let keyring = Arc::new(Keyring::new(Arc::new(crate::master_key::load(cfg, fresh)?)));
     Ok((Portal::new(Arc::new(store.clone()), Arc::new(blobs), keyring, clock, settings), store))

@@ -27,6 +27,11 @@ use portcullis_core::model::{
     TenantKeyRecord, TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
 };
 use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
+use portcullis_core::ports::{
+    AlertRepo, ApprovalRepo, AuditRepo, BlobRepo, DeviceRepo, DocumentRepo, ExportRepo, FactorRepo, IncidentRepo,
+    IntrusionRepo, KeyRepo, LeaseRepo, LifecycleRepo, LinkRepo, LoginRepo, MatterRepo, MessageRepo, OperatorRepo,
+    OutboxRepo, ProtectionRepo, RotationRepo, SessionRepo, TenantRepo, TokenRepo, UserRepo,
+};
 use portcullis_core::ports::{Store, Tx, TxMode};
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgPoolOptions, PgRow};
@@ -675,18 +680,10 @@ impl SqlTx {
 }
 
 #[async_trait]
-impl Tx for SqlTx {
-    async fn commit(self: Box<Self>) -> Result<()> {
-        match self.inner {
-            Inner::Sqlite(t) => t.commit().await.map_err(db),
-            Inner::Pg(t) => t.commit().await.map_err(db),
-        }
-    }
-
+impl TenantRepo for SqlTx {
     async fn count_tenants(&mut self) -> Result<i64> {
         on!(self, |c| sqlx::query_scalar("SELECT COUNT(*) FROM tenants").fetch_one(c).await).map_err(db)
     }
-
     async fn insert_tenant(&mut self, t: &Tenant) -> Result<()> {
         const Q: &str =
             concat!("INSERT INTO tenants (", tenant_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
@@ -705,20 +702,38 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn tenant_by_name(&mut self, name: &str) -> Result<Option<Tenant>> {
         const Q: &str = concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE name = $1");
         let row: Option<TenantRow> = on!(self, |c| sqlx::query_as(Q).bind(name).fetch_optional(c).await).map_err(db)?;
         row.map(TenantRow::into_model).transpose()
     }
-
     async fn tenant(&mut self, id: TenantId) -> Result<Option<Tenant>> {
         const Q: &str = concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE id = $1");
         let row: Option<TenantRow> =
             on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
         row.map(TenantRow::into_model).transpose()
     }
+    async fn set_tenant_two_factor(&mut self, tenant: TenantId, staff: bool, clients: bool) -> Result<()> {
+        const Q: &str = "UPDATE tenants SET two_factor_staff = $2, two_factor_clients = $3 WHERE id = $1";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(i64::from(staff))
+            .bind(i64::from(clients))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+    async fn tenant_ids(&mut self) -> Result<Vec<TenantId>> {
+        const Q: &str = "SELECT id FROM tenants ORDER BY id";
+        let ids: Vec<String> = on!(self, |c| sqlx::query_scalar(Q).fetch_all(c).await).map_err(db)?;
+        ids.iter().map(|s| rows::id(s, TenantId::from_uuid)).collect()
+    }
+}
 
+#[async_trait]
+impl LifecycleRepo for SqlTx {
     async fn set_tenant_status(
         &mut self,
         tenant: TenantId,
@@ -741,18 +756,6 @@ impl Tx for SqlTx {
         at: OffsetDateTime,
     ) -> Result<bool> {
         self.lc_record_retention_notice(tenant, ended_at, days_before, at).await
-    }
-    async fn insert_export(&mut self, x: &TenantExport) -> Result<()> {
-        self.exp_insert(x).await
-    }
-    async fn tenant_export(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<TenantExport>> {
-        self.exp_get(tenant, id).await
-    }
-    async fn exports_in_state(&mut self, state: ExportState) -> Result<Vec<TenantExport>> {
-        self.exp_in_state(state).await
-    }
-    async fn update_export(&mut self, x: &TenantExport) -> Result<()> {
-        self.exp_update(x).await
     }
     async fn insert_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
         self.lc_insert_erasure(e).await
@@ -790,7 +793,26 @@ impl Tx for SqlTx {
     async fn mark_erasure_synced(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<bool> {
         self.lc_mark_erasure_synced(tenant, at).await
     }
+}
 
+#[async_trait]
+impl ExportRepo for SqlTx {
+    async fn insert_export(&mut self, x: &TenantExport) -> Result<()> {
+        self.exp_insert(x).await
+    }
+    async fn tenant_export(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<TenantExport>> {
+        self.exp_get(tenant, id).await
+    }
+    async fn exports_in_state(&mut self, state: ExportState) -> Result<Vec<TenantExport>> {
+        self.exp_in_state(state).await
+    }
+    async fn update_export(&mut self, x: &TenantExport) -> Result<()> {
+        self.exp_update(x).await
+    }
+}
+
+#[async_trait]
+impl KeyRepo for SqlTx {
     async fn insert_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()> {
         const Q: &str = "INSERT INTO tenant_keys (tenant_id, purpose, version, key_id, wrapped, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6)";
@@ -807,7 +829,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn tenant_key(
         &mut self,
         tenant: TenantId,
@@ -831,7 +852,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         row.map(TenantKeyRow::into_model).transpose()
     }
-
     async fn tenant_keys(&mut self, tenant: TenantId, purpose: KeyPurpose) -> Result<Vec<TenantKeyRecord>> {
         const Q: &str = "SELECT tenant_id, purpose, version, key_id, wrapped, created_at FROM tenant_keys \
                          WHERE tenant_id = $1 AND purpose = $2 ORDER BY version";
@@ -840,12 +860,10 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         rows::all(rows, TenantKeyRow::into_model)
     }
-
     async fn destroy_tenant_keys(&mut self, tenant: TenantId) -> Result<u64> {
         const Q: &str = "DELETE FROM tenant_keys WHERE tenant_id = $1";
         on!(self, |c| sqlx::query(Q).bind(tenant.to_string()).execute(c).await.map(|r| r.rows_affected())).map_err(db)
     }
-
     async fn lock_tenant_keys(&mut self) -> Result<()> {
         match &mut self.inner {
             // A SQLite writer already holds the database's only write lock.
@@ -857,14 +875,12 @@ impl Tx for SqlTx {
                 .map_err(db),
         }
     }
-
     async fn all_tenant_keys(&mut self) -> Result<Vec<TenantKeyRecord>> {
         const Q: &str = "SELECT tenant_id, purpose, version, key_id, wrapped, created_at FROM tenant_keys \
                          ORDER BY tenant_id, purpose, version";
         let rows: Vec<TenantKeyRow> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
         rows::all(rows, TenantKeyRow::into_model)
     }
-
     async fn rewrap_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()> {
         const Q: &str = "UPDATE tenant_keys SET key_id = $4, wrapped = $5 \
                          WHERE tenant_id = $1 AND purpose = $2 AND version = $3";
@@ -880,7 +896,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl UserRepo for SqlTx {
     async fn insert_user(&mut self, u: &User, email_lookup: &str, password_hash: Option<&str>) -> Result<()> {
         const Q: &str = "INSERT INTO users (id, tenant_id, email, display_name, role, status, created_at, password_hash, \
                          email_lookup) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -900,7 +919,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn user_by_email(&mut self, tenant: TenantId, email_lookup: &str) -> Result<Option<(User, Option<String>)>> {
         const Q: &str = select_users!("WHERE tenant_id = $1 AND email_lookup = $2");
         let row: Option<UserRow> =
@@ -912,7 +930,6 @@ impl Tx for SqlTx {
         })
         .transpose()
     }
-
     async fn user(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>> {
         const Q: &str = select_users!("WHERE tenant_id = $1 AND id = $2");
         let row: Option<UserRow> =
@@ -920,7 +937,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         row.map(UserRow::into_model).transpose()
     }
-
     async fn set_password(&mut self, tenant: TenantId, id: UserId, hash: &str, status: UserStatus) -> Result<()> {
         const Q: &str = "UPDATE users SET password_hash = $3, status = $4 WHERE tenant_id = $1 AND id = $2";
         on!(self, |c| sqlx::query(Q)
@@ -934,14 +950,23 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn list_users(&mut self, grant: &TenantGrant) -> Result<Vec<User>> {
         const Q: &str = select_users!("WHERE tenant_id = $1 ORDER BY email");
         let rows: Vec<UserRow> =
             on!(self, |c| sqlx::query_as(Q).bind(grant.tenant_id().to_string()).fetch_all(c).await).map_err(db)?;
         rows::all(rows, UserRow::into_model)
     }
+    async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>> {
+        const Q: &str = "SELECT id FROM users WHERE tenant_id = $1 AND role IN ('owner', 'admin') \
+                         AND status = 'active' ORDER BY id";
+        let ids: Vec<String> =
+            on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).fetch_all(c).await).map_err(db)?;
+        ids.iter().map(|s| rows::id(s, UserId::from_uuid)).collect()
+    }
+}
 
+#[async_trait]
+impl SessionRepo for SqlTx {
     async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
         const Q: &str =
             concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
@@ -962,27 +987,23 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn session(&mut self, token_hash: &str) -> Result<Option<SessionRecord>> {
         const Q: &str = concat!("SELECT ", session_columns!(), " FROM sessions WHERE token_hash = $1");
         let row: Option<SessionRow> =
             on!(self, |c| sqlx::query_as(Q).bind(token_hash).fetch_optional(c).await).map_err(db)?;
         row.map(SessionRow::into_model).transpose()
     }
-
     async fn touch_session(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1";
         on!(self, |c| sqlx::query(Q).bind(token_hash).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
             .map_err(db)?;
         Ok(())
     }
-
     async fn delete_session(&mut self, token_hash: &str) -> Result<()> {
         const Q: &str = "DELETE FROM sessions WHERE token_hash = $1";
         on!(self, |c| sqlx::query(Q).bind(token_hash).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
         Ok(())
     }
-
     async fn list_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<SessionRecord>> {
         const Q: &str = concat!(
             "SELECT ",
@@ -994,7 +1015,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         rows::all(rows, SessionRow::into_model)
     }
-
     async fn delete_other_sessions(&mut self, tenant: TenantId, user: UserId, keep: &str) -> Result<u64> {
         const Q: &str = "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2 AND token_hash <> $3";
         on!(self, |c| sqlx::query(Q)
@@ -1006,12 +1026,14 @@ impl Tx for SqlTx {
             .map(|r| r.rows_affected()))
         .map_err(db)
     }
-
     async fn delete_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         const Q: &str = "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2";
         self.exec_for_user(Q, tenant, user).await.map(|_| ())
     }
+}
 
+#[async_trait]
+impl LinkRepo for SqlTx {
     async fn insert_link(&mut self, l: &LinkRecord) -> Result<()> {
         const Q: &str = "INSERT INTO links (token_hash, purpose, tenant_id, user_id, created_at, expires_at) \
                          VALUES ($1, $2, $3, $4, $5, $6)";
@@ -1028,7 +1050,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn link(&mut self, token_hash: &str) -> Result<Option<LinkRecord>> {
         const Q: &str = "SELECT token_hash, purpose, tenant_id, user_id, created_at, expires_at \
                          FROM links WHERE token_hash = $1 AND used_at IS NULL";
@@ -1036,7 +1057,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(token_hash).fetch_optional(c).await).map_err(db)?;
         row.map(LinkRow::into_model).transpose()
     }
-
     async fn burn_user_links(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "UPDATE links SET used_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL";
         on!(self, |c| sqlx::query(Q)
@@ -1049,20 +1069,21 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn burn_bootstrap_links(&mut self, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "UPDATE links SET used_at = $1 WHERE purpose = 'bootstrap' AND used_at IS NULL";
         on!(self, |c| sqlx::query(Q).bind(ms(at)).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
         Ok(())
     }
-
     async fn use_link(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<bool> {
         const Q: &str = "UPDATE links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL";
         let r = on!(self, |c| sqlx::query(Q).bind(token_hash).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
             .map_err(db)?;
         Ok(r == 1)
     }
+}
 
+#[async_trait]
+impl TokenRepo for SqlTx {
     async fn insert_api_token(&mut self, t: &ApiToken, secret_hash: &str) -> Result<()> {
         const Q: &str = "INSERT INTO api_tokens (id, tenant_id, user_id, secret_hash, name, scopes, created_at, expires_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -1081,14 +1102,12 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn api_token_by_hash(&mut self, secret_hash: &str) -> Result<Option<ApiToken>> {
         const Q: &str = select_tokens!("WHERE secret_hash = $1");
         let row: Option<TokenRow> =
             on!(self, |c| sqlx::query_as(Q).bind(secret_hash).fetch_optional(c).await).map_err(db)?;
         row.map(TokenRow::into_model).transpose()
     }
-
     async fn list_api_tokens(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<ApiToken>> {
         const Q: &str = select_tokens!("WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC");
         let rows: Vec<TokenRow> =
@@ -1096,7 +1115,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         rows::all(rows, TokenRow::into_model)
     }
-
     async fn revoke_api_token(
         &mut self,
         tenant: TenantId,
@@ -1117,7 +1135,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn touch_api_token(&mut self, tenant: TenantId, id: TokenId, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 AND tenant_id = $3";
         on!(self, |c| sqlx::query(Q)
@@ -1130,7 +1147,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl MatterRepo for SqlTx {
     async fn insert_matter(&mut self, grant: &TenantGrant, m: &Matter) -> Result<()> {
         if grant.tenant_id() != m.tenant_id {
             return Err(Error::NotFound);
@@ -1150,7 +1170,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn matter(&mut self, tenant: TenantId, id: MatterId) -> Result<Option<Matter>> {
         const Q: &str = concat!("SELECT ", matter_columns!(""), " FROM matters WHERE tenant_id = $1 AND id = $2");
         let row: Option<MatterRow> =
@@ -1158,7 +1177,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         row.map(MatterRow::into_model).transpose()
     }
-
     async fn membership(&mut self, tenant: TenantId, matter: MatterId, user: UserId) -> Result<Option<Role>> {
         const Q: &str = "SELECT role FROM matter_members WHERE tenant_id = $1 AND matter_id = $2 AND user_id = $3";
         let role: Option<String> = on!(self, |c| sqlx::query_scalar(Q)
@@ -1170,7 +1188,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         role.map(|r| Role::parse(&r).map_err(Error::internal)).transpose()
     }
-
     async fn list_matters(&mut self, grant: &MatterListGrant) -> Result<Vec<Matter>> {
         const UNRESTRICTED: &str = concat!(
             "SELECT ",
@@ -1199,7 +1216,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         rows::all(rows, MatterRow::into_model)
     }
-
     async fn insert_member(&mut self, grant: &MatterGrant, user: UserId, role: Role, at: OffsetDateTime) -> Result<()> {
         const Q: &str =
             "INSERT INTO matter_members (tenant_id, matter_id, user_id, role, added_at) VALUES ($1, $2, $3, $4, $5)";
@@ -1215,7 +1231,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn list_members(&mut self, grant: &MatterGrant) -> Result<Vec<MatterMember>> {
         const Q: &str = "SELECT mm.user_id, u.email, u.display_name, mm.role, mm.added_at \
                          FROM matter_members mm JOIN users u ON u.id = mm.user_id AND u.tenant_id = mm.tenant_id \
@@ -1228,7 +1243,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         rows::all(rows, MemberRow::into_model)
     }
+}
 
+#[async_trait]
+impl DocumentRepo for SqlTx {
     async fn insert_document(&mut self, grant: &MatterGrant, d: &Document) -> Result<()> {
         if grant.tenant_id() != d.tenant_id || grant.matter_id() != d.matter_id {
             return Err(Error::NotFound);
@@ -1257,7 +1275,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn list_documents(&mut self, grant: &MatterGrant) -> Result<Vec<Document>> {
         const Q: &str = concat!(
             "SELECT ",
@@ -1272,7 +1289,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         rows::all(rows, DocumentRow::into_model)
     }
-
     async fn document(&mut self, tenant: TenantId, id: DocumentId) -> Result<Option<Document>> {
         const Q: &str = concat!("SELECT ", document_columns!(), " FROM documents WHERE tenant_id = $1 AND id = $2");
         let row: Option<DocumentRow> =
@@ -1280,7 +1296,94 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         row.map(DocumentRow::into_model).transpose()
     }
+    async fn insert_document_flag(&mut self, grant: &MatterGrant, f: &DocumentFlag) -> Result<()> {
+        if grant.tenant_id() != f.tenant_id || grant.matter_id() != f.matter_id {
+            return Err(Error::NotFound);
+        }
+        const Q: &str = "INSERT INTO document_flags (tenant_id, document_id, matter_id, state, findings, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)";
+        on!(self, |c| sqlx::query(Q)
+            .bind(f.tenant_id.to_string())
+            .bind(f.document_id.to_string())
+            .bind(f.matter_id.to_string())
+            .bind(f.state.as_str())
+            .bind(&f.findings)
+            .bind(ms(f.created_at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(())
+    }
+    async fn document_flag(&mut self, tenant: TenantId, document: DocumentId) -> Result<Option<DocumentFlag>> {
+        const Q: &str = "SELECT tenant_id, document_id, matter_id, state, findings, created_at FROM document_flags \
+                         WHERE tenant_id = $1 AND document_id = $2";
+        let row: Option<rows::FlagRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(document.to_string())
+            .fetch_optional(c)
+            .await)
+        .map_err(db)?;
+        row.map(rows::FlagRow::into_model).transpose()
+    }
+    async fn document_flags(
+        &mut self,
+        tenant: TenantId,
+        matter: Option<MatterId>,
+        state: Option<FlagState>,
+    ) -> Result<Vec<DocumentFlag>> {
+        const Q: &str = "SELECT tenant_id, document_id, matter_id, state, findings, created_at FROM document_flags \
+                         WHERE tenant_id = $1 AND (CAST($2 AS TEXT) IS NULL OR matter_id = $2) \
+                         AND (CAST($3 AS TEXT) IS NULL OR state = $3) ORDER BY created_at DESC LIMIT 1000";
+        let rows: Vec<rows::FlagRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(matter.map(|m| m.to_string()))
+            .bind(state.map(|s| s.as_str()))
+            .fetch_all(c)
+            .await)
+        .map_err(db)?;
+        rows::all(rows, rows::FlagRow::into_model)
+    }
+    async fn set_document_flag_state(
+        &mut self,
+        tenant: TenantId,
+        document: DocumentId,
+        state: FlagState,
+    ) -> Result<bool> {
+        const Q: &str = "UPDATE document_flags SET state = $3 WHERE tenant_id = $1 AND document_id = $2";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(document.to_string())
+            .bind(state.as_str())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n > 0)
+    }
+    async fn delete_document(&mut self, tenant: TenantId, document: DocumentId) -> Result<bool> {
+        const FLAG: &str = "DELETE FROM document_flags WHERE tenant_id = $1 AND document_id = $2";
+        const DOC: &str = "DELETE FROM documents WHERE tenant_id = $1 AND id = $2";
+        on!(self, |c| sqlx::query(FLAG)
+            .bind(tenant.to_string())
+            .bind(document.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        let n = on!(self, |c| sqlx::query(DOC)
+            .bind(tenant.to_string())
+            .bind(document.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n > 0)
+    }
+}
 
+#[async_trait]
+impl MessageRepo for SqlTx {
     async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()> {
         if grant.tenant_id() != m.tenant_id || grant.matter_id() != m.matter_id {
             return Err(Error::NotFound);
@@ -1310,7 +1413,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>> {
         const Q: &str = "SELECT m.id, m.tenant_id, m.matter_id, m.author_id, u.display_name AS author_name, m.body, m.created_at \
                          FROM messages m JOIN users u ON u.id = m.author_id AND u.tenant_id = m.tenant_id \
@@ -1323,7 +1425,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         rows::all(rows, MessageRow::into_model)
     }
+}
 
+#[async_trait]
+impl OperatorRepo for SqlTx {
     async fn insert_platform_approval(&mut self, a: &PlatformApproval) -> Result<()> {
         const Q: &str = "INSERT INTO platform_approvals (id, action, requested_by, requested_at, expires_at, state) \
                          VALUES ($1, $2, $3, $4, $5, $6)";
@@ -1340,14 +1445,12 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn platform_approval(&mut self, id: ApprovalId) -> Result<Option<PlatformApproval>> {
         const Q: &str = concat!("SELECT ", platform_approval_columns!(), " FROM platform_approvals WHERE id = $1");
         let row: Option<rows::PlatformApprovalRow> =
             on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
         row.map(rows::PlatformApprovalRow::into_model).transpose()
     }
-
     async fn list_platform_approvals(&mut self, limit: i64) -> Result<Vec<PlatformApproval>> {
         const Q: &str = concat!(
             "SELECT ",
@@ -1358,7 +1461,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(limit).fetch_all(c).await).map_err(db)?;
         rows::all(rows, rows::PlatformApprovalRow::into_model)
     }
-
     async fn decide_platform_approval(
         &mut self,
         id: ApprovalId,
@@ -1379,7 +1481,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn use_platform_approval(&mut self, id: ApprovalId, at: OffsetDateTime) -> Result<bool> {
         const Q: &str = "UPDATE platform_approvals SET used_at = $2 \
                          WHERE id = $1 AND state = 'approved' AND used_at IS NULL";
@@ -1388,7 +1489,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn insert_operator(&mut self, o: &Operator) -> Result<()> {
         const Q: &str = "INSERT INTO operators (id, email, display_name, created_at) VALUES ($1, $2, $3, $4)";
         on!(self, |c| sqlx::query(Q)
@@ -1402,27 +1502,23 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn operator_by_email(&mut self, email: &str) -> Result<Option<Operator>> {
         const Q: &str = "SELECT id, email, display_name, created_at FROM operators WHERE email = $1";
         let row: Option<OperatorRow> =
             on!(self, |c| sqlx::query_as(Q).bind(email).fetch_optional(c).await).map_err(db)?;
         row.map(OperatorRow::into_model).transpose()
     }
-
     async fn operator(&mut self, id: OperatorId) -> Result<Option<Operator>> {
         const Q: &str = "SELECT id, email, display_name, created_at FROM operators WHERE id = $1";
         let row: Option<OperatorRow> =
             on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
         row.map(OperatorRow::into_model).transpose()
     }
-
     async fn list_operators(&mut self) -> Result<Vec<Operator>> {
         const Q: &str = "SELECT id, email, display_name, created_at FROM operators ORDER BY email";
         let rows: Vec<OperatorRow> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
         rows::all(rows, OperatorRow::into_model)
     }
-
     async fn put_operator_grant(&mut self, g: &OperatorGrant) -> Result<()> {
         const Q: &str = "INSERT INTO operator_grants (operator_id, role, granted_at, suspended_at) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (operator_id, role) DO UPDATE SET granted_at = excluded.granted_at, \
@@ -1438,7 +1534,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn operator_grants(&mut self, id: OperatorId) -> Result<Vec<OperatorGrant>> {
         const Q: &str = "SELECT operator_id, role, granted_at, suspended_at FROM operator_grants \
                          WHERE operator_id = $1 ORDER BY role";
@@ -1446,7 +1541,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_all(c).await).map_err(db)?;
         rows::all(rows, GrantRow::into_model)
     }
-
     async fn active_grants(&mut self, role: OperatorRole) -> Result<Vec<OperatorGrant>> {
         const Q: &str = "SELECT operator_id, role, granted_at, suspended_at FROM operator_grants \
                          WHERE role = $1 AND suspended_at IS NULL ORDER BY operator_id";
@@ -1454,7 +1548,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(role.as_str()).fetch_all(c).await).map_err(db)?;
         rows::all(rows, GrantRow::into_model)
     }
-
     async fn suspend_operator_grant(&mut self, id: OperatorId, role: OperatorRole, at: OffsetDateTime) -> Result<bool> {
         const Q: &str = "UPDATE operator_grants SET suspended_at = $3 \
                          WHERE operator_id = $1 AND role = $2 AND suspended_at IS NULL";
@@ -1468,7 +1561,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn insert_vetting(&mut self, v: &VettingRecord) -> Result<()> {
         const Q: &str = "INSERT INTO operator_vetting (operator_id, checked_by, checked_at, valid_until, recorded_at) \
                          VALUES ($1, $2, $3, $4, $5)";
@@ -1484,7 +1576,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn vetting(&mut self, id: OperatorId) -> Result<Option<VettingRecord>> {
         const Q: &str = "SELECT operator_id, checked_by, checked_at, valid_until, recorded_at FROM operator_vetting \
                          WHERE operator_id = $1 ORDER BY recorded_at DESC LIMIT 1";
@@ -1492,7 +1583,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
         row.map(VettingRow::into_model).transpose()
     }
-
     async fn insert_operator_token(
         &mut self,
         id: OperatorId,
@@ -1513,12 +1603,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn delete_operator_tokens(&mut self, id: OperatorId) -> Result<u64> {
         const Q: &str = "DELETE FROM operator_tokens WHERE operator_id = $1";
         on!(self, |c| sqlx::query(Q).bind(id.to_string()).execute(c).await.map(|r| r.rows_affected())).map_err(db)
     }
-
     async fn operator_by_token(&mut self, hash: &str, now: OffsetDateTime) -> Result<Option<Operator>> {
         const Q: &str = "SELECT o.id, o.email, o.display_name, o.created_at FROM operator_tokens t \
                          JOIN operators o ON o.id = t.operator_id WHERE t.token_hash = $1 AND t.expires_at > $2";
@@ -1526,7 +1614,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(hash).bind(ms(now)).fetch_optional(c).await).map_err(db)?;
         row.map(OperatorRow::into_model).transpose()
     }
-
     async fn tenant_summaries(&mut self) -> Result<Vec<TenantSummary>> {
         const Q: &str = concat!(
             "SELECT ",
@@ -1539,7 +1626,10 @@ impl Tx for SqlTx {
         let rows: Vec<TenantSummaryRow> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
         rows::all(rows, TenantSummaryRow::into_model)
     }
+}
 
+#[async_trait]
+impl LoginRepo for SqlTx {
     async fn login_lock(&mut self, tenant: TenantId, user: UserId) -> Result<Lock> {
         const Q: &str = "SELECT locked_until, hard_locked FROM users WHERE tenant_id = $1 AND id = $2";
         let row: Option<(Option<i64>, i64)> =
@@ -1551,7 +1641,6 @@ impl Tx for SqlTx {
             _ => Lock::Open,
         })
     }
-
     async fn record_login_failure(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<u32> {
         const COUNT: &str = "UPDATE users SET failed_logins = failed_logins + 1 WHERE tenant_id = $1 AND id = $2 \
                              RETURNING failed_logins";
@@ -1575,7 +1664,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n)
     }
-
     async fn reset_login_failures(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         const Q: &str = "UPDATE users SET failed_logins = 0, locked_until = NULL, hard_locked = 0 \
                          WHERE tenant_id = $1 AND id = $2 AND (failed_logins <> 0 OR hard_locked <> 0)";
@@ -1588,7 +1676,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ApprovalRepo for SqlTx {
     async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()> {
         const Q: &str = "INSERT INTO approvals (id, tenant_id, action, requested_by, requested_at, expires_at, state, \
                          decided_by, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)";
@@ -1607,7 +1698,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn approval(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<ApprovalRequest>> {
         const Q: &str = concat!("SELECT ", approval_columns!(), " FROM approvals WHERE tenant_id = $1 AND id = $2");
         let row: Option<ApprovalRow> =
@@ -1615,7 +1705,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         row.map(ApprovalRow::into_model).transpose()
     }
-
     async fn list_approvals(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<ApprovalRequest>> {
         const Q: &str = concat!(
             "SELECT ",
@@ -1626,7 +1715,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(limit).fetch_all(c).await).map_err(db)?;
         rows::all(rows, ApprovalRow::into_model)
     }
-
     async fn decide_approval(
         &mut self,
         tenant: TenantId,
@@ -1649,7 +1737,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn set_user_role(&mut self, tenant: TenantId, user: UserId, role: Role) -> Result<()> {
         const Q: &str = "UPDATE users SET role = $3 WHERE tenant_id = $1 AND id = $2";
         let n = on!(self, |c| sqlx::query(Q)
@@ -1665,20 +1752,10 @@ impl Tx for SqlTx {
         }
         Ok(())
     }
+}
 
-    async fn set_tenant_two_factor(&mut self, tenant: TenantId, staff: bool, clients: bool) -> Result<()> {
-        const Q: &str = "UPDATE tenants SET two_factor_staff = $2, two_factor_clients = $3 WHERE id = $1";
-        on!(self, |c| sqlx::query(Q)
-            .bind(tenant.to_string())
-            .bind(i64::from(staff))
-            .bind(i64::from(clients))
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        Ok(())
-    }
-
+#[async_trait]
+impl FactorRepo for SqlTx {
     async fn totp(&mut self, tenant: TenantId, user: UserId) -> Result<Option<TotpRecord>> {
         const Q: &str = "SELECT id, tenant_id, secret, enrolled_at, last_step FROM user_totp \
                          WHERE tenant_id = $1 AND id = $2";
@@ -1687,7 +1764,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         row.map(TotpRow::into_model).transpose()
     }
-
     async fn put_totp(&mut self, t: &TotpRecord) -> Result<()> {
         const Q: &str = "INSERT INTO user_totp (id, tenant_id, secret, enrolled_at, last_step) VALUES ($1, $2, $3, $4, $5) \
                          ON CONFLICT (id) DO UPDATE SET secret = excluded.secret, enrolled_at = excluded.enrolled_at, \
@@ -1705,7 +1781,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn use_totp_step(&mut self, tenant: TenantId, user: UserId, step: u64) -> Result<bool> {
         const Q: &str = "UPDATE user_totp SET last_step = $3 WHERE tenant_id = $1 AND id = $2 AND last_step < $3";
         let step = size_i64(step)?;
@@ -1719,7 +1794,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn delete_totp(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         for q in [
             "DELETE FROM user_totp WHERE tenant_id = $1 AND id = $2",
@@ -1729,7 +1803,6 @@ impl Tx for SqlTx {
         }
         Ok(())
     }
-
     async fn pending_totp(&mut self, tenant: TenantId, user: UserId) -> Result<Option<PendingTotp>> {
         const Q: &str =
             "SELECT id, tenant_id, secret, created_at FROM totp_enrolments WHERE tenant_id = $1 AND id = $2";
@@ -1738,7 +1811,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         row.map(PendingTotpRow::into_model).transpose()
     }
-
     async fn put_pending_totp(&mut self, t: &PendingTotp) -> Result<()> {
         const Q: &str = "INSERT INTO totp_enrolments (id, tenant_id, secret, created_at) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at";
@@ -1753,12 +1825,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn delete_pending_totp(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         const Q: &str = "DELETE FROM totp_enrolments WHERE tenant_id = $1 AND id = $2";
         self.exec_for_user(Q, tenant, user).await.map(|_| ())
     }
-
     async fn replace_recovery_codes(&mut self, tenant: TenantId, user: UserId, hashes: &[String]) -> Result<()> {
         const DEL: &str = "DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2";
         const INS: &str =
@@ -1771,7 +1841,6 @@ impl Tx for SqlTx {
         }
         Ok(())
     }
-
     async fn use_recovery_code(
         &mut self,
         tenant: TenantId,
@@ -1792,7 +1861,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn recovery_codes_left(&mut self, tenant: TenantId, user: UserId) -> Result<u64> {
         const Q: &str = "SELECT COUNT(*) FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL";
         let n: i64 =
@@ -1800,19 +1868,16 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         u64::try_from(n).map_err(Error::internal)
     }
-
     async fn set_session_second_factor(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "UPDATE sessions SET second_factor_at = $2 WHERE token_hash = $1";
         on!(self, |c| sqlx::query(Q).bind(token_hash).bind(ms(at)).execute(c).await.map(|r| r.rows_affected()))
             .map_err(db)?;
         Ok(())
     }
-
     async fn clear_enrol_required(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         const Q: &str = "UPDATE sessions SET enrol_required = 0 WHERE tenant_id = $1 AND user_id = $2";
         self.exec_for_user(Q, tenant, user).await.map(|_| ())
     }
-
     async fn passkeys(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<PasskeyRecord>> {
         const Q: &str = "SELECT id, tenant_id, user_id, name, credential, created_at, last_used_at FROM passkeys \
                          WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id";
@@ -1821,7 +1886,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         rows::all(rows, rows::PasskeyRow::into_model)
     }
-
     async fn insert_passkey(&mut self, k: &PasskeyRecord) -> Result<()> {
         const Q: &str = "INSERT INTO passkeys (id, tenant_id, user_id, credential_id, name, credential, created_at, \
                          last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -1841,13 +1905,11 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn passkey_credential_exists(&mut self, credential_id: &str) -> Result<bool> {
         const Q: &str = "SELECT COUNT(*) FROM passkeys WHERE credential_id = $1";
         let n: i64 = on!(self, |c| sqlx::query_scalar(Q).bind(credential_id).fetch_one(c).await).map_err(db)?;
         Ok(n > 0)
     }
-
     async fn update_passkey(&mut self, k: &PasskeyRecord) -> Result<()> {
         const Q: &str = "UPDATE passkeys SET credential = $3, last_used_at = $4 WHERE tenant_id = $1 AND id = $2";
         let credential = serde_json::to_string(&k.credential).map_err(Error::internal)?;
@@ -1862,7 +1924,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn delete_passkey(&mut self, tenant: TenantId, user: UserId, id: PasskeyId) -> Result<bool> {
         const Q: &str = "DELETE FROM passkeys WHERE tenant_id = $1 AND user_id = $2 AND id = $3";
         let n = on!(self, |c| sqlx::query(Q)
@@ -1875,7 +1936,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn insert_webauthn_challenge(&mut self, ch: &WebauthnChallenge, now: OffsetDateTime) -> Result<()> {
         const PURGE: &str =
             "DELETE FROM webauthn_challenges WHERE tenant_id = $1 AND user_id = $2 AND expires_at <= $3";
@@ -1897,7 +1957,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn take_webauthn_challenge(
         &mut self,
         tenant: TenantId,
@@ -1919,7 +1978,10 @@ impl Tx for SqlTx {
         let found = row.map(rows::ChallengeRow::into_model).transpose()?;
         Ok(found.filter(|c| c.purpose == purpose && c.expires_at > now))
     }
+}
 
+#[async_trait]
+impl RotationRepo for SqlTx {
     async fn insert_key_rotation(&mut self, r: &KeyRotation) -> Result<()> {
         const Q: &str = "INSERT INTO key_rotations (tenant_id, target_version, started_at, finished_at, heartbeat_at, \
                          documents_done, fields_done) VALUES ($1, $2, $3, NULL, NULL, 0, 0)";
@@ -1933,7 +1995,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn latest_key_rotation(&mut self, tenant: TenantId) -> Result<Option<KeyRotation>> {
         const Q: &str = concat!(
             "SELECT ",
@@ -1944,7 +2005,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).fetch_optional(c).await).map_err(db)?;
         row.map(KeyRotationRow::into_model).transpose()
     }
-
     async fn open_key_rotations(&mut self) -> Result<Vec<KeyRotation>> {
         const Q: &str = concat!(
             "SELECT ",
@@ -1954,7 +2014,6 @@ impl Tx for SqlTx {
         let rows: Vec<KeyRotationRow> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
         rows::all(rows, KeyRotationRow::into_model)
     }
-
     async fn touch_key_rotation(
         &mut self,
         tenant: TenantId,
@@ -1978,7 +2037,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn finish_key_rotation(&mut self, tenant: TenantId, target: u32, at: OffsetDateTime) -> Result<bool> {
         const Q: &str = "UPDATE key_rotations SET finished_at = $3, heartbeat_at = $3 \
                          WHERE tenant_id = $1 AND target_version = $2 AND finished_at IS NULL";
@@ -1992,7 +2050,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn reopen_key_rotation(&mut self, tenant: TenantId, target: u32) -> Result<()> {
         const Q: &str = "UPDATE key_rotations SET finished_at = NULL WHERE tenant_id = $1 AND target_version = $2";
         on!(self, |c| sqlx::query(Q)
@@ -2004,7 +2061,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn documents_below_version(
         &mut self,
         tenant: TenantId,
@@ -2028,7 +2084,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         rows::all(rows, DocumentRow::into_model)
     }
-
     async fn count_documents_below_version(&mut self, tenant: TenantId, version: u32) -> Result<u64> {
         const Q: &str = "SELECT COUNT(*) FROM documents WHERE tenant_id = $1 AND key_version < $2";
         let n: i64 =
@@ -2036,7 +2091,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         u64::try_from(n).map_err(Error::internal)
     }
-
     async fn switch_document_copy(
         &mut self,
         tenant: TenantId,
@@ -2059,7 +2113,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn stale_fields(
         &mut self,
         tenant: TenantId,
@@ -2080,7 +2133,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         rows.into_iter().map(|r| r.into_field(column)).collect()
     }
-
     async fn count_stale_fields(&mut self, tenant: TenantId, column: SealedColumn, version: u32) -> Result<u64> {
         let q = field_sql(column).count;
         let n: i64 = on!(self, |c| sqlx::query_scalar(q)
@@ -2091,7 +2143,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         u64::try_from(n).map_err(Error::internal)
     }
-
     async fn replace_field(&mut self, tenant: TenantId, field: &StoredField, sealed: &str) -> Result<bool> {
         let q = field_sql(field.column).update;
         let n = on!(self, |c| sqlx::query(q)
@@ -2105,7 +2156,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
+}
 
+#[async_trait]
+impl BlobRepo for SqlTx {
     async fn mark_blob(&mut self, tenant: TenantId, key: &str, pending: bool, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "INSERT INTO blob_garbage (blob_key, tenant_id, state, created_at) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (blob_key) DO UPDATE SET state = excluded.state";
@@ -2120,35 +2174,33 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn claim_pending_blob(&mut self, key: &str) -> Result<bool> {
         const Q: &str = "DELETE FROM blob_garbage WHERE blob_key = $1 AND state = 'pending'";
         let n = on!(self, |c| sqlx::query(Q).bind(key).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
         Ok(n == 1)
     }
-
     async fn abandon_pending_blobs(&mut self, tenant: TenantId) -> Result<u64> {
         const Q: &str = "UPDATE blob_garbage SET state = 'replaced' WHERE tenant_id = $1 AND state = 'pending'";
         on!(self, |c| sqlx::query(Q).bind(tenant.to_string()).execute(c).await.map(|r| r.rows_affected())).map_err(db)
     }
-
     async fn replaced_blobs(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<String>> {
         const Q: &str = "SELECT blob_key FROM blob_garbage WHERE tenant_id = $1 AND state = 'replaced' \
                          ORDER BY blob_key LIMIT $2";
         on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).bind(limit).fetch_all(c).await).map_err(db)
     }
-
     async fn forget_blob(&mut self, key: &str) -> Result<()> {
         const Q: &str = "DELETE FROM blob_garbage WHERE blob_key = $1";
         on!(self, |c| sqlx::query(Q).bind(key).execute(c).await.map(|r| r.rows_affected())).map_err(db)?;
         Ok(())
     }
-
     async fn all_replaced_blobs(&mut self, limit: i64) -> Result<Vec<String>> {
         const Q: &str = "SELECT blob_key FROM blob_garbage WHERE state = 'replaced' ORDER BY blob_key LIMIT $1";
         on!(self, |c| sqlx::query_scalar(Q).bind(limit).fetch_all(c).await).map_err(db)
     }
+}
 
+#[async_trait]
+impl LeaseRepo for SqlTx {
     async fn take_lease(
         &mut self,
         name: &str,
@@ -2170,26 +2222,26 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn release_lease(&mut self, name: &str, holder: &str) -> Result<()> {
         const Q: &str = "DELETE FROM leases WHERE name = $1 AND holder = $2";
         on!(self, |c| sqlx::query(Q).bind(name).bind(holder).execute(c).await.map(|r| r.rows_affected()))
             .map_err(db)?;
         Ok(())
     }
-
     async fn lease_held(&mut self, name: &str, now: OffsetDateTime) -> Result<bool> {
         const Q: &str = "SELECT COUNT(*) FROM leases WHERE name = $1 AND expires_at > $2";
         let n: i64 = on!(self, |c| sqlx::query_scalar(Q).bind(name).bind(ms(now)).fetch_one(c).await).map_err(db)?;
         Ok(n > 0)
     }
-
     async fn leases_held(&mut self, prefix: &str, now: OffsetDateTime) -> Result<i64> {
         // A prefix match without LIKE, so no character of the prefix is a wildcard.
         const Q: &str = "SELECT COUNT(*) FROM leases WHERE substr(name, 1, length($1)) = $1 AND expires_at > $2";
         on!(self, |c| sqlx::query_scalar(Q).bind(prefix).bind(ms(now)).fetch_one(c).await).map_err(db)
     }
+}
 
+#[async_trait]
+impl DeviceRepo for SqlTx {
     async fn touch_known_device(
         &mut self,
         tenant: TenantId,
@@ -2214,7 +2266,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn insert_known_device(&mut self, d: &KnownDevice) -> Result<()> {
         const Q: &str = "INSERT INTO known_devices (tenant_id, user_id, device_hash, first_seen_at, last_seen_at, \
                          user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -2232,7 +2283,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl OutboxRepo for SqlTx {
     async fn insert_mail(&mut self, m: &OutboxMail) -> Result<()> {
         const Q: &str = concat!(
             "INSERT INTO mail_outbox (",
@@ -2257,11 +2311,9 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn due_mail(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<OutboxMail>> {
         rows::all(self.outbox_due(&MAIL_OUTBOX, now, limit).await?, MailRow::into_model)
     }
-
     async fn lease_mail(
         &mut self,
         tenant: TenantId,
@@ -2271,11 +2323,9 @@ impl Tx for SqlTx {
     ) -> Result<bool> {
         self.outbox_lease(&MAIL_OUTBOX, (tenant.to_string(), id.to_string()), seen, until).await
     }
-
     async fn mark_mail_sent(&mut self, tenant: TenantId, id: MailId, at: OffsetDateTime) -> Result<()> {
         self.outbox_sent(&MAIL_OUTBOX, (tenant.to_string(), id.to_string()), at).await
     }
-
     async fn record_mail_failure(
         &mut self,
         tenant: TenantId,
@@ -2288,7 +2338,31 @@ impl Tx for SqlTx {
         let key = (tenant.to_string(), id.to_string());
         self.outbox_failure(&MAIL_OUTBOX, key, attempts, Some(error), next_attempt_at, failed_at).await
     }
+    async fn queue_depths(&mut self) -> Result<Vec<portcullis_core::model::QueueDepth>> {
+        // The due indexes cover the waiting rows of the outboxes; exports are few.
+        const Q: &str = "SELECT 'mail', COUNT(*), MIN(created_at) FROM mail_outbox \
+                         WHERE sent_at IS NULL AND failed_at IS NULL \
+                         UNION ALL SELECT 'alerts', COUNT(*), MIN(created_at) FROM alert_deliveries \
+                         WHERE sent_at IS NULL AND failed_at IS NULL \
+                         UNION ALL SELECT 'exports', COUNT(*), MIN(created_at) FROM tenant_exports \
+                         WHERE state = 'pending'";
+        let rows: Vec<(String, i64, Option<i64>)> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(queue, waiting, oldest)| {
+                let queue = ["mail", "alerts", "exports"].into_iter().find(|q| *q == queue)?;
+                Some(portcullis_core::model::QueueDepth {
+                    queue,
+                    waiting,
+                    oldest_at: oldest.map(portcullis_core::clock::from_millis),
+                })
+            })
+            .collect())
+    }
+}
 
+#[async_trait]
+impl AlertRepo for SqlTx {
     async fn record_alert(&mut self, a: &Alert) -> Result<(AlertId, u32)> {
         // A repeat within the window only counts; the first occurrence's facts stay.
         const Q: &str = concat!(
@@ -2318,14 +2392,12 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok((rows::id(&id, AlertId::from_uuid)?, u32::try_from(n).map_err(Error::internal)?))
     }
-
     async fn alert(&mut self, id: AlertId) -> Result<Option<Alert>> {
         const Q: &str = concat!("SELECT ", alert_columns!(), " FROM alerts WHERE id = $1");
         let row: Option<AlertRow> =
             on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
         row.map(AlertRow::into_model).transpose()
     }
-
     async fn alerts_to_dispatch(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<Alert>> {
         const Q: &str = concat!(
             "SELECT ",
@@ -2338,7 +2410,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(ms(now)).bind(limit).fetch_all(c).await).map_err(db)?;
         rows::all(rows, AlertRow::into_model)
     }
-
     async fn claim_alert_dispatch(&mut self, id: AlertId, notice: Notice, at: OffsetDateTime) -> Result<bool> {
         const FIRST: &str = "UPDATE alerts SET dispatched_at = $2, follow_up_dispatched_at = \
                              CASE WHEN window_end <= $2 THEN $2 ELSE NULL END \
@@ -2355,7 +2426,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn insert_alert_delivery(&mut self, d: &AlertDelivery) -> Result<()> {
         const Q: &str = concat!(
             "INSERT INTO alert_deliveries (",
@@ -2379,40 +2449,30 @@ impl Tx for SqlTx {
             .map(|_| ()))
         .map_err(db)
     }
-
     async fn due_alert_deliveries(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<AlertDelivery>> {
         rows::all(self.outbox_due(&ALERT_OUTBOX, now, limit).await?, DeliveryRow::into_model)
     }
-
     async fn lease_alert_delivery(&mut self, d: &AlertDelivery, until: OffsetDateTime) -> Result<bool> {
         let key = (d.alert_id.to_string(), d.id.to_string());
         self.outbox_lease(&ALERT_OUTBOX, key, d.delivery.next_attempt_at, until).await
     }
-
     async fn mark_alert_delivery_sent(&mut self, d: &AlertDelivery, at: OffsetDateTime) -> Result<()> {
         self.outbox_sent(&ALERT_OUTBOX, (d.alert_id.to_string(), d.id.to_string()), at).await
     }
-
     async fn record_alert_delivery_failure(&mut self, d: &AlertDelivery) -> Result<()> {
         let key = (d.alert_id.to_string(), d.id.to_string());
         let s = &d.delivery;
         self.outbox_failure(&ALERT_OUTBOX, key, s.attempts, s.last_error.as_deref(), s.next_attempt_at, s.failed_at)
             .await
     }
+}
 
-    async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>> {
-        const Q: &str = "SELECT id FROM users WHERE tenant_id = $1 AND role IN ('owner', 'admin') \
-                         AND status = 'active' ORDER BY id";
-        let ids: Vec<String> =
-            on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).fetch_all(c).await).map_err(db)?;
-        ids.iter().map(|s| rows::id(s, UserId::from_uuid)).collect()
-    }
-
+#[async_trait]
+impl ProtectionRepo for SqlTx {
     async fn protection_settings(&mut self, tenant: TenantId) -> Result<Option<String>> {
         const Q: &str = "SELECT settings FROM tenant_protection WHERE tenant_id = $1";
         on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).fetch_optional(c).await).map_err(db)
     }
-
     async fn set_protection_settings(&mut self, tenant: TenantId, settings: &str, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "INSERT INTO tenant_protection (tenant_id, settings, updated_at) VALUES ($1, $2, $3) \
                          ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at";
@@ -2426,96 +2486,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
-    async fn insert_document_flag(&mut self, grant: &MatterGrant, f: &DocumentFlag) -> Result<()> {
-        if grant.tenant_id() != f.tenant_id || grant.matter_id() != f.matter_id {
-            return Err(Error::NotFound);
-        }
-        const Q: &str = "INSERT INTO document_flags (tenant_id, document_id, matter_id, state, findings, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)";
-        on!(self, |c| sqlx::query(Q)
-            .bind(f.tenant_id.to_string())
-            .bind(f.document_id.to_string())
-            .bind(f.matter_id.to_string())
-            .bind(f.state.as_str())
-            .bind(&f.findings)
-            .bind(ms(f.created_at))
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        Ok(())
-    }
-
-    async fn document_flag(&mut self, tenant: TenantId, document: DocumentId) -> Result<Option<DocumentFlag>> {
-        const Q: &str = "SELECT tenant_id, document_id, matter_id, state, findings, created_at FROM document_flags \
-                         WHERE tenant_id = $1 AND document_id = $2";
-        let row: Option<rows::FlagRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(tenant.to_string())
-            .bind(document.to_string())
-            .fetch_optional(c)
-            .await)
-        .map_err(db)?;
-        row.map(rows::FlagRow::into_model).transpose()
-    }
-
-    async fn document_flags(
-        &mut self,
-        tenant: TenantId,
-        matter: Option<MatterId>,
-        state: Option<FlagState>,
-    ) -> Result<Vec<DocumentFlag>> {
-        const Q: &str = "SELECT tenant_id, document_id, matter_id, state, findings, created_at FROM document_flags \
-                         WHERE tenant_id = $1 AND (CAST($2 AS TEXT) IS NULL OR matter_id = $2) \
-                         AND (CAST($3 AS TEXT) IS NULL OR state = $3) ORDER BY created_at DESC LIMIT 1000";
-        let rows: Vec<rows::FlagRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(tenant.to_string())
-            .bind(matter.map(|m| m.to_string()))
-            .bind(state.map(|s| s.as_str()))
-            .fetch_all(c)
-            .await)
-        .map_err(db)?;
-        rows::all(rows, rows::FlagRow::into_model)
-    }
-
-    async fn set_document_flag_state(
-        &mut self,
-        tenant: TenantId,
-        document: DocumentId,
-        state: FlagState,
-    ) -> Result<bool> {
-        const Q: &str = "UPDATE document_flags SET state = $3 WHERE tenant_id = $1 AND document_id = $2";
-        let n = on!(self, |c| sqlx::query(Q)
-            .bind(tenant.to_string())
-            .bind(document.to_string())
-            .bind(state.as_str())
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        Ok(n > 0)
-    }
-
-    async fn delete_document(&mut self, tenant: TenantId, document: DocumentId) -> Result<bool> {
-        const FLAG: &str = "DELETE FROM document_flags WHERE tenant_id = $1 AND document_id = $2";
-        const DOC: &str = "DELETE FROM documents WHERE tenant_id = $1 AND id = $2";
-        on!(self, |c| sqlx::query(FLAG)
-            .bind(tenant.to_string())
-            .bind(document.to_string())
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        let n = on!(self, |c| sqlx::query(DOC)
-            .bind(tenant.to_string())
-            .bind(document.to_string())
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db)?;
-        Ok(n > 0)
-    }
-
     async fn add_download(&mut self, tenant: TenantId, user: UserId, day: &str, bytes: u64) -> Result<()> {
         const Q: &str = "INSERT INTO download_usage (tenant_id, user_id, day, downloads, bytes) \
                          VALUES ($1, $2, $3, 1, $4) ON CONFLICT (tenant_id, user_id, day) DO UPDATE \
@@ -2532,7 +2502,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<(u64, u64)> {
         const Q: &str =
             "SELECT downloads, bytes FROM download_usage WHERE tenant_id = $1 AND user_id = $2 AND day = $3";
@@ -2546,7 +2515,6 @@ impl Tx for SqlTx {
         let (n, b) = row.unwrap_or((0, 0));
         Ok((u64::try_from(n).unwrap_or(0), u64::try_from(b).unwrap_or(0)))
     }
-
     async fn reset_download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<bool> {
         const Q: &str = "DELETE FROM download_usage WHERE tenant_id = $1 AND user_id = $2 AND day = $3";
         let n = on!(self, |c| sqlx::query(Q)
@@ -2559,7 +2527,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n > 0)
     }
+}
 
+#[async_trait]
+impl IntrusionRepo for SqlTx {
     async fn insert_block(&mut self, b: &Block) -> Result<()> {
         const Q: &str = concat!(
             "INSERT INTO security_blocks (",
@@ -2584,14 +2555,12 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn block(&mut self, id: BlockId) -> Result<Option<Block>> {
         const Q: &str = concat!("SELECT ", block_columns!(), " FROM security_blocks WHERE id = $1");
         let row: Option<BlockRow> =
             on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
         row.map(BlockRow::into_model).transpose()
     }
-
     async fn active_blocks(&mut self, tenant: Option<TenantId>, now: OffsetDateTime) -> Result<Vec<Block>> {
         const Q: &str = concat!(
             "SELECT ",
@@ -2604,7 +2573,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         rows::all(rows, BlockRow::into_model)
     }
-
     async fn source_block(&mut self, ip: &str, now: OffsetDateTime) -> Result<Option<Block>> {
         const Q: &str = concat!(
             "SELECT ",
@@ -2616,7 +2584,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(ip).bind(ms(now)).fetch_optional(c).await).map_err(db)?;
         row.map(BlockRow::into_model).transpose()
     }
-
     async fn user_block(
         &mut self,
         tenant: TenantId,
@@ -2640,7 +2607,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         row.map(BlockRow::into_model).transpose()
     }
-
     async fn lift_block(&mut self, id: BlockId, by: &str, at: OffsetDateTime) -> Result<bool> {
         const Q: &str = "UPDATE security_blocks SET lifted_at = $2, lifted_by = $3 WHERE id = $1 AND lifted_at IS NULL";
         let n = on!(self, |c| sqlx::query(Q)
@@ -2653,7 +2619,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn insert_detection(&mut self, d: &Detection) -> Result<()> {
         const Q: &str = "INSERT INTO security_detections (id, kind, tenant_id, user_id, ip, detail, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -2671,7 +2636,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn detections(&mut self, tenant: Option<TenantId>, limit: i64) -> Result<Vec<Detection>> {
         const Q: &str = "SELECT id, kind, tenant_id, user_id, ip, detail, created_at FROM security_detections \
                          WHERE tenant_id = $1 OR ($1 IS NULL AND tenant_id IS NULL) \
@@ -2681,7 +2645,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         rows::all(rows, DetectionRow::into_model)
     }
-
     async fn record_signin_failure(
         &mut self,
         ip: &str,
@@ -2714,11 +2677,9 @@ impl Tx for SqlTx {
         let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
         Ok((n(targets), n(sources), n(tries)))
     }
-
     async fn lock_user_counters(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
         self.advisory_lock(&format!("user_counters:{tenant}:{user}")).await
     }
-
     async fn baseline(&mut self, tenant: TenantId, user: UserId) -> Result<Option<Baseline>> {
         const Q: &str = "SELECT tenant_id, user_id, day, day_count, day_bytes, avg_count, avg_bytes, days, hours \
                          FROM user_baselines WHERE tenant_id = $1 AND user_id = $2";
@@ -2727,7 +2688,6 @@ impl Tx for SqlTx {
                 .map_err(db)?;
         row.map(BaselineRow::into_model).transpose()
     }
-
     async fn save_baseline(&mut self, b: &Baseline) -> Result<()> {
         const Q: &str = "INSERT INTO user_baselines (tenant_id, user_id, day, day_count, day_bytes, avg_count, \
                          avg_bytes, days, hours) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -2753,7 +2713,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn remember_ip(&mut self, tenant: TenantId, user: UserId, ip: &str, at: OffsetDateTime) -> Result<bool> {
         const Q: &str = "INSERT INTO user_known_ips (tenant_id, user_id, ip, first_seen) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (tenant_id, user_id, ip) DO NOTHING";
@@ -2768,7 +2727,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
+}
 
+#[async_trait]
+impl AuditRepo for SqlTx {
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {
         // Claim the next place in the chain. The UPDATE locks the head row until commit, so
         // concurrent writers of one chain are serialised and the chain never forks.
@@ -2807,12 +2769,10 @@ impl Tx for SqlTx {
             .map_err(db)?;
         Ok(())
     }
-
     async fn audit_chains(&mut self) -> Result<Vec<String>> {
         const Q: &str = "SELECT DISTINCT chain FROM audit_events ORDER BY chain";
         on!(self, |c| sqlx::query_scalar(Q).fetch_all(c).await).map_err(db)
     }
-
     async fn audit_chain_status(&mut self) -> Result<Vec<ChainStatus>> {
         // The heads give each chain's length; the event just after the newest checkpoint (if
         // any) is the oldest one not yet sealed. Index lookups only.
@@ -2834,36 +2794,12 @@ impl Tx for SqlTx {
             })
             .collect())
     }
-
-    async fn queue_depths(&mut self) -> Result<Vec<portcullis_core::model::QueueDepth>> {
-        // The due indexes cover the waiting rows of the outboxes; exports are few.
-        const Q: &str = "SELECT 'mail', COUNT(*), MIN(created_at) FROM mail_outbox \
-                         WHERE sent_at IS NULL AND failed_at IS NULL \
-                         UNION ALL SELECT 'alerts', COUNT(*), MIN(created_at) FROM alert_deliveries \
-                         WHERE sent_at IS NULL AND failed_at IS NULL \
-                         UNION ALL SELECT 'exports', COUNT(*), MIN(created_at) FROM tenant_exports \
-                         WHERE state = 'pending'";
-        let rows: Vec<(String, i64, Option<i64>)> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(queue, waiting, oldest)| {
-                let queue = ["mail", "alerts", "exports"].into_iter().find(|q| *q == queue)?;
-                Some(portcullis_core::model::QueueDepth {
-                    queue,
-                    waiting,
-                    oldest_at: oldest.map(portcullis_core::clock::from_millis),
-                })
-            })
-            .collect())
-    }
-
     async fn audit_head(&mut self, chain: &str) -> Result<Option<StoredEvent>> {
         const Q: &str =
             concat!("SELECT ", audit_columns!(), " FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1");
         let row: Option<AuditRow> = on!(self, |c| sqlx::query_as(Q).bind(chain).fetch_optional(c).await).map_err(db)?;
         row.map(AuditRow::into_model).transpose()
     }
-
     async fn insert_audit_checkpoint(&mut self, cp: &AuditCheckpoint) -> Result<()> {
         const Q: &str = "INSERT INTO audit_checkpoints (chain, seq, hash, signed_at, key_id, signature) \
                          VALUES ($1, $2, $3, $4, $5, $6)";
@@ -2880,14 +2816,12 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn audit_checkpoints(&mut self, chain: &str) -> Result<Vec<AuditCheckpoint>> {
         const Q: &str = "SELECT chain, seq, hash, signed_at, key_id, signature FROM audit_checkpoints \
                          WHERE chain = $1 ORDER BY seq";
         let rows: Vec<CheckpointRow> = on!(self, |c| sqlx::query_as(Q).bind(chain).fetch_all(c).await).map_err(db)?;
         Ok(rows.into_iter().map(checkpoint).collect())
     }
-
     async fn latest_audit_checkpoint(&mut self, chain: &str) -> Result<Option<AuditCheckpoint>> {
         const Q: &str = "SELECT chain, seq, hash, signed_at, key_id, signature FROM audit_checkpoints \
                          WHERE chain = $1 ORDER BY seq DESC LIMIT 1";
@@ -2895,17 +2829,9 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(chain).fetch_optional(c).await).map_err(db)?;
         Ok(row.map(checkpoint))
     }
-
-    async fn tenant_ids(&mut self) -> Result<Vec<TenantId>> {
-        const Q: &str = "SELECT id FROM tenants ORDER BY id";
-        let ids: Vec<String> = on!(self, |c| sqlx::query_scalar(Q).fetch_all(c).await).map_err(db)?;
-        ids.iter().map(|s| rows::id(s, TenantId::from_uuid)).collect()
-    }
-
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
         self.search_audit(chain, &AuditFilter::default(), after_seq, None, limit).await
     }
-
     async fn search_audit(
         &mut self,
         chain: &str,
@@ -2928,7 +2854,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         rows::all(rows, AuditRow::into_model)
     }
-
     async fn audit_window(
         &mut self,
         from: OffsetDateTime,
@@ -2958,7 +2883,10 @@ impl Tx for SqlTx {
         .map_err(db)?;
         rows::all(rows, AuditRow::into_model)
     }
+}
 
+#[async_trait]
+impl IncidentRepo for SqlTx {
     async fn insert_incident(&mut self, i: &IncidentRecord) -> Result<()> {
         const Q: &str = concat!(
             "INSERT INTO incidents (",
@@ -2985,14 +2913,12 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn incident(&mut self, id: IncidentId) -> Result<Option<IncidentRecord>> {
         const Q: &str = concat!("SELECT ", incident_columns!(), " FROM incidents WHERE id = $1");
         let row: Option<rows::IncidentRow> =
             on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
         row.map(rows::IncidentRow::into_model).transpose()
     }
-
     async fn list_incidents(&mut self, limit: i64) -> Result<Vec<IncidentRecord>> {
         const Q: &str =
             concat!("SELECT ", incident_columns!(), " FROM incidents ORDER BY reported_at DESC, id LIMIT $1");
@@ -3000,7 +2926,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(limit).fetch_all(c).await).map_err(db)?;
         rows::all(rows, rows::IncidentRow::into_model)
     }
-
     async fn update_incident(&mut self, i: &IncidentRecord) -> Result<bool> {
         const Q: &str = "UPDATE incidents SET severity = $2, state = $3, triage_alerted_at = $4, assignee = $5, \
                          version = $6, key_id = $7, wrapped_key = $8, body = $9 WHERE id = $1 AND version = $10";
@@ -3021,7 +2946,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
     async fn triage_overdue(&mut self, now: OffsetDateTime) -> Result<Vec<IncidentRecord>> {
         const Q: &str = concat!(
             "SELECT ",
@@ -3033,7 +2957,6 @@ impl Tx for SqlTx {
             on!(self, |c| sqlx::query_as(Q).bind(ms(now)).fetch_all(c).await).map_err(db)?;
         rows::all(rows, rows::IncidentRow::into_model)
     }
-
     async fn insert_breach_notice(&mut self, n: &BreachNotice, tenant: TenantId) -> Result<()> {
         const Q: &str =
             "INSERT INTO breach_notices (incident_id, tenant_id, notified_at, detail) VALUES ($1, $2, $3, $4)";
@@ -3049,7 +2972,6 @@ impl Tx for SqlTx {
         .map_err(db)?;
         Ok(())
     }
-
     async fn breach_notices(&mut self, tenant: TenantId, since: OffsetDateTime) -> Result<Vec<BreachNotice>> {
         const Q: &str = "SELECT detail FROM breach_notices WHERE tenant_id = $1 AND notified_at >= $2 \
                          ORDER BY notified_at DESC LIMIT 50";
@@ -3058,6 +2980,92 @@ impl Tx for SqlTx {
         rows.into_iter()
             .map(|(d,)| serde_json::from_str(&d).map_err(|_| Error::internal("a stored breach notice is not JSON")))
             .collect()
+    }
+}
+
+#[async_trait]
+impl Tx for SqlTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        match self.inner {
+            Inner::Sqlite(t) => t.commit().await.map_err(db),
+            Inner::Pg(t) => t.commit().await.map_err(db),
+        }
+    }
+
+    fn tenants(&mut self) -> &mut dyn TenantRepo {
+        self
+    }
+    fn lifecycle(&mut self) -> &mut dyn LifecycleRepo {
+        self
+    }
+    fn exports(&mut self) -> &mut dyn ExportRepo {
+        self
+    }
+    fn keys(&mut self) -> &mut dyn KeyRepo {
+        self
+    }
+    fn users(&mut self) -> &mut dyn UserRepo {
+        self
+    }
+    fn sessions(&mut self) -> &mut dyn SessionRepo {
+        self
+    }
+    fn links(&mut self) -> &mut dyn LinkRepo {
+        self
+    }
+    fn tokens(&mut self) -> &mut dyn TokenRepo {
+        self
+    }
+    fn matters(&mut self) -> &mut dyn MatterRepo {
+        self
+    }
+    fn documents(&mut self) -> &mut dyn DocumentRepo {
+        self
+    }
+    fn messages(&mut self) -> &mut dyn MessageRepo {
+        self
+    }
+    fn operators(&mut self) -> &mut dyn OperatorRepo {
+        self
+    }
+    fn logins(&mut self) -> &mut dyn LoginRepo {
+        self
+    }
+    fn approvals(&mut self) -> &mut dyn ApprovalRepo {
+        self
+    }
+    fn factors(&mut self) -> &mut dyn FactorRepo {
+        self
+    }
+    fn rotation(&mut self) -> &mut dyn RotationRepo {
+        self
+    }
+    fn blobs(&mut self) -> &mut dyn BlobRepo {
+        self
+    }
+    fn leases(&mut self) -> &mut dyn LeaseRepo {
+        self
+    }
+    fn devices(&mut self) -> &mut dyn DeviceRepo {
+        self
+    }
+    fn outbox(&mut self) -> &mut dyn OutboxRepo {
+        self
+    }
+    fn alerts(&mut self) -> &mut dyn AlertRepo {
+        self
+    }
+    fn protection(&mut self) -> &mut dyn ProtectionRepo {
+        self
+    }
+    fn intrusion(&mut self) -> &mut dyn IntrusionRepo {
+        self
+    }
+    fn audit(&mut self) -> &mut dyn AuditRepo {
+        self
+    }
+    fn incidents(&mut self) -> &mut dyn IncidentRepo {
+        self
     }
 }
 

@@ -21,6 +21,11 @@ use crate::model::{
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
 use crate::ports::Tx;
+use crate::ports::{
+    AlertRepo, ApprovalRepo, AuditRepo, BlobRepo, DeviceRepo, DocumentRepo, ExportRepo, FactorRepo, IncidentRepo,
+    IntrusionRepo, KeyRepo, LeaseRepo, LifecycleRepo, LinkRepo, LoginRepo, MatterRepo, MessageRepo, OperatorRepo,
+    OutboxRepo, ProtectionRepo, RotationRepo, SessionRepo, TenantRepo, TokenRepo, UserRepo,
+};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,10 +80,11 @@ impl SealingTx {
 /// A tenant's field cipher from its stored keys: every data key version opens, the newest seals.
 pub async fn field_cipher(tx: &mut dyn Tx, keyring: &Keyring, tenant: TenantId) -> Result<FieldCipher> {
     let mut data = Vec::new();
-    for rec in tx.tenant_keys(tenant, KeyPurpose::Data).await? {
+    for rec in tx.keys().tenant_keys(tenant, KeyPurpose::Data).await? {
         data.push((rec.version, unwrap(keyring, &rec).await?));
     }
     let index = tx
+        .keys()
         .tenant_key(tenant, KeyPurpose::Index, None)
         .await?
         .ok_or_else(|| Error::Integrity("the tenant's index key does not exist".into()))?;
@@ -168,47 +174,42 @@ fn open_member(c: &FieldCipher, m: MatterMember) -> Result<MatterMember> {
 }
 
 #[async_trait]
-impl Tx for SealingTx {
-    /// Before committing, a tenant whose values went under an older key version than its newest
-    /// gets its rotation reopened: a rotation that started while this transaction ran must not
-    /// be reported finished while these values wait under the old key.
-    async fn commit(mut self: Box<Self>) -> Result<()> {
-        for (tenant, used) in std::mem::take(&mut self.wrote_under) {
-            if let Some(newest) = self.inner.tenant_key(tenant, KeyPurpose::Data, None).await?
-                && newest.version > used
-            {
-                self.inner.reopen_key_rotation(tenant, newest.version).await?;
-            }
-        }
-        self.inner.commit().await
-    }
-
+impl TenantRepo for SealingTx {
     async fn count_tenants(&mut self) -> Result<i64> {
-        self.inner.count_tenants().await
+        self.inner.tenants().count_tenants().await
     }
     async fn insert_tenant(&mut self, t: &Tenant) -> Result<()> {
-        self.inner.insert_tenant(t).await
+        self.inner.tenants().insert_tenant(t).await
     }
     async fn tenant_by_name(&mut self, name: &str) -> Result<Option<Tenant>> {
-        self.inner.tenant_by_name(name).await
+        self.inner.tenants().tenant_by_name(name).await
     }
     async fn tenant(&mut self, id: TenantId) -> Result<Option<Tenant>> {
-        self.inner.tenant(id).await
+        self.inner.tenants().tenant(id).await
     }
+    async fn set_tenant_two_factor(&mut self, tenant: TenantId, staff: bool, clients: bool) -> Result<()> {
+        self.inner.tenants().set_tenant_two_factor(tenant, staff, clients).await
+    }
+    async fn tenant_ids(&mut self) -> Result<Vec<TenantId>> {
+        self.inner.tenants().tenant_ids().await
+    }
+}
 
+#[async_trait]
+impl LifecycleRepo for SealingTx {
     async fn set_tenant_status(
         &mut self,
         tenant: TenantId,
         status: TenantStatus,
         ended_at: Option<OffsetDateTime>,
     ) -> Result<()> {
-        self.inner.set_tenant_status(tenant, status, ended_at).await
+        self.inner.lifecycle().set_tenant_status(tenant, status, ended_at).await
     }
     async fn revoke_tenant_access(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<(u64, u64)> {
-        self.inner.revoke_tenant_access(tenant, at).await
+        self.inner.lifecycle().revoke_tenant_access(tenant, at).await
     }
     async fn ended_tenants(&mut self) -> Result<Vec<Tenant>> {
-        self.inner.ended_tenants().await
+        self.inner.lifecycle().ended_tenants().await
     }
     async fn record_retention_notice(
         &mut self,
@@ -217,62 +218,69 @@ impl Tx for SealingTx {
         days_before: u32,
         at: OffsetDateTime,
     ) -> Result<bool> {
-        self.inner.record_retention_notice(tenant, ended_at, days_before, at).await
-    }
-    async fn insert_export(&mut self, x: &TenantExport) -> Result<()> {
-        self.inner.insert_export(x).await
-    }
-    async fn tenant_export(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<TenantExport>> {
-        self.inner.tenant_export(tenant, id).await
-    }
-    async fn exports_in_state(&mut self, state: ExportState) -> Result<Vec<TenantExport>> {
-        self.inner.exports_in_state(state).await
-    }
-    async fn update_export(&mut self, x: &TenantExport) -> Result<()> {
-        self.inner.update_export(x).await
+        self.inner.lifecycle().record_retention_notice(tenant, ended_at, days_before, at).await
     }
     async fn insert_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
-        self.inner.insert_erasure(e).await
+        self.inner.lifecycle().insert_erasure(e).await
     }
     async fn erasure(&mut self, tenant: TenantId) -> Result<Option<ErasureRecord>> {
-        self.inner.erasure(tenant).await
+        self.inner.lifecycle().erasure(tenant).await
     }
     async fn erasure_by_name(&mut self, name: &str) -> Result<Option<ErasureRecord>> {
-        self.inner.erasure_by_name(name).await
+        self.inner.lifecycle().erasure_by_name(name).await
     }
     async fn open_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
-        self.inner.open_erasures().await
+        self.inner.lifecycle().open_erasures().await
     }
     async fn erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<bool> {
         self.ciphers.remove(&e.tenant_id);
-        self.inner.erasure_keys_destroyed(e).await
+        self.inner.lifecycle().erasure_keys_destroyed(e).await
     }
     async fn tenant_blob_keys(&mut self, tenant: TenantId) -> Result<Vec<String>> {
-        self.inner.tenant_blob_keys(tenant).await
+        self.inner.lifecycle().tenant_blob_keys(tenant).await
     }
     async fn delete_tenant_rows(&mut self, tenant: TenantId) -> Result<Vec<(String, u64)>> {
         self.ciphers.remove(&tenant);
-        self.inner.delete_tenant_rows(tenant).await
+        self.inner.lifecycle().delete_tenant_rows(tenant).await
     }
     async fn finish_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
-        self.inner.finish_erasure(e).await
+        self.inner.lifecycle().finish_erasure(e).await
     }
     async fn erasures_to_notify(&mut self) -> Result<Vec<ErasureRecord>> {
-        self.inner.erasures_to_notify().await
+        self.inner.lifecycle().erasures_to_notify().await
     }
     async fn erasure_notified(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<()> {
-        self.inner.erasure_notified(tenant, at).await
+        self.inner.lifecycle().erasure_notified(tenant, at).await
     }
     async fn unsynced_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
-        self.inner.unsynced_erasures().await
+        self.inner.lifecycle().unsynced_erasures().await
     }
     async fn mark_erasure_synced(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<bool> {
-        self.inner.mark_erasure_synced(tenant, at).await
+        self.inner.lifecycle().mark_erasure_synced(tenant, at).await
     }
+}
 
+#[async_trait]
+impl ExportRepo for SealingTx {
+    async fn insert_export(&mut self, x: &TenantExport) -> Result<()> {
+        self.inner.exports().insert_export(x).await
+    }
+    async fn tenant_export(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<TenantExport>> {
+        self.inner.exports().tenant_export(tenant, id).await
+    }
+    async fn exports_in_state(&mut self, state: ExportState) -> Result<Vec<TenantExport>> {
+        self.inner.exports().exports_in_state(state).await
+    }
+    async fn update_export(&mut self, x: &TenantExport) -> Result<()> {
+        self.inner.exports().update_export(x).await
+    }
+}
+
+#[async_trait]
+impl KeyRepo for SealingTx {
     async fn insert_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()> {
         self.ciphers.remove(&k.tenant_id);
-        self.inner.insert_tenant_key(k).await
+        self.inner.keys().insert_tenant_key(k).await
     }
     async fn tenant_key(
         &mut self,
@@ -280,34 +288,36 @@ impl Tx for SealingTx {
         purpose: KeyPurpose,
         version: Option<u32>,
     ) -> Result<Option<TenantKeyRecord>> {
-        self.inner.tenant_key(tenant, purpose, version).await
+        self.inner.keys().tenant_key(tenant, purpose, version).await
     }
     async fn tenant_keys(&mut self, tenant: TenantId, purpose: KeyPurpose) -> Result<Vec<TenantKeyRecord>> {
-        self.inner.tenant_keys(tenant, purpose).await
+        self.inner.keys().tenant_keys(tenant, purpose).await
     }
-
     async fn destroy_tenant_keys(&mut self, tenant: TenantId) -> Result<u64> {
         self.ciphers.remove(&tenant);
-        self.inner.destroy_tenant_keys(tenant).await
+        self.inner.keys().destroy_tenant_keys(tenant).await
     }
     async fn lock_tenant_keys(&mut self) -> Result<()> {
-        self.inner.lock_tenant_keys().await
+        self.inner.keys().lock_tenant_keys().await
     }
     async fn all_tenant_keys(&mut self) -> Result<Vec<TenantKeyRecord>> {
-        self.inner.all_tenant_keys().await
+        self.inner.keys().all_tenant_keys().await
     }
     async fn rewrap_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()> {
-        self.inner.rewrap_tenant_key(k).await
+        self.inner.keys().rewrap_tenant_key(k).await
     }
+}
 
+#[async_trait]
+impl UserRepo for SealingTx {
     async fn insert_user(&mut self, u: &User, email_lookup: &str, password_hash: Option<&str>) -> Result<()> {
         let c = self.sealer(u.tenant_id).await?;
         let (sealed, lookup) = (seal_user(c, u)?, c.blind(EMAIL_INDEX, email_lookup));
-        self.inner.insert_user(&sealed, &lookup, password_hash).await
+        self.inner.users().insert_user(&sealed, &lookup, password_hash).await
     }
     async fn user_by_email(&mut self, tenant: TenantId, email: &str) -> Result<Option<(User, Option<String>)>> {
         let lookup = self.cipher(tenant).await?.blind(EMAIL_INDEX, email);
-        let found = self.inner.user_by_email(tenant, &lookup).await?;
+        let found = self.inner.users().user_by_email(tenant, &lookup).await?;
         let c = self.cipher(tenant).await?;
         let Some((user, hash)) = found.map(|(u, h)| open_user(c, u).map(|u| (u, h))).transpose()? else {
             return Ok(None);
@@ -320,67 +330,79 @@ impl Tx for SealingTx {
         Ok(Some((user, hash)))
     }
     async fn user(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>> {
-        let found = self.inner.user(tenant, id).await?;
+        let found = self.inner.users().user(tenant, id).await?;
         let c = self.cipher(tenant).await?;
         found.map(|u| open_user(c, u)).transpose()
     }
     async fn set_password(&mut self, tenant: TenantId, id: UserId, hash: &str, status: UserStatus) -> Result<()> {
-        self.inner.set_password(tenant, id, hash, status).await
+        self.inner.users().set_password(tenant, id, hash, status).await
     }
     async fn list_users(&mut self, grant: &TenantGrant) -> Result<Vec<User>> {
-        let found = self.inner.list_users(grant).await?;
+        let found = self.inner.users().list_users(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         let mut users = found.into_iter().map(|u| open_user(c, u)).collect::<Result<Vec<_>>>()?;
         users.sort_by(|a, b| a.email.cmp(&b.email));
         Ok(users)
     }
+    async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>> {
+        self.inner.users().tenant_admins(tenant).await
+    }
+}
 
+#[async_trait]
+impl SessionRepo for SealingTx {
     async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
-        self.inner.insert_session(s).await
+        self.inner.sessions().insert_session(s).await
     }
     async fn session(&mut self, token_hash: &str) -> Result<Option<SessionRecord>> {
-        self.inner.session(token_hash).await
+        self.inner.sessions().session(token_hash).await
     }
     async fn touch_session(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()> {
-        self.inner.touch_session(token_hash, at).await
+        self.inner.sessions().touch_session(token_hash, at).await
     }
     async fn delete_session(&mut self, token_hash: &str) -> Result<()> {
-        self.inner.delete_session(token_hash).await
+        self.inner.sessions().delete_session(token_hash).await
     }
     async fn delete_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
-        self.inner.delete_user_sessions(tenant, user).await
+        self.inner.sessions().delete_user_sessions(tenant, user).await
     }
     async fn list_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<SessionRecord>> {
-        self.inner.list_user_sessions(tenant, user).await
+        self.inner.sessions().list_user_sessions(tenant, user).await
     }
     async fn delete_other_sessions(&mut self, tenant: TenantId, user: UserId, keep: &str) -> Result<u64> {
-        self.inner.delete_other_sessions(tenant, user, keep).await
+        self.inner.sessions().delete_other_sessions(tenant, user, keep).await
     }
+}
 
+#[async_trait]
+impl LinkRepo for SealingTx {
     async fn insert_link(&mut self, l: &LinkRecord) -> Result<()> {
-        self.inner.insert_link(l).await
+        self.inner.links().insert_link(l).await
     }
     async fn link(&mut self, token_hash: &str) -> Result<Option<LinkRecord>> {
-        self.inner.link(token_hash).await
+        self.inner.links().link(token_hash).await
     }
     async fn burn_user_links(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<()> {
-        self.inner.burn_user_links(tenant, user, at).await
+        self.inner.links().burn_user_links(tenant, user, at).await
     }
     async fn burn_bootstrap_links(&mut self, at: OffsetDateTime) -> Result<()> {
-        self.inner.burn_bootstrap_links(at).await
+        self.inner.links().burn_bootstrap_links(at).await
     }
     async fn use_link(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<bool> {
-        self.inner.use_link(token_hash, at).await
+        self.inner.links().use_link(token_hash, at).await
     }
+}
 
+#[async_trait]
+impl TokenRepo for SealingTx {
     async fn insert_api_token(&mut self, t: &ApiToken, secret_hash: &str) -> Result<()> {
-        self.inner.insert_api_token(t, secret_hash).await
+        self.inner.tokens().insert_api_token(t, secret_hash).await
     }
     async fn api_token_by_hash(&mut self, secret_hash: &str) -> Result<Option<ApiToken>> {
-        self.inner.api_token_by_hash(secret_hash).await
+        self.inner.tokens().api_token_by_hash(secret_hash).await
     }
     async fn list_api_tokens(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<ApiToken>> {
-        self.inner.list_api_tokens(tenant, user).await
+        self.inner.tokens().list_api_tokens(tenant, user).await
     }
     async fn revoke_api_token(
         &mut self,
@@ -389,76 +411,113 @@ impl Tx for SealingTx {
         id: TokenId,
         at: OffsetDateTime,
     ) -> Result<bool> {
-        self.inner.revoke_api_token(tenant, user, id, at).await
+        self.inner.tokens().revoke_api_token(tenant, user, id, at).await
     }
     async fn touch_api_token(&mut self, tenant: TenantId, id: TokenId, at: OffsetDateTime) -> Result<()> {
-        self.inner.touch_api_token(tenant, id, at).await
+        self.inner.tokens().touch_api_token(tenant, id, at).await
     }
+}
 
+#[async_trait]
+impl MatterRepo for SealingTx {
     async fn insert_matter(&mut self, grant: &TenantGrant, m: &Matter) -> Result<()> {
         let sealed = seal_matter(self.sealer(m.tenant_id).await?, m)?;
-        self.inner.insert_matter(grant, &sealed).await
+        self.inner.matters().insert_matter(grant, &sealed).await
     }
     async fn matter(&mut self, tenant: TenantId, id: MatterId) -> Result<Option<Matter>> {
-        let found = self.inner.matter(tenant, id).await?;
+        let found = self.inner.matters().matter(tenant, id).await?;
         let c = self.cipher(tenant).await?;
         found.map(|m| open_matter(c, m)).transpose()
     }
     async fn membership(&mut self, tenant: TenantId, matter: MatterId, user: UserId) -> Result<Option<Role>> {
-        self.inner.membership(tenant, matter, user).await
+        self.inner.matters().membership(tenant, matter, user).await
     }
     async fn list_matters(&mut self, grant: &MatterListGrant) -> Result<Vec<Matter>> {
-        let found = self.inner.list_matters(grant).await?;
+        let found = self.inner.matters().list_matters(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         found.into_iter().map(|m| open_matter(c, m)).collect()
     }
     async fn insert_member(&mut self, grant: &MatterGrant, user: UserId, role: Role, at: OffsetDateTime) -> Result<()> {
-        self.inner.insert_member(grant, user, role, at).await
+        self.inner.matters().insert_member(grant, user, role, at).await
     }
     async fn list_members(&mut self, grant: &MatterGrant) -> Result<Vec<MatterMember>> {
-        let found = self.inner.list_members(grant).await?;
+        let found = self.inner.matters().list_members(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         found.into_iter().map(|m| open_member(c, m)).collect()
     }
+}
 
+#[async_trait]
+impl DocumentRepo for SealingTx {
     async fn insert_document(&mut self, grant: &MatterGrant, d: &Document) -> Result<()> {
         self.wrote_under(d.tenant_id, d.key_version);
         let c = self.sealer(d.tenant_id).await?;
         let sealed = Document { name: c.seal(&document_place(d), &d.name)?, ..d.clone() };
-        self.inner.insert_document(grant, &sealed).await
+        self.inner.documents().insert_document(grant, &sealed).await
     }
     async fn list_documents(&mut self, grant: &MatterGrant) -> Result<Vec<Document>> {
-        let found = self.inner.list_documents(grant).await?;
+        let found = self.inner.documents().list_documents(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         found.into_iter().map(|d| open_document(c, d)).collect()
     }
     async fn document(&mut self, tenant: TenantId, id: DocumentId) -> Result<Option<Document>> {
-        let found = self.inner.document(tenant, id).await?;
+        let found = self.inner.documents().document(tenant, id).await?;
         let c = self.cipher(tenant).await?;
         found.map(|d| open_document(c, d)).transpose()
     }
+    async fn insert_document_flag(&mut self, grant: &MatterGrant, flag: &DocumentFlag) -> Result<()> {
+        self.inner.documents().insert_document_flag(grant, flag).await
+    }
+    async fn document_flag(&mut self, tenant: TenantId, document: DocumentId) -> Result<Option<DocumentFlag>> {
+        self.inner.documents().document_flag(tenant, document).await
+    }
+    async fn document_flags(
+        &mut self,
+        tenant: TenantId,
+        matter: Option<MatterId>,
+        state: Option<FlagState>,
+    ) -> Result<Vec<DocumentFlag>> {
+        self.inner.documents().document_flags(tenant, matter, state).await
+    }
+    async fn set_document_flag_state(
+        &mut self,
+        tenant: TenantId,
+        document: DocumentId,
+        state: FlagState,
+    ) -> Result<bool> {
+        self.inner.documents().set_document_flag_state(tenant, document, state).await
+    }
+    async fn delete_document(&mut self, tenant: TenantId, document: DocumentId) -> Result<bool> {
+        self.inner.documents().delete_document(tenant, document).await
+    }
+}
 
+#[async_trait]
+impl MessageRepo for SealingTx {
     async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()> {
         let c = self.sealer(m.tenant_id).await?;
         let sealed = Message { body: c.seal(&message_place(m), &m.body)?, ..m.clone() };
-        self.inner.insert_message(grant, &sealed).await
+        self.inner.messages().insert_message(grant, &sealed).await
     }
     async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>> {
-        let found = self.inner.list_messages(grant).await?;
+        let found = self.inner.messages().list_messages(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         found.into_iter().map(|m| open_message(c, m)).collect()
     }
+}
 
+#[async_trait]
+impl OperatorRepo for SealingTx {
     // Operators hold no client information: their records pass through.
     // Platform approvals name operators and actions only.
     async fn insert_platform_approval(&mut self, a: &PlatformApproval) -> Result<()> {
-        self.inner.insert_platform_approval(a).await
+        self.inner.operators().insert_platform_approval(a).await
     }
     async fn platform_approval(&mut self, id: ApprovalId) -> Result<Option<PlatformApproval>> {
-        self.inner.platform_approval(id).await
+        self.inner.operators().platform_approval(id).await
     }
     async fn list_platform_approvals(&mut self, limit: i64) -> Result<Vec<PlatformApproval>> {
-        self.inner.list_platform_approvals(limit).await
+        self.inner.operators().list_platform_approvals(limit).await
     }
     async fn decide_platform_approval(
         &mut self,
@@ -467,40 +526,40 @@ impl Tx for SealingTx {
         by: OperatorId,
         at: OffsetDateTime,
     ) -> Result<bool> {
-        self.inner.decide_platform_approval(id, state, by, at).await
+        self.inner.operators().decide_platform_approval(id, state, by, at).await
     }
     async fn use_platform_approval(&mut self, id: ApprovalId, at: OffsetDateTime) -> Result<bool> {
-        self.inner.use_platform_approval(id, at).await
+        self.inner.operators().use_platform_approval(id, at).await
     }
     async fn insert_operator(&mut self, o: &Operator) -> Result<()> {
-        self.inner.insert_operator(o).await
+        self.inner.operators().insert_operator(o).await
     }
     async fn operator_by_email(&mut self, email: &str) -> Result<Option<Operator>> {
-        self.inner.operator_by_email(email).await
+        self.inner.operators().operator_by_email(email).await
     }
     async fn operator(&mut self, id: OperatorId) -> Result<Option<Operator>> {
-        self.inner.operator(id).await
+        self.inner.operators().operator(id).await
     }
     async fn list_operators(&mut self) -> Result<Vec<Operator>> {
-        self.inner.list_operators().await
+        self.inner.operators().list_operators().await
     }
     async fn put_operator_grant(&mut self, g: &OperatorGrant) -> Result<()> {
-        self.inner.put_operator_grant(g).await
+        self.inner.operators().put_operator_grant(g).await
     }
     async fn operator_grants(&mut self, id: OperatorId) -> Result<Vec<OperatorGrant>> {
-        self.inner.operator_grants(id).await
+        self.inner.operators().operator_grants(id).await
     }
     async fn active_grants(&mut self, role: OperatorRole) -> Result<Vec<OperatorGrant>> {
-        self.inner.active_grants(role).await
+        self.inner.operators().active_grants(role).await
     }
     async fn suspend_operator_grant(&mut self, id: OperatorId, role: OperatorRole, at: OffsetDateTime) -> Result<bool> {
-        self.inner.suspend_operator_grant(id, role, at).await
+        self.inner.operators().suspend_operator_grant(id, role, at).await
     }
     async fn insert_vetting(&mut self, v: &VettingRecord) -> Result<()> {
-        self.inner.insert_vetting(v).await
+        self.inner.operators().insert_vetting(v).await
     }
     async fn vetting(&mut self, id: OperatorId) -> Result<Option<VettingRecord>> {
-        self.inner.vetting(id).await
+        self.inner.operators().vetting(id).await
     }
     async fn insert_operator_token(
         &mut self,
@@ -509,35 +568,43 @@ impl Tx for SealingTx {
         at: OffsetDateTime,
         expires: OffsetDateTime,
     ) -> Result<()> {
-        self.inner.insert_operator_token(id, hash, at, expires).await
+        self.inner.operators().insert_operator_token(id, hash, at, expires).await
     }
     async fn delete_operator_tokens(&mut self, id: OperatorId) -> Result<u64> {
-        self.inner.delete_operator_tokens(id).await
+        self.inner.operators().delete_operator_tokens(id).await
     }
     async fn operator_by_token(&mut self, hash: &str, now: OffsetDateTime) -> Result<Option<Operator>> {
-        self.inner.operator_by_token(hash, now).await
+        self.inner.operators().operator_by_token(hash, now).await
     }
     /// Directory entries carry the tenant's name and counts, none of them sealed.
     async fn tenant_summaries(&mut self) -> Result<Vec<TenantSummary>> {
-        self.inner.tenant_summaries().await
+        self.inner.operators().tenant_summaries().await
     }
+}
+
+#[async_trait]
+impl LoginRepo for SealingTx {
     async fn login_lock(&mut self, tenant: TenantId, user: UserId) -> Result<crate::authn::lockout::Lock> {
-        self.inner.login_lock(tenant, user).await
+        self.inner.logins().login_lock(tenant, user).await
     }
     async fn record_login_failure(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<u32> {
-        self.inner.record_login_failure(tenant, user, at).await
+        self.inner.logins().record_login_failure(tenant, user, at).await
     }
     async fn reset_login_failures(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
-        self.inner.reset_login_failures(tenant, user).await
+        self.inner.logins().reset_login_failures(tenant, user).await
     }
+}
+
+#[async_trait]
+impl ApprovalRepo for SealingTx {
     async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()> {
-        self.inner.insert_approval(a).await
+        self.inner.approvals().insert_approval(a).await
     }
     async fn approval(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<ApprovalRequest>> {
-        self.inner.approval(tenant, id).await
+        self.inner.approvals().approval(tenant, id).await
     }
     async fn list_approvals(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<ApprovalRequest>> {
-        self.inner.list_approvals(tenant, limit).await
+        self.inner.approvals().list_approvals(tenant, limit).await
     }
     async fn decide_approval(
         &mut self,
@@ -547,16 +614,17 @@ impl Tx for SealingTx {
         by: UserId,
         at: OffsetDateTime,
     ) -> Result<bool> {
-        self.inner.decide_approval(tenant, id, state, by, at).await
+        self.inner.approvals().decide_approval(tenant, id, state, by, at).await
     }
     async fn set_user_role(&mut self, tenant: TenantId, user: UserId, role: Role) -> Result<()> {
-        self.inner.set_user_role(tenant, user, role).await
+        self.inner.approvals().set_user_role(tenant, user, role).await
     }
-    async fn set_tenant_two_factor(&mut self, tenant: TenantId, staff: bool, clients: bool) -> Result<()> {
-        self.inner.set_tenant_two_factor(tenant, staff, clients).await
-    }
+}
+
+#[async_trait]
+impl FactorRepo for SealingTx {
     async fn totp(&mut self, tenant: TenantId, user: UserId) -> Result<Option<TotpRecord>> {
-        let found = self.inner.totp(tenant, user).await?;
+        let found = self.inner.factors().totp(tenant, user).await?;
         let c = self.cipher(tenant).await?;
         found
             .map(|t| Ok(TotpRecord { secret: open_secret(c, SealedColumn::TotpSecret, user, &t.secret)?, ..t }))
@@ -566,16 +634,16 @@ impl Tx for SealingTx {
         let c = self.sealer(t.tenant_id).await?;
         let sealed =
             TotpRecord { secret: seal_secret(c, SealedColumn::TotpSecret, t.user_id, &t.secret)?, ..t.clone() };
-        self.inner.put_totp(&sealed).await
+        self.inner.factors().put_totp(&sealed).await
     }
     async fn use_totp_step(&mut self, tenant: TenantId, user: UserId, step: u64) -> Result<bool> {
-        self.inner.use_totp_step(tenant, user, step).await
+        self.inner.factors().use_totp_step(tenant, user, step).await
     }
     async fn delete_totp(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
-        self.inner.delete_totp(tenant, user).await
+        self.inner.factors().delete_totp(tenant, user).await
     }
     async fn pending_totp(&mut self, tenant: TenantId, user: UserId) -> Result<Option<PendingTotp>> {
-        let found = self.inner.pending_totp(tenant, user).await?;
+        let found = self.inner.factors().pending_totp(tenant, user).await?;
         let c = self.cipher(tenant).await?;
         found
             .map(|t| Ok(PendingTotp { secret: open_secret(c, SealedColumn::TotpPending, user, &t.secret)?, ..t }))
@@ -585,13 +653,13 @@ impl Tx for SealingTx {
         let c = self.sealer(t.tenant_id).await?;
         let sealed =
             PendingTotp { secret: seal_secret(c, SealedColumn::TotpPending, t.user_id, &t.secret)?, ..t.clone() };
-        self.inner.put_pending_totp(&sealed).await
+        self.inner.factors().put_pending_totp(&sealed).await
     }
     async fn delete_pending_totp(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
-        self.inner.delete_pending_totp(tenant, user).await
+        self.inner.factors().delete_pending_totp(tenant, user).await
     }
     async fn replace_recovery_codes(&mut self, tenant: TenantId, user: UserId, hashes: &[String]) -> Result<()> {
-        self.inner.replace_recovery_codes(tenant, user, hashes).await
+        self.inner.factors().replace_recovery_codes(tenant, user, hashes).await
     }
     async fn use_recovery_code(
         &mut self,
@@ -600,35 +668,35 @@ impl Tx for SealingTx {
         hash: &str,
         at: OffsetDateTime,
     ) -> Result<bool> {
-        self.inner.use_recovery_code(tenant, user, hash, at).await
+        self.inner.factors().use_recovery_code(tenant, user, hash, at).await
     }
     async fn recovery_codes_left(&mut self, tenant: TenantId, user: UserId) -> Result<u64> {
-        self.inner.recovery_codes_left(tenant, user).await
+        self.inner.factors().recovery_codes_left(tenant, user).await
     }
     async fn set_session_second_factor(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()> {
-        self.inner.set_session_second_factor(token_hash, at).await
+        self.inner.factors().set_session_second_factor(token_hash, at).await
     }
     async fn clear_enrol_required(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
-        self.inner.clear_enrol_required(tenant, user).await
+        self.inner.factors().clear_enrol_required(tenant, user).await
     }
     // Passkeys hold public keys and counters, no client information: they pass through.
     async fn passkeys(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<PasskeyRecord>> {
-        self.inner.passkeys(tenant, user).await
+        self.inner.factors().passkeys(tenant, user).await
     }
     async fn insert_passkey(&mut self, k: &PasskeyRecord) -> Result<()> {
-        self.inner.insert_passkey(k).await
+        self.inner.factors().insert_passkey(k).await
     }
     async fn passkey_credential_exists(&mut self, credential_id: &str) -> Result<bool> {
-        self.inner.passkey_credential_exists(credential_id).await
+        self.inner.factors().passkey_credential_exists(credential_id).await
     }
     async fn update_passkey(&mut self, k: &PasskeyRecord) -> Result<()> {
-        self.inner.update_passkey(k).await
+        self.inner.factors().update_passkey(k).await
     }
     async fn delete_passkey(&mut self, tenant: TenantId, user: UserId, id: PasskeyId) -> Result<bool> {
-        self.inner.delete_passkey(tenant, user, id).await
+        self.inner.factors().delete_passkey(tenant, user, id).await
     }
     async fn insert_webauthn_challenge(&mut self, c: &WebauthnChallenge, now: OffsetDateTime) -> Result<()> {
-        self.inner.insert_webauthn_challenge(c, now).await
+        self.inner.factors().insert_webauthn_challenge(c, now).await
     }
     async fn take_webauthn_challenge(
         &mut self,
@@ -638,19 +706,22 @@ impl Tx for SealingTx {
         purpose: ChallengePurpose,
         now: OffsetDateTime,
     ) -> Result<Option<WebauthnChallenge>> {
-        self.inner.take_webauthn_challenge(tenant, user, id, purpose, now).await
+        self.inner.factors().take_webauthn_challenge(tenant, user, id, purpose, now).await
     }
+}
 
+#[async_trait]
+impl RotationRepo for SealingTx {
     // Rotation works on values as stored: they pass through sealed, untouched.
     async fn insert_key_rotation(&mut self, r: &KeyRotation) -> Result<()> {
         self.ciphers.remove(&r.tenant_id);
-        self.inner.insert_key_rotation(r).await
+        self.inner.rotation().insert_key_rotation(r).await
     }
     async fn latest_key_rotation(&mut self, tenant: TenantId) -> Result<Option<KeyRotation>> {
-        self.inner.latest_key_rotation(tenant).await
+        self.inner.rotation().latest_key_rotation(tenant).await
     }
     async fn open_key_rotations(&mut self) -> Result<Vec<KeyRotation>> {
-        self.inner.open_key_rotations().await
+        self.inner.rotation().open_key_rotations().await
     }
     async fn touch_key_rotation(
         &mut self,
@@ -660,13 +731,13 @@ impl Tx for SealingTx {
         documents: u64,
         fields: u64,
     ) -> Result<()> {
-        self.inner.touch_key_rotation(tenant, target, at, documents, fields).await
+        self.inner.rotation().touch_key_rotation(tenant, target, at, documents, fields).await
     }
     async fn finish_key_rotation(&mut self, tenant: TenantId, target: u32, at: OffsetDateTime) -> Result<bool> {
-        self.inner.finish_key_rotation(tenant, target, at).await
+        self.inner.rotation().finish_key_rotation(tenant, target, at).await
     }
     async fn reopen_key_rotation(&mut self, tenant: TenantId, target: u32) -> Result<()> {
-        self.inner.reopen_key_rotation(tenant, target).await
+        self.inner.rotation().reopen_key_rotation(tenant, target).await
     }
     async fn documents_below_version(
         &mut self,
@@ -675,10 +746,10 @@ impl Tx for SealingTx {
         after: Option<DocumentId>,
         limit: i64,
     ) -> Result<Vec<Document>> {
-        self.inner.documents_below_version(tenant, version, after, limit).await
+        self.inner.rotation().documents_below_version(tenant, version, after, limit).await
     }
     async fn count_documents_below_version(&mut self, tenant: TenantId, version: u32) -> Result<u64> {
-        self.inner.count_documents_below_version(tenant, version).await
+        self.inner.rotation().count_documents_below_version(tenant, version).await
     }
     async fn switch_document_copy(
         &mut self,
@@ -688,7 +759,7 @@ impl Tx for SealingTx {
         to_version: u32,
         to_rev: &str,
     ) -> Result<bool> {
-        self.inner.switch_document_copy(tenant, id, from_rev, to_version, to_rev).await
+        self.inner.rotation().switch_document_copy(tenant, id, from_rev, to_version, to_rev).await
     }
     async fn stale_fields(
         &mut self,
@@ -698,32 +769,40 @@ impl Tx for SealingTx {
         after: Option<uuid::Uuid>,
         limit: i64,
     ) -> Result<Vec<StoredField>> {
-        self.inner.stale_fields(tenant, column, version, after, limit).await
+        self.inner.rotation().stale_fields(tenant, column, version, after, limit).await
     }
     async fn count_stale_fields(&mut self, tenant: TenantId, column: SealedColumn, version: u32) -> Result<u64> {
-        self.inner.count_stale_fields(tenant, column, version).await
+        self.inner.rotation().count_stale_fields(tenant, column, version).await
     }
     async fn replace_field(&mut self, tenant: TenantId, field: &StoredField, sealed: &str) -> Result<bool> {
-        self.inner.replace_field(tenant, field, sealed).await
+        self.inner.rotation().replace_field(tenant, field, sealed).await
     }
+}
+
+#[async_trait]
+impl BlobRepo for SealingTx {
     async fn mark_blob(&mut self, tenant: TenantId, key: &str, pending: bool, at: OffsetDateTime) -> Result<()> {
-        self.inner.mark_blob(tenant, key, pending, at).await
+        self.inner.blobs().mark_blob(tenant, key, pending, at).await
     }
     async fn claim_pending_blob(&mut self, key: &str) -> Result<bool> {
-        self.inner.claim_pending_blob(key).await
+        self.inner.blobs().claim_pending_blob(key).await
     }
     async fn abandon_pending_blobs(&mut self, tenant: TenantId) -> Result<u64> {
-        self.inner.abandon_pending_blobs(tenant).await
+        self.inner.blobs().abandon_pending_blobs(tenant).await
     }
     async fn replaced_blobs(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<String>> {
-        self.inner.replaced_blobs(tenant, limit).await
+        self.inner.blobs().replaced_blobs(tenant, limit).await
     }
     async fn forget_blob(&mut self, key: &str) -> Result<()> {
-        self.inner.forget_blob(key).await
+        self.inner.blobs().forget_blob(key).await
     }
     async fn all_replaced_blobs(&mut self, limit: i64) -> Result<Vec<String>> {
-        self.inner.all_replaced_blobs(limit).await
+        self.inner.blobs().all_replaced_blobs(limit).await
     }
+}
+
+#[async_trait]
+impl LeaseRepo for SealingTx {
     async fn take_lease(
         &mut self,
         name: &str,
@@ -731,18 +810,21 @@ impl Tx for SealingTx {
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<bool> {
-        self.inner.take_lease(name, holder, now, until).await
+        self.inner.leases().take_lease(name, holder, now, until).await
     }
     async fn release_lease(&mut self, name: &str, holder: &str) -> Result<()> {
-        self.inner.release_lease(name, holder).await
+        self.inner.leases().release_lease(name, holder).await
     }
     async fn lease_held(&mut self, name: &str, now: OffsetDateTime) -> Result<bool> {
-        self.inner.lease_held(name, now).await
+        self.inner.leases().lease_held(name, now).await
     }
     async fn leases_held(&mut self, prefix: &str, now: OffsetDateTime) -> Result<i64> {
-        self.inner.leases_held(prefix, now).await
+        self.inner.leases().leases_held(prefix, now).await
     }
+}
 
+#[async_trait]
+impl DeviceRepo for SealingTx {
     // Devices and the outbox hold no client information (hashes, IPs, user agents, times, the
     // same facts sessions and the audit log keep): they pass through. The recipient of a mail
     // is read with `user`, which opens it.
@@ -755,16 +837,20 @@ impl Tx for SealingTx {
         ip: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<bool> {
-        self.inner.touch_known_device(tenant, user, device_hash, at, ip, user_agent).await
+        self.inner.devices().touch_known_device(tenant, user, device_hash, at, ip, user_agent).await
     }
     async fn insert_known_device(&mut self, d: &KnownDevice) -> Result<()> {
-        self.inner.insert_known_device(d).await
+        self.inner.devices().insert_known_device(d).await
     }
+}
+
+#[async_trait]
+impl OutboxRepo for SealingTx {
     async fn insert_mail(&mut self, m: &OutboxMail) -> Result<()> {
-        self.inner.insert_mail(m).await
+        self.inner.outbox().insert_mail(m).await
     }
     async fn due_mail(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<OutboxMail>> {
-        self.inner.due_mail(now, limit).await
+        self.inner.outbox().due_mail(now, limit).await
     }
     async fn lease_mail(
         &mut self,
@@ -773,10 +859,10 @@ impl Tx for SealingTx {
         seen: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<bool> {
-        self.inner.lease_mail(tenant, id, seen, until).await
+        self.inner.outbox().lease_mail(tenant, id, seen, until).await
     }
     async fn mark_mail_sent(&mut self, tenant: TenantId, id: MailId, at: OffsetDateTime) -> Result<()> {
-        self.inner.mark_mail_sent(tenant, id, at).await
+        self.inner.outbox().mark_mail_sent(tenant, id, at).await
     }
     async fn record_mail_failure(
         &mut self,
@@ -787,104 +873,79 @@ impl Tx for SealingTx {
         next_attempt_at: OffsetDateTime,
         failed_at: Option<OffsetDateTime>,
     ) -> Result<()> {
-        self.inner.record_mail_failure(tenant, id, attempts, error, next_attempt_at, failed_at).await
+        self.inner.outbox().record_mail_failure(tenant, id, attempts, error, next_attempt_at, failed_at).await
     }
+    async fn queue_depths(&mut self) -> Result<Vec<crate::model::QueueDepth>> {
+        self.inner.outbox().queue_depths().await
+    }
+}
 
+#[async_trait]
+impl AlertRepo for SealingTx {
     // Alerts hold ids and facts, never client content: they pass through. A tenant admin's
     // address is read with `user`, which opens it.
     async fn record_alert(&mut self, a: &Alert) -> Result<(AlertId, u32)> {
-        self.inner.record_alert(a).await
+        self.inner.alerts().record_alert(a).await
     }
     async fn alert(&mut self, id: AlertId) -> Result<Option<Alert>> {
-        self.inner.alert(id).await
+        self.inner.alerts().alert(id).await
     }
     async fn alerts_to_dispatch(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<Alert>> {
-        self.inner.alerts_to_dispatch(now, limit).await
+        self.inner.alerts().alerts_to_dispatch(now, limit).await
     }
     async fn claim_alert_dispatch(&mut self, id: AlertId, notice: Notice, at: OffsetDateTime) -> Result<bool> {
-        self.inner.claim_alert_dispatch(id, notice, at).await
+        self.inner.alerts().claim_alert_dispatch(id, notice, at).await
     }
     async fn insert_alert_delivery(&mut self, d: &AlertDelivery) -> Result<()> {
-        self.inner.insert_alert_delivery(d).await
+        self.inner.alerts().insert_alert_delivery(d).await
     }
     async fn due_alert_deliveries(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<AlertDelivery>> {
-        self.inner.due_alert_deliveries(now, limit).await
+        self.inner.alerts().due_alert_deliveries(now, limit).await
     }
     async fn lease_alert_delivery(&mut self, d: &AlertDelivery, until: OffsetDateTime) -> Result<bool> {
-        self.inner.lease_alert_delivery(d, until).await
+        self.inner.alerts().lease_alert_delivery(d, until).await
     }
     async fn mark_alert_delivery_sent(&mut self, d: &AlertDelivery, at: OffsetDateTime) -> Result<()> {
-        self.inner.mark_alert_delivery_sent(d, at).await
+        self.inner.alerts().mark_alert_delivery_sent(d, at).await
     }
     async fn record_alert_delivery_failure(&mut self, d: &AlertDelivery) -> Result<()> {
-        self.inner.record_alert_delivery_failure(d).await
+        self.inner.alerts().record_alert_delivery_failure(d).await
     }
-    async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>> {
-        self.inner.tenant_admins(tenant).await
-    }
+}
 
+#[async_trait]
+impl ProtectionRepo for SealingTx {
     async fn protection_settings(&mut self, tenant: TenantId) -> Result<Option<String>> {
-        self.inner.protection_settings(tenant).await
+        self.inner.protection().protection_settings(tenant).await
     }
-
     async fn set_protection_settings(&mut self, tenant: TenantId, settings: &str, at: OffsetDateTime) -> Result<()> {
-        self.inner.set_protection_settings(tenant, settings, at).await
+        self.inner.protection().set_protection_settings(tenant, settings, at).await
     }
-
-    async fn insert_document_flag(&mut self, grant: &MatterGrant, flag: &DocumentFlag) -> Result<()> {
-        self.inner.insert_document_flag(grant, flag).await
-    }
-
-    async fn document_flag(&mut self, tenant: TenantId, document: DocumentId) -> Result<Option<DocumentFlag>> {
-        self.inner.document_flag(tenant, document).await
-    }
-
-    async fn document_flags(
-        &mut self,
-        tenant: TenantId,
-        matter: Option<MatterId>,
-        state: Option<FlagState>,
-    ) -> Result<Vec<DocumentFlag>> {
-        self.inner.document_flags(tenant, matter, state).await
-    }
-
-    async fn set_document_flag_state(
-        &mut self,
-        tenant: TenantId,
-        document: DocumentId,
-        state: FlagState,
-    ) -> Result<bool> {
-        self.inner.set_document_flag_state(tenant, document, state).await
-    }
-
-    async fn delete_document(&mut self, tenant: TenantId, document: DocumentId) -> Result<bool> {
-        self.inner.delete_document(tenant, document).await
-    }
-
     async fn add_download(&mut self, tenant: TenantId, user: UserId, day: &str, bytes: u64) -> Result<()> {
-        self.inner.add_download(tenant, user, day, bytes).await
+        self.inner.protection().add_download(tenant, user, day, bytes).await
     }
-
     async fn download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<(u64, u64)> {
-        self.inner.download_usage(tenant, user, day).await
+        self.inner.protection().download_usage(tenant, user, day).await
     }
-
     async fn reset_download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<bool> {
-        self.inner.reset_download_usage(tenant, user, day).await
+        self.inner.protection().reset_download_usage(tenant, user, day).await
     }
+}
 
+#[async_trait]
+impl IntrusionRepo for SealingTx {
     // Detection records hold ids, addresses and counts, never client content: they pass through.
     async fn insert_block(&mut self, b: &Block) -> Result<()> {
-        self.inner.insert_block(b).await
+        self.inner.intrusion().insert_block(b).await
     }
     async fn block(&mut self, id: BlockId) -> Result<Option<Block>> {
-        self.inner.block(id).await
+        self.inner.intrusion().block(id).await
     }
     async fn active_blocks(&mut self, tenant: Option<TenantId>, now: OffsetDateTime) -> Result<Vec<Block>> {
-        self.inner.active_blocks(tenant, now).await
+        self.inner.intrusion().active_blocks(tenant, now).await
     }
     async fn source_block(&mut self, ip: &str, now: OffsetDateTime) -> Result<Option<Block>> {
-        self.inner.source_block(ip, now).await
+        self.inner.intrusion().source_block(ip, now).await
     }
     async fn user_block(
         &mut self,
@@ -893,16 +954,16 @@ impl Tx for SealingTx {
         scope: BlockScope,
         now: OffsetDateTime,
     ) -> Result<Option<Block>> {
-        self.inner.user_block(tenant, user, scope, now).await
+        self.inner.intrusion().user_block(tenant, user, scope, now).await
     }
     async fn lift_block(&mut self, id: BlockId, by: &str, at: OffsetDateTime) -> Result<bool> {
-        self.inner.lift_block(id, by, at).await
+        self.inner.intrusion().lift_block(id, by, at).await
     }
     async fn insert_detection(&mut self, d: &Detection) -> Result<()> {
-        self.inner.insert_detection(d).await
+        self.inner.intrusion().insert_detection(d).await
     }
     async fn detections(&mut self, tenant: Option<TenantId>, limit: i64) -> Result<Vec<Detection>> {
-        self.inner.detections(tenant, limit).await
+        self.inner.intrusion().detections(tenant, limit).await
     }
     async fn record_signin_failure(
         &mut self,
@@ -911,34 +972,34 @@ impl Tx for SealingTx {
         at: OffsetDateTime,
         since: OffsetDateTime,
     ) -> Result<(u32, u32, u32)> {
-        self.inner.record_signin_failure(ip, target, at, since).await
+        self.inner.intrusion().record_signin_failure(ip, target, at, since).await
     }
     async fn lock_user_counters(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
-        self.inner.lock_user_counters(tenant, user).await
+        self.inner.intrusion().lock_user_counters(tenant, user).await
     }
     async fn baseline(&mut self, tenant: TenantId, user: UserId) -> Result<Option<Baseline>> {
-        self.inner.baseline(tenant, user).await
+        self.inner.intrusion().baseline(tenant, user).await
     }
     async fn save_baseline(&mut self, b: &Baseline) -> Result<()> {
-        self.inner.save_baseline(b).await
+        self.inner.intrusion().save_baseline(b).await
     }
     async fn remember_ip(&mut self, tenant: TenantId, user: UserId, ip: &str, at: OffsetDateTime) -> Result<bool> {
-        self.inner.remember_ip(tenant, user, ip, at).await
+        self.inner.intrusion().remember_ip(tenant, user, ip, at).await
     }
+}
 
+#[async_trait]
+impl AuditRepo for SealingTx {
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {
-        self.inner.append_audit(ev, at).await?;
+        self.inner.audit().append_audit(ev, at).await?;
         crate::audit::count(ev);
         Ok(())
     }
     async fn audit_chains(&mut self) -> Result<Vec<String>> {
-        self.inner.audit_chains().await
+        self.inner.audit().audit_chains().await
     }
     async fn audit_chain_status(&mut self) -> Result<Vec<crate::audit::ChainStatus>> {
-        self.inner.audit_chain_status().await
-    }
-    async fn queue_depths(&mut self) -> Result<Vec<crate::model::QueueDepth>> {
-        self.inner.queue_depths().await
+        self.inner.audit().audit_chain_status().await
     }
     async fn audit_window(
         &mut self,
@@ -947,48 +1008,22 @@ impl Tx for SealingTx {
         after: Option<(OffsetDateTime, String, i64)>,
         limit: i64,
     ) -> Result<Vec<StoredEvent>> {
-        self.inner.audit_window(from, to, after, limit).await
-    }
-    // Incidents seal their own body under their own key (see `service::incidents`); the
-    // columns hold no client content, and breach notices hold ids only.
-    async fn insert_incident(&mut self, i: &IncidentRecord) -> Result<()> {
-        self.inner.insert_incident(i).await
-    }
-    async fn incident(&mut self, id: crate::ids::IncidentId) -> Result<Option<IncidentRecord>> {
-        self.inner.incident(id).await
-    }
-    async fn list_incidents(&mut self, limit: i64) -> Result<Vec<IncidentRecord>> {
-        self.inner.list_incidents(limit).await
-    }
-    async fn update_incident(&mut self, i: &IncidentRecord) -> Result<bool> {
-        self.inner.update_incident(i).await
-    }
-    async fn triage_overdue(&mut self, now: OffsetDateTime) -> Result<Vec<IncidentRecord>> {
-        self.inner.triage_overdue(now).await
-    }
-    async fn insert_breach_notice(&mut self, n: &BreachNotice, tenant: TenantId) -> Result<()> {
-        self.inner.insert_breach_notice(n, tenant).await
-    }
-    async fn breach_notices(&mut self, tenant: TenantId, since: OffsetDateTime) -> Result<Vec<BreachNotice>> {
-        self.inner.breach_notices(tenant, since).await
-    }
-    async fn tenant_ids(&mut self) -> Result<Vec<TenantId>> {
-        self.inner.tenant_ids().await
+        self.inner.audit().audit_window(from, to, after, limit).await
     }
     async fn latest_audit_checkpoint(&mut self, chain: &str) -> Result<Option<AuditCheckpoint>> {
-        self.inner.latest_audit_checkpoint(chain).await
+        self.inner.audit().latest_audit_checkpoint(chain).await
     }
     async fn audit_head(&mut self, chain: &str) -> Result<Option<StoredEvent>> {
-        self.inner.audit_head(chain).await
+        self.inner.audit().audit_head(chain).await
     }
     async fn insert_audit_checkpoint(&mut self, c: &AuditCheckpoint) -> Result<()> {
-        self.inner.insert_audit_checkpoint(c).await
+        self.inner.audit().insert_audit_checkpoint(c).await
     }
     async fn audit_checkpoints(&mut self, chain: &str) -> Result<Vec<AuditCheckpoint>> {
-        self.inner.audit_checkpoints(chain).await
+        self.inner.audit().audit_checkpoints(chain).await
     }
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
-        self.inner.audit_chain(chain, after_seq, limit).await
+        self.inner.audit().audit_chain(chain, after_seq, limit).await
     }
     async fn search_audit(
         &mut self,
@@ -998,6 +1033,126 @@ impl Tx for SealingTx {
         upto_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<StoredEvent>> {
-        self.inner.search_audit(chain, filter, after_seq, upto_seq, limit).await
+        self.inner.audit().search_audit(chain, filter, after_seq, upto_seq, limit).await
+    }
+}
+
+#[async_trait]
+impl IncidentRepo for SealingTx {
+    // Incidents seal their own body under their own key (see `service::incidents`); the
+    // columns hold no client content, and breach notices hold ids only.
+    async fn insert_incident(&mut self, i: &IncidentRecord) -> Result<()> {
+        self.inner.incidents().insert_incident(i).await
+    }
+    async fn incident(&mut self, id: crate::ids::IncidentId) -> Result<Option<IncidentRecord>> {
+        self.inner.incidents().incident(id).await
+    }
+    async fn list_incidents(&mut self, limit: i64) -> Result<Vec<IncidentRecord>> {
+        self.inner.incidents().list_incidents(limit).await
+    }
+    async fn update_incident(&mut self, i: &IncidentRecord) -> Result<bool> {
+        self.inner.incidents().update_incident(i).await
+    }
+    async fn triage_overdue(&mut self, now: OffsetDateTime) -> Result<Vec<IncidentRecord>> {
+        self.inner.incidents().triage_overdue(now).await
+    }
+    async fn insert_breach_notice(&mut self, n: &BreachNotice, tenant: TenantId) -> Result<()> {
+        self.inner.incidents().insert_breach_notice(n, tenant).await
+    }
+    async fn breach_notices(&mut self, tenant: TenantId, since: OffsetDateTime) -> Result<Vec<BreachNotice>> {
+        self.inner.incidents().breach_notices(tenant, since).await
+    }
+}
+
+#[async_trait]
+impl Tx for SealingTx {
+    /// Before committing, a tenant whose values went under an older key version than its newest
+    /// gets its rotation reopened: a rotation that started while this transaction ran must not
+    /// be reported finished while these values wait under the old key.
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        for (tenant, used) in std::mem::take(&mut self.wrote_under) {
+            if let Some(newest) = self.inner.keys().tenant_key(tenant, KeyPurpose::Data, None).await?
+                && newest.version > used
+            {
+                self.inner.rotation().reopen_key_rotation(tenant, newest.version).await?;
+            }
+        }
+        self.inner.commit().await
+    }
+
+    fn tenants(&mut self) -> &mut dyn TenantRepo {
+        self
+    }
+    fn lifecycle(&mut self) -> &mut dyn LifecycleRepo {
+        self
+    }
+    fn exports(&mut self) -> &mut dyn ExportRepo {
+        self
+    }
+    fn keys(&mut self) -> &mut dyn KeyRepo {
+        self
+    }
+    fn users(&mut self) -> &mut dyn UserRepo {
+        self
+    }
+    fn sessions(&mut self) -> &mut dyn SessionRepo {
+        self
+    }
+    fn links(&mut self) -> &mut dyn LinkRepo {
+        self
+    }
+    fn tokens(&mut self) -> &mut dyn TokenRepo {
+        self
+    }
+    fn matters(&mut self) -> &mut dyn MatterRepo {
+        self
+    }
+    fn documents(&mut self) -> &mut dyn DocumentRepo {
+        self
+    }
+    fn messages(&mut self) -> &mut dyn MessageRepo {
+        self
+    }
+    fn operators(&mut self) -> &mut dyn OperatorRepo {
+        self
+    }
+    fn logins(&mut self) -> &mut dyn LoginRepo {
+        self
+    }
+    fn approvals(&mut self) -> &mut dyn ApprovalRepo {
+        self
+    }
+    fn factors(&mut self) -> &mut dyn FactorRepo {
+        self
+    }
+    fn rotation(&mut self) -> &mut dyn RotationRepo {
+        self
+    }
+    fn blobs(&mut self) -> &mut dyn BlobRepo {
+        self
+    }
+    fn leases(&mut self) -> &mut dyn LeaseRepo {
+        self
+    }
+    fn devices(&mut self) -> &mut dyn DeviceRepo {
+        self
+    }
+    fn outbox(&mut self) -> &mut dyn OutboxRepo {
+        self
+    }
+    fn alerts(&mut self) -> &mut dyn AlertRepo {
+        self
+    }
+    fn protection(&mut self) -> &mut dyn ProtectionRepo {
+        self
+    }
+    fn intrusion(&mut self) -> &mut dyn IntrusionRepo {
+        self
+    }
+    fn audit(&mut self) -> &mut dyn AuditRepo {
+        self
+    }
+    fn incidents(&mut self) -> &mut dyn IncidentRepo {
+        self
     }
 }

@@ -41,14 +41,14 @@ impl Portal {
     /// On a fresh installation (no tenant yet), make a one-time setup link. `None` once a tenant exists.
     pub async fn bootstrap_link(&self) -> Result<Option<String>> {
         let mut tx = self.write().await?;
-        if tx.count_tenants().await? > 0 {
+        if tx.tenants().count_tenants().await? > 0 {
             return Ok(None);
         }
         // Only the newest setup link works.
-        tx.burn_bootstrap_links(self.clock.now()).await?;
+        tx.links().burn_bootstrap_links(self.clock.now()).await?;
         let secret = self.new_link(&mut *tx, LinkPurpose::Bootstrap, None, None, self.settings.setup_link_ttl).await?;
         let ev = NewEvent::new(None, Actor::System, "setup.link_issued", "platform", &RequestMeta::default());
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(Some(self.link_url("setup", &secret)))
     }
@@ -73,8 +73,8 @@ impl Portal {
         // The platform audit event claims the platform chain's head row first, which serialises
         // concurrent bootstraps (several nodes starting at once): the second sees the tenant.
         let ev = NewEvent::new(None, Actor::Anonymous, "setup.completed", "platform", meta);
-        tx.append_audit(&ev, self.clock.now()).await?;
-        if tx.count_tenants().await? > 0 {
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
+        if tx.tenants().count_tenants().await? > 0 {
             return Err(Error::LinkExpired);
         }
         let tenant = self.insert_tenant(&mut *tx, &name, &display, &email, Some(&hash), Actor::Anonymous, meta).await?;
@@ -136,10 +136,10 @@ impl Portal {
     /// reserved, so a new firm never passes for an old one (in mail, certificates or the
     /// ledger the backups re-apply).
     pub(super) async fn check_new_tenant_name(&self, tx: &mut dyn Tx, name: &str) -> Result<()> {
-        if tx.tenant_by_name(name).await?.is_some() {
+        if tx.tenants().tenant_by_name(name).await?.is_some() {
             return Err(Error::Conflict(format!("A tenant named {name:?}").into()));
         }
-        if tx.erasure_by_name(name).await?.is_some() {
+        if tx.lifecycle().erasure_by_name(name).await?.is_some() {
             return Err(Error::Conflict(
                 format!("An erased tenant named {name:?} (names of erased firms are not used again)").into(),
             ));
@@ -170,7 +170,7 @@ impl Portal {
             status: TenantStatus::Active,
             ended_at: None,
         };
-        tx.insert_tenant(&tenant).await?;
+        tx.tenants().insert_tenant(&tenant).await?;
         self.add_tenant_key(tx, tenant.id, KeyPurpose::Data, 1).await?;
         self.add_tenant_key(tx, tenant.id, KeyPurpose::Index, 1).await?;
         let owner = User {
@@ -182,10 +182,10 @@ impl Portal {
             status: if hash.is_some() { UserStatus::Active } else { UserStatus::Invited },
             created_at: now,
         };
-        tx.insert_user(&owner, &owner.email, hash).await?;
+        tx.users().insert_user(&owner, &owner.email, hash).await?;
         let ev = NewEvent::new(Some(tenant.id), by, "tenant.create", format!("tenant:{}", tenant.id), meta)
             .with_detail(serde_json::json!({ "name": name, "owner": owner.id.to_string() }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         Ok((tenant.id, owner.id))
     }
 
@@ -211,17 +211,17 @@ impl Portal {
         let (tenant, found, lock) = {
             let mut tx = self.read().await?;
             let tenant = match validate::tenant_name(tenant_name) {
-                Ok(n) => tx.tenant_by_name(&n).await?,
+                Ok(n) => tx.tenants().tenant_by_name(&n).await?,
                 Err(_) => None,
             };
             // A firm being erased may have no keys left to look its users up with: its accounts
             // are unknown from the start of the erasure.
             let found = match (&tenant, validate::email(email)) {
-                (Some(t), Ok(e)) if t.status != TenantStatus::Erasing => tx.user_by_email(t.id, &e).await?,
+                (Some(t), Ok(e)) if t.status != TenantStatus::Erasing => tx.users().user_by_email(t.id, &e).await?,
                 _ => None,
             };
             let lock = match &found {
-                Some((u, _)) => tx.login_lock(u.tenant_id, u.id).await?,
+                Some((u, _)) => tx.logins().login_lock(u.tenant_id, u.id).await?,
                 None => lockout::Lock::Open,
             };
             (tenant, found, lock)
@@ -235,7 +235,7 @@ impl Portal {
         let known_device = match (&found, device) {
             (Some((u, _)), Some(d)) => {
                 let (ip, ua) = (meta.ip.as_deref(), meta.user_agent.as_deref());
-                tx.touch_known_device(u.tenant_id, u.id, &d.hash(), now, ip, ua).await?
+                tx.devices().touch_known_device(u.tenant_id, u.id, &d.hash(), now, ip, ua).await?
             }
             _ => false,
         };
@@ -252,7 +252,7 @@ impl Portal {
         {
             let target = found.as_ref().map_or_else(|| "unknown".to_string(), |(u, _)| format!("user:{}", u.id));
             let ev = NewEvent::new(Some(t.id), Actor::Anonymous, "auth.login_refused_network", target, meta);
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
             tx.commit().await?;
             return Err(Error::Forbidden(
                 "sign in from this network: your firm allows sign-in only from its own networks".into(),
@@ -265,7 +265,7 @@ impl Portal {
                 // is the same as for a wrong password.
                 let ev =
                     NewEvent::new(Some(t.id), Actor::Anonymous, "auth.login_locked", format!("user:{}", u.id), meta);
-                tx.append_audit(&ev, now).await?;
+                tx.audit().append_audit(&ev, now).await?;
                 self.brute_force_alert(&mut *tx, t.id, u.id, None, meta, now).await?;
                 if !ok {
                     // Guesses go on against the locked account: they count toward detection.
@@ -279,15 +279,16 @@ impl Portal {
                 // Every failure writes the same kind of event, so a known user's failure costs
                 // the same as an unknown one's; unknown firms go to the platform chain.
                 let (target, failures) = match &other {
-                    Some((u, _)) => {
-                        (format!("user:{}", u.id), Some(tx.record_login_failure(u.tenant_id, u.id, now).await?))
-                    }
+                    Some((u, _)) => (
+                        format!("user:{}", u.id),
+                        Some(tx.logins().record_login_failure(u.tenant_id, u.id, now).await?),
+                    ),
                     None => ("unknown".to_string(), None),
                 };
                 let ev =
                     NewEvent::new(tenant.as_ref().map(|t| t.id), Actor::Anonymous, "auth.login_failed", target, meta)
                         .with_detail(serde_json::json!({ "consecutive_failures": failures }));
-                tx.append_audit(&ev, now).await?;
+                tx.audit().append_audit(&ev, now).await?;
                 if let (Some((u, _)), Some(n)) = (&other, failures) {
                     self.brute_force_alert(&mut *tx, u.tenant_id, u.id, Some(n), meta, now).await?;
                 }
@@ -307,7 +308,7 @@ impl Portal {
                 meta,
             )
             .with_detail(serde_json::json!({ "status": tenant.status.as_str() }));
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
             tx.commit().await?;
             return Err(Error::SubscriptionEnded);
         }
@@ -322,14 +323,15 @@ impl Portal {
             // with passkeys gets a fresh challenge to answer with the next try.
             let challenge = self.passkey_challenge(&mut *tx, &user, ChallengePurpose::SignIn).await?;
             let (action, failures) = match proof {
-                Some(_) => {
-                    ("auth.second_factor_failed", Some(tx.record_login_failure(user.tenant_id, user.id, now).await?))
-                }
+                Some(_) => (
+                    "auth.second_factor_failed",
+                    Some(tx.logins().record_login_failure(user.tenant_id, user.id, now).await?),
+                ),
                 None => ("auth.second_factor_required", None),
             };
             let ev = NewEvent::new(Some(user.tenant_id), Actor::Anonymous, action, format!("user:{}", user.id), meta)
                 .with_detail(serde_json::json!({ "consecutive_failures": failures }));
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
             if let Some(n) = failures {
                 self.brute_force_alert(&mut *tx, user.tenant_id, user.id, Some(n), meta, now).await?;
                 self.note_signin_failure(&mut *tx, Some(user.tenant_id), Some(user.id), "", meta, now).await?;
@@ -350,12 +352,12 @@ impl Portal {
                     format!("user:{}", user.id),
                     meta,
                 );
-                tx.append_audit(&ev, now).await?;
+                tx.audit().append_audit(&ev, now).await?;
                 tx.commit().await?;
                 return Err(e);
             }
         };
-        tx.reset_login_failures(user.tenant_id, user.id).await?;
+        tx.logins().reset_login_failures(user.tenant_id, user.id).await?;
         let second_factor = SecondFactor {
             enrol_required: must_enrol || (!has_factor && policy::two_factor_required(&tenant, user.role)),
             verified_at: factor.map(|_| now),
@@ -363,26 +365,27 @@ impl Portal {
         let session_secret = secret::generate("pcs_")?;
         let csrf_token = secret::generate("")?.expose_secret().to_string();
         let session_hash = secret::hash(&session_secret);
-        tx.insert_session(&SessionRecord {
-            token_hash: session_hash.clone(),
-            tenant_id: user.tenant_id,
-            user_id: user.id,
-            csrf_token: csrf_token.clone(),
-            created_at: now,
-            last_seen_at: now,
-            second_factor_at: second_factor.verified_at,
-            enrol_required: second_factor.enrol_required,
-            ip: meta.ip.clone(),
-            user_agent: meta.user_agent.clone(),
-        })
-        .await?;
+        tx.sessions()
+            .insert_session(&SessionRecord {
+                token_hash: session_hash.clone(),
+                tenant_id: user.tenant_id,
+                user_id: user.id,
+                csrf_token: csrf_token.clone(),
+                created_at: now,
+                last_seen_at: now,
+                second_factor_at: second_factor.verified_at,
+                enrol_required: second_factor.enrol_required,
+                ip: meta.ip.clone(),
+                user_agent: meta.user_agent.clone(),
+            })
+            .await?;
         let ev =
             NewEvent::new(Some(user.tenant_id), Actor::User(user.id), "auth.login", format!("user:{}", user.id), meta)
                 .with_detail(serde_json::json!({
                     "second_factor": factor.map(|f| f.as_str()),
                     "enrol_required": second_factor.enrol_required,
                 }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         let device = self.recognise_device(&mut *tx, &user, device, meta, now).await?;
         self.observe_signin(&mut *tx, &user, device.new, meta, now).await?;
         tx.commit().await?;
@@ -395,13 +398,13 @@ impl Portal {
     pub async fn authenticate_session(&self, cookie: &str) -> Result<Principal> {
         let hash = secret::hash_str(cookie);
         let mut tx = self.read().await?;
-        let Some(s) = tx.session(&hash).await? else {
+        let Some(s) = tx.sessions().session(&hash).await? else {
             return Err(Error::Unauthenticated);
         };
         let now = self.clock.now();
         let expired =
             now - s.last_seen_at > self.settings.session_idle || now - s.created_at > self.settings.session_absolute;
-        let user = tx.user(s.tenant_id, s.user_id).await?;
+        let user = tx.users().user(s.tenant_id, s.user_id).await?;
         let protected_since = self.protected_since(&mut *tx, s.tenant_id, s.user_id).await?;
         // Ending a subscription ends its sessions; this refuses any that slipped past that.
         let subscribed = self.subscribed(&mut *tx, s.tenant_id).await?;
@@ -410,14 +413,14 @@ impl Portal {
             Some(u) if !expired && subscribed && u.status == UserStatus::Active => u,
             _ => {
                 let mut w = self.write().await?;
-                w.delete_session(&hash).await?;
+                w.sessions().delete_session(&hash).await?;
                 w.commit().await?;
                 return Err(Error::Unauthenticated);
             }
         };
         if now - s.last_seen_at > TOUCH_EVERY {
             let mut w = self.write().await?;
-            w.touch_session(&hash, now).await?;
+            w.sessions().touch_session(&hash, now).await?;
             w.commit().await?;
         }
         let mut principal = principal_of(user, Via::Session { csrf_token: s.csrf_token, session_hash: hash });
@@ -429,23 +432,24 @@ impl Portal {
     /// End a session.
     pub async fn logout(&self, p: &Principal, cookie: &str, meta: &RequestMeta) -> Result<()> {
         let mut tx = self.write().await?;
-        tx.delete_session(&secret::hash_str(cookie)).await?;
+        tx.sessions().delete_session(&secret::hash_str(cookie)).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.logout", format!("user:{}", p.user_id), meta);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 
     /// Resolve an API bearer token to its principal.
     pub async fn authenticate_token(&self, bearer: &str) -> Result<Principal> {
         let mut tx = self.read().await?;
-        let Some(t) = tx.api_token_by_hash(&secret::hash_str(bearer)).await? else {
+        let Some(t) = tx.tokens().api_token_by_hash(&secret::hash_str(bearer)).await? else {
             return Err(Error::Unauthenticated);
         };
         let now = self.clock.now();
         if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) {
             return Err(Error::Unauthenticated);
         }
-        let Some(user) = tx.user(t.tenant_id, t.user_id).await?.filter(|u| u.status == UserStatus::Active) else {
+        let Some(user) = tx.users().user(t.tenant_id, t.user_id).await?.filter(|u| u.status == UserStatus::Active)
+        else {
             return Err(Error::Unauthenticated);
         };
         if !self.subscribed(&mut *tx, t.tenant_id).await? {
@@ -454,7 +458,7 @@ impl Portal {
         drop(tx);
         if t.last_used_at.is_none_or(|l| now - l > TOUCH_EVERY) {
             let mut w = self.write().await?;
-            w.touch_api_token(t.tenant_id, t.id, now).await?;
+            w.tokens().touch_api_token(t.tenant_id, t.id, now).await?;
             w.commit().await?;
         }
         Ok(principal_of(user, Via::Token { id: t.id, scopes: t.scopes }))
@@ -465,7 +469,9 @@ impl Portal {
         let mut tx = self.read().await?;
         let rec = self.live_link(&mut *tx, link).await?;
         let (email, tenant_name) = match (rec.tenant_id, rec.user_id) {
-            (Some(t), Some(u)) => (tx.user(t, u).await?.map(|u| u.email), tx.tenant(t).await?.map(|t| t.name)),
+            (Some(t), Some(u)) => {
+                (tx.users().user(t, u).await?.map(|u| u.email), tx.tenants().tenant(t).await?.map(|t| t.name))
+            }
             _ => (None, None),
         };
         Ok(LinkInfo { purpose: rec.purpose, email, tenant_name })
@@ -482,14 +488,14 @@ impl Portal {
         };
         // A set-password link is for a user who has not chosen one yet; once active, older links
         // for the same user are dead (they must not become a password-reset backdoor).
-        if tx.user(tenant, user).await?.is_none_or(|u| u.status != UserStatus::Invited) {
+        if tx.users().user(tenant, user).await?.is_none_or(|u| u.status != UserStatus::Invited) {
             return Err(Error::LinkExpired);
         }
-        tx.burn_user_links(tenant, user, self.clock.now()).await?;
-        tx.set_password(tenant, user, &hash, UserStatus::Active).await?;
-        tx.delete_user_sessions(tenant, user).await?;
+        tx.links().burn_user_links(tenant, user, self.clock.now()).await?;
+        tx.users().set_password(tenant, user, &hash, UserStatus::Active).await?;
+        tx.sessions().delete_user_sessions(tenant, user).await?;
         let ev = NewEvent::new(Some(tenant), Actor::User(user), "user.password_set", format!("user:{user}"), meta);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 
@@ -504,20 +510,21 @@ impl Portal {
     ) -> Result<SecretString> {
         let s = secret::generate("")?;
         let now = self.clock.now();
-        tx.insert_link(&LinkRecord {
-            token_hash: secret::hash(&s),
-            purpose,
-            tenant_id,
-            user_id,
-            created_at: now,
-            expires_at: now + ttl,
-        })
-        .await?;
+        tx.links()
+            .insert_link(&LinkRecord {
+                token_hash: secret::hash(&s),
+                purpose,
+                tenant_id,
+                user_id,
+                created_at: now,
+                expires_at: now + ttl,
+            })
+            .await?;
         Ok(s)
     }
 
     async fn live_link(&self, tx: &mut dyn Tx, link: &str) -> Result<LinkRecord> {
-        match tx.link(&secret::hash_str(link)).await? {
+        match tx.links().link(&secret::hash_str(link)).await? {
             Some(rec) if rec.expires_at > self.clock.now() => Ok(rec),
             _ => Err(Error::LinkExpired),
         }
@@ -525,7 +532,7 @@ impl Portal {
 
     async fn take_link(&self, tx: &mut dyn Tx, link: &str, purpose: LinkPurpose) -> Result<LinkRecord> {
         let rec = self.live_link(tx, link).await?;
-        if rec.purpose != purpose || !tx.use_link(&rec.token_hash, self.clock.now()).await? {
+        if rec.purpose != purpose || !tx.links().use_link(&rec.token_hash, self.clock.now()).await? {
             return Err(Error::LinkExpired);
         }
         Ok(rec)
@@ -535,7 +542,7 @@ impl Portal {
 impl Portal {
     /// Whether the firm's subscription is active (its users may work).
     async fn subscribed(&self, tx: &mut dyn Tx, tenant: TenantId) -> Result<bool> {
-        Ok(tx.tenant(tenant).await?.is_some_and(|t| t.status == TenantStatus::Active))
+        Ok(tx.tenants().tenant(tenant).await?.is_some_and(|t| t.status == TenantStatus::Active))
     }
 }
 

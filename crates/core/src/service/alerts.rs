@@ -125,7 +125,7 @@ impl Portal {
                 "tenant": a.tenant_id.map(|t| t.to_string()),
                 "subject": one_line(&a.subject, 200),
             }));
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
         }
         Ok(raised)
     }
@@ -147,7 +147,7 @@ impl Portal {
             dispatched_at: None,
             follow_up_dispatched_at: None,
         };
-        let (id, occurrences) = tx.record_alert(&record).await?;
+        let (id, occurrences) = tx.alerts().record_alert(&record).await?;
         tracing::warn!(
             alert = %id,
             kind = a.kind.as_str(),
@@ -205,14 +205,14 @@ impl Portal {
     async fn dispatch_alerts(&self, channels: AlertChannels<'_>) -> Result<usize> {
         let due = {
             let mut tx = self.read().await?;
-            tx.alerts_to_dispatch(self.clock.now(), DISPATCH_BATCH).await?
+            tx.alerts().alerts_to_dispatch(self.clock.now(), DISPATCH_BATCH).await?
         };
         let mut dispatched = 0;
         for alert in due {
             let notice = if alert.dispatched_at.is_none() { Notice::First } else { Notice::FollowUp };
             let now = self.clock.now();
             let mut tx = self.write().await?;
-            if !tx.claim_alert_dispatch(alert.id, notice, now).await? {
+            if !tx.alerts().claim_alert_dispatch(alert.id, notice, now).await? {
                 continue;
             }
             let delivery = |channel, recipient| AlertDelivery {
@@ -225,27 +225,28 @@ impl Portal {
             };
             if channels.mailer.is_some() {
                 for to in &self.settings.alerts.email_to {
-                    tx.insert_alert_delivery(&delivery(AlertChannel::Email, Some(to.clone()))).await?;
+                    tx.alerts().insert_alert_delivery(&delivery(AlertChannel::Email, Some(to.clone()))).await?;
                 }
             }
             if channels.webhook.is_some() {
-                tx.insert_alert_delivery(&delivery(AlertChannel::Webhook, None)).await?;
+                tx.alerts().insert_alert_delivery(&delivery(AlertChannel::Webhook, None)).await?;
             }
             if let Some(tenant) = alert.facts.tenant_id
                 && channels.mailer.is_some()
                 && self.settings.alerts.tenant_admins
                 && alert.facts.kind.tenant_admins_hear()
             {
-                for user_id in tx.tenant_admins(tenant).await? {
-                    tx.insert_mail(&OutboxMail {
-                        id: MailId::new(),
-                        tenant_id: tenant,
-                        user_id,
-                        kind: MailKind::SecurityAlert,
-                        detail: json!({ "alert": alert.id.to_string(), "notice": notice.as_str() }),
-                        delivery: DeliveryState::due(now),
-                    })
-                    .await?;
+                for user_id in tx.users().tenant_admins(tenant).await? {
+                    tx.outbox()
+                        .insert_mail(&OutboxMail {
+                            id: MailId::new(),
+                            tenant_id: tenant,
+                            user_id,
+                            kind: MailKind::SecurityAlert,
+                            detail: json!({ "alert": alert.id.to_string(), "notice": notice.as_str() }),
+                            delivery: DeliveryState::due(now),
+                        })
+                        .await?;
                 }
             }
             tx.commit().await?;
@@ -258,9 +259,9 @@ impl Portal {
     async fn send_alert(&self, d: &AlertDelivery, channels: AlertChannels<'_>) -> Result<()> {
         let (alert, tenant) = {
             let mut tx = self.read().await?;
-            let alert = tx.alert(d.alert_id).await?.ok_or(Error::NotFound)?;
+            let alert = tx.alerts().alert(d.alert_id).await?.ok_or(Error::NotFound)?;
             let tenant = match alert.facts.tenant_id {
-                Some(t) => tx.tenant(t).await?,
+                Some(t) => tx.tenants().tenant(t).await?,
                 None => None,
             };
             (alert, tenant)
@@ -293,10 +294,11 @@ impl Portal {
         detail: &serde_json::Value,
     ) -> Result<super::Rendered> {
         let id: AlertId = detail.get("alert").and_then(|v| v.as_str()).ok_or(Error::NotFound)?.parse()?;
-        let alert = tx.alert(id).await?.filter(|a| a.facts.tenant_id == Some(tenant.id)).ok_or(Error::NotFound)?;
+        let alert =
+            tx.alerts().alert(id).await?.filter(|a| a.facts.tenant_id == Some(tenant.id)).ok_or(Error::NotFound)?;
         let follow_up = detail.get("notice").and_then(|v| v.as_str()) == Some(Notice::FollowUp.as_str());
         let account = match alert.facts.subject.strip_prefix("user:").and_then(|u| u.parse::<UserId>().ok()) {
-            Some(u) => tx.user(tenant.id, u).await?.map(|u| u.email),
+            Some(u) => tx.users().user(tenant.id, u).await?.map(|u| u.email),
             None => None,
         };
         let firm = one_line(&tenant.display_name, 200);
@@ -425,11 +427,11 @@ impl Outbox for AlertOutbox<'_> {
     type Row = AlertDelivery;
 
     async fn due(&self, tx: &mut dyn Tx, now: OffsetDateTime, limit: i64) -> Result<Vec<AlertDelivery>> {
-        tx.due_alert_deliveries(now, limit).await
+        tx.alerts().due_alert_deliveries(now, limit).await
     }
 
     async fn lease(&self, tx: &mut dyn Tx, d: &AlertDelivery, until: OffsetDateTime) -> Result<bool> {
-        tx.lease_alert_delivery(d, until).await
+        tx.alerts().lease_alert_delivery(d, until).await
     }
 
     async fn send(&self, portal: &Portal, d: &AlertDelivery) -> Result<()> {
@@ -437,9 +439,9 @@ impl Outbox for AlertOutbox<'_> {
     }
 
     async fn sent(&self, tx: &mut dyn Tx, d: &AlertDelivery, now: OffsetDateTime) -> Result<()> {
-        tx.mark_alert_delivery_sent(d, now).await?;
-        let alert = tx.alert(d.alert_id).await?.ok_or(Error::NotFound)?;
-        tx.append_audit(&delivery_event(&alert, d, "alert.delivered", d.delivery.attempts + 1), now).await
+        tx.alerts().mark_alert_delivery_sent(d, now).await?;
+        let alert = tx.alerts().alert(d.alert_id).await?.ok_or(Error::NotFound)?;
+        tx.audit().append_audit(&delivery_event(&alert, d, "alert.delivered", d.delivery.attempts + 1), now).await
     }
 
     fn state<'r>(&self, d: &'r AlertDelivery) -> &'r DeliveryState {
@@ -462,9 +464,9 @@ impl Outbox for AlertOutbox<'_> {
             },
             ..d.clone()
         };
-        tx.record_alert_delivery_failure(&row).await?;
+        tx.alerts().record_alert_delivery_failure(&row).await?;
         if let Some(at) = f.gave_up {
-            let alert = tx.alert(d.alert_id).await?.ok_or(Error::NotFound)?;
+            let alert = tx.alerts().alert(d.alert_id).await?.ok_or(Error::NotFound)?;
             tracing::error!(
                 alert = %alert.id,
                 delivery = %d.id,
@@ -474,7 +476,7 @@ impl Outbox for AlertOutbox<'_> {
                 "an alert could not be delivered and was given up: {}",
                 alert.facts.summary
             );
-            tx.append_audit(&delivery_event(&alert, d, "alert.delivery_failed", f.attempts), at).await?;
+            tx.audit().append_audit(&delivery_event(&alert, d, "alert.delivery_failed", f.attempts), at).await?;
         }
         Ok(())
     }

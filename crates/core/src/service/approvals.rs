@@ -42,16 +42,16 @@ impl Portal {
         let role = Role::parse(role)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
-        let target = tx.user(p.tenant_id, user).await?.ok_or(Error::NotFound)?;
+        let target = tx.users().user(p.tenant_id, user).await?.ok_or(Error::NotFound)?;
         if policy::may_change_role(p, target.role, role)? == policy::RoleChangeRule::NeedsApproval {
             let req = self.request(&mut *tx, p, SensitiveAction::GrantRole { user_id: user, role }, meta).await?;
             tx.commit().await?;
             return Ok(Change::Requested(req));
         }
-        tx.set_user_role(p.tenant_id, user, role).await?;
+        tx.approvals().set_user_role(p.tenant_id, user, role).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.role_change", format!("user:{user}"), meta)
             .with_detail(role_change(target.role, role, None));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(Change::Applied)
     }
@@ -76,17 +76,17 @@ impl Portal {
             decided_by: None,
             decided_at: None,
         };
-        tx.insert_approval(&req).await?;
+        tx.approvals().insert_approval(&req).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "approval.request", format!("approval:{}", req.id), meta)
             .with_detail(serde_json::json!({ "action": &req.action }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         Ok(req)
     }
 
     /// The firm's requests, newest first (owners and admins).
     pub async fn list_approvals(&self, p: &Principal) -> Result<Vec<ApprovalRequest>> {
         policy::authorize_tenant(p, Permission::DecideApprovals)?;
-        self.read().await?.list_approvals(p.tenant_id, 100).await
+        self.read().await?.approvals().list_approvals(p.tenant_id, 100).await
     }
 
     /// Approve another person's request: its action is carried out now, in this transaction.
@@ -108,7 +108,7 @@ impl Portal {
     ) -> Result<ApprovalRequest> {
         // Who may decide is asked below, so that a refusal of any kind is audited.
         let mut tx = self.write().await?;
-        let req = tx.approval(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
+        let req = tx.approvals().approval(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
         let now = self.clock.now();
         let refusal = match policy::may_decide(p, &req) {
             Err(e) => Some(e),
@@ -123,7 +123,7 @@ impl Portal {
             self.audit_refusal(p, "approval.refused", format!("approval:{id}"), &e, meta).await?;
             return Err(e);
         }
-        if !tx.decide_approval(p.tenant_id, id, state, p.user_id, now).await? {
+        if !tx.approvals().decide_approval(p.tenant_id, id, state, p.user_id, now).await? {
             return Err(Error::Conflict("A decision on this request".into()));
         }
         if state == ApprovalState::Approved {
@@ -132,7 +132,7 @@ impl Portal {
         let action = if state == ApprovalState::Approved { "approval.approve" } else { "approval.reject" };
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), action, format!("approval:{id}"), meta)
             .with_detail(serde_json::json!({ "action": &req.action, "requested_by": req.requested_by.to_string() }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(ApprovalRequest { state, decided_by: Some(p.user_id), decided_at: Some(now), ..req })
     }
@@ -142,12 +142,12 @@ impl Portal {
         let now = self.clock.now();
         match &req.action {
             SensitiveAction::GrantRole { user_id, role } => {
-                let user = tx.user(p.tenant_id, *user_id).await?.ok_or(Error::NotFound)?;
-                tx.set_user_role(p.tenant_id, *user_id, *role).await?;
+                let user = tx.users().user(p.tenant_id, *user_id).await?.ok_or(Error::NotFound)?;
+                tx.approvals().set_user_role(p.tenant_id, *user_id, *role).await?;
                 let ev =
                     NewEvent::new(Some(p.tenant_id), actor(p), "user.role_change", format!("user:{user_id}"), meta)
                         .with_detail(role_change(user.role, *role, Some(&approval_of(req, p))));
-                tx.append_audit(&ev, now).await
+                tx.audit().append_audit(&ev, now).await
             }
             SensitiveAction::TwoFactorPolicy { staff, clients } => {
                 self.apply_two_factor_policy(tx, p, *staff, *clients, Some(&approval_of(req, p)), meta).await
@@ -155,7 +155,7 @@ impl Portal {
             // Recorded and committed here, with the approval; the lifecycle job destroys the
             // data (blobs cannot be deleted inside a database transaction).
             SensitiveAction::EraseTenant => {
-                let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
+                let tenant = tx.tenants().tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
                 self.begin_erasure(tx, &tenant, super::erasure::Requested::customer(req, p, now)).await
             }
             SensitiveAction::ExportTenant { recipient } => self.approve_export(tx, p, req, recipient, meta).await,

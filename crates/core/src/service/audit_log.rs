@@ -30,7 +30,7 @@ pub(super) async fn read_page(
     upto: Option<i64>,
     limit: i64,
 ) -> Result<AuditPage> {
-    let mut events = tx.search_audit(chain, filter, after, upto, limit.saturating_add(1)).await?;
+    let mut events = tx.audit().search_audit(chain, filter, after, upto, limit.saturating_add(1)).await?;
     let keep = usize::try_from(limit).map_err(Error::internal)?;
     let next = if events.len() > keep {
         events.truncate(keep);
@@ -113,9 +113,10 @@ impl Portal {
             NewEvent::new(Some(p.tenant_id), actor(p), "audit.export", format!("tenant:{}", p.tenant_id), meta)
                 .with_detail(serde_json::json!({ "format": format.as_str(), "filter": filter.to_json() }));
         ev.matter = filter.matter;
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         // The export ends with its own event: later events belong to a later export.
-        let upto = tx.audit_head(&chain).await?.map(|e| e.seq).ok_or_else(|| Error::internal("no audit head"))?;
+        let upto =
+            tx.audit().audit_head(&chain).await?.map(|e| e.seq).ok_or_else(|| Error::internal("no audit head"))?;
         tx.commit().await?;
         Ok(AuditExport { portal: self.clone(), format, chain, filter, after: 0, upto, done: false })
     }

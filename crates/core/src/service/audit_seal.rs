@@ -43,11 +43,11 @@ impl Portal {
             let mut heads = Vec::new();
             let mut faults = Vec::new();
             // The platform chain and each tenant's: an index lookup each, never a scan of the events.
-            let chains =
-                std::iter::once(chain_key(None)).chain(tx.tenant_ids().await?.into_iter().map(|t| chain_key(Some(t))));
+            let chains = std::iter::once(chain_key(None))
+                .chain(tx.tenants().tenant_ids().await?.into_iter().map(|t| chain_key(Some(t))));
             for chain in chains.collect::<Vec<_>>() {
-                let head = tx.audit_head(&chain).await?;
-                let last = tx.latest_audit_checkpoint(&chain).await?;
+                let head = tx.audit().audit_head(&chain).await?;
+                let last = tx.audit().latest_audit_checkpoint(&chain).await?;
                 if head.as_ref().map(|h| h.seq) == last.as_ref().map(|c| c.seq) {
                     continue;
                 }
@@ -79,7 +79,7 @@ impl Portal {
             // A firm being destroyed gets no more checkpoints: its chain is about to go, and a
             // checkpoint written after it went would outlive it.
             if let Ok(tenant) = head.chain.parse::<crate::ids::TenantId>()
-                && tx.erasure(tenant).await?.is_some()
+                && tx.lifecycle().erasure(tenant).await?.is_some()
             {
                 continue;
             }
@@ -92,7 +92,7 @@ impl Portal {
                 signature: String::new(),
             };
             cp.signature = signer.sign(&cp.body());
-            tx.insert_audit_checkpoint(&cp).await?;
+            tx.audit().insert_audit_checkpoint(&cp).await?;
             signed.push(cp);
         }
         tx.commit().await?;
@@ -118,20 +118,20 @@ impl Portal {
         let mut tx = self.read().await?;
         let chains = match tenant {
             Some(name) => {
-                let t = tx.tenant_by_name(&validate::tenant_name(name)?).await?.ok_or(Error::NotFound)?;
+                let t = tx.tenants().tenant_by_name(&validate::tenant_name(name)?).await?.ok_or(Error::NotFound)?;
                 vec![chain_key(Some(t.id))]
             }
-            None => tx.audit_chains().await?,
+            None => tx.audit().audit_chains().await?,
         };
         let mut reports = Vec::new();
         for chain in chains {
-            let checkpoints = tx.audit_checkpoints(&chain).await?;
+            let checkpoints = tx.audit().audit_checkpoints(&chain).await?;
             let last_checkpoint = checkpoints.last().map(|c| c.seq);
             let v = walk(&mut *tx, &chain, ChainVerifier::new(checkpoints, trusted)).await?;
             let (events, checkpoints) = (v.events, v.checkpoints());
             let fault = v.finish();
             let tenant = match chain.parse() {
-                Ok(id) => tx.tenant(id).await?.map(|t| t.name),
+                Ok(id) => tx.tenants().tenant(id).await?.map(|t| t.name),
                 Err(_) => None,
             };
             reports.push(ChainReport { tenant, chain, events, checkpoints, last_checkpoint, fault });
@@ -173,7 +173,7 @@ impl Portal {
         let now = self.clock.now();
         let audited = async {
             let mut tx = self.write().await?;
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
             self.raise_alert_in(&mut *tx, &alert, now).await?;
             tx.commit().await
         };
@@ -193,7 +193,7 @@ impl Portal {
 /// or a settled verdict.
 async fn walk(tx: &mut dyn Tx, chain: &str, mut v: ChainVerifier) -> Result<ChainVerifier> {
     loop {
-        let page = tx.audit_chain(chain, v.next_seq() - 1, VERIFY_PAGE).await?;
+        let page = tx.audit().audit_chain(chain, v.next_seq() - 1, VERIFY_PAGE).await?;
         v.feed(&page);
         if (page.len() as i64) < VERIFY_PAGE || v.is_settled() {
             return Ok(v);

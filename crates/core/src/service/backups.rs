@@ -19,7 +19,7 @@ impl Portal {
     pub async fn take_lease(&self, name: &str, holder: &str, ttl: time::Duration) -> Result<bool> {
         let now = self.clock.now();
         let mut tx = self.write().await?;
-        let taken = tx.take_lease(name, holder, now, now + ttl).await?;
+        let taken = tx.leases().take_lease(name, holder, now, now + ttl).await?;
         tx.commit().await?;
         Ok(taken)
     }
@@ -27,13 +27,13 @@ impl Portal {
     /// Give lease `name` up (a no-op if `holder` no longer has it).
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
         let mut tx = self.write().await?;
-        tx.release_lease(name, holder).await?;
+        tx.leases().release_lease(name, holder).await?;
         tx.commit().await
     }
 
     /// Whether a backup is running now, so replaced document copies must stay.
     pub(super) async fn blob_deletions_held(&self) -> Result<bool> {
-        self.read().await?.lease_held(BACKUP_LEASE, self.clock.now()).await
+        self.read().await?.leases().lease_held(BACKUP_LEASE, self.clock.now()).await
     }
 
     /// Delete a copy already recorded as replaced (in `blob_garbage`), then its record; unless
@@ -46,7 +46,7 @@ impl Portal {
         }
         self.blobs.delete(key).await?;
         let mut tx = self.write().await?;
-        tx.forget_blob(key).await?;
+        tx.blobs().forget_blob(key).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -55,7 +55,7 @@ impl Portal {
     pub async fn purge_replaced_blobs(&self) -> Result<u64> {
         let mut done = 0u64;
         loop {
-            let keys = self.read().await?.all_replaced_blobs(100).await?;
+            let keys = self.read().await?.blobs().all_replaced_blobs(100).await?;
             if keys.is_empty() {
                 return Ok(done);
             }
@@ -79,7 +79,7 @@ impl Portal {
     ) -> Result<()> {
         let mut tx = self.write().await?;
         let ev = NewEvent::new(None, actor, action, target.to_string(), &RequestMeta::default()).with_detail(detail);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 
@@ -91,7 +91,7 @@ impl Portal {
         let detail = serde_json::json!({ "kind": kind, "error": error });
         let ev = NewEvent::new(None, actor, "backup.failed", format!("backup:{kind}"), &RequestMeta::default())
             .with_detail(detail.clone());
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         let alert = NewAlert::new(
             AlertKind::BackupFailure,
             Severity::Critical,

@@ -44,7 +44,7 @@ impl Portal {
         let filter = AuditFilter { action: Some(ActionMatch::Exact(LIMITS_ACTION.into())), ..AuditFilter::default() };
         let (mut after, mut last) = (0, None);
         loop {
-            let page = tx.search_audit(&chain, &filter, after, None, LIMITS_PAGE).await?;
+            let page = tx.audit().search_audit(&chain, &filter, after, None, LIMITS_PAGE).await?;
             let full = page.len() == usize::try_from(LIMITS_PAGE).map_err(Error::internal)?;
             if let Some(e) = page.into_iter().last() {
                 after = e.seq;
@@ -72,7 +72,7 @@ impl Portal {
         }
         let ev =
             NewEvent::new(None, Actor::System, LIMITS_ACTION, "platform", &RequestMeta::default()).with_detail(detail);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -35,21 +35,22 @@ impl Portal {
     ) -> Result<DeviceOutcome> {
         let (ip, ua) = (meta.ip.as_deref(), meta.user_agent.as_deref());
         if let Some(d) = presented
-            && tx.touch_known_device(user.tenant_id, user.id, &d.hash(), now, ip, ua).await?
+            && tx.devices().touch_known_device(user.tenant_id, user.id, &d.hash(), now, ip, ua).await?
         {
             return Ok(DeviceOutcome { secret: d.clone(), new: false });
         }
         let secret = DeviceSecret::generate()?;
-        tx.insert_known_device(&KnownDevice {
-            tenant_id: user.tenant_id,
-            user_id: user.id,
-            device_hash: secret.hash(),
-            first_seen_at: now,
-            last_seen_at: now,
-            user_agent: meta.user_agent.clone(),
-            ip: meta.ip.clone(),
-        })
-        .await?;
+        tx.devices()
+            .insert_known_device(&KnownDevice {
+                tenant_id: user.tenant_id,
+                user_id: user.id,
+                device_hash: secret.hash(),
+                first_seen_at: now,
+                last_seen_at: now,
+                user_agent: meta.user_agent.clone(),
+                ip: meta.ip.clone(),
+            })
+            .await?;
         self.queue_new_device_notice(tx, user, meta, now).await?;
         let ev = NewEvent::new(
             Some(user.tenant_id),
@@ -59,7 +60,7 @@ impl Portal {
             meta,
         )
         .with_detail(serde_json::json!({ "ip": meta.ip, "user_agent": meta.user_agent }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         Ok(DeviceOutcome { secret, new: true })
     }
 }

@@ -150,9 +150,14 @@ impl Portal {
     ) -> Result<Vec<super::FlaggedDocument>> {
         let mut tx = self.write().await?;
         let grant = self.grant_matter(&mut *tx, p, matter, Permission::ListDocuments).await?;
-        let documents = tx.list_documents(&grant).await?;
-        let mut flags: std::collections::HashMap<DocumentId, crate::model::DocumentFlag> =
-            tx.document_flags(p.tenant_id, Some(matter), None).await?.into_iter().map(|f| (f.document_id, f)).collect();
+        let documents = tx.documents().list_documents(&grant).await?;
+        let mut flags: std::collections::HashMap<DocumentId, crate::model::DocumentFlag> = tx
+            .documents()
+            .document_flags(p.tenant_id, Some(matter), None)
+            .await?
+            .into_iter()
+            .map(|f| (f.document_id, f))
+            .collect();
         let documents: Vec<super::FlaggedDocument> = documents
             .into_iter()
             .map(|d| super::FlaggedDocument { flag: flags.remove(&d.id), document: d })
@@ -232,7 +237,7 @@ impl Portal {
                 let mut tx = this.write().await?;
                 // Ask again inside the writing transaction: access may have changed during a long upload.
                 let grant = this.grant_matter(&mut *tx, &p, matter, Permission::UploadDocument).await?;
-                tx.insert_document(&grant, &d).await?;
+                tx.documents().insert_document(&grant, &d).await?;
                 let ev =
                     NewEvent::new(Some(p.tenant_id), actor(&p), "document.upload", format!("document:{id}"), &meta)
                         .with_detail(serde_json::json!({
@@ -243,7 +248,7 @@ impl Portal {
                             "unscanned": inspection.unscanned,
                         }))
                         .on_matter(matter);
-                tx.append_audit(&ev, d.created_at).await?;
+                tx.audit().append_audit(&ev, d.created_at).await?;
                 if let Some(f) = &flag {
                     this.record_flag(&mut *tx, &grant, &p, f, &meta).await?;
                 }
@@ -277,7 +282,7 @@ impl Portal {
                 NewEvent::new(Some(p.tenant_id), actor(p), "document.upload_refused", format!("matter:{matter}"), meta)
                     .with_detail(serde_json::json!({ "matter": matter.to_string(), "detected": detected.describe() }))
                     .on_matter(matter);
-            tx.append_audit(&ev, self.clock.now()).await?;
+            tx.audit().append_audit(&ev, self.clock.now()).await?;
             tx.commit().await
         }
         .await;
@@ -297,9 +302,9 @@ impl Portal {
         meta: &RequestMeta,
     ) -> Result<Download> {
         let mut tx = self.write().await?;
-        let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
+        let doc = tx.documents().document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
         self.grant_matter(&mut *tx, p, doc.matter_id, Permission::ReadDocument).await?;
-        let flag = tx.document_flag(p.tenant_id, id).await?;
+        let flag = tx.documents().document_flag(p.tenant_id, id).await?;
         crate::policy::flagged_document(p, flag.map(|f| f.state), true)?;
         self.check_downloads(&mut *tx, p).await?;
         let range = range.map(|r| r.resolve(doc.size)).transpose()?;
@@ -317,12 +322,12 @@ impl Portal {
                 "range": range.as_ref().map(|r| format!("{}-{}", r.start, r.end.saturating_sub(1))),
             }))
             .on_matter(doc.matter_id);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         let opened = match self.open_document(&doc, range.clone()).await {
             // A key rotation may have switched the document to a new copy and deleted the old one
             // between reading the row and opening the copy: open the copy now in use instead.
-            Err(first) => match self.read().await?.document(p.tenant_id, id).await? {
+            Err(first) => match self.read().await?.documents().document(p.tenant_id, id).await? {
                 Some(now) if now.blob_rev != doc.blob_rev => self.open_document(&now, range.clone()).await,
                 _ => Err(first),
             },
@@ -342,7 +347,7 @@ impl Portal {
                 .with_detail(serde_json::json!({ "error": e.to_string() }))
                 .on_matter(doc.matter_id);
                 let now = self.clock.now();
-                tx.append_audit(&ev, now).await?;
+                tx.audit().append_audit(&ev, now).await?;
                 let alert = NewAlert::new(
                     AlertKind::IntegrityFailure,
                     Severity::Critical,

@@ -30,7 +30,7 @@ impl Portal {
             "target": b.target,
             "count": b.count,
         }));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 }

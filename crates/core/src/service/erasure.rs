@@ -97,7 +97,7 @@ impl Portal {
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let now = self.clock.now();
-        let waiting = tx.list_approvals(p.tenant_id, 100).await?.into_iter().any(|a| {
+        let waiting = tx.approvals().list_approvals(p.tenant_id, 100).await?.into_iter().any(|a| {
             a.action == SensitiveAction::EraseTenant && a.state == ApprovalState::Pending && a.expires_at >= now
         });
         if waiting {
@@ -132,11 +132,11 @@ impl Portal {
             notified_at: None,
             synced_to_backups_at: None,
         };
-        if !tx.insert_erasure(&record).await? {
+        if !tx.lifecycle().insert_erasure(&record).await? {
             return Err(Error::WrongState(format!("the erasure of {:?} has already started", tenant.name).into()));
         }
-        tx.set_tenant_status(tenant.id, TenantStatus::Erasing, tenant.ended_at).await?;
-        let (sessions, tokens) = tx.revoke_tenant_access(tenant.id, now).await?;
+        tx.lifecycle().set_tenant_status(tenant.id, TenantStatus::Erasing, tenant.ended_at).await?;
+        let (sessions, tokens) = tx.lifecycle().revoke_tenant_access(tenant.id, now).await?;
         let by = req.approved_by.unwrap_or(req.by);
         let facts = serde_json::json!({
             "name": &tenant.name,
@@ -154,7 +154,7 @@ impl Portal {
     pub async fn run_lifecycle(&self, signer: &AuditSigner, mailer: Option<&dyn Mailer>) -> Result<LifecycleReport> {
         let (notices, started) = self.retention_sweep().await?;
         let mut report = LifecycleReport { notices, started, ..LifecycleReport::default() };
-        let open = self.read().await?.open_erasures().await?;
+        let open = self.read().await?.lifecycle().open_erasures().await?;
         for e in open {
             match self.destroy(e.clone(), signer).await {
                 Ok(true) => report.destroyed += 1,
@@ -176,16 +176,16 @@ impl Portal {
         let tenant = e.tenant_id;
         if e.keys_destroyed_at.is_none() {
             let mut tx = self.write().await?;
-            let head = tx.audit_head(&tenant.to_string()).await?;
-            let keys = tx.destroy_tenant_keys(tenant).await?;
+            let head = tx.audit().audit_head(&tenant.to_string()).await?;
+            let keys = tx.keys().destroy_tenant_keys(tenant).await?;
             e.keys_destroyed_at = Some(self.clock.now());
             e.audit_seq = head.as_ref().map(|h| h.seq);
             e.audit_head = head.map(|h| h.hash);
             e.counts = serde_json::json!({ "tenant_keys": keys });
-            if !tx.erasure_keys_destroyed(&e).await? {
+            if !tx.lifecycle().erasure_keys_destroyed(&e).await? {
                 // Another node shredded them first: carry on from its record.
                 drop(tx);
-                e = self.read().await?.erasure(tenant).await?.ok_or(Error::NotFound)?;
+                e = self.read().await?.lifecycle().erasure(tenant).await?.ok_or(Error::NotFound)?;
                 return Box::pin(self.destroy(e, signer)).await;
             }
             let facts =
@@ -195,12 +195,12 @@ impl Portal {
         }
         // Whatever this node cached of the keys goes too.
         self.keyring.forget(tenant)?;
-        let blobs = self.read().await?.tenant_blob_keys(tenant).await?;
+        let blobs = self.read().await?.lifecycle().tenant_blob_keys(tenant).await?;
         for key in &blobs {
             self.blobs.delete(key).await?;
         }
         let mut tx = self.write().await?;
-        let rows = tx.delete_tenant_rows(tenant).await?;
+        let rows = tx.lifecycle().delete_tenant_rows(tenant).await?;
         let mut counts = e.counts.as_object().cloned().unwrap_or_default();
         counts.insert("blobs".into(), blobs.len().into());
         for (table, n) in rows {
@@ -212,7 +212,7 @@ impl Portal {
         e.counts = serde_json::Value::Object(counts);
         e.finished_at = Some(self.clock.now());
         e.certificate = Some(certificate::sign(signer, &certificate_body(&e, signer))?);
-        if !tx.finish_erasure(&e).await? {
+        if !tx.lifecycle().finish_erasure(&e).await? {
             return Ok(false);
         }
         let facts = serde_json::json!({
@@ -238,14 +238,14 @@ impl Portal {
     ) -> Result<()> {
         let ev = NewEvent::new(None, Actor::System, action, format!("tenant:{tenant}"), &RequestMeta::default())
             .with_detail(detail);
-        tx.append_audit(&ev, self.clock.now()).await
+        tx.audit().append_audit(&ev, self.clock.now()).await
     }
 
     /// Mail each finished erasure's certificate to the owners captured before destruction, then
     /// forget their addresses. A failed send is tried again on the next run.
     async fn mail_certificates(&self, mailer: &dyn Mailer) -> Result<u32> {
         let mut mailed = 0;
-        for e in self.read().await?.erasures_to_notify().await? {
+        for e in self.read().await?.lifecycle().erasures_to_notify().await? {
             let Some(cert) = &e.certificate else { continue };
             let (subject, body) = certificate_mail(&e, cert);
             let mut sent = 0;
@@ -261,7 +261,7 @@ impl Portal {
                 continue;
             }
             let mut tx = self.write().await?;
-            tx.erasure_notified(e.tenant_id, self.clock.now()).await?;
+            tx.lifecycle().erasure_notified(e.tenant_id, self.clock.now()).await?;
             self.erasure_event(
                 &mut *tx,
                 e.tenant_id,
@@ -277,25 +277,25 @@ impl Portal {
 
     /// A destroyed (or erasing) firm's ledger row, by name (command line).
     pub async fn erasure_record_cli(&self, name: &str) -> Result<ErasureRecord> {
-        self.read().await?.erasure_by_name(name).await?.ok_or(Error::NotFound)
+        self.read().await?.lifecycle().erasure_by_name(name).await?.ok_or(Error::NotFound)
     }
 
     /// A destroyed firm's signed certificate (operators who may see the tenant directory).
     pub async fn erasure_certificate(&self, op: &OperatorPrincipal, name: &str) -> Result<String> {
         policy::authorize_platform(op, PlatformPermission::ViewTenants, self.clock.now())?;
-        let e = self.read().await?.erasure_by_name(name).await?.ok_or(Error::NotFound)?;
+        let e = self.read().await?.lifecycle().erasure_by_name(name).await?.ok_or(Error::NotFound)?;
         e.certificate.ok_or_else(|| Error::WrongState(format!("the erasure of {name:?} has not finished").into()))
     }
 
     /// Finished erasures the backup target has not applied yet (for the backup job).
     pub async fn unsynced_erasures(&self) -> Result<Vec<ErasureRecord>> {
-        self.read().await?.unsynced_erasures().await
+        self.read().await?.lifecycle().unsynced_erasures().await
     }
 
     /// The backup target applied an erasure (for the backup job); audited on the platform chain.
     pub async fn mark_erasure_synced(&self, tenant: TenantId) -> Result<bool> {
         let mut tx = self.write().await?;
-        let marked = tx.mark_erasure_synced(tenant, self.clock.now()).await?;
+        let marked = tx.lifecycle().mark_erasure_synced(tenant, self.clock.now()).await?;
         if marked {
             self.erasure_event(&mut *tx, tenant, "tenant.erasure_synced_to_backups", serde_json::json!({})).await?;
         }

@@ -111,7 +111,7 @@ impl Portal {
             self.request(&mut *tx, p, SensitiveAction::ExportTenant { recipient: recipient.clone() }, meta).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "export.requested", format!("export:{}", req.id), meta)
             .with_detail(serde_json::json!({ "recipient": recipient }));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(req)
     }
@@ -146,21 +146,21 @@ impl Portal {
             finished_at: None,
             expires_at: None,
         };
-        tx.insert_export(&x).await?;
+        tx.exports().insert_export(&x).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "export.approved", format!("export:{}", x.id), meta)
             .with_detail(serde_json::json!({ "requested_by": req.requested_by.to_string() }));
-        tx.append_audit(&ev, now).await
+        tx.audit().append_audit(&ev, now).await
     }
 
     /// One export of the caller's firm (owners).
     pub async fn tenant_export(&self, p: &Principal, id: ApprovalId) -> Result<TenantExport> {
         policy::authorize_tenant(p, Permission::ExportTenant)?;
         let mut tx = self.read().await?;
-        if let Some(x) = tx.tenant_export(p.tenant_id, id).await? {
+        if let Some(x) = tx.exports().tenant_export(p.tenant_id, id).await? {
             return Ok(x);
         }
         // Asked for by its approval before a second person approved it: say so.
-        match tx.approval(p.tenant_id, id).await? {
+        match tx.approvals().approval(p.tenant_id, id).await? {
             Some(a) if matches!(a.action, SensitiveAction::ExportTenant { .. }) => {
                 Err(Error::WrongState(format!("the export request is {}", awaiting(a.state)).into()))
             }
@@ -189,7 +189,7 @@ impl Portal {
         self.require_step_up(&mut *tx, p).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "export.downloaded", format!("export:{id}"), meta)
             .with_detail(serde_json::json!({ "size": x.archive_size, "sha256": &x.archive_sha256 }));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         self.blobs.get(&x.blob_key(), None).await
     }
@@ -198,7 +198,7 @@ impl Portal {
     /// a restart starts over), and delete the archives past their time.
     pub async fn run_exports(&self) -> Result<ExportReport> {
         let mut report = ExportReport::default();
-        let pending = self.read().await?.exports_in_state(ExportState::Pending).await?;
+        let pending = self.read().await?.exports().exports_in_state(ExportState::Pending).await?;
         // One node writes each export: the others skip it while its lease holds (an export cut
         // off by a crash is taken up again once the lease has expired).
         let holder = uuid::Uuid::new_v4().to_string();
@@ -224,7 +224,7 @@ impl Portal {
             outcome?;
         }
         let now = self.clock.now();
-        let done = self.read().await?.exports_in_state(ExportState::Done).await?;
+        let done = self.read().await?.exports().exports_in_state(ExportState::Done).await?;
         for x in done.into_iter().filter(|x| x.expires_at.is_some_and(|at| at <= now)) {
             self.blobs.delete(&x.blob_key()).await?;
             let x = TenantExport { state: ExportState::Expired, ..x };
@@ -237,7 +237,7 @@ impl Portal {
     /// Record `x` and an event about it in one transaction.
     async fn export_event(&self, x: &TenantExport, action: &'static str, detail: serde_json::Value) -> Result<()> {
         let mut tx = self.write().await?;
-        tx.update_export(x).await?;
+        tx.exports().update_export(x).await?;
         let ev = NewEvent::new(
             Some(x.tenant_id),
             Actor::System,
@@ -246,7 +246,7 @@ impl Portal {
             &RequestMeta::default(),
         )
         .with_detail(detail);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 
@@ -264,7 +264,7 @@ impl Portal {
 
     async fn save_progress(&self, x: &TenantExport) -> Result<()> {
         let mut tx = self.write().await?;
-        tx.update_export(x).await?;
+        tx.exports().update_export(x).await?;
         tx.commit().await
     }
 
@@ -312,15 +312,15 @@ impl Portal {
         let now = self.clock.now();
         let (users_grant, reach) = policy::export_reach(x)?;
         let mut tx = self.read().await?;
-        let tenant = tx.tenant(x.tenant_id).await?.ok_or(Error::NotFound)?;
-        let users = tx.list_users(&users_grant).await?;
-        let matters = tx.list_matters(&reach).await?;
+        let tenant = tx.tenants().tenant(x.tenant_id).await?.ok_or(Error::NotFound)?;
+        let users = tx.users().list_users(&users_grant).await?;
+        let matters = tx.matters().list_matters(&reach).await?;
         let mut matter_lines = Vec::new();
         let mut documents = Vec::new();
         let mut messages = Vec::new();
         for m in &matters {
             let grant = policy::export_matter(&reach, m.id, x.approved_by)?;
-            let members = tx.list_members(&grant).await?;
+            let members = tx.matters().list_members(&grant).await?;
             matter_lines.push(serde_json::json!({
                 "id": m.id.to_string(), "reference": &m.reference, "title": &m.title,
                 "created_by": m.created_by.to_string(), "created_at": rfc3339(m.created_at),
@@ -329,8 +329,8 @@ impl Portal {
                     "user_id": u.user_id.to_string(), "role": u.role.as_str(), "added_at": rfc3339(u.added_at),
                 })).collect::<Vec<_>>(),
             }));
-            documents.extend(tx.list_documents(&grant).await?);
-            messages.extend(tx.list_messages(&grant).await?);
+            documents.extend(tx.documents().list_documents(&grant).await?);
+            messages.extend(tx.messages().list_messages(&grant).await?);
         }
         drop(tx);
         x.entries_total = 7u64.saturating_add(documents.len() as u64);
@@ -401,7 +401,7 @@ impl Portal {
         let (mut size, mut last) = (0u64, 0i64);
         let mut after = 0i64;
         loop {
-            let page = self.read().await?.audit_chain(&chain, after, AUDIT_PAGE).await?;
+            let page = self.read().await?.audit().audit_chain(&chain, after, AUDIT_PAGE).await?;
             let Some(tail) = page.last() else { break };
             after = tail.seq;
             for e in &page {
@@ -412,7 +412,7 @@ impl Portal {
         w.begin("audit.jsonl", size).map_err(archive_error)?;
         let mut after = 0i64;
         while after < last {
-            let page = self.read().await?.audit_chain(&chain, after, AUDIT_PAGE).await?;
+            let page = self.read().await?.audit().audit_chain(&chain, after, AUDIT_PAGE).await?;
             let Some(tail) = page.last() else { break };
             after = tail.seq;
             for e in page.iter().filter(|e| e.seq <= last) {

@@ -93,14 +93,15 @@ impl Portal {
                 return self.check_passkey(tx, user, purpose, challenge_id, answer).await;
             }
         };
-        let Some(t) = tx.totp(user.tenant_id, user.id).await? else { return Ok(None) };
+        let Some(t) = tx.factors().totp(user.tenant_id, user.id).await? else { return Ok(None) };
         if totp::is_totp_code(code) {
             let now = u64::try_from(self.clock.now().unix_timestamp()).map_err(Error::internal)?;
             let Some(step) = totp::check(&t.secret, code, now)? else { return Ok(None) };
-            return Ok(tx.use_totp_step(user.tenant_id, user.id, step).await?.then_some(FactorUsed::Totp));
+            return Ok(tx.factors().use_totp_step(user.tenant_id, user.id, step).await?.then_some(FactorUsed::Totp));
         }
         let hash = secret::hash_str(&totp::normalise_recovery_code(code));
         Ok(tx
+            .factors()
             .use_recovery_code(user.tenant_id, user.id, &hash, self.clock.now())
             .await?
             .then_some(FactorUsed::RecoveryCode))
@@ -108,7 +109,7 @@ impl Portal {
 
     /// Has the user any second factor (an authenticator app or a passkey)?
     pub(super) async fn has_second_factor(&self, tx: &mut dyn Tx, tenant: TenantId, user: UserId) -> Result<bool> {
-        Ok(tx.totp(tenant, user).await?.is_some() || !tx.passkeys(tenant, user).await?.is_empty())
+        Ok(tx.factors().totp(tenant, user).await?.is_some() || !tx.factors().passkeys(tenant, user).await?.is_empty())
     }
 
     /// Refuse a sensitive action unless the caller checked their second factor recently (if
@@ -123,7 +124,7 @@ impl Portal {
 
     /// Refuse to remove a factor when no other would remain and the firm requires one.
     pub(super) async fn refuse_removing_last_factor(&self, tx: &mut dyn Tx, p: &Principal, others: bool) -> Result<()> {
-        let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
+        let tenant = tx.tenants().tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
         if !others && policy::two_factor_required(&tenant, p.role) {
             return Err(Error::Forbidden("remove your last second factor: your firm requires one".into()));
         }
@@ -134,12 +135,12 @@ impl Portal {
     pub async fn security_status(&self, p: &Principal) -> Result<SecurityStatus> {
         policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
         let mut tx = self.read().await?;
-        let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
+        let tenant = tx.tenants().tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
         Ok(SecurityStatus {
-            totp_enabled: tx.totp(p.tenant_id, p.user_id).await?.is_some(),
-            passkeys: tx.passkeys(p.tenant_id, p.user_id).await?.len(),
-            enrolment_pending: tx.pending_totp(p.tenant_id, p.user_id).await?.is_some(),
-            recovery_codes_left: tx.recovery_codes_left(p.tenant_id, p.user_id).await?,
+            totp_enabled: tx.factors().totp(p.tenant_id, p.user_id).await?.is_some(),
+            passkeys: tx.factors().passkeys(p.tenant_id, p.user_id).await?.len(),
+            enrolment_pending: tx.factors().pending_totp(p.tenant_id, p.user_id).await?.is_some(),
+            recovery_codes_left: tx.factors().recovery_codes_left(p.tenant_id, p.user_id).await?,
             two_factor_required: policy::two_factor_required(&tenant, p.role),
             verified_at: p.second_factor.verified_at,
         })
@@ -148,7 +149,7 @@ impl Portal {
     /// The firm's settings, for those who may change its security settings.
     pub async fn tenant_settings(&self, p: &Principal) -> Result<crate::model::Tenant> {
         policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
-        self.read().await?.tenant(p.tenant_id).await?.ok_or(Error::NotFound)
+        self.read().await?.tenants().tenant(p.tenant_id).await?.ok_or(Error::NotFound)
     }
 
     /// Start adding an authenticator app. Replacing an active one is a change of factors and
@@ -160,13 +161,14 @@ impl Portal {
         let secret = totp::new_secret()?;
         let shown = TotpEnrolment::of(secret.clone(), &p.email)?;
         let now = self.clock.now();
-        tx.put_pending_totp(&PendingTotp {
-            tenant_id: p.tenant_id,
-            user_id: p.user_id,
-            secret: secret.clone(),
-            created_at: now,
-        })
-        .await?;
+        tx.factors()
+            .put_pending_totp(&PendingTotp {
+                tenant_id: p.tenant_id,
+                user_id: p.user_id,
+                secret: secret.clone(),
+                created_at: now,
+            })
+            .await?;
         let ev = NewEvent::new(
             Some(p.tenant_id),
             actor(p),
@@ -174,7 +176,7 @@ impl Portal {
             format!("user:{}", p.user_id),
             meta,
         );
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(shown)
     }
@@ -186,6 +188,7 @@ impl Portal {
         let pending = self
             .read()
             .await?
+            .factors()
             .pending_totp(p.tenant_id, p.user_id)
             .await?
             .filter(|t| now - t.created_at <= ENROLMENT_TTL)
@@ -205,6 +208,7 @@ impl Portal {
         let mut tx = self.write().await?;
         let now = self.clock.now();
         let pending = tx
+            .factors()
             .pending_totp(p.tenant_id, p.user_id)
             .await?
             .filter(|t| now - t.created_at <= ENROLMENT_TTL)
@@ -216,25 +220,26 @@ impl Portal {
             self.audit_refusal(p, "auth.totp_enrolment_failed", format!("user:{}", p.user_id), &e, meta).await?;
             return Err(e);
         };
-        tx.put_totp(&TotpRecord {
-            tenant_id: p.tenant_id,
-            user_id: p.user_id,
-            secret: pending.secret,
-            enrolled_at: now,
-            last_step: step,
-        })
-        .await?;
-        tx.delete_pending_totp(p.tenant_id, p.user_id).await?;
+        tx.factors()
+            .put_totp(&TotpRecord {
+                tenant_id: p.tenant_id,
+                user_id: p.user_id,
+                secret: pending.secret,
+                enrolled_at: now,
+                last_step: step,
+            })
+            .await?;
+        tx.factors().delete_pending_totp(p.tenant_id, p.user_id).await?;
         let codes = totp::new_recovery_codes()?;
         let hashes: Vec<String> =
             codes.iter().map(|c| secret::hash_str(&totp::normalise_recovery_code(c.expose_secret()))).collect();
-        tx.replace_recovery_codes(p.tenant_id, p.user_id, &hashes).await?;
-        tx.clear_enrol_required(p.tenant_id, p.user_id).await?;
+        tx.factors().replace_recovery_codes(p.tenant_id, p.user_id, &hashes).await?;
+        tx.factors().clear_enrol_required(p.tenant_id, p.user_id).await?;
         if let Via::Session { session_hash, .. } = &p.via {
-            tx.set_session_second_factor(session_hash, now).await?;
+            tx.factors().set_session_second_factor(session_hash, now).await?;
         }
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.totp_enrolled", format!("user:{}", p.user_id), meta);
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(codes)
     }
@@ -245,14 +250,14 @@ impl Portal {
         policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
-        if tx.totp(p.tenant_id, p.user_id).await?.is_none() {
+        if tx.factors().totp(p.tenant_id, p.user_id).await?.is_none() {
             return Err(Error::NotFound);
         }
-        let others = !tx.passkeys(p.tenant_id, p.user_id).await?.is_empty();
+        let others = !tx.factors().passkeys(p.tenant_id, p.user_id).await?.is_empty();
         self.refuse_removing_last_factor(&mut *tx, p, others).await?;
-        tx.delete_totp(p.tenant_id, p.user_id).await?;
+        tx.factors().delete_totp(p.tenant_id, p.user_id).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.totp_removed", format!("user:{}", p.user_id), meta);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 
@@ -264,25 +269,26 @@ impl Portal {
             return Err(Error::Forbidden("step up with an API token (sign in in a browser session)".into()));
         };
         let mut tx = self.write().await?;
-        let user = tx.user(p.tenant_id, p.user_id).await?.ok_or(Error::Unauthenticated)?;
+        let user = tx.users().user(p.tenant_id, p.user_id).await?.ok_or(Error::Unauthenticated)?;
         let now = self.clock.now();
         // Step-up codes are throttled with sign-in failures: a stolen session cannot guess them.
-        let open = lockout::may_try(tx.login_lock(p.tenant_id, p.user_id).await?, now);
+        let open = lockout::may_try(tx.logins().login_lock(p.tenant_id, p.user_id).await?, now);
         let used = if open { self.check_factor(&mut *tx, &user, proof, ChallengePurpose::StepUp).await? } else { None };
         let Some(used) = used else {
             // Tries while locked are refused unchecked and not counted.
-            let failures = if open { Some(tx.record_login_failure(p.tenant_id, p.user_id, now).await?) } else { None };
+            let failures =
+                if open { Some(tx.logins().record_login_failure(p.tenant_id, p.user_id, now).await?) } else { None };
             self.brute_force_alert(&mut *tx, p.tenant_id, p.user_id, failures, meta, now).await?;
             tx.commit().await?;
             let e = Error::SecondFactorRequired(None);
             self.audit_refusal(p, "auth.step_up_failed", format!("user:{}", p.user_id), &e, meta).await?;
             return Err(e);
         };
-        tx.reset_login_failures(p.tenant_id, p.user_id).await?;
-        tx.set_session_second_factor(session_hash, now).await?;
+        tx.logins().reset_login_failures(p.tenant_id, p.user_id).await?;
+        tx.factors().set_session_second_factor(session_hash, now).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.step_up", format!("user:{}", p.user_id), meta)
             .with_detail(serde_json::json!({ "factor": used.as_str() }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(used)
     }
@@ -299,7 +305,7 @@ impl Portal {
         policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
-        let tenant = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
+        let tenant = tx.tenants().tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
         if (tenant.two_factor_staff && !staff) || (tenant.two_factor_clients && !clients) {
             let req = self.request(&mut *tx, p, SensitiveAction::TwoFactorPolicy { staff, clients }, meta).await?;
             tx.commit().await?;
@@ -321,8 +327,8 @@ impl Portal {
         approval: Option<&crate::changes::Approval>,
         meta: &RequestMeta,
     ) -> Result<()> {
-        let before = tx.tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
-        tx.set_tenant_two_factor(p.tenant_id, staff, clients).await?;
+        let before = tx.tenants().tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
+        tx.tenants().set_tenant_two_factor(p.tenant_id, staff, clients).await?;
         let target = format!("tenant:{}", p.tenant_id);
         let policy = |staff: bool, clients: bool| serde_json::json!({ "staff": staff, "clients": clients });
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "tenant.two_factor_policy", target, meta).with_detail(
@@ -332,6 +338,6 @@ impl Portal {
                 approval,
             ),
         );
-        tx.append_audit(&ev, self.clock.now()).await
+        tx.audit().append_audit(&ev, self.clock.now()).await
     }
 }

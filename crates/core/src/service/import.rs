@@ -415,7 +415,7 @@ impl Portal {
                             let original = check.next(line)?;
                             let ev = NewEvent::new(Some(tenant_id), Actor::Cli, "import.audit_event", format!("imported-event:{}", original.seq), meta)
                                 .with_detail(serde_json::json!({ "original": serde_json::from_slice::<serde_json::Value>(line).map_err(|e| refused(format!("audit.jsonl: {e}")))? }));
-                            t.append_audit(&ev, self.clock.now()).await?;
+                            t.audit().append_audit(&ev, self.clock.now()).await?;
                         }
                     }
                 }
@@ -453,7 +453,7 @@ impl Portal {
                 "export_id": &export_id, "archive_created_at": &manifest.created_at,
                 "entries": manifest.entries.len(), "audit_events": check.count, "source_head": &check.prev,
             }));
-        t.append_audit(&ev, self.clock.now()).await?;
+        t.audit().append_audit(&ev, self.clock.now()).await?;
         t.commit().await?;
         Ok(ImportReport {
             tenant_id,
@@ -643,58 +643,59 @@ impl Portal {
     async fn insert_import(&self, tx: &mut dyn Tx, b: &Building, meta: &RequestMeta) -> Result<()> {
         self.check_new_tenant_name(tx, &b.tenant.name).await?;
         let now = self.clock.now();
-        tx.insert_tenant(&b.tenant).await?;
+        tx.tenants().insert_tenant(&b.tenant).await?;
         for (purpose, wrapped) in [(KeyPurpose::Data, &b.data_key.1), (KeyPurpose::Index, &b.index_key)] {
-            tx.insert_tenant_key(&TenantKeyRecord {
-                tenant_id: b.tenant.id,
-                purpose,
-                version: 1,
-                key_id: wrapped.key_id.clone(),
-                wrapped: wrapped.bytes.clone(),
-                created_at: now,
-            })
-            .await?;
+            tx.keys()
+                .insert_tenant_key(&TenantKeyRecord {
+                    tenant_id: b.tenant.id,
+                    purpose,
+                    version: 1,
+                    key_id: wrapped.key_id.clone(),
+                    wrapped: wrapped.bytes.clone(),
+                    created_at: now,
+                })
+                .await?;
         }
         let t = b.tenant.id;
         let ev = NewEvent::new(Some(t), Actor::Cli, "tenant.import", format!("tenant:{t}"), meta).with_detail(serde_json::json!({
             "name": &b.tenant.name, "source_tenant_id": &b.source_id, "source_name": &b.source_name,
             "users": b.users.len(), "matters": b.matters.len(), "documents": b.documents.len(), "messages": b.messages.len(),
         }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         for old in &b.user_order {
             let Some(u) = b.users.get(old) else { continue };
-            tx.insert_user(u, &u.email, None).await?;
+            tx.users().insert_user(u, &u.email, None).await?;
             let ev = NewEvent::new(Some(t), Actor::Cli, "import.user", format!("user:{}", u.id), meta)
                 .with_detail(serde_json::json!({ "from": old, "role": u.role.as_str() }));
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
         }
         let mut grants: HashMap<MatterId, MatterGrant> = HashMap::new();
         for (old, m, members) in &b.matters {
-            tx.insert_matter(&b.grant, m).await?;
+            tx.matters().insert_matter(&b.grant, m).await?;
             let grant = policy::import_matter(&b.grant, m.id)?;
             for (user, role, at) in members {
-                tx.insert_member(&grant, *user, *role, *at).await?;
+                tx.matters().insert_member(&grant, *user, *role, *at).await?;
             }
             let ev = NewEvent::new(Some(t), Actor::Cli, "import.matter", format!("matter:{}", m.id), meta)
                 .with_detail(serde_json::json!({ "from": old, "members": members.len() }))
                 .on_matter(m.id);
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
             grants.insert(m.id, grant);
         }
         for old in &b.document_order {
             let Some(d) = b.documents.get(old).map(|p| &p.doc) else { continue };
             let grant =
                 grants.get(&d.matter_id).ok_or_else(|| Error::internal("a document's matter was not imported"))?;
-            tx.insert_document(grant, d).await?;
+            tx.documents().insert_document(grant, d).await?;
             let ev = NewEvent::new(Some(t), Actor::Cli, "import.document", format!("document:{}", d.id), meta)
                 .with_detail(serde_json::json!({ "from": old, "size": d.size, "type": &d.content_type }))
                 .on_matter(d.matter_id);
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
         }
         for m in &b.messages {
             let grant =
                 grants.get(&m.matter_id).ok_or_else(|| Error::internal("a message's matter was not imported"))?;
-            tx.insert_message(grant, m).await?;
+            tx.messages().insert_message(grant, m).await?;
         }
         Ok(())
     }

@@ -149,15 +149,15 @@ impl Portal {
         };
         record.body = self.seal_body(&record, &body).await?;
         let mut tx = self.write().await?;
-        tx.insert_incident(&record).await?;
+        tx.incidents().insert_incident(&record).await?;
         let actor = reporter.map(|p| Actor::User(p.user_id)).unwrap_or(Actor::Anonymous);
         let detail = audit_detail(&record, Some(("tenant", reporter.map(|p| p.tenant_id.to_string()).into())));
         let ev = NewEvent::new(None, actor, "incident.report", format!("incident:{id}"), meta).with_detail(detail);
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         if let Some(p) = reporter {
             let ev = NewEvent::new(Some(p.tenant_id), actor, "incident.report", format!("incident:{id}"), meta)
                 .with_detail(serde_json::json!({ "reference": record.reference, "kind": record.kind.as_str() }));
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
         }
         let severity = if record.kind == IncidentKind::Breach { Severity::Critical } else { Severity::Warning };
         let alert = NewAlert::new(
@@ -180,7 +180,7 @@ impl Portal {
     /// Every incident, newest first (at most 500).
     pub async fn list_incidents(&self, op: &OperatorPrincipal) -> Result<Vec<IncidentView>> {
         policy::authorize_platform(op, PlatformPermission::ViewIncidents, self.clock.now())?;
-        let rows = self.read().await?.list_incidents(500).await?;
+        let rows = self.read().await?.incidents().list_incidents(500).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push(self.open_incident(r).await?);
@@ -191,7 +191,7 @@ impl Portal {
     /// One incident, whole.
     pub async fn incident(&self, op: &OperatorPrincipal, id: IncidentId) -> Result<IncidentView> {
         policy::authorize_platform(op, PlatformPermission::ViewIncidents, self.clock.now())?;
-        let r = self.read().await?.incident(id).await?.ok_or(Error::NotFound)?;
+        let r = self.read().await?.incidents().incident(id).await?.ok_or(Error::NotFound)?;
         self.open_incident(r).await
     }
 
@@ -218,18 +218,18 @@ impl Portal {
             return Err(self.operator_refused(op, action, e).await?);
         }
         let mut tx = self.write().await?;
-        let r = tx.incident(id).await?.ok_or(Error::NotFound)?;
+        let r = tx.incidents().incident(id).await?.ok_or(Error::NotFound)?;
         let mut view = self.open_incident(r).await?;
         let extra = f(&mut *tx, &mut view, now).await?;
         view.record.version += 1;
         view.record.body = self.seal_body(&view.record, &view.body).await?;
-        if !tx.update_incident(&view.record).await? {
+        if !tx.incidents().update_incident(&view.record).await? {
             return Err(Error::Conflict("A newer change to this incident".into()));
         }
         let detail = audit_detail(&view.record, Some(("change", extra)));
         let ev = NewEvent::new(None, Actor::Operator(op.operator.id), action, format!("incident:{id}"), meta)
             .with_detail(detail);
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -275,7 +275,8 @@ impl Portal {
                     } else {
                         let e = crate::validate::email(&email)?;
                         Some(
-                            tx.operator_by_email(&e)
+                            tx.operators()
+                                .operator_by_email(&e)
                                 .await?
                                 .ok_or_else(|| Error::invalid("assignee", "no operator has this email"))?,
                         )
@@ -312,7 +313,7 @@ impl Portal {
         let mut events = Vec::new();
         let mut after = None;
         loop {
-            let page = self.read().await?.audit_window(scope.from, scope.to, after.clone(), SCOPE_PAGE).await?;
+            let page = self.read().await?.audit().audit_window(scope.from, scope.to, after.clone(), SCOPE_PAGE).await?;
             let last = page.last().map(|e| (e.at, e.chain.clone(), e.seq));
             let full = page.len() as i64 == SCOPE_PAGE;
             events.extend(page.into_iter().filter(|e| scope.matches(&ranges, e)));
@@ -367,7 +368,7 @@ impl Portal {
                 }
                 let mut told = Vec::new();
                 for (tenant, touched) in &affected {
-                    if tx.tenant(*tenant).await?.is_none() {
+                    if tx.tenants().tenant(*tenant).await?.is_none() {
                         continue;
                     }
                     let notice = BreachNotice {
@@ -378,18 +379,19 @@ impl Portal {
                         to: scope.to,
                         affected: touched.clone(),
                     };
-                    tx.insert_breach_notice(&notice, *tenant).await?;
-                    let users = tx.tenant_admins(*tenant).await?;
+                    tx.incidents().insert_breach_notice(&notice, *tenant).await?;
+                    let users = tx.users().tenant_admins(*tenant).await?;
                     for user_id in &users {
-                        tx.insert_mail(&OutboxMail {
-                            id: MailId::new(),
-                            tenant_id: *tenant,
-                            user_id: *user_id,
-                            kind: MailKind::BreachNotice,
-                            detail: serde_json::to_value(&notice).map_err(Error::internal)?,
-                            delivery: DeliveryState::due(now),
-                        })
-                        .await?;
+                        tx.outbox()
+                            .insert_mail(&OutboxMail {
+                                id: MailId::new(),
+                                tenant_id: *tenant,
+                                user_id: *user_id,
+                                kind: MailKind::BreachNotice,
+                                detail: serde_json::to_value(&notice).map_err(Error::internal)?,
+                                delivery: DeliveryState::due(now),
+                            })
+                            .await?;
                     }
                     let ev = NewEvent::new(
                         Some(*tenant),
@@ -404,7 +406,7 @@ impl Portal {
                         "matters": touched.matters.len(),
                         "documents": touched.documents.len(),
                     }));
-                    tx.append_audit(&ev, now).await?;
+                    tx.audit().append_audit(&ev, now).await?;
                     told.push(NotifiedTenant { tenant_id: *tenant, users, at: now });
                 }
                 let people: usize = told.iter().map(|t| t.users.len()).sum();
@@ -422,7 +424,7 @@ impl Portal {
     /// job on every node; the compare-and-set on the version makes it once in all.
     pub async fn check_incident_targets(&self) -> Result<usize> {
         let now = self.clock.now();
-        let overdue = self.read().await?.triage_overdue(now).await?;
+        let overdue = self.read().await?.incidents().triage_overdue(now).await?;
         let mut alerted = 0;
         for r in overdue {
             let mut view = self.open_incident(r).await?;
@@ -436,7 +438,7 @@ impl Portal {
             view.record.triage_alerted_at = Some(now);
             view.record.version += 1;
             view.record.body = self.seal_body(&view.record, &view.body).await?;
-            if !tx.update_incident(&view.record).await? {
+            if !tx.incidents().update_incident(&view.record).await? {
                 continue;
             }
             let id = view.record.id;
@@ -448,7 +450,7 @@ impl Portal {
                 &RequestMeta::default(),
             )
             .with_detail(audit_detail(&view.record, None));
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
             let alert = NewAlert::new(
                 AlertKind::IncidentTriageOverdue,
                 Severity::Critical,
@@ -470,7 +472,7 @@ impl Portal {
     /// The breach notices a firm's owners and admins see (the last 30 days).
     pub async fn breach_notices(&self, p: &Principal) -> Result<Vec<BreachNotice>> {
         let grant = policy::authorize_tenant(p, crate::policy::Permission::ManageTenantSecurity)?;
-        self.read().await?.breach_notices(grant.tenant_id(), self.clock.now() - NOTICE_BANNER).await
+        self.read().await?.incidents().breach_notices(grant.tenant_id(), self.clock.now() - NOTICE_BANNER).await
     }
 }
 

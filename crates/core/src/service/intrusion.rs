@@ -262,7 +262,7 @@ impl Portal {
     /// The block in force on a source address, if any (for the web layer's gate).
     pub async fn source_block(&self, ip: Option<&str>) -> Result<Option<Block>> {
         let Some(ip) = ip.filter(|_| self.ids().enabled) else { return Ok(None) };
-        self.read().await?.source_block(&crate::net::source_key(ip), self.clock.now()).await
+        self.read().await?.intrusion().source_block(&crate::net::source_key(ip), self.clock.now()).await
     }
 
     /// Count an answer the web layer gave: 401, 403 and 404 answers toward an enumeration
@@ -311,7 +311,7 @@ impl Portal {
             Some(u) => format!("user:{u}"),
             None => format!("name:{}", secret::hash_str(&unknown_name.to_lowercase())),
         };
-        let (targets, sources, tries) = tx.record_signin_failure(ip, &target, now, now - s.window).await?;
+        let (targets, sources, tries) = tx.intrusion().record_signin_failure(ip, &target, now, now - s.window).await?;
         let base = |n: u32| json!({ "count": n, "window_minutes": s.window.whole_minutes() });
         if user.is_some() && tries == s.brute_force_failures {
             self.respond(tx, Sighting::new(DetectionKind::BruteForce, tenant, user, base(tries)), meta, now).await?;
@@ -338,7 +338,7 @@ impl Portal {
         let mut responses = Vec::new();
         let block_source = !matches!(kind, DetectionKind::CredentialStuffing);
         if let Some(ip) = meta.ip.as_deref().filter(|_| block_source).map(crate::net::source_key)
-            && tx.source_block(&ip, now).await?.is_none()
+            && tx.intrusion().source_block(&ip, now).await?.is_none()
         {
             let b = new_block(
                 BlockScope::Source,
@@ -349,16 +349,16 @@ impl Portal {
                 now,
                 Some(now + s.block_for),
             );
-            tx.insert_block(&b).await?;
+            tx.intrusion().insert_block(&b).await?;
             let ev = NewEvent::new(None, Actor::System, "security.source_blocked", format!("block:{}", b.id), meta)
                 .with_detail(
                     json!({ "ip": ip, "reason": kind.as_str(), "until": b.expires_at.map(crate::clock::to_millis) }),
                 );
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
             responses.push("source_blocked");
         }
         if let (Some(t), Some(u)) = (tenant, user)
-            && tx.user_block(t, u, BlockScope::Account, now).await?.is_none()
+            && tx.intrusion().user_block(t, u, BlockScope::Account, now).await?.is_none()
         {
             let b = new_block(
                 BlockScope::Account,
@@ -369,10 +369,10 @@ impl Portal {
                 now,
                 Some(now + s.protect_for),
             );
-            tx.insert_block(&b).await?;
+            tx.intrusion().insert_block(&b).await?;
             let ev = NewEvent::new(Some(t), Actor::System, "security.account_protected", format!("user:{u}"), meta)
                 .with_detail(json!({ "block": b.id.to_string(), "reason": kind.as_str() }));
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
             responses.push("account_protected");
         }
         if let Some(alert_kind) = kind.alert() {
@@ -425,11 +425,11 @@ impl Portal {
             detail: detail.clone(),
             created_at: now,
         };
-        tx.insert_detection(&d).await?;
+        tx.intrusion().insert_detection(&d).await?;
         let target = user.map(|u| format!("user:{u}")).unwrap_or_else(|| format!("detection:{}", d.id));
         let ev = NewEvent::new(tenant, Actor::System, "security.detection", target, meta)
             .with_detail(json!({ "kind": kind.as_str(), "detection": d.id.to_string(), "facts": detail }));
-        tx.append_audit(&ev, now).await
+        tx.audit().append_audit(&ev, now).await
     }
 
     /// At sign-in, before the password counts: a blocked source passes only with a device
@@ -443,7 +443,7 @@ impl Portal {
         now: OffsetDateTime,
     ) -> Result<Option<Error>> {
         let Some(ip) = meta.ip.as_deref().filter(|_| self.ids().enabled) else { return Ok(None) };
-        let block = tx.source_block(&crate::net::source_key(ip), now).await?;
+        let block = tx.intrusion().source_block(&crate::net::source_key(ip), now).await?;
         let credential = match (user, known_device) {
             (Some(_), true) => policy::SourceCredential::KnownDevice,
             _ => policy::SourceCredential::None,
@@ -459,7 +459,7 @@ impl Portal {
                     meta,
                 )
                 .with_detail(json!({ "block": block.map(|b| b.id.to_string()) }));
-                tx.append_audit(&ev, now).await?;
+                tx.audit().append_audit(&ev, now).await?;
                 Ok(Some(e))
             }
         }
@@ -475,7 +475,7 @@ impl Portal {
         if !self.ids().enabled {
             return Ok(None);
         }
-        Ok(tx.user_block(tenant, user, BlockScope::Account, self.clock.now()).await?.map(|b| b.created_at))
+        Ok(tx.intrusion().user_block(tenant, user, BlockScope::Account, self.clock.now()).await?.map(|b| b.created_at))
     }
 
     /// After a successful sign-in, in its transaction: note a new address, a new device or an
@@ -493,13 +493,16 @@ impl Portal {
             return Ok(());
         }
         let (day, hour) = day_hour(now);
-        let mut b =
-            tx.baseline(user.tenant_id, user.id).await?.unwrap_or_else(|| empty_baseline(user.tenant_id, user.id, day));
+        let mut b = tx
+            .intrusion()
+            .baseline(user.tenant_id, user.id)
+            .await?
+            .unwrap_or_else(|| empty_baseline(user.tenant_id, user.id, day));
         let signins: u32 = b.hours.iter().sum();
         // The first sign-in ever has nothing to compare with.
         let seasoned = signins > 0;
         let new_ip = match meta.ip.as_deref() {
-            Some(ip) => tx.remember_ip(user.tenant_id, user.id, ip, now).await?,
+            Some(ip) => tx.intrusion().remember_ip(user.tenant_id, user.id, ip, now).await?,
             None => false,
         };
         let (t, u) = (Some(user.tenant_id), Some(user.id));
@@ -525,7 +528,7 @@ impl Portal {
             *h = h.saturating_add(1);
         }
         roll(&mut b, day, s.alpha_percent);
-        tx.save_baseline(&b).await
+        tx.intrusion().save_baseline(&b).await
     }
 
     /// Before a download: refuse it if the user's downloads are paused.
@@ -533,7 +536,8 @@ impl Portal {
         if !self.ids().enabled {
             return Ok(());
         }
-        let paused = tx.user_block(p.tenant_id, p.user_id, BlockScope::Downloads, self.clock.now()).await?.is_some();
+        let paused =
+            tx.intrusion().user_block(p.tenant_id, p.user_id, BlockScope::Downloads, self.clock.now()).await?.is_some();
         policy::may_download(paused)
     }
 
@@ -553,13 +557,16 @@ impl Portal {
             return Ok(false);
         }
         let (day, _) = day_hour(now);
-        tx.lock_user_counters(p.tenant_id, p.user_id).await?;
-        let mut b =
-            tx.baseline(p.tenant_id, p.user_id).await?.unwrap_or_else(|| empty_baseline(p.tenant_id, p.user_id, day));
+        tx.intrusion().lock_user_counters(p.tenant_id, p.user_id).await?;
+        let mut b = tx
+            .intrusion()
+            .baseline(p.tenant_id, p.user_id)
+            .await?
+            .unwrap_or_else(|| empty_baseline(p.tenant_id, p.user_id, day));
         roll(&mut b, day, s.alpha_percent);
         b.day_count = b.day_count.saturating_add(1);
         b.day_bytes = b.day_bytes.saturating_add(bytes);
-        tx.save_baseline(&b).await?;
+        tx.intrusion().save_baseline(&b).await?;
         let Some(why) = exfiltration(&b, &s) else { return Ok(false) };
         let detail = json!({
             "rule": why,
@@ -580,10 +587,10 @@ impl Portal {
             now,
             None,
         );
-        tx.insert_block(&block).await?;
+        tx.intrusion().insert_block(&block).await?;
         let ev = NewEvent::new(t, Actor::System, "security.downloads_paused", format!("user:{}", p.user_id), meta)
             .with_detail(json!({ "block": block.id.to_string(), "facts": detail }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         let alert = NewAlert::new(
             crate::model::AlertKind::Exfiltration,
             Severity::Critical,
@@ -601,8 +608,8 @@ impl Portal {
     pub async fn tenant_security(&self, p: &Principal) -> Result<SecurityOverview> {
         let grant = policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.read().await?;
-        let blocks = tx.active_blocks(Some(grant.tenant_id()), self.clock.now()).await?;
-        let detections = tx.detections(Some(grant.tenant_id()), LIST_LIMIT).await?;
+        let blocks = tx.intrusion().active_blocks(Some(grant.tenant_id()), self.clock.now()).await?;
+        let detections = tx.intrusion().detections(Some(grant.tenant_id()), LIST_LIMIT).await?;
         Ok(SecurityOverview { blocks, detections })
     }
 
@@ -614,7 +621,12 @@ impl Portal {
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let now = self.clock.now();
-        let b = tx.block(id).await?.filter(|b| b.tenant_id == Some(grant.tenant_id())).ok_or(Error::NotFound)?;
+        let b = tx
+            .intrusion()
+            .block(id)
+            .await?
+            .filter(|b| b.tenant_id == Some(grant.tenant_id()))
+            .ok_or(Error::NotFound)?;
         if let Some(subject) = b.user_id {
             self.review_of(&mut *tx, p, subject).await?;
         }
@@ -629,7 +641,11 @@ impl Portal {
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let now = self.clock.now();
-        let b = tx.user_block(grant.tenant_id(), user, BlockScope::Downloads, now).await?.ok_or(Error::NotFound)?;
+        let b = tx
+            .intrusion()
+            .user_block(grant.tenant_id(), user, BlockScope::Downloads, now)
+            .await?
+            .ok_or(Error::NotFound)?;
         self.review_of(&mut *tx, p, user).await?;
         self.lift(&mut *tx, &b, &actor(p), meta, now).await?;
         tx.commit().await
@@ -639,8 +655,8 @@ impl Portal {
     pub async fn platform_security(&self, op: &OperatorPrincipal) -> Result<SecurityOverview> {
         policy::authorize_platform(op, PlatformPermission::ViewSecurity, self.clock.now())?;
         let mut tx = self.read().await?;
-        let blocks = tx.active_blocks(None, self.clock.now()).await?;
-        let detections = tx.detections(None, LIST_LIMIT).await?;
+        let blocks = tx.intrusion().active_blocks(None, self.clock.now()).await?;
+        let detections = tx.intrusion().detections(None, LIST_LIMIT).await?;
         Ok(SecurityOverview { blocks, detections })
     }
 
@@ -649,7 +665,7 @@ impl Portal {
         let now = self.clock.now();
         policy::authorize_platform(op, PlatformPermission::LiftSourceBlocks, now)?;
         let mut tx = self.write().await?;
-        let b = tx.block(id).await?.filter(|b| b.scope == BlockScope::Source).ok_or(Error::NotFound)?;
+        let b = tx.intrusion().block(id).await?.filter(|b| b.scope == BlockScope::Source).ok_or(Error::NotFound)?;
         self.lift(&mut *tx, &b, &Actor::Operator(op.operator.id), meta, now).await?;
         tx.commit().await
     }
@@ -663,17 +679,17 @@ impl Portal {
         now: OffsetDateTime,
     ) -> Result<()> {
         let in_force = b.lifted_at.is_none() && b.expires_at.is_none_or(|e| e > now);
-        if !in_force || !tx.lift_block(b.id, &by.to_stored(), now).await? {
+        if !in_force || !tx.intrusion().lift_block(b.id, &by.to_stored(), now).await? {
             return Err(Error::NotFound);
         }
         // Resuming downloads accepts the day reviewed: its downloads no longer count toward
         // the pause (nor into the baseline), so the user is not paused again at once.
         if let (BlockScope::Downloads, Some(t), Some(u)) = (b.scope, b.tenant_id, b.user_id)
-            && let Some(mut base) = tx.baseline(t, u).await?
+            && let Some(mut base) = tx.intrusion().baseline(t, u).await?
         {
             base.day_count = 0;
             base.day_bytes = 0;
-            tx.save_baseline(&base).await?;
+            tx.intrusion().save_baseline(&base).await?;
         }
         let action = match b.scope {
             BlockScope::Source => "security.source_unblocked",
@@ -683,7 +699,7 @@ impl Portal {
         let target = b.user_id.map(|u| format!("user:{u}")).unwrap_or_else(|| format!("block:{}", b.id));
         let ev = NewEvent::new(b.tenant_id, *by, action, target, meta)
             .with_detail(json!({ "block": b.id.to_string(), "ip": b.ip, "reason": b.reason.as_str() }));
-        tx.append_audit(&ev, now).await
+        tx.audit().append_audit(&ev, now).await
     }
 }
 

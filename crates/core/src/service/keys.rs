@@ -19,8 +19,8 @@ impl Portal {
     pub async fn key_status(&self) -> Result<Vec<KeyStatus>> {
         let mut tx = self.read().await?;
         let mut out = Vec::new();
-        for key in tx.all_tenant_keys().await? {
-            out.push(KeyStatus { tenant: tx.tenant(key.tenant_id).await?, key });
+        for key in tx.keys().all_tenant_keys().await? {
+            out.push(KeyStatus { tenant: tx.tenants().tenant(key.tenant_id).await?, key });
         }
         Ok(out)
     }
@@ -32,10 +32,10 @@ impl Portal {
     /// erasure ledger; the audit event stays in the platform chain.
     pub async fn shred_tenant_keys(&self, tenant: crate::ids::TenantId, meta: &RequestMeta) -> Result<u64> {
         let mut tx = self.write().await?;
-        let destroyed = tx.destroy_tenant_keys(tenant).await?;
+        let destroyed = tx.keys().destroy_tenant_keys(tenant).await?;
         let ev = NewEvent::new(None, Actor::Cli, "keys.shred", format!("tenant:{tenant}"), meta)
             .with_detail(serde_json::json!({ "keys_destroyed": destroyed }));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         self.keyring.forget(tenant)?;
         Ok(destroyed)
@@ -56,8 +56,8 @@ impl Portal {
         let provider = self.keyring.provider().clone();
         let target = provider.key_id();
         let mut tx = self.write().await?;
-        tx.lock_tenant_keys().await?;
-        let keys = tx.all_tenant_keys().await?;
+        tx.keys().lock_tenant_keys().await?;
+        let keys = tx.keys().all_tenant_keys().await?;
         let total = keys.len();
         let old: std::collections::BTreeSet<String> =
             keys.iter().filter(|k| k.key_id != target).map(|k| k.key_id.clone()).collect();
@@ -67,18 +67,18 @@ impl Portal {
             let plain = provider.unwrap(&k.key_id, &k.wrapped, &context).await?;
             let w = provider.wrap(&plain, &context).await?;
             (k.wrapped, k.key_id) = (w.bytes, w.key_id);
-            tx.rewrap_tenant_key(&k).await?;
+            tx.keys().rewrap_tenant_key(&k).await?;
             rewrapped += 1;
             step("mid-rewrap");
         }
         // Incidents' own data keys (see `incidents`) are wrapped by the master key too.
         let mut incidents = 0;
-        for mut r in tx.list_incidents(i64::MAX).await?.into_iter().filter(|r| r.key_id != target) {
+        for mut r in tx.incidents().list_incidents(i64::MAX).await?.into_iter().filter(|r| r.key_id != target) {
             let context = super::incidents::key_context(r.id);
             let plain = provider.unwrap(&r.key_id, &r.wrapped_key, &context).await?;
             let w = provider.wrap(&plain, &context).await?;
             (r.wrapped_key, r.key_id, r.version) = (w.bytes, w.key_id, r.version + 1);
-            if !tx.update_incident(&r).await? {
+            if !tx.incidents().update_incident(&r).await? {
                 return Err(crate::error::Error::Conflict("A newer change to an incident".into()));
             }
             incidents += 1;
@@ -90,7 +90,7 @@ impl Portal {
                 approval,
             ),
         );
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         step("before-commit");
         tx.commit().await?;
         Ok((rewrapped, total))

@@ -146,13 +146,13 @@ impl Portal {
 
     async fn subscription_status_of(&self, name: &str) -> Result<SubscriptionStatus> {
         let mut tx = self.read().await?;
-        match tx.tenant_by_name(name).await? {
+        match tx.tenants().tenant_by_name(name).await? {
             Some(t) => {
-                let erasure = tx.erasure(t.id).await?;
+                let erasure = tx.lifecycle().erasure(t.id).await?;
                 Ok(self.status_of(&t, erasure))
             }
             None => {
-                let e = tx.erasure_by_name(name).await?.ok_or(Error::NotFound)?;
+                let e = tx.lifecycle().erasure_by_name(name).await?.ok_or(Error::NotFound)?;
                 Ok(SubscriptionStatus {
                     tenant_id: e.tenant_id,
                     name: e.tenant_name.clone(),
@@ -179,10 +179,10 @@ impl Portal {
     /// The tenant named `name`, for a lifecycle change; a destroyed firm's name gives a clear
     /// refusal rather than "not found".
     async fn tenant_for_change(&self, tx: &mut dyn Tx, name: &str, verb: &str) -> Result<Tenant> {
-        if let Some(t) = tx.tenant_by_name(name).await? {
+        if let Some(t) = tx.tenants().tenant_by_name(name).await? {
             return Ok(t);
         }
-        match tx.erasure_by_name(name).await? {
+        match tx.lifecycle().erasure_by_name(name).await? {
             Some(e) => Err(Error::WrongState(
                 format!(
                     "the tenant {name:?} was destroyed ({}, {}), so it cannot be {verb}",
@@ -209,8 +209,8 @@ impl Portal {
             }
         }
         let now = self.clock.now();
-        tx.set_tenant_status(t.id, TenantStatus::Ended, Some(now)).await?;
-        let (sessions, tokens) = tx.revoke_tenant_access(t.id, now).await?;
+        tx.lifecycle().set_tenant_status(t.id, TenantStatus::Ended, Some(now)).await?;
+        let (sessions, tokens) = tx.lifecycle().revoke_tenant_access(t.id, now).await?;
         let detail = RetentionDetail { ended_at: now, destroy_after: now + self.settings.lifecycle.retention };
         self.mail_owners(&mut *tx, t.id, MailKind::SubscriptionEnded, &detail, now).await?;
         let facts = serde_json::json!({
@@ -245,7 +245,7 @@ impl Portal {
                 ));
             }
         }
-        tx.set_tenant_status(t.id, TenantStatus::Active, None).await?;
+        tx.lifecycle().set_tenant_status(t.id, TenantStatus::Active, None).await?;
         let facts = serde_json::json!({ "name": &t.name, "ended_at": t.ended_at.map(|e| e.unix_timestamp()) });
         self.lifecycle_events(&mut *tx, t.id, by, "subscription.reactivate", facts, meta).await?;
         let active = Tenant { status: TenantStatus::Active, ended_at: None, ..t };
@@ -267,16 +267,16 @@ impl Portal {
         let now = self.clock.now();
         let target = format!("tenant:{tenant}");
         let ev = NewEvent::new(Some(tenant), by, action, target.clone(), meta).with_detail(detail.clone());
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         let ev = NewEvent::new(None, by, action, target, meta).with_detail(detail);
-        tx.append_audit(&ev, now).await
+        tx.audit().append_audit(&ev, now).await
     }
 
     /// The firm's owners (active), with their addresses.
     pub(super) async fn owners(&self, tx: &mut dyn Tx, tenant: TenantId) -> Result<Vec<crate::model::User>> {
         let mut out = Vec::new();
-        for id in tx.tenant_admins(tenant).await? {
-            if let Some(u) = tx.user(tenant, id).await?
+        for id in tx.users().tenant_admins(tenant).await? {
+            if let Some(u) = tx.users().user(tenant, id).await?
                 && u.role == Role::Owner
             {
                 out.push(u);
@@ -296,15 +296,16 @@ impl Portal {
     ) -> Result<()> {
         let detail = serde_json::to_value(detail).map_err(Error::internal)?;
         for owner in self.owners(tx, tenant).await? {
-            tx.insert_mail(&OutboxMail {
-                id: MailId::new(),
-                tenant_id: tenant,
-                user_id: owner.id,
-                kind,
-                detail: detail.clone(),
-                delivery: DeliveryState::due(now),
-            })
-            .await?;
+            tx.outbox()
+                .insert_mail(&OutboxMail {
+                    id: MailId::new(),
+                    tenant_id: tenant,
+                    user_id: owner.id,
+                    kind,
+                    detail: detail.clone(),
+                    delivery: DeliveryState::due(now),
+                })
+                .await?;
         }
         Ok(())
     }
@@ -314,7 +315,7 @@ impl Portal {
     /// started).
     pub(super) async fn retention_sweep(&self) -> Result<(u32, u32)> {
         let now = self.clock.now();
-        let ended = self.read().await?.ended_tenants().await?;
+        let ended = self.read().await?.lifecycle().ended_tenants().await?;
         let (mut notices, mut started) = (0, 0);
         for t in ended {
             let Some(ended_at) = t.ended_at else { continue };
@@ -322,7 +323,12 @@ impl Portal {
             if now >= destroy_after {
                 let mut tx = self.write().await?;
                 // Still ended? (It may have been reactivated since the list was read.)
-                if tx.tenant(t.id).await?.is_some_and(|c| c.status == TenantStatus::Ended && c.ended_at == t.ended_at) {
+                if tx
+                    .tenants()
+                    .tenant(t.id)
+                    .await?
+                    .is_some_and(|c| c.status == TenantStatus::Ended && c.ended_at == t.ended_at)
+                {
                     match self.begin_erasure(&mut *tx, &t, super::erasure::Requested::retention(now)).await {
                         Ok(()) => {
                             tx.commit().await?;
@@ -349,7 +355,7 @@ impl Portal {
             let mut tx = self.write().await?;
             let mut mail = false;
             for d in &due {
-                let fresh = tx.record_retention_notice(t.id, ended_at, *d, now).await?;
+                let fresh = tx.lifecycle().record_retention_notice(t.id, ended_at, *d, now).await?;
                 mail |= fresh && *d == nearest;
             }
             if mail {

@@ -33,10 +33,10 @@ impl Portal {
     pub async fn list_matters(&self, p: &Principal, meta: &RequestMeta) -> Result<Vec<Matter>> {
         let grant = policy::authorize_matter_list(p)?;
         let mut tx = self.write().await?;
-        let matters = tx.list_matters(&grant).await?;
+        let matters = tx.matters().list_matters(&grant).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.list", format!("tenant:{}", p.tenant_id), meta)
             .with_detail(serde_json::json!({ "count": matters.len() }));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(matters)
     }
@@ -62,15 +62,15 @@ impl Portal {
             restricted,
         };
         let mut tx = self.write().await?;
-        tx.insert_matter(&grant, &m).await?;
+        tx.matters().insert_matter(&grant, &m).await?;
         if restricted {
             let creator = policy::creator_membership(&grant, m.id)?;
-            tx.insert_member(&creator, p.user_id, Role::Staff, m.created_at).await?;
+            tx.matters().insert_member(&creator, p.user_id, Role::Staff, m.created_at).await?;
         }
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.create", format!("matter:{}", m.id), meta)
             .with_detail(serde_json::json!({ "restricted": restricted }))
             .on_matter(m.id);
-        tx.append_audit(&ev, m.created_at).await?;
+        tx.audit().append_audit(&ev, m.created_at).await?;
         tx.commit().await?;
         Ok(m)
     }
@@ -80,7 +80,7 @@ impl Portal {
     pub async fn matter(&self, p: &Principal, id: MatterId, meta: &RequestMeta) -> Result<Matter> {
         let mut tx = self.write().await?;
         let grant = self.grant_matter(&mut *tx, p, id, Permission::ViewMatter).await?;
-        let m = tx.matter(grant.tenant_id(), grant.matter_id()).await?.ok_or(Error::NotFound)?;
+        let m = tx.matters().matter(grant.tenant_id(), grant.matter_id()).await?.ok_or(Error::NotFound)?;
         self.audit_matter_read(&mut *tx, p, "matter.view", id, serde_json::Value::Null, meta).await?;
         tx.commit().await?;
         Ok(m)
@@ -92,7 +92,7 @@ impl Portal {
         let mut tx = self.write().await?;
         // Clients do not see the list: it would tell them who the firm's other clients are.
         let grant = self.grant_matter(&mut *tx, p, id, Permission::ListMembers).await?;
-        let members = tx.list_members(&grant).await?;
+        let members = tx.matters().list_members(&grant).await?;
         let detail = serde_json::json!({ "count": members.len() });
         self.audit_matter_read(&mut *tx, p, "matter.member_list", id, detail, meta).await?;
         tx.commit().await?;
@@ -114,7 +114,7 @@ impl Portal {
         let mut tx = self.write().await?;
         let grant = self.grant_matter(&mut *tx, p, id, Permission::ManageMembers).await?;
         let now = self.clock.now();
-        let existing = tx.user_by_email(p.tenant_id, &email).await?.map(|(u, _)| u);
+        let existing = tx.users().user_by_email(p.tenant_id, &email).await?.map(|(u, _)| u);
         let (user, created) = match (existing, role) {
             (Some(u), Role::Client) if u.role != Role::Client => {
                 return Err(Error::invalid("role", "this email belongs to a staff user; add them with role staff"));
@@ -137,18 +137,18 @@ impl Portal {
                     status: UserStatus::Invited,
                     created_at: now,
                 };
-                tx.insert_user(&u, &u.email, None).await?;
+                tx.users().insert_user(&u, &u.email, None).await?;
                 (u, true)
             }
             (None, _) => {
                 return Err(Error::invalid("email", "no staff user has this email; create the user first"));
             }
         };
-        if tx.membership(p.tenant_id, id, user.id).await?.is_some() {
+        if tx.matters().membership(p.tenant_id, id, user.id).await?.is_some() {
             return Err(Error::Conflict("This member".into()));
         }
         let member_role = if user.role == Role::Client { Role::Client } else { Role::Staff };
-        tx.insert_member(&grant, user.id, member_role, now).await?;
+        tx.matters().insert_member(&grant, user.id, member_role, now).await?;
         let invite_url = if user.status == UserStatus::Invited {
             let ttl = self.settings.invite_link_ttl;
             let s = self.new_link(&mut *tx, LinkPurpose::SetPassword, Some(p.tenant_id), Some(user.id), ttl).await?;
@@ -161,7 +161,7 @@ impl Portal {
                 serde_json::json!({ "user": user.id.to_string(), "role": member_role.as_str(), "created": created }),
             )
             .on_matter(id);
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(InviteOutcome { user_id: user.id, created, invite_url })
     }

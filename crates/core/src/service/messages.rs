@@ -17,7 +17,7 @@ impl Portal {
     pub async fn list_messages(&self, p: &Principal, matter: MatterId, meta: &RequestMeta) -> Result<Vec<Message>> {
         let mut tx = self.write().await?;
         let grant = self.grant_matter(&mut *tx, p, matter, Permission::ReadMessages).await?;
-        let messages = tx.list_messages(&grant).await?;
+        let messages = tx.messages().list_messages(&grant).await?;
         let detail = serde_json::json!({ "count": messages.len() });
         self.audit_matter_read(&mut *tx, p, "message.read", matter, detail, meta).await?;
         tx.commit().await?;
@@ -50,7 +50,7 @@ impl Portal {
                         "findings": super::findings_json(&findings), "action": action.as_str(),
                     }))
                     .on_matter(matter);
-            tx.append_audit(&ev, self.clock.now()).await?;
+            tx.audit().append_audit(&ev, self.clock.now()).await?;
             tx.commit().await?;
             let what = findings
                 .iter()
@@ -69,11 +69,11 @@ impl Portal {
             body,
             created_at: self.clock.now(),
         };
-        tx.insert_message(&grant, &m).await?;
+        tx.messages().insert_message(&grant, &m).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "message.post", format!("matter:{matter}"), meta)
             .with_detail(serde_json::json!({ "message": m.id.to_string() }))
             .on_matter(matter);
-        tx.append_audit(&ev, m.created_at).await?;
+        tx.audit().append_audit(&ev, m.created_at).await?;
         if action == super::DlpAction::Warn {
             let ev =
                 NewEvent::new(Some(p.tenant_id), actor(p), "dlp.message_flagged", format!("matter:{matter}"), meta)
@@ -81,7 +81,7 @@ impl Portal {
                         "message": m.id.to_string(), "findings": super::findings_json(&findings),
                     }))
                     .on_matter(matter);
-            tx.append_audit(&ev, m.created_at).await?;
+            tx.audit().append_audit(&ev, m.created_at).await?;
         }
         tx.commit().await?;
         Ok(m)

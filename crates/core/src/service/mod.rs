@@ -192,8 +192,8 @@ impl Portal {
         matter: MatterId,
         perm: Permission,
     ) -> Result<MatterGrant> {
-        let m = tx.matter(p.tenant_id, matter).await?.ok_or(Error::NotFound)?;
-        let membership = tx.membership(m.tenant_id, m.id, p.user_id).await?;
+        let m = tx.matters().matter(p.tenant_id, matter).await?.ok_or(Error::NotFound)?;
+        let membership = tx.matters().membership(m.tenant_id, m.id, p.user_id).await?;
         // The facts come from the stored matter, so the policy's own tenant check is a real
         // second line behind the query's tenant filter.
         let facts = MatterFacts { tenant_id: m.tenant_id, matter_id: m.id, membership, restricted: m.restricted };
@@ -203,21 +203,23 @@ impl Portal {
     /// Make version `version` of a tenant key and store it wrapped, in `tx`.
     async fn add_tenant_key(&self, tx: &mut dyn Tx, tenant: TenantId, purpose: KeyPurpose, version: u32) -> Result<()> {
         let (_, wrapped) = self.keyring.new_tenant_key(tenant, purpose, version).await?;
-        tx.insert_tenant_key(&crate::model::TenantKeyRecord {
-            tenant_id: tenant,
-            purpose,
-            version,
-            key_id: wrapped.key_id,
-            wrapped: wrapped.bytes,
-            created_at: self.clock.now(),
-        })
-        .await
+        tx.keys()
+            .insert_tenant_key(&crate::model::TenantKeyRecord {
+                tenant_id: tenant,
+                purpose,
+                version,
+                key_id: wrapped.key_id,
+                wrapped: wrapped.bytes,
+                created_at: self.clock.now(),
+            })
+            .await
     }
 
     /// A tenant's data key: one version, or the newest. A tenant without keys (destroyed) has no
     /// readable data.
     async fn tenant_key(&self, tx: &mut dyn Tx, tenant: TenantId, version: Option<u32>) -> Result<(u32, KeyBytes)> {
         let rec = tx
+            .keys()
             .tenant_key(tenant, KeyPurpose::Data, version)
             .await?
             .ok_or_else(|| Error::Integrity("the tenant key for this data does not exist".into()))?;
@@ -240,7 +242,7 @@ impl Portal {
         let ev = crate::audit::NewEvent::new(Some(p.tenant_id), actor(p), action, format!("matter:{matter}"), meta)
             .with_detail(detail)
             .on_matter(matter);
-        tx.append_audit(&ev, self.clock.now()).await
+        tx.audit().append_audit(&ev, self.clock.now()).await
     }
 
     /// Record a refused attempt in its own transaction (the refusal must not roll it back):
@@ -256,7 +258,7 @@ impl Portal {
         let mut tx = self.write().await?;
         let ev = crate::audit::NewEvent::new(Some(p.tenant_id), actor(p), action, target, meta)
             .with_detail(serde_json::json!({ "reason": reason.code() }));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 

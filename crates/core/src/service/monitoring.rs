@@ -45,9 +45,9 @@ impl Portal {
     /// monitoring system reaches (token or separate listener); no principal is involved.
     pub async fn monitoring_snapshot(&self) -> Result<MonitoringSnapshot> {
         let mut tx = self.read().await?;
-        let chains = tx.audit_chain_status().await?;
-        let queues = tx.queue_depths().await?;
-        let keys = tx.all_tenant_keys().await?;
+        let chains = tx.audit().audit_chain_status().await?;
+        let queues = tx.outbox().queue_depths().await?;
+        let keys = tx.keys().all_tenant_keys().await?;
         let mut current: HashMap<(crate::ids::TenantId, &'static str), (u32, OffsetDateTime)> = HashMap::new();
         for k in &keys {
             let slot = current.entry((k.tenant_id, k.purpose.as_str())).or_insert((k.version, k.created_at));

@@ -21,8 +21,8 @@ impl Portal {
     pub async fn register_node(&self, instance: &str) -> Result<u32> {
         let now = self.clock.now();
         let mut tx = self.write().await?;
-        tx.take_lease(&format!("{PREFIX}{instance}"), instance, now, now + NODE_TTL).await?;
-        let live = tx.leases_held(PREFIX, now).await?;
+        tx.leases().take_lease(&format!("{PREFIX}{instance}"), instance, now, now + NODE_TTL).await?;
+        let live = tx.leases().leases_held(PREFIX, now).await?;
         tx.commit().await?;
         Ok(u32::try_from(live).unwrap_or(u32::MAX).max(1))
     }

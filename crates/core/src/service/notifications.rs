@@ -96,15 +96,16 @@ impl Portal {
         now: OffsetDateTime,
     ) -> Result<()> {
         let detail = NewDeviceDetail { ip: meta.ip.clone(), user_agent: meta.user_agent.clone(), at: now };
-        tx.insert_mail(&OutboxMail {
-            id: MailId::new(),
-            tenant_id: user.tenant_id,
-            user_id: user.id,
-            kind: MailKind::NewDevice,
-            detail: serde_json::to_value(&detail).map_err(Error::internal)?,
-            delivery: DeliveryState::due(now),
-        })
-        .await
+        tx.outbox()
+            .insert_mail(&OutboxMail {
+                id: MailId::new(),
+                tenant_id: user.tenant_id,
+                user_id: user.id,
+                kind: MailKind::NewDevice,
+                detail: serde_json::to_value(&detail).map_err(Error::internal)?,
+                delivery: DeliveryState::due(now),
+            })
+            .await
     }
 
     /// Send the mail that is due through `mailer`. Mails another node holds a lease on are
@@ -116,8 +117,8 @@ impl Portal {
     /// The recipient (read now, decrypted) and the rendered message.
     async fn compose(&self, mail: &OutboxMail) -> Result<(String, Rendered)> {
         let mut tx = self.read().await?;
-        let user = tx.user(mail.tenant_id, mail.user_id).await?.ok_or(Error::NotFound)?;
-        let tenant = tx.tenant(mail.tenant_id).await?.ok_or(Error::NotFound)?;
+        let user = tx.users().user(mail.tenant_id, mail.user_id).await?.ok_or(Error::NotFound)?;
+        let tenant = tx.tenants().tenant(mail.tenant_id).await?.ok_or(Error::NotFound)?;
         let rendered = match mail.kind {
             MailKind::NewDevice => {
                 let d: NewDeviceDetail = serde_json::from_value(mail.detail.clone()).map_err(Error::internal)?;
@@ -150,11 +151,11 @@ impl Outbox for MailOutbox<'_> {
     type Row = OutboxMail;
 
     async fn due(&self, tx: &mut dyn Tx, now: OffsetDateTime, limit: i64) -> Result<Vec<OutboxMail>> {
-        tx.due_mail(now, limit).await
+        tx.outbox().due_mail(now, limit).await
     }
 
     async fn lease(&self, tx: &mut dyn Tx, mail: &OutboxMail, until: OffsetDateTime) -> Result<bool> {
-        tx.lease_mail(mail.tenant_id, mail.id, mail.delivery.next_attempt_at, until).await
+        tx.outbox().lease_mail(mail.tenant_id, mail.id, mail.delivery.next_attempt_at, until).await
     }
 
     async fn send(&self, portal: &Portal, mail: &OutboxMail) -> Result<()> {
@@ -163,12 +164,12 @@ impl Outbox for MailOutbox<'_> {
     }
 
     async fn sent(&self, tx: &mut dyn Tx, mail: &OutboxMail, now: OffsetDateTime) -> Result<()> {
-        tx.mark_mail_sent(mail.tenant_id, mail.id, now).await?;
+        tx.outbox().mark_mail_sent(mail.tenant_id, mail.id, now).await?;
         // A firm destroyed while its mail was on the way: its audit chain must not start again.
-        if tx.tenant(mail.tenant_id).await?.is_none() {
+        if tx.tenants().tenant(mail.tenant_id).await?.is_none() {
             return Ok(());
         }
-        tx.append_audit(&mail_event(mail, "mail.sent", mail.delivery.attempts + 1), now).await
+        tx.audit().append_audit(&mail_event(mail, "mail.sent", mail.delivery.attempts + 1), now).await
     }
 
     fn state<'r>(&self, mail: &'r OutboxMail) -> &'r DeliveryState {
@@ -181,12 +182,12 @@ impl Outbox for MailOutbox<'_> {
 
     async fn failed(&self, tx: &mut dyn Tx, mail: &OutboxMail, f: &Failure) -> Result<()> {
         let next = f.gave_up.map(|at| at + backoff(f.attempts)).unwrap_or(f.next_attempt_at);
-        tx.record_mail_failure(mail.tenant_id, mail.id, f.attempts, &f.error, next, f.gave_up).await?;
-        if tx.tenant(mail.tenant_id).await?.is_none() {
+        tx.outbox().record_mail_failure(mail.tenant_id, mail.id, f.attempts, &f.error, next, f.gave_up).await?;
+        if tx.tenants().tenant(mail.tenant_id).await?.is_none() {
             return Ok(());
         }
         match f.gave_up {
-            Some(at) => tx.append_audit(&mail_event(mail, "mail.failed", f.attempts), at).await,
+            Some(at) => tx.audit().append_audit(&mail_event(mail, "mail.failed", f.attempts), at).await,
             None => Ok(()),
         }
     }

@@ -58,7 +58,7 @@ impl Portal {
             state,
             expires_at: now + CHALLENGE_TTL,
         };
-        tx.insert_webauthn_challenge(&ch, now).await?;
+        tx.factors().insert_webauthn_challenge(&ch, now).await?;
         Ok(PasskeyChallenge { challenge_id: id, options })
     }
 
@@ -70,7 +70,7 @@ impl Portal {
         user: &User,
         purpose: ChallengePurpose,
     ) -> Result<Option<PasskeyChallenge>> {
-        let keys = tx.passkeys(user.tenant_id, user.id).await?;
+        let keys = tx.factors().passkeys(user.tenant_id, user.id).await?;
         let (Ok(rp), false) = (&self.passkeys, keys.is_empty()) else { return Ok(None) };
         let creds: Vec<_> = keys.into_iter().map(|k| k.credential).collect();
         let (options, state) = rp.start_authentication(&creds)?;
@@ -92,19 +92,21 @@ impl Portal {
     ) -> Result<Option<FactorUsed>> {
         let now = self.clock.now();
         let Ok(rp) = &self.passkeys else { return Ok(None) };
-        let Some(ch) = tx.take_webauthn_challenge(user.tenant_id, user.id, challenge_id, purpose, now).await? else {
+        let Some(ch) =
+            tx.factors().take_webauthn_challenge(user.tenant_id, user.id, challenge_id, purpose, now).await?
+        else {
             return Ok(None);
         };
         let state: PasskeyAuthentication = serde_json::from_str(&ch.state).map_err(Error::internal)?;
         let Ok(result) = rp.finish_authentication(answer, &state) else { return Ok(None) };
-        let mut keys = tx.passkeys(user.tenant_id, user.id).await?;
+        let mut keys = tx.factors().passkeys(user.tenant_id, user.id).await?;
         let Some(key) = keys.iter_mut().find(|k| k.credential.cred_id() == result.cred_id()) else {
             return Ok(None);
         };
         // The counter (and backup flags) move with each use; a cloned key would fall behind.
         key.credential.update_credential(&result);
         key.last_used_at = Some(now);
-        tx.update_passkey(key).await?;
+        tx.factors().update_passkey(key).await?;
         Ok(Some(FactorUsed::Passkey))
     }
 
@@ -121,8 +123,13 @@ impl Portal {
         let rp = self.relying_party()?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
-        let exclude =
-            tx.passkeys(p.tenant_id, p.user_id).await?.iter().map(|k| k.credential.cred_id().clone()).collect();
+        let exclude = tx
+            .factors()
+            .passkeys(p.tenant_id, p.user_id)
+            .await?
+            .iter()
+            .map(|k| k.credential.cred_id().clone())
+            .collect();
         let (options, state) = rp.start_registration(p.user_id.as_uuid(), &p.email, &p.display_name, exclude)?;
         let state = serde_json::to_string(&Registration { name, state }).map_err(Error::internal)?;
         let options = serde_json::to_value(&options).map_err(Error::internal)?;
@@ -135,7 +142,7 @@ impl Portal {
             format!("user:{}", p.user_id),
             meta,
         );
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(ch)
     }
@@ -153,8 +160,10 @@ impl Portal {
         let rp = self.relying_party()?;
         let now = self.clock.now();
         let mut tx = self.write().await?;
-        let taken =
-            tx.take_webauthn_challenge(p.tenant_id, p.user_id, challenge_id, ChallengePurpose::Register, now).await?;
+        let taken = tx
+            .factors()
+            .take_webauthn_challenge(p.tenant_id, p.user_id, challenge_id, ChallengePurpose::Register, now)
+            .await?;
         let checked = match taken {
             None => Err(Error::invalid(
                 "challenge_id",
@@ -177,12 +186,12 @@ impl Portal {
                     meta,
                 )
                 .with_detail(serde_json::json!({ "reason": e.code() }));
-                tx.append_audit(&ev, now).await?;
+                tx.audit().append_audit(&ev, now).await?;
                 tx.commit().await?;
                 return Err(e);
             }
         };
-        if tx.passkey_credential_exists(&webauthn::credential_id(&credential)).await? {
+        if tx.factors().passkey_credential_exists(&webauthn::credential_id(&credential)).await? {
             return Err(Error::Conflict("This passkey".into()));
         }
         let record = PasskeyRecord {
@@ -194,15 +203,15 @@ impl Portal {
             created_at: now,
             last_used_at: None,
         };
-        tx.insert_passkey(&record).await?;
-        tx.clear_enrol_required(p.tenant_id, p.user_id).await?;
+        tx.factors().insert_passkey(&record).await?;
+        tx.factors().clear_enrol_required(p.tenant_id, p.user_id).await?;
         if let Via::Session { session_hash, .. } = &p.via {
-            tx.set_session_second_factor(session_hash, now).await?;
+            tx.factors().set_session_second_factor(session_hash, now).await?;
         }
         let ev =
             NewEvent::new(Some(p.tenant_id), actor(p), "auth.passkey_added", format!("passkey:{}", record.id), meta)
                 .with_detail(serde_json::json!({ "user": p.user_id }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -210,7 +219,7 @@ impl Portal {
     /// The caller's passkeys.
     pub async fn list_passkeys(&self, p: &Principal) -> Result<Vec<PasskeyRecord>> {
         policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
-        self.read().await?.passkeys(p.tenant_id, p.user_id).await
+        self.read().await?.factors().passkeys(p.tenant_id, p.user_id).await
     }
 
     /// Remove one of the caller's passkeys (a change of factors: step-up). Refused if it is the
@@ -219,16 +228,16 @@ impl Portal {
         policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
-        let keys = tx.passkeys(p.tenant_id, p.user_id).await?;
+        let keys = tx.factors().passkeys(p.tenant_id, p.user_id).await?;
         if !keys.iter().any(|k| k.id == id) {
             return Err(Error::NotFound);
         }
-        let others = keys.len() > 1 || tx.totp(p.tenant_id, p.user_id).await?.is_some();
+        let others = keys.len() > 1 || tx.factors().totp(p.tenant_id, p.user_id).await?.is_some();
         self.refuse_removing_last_factor(&mut *tx, p, others).await?;
-        tx.delete_passkey(p.tenant_id, p.user_id, id).await?;
+        tx.factors().delete_passkey(p.tenant_id, p.user_id, id).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.passkey_removed", format!("passkey:{id}"), meta)
             .with_detail(serde_json::json!({ "user": p.user_id }));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 
@@ -237,7 +246,7 @@ impl Portal {
         policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
         self.relying_party()?;
         let mut tx = self.write().await?;
-        let user = tx.user(p.tenant_id, p.user_id).await?.ok_or(Error::Unauthenticated)?;
+        let user = tx.users().user(p.tenant_id, p.user_id).await?.ok_or(Error::Unauthenticated)?;
         let ch = self
             .passkey_challenge(&mut *tx, &user, ChallengePurpose::StepUp)
             .await?

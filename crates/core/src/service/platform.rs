@@ -41,11 +41,11 @@ impl Portal {
         let email = validate::email(email)?;
         let display_name = validate::line("name", name, 200)?;
         let mut tx = self.write().await?;
-        if tx.operator_by_email(&email).await?.is_some() {
+        if tx.operators().operator_by_email(&email).await?.is_some() {
             return Err(Error::Conflict("An operator with this email".into()));
         }
         let op = Operator { id: OperatorId::new(), email, display_name, created_at: self.clock.now() };
-        tx.insert_operator(&op).await?;
+        tx.operators().insert_operator(&op).await?;
         self.platform_event(&mut *tx, Actor::Cli, "operator.add", &op, serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(op)
@@ -68,9 +68,9 @@ impl Portal {
             return Err(Error::invalid("valid_until", "must be after the check"));
         }
         let mut tx = self.write().await?;
-        let op = tx.operator_by_email(&validate::email(email)?).await?.ok_or(Error::NotFound)?;
+        let op = tx.operators().operator_by_email(&validate::email(email)?).await?.ok_or(Error::NotFound)?;
         let v = VettingRecord { operator_id: op.id, checked_by, checked_at, valid_until, recorded_at: now };
-        tx.insert_vetting(&v).await?;
+        tx.operators().insert_vetting(&v).await?;
         let detail = serde_json::json!({ "checked_by": &v.checked_by, "checked_at": checked_at.unix_timestamp(),
                                          "valid_until": valid_until.unix_timestamp() });
         self.platform_event(&mut *tx, Actor::Cli, "operator.vetting", &op, detail).await?;
@@ -82,15 +82,17 @@ impl Portal {
     pub async fn grant_operator_role(&self, email: &str, role: &str) -> Result<()> {
         let role = OperatorRole::parse(role)?;
         let mut tx = self.write().await?;
-        let op = tx.operator_by_email(&validate::email(email)?).await?.ok_or(Error::NotFound)?;
+        let op = tx.operators().operator_by_email(&validate::email(email)?).await?.ok_or(Error::NotFound)?;
         let now = self.clock.now();
-        if let Err(e) = policy::may_grant(role, tx.vetting(op.id).await?.as_ref(), now) {
+        if let Err(e) = policy::may_grant(role, tx.operators().vetting(op.id).await?.as_ref(), now) {
             let detail = serde_json::json!({ "role": role.as_str(), "reason": e.code() });
             self.platform_event(&mut *tx, Actor::Cli, "operator.grant_refused", &op, detail).await?;
             tx.commit().await?;
             return Err(e);
         }
-        tx.put_operator_grant(&OperatorGrant { operator_id: op.id, role, granted_at: now, suspended_at: None }).await?;
+        tx.operators()
+            .put_operator_grant(&OperatorGrant { operator_id: op.id, role, granted_at: now, suspended_at: None })
+            .await?;
         let detail = serde_json::json!({ "role": role.as_str() });
         self.platform_event(&mut *tx, Actor::Cli, "operator.grant", &op, detail).await?;
         tx.commit().await
@@ -102,10 +104,10 @@ impl Portal {
             return Err(Error::invalid("days", format!("must be from 1 to {MAX_OPERATOR_TOKEN_DAYS}")));
         }
         let mut tx = self.write().await?;
-        let op = tx.operator_by_email(&validate::email(email)?).await?.ok_or(Error::NotFound)?;
+        let op = tx.operators().operator_by_email(&validate::email(email)?).await?.ok_or(Error::NotFound)?;
         let token = secret::generate("pco_")?;
         let now = self.clock.now();
-        tx.insert_operator_token(op.id, &secret::hash(&token), now, now + Duration::days(days)).await?;
+        tx.operators().insert_operator_token(op.id, &secret::hash(&token), now, now + Duration::days(days)).await?;
         self.platform_event(&mut *tx, Actor::Cli, "operator.token", &op, serde_json::json!({ "days": days })).await?;
         tx.commit().await?;
         Ok(token)
@@ -115,8 +117,8 @@ impl Portal {
     /// or a token may have leaked.
     pub async fn revoke_operator_tokens(&self, email: &str) -> Result<u64> {
         let mut tx = self.write().await?;
-        let op = tx.operator_by_email(&validate::email(email)?).await?.ok_or(Error::NotFound)?;
-        let n = tx.delete_operator_tokens(op.id).await?;
+        let op = tx.operators().operator_by_email(&validate::email(email)?).await?.ok_or(Error::NotFound)?;
+        let n = tx.operators().delete_operator_tokens(op.id).await?;
         self.platform_event(&mut *tx, Actor::Cli, "operator.tokens_revoked", &op, serde_json::json!({ "tokens": n }))
             .await?;
         tx.commit().await?;
@@ -127,9 +129,9 @@ impl Portal {
     pub async fn list_operators(&self) -> Result<Vec<OperatorStatus>> {
         let mut tx = self.read().await?;
         let mut out = Vec::new();
-        for operator in tx.list_operators().await? {
-            let grants = tx.operator_grants(operator.id).await?;
-            let vetting = tx.vetting(operator.id).await?;
+        for operator in tx.operators().list_operators().await? {
+            let grants = tx.operators().operator_grants(operator.id).await?;
+            let vetting = tx.operators().vetting(operator.id).await?;
             out.push(OperatorStatus { operator, grants, vetting });
         }
         Ok(out)
@@ -138,10 +140,13 @@ impl Portal {
     /// Resolve an operator's bearer token, with the grants and vetting the policy needs.
     pub async fn authenticate_operator(&self, bearer: &str) -> Result<OperatorPrincipal> {
         let mut tx = self.read().await?;
-        let operator =
-            tx.operator_by_token(&secret::hash_str(bearer), self.clock.now()).await?.ok_or(Error::Unauthenticated)?;
-        let grants = tx.operator_grants(operator.id).await?;
-        let vetting = tx.vetting(operator.id).await?;
+        let operator = tx
+            .operators()
+            .operator_by_token(&secret::hash_str(bearer), self.clock.now())
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let grants = tx.operators().operator_grants(operator.id).await?;
+        let vetting = tx.operators().vetting(operator.id).await?;
         Ok(OperatorPrincipal { operator, grants, vetting })
     }
 
@@ -151,15 +156,15 @@ impl Portal {
         let database = self.store.ping().await.is_ok();
         let blob_store = self.blobs.ping().await.is_ok();
         let mut tx = self.read().await?;
-        let tenants = u64::try_from(tx.count_tenants().await?).map_err(Error::internal)?;
-        let open_key_rotations = tx.open_key_rotations().await?.len() as u64;
+        let tenants = u64::try_from(tx.tenants().count_tenants().await?).map_err(Error::internal)?;
+        let open_key_rotations = tx.rotation().open_key_rotations().await?.len() as u64;
         Ok(PlatformHealth { database, blob_store, tenants, open_key_rotations })
     }
 
     /// The tenant directory: names and counts, never content.
     pub async fn tenant_directory(&self, op: &OperatorPrincipal) -> Result<Vec<TenantSummary>> {
         policy::authorize_platform(op, PlatformPermission::ViewTenants, self.clock.now())?;
-        self.read().await?.tenant_summaries().await
+        self.read().await?.operators().tenant_summaries().await
     }
 
     /// Open a subscription: a new tenant and its owner, who gets a one-time set-up link.
@@ -182,13 +187,13 @@ impl Portal {
         let now = self.clock.now();
         let mut tx = self.write().await?;
         let mut suspended = 0;
-        for g in tx.active_grants(OperatorRole::Privileged).await? {
-            let vetting = tx.vetting(g.operator_id).await?;
+        for g in tx.operators().active_grants(OperatorRole::Privileged).await? {
+            let vetting = tx.operators().vetting(g.operator_id).await?;
             if policy::vetting_current(vetting.as_ref(), now) {
                 continue;
             }
-            if tx.suspend_operator_grant(g.operator_id, g.role, now).await?
-                && let Some(op) = tx.operator(g.operator_id).await?
+            if tx.operators().suspend_operator_grant(g.operator_id, g.role, now).await?
+                && let Some(op) = tx.operators().operator(g.operator_id).await?
             {
                 let detail = serde_json::json!({
                     "role": g.role.as_str(),
@@ -212,6 +217,6 @@ impl Portal {
     ) -> Result<()> {
         let ev =
             NewEvent::new(None, by, action, format!("operator:{}", op.id), &RequestMeta::default()).with_detail(detail);
-        tx.append_audit(&ev, self.clock.now()).await
+        tx.audit().append_audit(&ev, self.clock.now()).await
     }
 }

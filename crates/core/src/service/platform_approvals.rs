@@ -36,7 +36,7 @@ impl Portal {
             used_at: None,
         };
         let mut tx = self.write().await?;
-        tx.insert_platform_approval(&req).await?;
+        tx.operators().insert_platform_approval(&req).await?;
         approval_event(&mut *tx, Actor::Operator(op.operator.id), "platform.approval_requested", &req, meta, now)
             .await?;
         tx.commit().await?;
@@ -46,7 +46,7 @@ impl Portal {
     /// The platform's requests, newest first (privileged operators).
     pub async fn list_platform_approvals(&self, op: &OperatorPrincipal) -> Result<Vec<PlatformApproval>> {
         policy::authorize_platform(op, PlatformPermission::ApprovePlatformActions, self.clock.now())?;
-        self.read().await?.list_platform_approvals(200).await
+        self.read().await?.operators().list_platform_approvals(200).await
     }
 
     /// Approve or reject another operator's pending request.
@@ -59,7 +59,7 @@ impl Portal {
     ) -> Result<PlatformApproval> {
         let now = self.clock.now();
         let mut tx = self.write().await?;
-        let req = tx.platform_approval(id).await?.ok_or(Error::NotFound)?;
+        let req = tx.operators().platform_approval(id).await?.ok_or(Error::NotFound)?;
         if let Err(e) = policy::may_decide_platform(op, &req, now) {
             drop(tx);
             return Err(self.operator_refused(op, "decide_platform_action", e).await?);
@@ -71,7 +71,7 @@ impl Portal {
             return Err(Error::RequestExpired);
         }
         let state = if approve { ApprovalState::Approved } else { ApprovalState::Rejected };
-        if !tx.decide_platform_approval(id, state, op.operator.id, now).await? {
+        if !tx.operators().decide_platform_approval(id, state, op.operator.id, now).await? {
             return Err(Error::Conflict("A decision on this request".into()));
         }
         let decided =
@@ -87,7 +87,7 @@ impl Portal {
     pub async fn use_platform_approval(&self, id: ApprovalId, action: PlatformAction) -> Result<PlatformApproval> {
         let now = self.clock.now();
         let mut tx = self.write().await?;
-        let req = tx.platform_approval(id).await?.filter(|r| r.action == action).ok_or(Error::NotFound)?;
+        let req = tx.operators().platform_approval(id).await?.filter(|r| r.action == action).ok_or(Error::NotFound)?;
         match req.state {
             ApprovalState::Pending => {
                 return Err(Error::invalid("approval", "this request is not approved yet: a second operator must"));
@@ -99,7 +99,7 @@ impl Portal {
             ApprovalState::Approved if now >= req.expires_at => return Err(Error::RequestExpired),
             ApprovalState::Approved => {}
         }
-        if !tx.use_platform_approval(id, now).await? {
+        if !tx.operators().use_platform_approval(id, now).await? {
             return Err(Error::Conflict("A use of this approval".into()));
         }
         let used = PlatformApproval { used_at: Some(now), ..req };
@@ -114,7 +114,7 @@ impl Portal {
         let mut tx = self.write().await?;
         let ev = NewEvent::new(None, Actor::Cli, "keys.rotate_master_unapproved", "platform", &RequestMeta::default())
             .with_detail(serde_json::json!({ "reason": "master_key_rotation_needs_approval = false" }));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 
@@ -143,5 +143,5 @@ async fn approval_event(
             "requested_by": req.requested_by,
             "decided_by": req.decided_by,
         }));
-    tx.append_audit(&ev, now).await
+    tx.audit().append_audit(&ev, now).await
 }

@@ -152,7 +152,7 @@ fn day(t: time::OffsetDateTime) -> String {
 impl Portal {
     /// The firm's settings (defaults until changed).
     pub(super) async fn protection_in(&self, tx: &mut dyn Tx, tenant: TenantId) -> Result<Protection> {
-        match tx.protection_settings(tenant).await? {
+        match tx.protection().protection_settings(tenant).await? {
             Some(json) => serde_json::from_str(&json).map_err(Error::internal),
             None => Ok(Protection::default()),
         }
@@ -236,10 +236,12 @@ impl Portal {
         change(&mut after);
         after.validate()?;
         let now = self.clock.now();
-        tx.set_protection_settings(p.tenant_id, &serde_json::to_string(&after).map_err(Error::internal)?, now).await?;
+        tx.protection()
+            .set_protection_settings(p.tenant_id, &serde_json::to_string(&after).map_err(Error::internal)?, now)
+            .await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), action, format!("tenant:{}", p.tenant_id), meta)
             .with_detail(serde_json::json!({ "before": before, "after": after }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -249,7 +251,7 @@ impl Portal {
     pub async fn held_documents(&self, p: &Principal) -> Result<Vec<DocumentFlag>> {
         policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.read().await?;
-        tx.document_flags(p.tenant_id, None, Some(FlagState::Quarantined)).await
+        tx.documents().document_flags(p.tenant_id, None, Some(FlagState::Quarantined)).await
     }
 
     /// The flag of a held document; an unknown document is `NotFound`, one not held is refused.
@@ -260,9 +262,9 @@ impl Portal {
         id: DocumentId,
         not_held: &'static str,
     ) -> Result<DocumentFlag> {
-        match tx.document_flag(p.tenant_id, id).await? {
+        match tx.documents().document_flag(p.tenant_id, id).await? {
             Some(f) if f.state == FlagState::Quarantined => Ok(f),
-            _ if tx.document(p.tenant_id, id).await?.is_none() => Err(Error::NotFound),
+            _ if tx.documents().document(p.tenant_id, id).await?.is_none() => Err(Error::NotFound),
             _ => Err(Error::invalid("document", not_held)),
         }
     }
@@ -271,7 +273,7 @@ impl Portal {
     /// [`policy::may_review`]); refuses a self-review when they may. Returns whether this is one.
     pub(super) async fn review_of(&self, tx: &mut dyn Tx, p: &Principal, subject: UserId) -> Result<bool> {
         let grant = policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
-        let others = tx.list_users(&grant).await?.iter().any(|u| {
+        let others = tx.users().list_users(&grant).await?.iter().any(|u| {
             u.id != p.user_id
                 && u.status == crate::model::UserStatus::Active
                 && policy::role_allows(u.role, Permission::ManageTenantSecurity)
@@ -287,13 +289,13 @@ impl Portal {
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let flag = self.held_flag(&mut *tx, p, id, "this document is not held for review").await?;
-        let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
+        let doc = tx.documents().document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
         let own = self.review_of(&mut *tx, p, doc.uploaded_by).await?;
-        tx.set_document_flag_state(p.tenant_id, id, FlagState::Released).await?;
+        tx.documents().set_document_flag_state(p.tenant_id, id, FlagState::Released).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_released", format!("document:{id}"), meta)
             .with_detail(serde_json::json!({ "matter": flag.matter_id.to_string(), "self_reviewed": own }))
             .on_matter(flag.matter_id);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 
@@ -303,14 +305,14 @@ impl Portal {
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let flag = self.held_flag(&mut *tx, p, id, "only a document held for review can be deleted here").await?;
-        let doc = tx.document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
-        tx.delete_document(p.tenant_id, id).await?;
+        let doc = tx.documents().document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
+        tx.documents().delete_document(p.tenant_id, id).await?;
         // Recorded as replaced, so a copy a running backup still names outlives the backup.
-        tx.mark_blob(p.tenant_id, &doc.blob_key(), false, self.clock.now()).await?;
+        tx.blobs().mark_blob(p.tenant_id, &doc.blob_key(), false, self.clock.now()).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_deleted", format!("document:{id}"), meta)
             .with_detail(serde_json::json!({ "matter": flag.matter_id.to_string(), "size": doc.size }))
             .on_matter(flag.matter_id);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         if let Err(e) = self.delete_replaced_blob(&doc.blob_key()).await {
             tracing::error!(error = %e, document = %id, "could not remove the stored bytes of a deleted document");
@@ -324,17 +326,17 @@ impl Portal {
         policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
-        tx.user(p.tenant_id, user).await?.ok_or(Error::NotFound)?;
+        tx.users().user(p.tenant_id, user).await?.ok_or(Error::NotFound)?;
         let own = self.review_of(&mut *tx, p, user).await?;
         let now = self.clock.now();
         let today = day(now);
-        let (downloads, bytes) = tx.download_usage(p.tenant_id, user, &today).await?;
-        tx.reset_download_usage(p.tenant_id, user, &today).await?;
+        let (downloads, bytes) = tx.protection().download_usage(p.tenant_id, user, &today).await?;
+        tx.protection().reset_download_usage(p.tenant_id, user, &today).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.download_cap_lifted", format!("user:{user}"), meta)
             .with_detail(
                 serde_json::json!({ "day": today, "downloads": downloads, "bytes": bytes, "self_reviewed": own }),
             );
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await
     }
 
@@ -351,8 +353,8 @@ impl Portal {
         let settings = self.protection_in(&mut *tx, p.tenant_id).await?;
         let now = self.clock.now();
         let today = day(now);
-        tx.lock_user_counters(p.tenant_id, p.user_id).await?;
-        let used = tx.download_usage(p.tenant_id, p.user_id, &today).await?;
+        tx.intrusion().lock_user_counters(p.tenant_id, p.user_id).await?;
+        let used = tx.protection().download_usage(p.tenant_id, p.user_id, &today).await?;
         let cap = settings.download_cap;
         if let Err(e) = policy::download_cap(used, cap.downloads, cap.bytes) {
             drop(tx);
@@ -364,11 +366,11 @@ impl Portal {
                         "cap_downloads": cap.downloads, "cap_bytes": cap.bytes,
                     }))
                     .on_matter(doc.matter_id);
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
             tx.commit().await?;
             return Err(e);
         }
-        tx.add_download(p.tenant_id, p.user_id, &today, bytes).await?;
+        tx.protection().add_download(p.tenant_id, p.user_id, &today, bytes).await?;
         Ok(tx)
     }
 
@@ -412,7 +414,7 @@ impl Portal {
         flag: &DocumentFlag,
         meta: &RequestMeta,
     ) -> Result<()> {
-        tx.insert_document_flag(grant, flag).await?;
+        tx.documents().insert_document_flag(grant, flag).await?;
         let findings: serde_json::Value = serde_json::from_str(&flag.findings).map_err(Error::internal)?;
         let subject = format!("document:{}", flag.document_id);
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_flagged", subject.clone(), meta)
@@ -420,7 +422,7 @@ impl Portal {
                 "matter": flag.matter_id.to_string(), "state": flag.state.as_str(), "findings": findings,
             }))
             .on_matter(flag.matter_id);
-        tx.append_audit(&ev, flag.created_at).await?;
+        tx.audit().append_audit(&ev, flag.created_at).await?;
         if flag.state == FlagState::Quarantined {
             let alert = NewAlert::new(
                 AlertKind::DocumentQuarantined,

@@ -72,11 +72,12 @@ impl Portal {
     pub async fn start_tenant_rotation(&self, tenant: TenantId, meta: &RequestMeta) -> Result<RotationStart> {
         let mut tx = self.write().await?;
         // Two starts at once on PostgreSQL: the second waits, then sees the first one's rotation.
-        tx.lock_tenant_keys().await?;
-        if let Some(open) = tx.latest_key_rotation(tenant).await?.filter(|r| r.finished_at.is_none()) {
+        tx.keys().lock_tenant_keys().await?;
+        if let Some(open) = tx.rotation().latest_key_rotation(tenant).await?.filter(|r| r.finished_at.is_none()) {
             return Ok(RotationStart::Resumed { to: open.target_version });
         }
         let from = tx
+            .keys()
             .tenant_key(tenant, KeyPurpose::Data, None)
             .await?
             .ok_or_else(|| Error::Integrity("the tenant has no data key (destroyed)".into()))?
@@ -84,23 +85,24 @@ impl Portal {
         let to = from.checked_add(1).ok_or_else(|| Error::internal("no key version left"))?;
         self.add_tenant_key(&mut *tx, tenant, KeyPurpose::Data, to).await?;
         let now = self.clock.now();
-        tx.insert_key_rotation(&KeyRotation {
-            tenant_id: tenant,
-            target_version: to,
-            started_at: now,
-            finished_at: None,
-            heartbeat_at: None,
-            documents_done: 0,
-            fields_done: 0,
-        })
-        .await?;
+        tx.rotation()
+            .insert_key_rotation(&KeyRotation {
+                tenant_id: tenant,
+                target_version: to,
+                started_at: now,
+                finished_at: None,
+                heartbeat_at: None,
+                documents_done: 0,
+                fields_done: 0,
+            })
+            .await?;
         let ev = NewEvent::new(Some(tenant), Actor::Cli, "keys.rotate_tenant.start", format!("tenant:{tenant}"), meta)
             .with_detail(crate::changes::detail(
                 serde_json::json!({ "version": from }),
                 serde_json::json!({ "version": to }),
                 None,
             ));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(RotationStart::Started { from, to })
     }
@@ -114,7 +116,7 @@ impl Portal {
         meta: &RequestMeta,
         step: Step<'_>,
     ) -> Result<RotationReport> {
-        let Some(rot) = self.read().await?.latest_key_rotation(tenant).await? else {
+        let Some(rot) = self.read().await?.rotation().latest_key_rotation(tenant).await? else {
             return Ok(RotationReport { finished: true, ..Default::default() });
         };
         let target = rot.target_version;
@@ -126,11 +128,11 @@ impl Portal {
         // alive, its switch fails and it tries that document again.
         {
             let mut tx = self.write().await?;
-            tx.abandon_pending_blobs(tenant).await?;
+            tx.blobs().abandon_pending_blobs(tenant).await?;
             let ev = NewEvent::new(Some(tenant), actor, "keys.rotate_tenant.work", format!("tenant:{tenant}"), meta)
                 .with_detail(serde_json::json!({ "to": target }));
-            tx.append_audit(&ev, self.clock.now()).await?;
-            tx.touch_key_rotation(tenant, target, self.clock.now(), 0, 0).await?;
+            tx.audit().append_audit(&ev, self.clock.now()).await?;
+            tx.rotation().touch_key_rotation(tenant, target, self.clock.now(), 0, 0).await?;
             tx.commit().await?;
         }
         self.delete_replaced_blobs(tenant).await?;
@@ -157,7 +159,7 @@ impl Portal {
         quiet: Duration,
         meta: &RequestMeta,
     ) -> Result<Vec<(TenantId, Result<RotationReport>)>> {
-        let open = self.read().await?.open_key_rotations().await?;
+        let open = self.read().await?.rotation().open_key_rotations().await?;
         let now = self.clock.now();
         let mut reports = Vec::new();
         for r in open.into_iter().filter(|r| r.heartbeat_at.is_none_or(|h| now - h > quiet)) {
@@ -169,16 +171,16 @@ impl Portal {
     /// Every tenant's newest rotation, with what is left to do.
     pub async fn rotation_status(&self) -> Result<Vec<RotationStatus>> {
         let mut tx = self.read().await?;
-        let mut tenants: Vec<TenantId> = tx.all_tenant_keys().await?.into_iter().map(|k| k.tenant_id).collect();
+        let mut tenants: Vec<TenantId> = tx.keys().all_tenant_keys().await?.into_iter().map(|k| k.tenant_id).collect();
         tenants.dedup();
         let mut out = Vec::new();
         for t in tenants {
-            let Some(rotation) = tx.latest_key_rotation(t).await? else { continue };
+            let Some(rotation) = tx.rotation().latest_key_rotation(t).await? else { continue };
             let v = rotation.target_version;
-            let documents_left = tx.count_documents_below_version(t, v).await?;
+            let documents_left = tx.rotation().count_documents_below_version(t, v).await?;
             let mut fields_left = 0;
             for c in SealedColumn::ALL {
-                fields_left += tx.count_stale_fields(t, c, v).await?;
+                fields_left += tx.rotation().count_stale_fields(t, c, v).await?;
             }
             out.push(RotationStatus { rotation, documents_left, fields_left });
         }
@@ -196,7 +198,8 @@ impl Portal {
     ) -> Result<()> {
         let mut after: Option<DocumentId> = None;
         loop {
-            let batch = self.read().await?.documents_below_version(tenant, target, after, DOCUMENT_BATCH).await?;
+            let batch =
+                self.read().await?.rotation().documents_below_version(tenant, target, after, DOCUMENT_BATCH).await?;
             let Some(last) = batch.last() else { return Ok(()) };
             after = Some(last.id);
             for doc in batch {
@@ -216,7 +219,7 @@ impl Portal {
                         )
                         .with_detail(serde_json::json!({ "error": e.to_string() }))
                         .on_matter(doc.matter_id);
-                        tx.append_audit(&ev, self.clock.now()).await?;
+                        tx.audit().append_audit(&ev, self.clock.now()).await?;
                         tx.commit().await?;
                         report.failed.push(format!("document {}: {e}", doc.id));
                     }
@@ -232,7 +235,7 @@ impl Portal {
         let new_key = blob_key(doc.tenant_id, doc.id, &rev);
         {
             let mut tx = self.write().await?;
-            tx.mark_blob(doc.tenant_id, &new_key, true, self.clock.now()).await?;
+            tx.blobs().mark_blob(doc.tenant_id, &new_key, true, self.clock.now()).await?;
             tx.commit().await?;
         }
         step("after-pending");
@@ -242,16 +245,16 @@ impl Portal {
         }
         step("after-copy");
         let mut tx = self.write().await?;
-        let switched = tx.claim_pending_blob(&new_key).await?
-            && tx.switch_document_copy(doc.tenant_id, doc.id, &doc.blob_rev, target, &rev).await?;
+        let switched = tx.blobs().claim_pending_blob(&new_key).await?
+            && tx.rotation().switch_document_copy(doc.tenant_id, doc.id, &doc.blob_rev, target, &rev).await?;
         if !switched {
             drop(tx);
             self.discard_blob(doc.tenant_id, &new_key).await?;
             return Ok(false);
         }
         let old_key = doc.blob_key();
-        tx.mark_blob(doc.tenant_id, &old_key, false, self.clock.now()).await?;
-        tx.touch_key_rotation(doc.tenant_id, target, self.clock.now(), 1, 0).await?;
+        tx.blobs().mark_blob(doc.tenant_id, &old_key, false, self.clock.now()).await?;
+        tx.rotation().touch_key_rotation(doc.tenant_id, target, self.clock.now(), 1, 0).await?;
         tx.commit().await?;
         step("after-switch");
         // A running backup may name the old copy: it then stays until the backup ends.
@@ -296,7 +299,7 @@ impl Portal {
                 if cipher.current() != target {
                     return Err(Error::internal("a newer data key version than this rotation's exists"));
                 }
-                let batch = tx.stale_fields(tenant, column, target, after, FIELD_BATCH).await?;
+                let batch = tx.rotation().stale_fields(tenant, column, target, after, FIELD_BATCH).await?;
                 let Some(last) = batch.last() else { break };
                 after = Some(last.row);
                 let mut done = 0;
@@ -305,14 +308,14 @@ impl Portal {
                     match cipher.open(&place, &f.value) {
                         Ok(plain) => {
                             let sealed = cipher.seal(&place, &plain)?;
-                            if tx.replace_field(tenant, f, &sealed).await? {
+                            if tx.rotation().replace_field(tenant, f, &sealed).await? {
                                 done += 1;
                             }
                         }
                         Err(e) => report.failed.push(format!("{} of row {}: {e}", column.as_str(), f.row)),
                     }
                 }
-                tx.touch_key_rotation(tenant, target, self.clock.now(), 0, done).await?;
+                tx.rotation().touch_key_rotation(tenant, target, self.clock.now(), 0, done).await?;
                 tx.commit().await?;
                 report.fields += done;
                 step("after-field-batch");
@@ -333,18 +336,18 @@ impl Portal {
         step: Step<'_>,
     ) -> Result<bool> {
         let mut tx = self.write().await?;
-        if !tx.finish_key_rotation(tenant, target, self.clock.now()).await? {
+        if !tx.rotation().finish_key_rotation(tenant, target, self.clock.now()).await? {
             // Another worker finished it.
             return Ok(true);
         }
-        let mut left = tx.count_documents_below_version(tenant, target).await?;
+        let mut left = tx.rotation().count_documents_below_version(tenant, target).await?;
         for c in SealedColumn::ALL {
-            left += tx.count_stale_fields(tenant, c, target).await?;
+            left += tx.rotation().count_stale_fields(tenant, c, target).await?;
         }
         if left > 0 {
             return Ok(false);
         }
-        let totals = tx.latest_key_rotation(tenant).await?;
+        let totals = tx.rotation().latest_key_rotation(tenant).await?;
         let ev = NewEvent::new(Some(tenant), actor, "keys.rotate_tenant.finish", format!("tenant:{tenant}"), meta)
             .with_detail(crate::changes::detail(
                 serde_json::json!({ "re_encrypting_to": target }),
@@ -355,7 +358,7 @@ impl Portal {
                 }),
                 None,
             ));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         step("before-finish");
         tx.commit().await?;
         Ok(true)
@@ -364,11 +367,11 @@ impl Portal {
     /// Give up a copy: record it as replaced, delete it, forget it.
     async fn discard_blob(&self, tenant: TenantId, key: &str) -> Result<()> {
         let mut tx = self.write().await?;
-        tx.mark_blob(tenant, key, false, self.clock.now()).await?;
+        tx.blobs().mark_blob(tenant, key, false, self.clock.now()).await?;
         tx.commit().await?;
         self.blobs.delete(key).await?;
         let mut tx = self.write().await?;
-        tx.forget_blob(key).await?;
+        tx.blobs().forget_blob(key).await?;
         tx.commit().await
     }
 
@@ -376,7 +379,7 @@ impl Portal {
     /// and the backup deletes them when it ends (`purge_replaced_blobs`).
     async fn delete_replaced_blobs(&self, tenant: TenantId) -> Result<()> {
         loop {
-            let keys = self.read().await?.replaced_blobs(tenant, 100).await?;
+            let keys = self.read().await?.blobs().replaced_blobs(tenant, 100).await?;
             if keys.is_empty() {
                 return Ok(());
             }

@@ -14,19 +14,19 @@ impl Portal {
     /// The caller's sessions, most recently used first.
     pub async fn list_sessions(&self, p: &Principal) -> Result<Vec<SessionRecord>> {
         policy::authorize_tenant(p, Permission::ManageOwnSessions)?;
-        self.read().await?.list_user_sessions(p.tenant_id, p.user_id).await
+        self.read().await?.sessions().list_user_sessions(p.tenant_id, p.user_id).await
     }
 
     /// End one of the caller's sessions, named by its public id.
     pub async fn end_session(&self, p: &Principal, public_id: &str, meta: &RequestMeta) -> Result<()> {
         policy::authorize_tenant(p, Permission::ManageOwnSessions)?;
         let mut tx = self.write().await?;
-        let sessions = tx.list_user_sessions(p.tenant_id, p.user_id).await?;
+        let sessions = tx.sessions().list_user_sessions(p.tenant_id, p.user_id).await?;
         let s = sessions.iter().find(|s| s.public_id() == public_id).ok_or(Error::NotFound)?;
-        tx.delete_session(&s.token_hash).await?;
+        tx.sessions().delete_session(&s.token_hash).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "session.end", format!("user:{}", p.user_id), meta)
             .with_detail(serde_json::json!({ "session": public_id }));
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 
@@ -34,10 +34,10 @@ impl Portal {
     pub async fn end_user_sessions(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<()> {
         let grant = policy::authorize_tenant(p, Permission::ManageUsers)?;
         let mut tx = self.write().await?;
-        tx.user(grant.tenant_id(), user).await?.ok_or(Error::NotFound)?;
-        tx.delete_user_sessions(grant.tenant_id(), user).await?;
+        tx.users().user(grant.tenant_id(), user).await?.ok_or(Error::NotFound)?;
+        tx.sessions().delete_user_sessions(grant.tenant_id(), user).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "session.end_all", format!("user:{user}"), meta);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 
@@ -55,12 +55,12 @@ impl Portal {
             return Err(Error::Forbidden("change a password with an API token".into()));
         };
         password::check_strength(&new)?;
-        let stored = self.read().await?.user_by_email(p.tenant_id, &p.email).await?.and_then(|(_, h)| h);
+        let stored = self.read().await?.users().user_by_email(p.tenant_id, &p.email).await?.and_then(|(_, h)| h);
         let ok = blocking(move || password::verify(&current, stored.as_deref())).await?;
         let now = self.clock.now();
         let mut tx = self.write().await?;
         if !ok {
-            let failures = tx.record_login_failure(p.tenant_id, p.user_id, now).await?;
+            let failures = tx.logins().record_login_failure(p.tenant_id, p.user_id, now).await?;
             self.brute_force_alert(&mut *tx, p.tenant_id, p.user_id, Some(failures), meta, now).await?;
             let ev = NewEvent::new(
                 Some(p.tenant_id),
@@ -69,19 +69,19 @@ impl Portal {
                 format!("user:{}", p.user_id),
                 meta,
             );
-            tx.append_audit(&ev, now).await?;
+            tx.audit().append_audit(&ev, now).await?;
             tx.commit().await?;
             return Err(Error::invalid("current_password", "is not correct"));
         }
         drop(tx);
         let hash = blocking(move || password::hash(&new)).await?;
         let mut tx = self.write().await?;
-        tx.set_password(p.tenant_id, p.user_id, &hash, UserStatus::Active).await?;
-        let ended = tx.delete_other_sessions(p.tenant_id, p.user_id, session_hash).await?;
+        tx.users().set_password(p.tenant_id, p.user_id, &hash, UserStatus::Active).await?;
+        let ended = tx.sessions().delete_other_sessions(p.tenant_id, p.user_id, session_hash).await?;
         let ev =
             NewEvent::new(Some(p.tenant_id), actor(p), "user.password_change", format!("user:{}", p.user_id), meta)
                 .with_detail(serde_json::json!({ "other_sessions_ended": ended }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(ended)
     }

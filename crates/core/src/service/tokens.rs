@@ -61,14 +61,14 @@ impl Portal {
         let mut tx = self.write().await?;
         // A new credential is a sensitive action: a fresh second-factor check, if the user has one.
         self.require_step_up(&mut *tx, p).await?;
-        tx.insert_api_token(&token, &secret::hash(&secret)).await?;
+        tx.tokens().insert_api_token(&token, &secret::hash(&secret)).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.create", format!("token:{}", token.id), meta)
             .with_detail(crate::changes::detail(
                 serde_json::Value::Null,
                 serde_json::json!({ "scopes": token.scopes, "expires_at": token.expires_at.map(|e| e.unix_timestamp()) }),
                 None,
             ));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok((token, secret))
     }
@@ -76,7 +76,7 @@ impl Portal {
     /// The caller's tokens.
     pub async fn list_tokens(&self, p: &Principal) -> Result<Vec<ApiToken>> {
         policy::authorize_tenant(p, Permission::ManageOwnTokens)?;
-        self.read().await?.list_api_tokens(p.tenant_id, p.user_id).await
+        self.read().await?.tokens().list_api_tokens(p.tenant_id, p.user_id).await
     }
 
     /// Revoke one of the caller's tokens.
@@ -84,7 +84,7 @@ impl Portal {
         policy::authorize_tenant(p, Permission::ManageOwnTokens)?;
         let mut tx = self.write().await?;
         let now = self.clock.now();
-        if !tx.revoke_api_token(p.tenant_id, p.user_id, id, now).await? {
+        if !tx.tokens().revoke_api_token(p.tenant_id, p.user_id, id, now).await? {
             return Err(Error::NotFound);
         }
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.revoke", format!("token:{id}"), meta).with_detail(
@@ -94,7 +94,7 @@ impl Portal {
                 None,
             ),
         );
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await
     }
 }

@@ -14,7 +14,7 @@ impl Portal {
     /// The tenant's users.
     pub async fn list_users(&self, p: &Principal) -> Result<Vec<User>> {
         let grant = policy::authorize_tenant(p, Permission::ListUsers)?;
-        self.read().await?.list_users(&grant).await
+        self.read().await?.users().list_users(&grant).await
     }
 
     /// Create a user. Without a password the user is invited: the returned link lets them choose
@@ -54,10 +54,10 @@ impl Portal {
             created_at: now,
         };
         let mut tx = self.write().await?;
-        if tx.user_by_email(user.tenant_id, &user.email).await?.is_some() {
+        if tx.users().user_by_email(user.tenant_id, &user.email).await?.is_some() {
             return Err(Error::Conflict("A user with this email".into()));
         }
-        tx.insert_user(&user, &user.email, hash.as_deref()).await?;
+        tx.users().insert_user(&user, &user.email, hash.as_deref()).await?;
         let link = match user.status {
             UserStatus::Invited => {
                 let ttl = self.settings.invite_link_ttl;
@@ -69,7 +69,7 @@ impl Portal {
         };
         let ev = NewEvent::new(Some(user.tenant_id), actor(p), "user.create", format!("user:{}", user.id), meta)
             .with_detail(serde_json::json!({ "role": role.as_str() }));
-        tx.append_audit(&ev, now).await?;
+        tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok((user, link))
     }
@@ -77,17 +77,17 @@ impl Portal {
     /// Look up a tenant by its sign-in name (command line).
     pub async fn tenant_by_name(&self, name: &str) -> Result<crate::model::Tenant> {
         let name = validate::tenant_name(name)?;
-        self.read().await?.tenant_by_name(&name).await?.ok_or(Error::NotFound)
+        self.read().await?.tenants().tenant_by_name(&name).await?.ok_or(Error::NotFound)
     }
 
     /// Lift a sign-in lock (after 100 consecutive failures only an admin can).
     pub async fn unlock_user(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<()> {
         let grant = policy::authorize_tenant(p, Permission::ManageUsers)?;
         let mut tx = self.write().await?;
-        tx.user(grant.tenant_id(), user).await?.ok_or(Error::NotFound)?;
-        tx.reset_login_failures(grant.tenant_id(), user).await?;
+        tx.users().user(grant.tenant_id(), user).await?.ok_or(Error::NotFound)?;
+        tx.logins().reset_login_failures(grant.tenant_id(), user).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.unlock", format!("user:{user}"), meta);
-        tx.append_audit(&ev, self.clock.now()).await?;
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
 }

@@ -1,0 +1,12 @@
+//! Messages on a matter.
+
+use crate::error::Result;
+use crate::model::Message;
+use crate::policy::MatterGrant;
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait MessageRepo: Send {
+    async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()>;
+    async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>>;
+}
