@@ -3,10 +3,12 @@
 
 use super::{SqlTx, db, ms, size_i64};
 use crate::rows;
+use async_trait::async_trait;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{ApprovalId, TenantId, UserId};
 use portcullis_core::model::{ExportState, TenantExport, export_blob_key};
+use portcullis_core::ports::ExportRepo;
 
 /// The columns of `tenant_exports`, in the order `ExportRow` uses.
 macro_rules! export_columns {
@@ -66,8 +68,19 @@ impl ExportRow {
 }
 
 impl SqlTx {
-    /// The row's fixed columns; every mutable one is then written by [`Self::exp_update`].
-    pub(super) async fn exp_insert(&mut self, x: &TenantExport) -> Result<()> {
+    /// The blob keys of a tenant's stored export archives (for erasure).
+    pub(super) async fn exp_blob_keys(&mut self, tenant: TenantId) -> Result<Vec<String>> {
+        const Q: &str = "SELECT id FROM tenant_exports WHERE tenant_id = $1 AND state = 'done' ORDER BY id";
+        let ids: Vec<String> =
+            on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).fetch_all(c).await).map_err(db)?;
+        ids.iter().map(|id| Ok(export_blob_key(tenant, rows::id(id, ApprovalId::from_uuid)?))).collect()
+    }
+}
+
+#[async_trait]
+impl ExportRepo for SqlTx {
+    /// The row's fixed columns; every mutable one is then written by [`Self::update_export`].
+    async fn insert_export(&mut self, x: &TenantExport) -> Result<()> {
         const Q: &str = "INSERT INTO tenant_exports (id, tenant_id, recipient, requested_by, approved_by, state, \
                          entries_done, entries_total, bytes_done, bytes_total, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, 0, $7)";
@@ -83,26 +96,23 @@ impl SqlTx {
             .await
             .map(|r| r.rows_affected()))
         .map_err(db)?;
-        self.exp_update(x).await
+        self.update_export(x).await
     }
-
-    pub(super) async fn exp_get(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<TenantExport>> {
+    async fn tenant_export(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<TenantExport>> {
         const Q: &str = concat!("SELECT ", export_columns!(), " FROM tenant_exports WHERE tenant_id = $1 AND id = $2");
         let row: Option<ExportRow> =
             on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(c).await)
                 .map_err(db)?;
         row.map(ExportRow::into_model).transpose()
     }
-
-    pub(super) async fn exp_in_state(&mut self, state: ExportState) -> Result<Vec<TenantExport>> {
+    async fn exports_in_state(&mut self, state: ExportState) -> Result<Vec<TenantExport>> {
         const Q: &str =
             concat!("SELECT ", export_columns!(), " FROM tenant_exports WHERE state = $1 ORDER BY created_at, id");
         let rows: Vec<ExportRow> =
             on!(self, |c| sqlx::query_as(Q).bind(state.as_str()).fetch_all(c).await).map_err(db)?;
         rows.into_iter().map(ExportRow::into_model).collect()
     }
-
-    pub(super) async fn exp_update(&mut self, x: &TenantExport) -> Result<()> {
+    async fn update_export(&mut self, x: &TenantExport) -> Result<()> {
         const Q: &str = "UPDATE tenant_exports SET state = $3, entries_done = $4, entries_total = $5, \
                          bytes_done = $6, bytes_total = $7, archive_size = $8, archive_sha256 = $9, \
                          manifest_sha256 = $10, error = $11, finished_at = $12, expires_at = $13 \
@@ -129,13 +139,5 @@ impl SqlTx {
             .map(|r| r.rows_affected()))
         .map_err(db)?;
         if n == 1 { Ok(()) } else { Err(Error::NotFound) }
-    }
-
-    /// The blob keys of a tenant's stored export archives (for erasure).
-    pub(super) async fn exp_blob_keys(&mut self, tenant: TenantId) -> Result<Vec<String>> {
-        const Q: &str = "SELECT id FROM tenant_exports WHERE tenant_id = $1 AND state = 'done' ORDER BY id";
-        let ids: Vec<String> =
-            on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).fetch_all(c).await).map_err(db)?;
-        ids.iter().map(|id| Ok(export_blob_key(tenant, rows::id(id, ApprovalId::from_uuid)?))).collect()
     }
 }

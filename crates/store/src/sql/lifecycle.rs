@@ -1,11 +1,15 @@
 //! Subscription lifecycle and the erasure ledger in SQL: tenant status, retention notices, the
 //! ledger rows, and the one statement per table that removes a destroyed tenant's rows.
 
+use super::tenants::TenantRow;
 use super::{SqlTx, db, ms};
-use crate::rows::{self, ErasureRow, TenantRow};
+use crate::rows::{self, id};
+use async_trait::async_trait;
+use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::TenantId;
-use portcullis_core::model::{ErasureRecord, Tenant, TenantStatus};
+use portcullis_core::model::{ErasureReason, ErasureRecord, Tenant, TenantStatus};
+use portcullis_core::ports::LifecycleRepo;
 use time::OffsetDateTime;
 
 /// Every table that holds rows of a tenant, with the statement that deletes them (`$1` is the
@@ -61,6 +65,49 @@ macro_rules! erasure_columns {
     };
 }
 
+#[derive(sqlx::FromRow)]
+pub(crate) struct ErasureRow {
+    tenant_id: String,
+    tenant_name: String,
+    reason: String,
+    requested_by: String,
+    approved_by: Option<String>,
+    requested_at: i64,
+    approved_at: Option<i64>,
+    keys_destroyed_at: Option<i64>,
+    audit_seq: Option<i64>,
+    audit_head: Option<String>,
+    finished_at: Option<i64>,
+    counts: String,
+    certificate: Option<String>,
+    notify_to: String,
+    notified_at: Option<i64>,
+    synced_to_backups_at: Option<i64>,
+}
+
+impl ErasureRow {
+    pub(crate) fn into_model(self) -> Result<ErasureRecord> {
+        Ok(ErasureRecord {
+            tenant_id: id(&self.tenant_id, portcullis_core::ids::TenantId::from_uuid)?,
+            tenant_name: self.tenant_name,
+            reason: ErasureReason::parse(&self.reason)?,
+            requested_by: self.requested_by,
+            approved_by: self.approved_by,
+            requested_at: from_millis(self.requested_at),
+            approved_at: self.approved_at.map(from_millis),
+            keys_destroyed_at: self.keys_destroyed_at.map(from_millis),
+            audit_seq: self.audit_seq,
+            audit_head: self.audit_head,
+            finished_at: self.finished_at.map(from_millis),
+            counts: serde_json::from_str(&self.counts).map_err(Error::internal)?,
+            certificate: self.certificate,
+            notify_to: serde_json::from_str(&self.notify_to).map_err(Error::internal)?,
+            notified_at: self.notified_at.map(from_millis),
+            synced_to_backups_at: self.synced_to_backups_at.map(from_millis),
+        })
+    }
+}
+
 fn json(v: &serde_json::Value) -> Result<String> {
     serde_json::to_string(v).map_err(Error::internal)
 }
@@ -70,7 +117,21 @@ fn json_list(v: &[String]) -> Result<String> {
 }
 
 impl SqlTx {
-    pub(super) async fn lc_set_tenant_status(
+    /// Ledger rows matching `cond` (a constant SQL condition with at most one `$1` text bind).
+    async fn lc_erasures(&mut self, cond: &'static str, bind: Option<String>) -> Result<Vec<ErasureRecord>> {
+        let q = sqlx::AssertSqlSafe(format!("SELECT {} FROM tenant_erasures WHERE {cond}", erasure_columns!()));
+        let rows: Vec<ErasureRow> = match bind {
+            Some(b) => on!(self, |c| sqlx::query_as(q).bind(b).fetch_all(c).await),
+            None => on!(self, |c| sqlx::query_as(q).fetch_all(c).await),
+        }
+        .map_err(db)?;
+        rows::all(rows, ErasureRow::into_model)
+    }
+}
+
+#[async_trait]
+impl LifecycleRepo for SqlTx {
+    async fn set_tenant_status(
         &mut self,
         tenant: TenantId,
         status: TenantStatus,
@@ -86,8 +147,7 @@ impl SqlTx {
             .map(|_| ()))
         .map_err(db)
     }
-
-    pub(super) async fn lc_revoke_tenant_access(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<(u64, u64)> {
+    async fn revoke_tenant_access(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<(u64, u64)> {
         const SESSIONS: &str = "DELETE FROM sessions WHERE tenant_id = $1";
         const TOKENS: &str = "UPDATE api_tokens SET revoked_at = $2 WHERE tenant_id = $1 AND revoked_at IS NULL";
         let t = tenant.to_string();
@@ -97,14 +157,12 @@ impl SqlTx {
             .map_err(db)?;
         Ok((s, k))
     }
-
-    pub(super) async fn lc_ended_tenants(&mut self) -> Result<Vec<Tenant>> {
+    async fn ended_tenants(&mut self) -> Result<Vec<Tenant>> {
         const Q: &str = concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE status = 'ended' ORDER BY ended_at");
         let rows: Vec<TenantRow> = on!(self, |c| sqlx::query_as(Q).fetch_all(c).await).map_err(db)?;
         rows::all(rows, TenantRow::into_model)
     }
-
-    pub(super) async fn lc_record_retention_notice(
+    async fn record_retention_notice(
         &mut self,
         tenant: TenantId,
         ended_at: OffsetDateTime,
@@ -124,8 +182,7 @@ impl SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
-    pub(super) async fn lc_insert_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
+    async fn insert_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
         const Q: &str = concat!(
             "INSERT INTO tenant_erasures (",
             erasure_columns!(),
@@ -156,39 +213,22 @@ impl SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
-    /// Ledger rows matching `cond` (a constant SQL condition with at most one `$1` text bind).
-    async fn lc_erasures(&mut self, cond: &'static str, bind: Option<String>) -> Result<Vec<ErasureRecord>> {
-        let q = sqlx::AssertSqlSafe(format!("SELECT {} FROM tenant_erasures WHERE {cond}", erasure_columns!()));
-        let rows: Vec<ErasureRow> = match bind {
-            Some(b) => on!(self, |c| sqlx::query_as(q).bind(b).fetch_all(c).await),
-            None => on!(self, |c| sqlx::query_as(q).fetch_all(c).await),
-        }
-        .map_err(db)?;
-        rows::all(rows, ErasureRow::into_model)
-    }
-
-    pub(super) async fn lc_erasure(&mut self, tenant: TenantId) -> Result<Option<ErasureRecord>> {
+    async fn erasure(&mut self, tenant: TenantId) -> Result<Option<ErasureRecord>> {
         Ok(self.lc_erasures("tenant_id = $1", Some(tenant.to_string())).await?.into_iter().next())
     }
-
-    pub(super) async fn lc_erasure_by_name(&mut self, name: &str) -> Result<Option<ErasureRecord>> {
+    async fn erasure_by_name(&mut self, name: &str) -> Result<Option<ErasureRecord>> {
         Ok(self.lc_erasures("tenant_name = $1", Some(name.to_string())).await?.into_iter().next())
     }
-
-    pub(super) async fn lc_open_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
+    async fn open_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
         self.lc_erasures("finished_at IS NULL ORDER BY requested_at", None).await
     }
-
-    pub(super) async fn lc_erasures_to_notify(&mut self) -> Result<Vec<ErasureRecord>> {
+    async fn erasures_to_notify(&mut self) -> Result<Vec<ErasureRecord>> {
         self.lc_erasures("finished_at IS NOT NULL AND notified_at IS NULL ORDER BY finished_at", None).await
     }
-
-    pub(super) async fn lc_unsynced_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
+    async fn unsynced_erasures(&mut self) -> Result<Vec<ErasureRecord>> {
         self.lc_erasures("finished_at IS NOT NULL AND synced_to_backups_at IS NULL ORDER BY finished_at", None).await
     }
-
-    pub(super) async fn lc_erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<bool> {
+    async fn erasure_keys_destroyed(&mut self, e: &ErasureRecord) -> Result<bool> {
         const Q: &str = "UPDATE tenant_erasures SET keys_destroyed_at = $2, counts = $3, audit_seq = $4, \
                          audit_head = $5 WHERE tenant_id = $1 AND keys_destroyed_at IS NULL";
         let counts = json(&e.counts)?;
@@ -204,8 +244,7 @@ impl SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
-    pub(super) async fn lc_tenant_blob_keys(&mut self, tenant: TenantId) -> Result<Vec<String>> {
+    async fn tenant_blob_keys(&mut self, tenant: TenantId) -> Result<Vec<String>> {
         const DOCS: &str = "SELECT id, blob_rev FROM documents WHERE tenant_id = $1 ORDER BY id";
         const GARBAGE: &str = "SELECT blob_key FROM blob_garbage WHERE tenant_id = $1 ORDER BY blob_key";
         let t = tenant.to_string();
@@ -224,8 +263,7 @@ impl SqlTx {
         keys.extend(self.exp_blob_keys(tenant).await?);
         Ok(keys)
     }
-
-    pub(super) async fn lc_delete_tenant_rows(&mut self, tenant: TenantId) -> Result<Vec<(String, u64)>> {
+    async fn delete_tenant_rows(&mut self, tenant: TenantId) -> Result<Vec<(String, u64)>> {
         let t = tenant.to_string();
         let mut out = Vec::with_capacity(TENANT_TABLES.len());
         for (table, q) in TENANT_TABLES {
@@ -235,8 +273,7 @@ impl SqlTx {
         }
         Ok(out)
     }
-
-    pub(super) async fn lc_finish_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
+    async fn finish_erasure(&mut self, e: &ErasureRecord) -> Result<bool> {
         const Q: &str = "UPDATE tenant_erasures SET finished_at = $2, counts = $3, certificate = $4 \
                          WHERE tenant_id = $1 AND finished_at IS NULL";
         let counts = json(&e.counts)?;
@@ -251,13 +288,11 @@ impl SqlTx {
         .map_err(db)?;
         Ok(n == 1)
     }
-
-    pub(super) async fn lc_erasure_notified(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<()> {
+    async fn erasure_notified(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "UPDATE tenant_erasures SET notified_at = $2, notify_to = '[]' WHERE tenant_id = $1";
         on!(self, |c| sqlx::query(Q).bind(tenant.to_string()).bind(ms(at)).execute(c).await.map(|_| ())).map_err(db)
     }
-
-    pub(super) async fn lc_mark_erasure_synced(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<bool> {
+    async fn mark_erasure_synced(&mut self, tenant: TenantId, at: OffsetDateTime) -> Result<bool> {
         const Q: &str = "UPDATE tenant_erasures SET synced_to_backups_at = $2 \
                          WHERE tenant_id = $1 AND finished_at IS NOT NULL AND synced_to_backups_at IS NULL";
         let n = on!(self, |c| sqlx::query(Q)
