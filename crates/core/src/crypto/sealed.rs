@@ -8,23 +8,17 @@ use super::fields::FieldCipher;
 use super::keys::Keyring;
 use crate::audit::{AuditCheckpoint, NewEvent, StoredEvent};
 use crate::error::{Error, Result};
-use crate::ids::{
-    AlertId, ApprovalId, BlockId, DocumentId, MailId, MatterId, OperatorId, PasskeyId, TenantId, TokenId, UserId,
-};
-use crate::incidents::{BreachNotice, IncidentRecord};
+use crate::ids::{DocumentId, MatterId, PasskeyId, TenantId, UserId};
 use crate::model::{
-    Alert, AlertDelivery, ApiToken, ApprovalRequest, ApprovalState, Baseline, Block, BlockScope, ChallengePurpose,
-    Detection, Document, DocumentFlag, ErasureRecord, ExportState, FlagState, KeyPurpose, KeyRotation, KnownDevice,
-    LinkRecord, Matter, MatterMember, Message, Notice, Operator, OperatorGrant, OperatorRole, OutboxMail,
-    PasskeyRecord, PendingTotp, PlatformApproval, Role, SealedColumn, SessionRecord, StoredField, Tenant, TenantExport,
-    TenantKeyRecord, TenantStatus, TenantSummary, TotpRecord, User, UserStatus, VettingRecord, WebauthnChallenge,
+    ChallengePurpose, Document, DocumentFlag, ErasureRecord, FlagState, KeyPurpose, KeyRotation, Matter, MatterMember,
+    Message, PasskeyRecord, PendingTotp, Role, SealedColumn, StoredField, Tenant, TenantKeyRecord, TenantStatus,
+    TotpRecord, User, UserStatus, WebauthnChallenge,
 };
 use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
-use crate::ports::Tx;
 use crate::ports::{
     AlertRepo, ApprovalRepo, AuditRepo, BlobRepo, DeviceRepo, DocumentRepo, ExportRepo, FactorRepo, IncidentRepo,
     IntrusionRepo, KeyRepo, LeaseRepo, LifecycleRepo, LinkRepo, LoginRepo, MatterRepo, MessageRepo, OperatorRepo,
-    OutboxRepo, ProtectionRepo, RotationRepo, SessionRepo, TenantRepo, TokenRepo, UserRepo,
+    OutboxRepo, ProtectionRepo, RotationRepo, SessionRepo, TenantRepo, TokenRepo, Tx, UserRepo,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -173,28 +167,8 @@ fn open_member(c: &FieldCipher, m: MatterMember) -> Result<MatterMember> {
     Ok(MatterMember { email: c.open(&email, &m.email)?, display_name: c.open(&name, &m.display_name)?, ..m })
 }
 
-#[async_trait]
-impl TenantRepo for SealingTx {
-    async fn count_tenants(&mut self) -> Result<i64> {
-        self.inner.tenants().count_tenants().await
-    }
-    async fn insert_tenant(&mut self, t: &Tenant) -> Result<()> {
-        self.inner.tenants().insert_tenant(t).await
-    }
-    async fn tenant_by_name(&mut self, name: &str) -> Result<Option<Tenant>> {
-        self.inner.tenants().tenant_by_name(name).await
-    }
-    async fn tenant(&mut self, id: TenantId) -> Result<Option<Tenant>> {
-        self.inner.tenants().tenant(id).await
-    }
-    async fn set_tenant_two_factor(&mut self, tenant: TenantId, staff: bool, clients: bool) -> Result<()> {
-        self.inner.tenants().set_tenant_two_factor(tenant, staff, clients).await
-    }
-    async fn tenant_ids(&mut self) -> Result<Vec<TenantId>> {
-        self.inner.tenants().tenant_ids().await
-    }
-}
-
+// The lifecycle holds no sealed value. It is wrapped because destroying a tenant's keys or rows
+// must drop the cipher this transaction cached for that tenant.
 #[async_trait]
 impl LifecycleRepo for SealingTx {
     async fn set_tenant_status(
@@ -260,22 +234,8 @@ impl LifecycleRepo for SealingTx {
     }
 }
 
-#[async_trait]
-impl ExportRepo for SealingTx {
-    async fn insert_export(&mut self, x: &TenantExport) -> Result<()> {
-        self.inner.exports().insert_export(x).await
-    }
-    async fn tenant_export(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<TenantExport>> {
-        self.inner.exports().tenant_export(tenant, id).await
-    }
-    async fn exports_in_state(&mut self, state: ExportState) -> Result<Vec<TenantExport>> {
-        self.inner.exports().exports_in_state(state).await
-    }
-    async fn update_export(&mut self, x: &TenantExport) -> Result<()> {
-        self.inner.exports().update_export(x).await
-    }
-}
-
+// Tenant keys are wrapped by the keyring, not sealed here. Adding or destroying one drops the
+// tenant's cached cipher, so the next use rebuilds it from the keys as they now are.
 #[async_trait]
 impl KeyRepo for SealingTx {
     async fn insert_tenant_key(&mut self, k: &TenantKeyRecord) -> Result<()> {
@@ -315,6 +275,8 @@ impl UserRepo for SealingTx {
         let (sealed, lookup) = (seal_user(c, u)?, c.blind(EMAIL_INDEX, email_lookup));
         self.inner.users().insert_user(&sealed, &lookup, password_hash).await
     }
+    // The index tag is only a pointer: confirm the row really holds this email, so a tag
+    // copied onto another row cannot redirect a sign-in.
     async fn user_by_email(&mut self, tenant: TenantId, email: &str) -> Result<Option<(User, Option<String>)>> {
         let lookup = self.cipher(tenant).await?.blind(EMAIL_INDEX, email);
         let found = self.inner.users().user_by_email(tenant, &lookup).await?;
@@ -322,8 +284,6 @@ impl UserRepo for SealingTx {
         let Some((user, hash)) = found.map(|(u, h)| open_user(c, u).map(|u| (u, h))).transpose()? else {
             return Ok(None);
         };
-        // The index tag is only a pointer: confirm the row really holds this email, so a tag
-        // copied onto another row cannot redirect a sign-in.
         if !crate::authn::secret::equal(&user.email, email) {
             return Err(Error::Integrity("a user's email index does not match the email".into()));
         }
@@ -346,75 +306,6 @@ impl UserRepo for SealingTx {
     }
     async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>> {
         self.inner.users().tenant_admins(tenant).await
-    }
-}
-
-#[async_trait]
-impl SessionRepo for SealingTx {
-    async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
-        self.inner.sessions().insert_session(s).await
-    }
-    async fn session(&mut self, token_hash: &str) -> Result<Option<SessionRecord>> {
-        self.inner.sessions().session(token_hash).await
-    }
-    async fn touch_session(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<()> {
-        self.inner.sessions().touch_session(token_hash, at).await
-    }
-    async fn delete_session(&mut self, token_hash: &str) -> Result<()> {
-        self.inner.sessions().delete_session(token_hash).await
-    }
-    async fn delete_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
-        self.inner.sessions().delete_user_sessions(tenant, user).await
-    }
-    async fn list_user_sessions(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<SessionRecord>> {
-        self.inner.sessions().list_user_sessions(tenant, user).await
-    }
-    async fn delete_other_sessions(&mut self, tenant: TenantId, user: UserId, keep: &str) -> Result<u64> {
-        self.inner.sessions().delete_other_sessions(tenant, user, keep).await
-    }
-}
-
-#[async_trait]
-impl LinkRepo for SealingTx {
-    async fn insert_link(&mut self, l: &LinkRecord) -> Result<()> {
-        self.inner.links().insert_link(l).await
-    }
-    async fn link(&mut self, token_hash: &str) -> Result<Option<LinkRecord>> {
-        self.inner.links().link(token_hash).await
-    }
-    async fn burn_user_links(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<()> {
-        self.inner.links().burn_user_links(tenant, user, at).await
-    }
-    async fn burn_bootstrap_links(&mut self, at: OffsetDateTime) -> Result<()> {
-        self.inner.links().burn_bootstrap_links(at).await
-    }
-    async fn use_link(&mut self, token_hash: &str, at: OffsetDateTime) -> Result<bool> {
-        self.inner.links().use_link(token_hash, at).await
-    }
-}
-
-#[async_trait]
-impl TokenRepo for SealingTx {
-    async fn insert_api_token(&mut self, t: &ApiToken, secret_hash: &str) -> Result<()> {
-        self.inner.tokens().insert_api_token(t, secret_hash).await
-    }
-    async fn api_token_by_hash(&mut self, secret_hash: &str) -> Result<Option<ApiToken>> {
-        self.inner.tokens().api_token_by_hash(secret_hash).await
-    }
-    async fn list_api_tokens(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<ApiToken>> {
-        self.inner.tokens().list_api_tokens(tenant, user).await
-    }
-    async fn revoke_api_token(
-        &mut self,
-        tenant: TenantId,
-        user: UserId,
-        id: TokenId,
-        at: OffsetDateTime,
-    ) -> Result<bool> {
-        self.inner.tokens().revoke_api_token(tenant, user, id, at).await
-    }
-    async fn touch_api_token(&mut self, tenant: TenantId, id: TokenId, at: OffsetDateTime) -> Result<()> {
-        self.inner.tokens().touch_api_token(tenant, id, at).await
     }
 }
 
@@ -507,121 +398,6 @@ impl MessageRepo for SealingTx {
 }
 
 #[async_trait]
-impl OperatorRepo for SealingTx {
-    // Operators hold no client information: their records pass through.
-    // Platform approvals name operators and actions only.
-    async fn insert_platform_approval(&mut self, a: &PlatformApproval) -> Result<()> {
-        self.inner.operators().insert_platform_approval(a).await
-    }
-    async fn platform_approval(&mut self, id: ApprovalId) -> Result<Option<PlatformApproval>> {
-        self.inner.operators().platform_approval(id).await
-    }
-    async fn list_platform_approvals(&mut self, limit: i64) -> Result<Vec<PlatformApproval>> {
-        self.inner.operators().list_platform_approvals(limit).await
-    }
-    async fn decide_platform_approval(
-        &mut self,
-        id: ApprovalId,
-        state: ApprovalState,
-        by: OperatorId,
-        at: OffsetDateTime,
-    ) -> Result<bool> {
-        self.inner.operators().decide_platform_approval(id, state, by, at).await
-    }
-    async fn use_platform_approval(&mut self, id: ApprovalId, at: OffsetDateTime) -> Result<bool> {
-        self.inner.operators().use_platform_approval(id, at).await
-    }
-    async fn insert_operator(&mut self, o: &Operator) -> Result<()> {
-        self.inner.operators().insert_operator(o).await
-    }
-    async fn operator_by_email(&mut self, email: &str) -> Result<Option<Operator>> {
-        self.inner.operators().operator_by_email(email).await
-    }
-    async fn operator(&mut self, id: OperatorId) -> Result<Option<Operator>> {
-        self.inner.operators().operator(id).await
-    }
-    async fn list_operators(&mut self) -> Result<Vec<Operator>> {
-        self.inner.operators().list_operators().await
-    }
-    async fn put_operator_grant(&mut self, g: &OperatorGrant) -> Result<()> {
-        self.inner.operators().put_operator_grant(g).await
-    }
-    async fn operator_grants(&mut self, id: OperatorId) -> Result<Vec<OperatorGrant>> {
-        self.inner.operators().operator_grants(id).await
-    }
-    async fn active_grants(&mut self, role: OperatorRole) -> Result<Vec<OperatorGrant>> {
-        self.inner.operators().active_grants(role).await
-    }
-    async fn suspend_operator_grant(&mut self, id: OperatorId, role: OperatorRole, at: OffsetDateTime) -> Result<bool> {
-        self.inner.operators().suspend_operator_grant(id, role, at).await
-    }
-    async fn insert_vetting(&mut self, v: &VettingRecord) -> Result<()> {
-        self.inner.operators().insert_vetting(v).await
-    }
-    async fn vetting(&mut self, id: OperatorId) -> Result<Option<VettingRecord>> {
-        self.inner.operators().vetting(id).await
-    }
-    async fn insert_operator_token(
-        &mut self,
-        id: OperatorId,
-        hash: &str,
-        at: OffsetDateTime,
-        expires: OffsetDateTime,
-    ) -> Result<()> {
-        self.inner.operators().insert_operator_token(id, hash, at, expires).await
-    }
-    async fn delete_operator_tokens(&mut self, id: OperatorId) -> Result<u64> {
-        self.inner.operators().delete_operator_tokens(id).await
-    }
-    async fn operator_by_token(&mut self, hash: &str, now: OffsetDateTime) -> Result<Option<Operator>> {
-        self.inner.operators().operator_by_token(hash, now).await
-    }
-    /// Directory entries carry the tenant's name and counts, none of them sealed.
-    async fn tenant_summaries(&mut self) -> Result<Vec<TenantSummary>> {
-        self.inner.operators().tenant_summaries().await
-    }
-}
-
-#[async_trait]
-impl LoginRepo for SealingTx {
-    async fn login_lock(&mut self, tenant: TenantId, user: UserId) -> Result<crate::authn::lockout::Lock> {
-        self.inner.logins().login_lock(tenant, user).await
-    }
-    async fn record_login_failure(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<u32> {
-        self.inner.logins().record_login_failure(tenant, user, at).await
-    }
-    async fn reset_login_failures(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
-        self.inner.logins().reset_login_failures(tenant, user).await
-    }
-}
-
-#[async_trait]
-impl ApprovalRepo for SealingTx {
-    async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()> {
-        self.inner.approvals().insert_approval(a).await
-    }
-    async fn approval(&mut self, tenant: TenantId, id: ApprovalId) -> Result<Option<ApprovalRequest>> {
-        self.inner.approvals().approval(tenant, id).await
-    }
-    async fn list_approvals(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<ApprovalRequest>> {
-        self.inner.approvals().list_approvals(tenant, limit).await
-    }
-    async fn decide_approval(
-        &mut self,
-        tenant: TenantId,
-        id: ApprovalId,
-        state: ApprovalState,
-        by: UserId,
-        at: OffsetDateTime,
-    ) -> Result<bool> {
-        self.inner.approvals().decide_approval(tenant, id, state, by, at).await
-    }
-    async fn set_user_role(&mut self, tenant: TenantId, user: UserId, role: Role) -> Result<()> {
-        self.inner.approvals().set_user_role(tenant, user, role).await
-    }
-}
-
-#[async_trait]
 impl FactorRepo for SealingTx {
     async fn totp(&mut self, tenant: TenantId, user: UserId) -> Result<Option<TotpRecord>> {
         let found = self.inner.factors().totp(tenant, user).await?;
@@ -710,6 +486,7 @@ impl FactorRepo for SealingTx {
     }
 }
 
+// A new rotation drops the tenant's cached cipher: its new key version seals from now on.
 #[async_trait]
 impl RotationRepo for SealingTx {
     // Rotation works on values as stored: they pass through sealed, untouched.
@@ -779,215 +556,7 @@ impl RotationRepo for SealingTx {
     }
 }
 
-#[async_trait]
-impl BlobRepo for SealingTx {
-    async fn mark_blob(&mut self, tenant: TenantId, key: &str, pending: bool, at: OffsetDateTime) -> Result<()> {
-        self.inner.blobs().mark_blob(tenant, key, pending, at).await
-    }
-    async fn claim_pending_blob(&mut self, key: &str) -> Result<bool> {
-        self.inner.blobs().claim_pending_blob(key).await
-    }
-    async fn abandon_pending_blobs(&mut self, tenant: TenantId) -> Result<u64> {
-        self.inner.blobs().abandon_pending_blobs(tenant).await
-    }
-    async fn replaced_blobs(&mut self, tenant: TenantId, limit: i64) -> Result<Vec<String>> {
-        self.inner.blobs().replaced_blobs(tenant, limit).await
-    }
-    async fn forget_blob(&mut self, key: &str) -> Result<()> {
-        self.inner.blobs().forget_blob(key).await
-    }
-    async fn all_replaced_blobs(&mut self, limit: i64) -> Result<Vec<String>> {
-        self.inner.blobs().all_replaced_blobs(limit).await
-    }
-}
-
-#[async_trait]
-impl LeaseRepo for SealingTx {
-    async fn take_lease(
-        &mut self,
-        name: &str,
-        holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool> {
-        self.inner.leases().take_lease(name, holder, now, until).await
-    }
-    async fn release_lease(&mut self, name: &str, holder: &str) -> Result<()> {
-        self.inner.leases().release_lease(name, holder).await
-    }
-    async fn lease_held(&mut self, name: &str, now: OffsetDateTime) -> Result<bool> {
-        self.inner.leases().lease_held(name, now).await
-    }
-    async fn leases_held(&mut self, prefix: &str, now: OffsetDateTime) -> Result<i64> {
-        self.inner.leases().leases_held(prefix, now).await
-    }
-}
-
-#[async_trait]
-impl DeviceRepo for SealingTx {
-    // Devices and the outbox hold no client information (hashes, IPs, user agents, times, the
-    // same facts sessions and the audit log keep): they pass through. The recipient of a mail
-    // is read with `user`, which opens it.
-    async fn touch_known_device(
-        &mut self,
-        tenant: TenantId,
-        user: UserId,
-        device_hash: &str,
-        at: OffsetDateTime,
-        ip: Option<&str>,
-        user_agent: Option<&str>,
-    ) -> Result<bool> {
-        self.inner.devices().touch_known_device(tenant, user, device_hash, at, ip, user_agent).await
-    }
-    async fn insert_known_device(&mut self, d: &KnownDevice) -> Result<()> {
-        self.inner.devices().insert_known_device(d).await
-    }
-}
-
-#[async_trait]
-impl OutboxRepo for SealingTx {
-    async fn insert_mail(&mut self, m: &OutboxMail) -> Result<()> {
-        self.inner.outbox().insert_mail(m).await
-    }
-    async fn due_mail(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<OutboxMail>> {
-        self.inner.outbox().due_mail(now, limit).await
-    }
-    async fn lease_mail(
-        &mut self,
-        tenant: TenantId,
-        id: MailId,
-        seen: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool> {
-        self.inner.outbox().lease_mail(tenant, id, seen, until).await
-    }
-    async fn mark_mail_sent(&mut self, tenant: TenantId, id: MailId, at: OffsetDateTime) -> Result<()> {
-        self.inner.outbox().mark_mail_sent(tenant, id, at).await
-    }
-    async fn record_mail_failure(
-        &mut self,
-        tenant: TenantId,
-        id: MailId,
-        attempts: u32,
-        error: &str,
-        next_attempt_at: OffsetDateTime,
-        failed_at: Option<OffsetDateTime>,
-    ) -> Result<()> {
-        self.inner.outbox().record_mail_failure(tenant, id, attempts, error, next_attempt_at, failed_at).await
-    }
-    async fn queue_depths(&mut self) -> Result<Vec<crate::model::QueueDepth>> {
-        self.inner.outbox().queue_depths().await
-    }
-}
-
-#[async_trait]
-impl AlertRepo for SealingTx {
-    // Alerts hold ids and facts, never client content: they pass through. A tenant admin's
-    // address is read with `user`, which opens it.
-    async fn record_alert(&mut self, a: &Alert) -> Result<(AlertId, u32)> {
-        self.inner.alerts().record_alert(a).await
-    }
-    async fn alert(&mut self, id: AlertId) -> Result<Option<Alert>> {
-        self.inner.alerts().alert(id).await
-    }
-    async fn alerts_to_dispatch(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<Alert>> {
-        self.inner.alerts().alerts_to_dispatch(now, limit).await
-    }
-    async fn claim_alert_dispatch(&mut self, id: AlertId, notice: Notice, at: OffsetDateTime) -> Result<bool> {
-        self.inner.alerts().claim_alert_dispatch(id, notice, at).await
-    }
-    async fn insert_alert_delivery(&mut self, d: &AlertDelivery) -> Result<()> {
-        self.inner.alerts().insert_alert_delivery(d).await
-    }
-    async fn due_alert_deliveries(&mut self, now: OffsetDateTime, limit: i64) -> Result<Vec<AlertDelivery>> {
-        self.inner.alerts().due_alert_deliveries(now, limit).await
-    }
-    async fn lease_alert_delivery(&mut self, d: &AlertDelivery, until: OffsetDateTime) -> Result<bool> {
-        self.inner.alerts().lease_alert_delivery(d, until).await
-    }
-    async fn mark_alert_delivery_sent(&mut self, d: &AlertDelivery, at: OffsetDateTime) -> Result<()> {
-        self.inner.alerts().mark_alert_delivery_sent(d, at).await
-    }
-    async fn record_alert_delivery_failure(&mut self, d: &AlertDelivery) -> Result<()> {
-        self.inner.alerts().record_alert_delivery_failure(d).await
-    }
-}
-
-#[async_trait]
-impl ProtectionRepo for SealingTx {
-    async fn protection_settings(&mut self, tenant: TenantId) -> Result<Option<String>> {
-        self.inner.protection().protection_settings(tenant).await
-    }
-    async fn set_protection_settings(&mut self, tenant: TenantId, settings: &str, at: OffsetDateTime) -> Result<()> {
-        self.inner.protection().set_protection_settings(tenant, settings, at).await
-    }
-    async fn add_download(&mut self, tenant: TenantId, user: UserId, day: &str, bytes: u64) -> Result<()> {
-        self.inner.protection().add_download(tenant, user, day, bytes).await
-    }
-    async fn download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<(u64, u64)> {
-        self.inner.protection().download_usage(tenant, user, day).await
-    }
-    async fn reset_download_usage(&mut self, tenant: TenantId, user: UserId, day: &str) -> Result<bool> {
-        self.inner.protection().reset_download_usage(tenant, user, day).await
-    }
-}
-
-#[async_trait]
-impl IntrusionRepo for SealingTx {
-    // Detection records hold ids, addresses and counts, never client content: they pass through.
-    async fn insert_block(&mut self, b: &Block) -> Result<()> {
-        self.inner.intrusion().insert_block(b).await
-    }
-    async fn block(&mut self, id: BlockId) -> Result<Option<Block>> {
-        self.inner.intrusion().block(id).await
-    }
-    async fn active_blocks(&mut self, tenant: Option<TenantId>, now: OffsetDateTime) -> Result<Vec<Block>> {
-        self.inner.intrusion().active_blocks(tenant, now).await
-    }
-    async fn source_block(&mut self, ip: &str, now: OffsetDateTime) -> Result<Option<Block>> {
-        self.inner.intrusion().source_block(ip, now).await
-    }
-    async fn user_block(
-        &mut self,
-        tenant: TenantId,
-        user: UserId,
-        scope: BlockScope,
-        now: OffsetDateTime,
-    ) -> Result<Option<Block>> {
-        self.inner.intrusion().user_block(tenant, user, scope, now).await
-    }
-    async fn lift_block(&mut self, id: BlockId, by: &str, at: OffsetDateTime) -> Result<bool> {
-        self.inner.intrusion().lift_block(id, by, at).await
-    }
-    async fn insert_detection(&mut self, d: &Detection) -> Result<()> {
-        self.inner.intrusion().insert_detection(d).await
-    }
-    async fn detections(&mut self, tenant: Option<TenantId>, limit: i64) -> Result<Vec<Detection>> {
-        self.inner.intrusion().detections(tenant, limit).await
-    }
-    async fn record_signin_failure(
-        &mut self,
-        ip: &str,
-        target: &str,
-        at: OffsetDateTime,
-        since: OffsetDateTime,
-    ) -> Result<(u32, u32, u32)> {
-        self.inner.intrusion().record_signin_failure(ip, target, at, since).await
-    }
-    async fn lock_user_counters(&mut self, tenant: TenantId, user: UserId) -> Result<()> {
-        self.inner.intrusion().lock_user_counters(tenant, user).await
-    }
-    async fn baseline(&mut self, tenant: TenantId, user: UserId) -> Result<Option<Baseline>> {
-        self.inner.intrusion().baseline(tenant, user).await
-    }
-    async fn save_baseline(&mut self, b: &Baseline) -> Result<()> {
-        self.inner.intrusion().save_baseline(b).await
-    }
-    async fn remember_ip(&mut self, tenant: TenantId, user: UserId, ip: &str, at: OffsetDateTime) -> Result<bool> {
-        self.inner.intrusion().remember_ip(tenant, user, ip, at).await
-    }
-}
-
+// Audit events hold no sealed value: they pass through, and each one appended is counted.
 #[async_trait]
 impl AuditRepo for SealingTx {
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()> {
@@ -1038,33 +607,6 @@ impl AuditRepo for SealingTx {
 }
 
 #[async_trait]
-impl IncidentRepo for SealingTx {
-    // Incidents seal their own body under their own key (see `service::incidents`); the
-    // columns hold no client content, and breach notices hold ids only.
-    async fn insert_incident(&mut self, i: &IncidentRecord) -> Result<()> {
-        self.inner.incidents().insert_incident(i).await
-    }
-    async fn incident(&mut self, id: crate::ids::IncidentId) -> Result<Option<IncidentRecord>> {
-        self.inner.incidents().incident(id).await
-    }
-    async fn list_incidents(&mut self, limit: i64) -> Result<Vec<IncidentRecord>> {
-        self.inner.incidents().list_incidents(limit).await
-    }
-    async fn update_incident(&mut self, i: &IncidentRecord) -> Result<bool> {
-        self.inner.incidents().update_incident(i).await
-    }
-    async fn triage_overdue(&mut self, now: OffsetDateTime) -> Result<Vec<IncidentRecord>> {
-        self.inner.incidents().triage_overdue(now).await
-    }
-    async fn insert_breach_notice(&mut self, n: &BreachNotice, tenant: TenantId) -> Result<()> {
-        self.inner.incidents().insert_breach_notice(n, tenant).await
-    }
-    async fn breach_notices(&mut self, tenant: TenantId, since: OffsetDateTime) -> Result<Vec<BreachNotice>> {
-        self.inner.incidents().breach_notices(tenant, since).await
-    }
-}
-
-#[async_trait]
 impl Tx for SealingTx {
     /// Before committing, a tenant whose values went under an older key version than its newest
     /// gets its rotation reopened: a rotation that started while this transaction ran must not
@@ -1080,14 +622,16 @@ impl Tx for SealingTx {
         self.inner.commit().await
     }
 
+    // The areas with sealed values (or whose writes change a tenant's cipher) are this type's
+    // own; every other area is the store's, untouched.
     fn tenants(&mut self) -> &mut dyn TenantRepo {
-        self
+        self.inner.tenants()
     }
     fn lifecycle(&mut self) -> &mut dyn LifecycleRepo {
         self
     }
     fn exports(&mut self) -> &mut dyn ExportRepo {
-        self
+        self.inner.exports()
     }
     fn keys(&mut self) -> &mut dyn KeyRepo {
         self
@@ -1096,13 +640,13 @@ impl Tx for SealingTx {
         self
     }
     fn sessions(&mut self) -> &mut dyn SessionRepo {
-        self
+        self.inner.sessions()
     }
     fn links(&mut self) -> &mut dyn LinkRepo {
-        self
+        self.inner.links()
     }
     fn tokens(&mut self) -> &mut dyn TokenRepo {
-        self
+        self.inner.tokens()
     }
     fn matters(&mut self) -> &mut dyn MatterRepo {
         self
@@ -1113,14 +657,17 @@ impl Tx for SealingTx {
     fn messages(&mut self) -> &mut dyn MessageRepo {
         self
     }
+    // Operators hold no client information: their records pass through.
+    // Platform approvals name operators and actions only.
+    // Directory entries carry the tenant's name and counts, none of them sealed.
     fn operators(&mut self) -> &mut dyn OperatorRepo {
-        self
+        self.inner.operators()
     }
     fn logins(&mut self) -> &mut dyn LoginRepo {
-        self
+        self.inner.logins()
     }
     fn approvals(&mut self) -> &mut dyn ApprovalRepo {
-        self
+        self.inner.approvals()
     }
     fn factors(&mut self) -> &mut dyn FactorRepo {
         self
@@ -1129,30 +676,38 @@ impl Tx for SealingTx {
         self
     }
     fn blobs(&mut self) -> &mut dyn BlobRepo {
-        self
+        self.inner.blobs()
     }
     fn leases(&mut self) -> &mut dyn LeaseRepo {
-        self
+        self.inner.leases()
     }
+    // Devices and the outbox hold no client information (hashes, IPs, user agents, times, the
+    // same facts sessions and the audit log keep): they pass through. The recipient of a mail
+    // is read with `user`, which opens it.
     fn devices(&mut self) -> &mut dyn DeviceRepo {
-        self
+        self.inner.devices()
     }
     fn outbox(&mut self) -> &mut dyn OutboxRepo {
-        self
+        self.inner.outbox()
     }
+    // Alerts hold ids and facts, never client content: they pass through. A tenant admin's
+    // address is read with `user`, which opens it.
     fn alerts(&mut self) -> &mut dyn AlertRepo {
-        self
+        self.inner.alerts()
     }
     fn protection(&mut self) -> &mut dyn ProtectionRepo {
-        self
+        self.inner.protection()
     }
+    // Detection records hold ids, addresses and counts, never client content: they pass through.
     fn intrusion(&mut self) -> &mut dyn IntrusionRepo {
-        self
+        self.inner.intrusion()
     }
     fn audit(&mut self) -> &mut dyn AuditRepo {
         self
     }
+    // Incidents seal their own body under their own key (see `service::incidents`); the
+    // columns hold no client content, and breach notices hold ids only.
     fn incidents(&mut self) -> &mut dyn IncidentRepo {
-        self
+        self.inner.incidents()
     }
 }
