@@ -1,4 +1,5 @@
-//! Second factors: TOTP, recovery codes, passkeys and their WebAuthn ceremonies, and the second-factor state of sessions.
+//! Second factors: TOTP, recovery codes, passkeys and their WebAuthn ceremonies, and the
+//! second-factor state of sessions.
 
 use crate::error::Result;
 use crate::ids::{PasskeyId, TenantId, UserId};

@@ -1,4 +1,5 @@
-//! Platform operators (never tenant content): their approvals, grants, vetting and tokens, and the tenant directory.
+//! Platform operators (never tenant content): their approvals, grants, vetting and tokens, and the
+//! tenant directory.
 
 use crate::error::Result;
 use crate::ids::{ApprovalId, OperatorId};
