@@ -216,6 +216,28 @@ impl TestServer {
             .expect("create user");
     }
 
+    /// Create a second owner of `tenant` with a password. Owners are made only with their
+    /// tenant or by another owner's approved request (which a firm with one owner cannot get), so
+    /// the user is created as an admin and the role is then written straight into the database.
+    pub async fn second_owner(&self, tenant: TenantId, email: &str) {
+        use sqlx::Connection;
+        self.user(tenant, email, "admin").await;
+        let p = portcullis_core::service::cli_principal(tenant);
+        let users = self.portal().list_users(&p).await.expect("list users");
+        let user = users.iter().find(|u| u.email == email).unwrap_or_else(|| panic!("no user {email}"));
+        let (tenant, id) = (tenant.to_string(), user.id.to_string());
+        const Q: &str = "UPDATE users SET role = 'owner' WHERE tenant_id = $1 AND id = $2";
+        let url = self.db_url();
+        let n = if self.db == Db::Postgres {
+            let mut c = sqlx::PgConnection::connect(&url).await.expect("connect to the test database");
+            sqlx::query(Q).bind(&tenant).bind(&id).execute(&mut c).await.expect("set the role").rows_affected()
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&url).await.expect("connect to the test database");
+            sqlx::query(Q).bind(&tenant).bind(&id).execute(&mut c).await.expect("set the role").rows_affected()
+        };
+        assert_eq!(n, 1, "{email} made an owner");
+    }
+
     /// Stop the server gracefully and drop its PostgreSQL database.
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
