@@ -14,7 +14,7 @@ use crate::model::{
     Message, PasskeyRecord, PendingTotp, Role, SealedColumn, StoredField, Tenant, TenantKeyRecord, TenantStatus,
     TotpRecord, User, UserStatus, WebauthnChallenge,
 };
-use crate::policy::{MatterGrant, MatterListGrant, TenantGrant};
+use crate::policy::{AuditReach, MatterFacts, MatterGrant, MatterListGrant, TenantGrant, can};
 use crate::ports::{
     AlertRepo, ApprovalRepo, AuditRepo, BlobRepo, DeviceRepo, DocumentRepo, ExportRepo, FactorRepo, IncidentRepo,
     IntrusionRepo, KeyRepo, LeaseRepo, LifecycleRepo, LinkRepo, LoginRepo, MatterRepo, MessageRepo, OperatorRepo,
@@ -297,7 +297,7 @@ impl UserRepo for SealingTx {
     async fn set_password(&mut self, tenant: TenantId, id: UserId, hash: &str, status: UserStatus) -> Result<()> {
         self.inner.users().set_password(tenant, id, hash, status).await
     }
-    async fn list_users(&mut self, grant: &TenantGrant) -> Result<Vec<User>> {
+    async fn list_users(&mut self, grant: &TenantGrant<can::ListUsers>) -> Result<Vec<User>> {
         let found = self.inner.users().list_users(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         let mut users = found.into_iter().map(|u| open_user(c, u)).collect::<Result<Vec<_>>>()?;
@@ -307,31 +307,46 @@ impl UserRepo for SealingTx {
     async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>> {
         self.inner.users().tenant_admins(tenant).await
     }
+    async fn set_user_status(&mut self, tenant: TenantId, id: UserId, status: UserStatus) -> Result<bool> {
+        self.inner.users().set_user_status(tenant, id, status).await
+    }
 }
 
 #[async_trait]
 impl MatterRepo for SealingTx {
-    async fn insert_matter(&mut self, grant: &TenantGrant, m: &Matter) -> Result<()> {
+    async fn insert_matter(&mut self, grant: &TenantGrant<can::CreateMatter>, m: &Matter) -> Result<()> {
         let sealed = seal_matter(self.sealer(m.tenant_id).await?, m)?;
         self.inner.matters().insert_matter(grant, &sealed).await
     }
-    async fn matter(&mut self, tenant: TenantId, id: MatterId) -> Result<Option<Matter>> {
-        let found = self.inner.matters().matter(tenant, id).await?;
-        let c = self.cipher(tenant).await?;
+    async fn matter_facts(&mut self, tenant: TenantId, matter: MatterId, user: UserId) -> Result<Option<MatterFacts>> {
+        self.inner.matters().matter_facts(tenant, matter, user).await
+    }
+    async fn matter(&mut self, grant: &MatterGrant<can::ViewMatter>) -> Result<Option<Matter>> {
+        let found = self.inner.matters().matter(grant).await?;
+        let c = self.cipher(grant.tenant_id()).await?;
         found.map(|m| open_matter(c, m)).transpose()
     }
-    async fn membership(&mut self, tenant: TenantId, matter: MatterId, user: UserId) -> Result<Option<Role>> {
-        self.inner.matters().membership(tenant, matter, user).await
-    }
-    async fn list_matters(&mut self, grant: &MatterListGrant) -> Result<Vec<Matter>> {
+    async fn list_matters(&mut self, grant: &MatterListGrant<can::ListMatters>) -> Result<Vec<Matter>> {
         let found = self.inner.matters().list_matters(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         found.into_iter().map(|m| open_matter(c, m)).collect()
     }
-    async fn insert_member(&mut self, grant: &MatterGrant, user: UserId, role: Role, at: OffsetDateTime) -> Result<()> {
+    async fn insert_member(
+        &mut self,
+        grant: &MatterGrant<can::ManageMembers>,
+        user: UserId,
+        role: Role,
+        at: OffsetDateTime,
+    ) -> Result<()> {
         self.inner.matters().insert_member(grant, user, role, at).await
     }
-    async fn list_members(&mut self, grant: &MatterGrant) -> Result<Vec<MatterMember>> {
+    async fn remove_member(&mut self, grant: &MatterGrant<can::ManageMembers>, user: UserId) -> Result<bool> {
+        self.inner.matters().remove_member(grant, user).await
+    }
+    async fn remove_memberships(&mut self, grant: &TenantGrant<can::ManageUsers>, user: UserId) -> Result<u64> {
+        self.inner.matters().remove_memberships(grant, user).await
+    }
+    async fn list_members(&mut self, grant: &MatterGrant<can::ListMembers>) -> Result<Vec<MatterMember>> {
         let found = self.inner.matters().list_members(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         found.into_iter().map(|m| open_member(c, m)).collect()
@@ -340,57 +355,83 @@ impl MatterRepo for SealingTx {
 
 #[async_trait]
 impl DocumentRepo for SealingTx {
-    async fn insert_document(&mut self, grant: &MatterGrant, d: &Document) -> Result<()> {
+    async fn insert_document(&mut self, grant: &MatterGrant<can::UploadDocument>, d: &Document) -> Result<()> {
         self.wrote_under(d.tenant_id, d.key_version);
         let c = self.sealer(d.tenant_id).await?;
         let sealed = Document { name: c.seal(&document_place(d), &d.name)?, ..d.clone() };
         self.inner.documents().insert_document(grant, &sealed).await
     }
-    async fn list_documents(&mut self, grant: &MatterGrant) -> Result<Vec<Document>> {
+    async fn list_documents(&mut self, grant: &MatterGrant<can::ListDocuments>) -> Result<Vec<Document>> {
         let found = self.inner.documents().list_documents(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         found.into_iter().map(|d| open_document(c, d)).collect()
     }
-    async fn document(&mut self, tenant: TenantId, id: DocumentId) -> Result<Option<Document>> {
-        let found = self.inner.documents().document(tenant, id).await?;
-        let c = self.cipher(tenant).await?;
+    async fn document_matter(&mut self, tenant: TenantId, id: DocumentId) -> Result<Option<MatterId>> {
+        self.inner.documents().document_matter(tenant, id).await
+    }
+    async fn document(&mut self, grant: &MatterGrant<can::ReadDocument>, id: DocumentId) -> Result<Option<Document>> {
+        let found = self.inner.documents().document(grant, id).await?;
+        let c = self.cipher(grant.tenant_id()).await?;
         found.map(|d| open_document(c, d)).transpose()
     }
-    async fn insert_document_flag(&mut self, grant: &MatterGrant, flag: &DocumentFlag) -> Result<()> {
+    async fn insert_document_flag(
+        &mut self,
+        grant: &MatterGrant<can::UploadDocument>,
+        flag: &DocumentFlag,
+    ) -> Result<()> {
         self.inner.documents().insert_document_flag(grant, flag).await
     }
-    async fn document_flag(&mut self, tenant: TenantId, document: DocumentId) -> Result<Option<DocumentFlag>> {
-        self.inner.documents().document_flag(tenant, document).await
-    }
-    async fn document_flags(
+    async fn document_flag(
         &mut self,
-        tenant: TenantId,
-        matter: Option<MatterId>,
-        state: Option<FlagState>,
+        grant: &MatterGrant<can::ReadDocument>,
+        document: DocumentId,
+    ) -> Result<Option<DocumentFlag>> {
+        self.inner.documents().document_flag(grant, document).await
+    }
+    async fn matter_flags(&mut self, grant: &MatterGrant<can::ListDocuments>) -> Result<Vec<DocumentFlag>> {
+        self.inner.documents().matter_flags(grant).await
+    }
+    async fn flags_in_state(
+        &mut self,
+        grant: &MatterListGrant<can::ReviewHeldDocuments>,
+        state: FlagState,
     ) -> Result<Vec<DocumentFlag>> {
-        self.inner.documents().document_flags(tenant, matter, state).await
+        self.inner.documents().flags_in_state(grant, state).await
+    }
+    async fn held_document(
+        &mut self,
+        grant: &MatterGrant<can::ReviewHeldDocuments>,
+        document: DocumentId,
+    ) -> Result<Option<(Document, Option<DocumentFlag>)>> {
+        let found = self.inner.documents().held_document(grant, document).await?;
+        let c = self.cipher(grant.tenant_id()).await?;
+        found.map(|(d, f)| Ok((open_document(c, d)?, f))).transpose()
     }
     async fn set_document_flag_state(
         &mut self,
-        tenant: TenantId,
+        grant: &MatterGrant<can::ReviewHeldDocuments>,
         document: DocumentId,
         state: FlagState,
     ) -> Result<bool> {
-        self.inner.documents().set_document_flag_state(tenant, document, state).await
+        self.inner.documents().set_document_flag_state(grant, document, state).await
     }
-    async fn delete_document(&mut self, tenant: TenantId, document: DocumentId) -> Result<bool> {
-        self.inner.documents().delete_document(tenant, document).await
+    async fn delete_document(
+        &mut self,
+        grant: &MatterGrant<can::ReviewHeldDocuments>,
+        document: DocumentId,
+    ) -> Result<bool> {
+        self.inner.documents().delete_document(grant, document).await
     }
 }
 
 #[async_trait]
 impl MessageRepo for SealingTx {
-    async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()> {
+    async fn insert_message(&mut self, grant: &MatterGrant<can::PostMessage>, m: &Message) -> Result<()> {
         let c = self.sealer(m.tenant_id).await?;
         let sealed = Message { body: c.seal(&message_place(m), &m.body)?, ..m.clone() };
         self.inner.messages().insert_message(grant, &sealed).await
     }
-    async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>> {
+    async fn list_messages(&mut self, grant: &MatterGrant<can::ReadMessages>) -> Result<Vec<Message>> {
         let found = self.inner.messages().list_messages(grant).await?;
         let c = self.cipher(grant.tenant_id()).await?;
         found.into_iter().map(|m| open_message(c, m)).collect()
@@ -596,13 +637,13 @@ impl AuditRepo for SealingTx {
     }
     async fn search_audit(
         &mut self,
-        chain: &str,
+        reach: &AuditReach,
         filter: &crate::audit::search::AuditFilter,
         after_seq: i64,
         upto_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<StoredEvent>> {
-        self.inner.audit().search_audit(chain, filter, after_seq, upto_seq, limit).await
+        self.inner.audit().search_audit(reach, filter, after_seq, upto_seq, limit).await
     }
 }
 

@@ -12,11 +12,12 @@ pub trait AuditRepo: Send {
     async fn append_audit(&mut self, ev: &NewEvent, at: OffsetDateTime) -> Result<()>;
     /// The events of one chain (tenant id, or "" for the platform), in order.
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>>;
-    /// The events of one chain after `after_seq` (and not past `upto_seq`, if given) that match
-    /// every filter, in order, at most `limit`. The database does the filtering.
+    /// The events of the reach's chain after `after_seq` (and not past `upto_seq`, if given)
+    /// that match every filter and that the reach sees (walled matters' events are left out),
+    /// in order, at most `limit`. The database does the filtering.
     async fn search_audit(
         &mut self,
-        chain: &str,
+        reach: &crate::policy::AuditReach,
         filter: &AuditFilter,
         after_seq: i64,
         upto_seq: Option<i64>,

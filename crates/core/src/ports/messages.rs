@@ -2,11 +2,11 @@
 
 use crate::error::Result;
 use crate::model::Message;
-use crate::policy::MatterGrant;
+use crate::policy::{MatterGrant, can};
 use async_trait::async_trait;
 
 #[async_trait]
 pub trait MessageRepo: Send {
-    async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()>;
-    async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>>;
+    async fn insert_message(&mut self, grant: &MatterGrant<can::PostMessage>, m: &Message) -> Result<()>;
+    async fn list_messages(&mut self, grant: &MatterGrant<can::ReadMessages>) -> Result<Vec<Message>>;
 }

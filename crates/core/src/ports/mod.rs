@@ -145,20 +145,3 @@ pub trait Webhook: Send + Sync + std::fmt::Debug {
     /// answered 2xx; an error means it may not have been delivered.
     async fn post(&self, body: &[u8]) -> Result<()>;
 }
-
-/// Transitional: the integration suite still reads and appends audit events on the transaction
-/// itself. These forward to [`Tx::audit`]; remove them once the suite calls `tx.audit()`.
-impl dyn Tx {
-    pub async fn audit_chain(
-        &mut self,
-        chain: &str,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<crate::audit::StoredEvent>> {
-        self.audit().audit_chain(chain, after_seq, limit).await
-    }
-
-    pub async fn append_audit(&mut self, ev: &crate::audit::NewEvent, at: time::OffsetDateTime) -> Result<()> {
-        self.audit().append_audit(ev, at).await
-    }
-}

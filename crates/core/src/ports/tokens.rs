@@ -19,5 +19,7 @@ pub trait TokenRepo: Send {
         id: TokenId,
         at: OffsetDateTime,
     ) -> Result<bool>;
+    /// Revoke every live token of the user, at `at`; how many.
+    async fn revoke_user_tokens(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<u64>;
     async fn touch_api_token(&mut self, tenant: TenantId, id: TokenId, at: OffsetDateTime) -> Result<()>;
 }

@@ -3,7 +3,7 @@
 use crate::error::Result;
 use crate::ids::{TenantId, UserId};
 use crate::model::{User, UserStatus};
-use crate::policy::TenantGrant;
+use crate::policy::{TenantGrant, can};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -15,7 +15,9 @@ pub trait UserRepo: Send {
     async fn user_by_email(&mut self, tenant: TenantId, email_lookup: &str) -> Result<Option<(User, Option<String>)>>;
     async fn user(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>>;
     async fn set_password(&mut self, tenant: TenantId, id: UserId, hash: &str, status: UserStatus) -> Result<()>;
-    async fn list_users(&mut self, grant: &TenantGrant) -> Result<Vec<User>>;
+    /// Deactivate (`Disabled`) or reactivate (`Active`) a user; false if there is no such user.
+    async fn set_user_status(&mut self, tenant: TenantId, id: UserId, status: UserStatus) -> Result<bool>;
+    async fn list_users(&mut self, grant: &TenantGrant<can::ListUsers>) -> Result<Vec<User>>;
     /// The active owners and admins of a tenant (who hear of alerts about their firm).
     async fn tenant_admins(&mut self, tenant: TenantId) -> Result<Vec<UserId>>;
 }

@@ -8,7 +8,8 @@ use crate::audit::{Actor, NewEvent, RequestMeta};
 use crate::error::{Error, Result};
 use crate::ids::{ApprovalId, UserId};
 use crate::model::{ApprovalRequest, ApprovalState, Role, SensitiveAction};
-use crate::policy::{self, Permission, Principal};
+use crate::policy::can;
+use crate::policy::{self, Principal};
 use crate::ports::Tx;
 use time::Duration;
 
@@ -38,7 +39,7 @@ impl Portal {
     }
 
     async fn try_change_role(&self, p: &Principal, user: UserId, role: &str, meta: &RequestMeta) -> Result<Change> {
-        policy::authorize_tenant(p, Permission::ManageUsers)?;
+        policy::authorize_tenant::<can::ManageUsers>(p)?;
         let role = Role::parse(role)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
@@ -85,7 +86,7 @@ impl Portal {
 
     /// The firm's requests, newest first (owners and admins).
     pub async fn list_approvals(&self, p: &Principal) -> Result<Vec<ApprovalRequest>> {
-        policy::authorize_tenant(p, Permission::DecideApprovals)?;
+        policy::authorize_tenant::<can::DecideApprovals>(p)?;
         self.read().await?.approvals().list_approvals(p.tenant_id, 100).await
     }
 

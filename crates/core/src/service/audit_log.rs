@@ -4,9 +4,10 @@
 
 use super::{Portal, actor};
 use crate::audit::search::{AuditFilter, ExportFormat, Scope, Search, SearchInput};
-use crate::audit::{NewEvent, RequestMeta, StoredEvent, chain_key};
+use crate::audit::{NewEvent, RequestMeta, StoredEvent};
 use crate::error::{Error, Result};
-use crate::policy::{self, OperatorPrincipal, Permission, PlatformPermission, Principal};
+use crate::policy::can;
+use crate::policy::{self, AuditReach, OperatorPrincipal, PlatformPermission, Principal};
 use crate::ports::Tx;
 
 /// Events read per query while exporting: memory stays flat however many events match.
@@ -24,13 +25,13 @@ pub struct AuditPage {
 /// follow (one more is asked for to know).
 pub(super) async fn read_page(
     tx: &mut dyn Tx,
-    chain: &str,
+    reach: &AuditReach,
     filter: &AuditFilter,
     after: i64,
     upto: Option<i64>,
     limit: i64,
 ) -> Result<AuditPage> {
-    let mut events = tx.audit().search_audit(chain, filter, after, upto, limit.saturating_add(1)).await?;
+    let mut events = tx.audit().search_audit(reach, filter, after, upto, limit.saturating_add(1)).await?;
     let keep = usize::try_from(limit).map_err(Error::internal)?;
     let next = if events.len() > keep {
         events.truncate(keep);
@@ -48,7 +49,7 @@ pub(super) async fn read_page(
 pub struct AuditExport {
     portal: Portal,
     format: ExportFormat,
-    chain: String,
+    reach: AuditReach,
     filter: AuditFilter,
     after: i64,
     upto: i64,
@@ -66,7 +67,7 @@ impl AuditExport {
             return Ok(None);
         }
         let mut tx = self.portal.read().await?;
-        let page = read_page(&mut *tx, &self.chain, &self.filter, self.after, Some(self.upto), EXPORT_PAGE).await?;
+        let page = read_page(&mut *tx, &self.reach, &self.filter, self.after, Some(self.upto), EXPORT_PAGE).await?;
         match page.next {
             Some(next) => self.after = next,
             None => self.done = true,
@@ -79,10 +80,10 @@ impl Portal {
     /// The tenant's events matching the search, oldest first. The caller's right is checked
     /// before their input.
     pub async fn search_audit(&self, p: &Principal, input: &SearchInput) -> Result<AuditPage> {
-        policy::authorize_tenant(p, Permission::ReadAudit)?;
+        let reach = AuditReach::Firm(policy::authorize_list::<can::ReadAudit>(p)?);
         let search = Search::parse(input, Scope::Tenant)?;
         let mut tx = self.read().await?;
-        read_page(&mut *tx, &chain_key(Some(p.tenant_id)), &search.filter, search.after, None, search.limit).await
+        read_page(&mut *tx, &reach, &search.filter, search.after, None, search.limit).await
     }
 
     /// The platform's own events matching the search, oldest first: the chain that belongs to
@@ -91,7 +92,7 @@ impl Portal {
         policy::authorize_platform(op, PlatformPermission::ReadPlatformAudit, self.clock.now())?;
         let search = Search::parse(input, Scope::Platform)?;
         let mut tx = self.read().await?;
-        read_page(&mut *tx, &chain_key(None), &search.filter, search.after, None, search.limit).await
+        read_page(&mut *tx, &AuditReach::Platform, &search.filter, search.after, None, search.limit).await
     }
 
     /// Start exporting the tenant's events matching the filters of `input` (its page fields are
@@ -104,10 +105,10 @@ impl Portal {
         format: Option<&str>,
         meta: &RequestMeta,
     ) -> Result<AuditExport> {
-        policy::authorize_tenant(p, Permission::ReadAudit)?;
+        let reach = AuditReach::Firm(policy::authorize_list::<can::ReadAudit>(p)?);
         let format = ExportFormat::parse(format)?;
         let filter = Search::parse(&SearchInput { after: None, limit: None, ..input.clone() }, Scope::Tenant)?.filter;
-        let chain = chain_key(Some(p.tenant_id));
+        let chain = reach.chain();
         let mut tx = self.write().await?;
         let mut ev =
             NewEvent::new(Some(p.tenant_id), actor(p), "audit.export", format!("tenant:{}", p.tenant_id), meta)
@@ -118,6 +119,6 @@ impl Portal {
         let upto =
             tx.audit().audit_head(&chain).await?.map(|e| e.seq).ok_or_else(|| Error::internal("no audit head"))?;
         tx.commit().await?;
-        Ok(AuditExport { portal: self.clone(), format, chain, filter, after: 0, upto, done: false })
+        Ok(AuditExport { portal: self.clone(), format, reach, filter, after: 0, upto, done: false })
     }
 }

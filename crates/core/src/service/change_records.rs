@@ -5,10 +5,11 @@
 use super::Portal;
 use super::audit_log::read_page;
 use crate::audit::search::{ActionMatch, AuditFilter, Scope, Search, SearchInput};
-use crate::audit::{Actor, NewEvent, RequestMeta, chain_key};
+use crate::audit::{Actor, NewEvent, RequestMeta};
 use crate::changes::{self, ChangeRecord};
 use crate::error::{Error, Result};
-use crate::policy::{self, OperatorPrincipal, Permission, PlatformPermission, Principal};
+use crate::policy::can;
+use crate::policy::{self, AuditReach, OperatorPrincipal, PlatformPermission, Principal};
 
 /// One page of change records.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,15 +23,15 @@ impl Portal {
     /// The firm's changes to security settings matching the search (who, when, and `action`:
     /// one change action), oldest first.
     pub async fn list_changes(&self, p: &Principal, input: &SearchInput) -> Result<ChangePage> {
-        policy::authorize_tenant(p, Permission::ReadAudit)?;
-        self.change_page(&chain_key(Some(p.tenant_id)), input, Scope::Tenant).await
+        let reach = AuditReach::Firm(policy::authorize_list::<can::ReadAudit>(p)?);
+        self.change_page(&reach, input, Scope::Tenant).await
     }
 
     /// The platform's changes: the master key, keys destroyed, operators and their roles, the
     /// configured security limits.
     pub async fn list_platform_changes(&self, op: &OperatorPrincipal, input: &SearchInput) -> Result<ChangePage> {
         policy::authorize_platform(op, PlatformPermission::ReadPlatformAudit, self.clock.now())?;
-        self.change_page(&chain_key(None), input, Scope::Platform).await
+        self.change_page(&AuditReach::Platform, input, Scope::Platform).await
     }
 
     /// Record the configured security limits (`limits`: key to value) as a change when they
@@ -40,11 +41,10 @@ impl Portal {
     /// run with different limits record each other's in turn at each start: keep them alike.
     pub async fn record_security_limits(&self, limits: serde_json::Value) -> Result<bool> {
         let mut tx = self.write().await?;
-        let chain = chain_key(None);
         let filter = AuditFilter { action: Some(ActionMatch::Exact(LIMITS_ACTION.into())), ..AuditFilter::default() };
         let (mut after, mut last) = (0, None);
         loop {
-            let page = tx.audit().search_audit(&chain, &filter, after, None, LIMITS_PAGE).await?;
+            let page = tx.audit().search_audit(&AuditReach::Platform, &filter, after, None, LIMITS_PAGE).await?;
             let full = page.len() == usize::try_from(LIMITS_PAGE).map_err(Error::internal)?;
             if let Some(e) = page.into_iter().last() {
                 after = e.seq;
@@ -77,10 +77,10 @@ impl Portal {
         Ok(true)
     }
 
-    async fn change_page(&self, chain: &str, input: &SearchInput, scope: Scope) -> Result<ChangePage> {
+    async fn change_page(&self, reach: &AuditReach, input: &SearchInput, scope: Scope) -> Result<ChangePage> {
         let search = change_search(input, scope)?;
         let mut tx = self.read().await?;
-        let page = read_page(&mut *tx, chain, &search.filter, search.after, None, search.limit).await?;
+        let page = read_page(&mut *tx, reach, &search.filter, search.after, None, search.limit).await?;
         Ok(ChangePage {
             changes: page.events.iter().filter_map(|e| changes::record(e, scope)).collect(),
             next: page.next,

@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::ids::{DocumentId, MatterId};
 use crate::inspect::{Detected, Inspection, Inspector};
 use crate::model::{AlertKind, Document, Severity, blob_key};
-use crate::policy::{Permission, Principal};
+use crate::policy::Principal;
+use crate::policy::can;
 use crate::ports::ByteStream;
 use crate::validate;
 use aws_lc_rs::digest;
@@ -149,15 +150,10 @@ impl Portal {
         meta: &RequestMeta,
     ) -> Result<Vec<super::FlaggedDocument>> {
         let mut tx = self.write().await?;
-        let grant = self.grant_matter(&mut *tx, p, matter, Permission::ListDocuments).await?;
+        let grant = self.grant_matter::<can::ListDocuments>(&mut *tx, p, matter).await?;
         let documents = tx.documents().list_documents(&grant).await?;
-        let mut flags: std::collections::HashMap<DocumentId, crate::model::DocumentFlag> = tx
-            .documents()
-            .document_flags(p.tenant_id, Some(matter), None)
-            .await?
-            .into_iter()
-            .map(|f| (f.document_id, f))
-            .collect();
+        let mut flags: std::collections::HashMap<DocumentId, crate::model::DocumentFlag> =
+            tx.documents().matter_flags(&grant).await?.into_iter().map(|f| (f.document_id, f)).collect();
         let documents: Vec<super::FlaggedDocument> = documents
             .into_iter()
             .map(|d| super::FlaggedDocument { flag: flags.remove(&d.id), document: d })
@@ -184,7 +180,7 @@ impl Portal {
         // Ask the policy before reading a single byte.
         let (key_version, tenant_key, settings) = {
             let mut tx = self.read().await?;
-            self.grant_matter(&mut *tx, p, matter, Permission::UploadDocument).await?;
+            self.grant_matter::<can::UploadDocument>(&mut *tx, p, matter).await?;
             let (v, k) = self.tenant_key(&mut *tx, p.tenant_id, None).await?;
             (v, k, self.protection_in(&mut *tx, p.tenant_id).await?)
         };
@@ -236,7 +232,7 @@ impl Portal {
             let committed = async {
                 let mut tx = this.write().await?;
                 // Ask again inside the writing transaction: access may have changed during a long upload.
-                let grant = this.grant_matter(&mut *tx, &p, matter, Permission::UploadDocument).await?;
+                let grant = this.grant_matter::<can::UploadDocument>(&mut *tx, &p, matter).await?;
                 tx.documents().insert_document(&grant, &d).await?;
                 let ev =
                     NewEvent::new(Some(p.tenant_id), actor(&p), "document.upload", format!("document:{id}"), &meta)
@@ -302,9 +298,9 @@ impl Portal {
         meta: &RequestMeta,
     ) -> Result<Download> {
         let mut tx = self.write().await?;
-        let doc = tx.documents().document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
-        self.grant_matter(&mut *tx, p, doc.matter_id, Permission::ReadDocument).await?;
-        let flag = tx.documents().document_flag(p.tenant_id, id).await?;
+        let grant = self.grant_document::<can::ReadDocument>(&mut *tx, p, id).await?;
+        let doc = tx.documents().document(&grant, id).await?.ok_or(Error::NotFound)?;
+        let flag = tx.documents().document_flag(&grant, id).await?;
         crate::policy::flagged_document(p, flag.map(|f| f.state), true)?;
         self.check_downloads(&mut *tx, p).await?;
         let range = range.map(|r| r.resolve(doc.size)).transpose()?;
@@ -327,7 +323,7 @@ impl Portal {
         let opened = match self.open_document(&doc, range.clone()).await {
             // A key rotation may have switched the document to a new copy and deleted the old one
             // between reading the row and opening the copy: open the copy now in use instead.
-            Err(first) => match self.read().await?.documents().document(p.tenant_id, id).await? {
+            Err(first) => match self.read().await?.documents().document(&grant, id).await? {
                 Some(now) if now.blob_rev != doc.blob_rev => self.open_document(&now, range.clone()).await,
                 _ => Err(first),
             },

@@ -26,7 +26,8 @@ use crate::ids::TenantId;
 use crate::model::{
     ApprovalRequest, ApprovalState, ErasureReason, ErasureRecord, SensitiveAction, Tenant, TenantStatus,
 };
-use crate::policy::{self, OperatorPrincipal, Permission, PlatformPermission, Principal};
+use crate::policy::can;
+use crate::policy::{self, OperatorPrincipal, PlatformPermission, Principal};
 use crate::ports::{Mailer, Tx};
 use time::OffsetDateTime;
 
@@ -93,7 +94,7 @@ impl Portal {
     }
 
     async fn try_request_erasure(&self, p: &Principal, meta: &RequestMeta) -> Result<ApprovalRequest> {
-        policy::authorize_tenant(p, Permission::RequestErasure)?;
+        policy::authorize_tenant::<can::RequestErasure>(p)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let now = self.clock.now();

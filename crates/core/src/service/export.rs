@@ -20,7 +20,8 @@ use crate::audit::{Actor, NewEvent, RequestMeta, StoredEvent, chain_key};
 use crate::error::{Error, Result};
 use crate::ids::ApprovalId;
 use crate::model::{ApprovalRequest, ApprovalState, Document, ExportState, SensitiveAction, TenantExport};
-use crate::policy::{self, Permission, Principal};
+use crate::policy::can;
+use crate::policy::{self, Principal};
 use crate::ports::{ByteStream, Tx};
 use futures::{SinkExt, StreamExt};
 use std::str::FromStr;
@@ -103,7 +104,7 @@ impl Portal {
     }
 
     async fn try_request_export(&self, p: &Principal, recipient: &str, meta: &RequestMeta) -> Result<ApprovalRequest> {
-        policy::authorize_tenant(p, Permission::ExportTenant)?;
+        policy::authorize_tenant::<can::ExportTenant>(p)?;
         let recipient = parse_recipient(recipient)?.to_string();
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
@@ -154,7 +155,7 @@ impl Portal {
 
     /// One export of the caller's firm (owners).
     pub async fn tenant_export(&self, p: &Principal, id: ApprovalId) -> Result<TenantExport> {
-        policy::authorize_tenant(p, Permission::ExportTenant)?;
+        policy::authorize_tenant::<can::ExportTenant>(p)?;
         let mut tx = self.read().await?;
         if let Some(x) = tx.exports().tenant_export(p.tenant_id, id).await? {
             return Ok(x);
@@ -319,8 +320,7 @@ impl Portal {
         let mut documents = Vec::new();
         let mut messages = Vec::new();
         for m in &matters {
-            let grant = policy::export_matter(&reach, m.id, x.approved_by)?;
-            let members = tx.matters().list_members(&grant).await?;
+            let members = tx.matters().list_members(&policy::export_matter(&reach, m.id, x.approved_by)?).await?;
             matter_lines.push(serde_json::json!({
                 "id": m.id.to_string(), "reference": &m.reference, "title": &m.title,
                 "created_by": m.created_by.to_string(), "created_at": rfc3339(m.created_at),
@@ -329,8 +329,9 @@ impl Portal {
                     "user_id": u.user_id.to_string(), "role": u.role.as_str(), "added_at": rfc3339(u.added_at),
                 })).collect::<Vec<_>>(),
             }));
-            documents.extend(tx.documents().list_documents(&grant).await?);
-            messages.extend(tx.messages().list_messages(&grant).await?);
+            documents
+                .extend(tx.documents().list_documents(&policy::export_matter(&reach, m.id, x.approved_by)?).await?);
+            messages.extend(tx.messages().list_messages(&policy::export_matter(&reach, m.id, x.approved_by)?).await?);
         }
         drop(tx);
         x.entries_total = 7u64.saturating_add(documents.len() as u64);

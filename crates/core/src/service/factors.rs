@@ -9,7 +9,8 @@ use crate::authn::{lockout, secret, totp};
 use crate::error::{Error, Result};
 use crate::ids::{TenantId, UserId};
 use crate::model::{ChallengePurpose, PendingTotp, SensitiveAction, TotpRecord, User};
-use crate::policy::{self, Permission, Principal, Via};
+use crate::policy::can;
+use crate::policy::{self, Principal, Via};
 use crate::ports::Tx;
 use secrecy::{ExposeSecret, SecretString};
 use time::Duration;
@@ -133,7 +134,7 @@ impl Portal {
 
     /// The caller's second-factor state.
     pub async fn security_status(&self, p: &Principal) -> Result<SecurityStatus> {
-        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        policy::authorize_tenant::<can::ManageOwnFactors>(p)?;
         let mut tx = self.read().await?;
         let tenant = tx.tenants().tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
         Ok(SecurityStatus {
@@ -148,14 +149,14 @@ impl Portal {
 
     /// The firm's settings, for those who may change its security settings.
     pub async fn tenant_settings(&self, p: &Principal) -> Result<crate::model::Tenant> {
-        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        policy::authorize_tenant::<can::ManageTenantSecurity>(p)?;
         self.read().await?.tenants().tenant(p.tenant_id).await?.ok_or(Error::NotFound)
     }
 
     /// Start adding an authenticator app. Replacing an active one is a change of factors and
     /// needs a step-up; the active one keeps working until the new one is confirmed.
     pub async fn start_totp_enrolment(&self, p: &Principal, meta: &RequestMeta) -> Result<TotpEnrolment> {
-        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        policy::authorize_tenant::<can::ManageOwnFactors>(p)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let secret = totp::new_secret()?;
@@ -183,7 +184,7 @@ impl Portal {
 
     /// The enrolment waiting for its first code, to show again (after a mistyped code).
     pub async fn pending_totp_enrolment(&self, p: &Principal) -> Result<TotpEnrolment> {
-        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        policy::authorize_tenant::<can::ManageOwnFactors>(p)?;
         let now = self.clock.now();
         let pending = self
             .read()
@@ -204,7 +205,7 @@ impl Portal {
         code: &str,
         meta: &RequestMeta,
     ) -> Result<Vec<SecretString>> {
-        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        policy::authorize_tenant::<can::ManageOwnFactors>(p)?;
         let mut tx = self.write().await?;
         let now = self.clock.now();
         let pending = tx
@@ -247,7 +248,7 @@ impl Portal {
     /// Remove the user's authenticator app and recovery codes (a change of factors: step-up).
     /// Refused while the firm requires a second factor of this user.
     pub async fn remove_totp(&self, p: &Principal, meta: &RequestMeta) -> Result<()> {
-        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        policy::authorize_tenant::<can::ManageOwnFactors>(p)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         if tx.factors().totp(p.tenant_id, p.user_id).await?.is_none() {
@@ -264,7 +265,7 @@ impl Portal {
     /// Step-up: check a code for a signed-in session, so sensitive actions are allowed for the
     /// next few minutes.
     pub async fn step_up(&self, p: &Principal, proof: &FactorProof, meta: &RequestMeta) -> Result<FactorUsed> {
-        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        policy::authorize_tenant::<can::ManageOwnFactors>(p)?;
         let Via::Session { session_hash, .. } = &p.via else {
             return Err(Error::Forbidden("step up with an API token (sign in in a browser session)".into()));
         };
@@ -302,7 +303,7 @@ impl Portal {
         clients: bool,
         meta: &RequestMeta,
     ) -> Result<super::Change> {
-        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        policy::authorize_tenant::<can::ManageTenantSecurity>(p)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let tenant = tx.tenants().tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;

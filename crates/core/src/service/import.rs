@@ -41,7 +41,7 @@ use crate::model::{
     Document, KeyPurpose, LinkPurpose, Matter, Message, Role, Tenant, TenantKeyRecord, TenantStatus, User, UserStatus,
     blob_key,
 };
-use crate::policy::{self, MatterGrant, Principal, TenantGrant};
+use crate::policy::{self, ImportReach, Principal, can};
 use crate::ports::Tx;
 use crate::validate;
 use futures::channel::mpsc;
@@ -268,7 +268,7 @@ type Member = (UserId, Role, OffsetDateTime);
 
 /// The new firm as it is being built.
 struct Building {
-    grant: TenantGrant,
+    grant: ImportReach,
     tenant: Tenant,
     source_id: String,
     source_name: String,
@@ -342,7 +342,7 @@ impl Portal {
 
     async fn build_import(
         &self,
-        grant: TenantGrant,
+        grant: ImportReach,
         tenant_id: TenantId,
         name: String,
         mut rx: mpsc::Receiver<Part>,
@@ -475,7 +475,7 @@ impl Portal {
     /// new firm's keys (in memory only until the final transaction).
     async fn plan_import(
         &self,
-        grant: TenantGrant,
+        grant: ImportReach,
         tenant_id: TenantId,
         name: &str,
         metadata: &[(String, Vec<u8>)],
@@ -669,10 +669,10 @@ impl Portal {
                 .with_detail(serde_json::json!({ "from": old, "role": u.role.as_str() }));
             tx.audit().append_audit(&ev, now).await?;
         }
-        let mut grants: HashMap<MatterId, MatterGrant> = HashMap::new();
+        let mut imported: std::collections::HashSet<MatterId> = std::collections::HashSet::new();
         for (old, m, members) in &b.matters {
-            tx.matters().insert_matter(&b.grant, m).await?;
-            let grant = policy::import_matter(&b.grant, m.id)?;
+            tx.matters().insert_matter(&b.grant.matters(), m).await?;
+            let grant = policy::import_matter::<can::ManageMembers>(&b.grant, m.id);
             for (user, role, at) in members {
                 tx.matters().insert_member(&grant, *user, *role, *at).await?;
             }
@@ -680,22 +680,26 @@ impl Portal {
                 .with_detail(serde_json::json!({ "from": old, "members": members.len() }))
                 .on_matter(m.id);
             tx.audit().append_audit(&ev, now).await?;
-            grants.insert(m.id, grant);
+            imported.insert(m.id);
         }
         for old in &b.document_order {
             let Some(d) = b.documents.get(old).map(|p| &p.doc) else { continue };
-            let grant =
-                grants.get(&d.matter_id).ok_or_else(|| Error::internal("a document's matter was not imported"))?;
-            tx.documents().insert_document(grant, d).await?;
+            if !imported.contains(&d.matter_id) {
+                return Err(Error::internal("a document's matter was not imported"));
+            }
+            let grant = policy::import_matter::<can::UploadDocument>(&b.grant, d.matter_id);
+            tx.documents().insert_document(&grant, d).await?;
             let ev = NewEvent::new(Some(t), Actor::Cli, "import.document", format!("document:{}", d.id), meta)
                 .with_detail(serde_json::json!({ "from": old, "size": d.size, "type": &d.content_type }))
                 .on_matter(d.matter_id);
             tx.audit().append_audit(&ev, now).await?;
         }
         for m in &b.messages {
-            let grant =
-                grants.get(&m.matter_id).ok_or_else(|| Error::internal("a message's matter was not imported"))?;
-            tx.messages().insert_message(grant, m).await?;
+            if !imported.contains(&m.matter_id) {
+                return Err(Error::internal("a message's matter was not imported"));
+            }
+            let grant = policy::import_matter::<can::PostMessage>(&b.grant, m.matter_id);
+            tx.messages().insert_message(&grant, m).await?;
         }
         Ok(())
     }

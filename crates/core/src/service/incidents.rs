@@ -19,6 +19,7 @@ use crate::incidents::{
     IncidentState, NotifiedTenant, Reporter, TimelineEntry,
 };
 use crate::model::{AlertKind, DeliveryState, MailKind, NewAlert, OutboxMail, Severity};
+use crate::policy::can;
 use crate::policy::{self, OperatorPrincipal, PlatformPermission, Principal};
 use crate::ports::Tx;
 use time::{Duration, OffsetDateTime};
@@ -471,7 +472,7 @@ impl Portal {
 
     /// The breach notices a firm's owners and admins see (the last 30 days).
     pub async fn breach_notices(&self, p: &Principal) -> Result<Vec<BreachNotice>> {
-        let grant = policy::authorize_tenant(p, crate::policy::Permission::ManageTenantSecurity)?;
+        let grant = policy::authorize_tenant::<can::ManageTenantSecurity>(p)?;
         self.read().await?.incidents().breach_notices(grant.tenant_id(), self.clock.now() - NOTICE_BANNER).await
     }
 }

@@ -28,7 +28,8 @@ use crate::authn::secret;
 use crate::error::{Error, Result};
 use crate::ids::{BlockId, DetectionId, TenantId, UserId};
 use crate::model::{Baseline, Block, BlockScope, Detection, DetectionKind, Severity, User};
-use crate::policy::{self, OperatorPrincipal, Permission, PlatformPermission, Principal};
+use crate::policy::can;
+use crate::policy::{self, OperatorPrincipal, PlatformPermission, Principal};
 use crate::ports::Tx;
 use serde_json::json;
 use std::collections::HashMap;
@@ -606,7 +607,7 @@ impl Portal {
     /// The firm's blocks in force (protected accounts, paused downloads) and its detections
     /// (owners and admins).
     pub async fn tenant_security(&self, p: &Principal) -> Result<SecurityOverview> {
-        let grant = policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let grant = policy::authorize_tenant::<can::ManageTenantSecurity>(p)?;
         let mut tx = self.read().await?;
         let blocks = tx.intrusion().active_blocks(Some(grant.tenant_id()), self.clock.now()).await?;
         let detections = tx.intrusion().detections(Some(grant.tenant_id()), LIST_LIMIT).await?;
@@ -617,7 +618,7 @@ impl Portal {
     /// downloads (owners and admins, after a step-up; not their own while another owner or
     /// admin can). Another firm's block is not found.
     pub async fn lift_tenant_block(&self, p: &Principal, id: BlockId, meta: &RequestMeta) -> Result<()> {
-        let grant = policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let grant = policy::authorize_tenant::<can::ManageTenantSecurity>(p)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let now = self.clock.now();
@@ -637,7 +638,7 @@ impl Portal {
     /// Resume a user's paused downloads (owners and admins, after a step-up; not their own
     /// while another owner or admin can).
     pub async fn resume_downloads(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<()> {
-        let grant = policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let grant = policy::authorize_tenant::<can::ManageTenantSecurity>(p)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let now = self.clock.now();

@@ -5,7 +5,8 @@ use crate::audit::{NewEvent, RequestMeta};
 use crate::error::{Error, Result};
 use crate::ids::{MatterId, UserId};
 use crate::model::{LinkPurpose, Matter, MatterMember, Role, User, UserStatus};
-use crate::policy::{self, Permission, Principal};
+use crate::policy::can;
+use crate::policy::{self, Principal};
 use crate::validate;
 
 /// The result of adding someone to a matter. A new client user gets a one-time link to choose a
@@ -31,7 +32,7 @@ impl Portal {
     /// listing is audited (`matter.list`, with how many were shown) in the same transaction:
     /// if the event cannot be written, nothing is shown.
     pub async fn list_matters(&self, p: &Principal, meta: &RequestMeta) -> Result<Vec<Matter>> {
-        let grant = policy::authorize_matter_list(p)?;
+        let grant = policy::authorize_list::<can::ListMatters>(p)?;
         let mut tx = self.write().await?;
         let matters = tx.matters().list_matters(&grant).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.list", format!("tenant:{}", p.tenant_id), meta)
@@ -51,7 +52,7 @@ impl Portal {
         restricted: bool,
         meta: &RequestMeta,
     ) -> Result<Matter> {
-        let grant = policy::authorize_tenant(p, Permission::CreateMatter)?;
+        let grant = policy::authorize_tenant::<can::CreateMatter>(p)?;
         let m = Matter {
             id: MatterId::new(),
             tenant_id: p.tenant_id,
@@ -64,7 +65,7 @@ impl Portal {
         let mut tx = self.write().await?;
         tx.matters().insert_matter(&grant, &m).await?;
         if restricted {
-            let creator = policy::creator_membership(&grant, m.id)?;
+            let creator = policy::creator_membership(&grant, m.id);
             tx.matters().insert_member(&creator, p.user_id, Role::Staff, m.created_at).await?;
         }
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.create", format!("matter:{}", m.id), meta)
@@ -79,8 +80,8 @@ impl Portal {
     /// if the event cannot be written, the matter is not shown.
     pub async fn matter(&self, p: &Principal, id: MatterId, meta: &RequestMeta) -> Result<Matter> {
         let mut tx = self.write().await?;
-        let grant = self.grant_matter(&mut *tx, p, id, Permission::ViewMatter).await?;
-        let m = tx.matters().matter(grant.tenant_id(), grant.matter_id()).await?.ok_or(Error::NotFound)?;
+        let grant = self.grant_matter::<can::ViewMatter>(&mut *tx, p, id).await?;
+        let m = tx.matters().matter(&grant).await?.ok_or(Error::NotFound)?;
         self.audit_matter_read(&mut *tx, p, "matter.view", id, serde_json::Value::Null, meta).await?;
         tx.commit().await?;
         Ok(m)
@@ -91,7 +92,7 @@ impl Portal {
     pub async fn list_members(&self, p: &Principal, id: MatterId, meta: &RequestMeta) -> Result<Vec<MatterMember>> {
         let mut tx = self.write().await?;
         // Clients do not see the list: it would tell them who the firm's other clients are.
-        let grant = self.grant_matter(&mut *tx, p, id, Permission::ListMembers).await?;
+        let grant = self.grant_matter::<can::ListMembers>(&mut *tx, p, id).await?;
         let members = tx.matters().list_members(&grant).await?;
         let detail = serde_json::json!({ "count": members.len() });
         self.audit_matter_read(&mut *tx, p, "matter.member_list", id, detail, meta).await?;
@@ -112,7 +113,7 @@ impl Portal {
         let email = validate::email(email)?;
         let role = Role::parse(role)?;
         let mut tx = self.write().await?;
-        let grant = self.grant_matter(&mut *tx, p, id, Permission::ManageMembers).await?;
+        let grant = self.grant_matter::<can::ManageMembers>(&mut *tx, p, id).await?;
         let now = self.clock.now();
         let existing = tx.users().user_by_email(p.tenant_id, &email).await?.map(|(u, _)| u);
         let (user, created) = match (existing, role) {
@@ -144,7 +145,7 @@ impl Portal {
                 return Err(Error::invalid("email", "no staff user has this email; create the user first"));
             }
         };
-        if tx.matters().membership(p.tenant_id, id, user.id).await?.is_some() {
+        if tx.matters().matter_facts(p.tenant_id, id, user.id).await?.and_then(|f| f.membership).is_some() {
             return Err(Error::Conflict("This member".into()));
         }
         let member_role = if user.role == Role::Client { Role::Client } else { Role::Staff };
@@ -164,5 +165,21 @@ impl Portal {
         tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(InviteOutcome { user_id: user.id, created, invite_url })
+    }
+
+    /// Take a user off a matter's list. Their access ends at once: every request is decided on
+    /// the list as it is then, so their open sessions and tokens lose the matter with it. A
+    /// user not on the list is `NotFound`, like a matter the caller may not see.
+    pub async fn remove_member(&self, p: &Principal, id: MatterId, user: UserId, meta: &RequestMeta) -> Result<()> {
+        let mut tx = self.write().await?;
+        let grant = self.grant_matter::<can::ManageMembers>(&mut *tx, p, id).await?;
+        if !tx.matters().remove_member(&grant, user).await? {
+            return Err(Error::NotFound);
+        }
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.member_remove", format!("matter:{id}"), meta)
+            .with_detail(serde_json::json!({ "user": user.to_string() }))
+            .on_matter(id);
+        tx.audit().append_audit(&ev, self.clock.now()).await?;
+        tx.commit().await
     }
 }

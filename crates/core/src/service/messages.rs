@@ -5,7 +5,8 @@ use crate::audit::{NewEvent, RequestMeta};
 use crate::error::Result;
 use crate::ids::{MatterId, MessageId};
 use crate::model::Message;
-use crate::policy::{Permission, Principal};
+use crate::policy::Principal;
+use crate::policy::can;
 use crate::validate;
 
 /// Longest message body, in characters.
@@ -16,7 +17,7 @@ impl Portal {
     /// in the same transaction: if the event cannot be written, no message is shown.
     pub async fn list_messages(&self, p: &Principal, matter: MatterId, meta: &RequestMeta) -> Result<Vec<Message>> {
         let mut tx = self.write().await?;
-        let grant = self.grant_matter(&mut *tx, p, matter, Permission::ReadMessages).await?;
+        let grant = self.grant_matter::<can::ReadMessages>(&mut *tx, p, matter).await?;
         let messages = tx.messages().list_messages(&grant).await?;
         let detail = serde_json::json!({ "count": messages.len() });
         self.audit_matter_read(&mut *tx, p, "message.read", matter, detail, meta).await?;
@@ -34,7 +35,7 @@ impl Portal {
     ) -> Result<Message> {
         let body = validate::text("body", body, MAX_MESSAGE_CHARS)?;
         let mut tx = self.write().await?;
-        let grant = self.grant_matter(&mut *tx, p, matter, Permission::PostMessage).await?;
+        let grant = self.grant_matter::<can::PostMessage>(&mut *tx, p, matter).await?;
         // Data loss prevention: a message is delivered the moment it is posted, so there is
         // nothing to hold; identifiers the firm quarantines or keeps from clients are refused
         // (the refusal is audited with counts only), and warned ones are posted and audited.

@@ -70,7 +70,7 @@ use crate::crypto::sealed::SealingTx;
 use crate::error::{Error, Result};
 use crate::ids::{MatterId, TenantId, UserId};
 use crate::model::KeyPurpose;
-use crate::policy::{self, MatterFacts, MatterGrant, Permission, Principal, Via};
+use crate::policy::{self, MatterAction, MatterGrant, Principal, Via};
 use crate::ports::{BlobStore, Store, Tx, TxMode};
 use std::sync::Arc;
 use time::Duration;
@@ -183,21 +183,29 @@ impl Portal {
         Ok(Box::new(SealingTx::new(self.store.begin(TxMode::Write).await?, self.keyring.clone())))
     }
 
-    /// Load a matter's facts for the caller and ask the policy. Every matter-scoped use case
-    /// starts here.
-    async fn grant_matter(
+    /// Load a matter's facts for the caller and ask the policy for `A` on it. Every
+    /// matter-scoped use case starts here.
+    async fn grant_matter<A: MatterAction>(
         &self,
         tx: &mut dyn Tx,
         p: &Principal,
         matter: MatterId,
-        perm: Permission,
-    ) -> Result<MatterGrant> {
-        let m = tx.matters().matter(p.tenant_id, matter).await?.ok_or(Error::NotFound)?;
-        let membership = tx.matters().membership(m.tenant_id, m.id, p.user_id).await?;
+    ) -> Result<MatterGrant<A>> {
         // The facts come from the stored matter, so the policy's own tenant check is a real
         // second line behind the query's tenant filter.
-        let facts = MatterFacts { tenant_id: m.tenant_id, matter_id: m.id, membership, restricted: m.restricted };
-        policy::authorize_matter(p, perm, &facts)
+        let facts = tx.matters().matter_facts(p.tenant_id, matter, p.user_id).await?.ok_or(Error::NotFound)?;
+        policy::authorize_matter::<A>(p, &facts)
+    }
+
+    /// Ask the policy for `A` on a document's matter; the grant and the document's matter.
+    async fn grant_document<A: MatterAction>(
+        &self,
+        tx: &mut dyn Tx,
+        p: &Principal,
+        document: crate::ids::DocumentId,
+    ) -> Result<MatterGrant<A>> {
+        let matter = tx.documents().document_matter(p.tenant_id, document).await?.ok_or(Error::NotFound)?;
+        self.grant_matter::<A>(tx, p, matter).await
     }
 
     /// Make version `version` of a tenant key and store it wrapped, in `tx`.

@@ -10,7 +10,8 @@ use crate::authn::webauthn::{self, PasskeyChallenge, Passkeys, PublicKeyCredenti
 use crate::error::{Error, Result};
 use crate::ids::PasskeyId;
 use crate::model::{ChallengePurpose, PasskeyRecord, User, WebauthnChallenge};
-use crate::policy::{self, Permission, Principal, Via};
+use crate::policy::can;
+use crate::policy::{self, Principal, Via};
 use crate::ports::Tx;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -118,7 +119,7 @@ impl Portal {
         name: &str,
         meta: &RequestMeta,
     ) -> Result<PasskeyChallenge> {
-        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        policy::authorize_tenant::<can::ManageOwnFactors>(p)?;
         let name = crate::validate::line("name", name, MAX_NAME)?;
         let rp = self.relying_party()?;
         let mut tx = self.write().await?;
@@ -156,7 +157,7 @@ impl Portal {
         answer: &RegisterPublicKeyCredential,
         meta: &RequestMeta,
     ) -> Result<PasskeyRecord> {
-        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        policy::authorize_tenant::<can::ManageOwnFactors>(p)?;
         let rp = self.relying_party()?;
         let now = self.clock.now();
         let mut tx = self.write().await?;
@@ -218,14 +219,14 @@ impl Portal {
 
     /// The caller's passkeys.
     pub async fn list_passkeys(&self, p: &Principal) -> Result<Vec<PasskeyRecord>> {
-        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        policy::authorize_tenant::<can::ManageOwnFactors>(p)?;
         self.read().await?.factors().passkeys(p.tenant_id, p.user_id).await
     }
 
     /// Remove one of the caller's passkeys (a change of factors: step-up). Refused if it is the
     /// last factor of someone the firm requires a second factor of.
     pub async fn remove_passkey(&self, p: &Principal, id: PasskeyId, meta: &RequestMeta) -> Result<()> {
-        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        policy::authorize_tenant::<can::ManageOwnFactors>(p)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let keys = tx.factors().passkeys(p.tenant_id, p.user_id).await?;
@@ -243,7 +244,7 @@ impl Portal {
 
     /// A challenge for a step-up with a passkey, for a signed-in session.
     pub async fn start_passkey_step_up(&self, p: &Principal) -> Result<PasskeyChallenge> {
-        policy::authorize_tenant(p, Permission::ManageOwnFactors)?;
+        policy::authorize_tenant::<can::ManageOwnFactors>(p)?;
         self.relying_party()?;
         let mut tx = self.write().await?;
         let user = tx.users().user(p.tenant_id, p.user_id).await?.ok_or(Error::Unauthenticated)?;

@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::ids::{DocumentId, TenantId, UserId};
 use crate::inspect::FileKind;
 use crate::model::{AlertKind, Document, DocumentFlag, FlagState, Severity};
-use crate::policy::{self, Permission, Principal};
+use crate::policy::can;
+use crate::policy::{self, MatterGrant, Principal};
 use crate::ports::Tx;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -160,7 +161,7 @@ impl Portal {
 
     /// The firm's protective settings, for its owners and admins.
     pub async fn protection(&self, p: &Principal) -> Result<Protection> {
-        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        policy::authorize_tenant::<can::ManageTenantSecurity>(p)?;
         let mut tx = self.read().await?;
         self.protection_in(&mut *tx, p.tenant_id).await
     }
@@ -182,7 +183,7 @@ impl Portal {
         networks: &[String],
         meta: &RequestMeta,
     ) -> Result<Protection> {
-        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        policy::authorize_tenant::<can::ManageTenantSecurity>(p)?;
         let nets: Vec<String> = parse_networks(networks)?.iter().map(ToString::to_string).collect();
         if !network_allows(&nets, meta.ip.as_deref()) {
             return Err(Error::invalid(
@@ -228,7 +229,7 @@ impl Portal {
         meta: &RequestMeta,
         change: impl FnOnce(&mut Protection),
     ) -> Result<Protection> {
-        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        policy::authorize_tenant::<can::ManageTenantSecurity>(p)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         let before = self.protection_in(&mut *tx, p.tenant_id).await?;
@@ -247,37 +248,38 @@ impl Portal {
     }
 
     /// The documents the DLP scan holds for review, newest first (ids, matter and counts: the
-    /// review happens by downloading it, which the matter's access rules still govern).
+    /// review happens by downloading it, which the matter's access rules still govern). Only the
+    /// matters the reviewer may see: an ethical wall binds owners and admins too.
     pub async fn held_documents(&self, p: &Principal) -> Result<Vec<DocumentFlag>> {
-        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        let grant = policy::authorize_list::<can::ReviewHeldDocuments>(p)?;
         let mut tx = self.read().await?;
-        tx.documents().document_flags(p.tenant_id, None, Some(FlagState::Quarantined)).await
+        tx.documents().flags_in_state(&grant, FlagState::Quarantined).await
     }
 
-    /// The flag of a held document; an unknown document is `NotFound`, one not held is refused.
-    async fn held_flag(
+    /// A held document and its flag, under the grant to review it on its own matter (a matter
+    /// the reviewer may not see is `NotFound`, as is an unknown document); one not held is
+    /// refused.
+    async fn held(
         &self,
         tx: &mut dyn Tx,
         p: &Principal,
         id: DocumentId,
         not_held: &'static str,
-    ) -> Result<DocumentFlag> {
-        match tx.documents().document_flag(p.tenant_id, id).await? {
-            Some(f) if f.state == FlagState::Quarantined => Ok(f),
-            _ if tx.documents().document(p.tenant_id, id).await?.is_none() => Err(Error::NotFound),
-            _ => Err(Error::invalid("document", not_held)),
+    ) -> Result<(MatterGrant<can::ReviewHeldDocuments>, Document, DocumentFlag)> {
+        let grant = self.grant_document::<can::ReviewHeldDocuments>(tx, p, id).await?;
+        match tx.documents().held_document(&grant, id).await? {
+            Some((d, Some(f))) if f.state == FlagState::Quarantined => Ok((grant, d, f)),
+            None => Err(Error::NotFound),
+            Some(_) => Err(Error::invalid("document", not_held)),
         }
     }
 
     /// Whether someone other than `subject` may review what concerns them (see
     /// [`policy::may_review`]); refuses a self-review when they may. Returns whether this is one.
     pub(super) async fn review_of(&self, tx: &mut dyn Tx, p: &Principal, subject: UserId) -> Result<bool> {
-        let grant = policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
-        let others = tx.users().list_users(&grant).await?.iter().any(|u| {
-            u.id != p.user_id
-                && u.status == crate::model::UserStatus::Active
-                && policy::role_allows(u.role, Permission::ManageTenantSecurity)
-        });
+        policy::authorize_tenant::<can::ManageTenantSecurity>(p)?;
+        // The firm's active owners and admins: the roles allowed to review.
+        let others = tx.users().tenant_admins(p.tenant_id).await?.iter().any(|u| *u != p.user_id);
         policy::may_review(p, subject, others)?;
         Ok(subject == p.user_id)
     }
@@ -285,13 +287,11 @@ impl Portal {
     /// Release a held document: everyone with access to its matter may download it again
     /// (after a step-up; not by its uploader while another owner or admin can do it).
     pub async fn release_document(&self, p: &Principal, id: DocumentId, meta: &RequestMeta) -> Result<()> {
-        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
+        let (grant, doc, flag) = self.held(&mut *tx, p, id, "this document is not held for review").await?;
         self.require_step_up(&mut *tx, p).await?;
-        let flag = self.held_flag(&mut *tx, p, id, "this document is not held for review").await?;
-        let doc = tx.documents().document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
         let own = self.review_of(&mut *tx, p, doc.uploaded_by).await?;
-        tx.documents().set_document_flag_state(p.tenant_id, id, FlagState::Released).await?;
+        tx.documents().set_document_flag_state(&grant, id, FlagState::Released).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_released", format!("document:{id}"), meta)
             .with_detail(serde_json::json!({ "matter": flag.matter_id.to_string(), "self_reviewed": own }))
             .on_matter(flag.matter_id);
@@ -301,12 +301,11 @@ impl Portal {
 
     /// Delete a held document, record and stored bytes (after a step-up).
     pub async fn discard_document(&self, p: &Principal, id: DocumentId, meta: &RequestMeta) -> Result<()> {
-        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
         let mut tx = self.write().await?;
+        let (grant, doc, flag) =
+            self.held(&mut *tx, p, id, "only a document held for review can be deleted here").await?;
         self.require_step_up(&mut *tx, p).await?;
-        let flag = self.held_flag(&mut *tx, p, id, "only a document held for review can be deleted here").await?;
-        let doc = tx.documents().document(p.tenant_id, id).await?.ok_or(Error::NotFound)?;
-        tx.documents().delete_document(p.tenant_id, id).await?;
+        tx.documents().delete_document(&grant, id).await?;
         // Recorded as replaced, so a copy a running backup still names outlives the backup.
         tx.blobs().mark_blob(p.tenant_id, &doc.blob_key(), false, self.clock.now()).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_deleted", format!("document:{id}"), meta)
@@ -323,7 +322,7 @@ impl Portal {
     /// Lift a user's download cap for the rest of today (their count starts again; after a
     /// step-up; not one's own while another owner or admin can do it).
     pub async fn lift_download_cap(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<()> {
-        policy::authorize_tenant(p, Permission::ManageTenantSecurity)?;
+        policy::authorize_tenant::<can::ManageTenantSecurity>(p)?;
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
         tx.users().user(p.tenant_id, user).await?.ok_or(Error::NotFound)?;
@@ -409,7 +408,7 @@ impl Portal {
     pub(super) async fn record_flag(
         &self,
         tx: &mut dyn Tx,
-        grant: &crate::policy::MatterGrant,
+        grant: &MatterGrant<can::UploadDocument>,
         p: &Principal,
         flag: &DocumentFlag,
         meta: &RequestMeta,

@@ -7,19 +7,20 @@ use crate::authn::password;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::model::{SessionRecord, UserStatus};
-use crate::policy::{self, Permission, Principal, Via};
+use crate::policy::can;
+use crate::policy::{self, Principal, Via};
 use secrecy::SecretString;
 
 impl Portal {
     /// The caller's sessions, most recently used first.
     pub async fn list_sessions(&self, p: &Principal) -> Result<Vec<SessionRecord>> {
-        policy::authorize_tenant(p, Permission::ManageOwnSessions)?;
+        policy::authorize_tenant::<can::ManageOwnSessions>(p)?;
         self.read().await?.sessions().list_user_sessions(p.tenant_id, p.user_id).await
     }
 
     /// End one of the caller's sessions, named by its public id.
     pub async fn end_session(&self, p: &Principal, public_id: &str, meta: &RequestMeta) -> Result<()> {
-        policy::authorize_tenant(p, Permission::ManageOwnSessions)?;
+        policy::authorize_tenant::<can::ManageOwnSessions>(p)?;
         let mut tx = self.write().await?;
         let sessions = tx.sessions().list_user_sessions(p.tenant_id, p.user_id).await?;
         let s = sessions.iter().find(|s| s.public_id() == public_id).ok_or(Error::NotFound)?;
@@ -32,7 +33,7 @@ impl Portal {
 
     /// End every session of a user (an admin's action, e.g. for a lost laptop).
     pub async fn end_user_sessions(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<()> {
-        let grant = policy::authorize_tenant(p, Permission::ManageUsers)?;
+        let grant = policy::authorize_tenant::<can::ManageUsers>(p)?;
         let mut tx = self.write().await?;
         tx.users().user(grant.tenant_id(), user).await?.ok_or(Error::NotFound)?;
         tx.sessions().delete_user_sessions(grant.tenant_id(), user).await?;
@@ -50,7 +51,7 @@ impl Portal {
         new: SecretString,
         meta: &RequestMeta,
     ) -> Result<u64> {
-        policy::authorize_tenant(p, Permission::ManageOwnSessions)?;
+        policy::authorize_tenant::<can::ManageOwnSessions>(p)?;
         let Via::Session { session_hash, .. } = &p.via else {
             return Err(Error::Forbidden("change a password with an API token".into()));
         };

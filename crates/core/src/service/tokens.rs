@@ -7,7 +7,8 @@ use crate::authn::secret;
 use crate::error::{Error, Result};
 use crate::ids::TokenId;
 use crate::model::ApiToken;
-use crate::policy::{self, Permission, Principal, Scope};
+use crate::policy::can;
+use crate::policy::{self, Principal, Scope};
 use crate::validate;
 use secrecy::SecretString;
 use time::Duration;
@@ -26,7 +27,7 @@ impl Portal {
         expires_in_days: Option<i64>,
         meta: &RequestMeta,
     ) -> Result<(ApiToken, SecretString)> {
-        policy::authorize_tenant(p, Permission::ManageOwnTokens)?;
+        policy::authorize_tenant::<can::ManageOwnTokens>(p)?;
         let name = validate::line("name", name, 100)?;
         if scopes.is_empty() {
             return Err(Error::invalid("scopes", "name at least one scope"));
@@ -75,13 +76,13 @@ impl Portal {
 
     /// The caller's tokens.
     pub async fn list_tokens(&self, p: &Principal) -> Result<Vec<ApiToken>> {
-        policy::authorize_tenant(p, Permission::ManageOwnTokens)?;
+        policy::authorize_tenant::<can::ManageOwnTokens>(p)?;
         self.read().await?.tokens().list_api_tokens(p.tenant_id, p.user_id).await
     }
 
     /// Revoke one of the caller's tokens.
     pub async fn revoke_token(&self, p: &Principal, id: TokenId, meta: &RequestMeta) -> Result<()> {
-        policy::authorize_tenant(p, Permission::ManageOwnTokens)?;
+        policy::authorize_tenant::<can::ManageOwnTokens>(p)?;
         let mut tx = self.write().await?;
         let now = self.clock.now();
         if !tx.tokens().revoke_api_token(p.tenant_id, p.user_id, id, now).await? {

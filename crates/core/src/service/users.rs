@@ -6,14 +6,15 @@ use crate::authn::password;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::model::{LinkPurpose, Role, User, UserStatus};
-use crate::policy::{self, Permission, Principal};
+use crate::policy::can;
+use crate::policy::{self, Principal};
 use crate::validate;
 use secrecy::SecretString;
 
 impl Portal {
     /// The tenant's users.
     pub async fn list_users(&self, p: &Principal) -> Result<Vec<User>> {
-        let grant = policy::authorize_tenant(p, Permission::ListUsers)?;
+        let grant = policy::authorize_tenant::<can::ListUsers>(p)?;
         self.read().await?.users().list_users(&grant).await
     }
 
@@ -82,7 +83,7 @@ impl Portal {
 
     /// Lift a sign-in lock (after 100 consecutive failures only an admin can).
     pub async fn unlock_user(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<()> {
-        let grant = policy::authorize_tenant(p, Permission::ManageUsers)?;
+        let grant = policy::authorize_tenant::<can::ManageUsers>(p)?;
         let mut tx = self.write().await?;
         tx.users().user(grant.tenant_id(), user).await?.ok_or(Error::NotFound)?;
         tx.logins().reset_login_failures(grant.tenant_id(), user).await?;

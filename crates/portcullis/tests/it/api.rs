@@ -440,7 +440,7 @@ crate::both!(every_change_is_audited_in_an_intact_chain, |srv| async move {
     let store = portcullis_store::SqlStore::open(&srv.db_url()).await.unwrap();
     use portcullis_core::ports::{Store, TxMode};
     let mut tx = store.begin(TxMode::Read).await.unwrap();
-    let events = tx.audit_chain(&tenant.to_string(), 0, 1000).await.unwrap();
+    let events = tx.audit().audit_chain(&tenant.to_string(), 0, 1000).await.unwrap();
     let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,

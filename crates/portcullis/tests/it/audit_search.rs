@@ -81,7 +81,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 async fn chain(srv: &TestServer, tenant: TenantId) -> Vec<portcullis_core::audit::StoredEvent> {
     let store = portcullis_store::SqlStore::open(&srv.db_url()).await.unwrap();
     let mut tx = store.begin(TxMode::Read).await.unwrap();
-    let events = tx.audit_chain(&tenant.to_string(), 0, 100_000).await.unwrap();
+    let events = tx.audit().audit_chain(&tenant.to_string(), 0, 100_000).await.unwrap();
     drop(tx);
     store.close().await;
     events
@@ -92,7 +92,7 @@ async fn append(srv: &TestServer, events: &[NewEvent]) {
     let store = portcullis_store::SqlStore::open(&srv.db_url()).await.unwrap();
     let mut tx = store.begin(TxMode::Write).await.unwrap();
     for e in events {
-        tx.append_audit(e, srv.clock.now()).await.unwrap();
+        tx.audit().append_audit(e, srv.clock.now()).await.unwrap();
     }
     tx.commit().await.unwrap();
     store.close().await;

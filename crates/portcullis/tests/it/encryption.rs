@@ -146,6 +146,7 @@ crate::both!(damaged_or_moved_ciphertext_is_refused, |srv| async move {
     use portcullis_core::ports::{Store, TxMode};
     let mut tx = store.begin(TxMode::Read).await.unwrap();
     let failures = tx
+        .audit()
         .audit_chain(&tenant, 0, 1000)
         .await
         .unwrap()

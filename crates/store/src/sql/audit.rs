@@ -7,6 +7,7 @@ use portcullis_core::audit::search::{ActionMatch, AuditFilter};
 use portcullis_core::audit::{self, AuditCheckpoint, ChainStatus, NewEvent, StoredEvent};
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::Result;
+use portcullis_core::policy::{AuditReach, MatterVisibility};
 use portcullis_core::ports::AuditRepo;
 use time::OffsetDateTime;
 
@@ -30,6 +31,7 @@ enum Bind {
 /// use the index of the filter at hand.
 fn audit_search_query(
     chain: &str,
+    walls: Option<MatterVisibility>,
     filter: &AuditFilter,
     after_seq: i64,
     upto_seq: Option<i64>,
@@ -65,6 +67,24 @@ fn audit_search_query(
     }
     if let Some(m) = filter.matter {
         sql.push_str(&format!(" AND matter_id = {}", param(Bind::Text(m.to_string()))));
+    }
+    // The ethical walls: an event about a matter shows only to those who may see the matter.
+    // The chain is the tenant's id, so `$1` is the tenant of the matters too.
+    const LISTED: &str = "EXISTS (SELECT 1 FROM matter_members mm WHERE mm.tenant_id = $1 \
+                          AND mm.matter_id = audit_events.matter_id AND mm.user_id = ";
+    match walls {
+        None | Some(MatterVisibility::WholeFirm) => {}
+        Some(MatterVisibility::Unrestricted(u)) => {
+            let u = param(Bind::Text(u.to_string()));
+            sql.push_str(&format!(
+                " AND (matter_id IS NULL OR EXISTS (SELECT 1 FROM matters m WHERE m.tenant_id = $1 \
+                 AND m.id = audit_events.matter_id AND m.restricted = 0) OR {LISTED}{u}))"
+            ));
+        }
+        Some(MatterVisibility::MemberOf(u)) => {
+            let u = param(Bind::Text(u.to_string()));
+            sql.push_str(&format!(" AND (matter_id IS NULL OR {LISTED}{u}))"));
+        }
     }
     if let Some(from) = filter.from {
         sql.push_str(&format!(" AND at >= {}", param(Bind::Int(ms(from)))));
@@ -115,6 +135,24 @@ impl AuditRow {
             prev_hash: self.prev_hash,
             hash: self.hash,
         })
+    }
+}
+
+impl SqlTx {
+    /// Run an audit search built by [`audit_search_query`].
+    async fn run_audit_search(&mut self, sql: String, binds: Vec<Bind>) -> Result<Vec<StoredEvent>> {
+        let rows: Vec<AuditRow> = on!(self, |c| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for b in binds {
+                q = match b {
+                    Bind::Text(v) => q.bind(v),
+                    Bind::Int(v) => q.bind(v),
+                };
+            }
+            q.fetch_all(c).await
+        })
+        .map_err(db)?;
+        rows::all(rows, AuditRow::into_model)
     }
 }
 
@@ -226,30 +264,20 @@ impl AuditRepo for SqlTx {
     }
 
     async fn audit_chain(&mut self, chain: &str, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
-        self.search_audit(chain, &AuditFilter::default(), after_seq, None, limit).await
+        let (sql, binds) = audit_search_query(chain, None, &AuditFilter::default(), after_seq, None, limit);
+        self.run_audit_search(sql, binds).await
     }
 
     async fn search_audit(
         &mut self,
-        chain: &str,
+        reach: &AuditReach,
         filter: &AuditFilter,
         after_seq: i64,
         upto_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<StoredEvent>> {
-        let (sql, binds) = audit_search_query(chain, filter, after_seq, upto_seq, limit);
-        let rows: Vec<AuditRow> = on!(self, |c| {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-            for b in binds {
-                q = match b {
-                    Bind::Text(v) => q.bind(v),
-                    Bind::Int(v) => q.bind(v),
-                };
-            }
-            q.fetch_all(c).await
-        })
-        .map_err(db)?;
-        rows::all(rows, AuditRow::into_model)
+        let (sql, binds) = audit_search_query(&reach.chain(), reach.walls(), filter, after_seq, upto_seq, limit);
+        self.run_audit_search(sql, binds).await
     }
 
     async fn audit_window(
@@ -299,19 +327,19 @@ mod tests {
             from: Some(OffsetDateTime::UNIX_EPOCH),
             to: Some(OffsetDateTime::UNIX_EPOCH),
         };
-        let (sql, binds) = audit_search_query("t", &filter, 5, Some(9), 10);
+        let (sql, binds) = audit_search_query("t", None, &filter, 5, Some(9), 10);
         assert!(!sql.contains("OR 1=1") && !sql.contains("auth.") && !sql.contains(&m.to_string()), "{sql}");
         assert_eq!(binds.len(), 10);
         assert!(sql.ends_with("ORDER BY seq LIMIT $10"), "{sql}");
-        let (plain, binds) = audit_search_query("t", &AuditFilter::default(), 0, None, 3);
+        let (plain, binds) = audit_search_query("t", None, &AuditFilter::default(), 0, None, 3);
         assert_eq!(binds, [Bind::Text("t".into()), Bind::Int(0), Bind::Int(3)]);
         assert!(plain.ends_with("WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3"), "{plain}");
         let list =
             AuditFilter { action: Some(ActionMatch::OneOf(vec!["a.b".into(), "c.d".into()])), ..Default::default() };
-        let (sql, binds) = audit_search_query("t", &list, 0, None, 3);
+        let (sql, binds) = audit_search_query("t", None, &list, 0, None, 3);
         assert!(sql.contains("AND action IN ($3, $4) ORDER BY seq LIMIT $5"), "{sql}");
         assert_eq!(binds[2..4], [Bind::Text("a.b".into()), Bind::Text("c.d".into())]);
         let none = AuditFilter { action: Some(ActionMatch::OneOf(Vec::new())), ..Default::default() };
-        assert!(audit_search_query("t", &none, 0, None, 3).0.contains("AND 1 = 0"));
+        assert!(audit_search_query("t", None, &none, 0, None, 3).0.contains("AND 1 = 0"));
     }
 }

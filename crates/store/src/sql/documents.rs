@@ -1,14 +1,24 @@
 //! Documents and their DLP flags in SQL.
 
+use super::matters::{on_list, unrestricted_or_listed};
 use super::{SqlTx, db, ms, size_i64};
-use crate::rows::{self, id, version};
+use crate::rows::{self, id, id as id_of, version};
 use async_trait::async_trait;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{DocumentId, MatterId, TenantId};
 use portcullis_core::model::{Document, DocumentFlag, FlagState};
-use portcullis_core::policy::MatterGrant;
+use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, can};
 use portcullis_core::ports::DocumentRepo;
+
+/// The held-documents queue's select, up to its ethical-wall clause (see `matters`).
+macro_rules! held_select {
+    () => {
+        "SELECT f.tenant_id, f.document_id, f.matter_id, f.state, f.findings, f.created_at \
+         FROM document_flags f JOIN matters m ON m.tenant_id = f.tenant_id AND m.id = f.matter_id \
+         WHERE f.tenant_id = $1 AND f.state = $3 AND "
+    };
+}
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct DocumentRow {
@@ -68,7 +78,7 @@ impl FlagRow {
 
 #[async_trait]
 impl DocumentRepo for SqlTx {
-    async fn insert_document(&mut self, grant: &MatterGrant, d: &Document) -> Result<()> {
+    async fn insert_document(&mut self, grant: &MatterGrant<can::UploadDocument>, d: &Document) -> Result<()> {
         if grant.tenant_id() != d.tenant_id || grant.matter_id() != d.matter_id {
             return Err(Error::NotFound);
         }
@@ -97,7 +107,7 @@ impl DocumentRepo for SqlTx {
         Ok(())
     }
 
-    async fn list_documents(&mut self, grant: &MatterGrant) -> Result<Vec<Document>> {
+    async fn list_documents(&mut self, grant: &MatterGrant<can::ListDocuments>) -> Result<Vec<Document>> {
         const Q: &str = concat!(
             "SELECT ",
             document_columns!(),
@@ -112,15 +122,19 @@ impl DocumentRepo for SqlTx {
         rows::all(rows, DocumentRow::into_model)
     }
 
-    async fn document(&mut self, tenant: TenantId, id: DocumentId) -> Result<Option<Document>> {
-        const Q: &str = concat!("SELECT ", document_columns!(), " FROM documents WHERE tenant_id = $1 AND id = $2");
-        let row: Option<DocumentRow> =
-            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(c).await)
+    async fn document_matter(&mut self, tenant: TenantId, id: DocumentId) -> Result<Option<MatterId>> {
+        const Q: &str = "SELECT matter_id FROM documents WHERE tenant_id = $1 AND id = $2";
+        let matter: Option<String> =
+            on!(self, |c| sqlx::query_scalar(Q).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(c).await)
                 .map_err(db)?;
-        row.map(DocumentRow::into_model).transpose()
+        matter.map(|m| id_of(&m, MatterId::from_uuid)).transpose()
     }
 
-    async fn insert_document_flag(&mut self, grant: &MatterGrant, f: &DocumentFlag) -> Result<()> {
+    async fn document(&mut self, grant: &MatterGrant<can::ReadDocument>, id: DocumentId) -> Result<Option<Document>> {
+        self.matter_document(grant.tenant_id(), grant.matter_id(), id).await
+    }
+
+    async fn insert_document_flag(&mut self, grant: &MatterGrant<can::UploadDocument>, f: &DocumentFlag) -> Result<()> {
         if grant.tenant_id() != f.tenant_id || grant.matter_id() != f.matter_id {
             return Err(Error::NotFound);
         }
@@ -140,46 +154,65 @@ impl DocumentRepo for SqlTx {
         Ok(())
     }
 
-    async fn document_flag(&mut self, tenant: TenantId, document: DocumentId) -> Result<Option<DocumentFlag>> {
-        const Q: &str = "SELECT tenant_id, document_id, matter_id, state, findings, created_at FROM document_flags \
-                         WHERE tenant_id = $1 AND document_id = $2";
-        let row: Option<FlagRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(tenant.to_string())
-            .bind(document.to_string())
-            .fetch_optional(c)
-            .await)
-        .map_err(db)?;
-        row.map(FlagRow::into_model).transpose()
+    async fn document_flag(
+        &mut self,
+        grant: &MatterGrant<can::ReadDocument>,
+        document: DocumentId,
+    ) -> Result<Option<DocumentFlag>> {
+        Ok(self.flags_of(grant.tenant_id(), grant.matter_id(), Some(document)).await?.into_iter().next())
     }
 
-    async fn document_flags(
+    async fn matter_flags(&mut self, grant: &MatterGrant<can::ListDocuments>) -> Result<Vec<DocumentFlag>> {
+        self.flags_of(grant.tenant_id(), grant.matter_id(), None).await
+    }
+
+    async fn flags_in_state(
         &mut self,
-        tenant: TenantId,
-        matter: Option<MatterId>,
-        state: Option<FlagState>,
+        grant: &MatterListGrant<can::ReviewHeldDocuments>,
+        state: FlagState,
     ) -> Result<Vec<DocumentFlag>> {
-        const Q: &str = "SELECT tenant_id, document_id, matter_id, state, findings, created_at FROM document_flags \
-                         WHERE tenant_id = $1 AND (CAST($2 AS TEXT) IS NULL OR matter_id = $2) \
-                         AND (CAST($3 AS TEXT) IS NULL OR state = $3) ORDER BY created_at DESC LIMIT 1000";
-        let rows: Vec<FlagRow> = on!(self, |c| sqlx::query_as(Q)
-            .bind(tenant.to_string())
-            .bind(matter.map(|m| m.to_string()))
-            .bind(state.map(|s| s.as_str()))
+        const UNRESTRICTED: &str =
+            concat!(held_select!(), unrestricted_or_listed!(), " ORDER BY f.created_at DESC LIMIT 1000");
+        const MEMBER: &str = concat!(held_select!(), on_list!(), " ORDER BY f.created_at DESC LIMIT 1000");
+        const WHOLE: &str = concat!(held_select!(), "($2 = $2) ORDER BY f.created_at DESC LIMIT 1000");
+        let (q, user) = match grant.visibility() {
+            MatterVisibility::Unrestricted(u) => (UNRESTRICTED, u.to_string()),
+            MatterVisibility::MemberOf(u) => (MEMBER, u.to_string()),
+            MatterVisibility::WholeFirm => (WHOLE, String::new()),
+        };
+        let rows: Vec<FlagRow> = on!(self, |c| sqlx::query_as(q)
+            .bind(grant.tenant_id().to_string())
+            .bind(&user)
+            .bind(state.as_str())
             .fetch_all(c)
             .await)
         .map_err(db)?;
         rows::all(rows, FlagRow::into_model)
     }
 
+    async fn held_document(
+        &mut self,
+        grant: &MatterGrant<can::ReviewHeldDocuments>,
+        document: DocumentId,
+    ) -> Result<Option<(Document, Option<DocumentFlag>)>> {
+        let Some(d) = self.matter_document(grant.tenant_id(), grant.matter_id(), document).await? else {
+            return Ok(None);
+        };
+        let flag = self.flags_of(grant.tenant_id(), grant.matter_id(), Some(document)).await?.into_iter().next();
+        Ok(Some((d, flag)))
+    }
+
     async fn set_document_flag_state(
         &mut self,
-        tenant: TenantId,
+        grant: &MatterGrant<can::ReviewHeldDocuments>,
         document: DocumentId,
         state: FlagState,
     ) -> Result<bool> {
-        const Q: &str = "UPDATE document_flags SET state = $3 WHERE tenant_id = $1 AND document_id = $2";
+        const Q: &str =
+            "UPDATE document_flags SET state = $4 WHERE tenant_id = $1 AND matter_id = $2 AND document_id = $3";
         let n = on!(self, |c| sqlx::query(Q)
-            .bind(tenant.to_string())
+            .bind(grant.tenant_id().to_string())
+            .bind(grant.matter_id().to_string())
             .bind(document.to_string())
             .bind(state.as_str())
             .execute(c)
@@ -189,23 +222,75 @@ impl DocumentRepo for SqlTx {
         Ok(n > 0)
     }
 
-    async fn delete_document(&mut self, tenant: TenantId, document: DocumentId) -> Result<bool> {
-        const FLAG: &str = "DELETE FROM document_flags WHERE tenant_id = $1 AND document_id = $2";
-        const DOC: &str = "DELETE FROM documents WHERE tenant_id = $1 AND id = $2";
+    async fn delete_document(
+        &mut self,
+        grant: &MatterGrant<can::ReviewHeldDocuments>,
+        document: DocumentId,
+    ) -> Result<bool> {
+        const FLAG: &str = "DELETE FROM document_flags WHERE tenant_id = $1 AND matter_id = $2 AND document_id = $3";
+        const DOC: &str = "DELETE FROM documents WHERE tenant_id = $1 AND matter_id = $2 AND id = $3";
+        let (tenant, matter, document) =
+            (grant.tenant_id().to_string(), grant.matter_id().to_string(), document.to_string());
         on!(self, |c| sqlx::query(FLAG)
-            .bind(tenant.to_string())
-            .bind(document.to_string())
+            .bind(&tenant)
+            .bind(&matter)
+            .bind(&document)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))
         .map_err(db)?;
         let n = on!(self, |c| sqlx::query(DOC)
-            .bind(tenant.to_string())
-            .bind(document.to_string())
+            .bind(&tenant)
+            .bind(&matter)
+            .bind(&document)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))
         .map_err(db)?;
         Ok(n > 0)
+    }
+}
+
+impl SqlTx {
+    /// A document of one matter: every read of a document is bound to the matter its grant is for.
+    async fn matter_document(
+        &mut self,
+        tenant: TenantId,
+        matter: MatterId,
+        id: DocumentId,
+    ) -> Result<Option<Document>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            document_columns!(),
+            " FROM documents WHERE tenant_id = $1 AND matter_id = $2 AND id = $3"
+        );
+        let row: Option<DocumentRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(matter.to_string())
+            .bind(id.to_string())
+            .fetch_optional(c)
+            .await)
+        .map_err(db)?;
+        row.map(DocumentRow::into_model).transpose()
+    }
+
+    /// The flags of one matter's documents, or of one of them.
+    async fn flags_of(
+        &mut self,
+        tenant: TenantId,
+        matter: MatterId,
+        document: Option<DocumentId>,
+    ) -> Result<Vec<DocumentFlag>> {
+        const Q: &str = "SELECT tenant_id, document_id, matter_id, state, findings, created_at FROM document_flags \
+                         WHERE tenant_id = $1 AND matter_id = $2 AND (CAST($3 AS TEXT) IS NULL OR document_id = $3) \
+                         ORDER BY created_at DESC LIMIT 1000";
+        let rows: Vec<FlagRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(tenant.to_string())
+            .bind(matter.to_string())
+            .bind(document.map(|d| d.to_string()))
+            .fetch_all(c)
+            .await)
+        .map_err(db)?;
+        rows::all(rows, FlagRow::into_model)
     }
 }

@@ -7,7 +7,7 @@ use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{MatterId, TenantId, UserId};
 use portcullis_core::model::{Matter, MatterMember, Role};
-use portcullis_core::policy::{MatterGrant, MatterListGrant, MatterVisibility, TenantGrant};
+use portcullis_core::policy::{MatterFacts, MatterGrant, MatterListGrant, MatterVisibility, TenantGrant, can};
 use portcullis_core::ports::MatterRepo;
 use time::OffsetDateTime;
 
@@ -33,6 +33,26 @@ macro_rules! matter_columns {
         )
     };
 }
+
+/// The ethical wall in SQL, over matters `m` of tenant `$1` as user `$2` sees them: every
+/// unrestricted matter and those whose list holds the user. Every query that reads across
+/// matters for someone uses it (or [`on_list!`]), so the walls are written once.
+macro_rules! unrestricted_or_listed {
+    () => {
+        "(m.restricted = 0 OR EXISTS (SELECT 1 FROM matter_members mm \
+         WHERE mm.tenant_id = m.tenant_id AND mm.matter_id = m.id AND mm.user_id = $2))"
+    };
+}
+pub(crate) use unrestricted_or_listed;
+
+/// Matters `m` whose list holds user `$2` (what clients see).
+macro_rules! on_list {
+    () => {
+        "EXISTS (SELECT 1 FROM matter_members mm WHERE mm.tenant_id = m.tenant_id AND mm.matter_id = m.id \
+         AND mm.user_id = $2)"
+    };
+}
+pub(crate) use on_list;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct MatterRow {
@@ -82,7 +102,7 @@ impl MemberRow {
 
 #[async_trait]
 impl MatterRepo for SqlTx {
-    async fn insert_matter(&mut self, grant: &TenantGrant, m: &Matter) -> Result<()> {
+    async fn insert_matter(&mut self, grant: &TenantGrant<can::CreateMatter>, m: &Matter) -> Result<()> {
         if grant.tenant_id() != m.tenant_id {
             return Err(Error::NotFound);
         }
@@ -102,38 +122,47 @@ impl MatterRepo for SqlTx {
         Ok(())
     }
 
-    async fn matter(&mut self, tenant: TenantId, id: MatterId) -> Result<Option<Matter>> {
-        const Q: &str = concat!("SELECT ", matter_columns!(""), " FROM matters WHERE tenant_id = $1 AND id = $2");
-        let row: Option<MatterRow> =
-            on!(self, |c| sqlx::query_as(Q).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(c).await)
-                .map_err(db)?;
-        row.map(MatterRow::into_model).transpose()
-    }
-
-    async fn membership(&mut self, tenant: TenantId, matter: MatterId, user: UserId) -> Result<Option<Role>> {
-        const Q: &str = "SELECT role FROM matter_members WHERE tenant_id = $1 AND matter_id = $2 AND user_id = $3";
-        let role: Option<String> = on!(self, |c| sqlx::query_scalar(Q)
+    async fn matter_facts(&mut self, tenant: TenantId, matter: MatterId, user: UserId) -> Result<Option<MatterFacts>> {
+        const Q: &str = "SELECT m.restricted, mm.role FROM matters m LEFT JOIN matter_members mm \
+                         ON mm.tenant_id = m.tenant_id AND mm.matter_id = m.id AND mm.user_id = $3 \
+                         WHERE m.tenant_id = $1 AND m.id = $2";
+        let row: Option<(i64, Option<String>)> = on!(self, |c| sqlx::query_as(Q)
             .bind(tenant.to_string())
             .bind(matter.to_string())
             .bind(user.to_string())
             .fetch_optional(c)
             .await)
         .map_err(db)?;
-        role.map(|r| Role::parse(&r).map_err(Error::internal)).transpose()
+        let Some((restricted, role)) = row else { return Ok(None) };
+        let membership = role.map(|r| Role::parse(&r).map_err(Error::internal)).transpose()?;
+        Ok(Some(MatterFacts { tenant_id: tenant, matter_id: matter, membership, restricted: restricted != 0 }))
     }
 
-    async fn list_matters(&mut self, grant: &MatterListGrant) -> Result<Vec<Matter>> {
+    async fn matter(&mut self, grant: &MatterGrant<can::ViewMatter>) -> Result<Option<Matter>> {
+        const Q: &str = concat!("SELECT ", matter_columns!(""), " FROM matters WHERE tenant_id = $1 AND id = $2");
+        let row: Option<MatterRow> = on!(self, |c| sqlx::query_as(Q)
+            .bind(grant.tenant_id().to_string())
+            .bind(grant.matter_id().to_string())
+            .fetch_optional(c)
+            .await)
+        .map_err(db)?;
+        row.map(MatterRow::into_model).transpose()
+    }
+
+    async fn list_matters(&mut self, grant: &MatterListGrant<can::ListMatters>) -> Result<Vec<Matter>> {
         const UNRESTRICTED: &str = concat!(
             "SELECT ",
             matter_columns!("m."),
-            " FROM matters m WHERE m.tenant_id = $1 AND (m.restricted = 0 OR EXISTS (SELECT 1 FROM matter_members mm \
-             WHERE mm.tenant_id = m.tenant_id AND mm.matter_id = m.id AND mm.user_id = $2)) ORDER BY m.created_at DESC"
+            " FROM matters m WHERE m.tenant_id = $1 AND ",
+            unrestricted_or_listed!(),
+            " ORDER BY m.created_at DESC"
         );
         const MEMBER: &str = concat!(
             "SELECT ",
             matter_columns!("m."),
-            " FROM matters m WHERE m.tenant_id = $1 AND EXISTS (SELECT 1 FROM matter_members mm \
-             WHERE mm.tenant_id = m.tenant_id AND mm.matter_id = m.id AND mm.user_id = $2) ORDER BY m.created_at DESC"
+            " FROM matters m WHERE m.tenant_id = $1 AND ",
+            on_list!(),
+            " ORDER BY m.created_at DESC"
         );
         const WHOLE: &str =
             concat!("SELECT ", matter_columns!("m."), " FROM matters m WHERE m.tenant_id = $1 ORDER BY m.created_at");
@@ -151,7 +180,13 @@ impl MatterRepo for SqlTx {
         rows::all(rows, MatterRow::into_model)
     }
 
-    async fn insert_member(&mut self, grant: &MatterGrant, user: UserId, role: Role, at: OffsetDateTime) -> Result<()> {
+    async fn insert_member(
+        &mut self,
+        grant: &MatterGrant<can::ManageMembers>,
+        user: UserId,
+        role: Role,
+        at: OffsetDateTime,
+    ) -> Result<()> {
         const Q: &str =
             "INSERT INTO matter_members (tenant_id, matter_id, user_id, role, added_at) VALUES ($1, $2, $3, $4, $5)";
         on!(self, |c| sqlx::query(Q)
@@ -167,7 +202,31 @@ impl MatterRepo for SqlTx {
         Ok(())
     }
 
-    async fn list_members(&mut self, grant: &MatterGrant) -> Result<Vec<MatterMember>> {
+    async fn remove_member(&mut self, grant: &MatterGrant<can::ManageMembers>, user: UserId) -> Result<bool> {
+        const Q: &str = "DELETE FROM matter_members WHERE tenant_id = $1 AND matter_id = $2 AND user_id = $3";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(grant.tenant_id().to_string())
+            .bind(grant.matter_id().to_string())
+            .bind(user.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn remove_memberships(&mut self, grant: &TenantGrant<can::ManageUsers>, user: UserId) -> Result<u64> {
+        const Q: &str = "DELETE FROM matter_members WHERE tenant_id = $1 AND user_id = $2";
+        on!(self, |c| sqlx::query(Q)
+            .bind(grant.tenant_id().to_string())
+            .bind(user.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)
+    }
+
+    async fn list_members(&mut self, grant: &MatterGrant<can::ListMembers>) -> Result<Vec<MatterMember>> {
         const Q: &str = "SELECT mm.user_id, u.email, u.display_name, mm.role, mm.added_at \
                          FROM matter_members mm JOIN users u ON u.id = mm.user_id AND u.tenant_id = mm.tenant_id \
                          WHERE mm.tenant_id = $1 AND mm.matter_id = $2 ORDER BY mm.added_at";

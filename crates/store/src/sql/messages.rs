@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::model::Message;
-use portcullis_core::policy::MatterGrant;
+use portcullis_core::policy::{MatterGrant, can};
 use portcullis_core::ports::MessageRepo;
 
 #[derive(sqlx::FromRow)]
@@ -36,7 +36,7 @@ impl MessageRow {
 
 #[async_trait]
 impl MessageRepo for SqlTx {
-    async fn insert_message(&mut self, grant: &MatterGrant, m: &Message) -> Result<()> {
+    async fn insert_message(&mut self, grant: &MatterGrant<can::PostMessage>, m: &Message) -> Result<()> {
         if grant.tenant_id() != m.tenant_id || grant.matter_id() != m.matter_id {
             return Err(Error::NotFound);
         }
@@ -66,7 +66,7 @@ impl MessageRepo for SqlTx {
         Ok(())
     }
 
-    async fn list_messages(&mut self, grant: &MatterGrant) -> Result<Vec<Message>> {
+    async fn list_messages(&mut self, grant: &MatterGrant<can::ReadMessages>) -> Result<Vec<Message>> {
         const Q: &str = "SELECT m.id, m.tenant_id, m.matter_id, m.author_id, u.display_name AS author_name, m.body, m.created_at \
                          FROM messages m JOIN users u ON u.id = m.author_id AND u.tenant_id = m.tenant_id \
                          WHERE m.tenant_id = $1 AND m.matter_id = $2 ORDER BY m.seq";

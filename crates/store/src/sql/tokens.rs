@@ -120,6 +120,19 @@ impl TokenRepo for SqlTx {
         Ok(n == 1)
     }
 
+    async fn revoke_user_tokens(&mut self, tenant: TenantId, user: UserId, at: OffsetDateTime) -> Result<u64> {
+        const Q: &str =
+            "UPDATE api_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL";
+        on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .bind(ms(at))
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)
+    }
+
     async fn touch_api_token(&mut self, tenant: TenantId, id: TokenId, at: OffsetDateTime) -> Result<()> {
         const Q: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 AND tenant_id = $3";
         on!(self, |c| sqlx::query(Q)

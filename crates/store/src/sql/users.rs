@@ -7,7 +7,7 @@ use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{TenantId, UserId};
 use portcullis_core::model::{Role, User, UserStatus};
-use portcullis_core::policy::TenantGrant;
+use portcullis_core::policy::{TenantGrant, can};
 use portcullis_core::ports::UserRepo;
 
 /// `SELECT` of every user column, followed by a literal tail.
@@ -99,7 +99,20 @@ impl UserRepo for SqlTx {
         Ok(())
     }
 
-    async fn list_users(&mut self, grant: &TenantGrant) -> Result<Vec<User>> {
+    async fn set_user_status(&mut self, tenant: TenantId, id: UserId, status: UserStatus) -> Result<bool> {
+        const Q: &str = "UPDATE users SET status = $3 WHERE tenant_id = $1 AND id = $2";
+        let n = on!(self, |c| sqlx::query(Q)
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .bind(status.as_str())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn list_users(&mut self, grant: &TenantGrant<can::ListUsers>) -> Result<Vec<User>> {
         const Q: &str = select_users!("WHERE tenant_id = $1 ORDER BY email");
         let rows: Vec<UserRow> =
             on!(self, |c| sqlx::query_as(Q).bind(grant.tenant_id().to_string()).fetch_all(c).await).map_err(db)?;
