@@ -1002,6 +1002,222 @@ pub fn read_secret_file(path: &Path) -> anyhow::Result<SecretString> {
 mod tests {
     use super::*;
 
+    /// Every default as it was before the keys were declared in one table, so moving them there
+    /// (or any later edit) cannot change a default unnoticed.
+    #[test]
+    fn defaults_are_unchanged() {
+        // A string, not `json!`: a literal this long passes the macro recursion limit.
+        let expected: serde_json::Value = serde_json::from_str(
+            r#"{
+                "data": "./portcullis-data",
+                "listen": "127.0.0.1:8443",
+                "database_url": null,
+                "public_url": null,
+                "tls_cert": null,
+                "master_key_file": null,
+                "tls_key": null,
+                "redirect_http_listen": null,
+                "session_idle_minutes": 30,
+                "session_absolute_hours": 12,
+                "invite_link_hours": 72,
+                "max_upload_bytes": 2147483648,
+                "max_body_bytes": 1048576,
+                "request_timeout_secs": 30,
+                "drain_secs": 10,
+                "upload_idle_timeout_secs": 60,
+                "key_rotation_poll_secs": 30,
+                "log_format": "text",
+                "master_key_rotation_needs_approval": true,
+                "audit_signing_key_file": null,
+                "audit_checkpoint_secs": 300,
+                "smtp_url": null,
+                "mail_from": "Portcullis <portcullis@localhost>",
+                "mail_poll_secs": 5,
+                "retention_days": 2557,
+                "retention_notice_days": ["90","30"],
+                "lifecycle_poll_secs": 60,
+                "syslog_url": null,
+                "syslog_ca_file": null,
+                "syslog_facility": "local0",
+                "otlp_endpoint": null,
+                "otlp_headers_file": null,
+                "otlp_ca_file": null,
+                "log_buffer_lines": 100000,
+                "metrics_token_file": null,
+                "metrics_listen": null,
+                "node_id": null,
+                "security_contact": [],
+                "security_policy_url": null,
+                "security_languages": ["en"],
+                "security_txt_expires": null,
+                "alert_email_to": [],
+                "alert_webhook_url": null,
+                "alert_webhook_secret_file": null,
+                "alert_tenant_admins": true,
+                "alert_dedup_minutes": 15,
+                "alert_retry_max_secs": 900,
+                "alert_give_up_hours": 48,
+                "alert_poll_secs": 5,
+                "tls_expiry_warn_days": 14,
+                "heartbeat_url": null,
+                "heartbeat_secs": 60,
+                "heartbeat_secret_file": null,
+                "trusted_proxies": [],
+                "client_ip_header": "x-forwarded-for",
+                "rate_limit_ip_per_minute": 600,
+                "rate_limit_ip_burst": 200,
+                "rate_limit_account_per_minute": 600,
+                "rate_limit_account_burst": 200,
+                "rate_limit_tenant_per_minute": 6000,
+                "rate_limit_tenant_burst": 1000,
+                "rate_limit_sign_in_per_minute": 10,
+                "rate_limit_sign_in_burst": 10,
+                "rate_limit_report_per_minute": 1,
+                "rate_limit_report_burst": 5,
+                "incident_triage_minutes": 60,
+                "max_in_flight_requests": 512,
+                "max_in_flight_per_ip": 64,
+                "max_connections": 10000,
+                "max_connections_per_ip": 256,
+                "header_read_timeout_secs": 10,
+                "connection_idle_timeout_secs": 120,
+                "max_header_bytes": 16384,
+                "waf_path_rules": true,
+                "waf_query_rules": true,
+                "waf_header_rules": true,
+                "waf_content_type_rules": true,
+                "waf_max_path_bytes": 2048,
+                "waf_max_query_bytes": 4096,
+                "waf_max_headers": 64,
+                "waf_audit_per_minute": 10,
+                "ids_enabled": true,
+                "ids_window_minutes": 10,
+                "ids_brute_force_failures": 20,
+                "ids_spray_accounts": 10,
+                "ids_stuffing_sources": 5,
+                "ids_scan_errors": 200,
+                "ids_csrf_failures": 20,
+                "ids_block_minutes": 60,
+                "ids_protect_hours": 24,
+                "anomaly_download_factor": 5,
+                "anomaly_download_floor": 50,
+                "anomaly_download_floor_mib": 500,
+                "anomaly_download_ceiling": 1000,
+                "anomaly_download_ceiling_mib": 20480,
+                "anomaly_min_days": 5,
+                "anomaly_ewma_percent": 30,
+                "anomaly_hours_min_signins": 20,
+                "backup_enabled": true,
+                "backup_target": null,
+                "document_store": null,
+                "s3_endpoint": null,
+                "s3_region": "us-east-1",
+                "s3_access_key_id": null,
+                "s3_secret_access_key_file": null,
+                "backup_recipient": null,
+                "backup_recipient_file": null,
+                "backup_at": "02:00",
+                "backup_keep_daily": 7,
+                "backup_keep_weekly": 5,
+                "backup_keep_monthly": 84,
+                "backup_poll_secs": 60
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(serde_json::to_value(Config::default()).unwrap(), expected);
+    }
+
+    /// Each numeric key's accepted range, as it was before the ranges were declared with the
+    /// keys: one past either end is refused naming the key, both ends are accepted (other keys
+    /// at their defaults). `None`: no upper end.
+    const RANGES: &[(&str, i64, Option<i64>)] = &[
+        ("session_idle_minutes", 1, Some(7 * 24 * 60)),
+        ("session_absolute_hours", 1, Some(30 * 24)),
+        ("invite_link_hours", 1, Some(30 * 24)),
+        ("request_timeout_secs", 1, Some(3600)),
+        ("upload_idle_timeout_secs", 1, Some(3600)),
+        ("drain_secs", 0, Some(300)),
+        ("audit_checkpoint_secs", 1, Some(86_400)),
+        ("key_rotation_poll_secs", 1, Some(86_400)),
+        ("max_upload_bytes", 1, Some(1 << 40)),
+        ("max_body_bytes", 1, None),
+        ("mail_poll_secs", 1, Some(3600)),
+        ("retention_days", 2557, Some(36525)),
+        ("lifecycle_poll_secs", 1, Some(3600)),
+        ("log_buffer_lines", 1000, Some(10_000_000)),
+        ("incident_triage_minutes", 1, Some(10_080)),
+        ("alert_dedup_minutes", 1, Some(1440)),
+        ("alert_retry_max_secs", 10, Some(86_400)),
+        ("alert_give_up_hours", 1, Some(720)),
+        ("alert_poll_secs", 1, Some(3600)),
+        ("tls_expiry_warn_days", 1, Some(365)),
+        ("heartbeat_secs", 1, Some(86_400)),
+        ("ids_window_minutes", 1, Some(1440)),
+        ("ids_brute_force_failures", 3, Some(100_000)),
+        ("ids_spray_accounts", 3, Some(100_000)),
+        ("ids_stuffing_sources", 2, Some(100_000)),
+        ("ids_scan_errors", 10, Some(1_000_000)),
+        ("ids_csrf_failures", 3, Some(1_000_000)),
+        ("ids_block_minutes", 1, Some(43_200)),
+        ("ids_protect_hours", 1, Some(8760)),
+        ("anomaly_download_factor", 2, Some(1000)),
+        ("anomaly_download_floor", 1, Some(1_000_000)),
+        ("anomaly_download_floor_mib", 1, Some(10_000_000)),
+        ("anomaly_download_ceiling", 1, Some(10_000_000)),
+        ("anomaly_download_ceiling_mib", 1, Some(100_000_000)),
+        ("anomaly_min_days", 1, Some(365)),
+        ("anomaly_ewma_percent", 1, Some(100)),
+        ("anomaly_hours_min_signins", 1, Some(100_000)),
+        ("backup_keep_daily", 1, Some(10_000)),
+        ("backup_keep_weekly", 0, Some(10_000)),
+        ("backup_keep_monthly", 0, Some(10_000)),
+        ("backup_poll_secs", 1, Some(3600)),
+        ("rate_limit_ip_per_minute", 0, Some(1_000_000)),
+        ("rate_limit_ip_burst", 1, Some(1_000_000)),
+        ("rate_limit_account_per_minute", 0, Some(1_000_000)),
+        ("rate_limit_account_burst", 1, Some(1_000_000)),
+        ("rate_limit_tenant_per_minute", 0, Some(1_000_000)),
+        ("rate_limit_tenant_burst", 1, Some(1_000_000)),
+        ("rate_limit_sign_in_per_minute", 0, Some(1_000_000)),
+        ("rate_limit_sign_in_burst", 1, Some(1_000_000)),
+        ("rate_limit_report_per_minute", 0, Some(1_000_000)),
+        ("rate_limit_report_burst", 1, Some(1_000_000)),
+        ("max_in_flight_requests", 1, Some(1_000_000)),
+        ("max_in_flight_per_ip", 1, Some(1_000_000)),
+        ("max_connections", 1, Some(1_000_000)),
+        ("max_connections_per_ip", 1, Some(1_000_000)),
+        ("max_header_bytes", 1024, Some(1024 * 1024)),
+        ("waf_max_path_bytes", 64, Some(65_536)),
+        ("waf_max_query_bytes", 64, Some(1024 * 1024)),
+        ("waf_max_headers", 8, Some(1000)),
+        ("header_read_timeout_secs", 1, Some(300)),
+        // Its lower end is the larger of `request_timeout_secs` and `upload_idle_timeout_secs`.
+        ("connection_idle_timeout_secs", 60, Some(3600)),
+    ];
+
+    /// The default configuration with one key set to `v` (through serde, as a file would).
+    fn with(key: &str, v: i64) -> Config {
+        let mut j = serde_json::to_value(Config::default()).unwrap();
+        j.as_object_mut().unwrap().insert(key.into(), v.into());
+        serde_json::from_value(j).unwrap()
+    }
+
+    #[test]
+    fn each_range_is_checked_at_both_ends() {
+        for &(key, lo, hi) in RANGES {
+            let named = |c: Config| c.validate().err().is_some_and(|e| e.to_string().contains(&format!("`{key}`")));
+            // Another key may object to an end (a cross-key rule); this key must not.
+            assert!(!named(with(key, lo)), "{key} = {lo} refused");
+            if lo > 0 {
+                assert!(named(with(key, lo - 1)), "{key} = {} accepted", lo - 1);
+            }
+            if let Some(hi) = hi {
+                assert!(!named(with(key, hi)), "{key} = {hi} refused");
+                assert!(named(with(key, hi + 1)), "{key} = {} accepted", hi + 1);
+            }
+        }
+    }
+
     #[test]
     fn urls_are_redacted() {
         assert_eq!(redact_url("postgres://u:secret@h:5/db"), "postgres://h:5/db (credentials and options hidden)");
