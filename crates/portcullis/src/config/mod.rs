@@ -2,13 +2,15 @@
 //! variables (with `PORTCULLIS_DATABASE_URL_FILE` and `PORTCULLIS_SMTP_URL_FILE` for the
 //! secrets; the webhook signing secrets are only ever read from files named by
 //! `alert_webhook_secret_file` and `heartbeat_secret_file`). Unknown keys are refused with
-//! their name, so a typo never silently falls back to a default.
+//! their name, in the file and in the environment alike, so a typo never silently falls back to
+//! a default.
 //!
 //! Every key is declared once, in `keys.rs`: its type, default, range and documentation. The
 //! struct, the defaults, the environment's key list, the range checks and the README's table
 //! follow from that declaration; a test fails if the README's table is stale.
 
 mod declare;
+mod env;
 mod keys;
 mod secrets;
 #[cfg(test)]
@@ -102,9 +104,10 @@ impl Config {
             }
             fig = fig.merge(Toml::file(f));
         }
-        // Only known keys are taken from the environment, so other PORTCULLIS_ variables
-        // (used by tests or wrappers) are not mistaken for typos.
-        fig = fig.merge(Env::prefixed("PORTCULLIS_").filter(|k| KEYS.iter().any(|known| k == *known)));
+        // A misspelt variable is refused here with its name; the other known variables (read
+        // elsewhere, see `env::OTHER_VARIABLES`) are then left out of the keys by the filter.
+        env::check(std::env::vars_os().map(|(k, _)| k.to_string_lossy().into_owned()))?;
+        fig = fig.merge(Env::prefixed(env::PREFIX).filter(|k| KEYS.iter().any(|known| k == *known)));
         let mut cfg: Config = fig.extract().map_err(|e| {
             let mut msg = String::from("invalid configuration:");
             for err in e {

@@ -393,10 +393,17 @@ fn the_security_limits_are_the_limits_and_nothing_else() {
     }
 }
 
-/// The README's configuration section, generated.
+/// The README's configuration section: the keys' table and the other variables', generated.
 fn readme_section() -> String {
     let defaults = serde_json::to_value(Config::default()).unwrap();
-    declare::markdown_table(&keys::key_docs(), &defaults)
+    let mut out = declare::markdown_table(&keys::key_docs(), &defaults);
+    out.push_str("\nOther variables with the prefix (any other is refused, naming it):\n\n");
+    out.push_str("| variable | meaning |\n|---|---|\n");
+    for (name, meaning) in env::OTHER_VARIABLES {
+        out.push_str(&format!("| `{name}` | {meaning} |\n"));
+    }
+    out.push_str(&format!("| `{}*` | the test suite's tools (`scripts/test`) |\n", env::TEST_PREFIX));
+    out
 }
 
 #[test]
@@ -419,7 +426,10 @@ fn every_key_is_documented_once_in_declaration_order() {
     for k in &docs {
         assert!(!k.description().is_empty(), "{} has no documentation", k.name);
     }
-    assert_eq!(readme_section().lines().filter(|l| l.starts_with("| `")).count(), KEYS.len());
+    assert_eq!(
+        readme_section().lines().filter(|l| l.starts_with("| `")).count(),
+        KEYS.len() + env::OTHER_VARIABLES.len() + 1
+    );
 }
 
 /// A `shown` default stands in for an unset or empty one only: a real default is shown as it
