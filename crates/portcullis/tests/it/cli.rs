@@ -53,6 +53,35 @@ fn malformed_config_names_the_key_and_the_problem() {
     assert!(text(&o).contains("does not exist"));
 }
 
+/// A misspelt `PORTCULLIS_*` variable stops the command, naming it and the likely key, as a
+/// misspelt TOML key does; the known ones (keys, and the variables read elsewhere) pass.
+#[test]
+fn misspelt_environment_variable_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = crate::support::portcullis(dir.path())
+        .env("PORTCULLIS_SESION_IDLE_MINUTES", "5")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("`PORTCULLIS_SESION_IDLE_MINUTES`")
+            && out.contains("did you mean `PORTCULLIS_SESSION_IDLE_MINUTES`?"),
+        "{out}"
+    );
+    let o = crate::support::portcullis(dir.path())
+        .env("PORTCULLIS_SESSION_IDLE_MINUTES", "5")
+        .env("PORTCULLIS_LOG", "warn")
+        .env("PORTCULLIS_TEST_SOMETHING", "1")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("session_idle_minutes = 5"), "{out}");
+}
+
 #[test]
 fn tenant_and_user_creation_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
