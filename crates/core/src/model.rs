@@ -487,8 +487,10 @@ mod tests {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum SensitiveAction {
-    /// Make a user an owner or admin.
+    /// Give a user a role that widens their reach (see `policy::rises_in_reach`).
     GrantRole { user_id: UserId, role: Role },
+    /// Let a deactivated user sign in again.
+    ReactivateUser { user_id: UserId },
     /// Lower the firm's two-factor requirement to these settings.
     TwoFactorPolicy { staff: bool, clients: bool },
     /// Destroy the firm and all its data (customer-directed erasure; see `service::erasure`).
@@ -503,6 +505,7 @@ impl SensitiveAction {
     pub fn name(&self) -> &'static str {
         match self {
             SensitiveAction::GrantRole { .. } => "grant_role",
+            SensitiveAction::ReactivateUser { .. } => "reactivate_user",
             SensitiveAction::TwoFactorPolicy { .. } => "two_factor_policy",
             SensitiveAction::EraseTenant => "erase_tenant",
             SensitiveAction::ExportTenant { .. } => "export_tenant",
@@ -629,18 +632,57 @@ pub struct ApprovalRequest {
 pub enum PlatformAction {
     /// Rotate the master key (`portcullis keys rotate-master --approval ID`).
     RotateMasterKey,
+    /// End a firm's subscription. It locks every one of the firm's people out, so one operator
+    /// may only ask (`POST /api/v1/platform/tenants/{name}/end`); the second operator's approval
+    /// ends it, in the approval's own transaction.
+    EndSubscription(TenantId),
 }
 
 impl PlatformAction {
+    /// The action's name, as the API shows it.
     pub fn as_str(self) -> &'static str {
         match self {
             PlatformAction::RotateMasterKey => "rotate_master_key",
+            PlatformAction::EndSubscription(_) => "end_subscription",
         }
     }
 
+    /// The firm the action is done to, if it is done to one.
+    pub fn tenant(self) -> Option<TenantId> {
+        match self {
+            PlatformAction::RotateMasterKey => None,
+            PlatformAction::EndSubscription(t) => Some(t),
+        }
+    }
+
+    /// The stored form: the name, then `:` and the firm's id for an action done to a firm (so an
+    /// approval names what it allows, and cannot be spent on another firm).
+    pub fn to_stored(self) -> String {
+        match self.tenant() {
+            Some(t) => format!("{}:{t}", self.as_str()),
+            None => self.as_str().to_string(),
+        }
+    }
+
+    /// Read [`PlatformAction::to_stored`]'s form back.
+    pub fn from_stored(s: &str) -> crate::Result<Self> {
+        let bad = || crate::Error::internal(format!("unknown platform action {s:?}"));
+        match s.split_once(':') {
+            None if s == "rotate_master_key" => Ok(PlatformAction::RotateMasterKey),
+            Some(("end_subscription", t)) => Ok(PlatformAction::EndSubscription(t.parse().map_err(|_| bad())?)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// An action asked for by name on the approvals API. Only the actions done to no firm are
+    /// asked for there; a firm's are asked for where they are done.
     pub fn parse(s: &str) -> crate::Result<Self> {
         match s {
             "rotate_master_key" => Ok(PlatformAction::RotateMasterKey),
+            "end_subscription" => Err(crate::Error::invalid(
+                "action",
+                "a subscription's end is asked for with POST /api/v1/platform/tenants/{name}/end",
+            )),
             _ => Err(crate::Error::invalid("action", "the platform actions needing approval are: rotate_master_key")),
         }
     }

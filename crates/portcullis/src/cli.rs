@@ -276,6 +276,21 @@ enum UserCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Deactivate a user: they cannot sign in, and their sessions and API tokens end at once.
+    Deactivate {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Let a deactivated user sign in again (from the command line at once: the machine's
+    /// holder needs no second approver, so a firm locked out of its last admin can recover).
+    Reactivate {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// Parse arguments, run, and turn errors into a message and exit status 1.
@@ -464,6 +479,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::Backup { command } => backup(&cfg, clock, command).await,
+        Command::User { command: UserCommand::Deactivate { tenant, email } } => {
+            let (portal, store) = server::portal(&cfg, clock).await?;
+            let (cli, user) = user_by_email(&portal, &tenant, &email).await?;
+            let result = portal.deactivate_user(&cli, user, &RequestMeta::default()).await.map_err(domain);
+            store.close().await;
+            result?;
+            println!("user {email} deactivated: their sessions and API tokens were ended");
+            Ok(())
+        }
+        Command::User { command: UserCommand::Reactivate { tenant, email } } => {
+            let (portal, store) = server::portal(&cfg, clock).await?;
+            let (cli, user) = user_by_email(&portal, &tenant, &email).await?;
+            let result = portal.reactivate_user(&cli, user, &RequestMeta::default()).await.map_err(domain);
+            store.close().await;
+            result?;
+            println!("user {email} reactivated");
+            Ok(())
+        }
         Command::User { command: UserCommand::List { tenant } } => {
             let (portal, store) = server::portal(&cfg, clock).await?;
             let t = portal.tenant_by_name(&tenant).await.map_err(domain)?;
@@ -475,6 +508,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The command line's principal in the firm named `tenant`, and the id of its user `email`.
+async fn user_by_email(
+    portal: &portcullis_core::service::Portal,
+    tenant: &str,
+    email: &str,
+) -> anyhow::Result<(portcullis_core::policy::Principal, portcullis_core::ids::UserId)> {
+    let t = portal.tenant_by_name(tenant).await.map_err(domain)?;
+    let cli = cli_principal(t.id);
+    let users = portal.list_users(&cli).await.map_err(domain)?;
+    let wanted = email.trim().to_lowercase();
+    let user = users
+        .iter()
+        .find(|u| u.email.to_lowercase() == wanted)
+        .ok_or_else(|| anyhow::anyhow!("firm {tenant} has no user {email}"))?;
+    Ok((cli, user.id))
 }
 
 async fn backup(cfg: &Config, clock: Arc<SystemClock>, command: BackupCommand) -> anyhow::Result<()> {

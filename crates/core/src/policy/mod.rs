@@ -26,8 +26,9 @@ pub use platform::{
 };
 pub use roles::{allowed_roles, permission_table_markdown, rises_in_reach, role_allows};
 pub use rules::{
-    RoleChangeRule, SourceCredential, download_cap, flagged_document, may_change_role, may_create_user, may_decide,
-    may_download, may_review, network_allows, passes_source_block, protected_sign_in, protection_resets_step_up,
+    RoleChangeRule, SourceCredential, download_cap, flagged_document, may_change_role, may_create_user, may_deactivate,
+    may_decide, may_download, may_reactivate, may_review, network_allows, passes_source_block, protected_sign_in,
+    protection_resets_step_up, role_change_clears_memberships,
 };
 
 use crate::error::{Error, Result};
@@ -268,6 +269,10 @@ pub struct SecondFactor {
     pub enrol_required: bool,
     /// When this session last checked a second factor (at sign-in or a step-up).
     pub verified_at: Option<OffsetDateTime>,
+    /// The firm requires a second factor of this user, who has one, but this session never
+    /// checked it (it began before the requirement, or before the factor): until it steps
+    /// up, the session may do nothing else.
+    pub step_up_required: bool,
 }
 
 /// How recent a second-factor check a sensitive action needs.
@@ -293,11 +298,15 @@ pub fn step_up(p: &Principal, has_factor: bool, now: OffsetDateTime) -> Result<(
     }
 }
 
-/// A session that must enrol a second factor may only do that, and look after its own sign-in
-/// (sessions, password).
+/// A session that must enrol a second factor, or check the one it has, may only do that, and
+/// look after its own sign-in (sessions, password).
 fn check_enrolment(p: &Principal, perm: Permission) -> Result<()> {
-    if p.second_factor.enrol_required && !matches!(perm, Permission::ManageOwnFactors | Permission::ManageOwnSessions) {
+    let own_sign_in = matches!(perm, Permission::ManageOwnFactors | Permission::ManageOwnSessions);
+    if p.second_factor.enrol_required && !own_sign_in {
         return Err(Error::EnrolmentRequired);
+    }
+    if p.second_factor.step_up_required && !own_sign_in {
+        return Err(Error::StepUpRequired);
     }
     Ok(())
 }

@@ -180,3 +180,38 @@ pub fn may_decide(p: &Principal, req: &ApprovalRequest) -> Result<()> {
     }
     Ok(())
 }
+
+/// Decide deactivating `target` (whose role is `role`): owners and admins do it, never to
+/// themselves (the firm would lose the person who can undo it), an admin's or owner's only by
+/// an owner. Lowering reach needs no second person.
+pub fn may_deactivate(p: &Principal, target: UserId, role: Role) -> Result<TenantGrant<can::ManageUsers>> {
+    let grant = authorize_tenant::<can::ManageUsers>(p)?;
+    if target == p.user_id {
+        return Err(Error::invalid("user", "you cannot deactivate yourself: ask another owner or admin"));
+    }
+    if matches!(role, Role::Owner | Role::Admin) && p.role != Role::Owner {
+        return Err(Error::Forbidden(format!("deactivate an {} (an owner must)", role.as_str()).into()));
+    }
+    Ok(grant)
+}
+
+/// Decide reactivating a user of `role`: giving access back is a rise in reach, so anyone but
+/// a client waits for a second owner or admin (see [`may_change_role`]); an admin or owner is
+/// reactivated only at an owner's request.
+pub fn may_reactivate(p: &Principal, role: Role) -> Result<RoleChangeRule> {
+    authorize_tenant::<can::ManageUsers>(p)?;
+    if matches!(role, Role::Owner | Role::Admin) && p.role != Role::Owner {
+        return Err(Error::Forbidden(format!("reactivate an {} (an owner must)", role.as_str()).into()));
+    }
+    // The command line is the machine's holder, who could change the database anyway; it is
+    // how a firm locked out of its last admin recovers.
+    Ok(if role == Role::Client || p.via == Via::Cli { RoleChangeRule::Direct } else { RoleChangeRule::NeedsApproval })
+}
+
+/// Whether a change of role from `from` to `to` takes the user off every matter's list: when
+/// it crosses the line between the firm's people and its clients, or between those who work
+/// matters and those who do not. A list entry made for one kind of person must not carry over
+/// to another (a partner demoted to client keeps no restricted matter).
+pub fn role_change_clears_memberships(from: Role, to: Role) -> bool {
+    from.is_staff_side() != to.is_staff_side() || from.works_matters() != to.works_matters()
+}

@@ -188,7 +188,7 @@ fn nobody_reviews_themselves_while_someone_else_can() {
 fn protection_voids_checks_made_up_to_its_start() {
     let since = time::macros::datetime!(2026-11-24 12:00 UTC);
     for (at, kept) in [(since - Duration::seconds(1), false), (since, false), (since + Duration::seconds(1), true)] {
-        let mut sf = SecondFactor { enrol_required: false, verified_at: Some(at) };
+        let mut sf = SecondFactor { verified_at: Some(at), ..SecondFactor::default() };
         protection_resets_step_up(&mut sf, Some(since));
         assert_eq!(sf.verified_at.is_some(), kept, "check at {at}");
         protection_resets_step_up(&mut sf, None);
@@ -221,6 +221,22 @@ fn a_session_that_must_enrol_may_only_enrol() {
                 assert!(r.is_ok(), "{role:?} could not enrol");
             } else {
                 assert!(matches!(r, Err(Error::EnrolmentRequired)), "{role:?} {perm:?}: {r:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_session_that_must_step_up_may_only_step_up() {
+    for role in Role::ALL {
+        let mut p = principal(role, session());
+        p.second_factor.step_up_required = true;
+        for perm in Permission::ALL {
+            let r = decide(&p, perm, &facts(&p, Some(role), false));
+            if matches!(perm, Permission::ManageOwnFactors | Permission::ManageOwnSessions) {
+                assert!(r.is_ok(), "{role:?} could not step up");
+            } else {
+                assert!(matches!(r, Err(Error::StepUpRequired)), "{role:?} {perm:?}: {r:?}");
             }
         }
     }
@@ -339,4 +355,37 @@ fn documentation_shows_the_current_table() {
 fn table_has_a_row_per_permission() {
     let t = permission_table_markdown();
     assert_eq!(t.lines().count(), 2 + Permission::ALL.len());
+}
+
+#[test]
+fn deactivation_lowers_reach_and_reactivation_raises_it() {
+    use RoleChangeRule::{Direct, NeedsApproval};
+    let owner = principal(Role::Owner, session());
+    let admin = principal(Role::Admin, session());
+    let staff = principal(Role::Staff, session());
+    assert!(may_deactivate(&admin, UserId::new(), Role::Staff).is_ok());
+    assert!(matches!(may_deactivate(&admin, admin.user_id, Role::Admin), Err(Error::Invalid { .. })), "not oneself");
+    assert!(matches!(may_deactivate(&admin, UserId::new(), Role::Admin), Err(Error::Forbidden(_))));
+    assert!(may_deactivate(&owner, UserId::new(), Role::Admin).is_ok());
+    assert!(matches!(may_deactivate(&staff, UserId::new(), Role::Client), Err(Error::Forbidden(_))));
+    assert_eq!(may_reactivate(&admin, Role::Client).unwrap(), Direct);
+    assert_eq!(may_reactivate(&admin, Role::Staff).unwrap(), NeedsApproval);
+    assert_eq!(may_reactivate(&owner, Role::Auditor).unwrap(), NeedsApproval);
+    assert!(matches!(may_reactivate(&admin, Role::Owner), Err(Error::Forbidden(_))));
+    assert_eq!(may_reactivate(&principal(Role::Owner, Via::Cli), Role::Admin).unwrap(), Direct);
+}
+
+#[test]
+fn crossing_the_staff_client_line_clears_the_lists() {
+    use Role::*;
+    for (from, to, clears) in [
+        (Staff, Client, true),
+        (Client, Staff, true),
+        (Staff, Auditor, true),
+        (Admin, Staff, false),
+        (Staff, Admin, false),
+        (Owner, Admin, false),
+    ] {
+        assert_eq!(role_change_clears_memberships(from, to), clears, "{from:?} -> {to:?}");
+    }
 }

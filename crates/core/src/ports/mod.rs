@@ -145,3 +145,44 @@ pub trait Webhook: Send + Sync + std::fmt::Debug {
     /// answered 2xx; an error means it may not have been delivered.
     async fn post(&self, body: &[u8]) -> Result<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    /// The repositories of tenant content name a bare `TenantId` only in their locators, which
+    /// come before the policy and return what it needs (the matter a document is on, a
+    /// matter's wall and the caller's place on its list), never content: every other method
+    /// takes a grant.
+    #[test]
+    fn content_methods_take_grants() {
+        let locators = ["matter_facts", "document_matter"];
+        for (file, src) in [
+            ("matters", include_str!("matters.rs")),
+            ("documents", include_str!("documents.rs")),
+            ("messages", include_str!("messages.rs")),
+        ] {
+            for method in src.split("async fn ").skip(1) {
+                let name = method.split('(').next().unwrap_or_default();
+                let signature = method.split(';').next().unwrap_or_default();
+                if locators.contains(&name) {
+                    assert!(!signature.contains("Grant"), "{file}::{name} is a locator");
+                    continue;
+                }
+                assert!(!signature.contains("TenantId"), "{file}::{name} takes a bare tenant id");
+                assert!(signature.contains("Grant<can::"), "{file}::{name} takes no grant of a permission");
+            }
+        }
+    }
+
+    /// The domain knows neither HTTP nor SQL: its manifest pulls in neither.
+    #[test]
+    fn core_depends_on_neither_http_nor_sql() {
+        let manifest = include_str!("../../Cargo.toml");
+        for dep in ["axum", "hyper", "http", "tower", "sqlx", "reqwest"] {
+            assert!(
+                !manifest.lines().any(|l| l.trim_start().starts_with(&format!("{dep}."))
+                    || l.trim_start().starts_with(&format!("{dep} "))),
+                "portcullis-core depends on {dep}"
+            );
+        }
+    }
+}

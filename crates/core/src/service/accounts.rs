@@ -361,6 +361,7 @@ impl Portal {
         let second_factor = SecondFactor {
             enrol_required: must_enrol || (!has_factor && policy::two_factor_required(&tenant, user.role)),
             verified_at: factor.map(|_| now),
+            step_up_required: false,
         };
         let session_secret = secret::generate("pcs_")?;
         let csrf_token = secret::generate("")?.expose_secret().to_string();
@@ -407,10 +408,14 @@ impl Portal {
         let user = tx.users().user(s.tenant_id, s.user_id).await?;
         let protected_since = self.protected_since(&mut *tx, s.tenant_id, s.user_id).await?;
         // Ending a subscription ends its sessions; this refuses any that slipped past that.
-        let subscribed = self.subscribed(&mut *tx, s.tenant_id).await?;
+        let tenant = tx.tenants().tenant(s.tenant_id).await?.filter(|t| t.status == TenantStatus::Active);
+        let required = match (&tenant, &user) {
+            (Some(t), Some(u)) => self.factor_requirement(&mut *tx, t, u).await?,
+            _ => FactorRequirement::None,
+        };
         drop(tx);
         let user = match user {
-            Some(u) if !expired && subscribed && u.status == UserStatus::Active => u,
+            Some(u) if !expired && tenant.is_some() && u.status == UserStatus::Active => u,
             _ => {
                 let mut w = self.write().await?;
                 w.sessions().delete_session(&hash).await?;
@@ -424,7 +429,13 @@ impl Portal {
             w.commit().await?;
         }
         let mut principal = principal_of(user, Via::Session { csrf_token: s.csrf_token, session_hash: hash });
-        principal.second_factor = SecondFactor { enrol_required: s.enrol_required, verified_at: s.second_factor_at };
+        // A requirement the firm set after this session began reaches it now: without a factor
+        // the session may only enrol one, with one it must check it first.
+        principal.second_factor = SecondFactor {
+            enrol_required: s.enrol_required || required == FactorRequirement::Missing,
+            verified_at: s.second_factor_at,
+            step_up_required: required == FactorRequirement::Held && s.second_factor_at.is_none(),
+        };
         policy::protection_resets_step_up(&mut principal.second_factor, protected_since);
         Ok(principal)
     }
@@ -452,8 +463,13 @@ impl Portal {
         else {
             return Err(Error::Unauthenticated);
         };
-        if !self.subscribed(&mut *tx, t.tenant_id).await? {
+        let Some(tenant) = tx.tenants().tenant(t.tenant_id).await?.filter(|t| t.status == TenantStatus::Active) else {
             return Err(Error::Unauthenticated);
+        };
+        // A token cannot show a second factor: while the firm requires one of its user and they
+        // have none, their tokens are suspended (they work again once the user enrols).
+        if self.factor_requirement(&mut *tx, &tenant, &user).await? == FactorRequirement::Missing {
+            return Err(Error::EnrolmentRequired);
         }
         drop(tx);
         if t.last_used_at.is_none_or(|l| now - l > TOUCH_EVERY) {
@@ -539,10 +555,29 @@ impl Portal {
     }
 }
 
+/// What the firm's two-factor requirement asks of one user now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FactorRequirement {
+    /// The firm does not require a second factor of this user.
+    None,
+    /// It does, and the user has none yet.
+    Missing,
+    /// It does, and the user has one.
+    Held,
+}
+
 impl Portal {
-    /// Whether the firm's subscription is active (its users may work).
-    async fn subscribed(&self, tx: &mut dyn Tx, tenant: TenantId) -> Result<bool> {
-        Ok(tx.tenants().tenant(tenant).await?.is_some_and(|t| t.status == TenantStatus::Active))
+    /// What the firm's two-factor requirement asks of `user` now. Asked on every request, so a
+    /// requirement reaches sessions and tokens made before it.
+    async fn factor_requirement(&self, tx: &mut dyn Tx, tenant: &Tenant, user: &User) -> Result<FactorRequirement> {
+        if !policy::two_factor_required(tenant, user.role) {
+            return Ok(FactorRequirement::None);
+        }
+        Ok(if self.has_second_factor(tx, user.tenant_id, user.id).await? {
+            FactorRequirement::Held
+        } else {
+            FactorRequirement::Missing
+        })
     }
 }
 

@@ -49,9 +49,10 @@ impl Portal {
             tx.commit().await?;
             return Ok(Change::Requested(req));
         }
-        tx.approvals().set_user_role(p.tenant_id, user, role).await?;
+        let grant = policy::authorize_tenant::<can::ManageUsers>(p)?;
+        let left = self.apply_role(&mut *tx, &grant, user, target.role, role).await?;
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.role_change", format!("user:{user}"), meta)
-            .with_detail(role_change(target.role, role, None));
+            .with_detail(role_change(target.role, role, None, left));
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(Change::Applied)
@@ -117,7 +118,14 @@ impl Portal {
                 Some(Error::Conflict(format!("A decision on this request ({})", req.state.as_str()).into()))
             }
             Ok(()) if now > req.expires_at => Some(Error::RequestExpired),
-            Ok(()) => self.require_step_up(&mut *tx, p).await.err(),
+            Ok(()) => match self.require_step_up(&mut *tx, p).await {
+                Err(e) => Some(e),
+                // The rules are asked again as things stand now: a requester who lost the
+                // right since asking (demoted, deactivated) no longer has it, and neither has
+                // their request.
+                Ok(()) if state == ApprovalState::Approved => self.still_allowed(&mut *tx, &req).await.err(),
+                Ok(()) => None,
+            },
         };
         if let Some(e) = refusal {
             drop(tx);
@@ -144,11 +152,15 @@ impl Portal {
         match &req.action {
             SensitiveAction::GrantRole { user_id, role } => {
                 let user = tx.users().user(p.tenant_id, *user_id).await?.ok_or(Error::NotFound)?;
-                tx.approvals().set_user_role(p.tenant_id, *user_id, *role).await?;
+                let grant = policy::authorize_tenant::<can::ManageUsers>(p)?;
+                let left = self.apply_role(tx, &grant, *user_id, user.role, *role).await?;
                 let ev =
                     NewEvent::new(Some(p.tenant_id), actor(p), "user.role_change", format!("user:{user_id}"), meta)
-                        .with_detail(role_change(user.role, *role, Some(&approval_of(req, p))));
+                        .with_detail(role_change(user.role, *role, Some(&approval_of(req, p)), left));
                 tx.audit().append_audit(&ev, now).await
+            }
+            SensitiveAction::ReactivateUser { user_id } => {
+                self.apply_reactivation(tx, p, *user_id, Some(&approval_of(req, p)), meta).await
             }
             SensitiveAction::TwoFactorPolicy { staff, clients } => {
                 self.apply_two_factor_policy(tx, p, *staff, *clients, Some(&approval_of(req, p)), meta).await
@@ -164,6 +176,46 @@ impl Portal {
     }
 }
 
+impl Portal {
+    /// Whether the requester of `req` may still ask for it, by the policy as it stands now:
+    /// they must still be an active user whose role allows the request, and the request must
+    /// still fit its subject (a role change is judged against the user's role now).
+    async fn still_allowed(&self, tx: &mut dyn Tx, req: &ApprovalRequest) -> Result<()> {
+        let gone = || Error::Forbidden("carry out this request: its requester may no longer ask for it".into());
+        let requester = tx.users().user(req.tenant_id, req.requested_by).await?;
+        let Some(requester) = requester.filter(|u| u.status == crate::model::UserStatus::Active) else {
+            return Err(gone());
+        };
+        // The requester as they stand now, asking in a session (requests are made in sessions).
+        let asking = super::accounts::principal_of(
+            requester,
+            policy::Via::Session { csrf_token: String::new(), session_hash: String::new() },
+        );
+        let allowed = match &req.action {
+            SensitiveAction::GrantRole { user_id, role } => {
+                let user = tx.users().user(req.tenant_id, *user_id).await?.ok_or(Error::NotFound)?;
+                policy::may_change_role(&asking, user.role, *role).map(|_| ())
+            }
+            SensitiveAction::ReactivateUser { user_id } => {
+                let user = tx.users().user(req.tenant_id, *user_id).await?.ok_or(Error::NotFound)?;
+                if user.status != crate::model::UserStatus::Disabled {
+                    return Err(Error::WrongState("the user is no longer deactivated".into()));
+                }
+                policy::may_reactivate(&asking, user.role).map(|_| ())
+            }
+            SensitiveAction::TwoFactorPolicy { .. } => {
+                policy::authorize_tenant::<can::ManageTenantSecurity>(&asking).map(|_| ())
+            }
+            SensitiveAction::EraseTenant => policy::authorize_tenant::<can::RequestErasure>(&asking).map(|_| ()),
+            SensitiveAction::ExportTenant { .. } => policy::authorize_tenant::<can::ExportTenant>(&asking).map(|_| ()),
+        };
+        allowed.map_err(|e| match e {
+            Error::Forbidden(_) => gone(),
+            other => other,
+        })
+    }
+}
+
 /// The change record's account of a request approved by `p`, who carries it out.
 fn approval_of(req: &ApprovalRequest, p: &Principal) -> crate::changes::Approval {
     crate::changes::Approval {
@@ -173,11 +225,21 @@ fn approval_of(req: &ApprovalRequest, p: &Principal) -> crate::changes::Approval
     }
 }
 
-/// The detail of a `user.role_change` (a change record).
-fn role_change(from: Role, to: Role, approval: Option<&crate::changes::Approval>) -> serde_json::Value {
-    crate::changes::detail(
+/// The detail of a `user.role_change` (a change record), with how many matter lists the user
+/// was taken off.
+fn role_change(
+    from: Role,
+    to: Role,
+    approval: Option<&crate::changes::Approval>,
+    lists_left: u64,
+) -> serde_json::Value {
+    let mut detail = crate::changes::detail(
         serde_json::json!({ "role": from.as_str() }),
         serde_json::json!({ "role": to.as_str() }),
         approval,
-    )
+    );
+    if let Some(d) = detail.as_object_mut() {
+        d.insert("memberships_removed".into(), lists_left.into());
+    }
+    detail
 }

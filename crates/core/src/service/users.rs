@@ -5,9 +5,9 @@ use crate::audit::{NewEvent, RequestMeta};
 use crate::authn::password;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::model::{LinkPurpose, Role, User, UserStatus};
-use crate::policy::can;
-use crate::policy::{self, Principal};
+use crate::model::{LinkPurpose, Role, SensitiveAction, User, UserStatus};
+use crate::policy::{self, Principal, TenantGrant, can};
+use crate::ports::Tx;
 use crate::validate;
 use secrecy::SecretString;
 
@@ -90,5 +90,91 @@ impl Portal {
         let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.unlock", format!("user:{user}"), meta);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
+    }
+
+    /// Deactivate a user: they cannot sign in, and their sessions and API tokens end at once
+    /// (every request checks the user's status, so nothing they opened earlier works either).
+    /// Their unused set-password links are burnt. After a step-up; see [`policy::may_deactivate`].
+    pub async fn deactivate_user(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<User> {
+        let mut tx = self.write().await?;
+        let target = tx.users().user(p.tenant_id, user).await?.ok_or(Error::NotFound)?;
+        let grant = policy::may_deactivate(p, user, target.role)?;
+        self.require_step_up(&mut *tx, p).await?;
+        if target.status == UserStatus::Disabled {
+            return Err(Error::WrongState("the user is already deactivated".into()));
+        }
+        let now = self.clock.now();
+        tx.users().set_user_status(grant.tenant_id(), user, UserStatus::Disabled).await?;
+        let ended = self.end_access(&mut *tx, &grant, user).await?;
+        tx.links().burn_user_links(grant.tenant_id(), user, now).await?;
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.deactivate", format!("user:{user}"), meta)
+            .with_detail(serde_json::json!({ "tokens_revoked": ended, "status_before": target.status.as_str() }));
+        tx.audit().append_audit(&ev, now).await?;
+        tx.commit().await?;
+        Ok(User { status: UserStatus::Disabled, ..target })
+    }
+
+    /// Reactivate a deactivated user. A client comes back at once; anyone else is a rise in
+    /// reach and becomes a request a second owner or admin approves (see
+    /// [`policy::may_reactivate`]). A user who never chose a password still has none: they are
+    /// let back in as they were, and sign in only once they have one.
+    pub async fn reactivate_user(&self, p: &Principal, user: UserId, meta: &RequestMeta) -> Result<super::Change> {
+        let mut tx = self.write().await?;
+        let target = tx.users().user(p.tenant_id, user).await?.ok_or(Error::NotFound)?;
+        let rule = policy::may_reactivate(p, target.role)?;
+        self.require_step_up(&mut *tx, p).await?;
+        if target.status != UserStatus::Disabled {
+            return Err(Error::WrongState("the user is not deactivated".into()));
+        }
+        if rule == policy::RoleChangeRule::NeedsApproval {
+            let req = self.request(&mut *tx, p, SensitiveAction::ReactivateUser { user_id: user }, meta).await?;
+            tx.commit().await?;
+            return Ok(super::Change::Requested(req));
+        }
+        self.apply_reactivation(&mut *tx, p, user, None, meta).await?;
+        tx.commit().await?;
+        Ok(super::Change::Applied)
+    }
+
+    /// Let a deactivated user in again, in `tx`, as `p` (the approver, for a request).
+    pub(super) async fn apply_reactivation(
+        &self,
+        tx: &mut dyn Tx,
+        p: &Principal,
+        user: UserId,
+        approval: Option<&crate::changes::Approval>,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        if !tx.users().set_user_status(p.tenant_id, user, UserStatus::Active).await? {
+            return Err(Error::NotFound);
+        }
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.reactivate", format!("user:{user}"), meta)
+            .with_detail(serde_json::json!({ "approval": approval }));
+        tx.audit().append_audit(&ev, self.clock.now()).await
+    }
+
+    /// Give `user` the role `to` (from `from`), in `tx`: their sessions and API tokens end (they
+    /// were opened under the old role), and a change across the line between the firm's people
+    /// and its clients takes them off every matter's list. How many lists they left.
+    pub(super) async fn apply_role(
+        &self,
+        tx: &mut dyn Tx,
+        grant: &TenantGrant<can::ManageUsers>,
+        user: UserId,
+        from: Role,
+        to: Role,
+    ) -> Result<u64> {
+        tx.approvals().set_user_role(grant.tenant_id(), user, to).await?;
+        self.end_access(tx, grant, user).await?;
+        if policy::role_change_clears_memberships(from, to) {
+            return tx.matters().remove_memberships(grant, user).await;
+        }
+        Ok(0)
+    }
+
+    /// End every session and revoke every API token of `user`; how many tokens.
+    async fn end_access(&self, tx: &mut dyn Tx, grant: &TenantGrant<can::ManageUsers>, user: UserId) -> Result<u64> {
+        tx.sessions().delete_user_sessions(grant.tenant_id(), user).await?;
+        tx.tokens().revoke_user_tokens(grant.tenant_id(), user, self.clock.now()).await
     }
 }
