@@ -4,7 +4,8 @@
 use crate::error::Result;
 use crate::ids::{ApprovalId, OperatorId};
 use crate::model::{
-    ApprovalState, Operator, OperatorGrant, OperatorRole, PlatformApproval, TenantSummary, VettingRecord,
+    ApprovalState, Operator, OperatorGrant, OperatorRole, PlatformAction, PlatformApproval, TenantSummary,
+    VettingRecord,
 };
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -13,6 +14,12 @@ use time::OffsetDateTime;
 pub trait OperatorRepo: Send {
     async fn insert_platform_approval(&mut self, a: &PlatformApproval) -> Result<()>;
     async fn platform_approval(&mut self, id: ApprovalId) -> Result<Option<PlatformApproval>>;
+    /// The newest request for exactly `action` that is still pending and unexpired at `now`.
+    async fn pending_platform_approval(
+        &mut self,
+        action: PlatformAction,
+        now: OffsetDateTime,
+    ) -> Result<Option<PlatformApproval>>;
     /// Every platform request, newest first.
     async fn list_platform_approvals(&mut self, limit: i64) -> Result<Vec<PlatformApproval>>;
     /// Decide a pending request; false if it was no longer pending.
@@ -48,6 +55,8 @@ pub trait OperatorRepo: Send {
     ) -> Result<()>;
     /// End every token of an operator; how many.
     async fn delete_operator_tokens(&mut self, id: OperatorId) -> Result<u64>;
+    /// End one token of an operator (the one a console signs out with); false if it was gone.
+    async fn delete_operator_token(&mut self, id: OperatorId, hash: &str) -> Result<bool>;
     /// The operator an unexpired token belongs to.
     async fn operator_by_token(&mut self, hash: &str, now: OffsetDateTime) -> Result<Option<Operator>>;
     /// Every tenant with its counts, for the operators' directory.

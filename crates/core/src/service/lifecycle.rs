@@ -1,20 +1,25 @@
 //! The subscription lifecycle of a firm: active → ended → (reactivated | destroyed).
 //!
 //! Ending a subscription shuts the firm out at once (every session ended, every API token
-//! revoked, new sign-ins refused with `subscription_ended`) and keeps its data, encrypted, for
-//! the retention period (`retention_days`, seven years by default and at least). Operators can
-//! reactivate it at any time within that period: everything is there again, but sessions and
-//! tokens from before stay revoked. The owners are mailed when it ends and before destruction
-//! (`retention_notice_days`, each notice once per ending); when the period runs out the
-//! lifecycle job destroys the firm (see `erasure`). Every transition is audited on the platform
-//! chain and on the firm's own chain.
+//! revoked, new sign-ins refused with `subscription_ended`), so no operator can do it alone: one
+//! privileged operator asks, and the firm carries on until a second one approves; the approval
+//! ends it in the same transaction (see `platform_approvals`). The command line, which only the
+//! machine's holder can run, ends it directly. The data is kept, encrypted, for the retention
+//! period (`retention_days`, seven years by default and at least). One operator alone can
+//! reactivate it at any time within that period (giving access back is not what four eyes guard
+//! against): everything is there again, but sessions and tokens from before stay revoked. The
+//! owners are mailed when it ends and before destruction (`retention_notice_days`, each notice
+//! once per ending); when the period runs out the lifecycle job destroys the firm (see
+//! `erasure`). Every transition is audited on the platform chain and on the firm's own chain.
 
 use super::Portal;
 use super::notifications::{Rendered, one_line, utc};
 use crate::audit::{Actor, NewEvent, RequestMeta};
 use crate::error::{Error, Result};
 use crate::ids::{MailId, TenantId};
-use crate::model::{DeliveryState, ErasureRecord, MailKind, OutboxMail, Role, Tenant, TenantStatus};
+use crate::model::{
+    DeliveryState, ErasureRecord, MailKind, OutboxMail, PlatformAction, PlatformApproval, Role, Tenant, TenantStatus,
+};
 use crate::policy::{self, OperatorPrincipal, PlatformPermission};
 use crate::ports::Tx;
 use serde::{Deserialize, Serialize};
@@ -50,6 +55,8 @@ pub struct SubscriptionStatus {
     pub destroy_after: Option<OffsetDateTime>,
     /// The erasure ledger's row, once a destruction has started.
     pub erasure: Option<ErasureRecord>,
+    /// An operator's request to end the subscription, waiting for a second operator.
+    pub pending_end: Option<PlatformApproval>,
 }
 
 /// What a subscription-ended or retention notice is rendered from.
@@ -97,15 +104,77 @@ impl Portal {
         self.end_subscription_as(name, Actor::Cli, &RequestMeta::default()).await
     }
 
-    /// End a firm's subscription (privileged operators).
-    pub async fn end_subscription(
+    /// Ask to end a firm's subscription (privileged operators). Ending locks every one of the
+    /// firm's people out, so it waits for a second privileged operator's approval
+    /// (`decide_platform_action`), which ends it; until then the firm stays active. One pending
+    /// request per firm: asking again while one waits is a conflict.
+    pub async fn request_end_subscription(
         &self,
         op: &OperatorPrincipal,
         name: &str,
         meta: &RequestMeta,
+    ) -> Result<PlatformApproval> {
+        self.subscription_manager(op, "end_subscription").await?;
+        let now = self.clock.now();
+        let mut tx = self.write().await?;
+        let t = self.tenant_for_change(&mut *tx, name, "ended").await?;
+        endable(&t)?;
+        let action = PlatformAction::EndSubscription(t.id);
+        if tx.operators().pending_platform_approval(action, now).await?.is_some() {
+            return Err(Error::Conflict("A pending request to end this subscription".into()));
+        }
+        let req = super::platform_approvals::insert_request(&mut *tx, op, action, meta, now).await?;
+        let facts =
+            serde_json::json!({ "name": &t.name, "approval": req.id, "expires_at": req.expires_at.unix_timestamp() });
+        self.lifecycle_events(
+            &mut *tx,
+            t.id,
+            Actor::Operator(op.operator.id),
+            "subscription.end_requested",
+            facts,
+            meta,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(req)
+    }
+
+    /// The firm an approved request to end `tenant`'s subscription ends, checked in the
+    /// approval's transaction: the approver may manage subscriptions, and the firm is still
+    /// there and active (it may have been ended on the command line or be being erased since).
+    pub(super) async fn endable_for_approval(
+        &self,
+        tx: &mut dyn Tx,
+        op: &OperatorPrincipal,
+        tenant: TenantId,
+        now: OffsetDateTime,
+    ) -> Result<Tenant> {
+        policy::authorize_platform(op, PlatformPermission::ManageSubscriptions, now)?;
+        let t = tx
+            .tenants()
+            .tenant(tenant)
+            .await?
+            .ok_or_else(|| Error::WrongState("the firm this request would end has been destroyed since".into()))?;
+        endable(&t)?;
+        Ok(t)
+    }
+
+    /// End `t`'s subscription as a second operator's approval of `req` allows, in its
+    /// transaction; the approver is the actor, and the events name both operators.
+    pub(super) async fn end_approved(
+        &self,
+        tx: &mut dyn Tx,
+        t: Tenant,
+        req: &PlatformApproval,
+        meta: &RequestMeta,
     ) -> Result<SubscriptionStatus> {
-        let by = self.subscription_manager(op, "end_subscription").await?;
-        self.end_subscription_as(name, by, meta).await
+        let decider = req.decided_by.ok_or_else(|| Error::internal("an approval without its approver"))?;
+        let approval = crate::changes::Approval {
+            id: req.id.to_string(),
+            requested_by: Actor::Operator(req.requested_by).to_stored(),
+            approved_by: Actor::Operator(decider).to_stored(),
+        };
+        self.end_in(tx, t, Actor::Operator(decider), meta, Some(approval)).await
     }
 
     /// Reactivate an ended subscription (command line).
@@ -149,7 +218,9 @@ impl Portal {
         match tx.tenants().tenant_by_name(name).await? {
             Some(t) => {
                 let erasure = tx.lifecycle().erasure(t.id).await?;
-                Ok(self.status_of(&t, erasure))
+                let action = PlatformAction::EndSubscription(t.id);
+                let pending_end = tx.operators().pending_platform_approval(action, self.clock.now()).await?;
+                Ok(self.status_of(&t, erasure, pending_end))
             }
             None => {
                 let e = tx.lifecycle().erasure_by_name(name).await?.ok_or(Error::NotFound)?;
@@ -160,12 +231,18 @@ impl Portal {
                     ended_at: None,
                     destroy_after: None,
                     erasure: Some(e),
+                    pending_end: None,
                 })
             }
         }
     }
 
-    fn status_of(&self, t: &Tenant, erasure: Option<ErasureRecord>) -> SubscriptionStatus {
+    fn status_of(
+        &self,
+        t: &Tenant,
+        erasure: Option<ErasureRecord>,
+        pending_end: Option<PlatformApproval>,
+    ) -> SubscriptionStatus {
         SubscriptionStatus {
             tenant_id: t.id,
             name: t.name.clone(),
@@ -173,6 +250,7 @@ impl Portal {
             ended_at: t.ended_at,
             destroy_after: t.ended_at.map(|e| e + self.settings.lifecycle.retention),
             erasure,
+            pending_end,
         }
     }
 
@@ -198,32 +276,39 @@ impl Portal {
     async fn end_subscription_as(&self, name: &str, by: Actor, meta: &RequestMeta) -> Result<SubscriptionStatus> {
         let mut tx = self.write().await?;
         let t = self.tenant_for_change(&mut *tx, name, "ended").await?;
-        match t.status {
-            TenantStatus::Active => {}
-            TenantStatus::Ended => {
-                let since = t.ended_at.map(utc).unwrap_or_default();
-                return Err(Error::WrongState(format!("the subscription of {name:?} already ended ({since})").into()));
-            }
-            TenantStatus::Erasing => {
-                return Err(Error::WrongState(format!("the tenant {name:?} is being erased").into()));
-            }
-        }
+        endable(&t)?;
+        let status = self.end_in(&mut *tx, t, by, meta, None).await?;
+        tx.commit().await?;
+        Ok(status)
+    }
+
+    /// End the (active) firm's subscription in `tx`: status, access revoked, owners mailed,
+    /// audited on both chains with the approval that allowed it, if one was needed.
+    async fn end_in(
+        &self,
+        tx: &mut dyn Tx,
+        t: Tenant,
+        by: Actor,
+        meta: &RequestMeta,
+        approval: Option<crate::changes::Approval>,
+    ) -> Result<SubscriptionStatus> {
         let now = self.clock.now();
         tx.lifecycle().set_tenant_status(t.id, TenantStatus::Ended, Some(now)).await?;
         let (sessions, tokens) = tx.lifecycle().revoke_tenant_access(t.id, now).await?;
         let detail = RetentionDetail { ended_at: now, destroy_after: now + self.settings.lifecycle.retention };
-        self.mail_owners(&mut *tx, t.id, MailKind::SubscriptionEnded, &detail, now).await?;
-        let facts = serde_json::json!({
+        self.mail_owners(tx, t.id, MailKind::SubscriptionEnded, &detail, now).await?;
+        let mut facts = serde_json::json!({
             "name": &t.name,
             "sessions_ended": sessions,
             "tokens_revoked": tokens,
             "destroy_after": detail.destroy_after.unix_timestamp(),
         });
-        self.lifecycle_events(&mut *tx, t.id, by, "subscription.end", facts, meta).await?;
+        if let (Some(a), Some(map)) = (approval, facts.as_object_mut()) {
+            map.insert("approval".into(), serde_json::json!(a));
+        }
+        self.lifecycle_events(tx, t.id, by, "subscription.end", facts, meta).await?;
         let ended = Tenant { status: TenantStatus::Ended, ended_at: Some(now), ..t };
-        let status = self.status_of(&ended, None);
-        tx.commit().await?;
-        Ok(status)
+        Ok(self.status_of(&ended, None, None))
     }
 
     async fn reactivate_subscription_as(
@@ -249,7 +334,7 @@ impl Portal {
         let facts = serde_json::json!({ "name": &t.name, "ended_at": t.ended_at.map(|e| e.unix_timestamp()) });
         self.lifecycle_events(&mut *tx, t.id, by, "subscription.reactivate", facts, meta).await?;
         let active = Tenant { status: TenantStatus::Active, ended_at: None, ..t };
-        let status = self.status_of(&active, None);
+        let status = self.status_of(&active, None, None);
         tx.commit().await?;
         Ok(status)
     }
@@ -377,6 +462,19 @@ impl Portal {
             tx.commit().await?;
         }
         Ok((notices, started))
+    }
+}
+
+/// Only an active subscription can end; the refusal says where it stands instead.
+fn endable(t: &Tenant) -> Result<()> {
+    let name = &t.name;
+    match t.status {
+        TenantStatus::Active => Ok(()),
+        TenantStatus::Ended => {
+            let since = t.ended_at.map(utc).unwrap_or_default();
+            Err(Error::WrongState(format!("the subscription of {name:?} already ended ({since})").into()))
+        }
+        TenantStatus::Erasing => Err(Error::WrongState(format!("the tenant {name:?} is being erased").into())),
     }
 }
 

@@ -125,6 +125,18 @@ impl Portal {
         Ok(n)
     }
 
+    /// Sign an operator out of the console: the token it signed in with is deleted, not only
+    /// forgotten by the browser, so a copy of it (a cookie taken from the browser, the pasted
+    /// token left in a clipboard) stops working too. Audited; the operator's other tokens stay.
+    pub async fn sign_out_operator(&self, op: &OperatorPrincipal, bearer: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let revoked = tx.operators().delete_operator_token(op.operator.id, &secret::hash_str(bearer)).await?;
+        let detail = serde_json::json!({ "token_revoked": revoked });
+        self.platform_event(&mut *tx, Actor::Operator(op.operator.id), "operator.sign_out", &op.operator, detail)
+            .await?;
+        tx.commit().await
+    }
+
     /// Every operator with grants and newest vetting (command line).
     pub async fn list_operators(&self) -> Result<Vec<OperatorStatus>> {
         let mut tx = self.read().await?;

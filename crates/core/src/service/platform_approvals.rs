@@ -1,7 +1,9 @@
-//! Four eyes on the platform: a sensitive platform action — rotating the master key — is
-//! requested by one privileged (vetted) operator and approved by another before the command
-//! line carries it out, once. Requests expire after [`APPROVAL_TTL`]; every request, decision,
-//! refusal and use is audited on the platform chain.
+//! Four eyes on the platform: a sensitive platform action is requested by one privileged
+//! (vetted) operator and approved by another before it is carried out, once. Rotating the master
+//! key is then carried out by the command line (`keys rotate-master --approval ID`); ending a
+//! firm's subscription is carried out by the approval itself, in its transaction, so there is no
+//! approved-but-not-done state to forget. Requests expire after [`APPROVAL_TTL`]; every request,
+//! decision, refusal and use is audited on the platform chain.
 
 use super::{APPROVAL_TTL, Portal};
 use crate::audit::{Actor, NewEvent, RequestMeta};
@@ -24,21 +26,8 @@ impl Portal {
             return Err(self.operator_refused(op, "request_platform_action", e).await?);
         }
         let action = PlatformAction::parse(action)?;
-        let req = PlatformApproval {
-            id: ApprovalId::new(),
-            action,
-            requested_by: op.operator.id,
-            requested_at: now,
-            expires_at: now + APPROVAL_TTL,
-            state: ApprovalState::Pending,
-            decided_by: None,
-            decided_at: None,
-            used_at: None,
-        };
         let mut tx = self.write().await?;
-        tx.operators().insert_platform_approval(&req).await?;
-        approval_event(&mut *tx, Actor::Operator(op.operator.id), "platform.approval_requested", &req, meta, now)
-            .await?;
+        let req = insert_request(&mut *tx, op, action, meta, now).await?;
         tx.commit().await?;
         Ok(req)
     }
@@ -49,7 +38,9 @@ impl Portal {
         self.read().await?.operators().list_platform_approvals(200).await
     }
 
-    /// Approve or reject another operator's pending request.
+    /// Approve or reject another operator's pending request. Approving a request to end a
+    /// subscription ends it here, in this transaction, after checking again that the firm is
+    /// still active (else a `wrong_state` refusal, audited, and nothing changes).
     pub async fn decide_platform_action(
         &self,
         op: &OperatorPrincipal,
@@ -70,14 +61,37 @@ impl Portal {
         if now >= req.expires_at {
             return Err(Error::RequestExpired);
         }
+        // What the approval carries out is checked before anything is decided: a refusal
+        // leaves the request pending and the firm as it was.
+        let firm = match (approve, req.action) {
+            (true, PlatformAction::EndSubscription(tenant)) => {
+                match self.endable_for_approval(&mut *tx, op, tenant, now).await {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        drop(tx);
+                        return Err(self.operator_refused(op, "approve_end_subscription", e).await?);
+                    }
+                }
+            }
+            _ => None,
+        };
         let state = if approve { ApprovalState::Approved } else { ApprovalState::Rejected };
         if !tx.operators().decide_platform_approval(id, state, op.operator.id, now).await? {
             return Err(Error::Conflict("A decision on this request".into()));
         }
-        let decided =
+        let mut decided =
             PlatformApproval { state, decided_by: Some(op.operator.id), decided_at: Some(now), ..req.clone() };
+        let by = Actor::Operator(op.operator.id);
         let action = if approve { "platform.approval_approved" } else { "platform.approval_rejected" };
-        approval_event(&mut *tx, Actor::Operator(op.operator.id), action, &decided, meta, now).await?;
+        approval_event(&mut *tx, by, action, &decided, meta, now).await?;
+        if let Some(t) = firm {
+            self.end_approved(&mut *tx, t, &decided, meta).await?;
+            if !tx.operators().use_platform_approval(id, now).await? {
+                return Err(Error::Conflict("A use of this approval".into()));
+            }
+            decided.used_at = Some(now);
+            approval_event(&mut *tx, by, "platform.approval_used", &decided, meta, now).await?;
+        }
         tx.commit().await?;
         Ok(decided)
     }
@@ -129,6 +143,30 @@ impl Portal {
     }
 }
 
+/// Record a new pending request for `action` by `op`, in `tx`.
+pub(super) async fn insert_request(
+    tx: &mut dyn Tx,
+    op: &OperatorPrincipal,
+    action: PlatformAction,
+    meta: &RequestMeta,
+    now: time::OffsetDateTime,
+) -> Result<PlatformApproval> {
+    let req = PlatformApproval {
+        id: ApprovalId::new(),
+        action,
+        requested_by: op.operator.id,
+        requested_at: now,
+        expires_at: now + APPROVAL_TTL,
+        state: ApprovalState::Pending,
+        decided_by: None,
+        decided_at: None,
+        used_at: None,
+    };
+    tx.operators().insert_platform_approval(&req).await?;
+    approval_event(tx, Actor::Operator(op.operator.id), "platform.approval_requested", &req, meta, now).await?;
+    Ok(req)
+}
+
 async fn approval_event(
     tx: &mut dyn Tx,
     by: Actor,
@@ -140,6 +178,7 @@ async fn approval_event(
     let ev =
         NewEvent::new(None, by, action, format!("platform_approval:{}", req.id), meta).with_detail(serde_json::json!({
             "action": req.action.as_str(),
+            "tenant": req.action.tenant(),
             "requested_by": req.requested_by,
             "decided_by": req.decided_by,
         }));

@@ -1,7 +1,8 @@
 //! The platform operators' console in the browser (plain forms, no script): sign-in with a
 //! platform token kept in a `__Host-` cookie, the tenant directory (counts only), and a firm's
-//! subscription ended and reactivated, each audited; CSRF, a mistyped confirmation, a support
-//! operator's lack of rights, made-up tokens and tenant sessions are all refused.
+//! subscription ended (asked by one operator, approved by a second) and reactivated, each
+//! audited; CSRF, a mistyped confirmation, a support operator's lack of rights, a requester
+//! approving their own request, made-up tokens and tenant sessions are all refused.
 
 use crate::ui::{csrf_of, post_form};
 use portcullis_core::clock::Clock;
@@ -87,10 +88,42 @@ crate::both!(operators_end_and_reactivate_from_the_console, |srv| async move {
         post_form(&h, "/platform/tenants/acme/end", &[("csrf", &csrf_of(&hpage.text())), ("confirm", "acme")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
 
+    // Ending asks: the firm carries on, and the page says it waits for a second operator.
     let r = post_form(&c, "/platform/tenants/acme/end", &[("csrf", &csrf), ("confirm", "acme")]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let t = r.text();
+    assert!(t.contains("id=\"status\">active<") && t.contains("id=\"pending-end\""), "{t}");
+    assert!(
+        t.contains("second privileged operator") && !t.contains("id=\"approve-end\""),
+        "not for the requester: {t}"
+    );
+    assert!(!t.contains("id=\"end\""), "no second request while one waits: {t}");
+    assert_eq!(owner_signs_in(srv, &owner).await, StatusCode::OK, "nothing ended yet");
+    assert_eq!(firm.get("/matters").await.status, StatusCode::OK, "the firm's sessions carry on");
+    let r = post_form(&c, "/platform/tenants/acme/end", &[("csrf", &csrf), ("confirm", "acme")]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "one request at a time: {}", r.text());
+    let pending = |page: &str| {
+        let at = page.find("name=\"approval\" value=\"").unwrap() + "name=\"approval\" value=\"".len();
+        page[at..at + 36].to_string()
+    };
+    // The requester cannot decide their own request, even by posting the form.
+    let other = token(srv, "second@platform.example", "privileged").await;
+    let o = console(srv, &other).await;
+    let opage = o.get("/platform/tenants/acme").await.text();
+    assert!(opage.contains("id=\"approve-end\"") && opage.contains("id=\"reject-end\""), "{opage}");
+    let id = pending(&opage);
+    let r = post_form(&c, "/platform/tenants/acme/end/approve", &[("csrf", &csrf), ("approval", &id)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let ocsrf = csrf_of(&opage);
+    let r = post_form(&o, "/platform/tenants/acme/end/approve", &[("csrf", &ocsrf), ("approval", "made-up")]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "only the request shown: {}", r.text());
+    assert_eq!(owner_signs_in(srv, &owner).await, StatusCode::OK, "still nothing ended");
+
+    // A second operator approves: now it ends.
+    let r = post_form(&o, "/platform/tenants/acme/end/approve", &[("csrf", &ocsrf), ("approval", &id)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.text().contains("id=\"status\">ended<") && r.text().contains("id=\"destroy-after\""), "{}", r.text());
-    assert!(r.text().contains("id=\"reactivate\""));
+    assert!(r.text().contains("id=\"reactivate\"") && !r.text().contains("id=\"pending-end\""));
     assert_eq!(owner_signs_in(srv, &owner).await, StatusCode::FORBIDDEN, "ended: no sign-in");
     assert_eq!(firm.get("/matters").await.status, StatusCode::SEE_OTHER, "the firm's sessions ended with it");
 
@@ -101,14 +134,36 @@ crate::both!(operators_end_and_reactivate_from_the_console, |srv| async move {
     let r = post_form(&c, "/platform/tenants/acme/reactivate", &[("csrf", &csrf)]).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "already active");
 
-    // Both transitions are on the platform's audit chain, by this operator.
+    // A rejected request ends nothing, and a new one may be made.
+    let r = post_form(&c, "/platform/tenants/acme/end", &[("csrf", &csrf), ("confirm", "acme")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = pending(&o.get("/platform/tenants/acme").await.text());
+    let r = post_form(&o, "/platform/tenants/acme/end/reject", &[("csrf", &ocsrf), ("approval", &id)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("id=\"status\">active<") && r.text().contains("id=\"end\""), "{}", r.text());
+    assert!(!r.text().contains("id=\"pending-end\""), "{}", r.text());
+    assert_eq!(owner_signs_in(srv, &owner).await, StatusCode::OK, "rejected: still active");
+
+    // Every step is on the platform's audit chain: the requests by this operator, the end by
+    // the one who approved it, the reactivation by this one.
     let api = srv.client().with_bearer(&root);
-    for action in ["subscription.end", "subscription.reactivate"] {
-        let r = api.get(&format!("/api/v1/platform/audit?action={action}")).await;
-        let items = r.json()["items"].as_array().cloned().unwrap_or_default();
-        assert_eq!(items.len(), 1, "{action}: {}", r.text());
-        assert!(items[0]["actor"].as_str().unwrap().starts_with("operator:"), "{:?}", items[0]);
-    }
+    let events = |action: &'static str| {
+        let api = &api;
+        async move {
+            let r = api.get(&format!("/api/v1/platform/audit?action={action}")).await;
+            r.json()["items"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let asked = events("subscription.end_requested").await;
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    let ended = events("subscription.end").await;
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    let reactivated = events("subscription.reactivate").await;
+    assert_eq!(reactivated.len(), 1, "{reactivated:?}");
+    assert_eq!(asked[0]["actor"], reactivated[0]["actor"]);
+    assert!(ended[0]["actor"].as_str().unwrap().starts_with("operator:"), "{:?}", ended[0]);
+    assert_ne!(ended[0]["actor"], asked[0]["actor"], "ended by the second operator");
+    assert_eq!(events("platform.approval_rejected").await.len(), 1);
 
     // Signing out forgets the token in this browser.
     let r = post_form(&c, "/platform/logout", &[("csrf", &csrf)]).await;

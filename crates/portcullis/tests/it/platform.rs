@@ -230,3 +230,45 @@ crate::both!(master_key_rotation_needs_a_second_operator, |srv| async move {
         assert!(events.iter().any(|e| e == expected), "no {expected}: {events:?}");
     }
 });
+
+crate::both!(an_end_approved_after_the_firm_changed_changes_nothing, |srv| async move {
+    use portcullis_core::model::PlatformAction;
+    srv.tenant("acme").await;
+    let a = srv.client().with_bearer(&privileged_operator(srv, "a@platform.example").await);
+    let b = srv.client().with_bearer(&privileged_operator(srv, "b@platform.example").await);
+    let status = || async { a.get("/api/v1/platform/tenants/acme/subscription").await.json() };
+
+    // Asked for by one operator; meanwhile the command line ends the firm itself.
+    let r = a.post("/api/v1/platform/tenants/acme/end", json!({})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = a.post("/api/v1/platform/approvals", json!({"action": "end_subscription"})).await;
+    assert_eq!(r.error_code(), "invalid_request", "a firm's end is asked for on the firm: {}", r.text());
+    srv.portal().end_subscription_cli("acme").await.unwrap();
+    let ended_at = status().await["ended_at"].clone();
+    assert!(ended_at.is_string());
+
+    // The approval comes too late: refused, and nothing changes.
+    let r = b.post(&format!("/api/v1/platform/approvals/{id}/approve"), json!({})).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::CONFLICT, "wrong_state".into()), "{}", r.text());
+    assert!(r.json()["message"].as_str().unwrap().contains("already ended"), "{}", r.text());
+    let s = status().await;
+    assert_eq!((s["status"].clone(), s["ended_at"].clone()), (json!("ended"), ended_at), "{s}");
+    let listed = a.get("/api/v1/platform/approvals").await.json();
+    let req = listed["items"].as_array().unwrap().iter().find(|r| r["id"] == json!(id)).unwrap().clone();
+    assert_eq!((req["state"].clone(), req["used_at"].clone()), (json!("pending"), json!(null)), "{req}");
+    let refused = sql_column(&srv.db_url(), "SELECT detail FROM audit_events WHERE action = 'operator.refused'").await;
+    assert!(refused.iter().any(|d| d.contains("approve_end_subscription")), "audited: {refused:?}");
+
+    // It can still be rejected; and an end's approval is never a master-key rotation's.
+    let r = b.post(&format!("/api/v1/platform/approvals/{id}/reject"), json!({})).await;
+    assert_eq!(r.json()["state"], "rejected", "{}", r.text());
+    let e = srv.portal().use_platform_approval(id.parse().unwrap(), PlatformAction::RotateMasterKey).await.unwrap_err();
+    assert_eq!(e.code(), "not_found");
+    srv.portal().reactivate_subscription_cli("acme").await.unwrap();
+    let approved = crate::support::end_subscription(srv, &a, "acme").await;
+    let id = approved["id"].as_str().unwrap();
+    let e = srv.portal().use_platform_approval(id.parse().unwrap(), PlatformAction::RotateMasterKey).await.unwrap_err();
+    assert_eq!(e.code(), "not_found", "an approved end cannot be spent on a rotation");
+    assert_eq!(status().await["status"], "ended");
+});

@@ -1,5 +1,6 @@
 //! The subscription lifecycle end to end, on a real server with a real SMTP receiver: a firm's
-//! subscription ends (nobody signs in, live sessions and tokens stop at once), is reactivated
+//! subscription ends once a second operator approves one operator's request (nobody signs in,
+//! live sessions and tokens stop at once), is reactivated
 //! with nothing lost, ends again, its owners are mailed the notices before destruction once
 //! each as the clock moves on, and when retention runs out the lifecycle job destroys it: no row
 //! of it in any table, no stored object, no key; a ledger entry, a platform audit event and a
@@ -179,10 +180,35 @@ async fn full_lifecycle(db: Db) {
     let r = support.get("/api/v1/platform/tenants/acme/certificate").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "no certificate for a live firm: {}", r.text());
 
-    // End: sign-in refused with a clear code, the live session and token stop at once.
+    // End: one operator asks, and the firm carries on until a second one approves.
     let r = ops.post("/api/v1/platform/tenants/acme/end", json!({})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let req = r.json();
+    assert_eq!((req["action"].clone(), req["state"].clone()), (json!("end_subscription"), json!("pending")), "{req}");
+    assert_eq!(req["tenant_id"], tenant.as_str(), "the request names the firm: {req}");
+    let id = req["id"].as_str().unwrap().to_string();
+    let r = ops.post("/api/v1/platform/tenants/acme/end", json!({})).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::CONFLICT, "conflict".into()), "one request at a time");
+    let s = support.get("/api/v1/platform/tenants/acme/subscription").await.json();
+    assert_eq!((s["status"].clone(), s["pending_end"]["id"].clone()), (json!("active"), json!(id)), "{s}");
+    assert_eq!(o.get("/api/v1/matters").await.status, StatusCode::OK, "still open while it waits");
+    let r = ops.post(&format!("/api/v1/platform/approvals/{id}/approve"), json!({})).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "forbidden".into()), "not by the requester");
+    let r = support.post(&format!("/api/v1/platform/approvals/{id}/approve"), json!({})).await;
+    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "forbidden".into()), "not by support");
+    assert_eq!(o.get("/api/v1/matters").await.status, StatusCode::OK, "still open");
+
+    // A second privileged operator approves: sign-in refused with a clear code, the live
+    // session and token stop at once.
+    let second = crate::support::second_operator(&srv).await;
+    let r = second.post(&format!("/api/v1/platform/approvals/{id}/approve"), json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json()["status"], "ended");
+    assert_eq!(r.json()["state"], "approved");
+    assert!(r.json()["used_at"].is_string(), "carried out with the approval: {}", r.text());
+    let r = second.post(&format!("/api/v1/platform/approvals/{id}/approve"), json!({})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "decided once: {}", r.text());
+    let s = support.get("/api/v1/platform/tenants/acme/subscription").await.json();
+    assert_eq!((s["status"].clone(), s["pending_end"].clone()), (json!("ended"), json!(null)), "{s}");
     let r = ops.post("/api/v1/platform/tenants/acme/end", json!({})).await;
     assert_eq!((r.status, r.error_code()), (StatusCode::CONFLICT, "wrong_state".into()));
     assert!(r.json()["message"].as_str().unwrap().contains("already ended"), "{}", r.text());
@@ -261,8 +287,15 @@ async fn full_lifecycle(db: Db) {
     let files = files_of(&srv.dir.path().join("documents"), &tenant);
     assert!(files.is_empty(), "stored objects of the destroyed firm remain: {files:?}");
     let events = sql_column(&srv.db_url(), "SELECT action FROM audit_events WHERE chain = '' ORDER BY seq").await;
-    for action in ["subscription.end", "subscription.reactivate", "tenant.erasure_start", "keys.shred", "tenant.erased"]
-    {
+    for action in [
+        "subscription.end_requested",
+        "platform.approval_approved",
+        "subscription.end",
+        "subscription.reactivate",
+        "tenant.erasure_start",
+        "keys.shred",
+        "tenant.erased",
+    ] {
         assert!(events.iter().any(|a| a == action), "{action} missing from the platform chain: {events:?}");
     }
     let public_key = portcullis_core::crypto::signing::AuditPublicKey::from_hex(

@@ -179,3 +179,38 @@ pub async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, mut d
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A client of a second privileged operator (vetted, with a fresh token), made for a four-eyes
+/// approval; each call makes a new one.
+pub async fn second_operator(srv: &portcullis_testkit::TestServer) -> portcullis_testkit::Client {
+    use portcullis_core::clock::Clock;
+    use secrecy::ExposeSecret;
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let email = format!("second-{n}@platform.example");
+    let (portal, now) = (srv.portal(), srv.clock.now());
+    portal.add_operator(&email, "Second operator").await.unwrap();
+    let (checked, until) = (now - time::Duration::days(1), now + time::Duration::days(9000));
+    portal.record_vetting(&email, "Vetting Agency", checked, until).await.unwrap();
+    portal.grant_operator_role(&email, "privileged").await.unwrap();
+    let token = portal.operator_token(&email, 30).await.unwrap().expose_secret().to_string();
+    srv.client().with_bearer(&token)
+}
+
+/// End `name`'s subscription through four eyes: `requester` (a privileged operator) asks, and a
+/// second privileged operator approves, which ends it. Returns the approval as answered.
+pub async fn end_subscription(
+    srv: &portcullis_testkit::TestServer,
+    requester: &portcullis_testkit::Client,
+    name: &str,
+) -> serde_json::Value {
+    use reqwest::StatusCode;
+    let r = requester.post(&format!("/api/v1/platform/tenants/{name}/end"), serde_json::json!({})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "a request to end {name}: {}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let second = second_operator(srv).await;
+    let r = second.post(&format!("/api/v1/platform/approvals/{id}/approve"), serde_json::json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "the second operator's approval: {}", r.text());
+    assert_eq!(r.json()["state"], "approved", "{}", r.text());
+    r.json()
+}

@@ -8,7 +8,8 @@ use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{ApprovalId, OperatorId};
 use portcullis_core::model::{
-    ApprovalState, Operator, OperatorGrant, OperatorRole, PlatformApproval, TenantSummary, VettingRecord,
+    ApprovalState, Operator, OperatorGrant, OperatorRole, PlatformAction, PlatformApproval, TenantSummary,
+    VettingRecord,
 };
 use portcullis_core::ports::OperatorRepo;
 use time::OffsetDateTime;
@@ -38,7 +39,7 @@ impl PlatformApprovalRow {
         let operator = |s: &str| id(s, portcullis_core::ids::OperatorId::from_uuid);
         Ok(PlatformApproval {
             id: id(&self.id, portcullis_core::ids::ApprovalId::from_uuid)?,
-            action: portcullis_core::model::PlatformAction::parse(&self.action).map_err(Error::internal)?,
+            action: PlatformAction::from_stored(&self.action)?,
             requested_by: operator(&self.requested_by)?,
             requested_at: from_millis(self.requested_at),
             expires_at: from_millis(self.expires_at),
@@ -136,7 +137,7 @@ impl OperatorRepo for SqlTx {
                          VALUES ($1, $2, $3, $4, $5, $6)";
         on!(self, |c| sqlx::query(Q)
             .bind(a.id.to_string())
-            .bind(a.action.as_str())
+            .bind(a.action.to_stored())
             .bind(a.requested_by.to_string())
             .bind(ms(a.requested_at))
             .bind(ms(a.expires_at))
@@ -152,6 +153,23 @@ impl OperatorRepo for SqlTx {
         const Q: &str = concat!("SELECT ", platform_approval_columns!(), " FROM platform_approvals WHERE id = $1");
         let row: Option<PlatformApprovalRow> =
             on!(self, |c| sqlx::query_as(Q).bind(id.to_string()).fetch_optional(c).await).map_err(db)?;
+        row.map(PlatformApprovalRow::into_model).transpose()
+    }
+
+    async fn pending_platform_approval(
+        &mut self,
+        action: PlatformAction,
+        now: OffsetDateTime,
+    ) -> Result<Option<PlatformApproval>> {
+        const Q: &str = concat!(
+            "SELECT ",
+            platform_approval_columns!(),
+            " FROM platform_approvals WHERE action = $1 AND state = 'pending' AND expires_at > $2 \
+             ORDER BY requested_at DESC, id LIMIT 1"
+        );
+        let row: Option<PlatformApprovalRow> =
+            on!(self, |c| sqlx::query_as(Q).bind(action.to_stored()).bind(ms(now)).fetch_optional(c).await)
+                .map_err(db)?;
         row.map(PlatformApprovalRow::into_model).transpose()
     }
 
@@ -324,6 +342,14 @@ impl OperatorRepo for SqlTx {
     async fn delete_operator_tokens(&mut self, id: OperatorId) -> Result<u64> {
         const Q: &str = "DELETE FROM operator_tokens WHERE operator_id = $1";
         on!(self, |c| sqlx::query(Q).bind(id.to_string()).execute(c).await.map(|r| r.rows_affected())).map_err(db)
+    }
+
+    async fn delete_operator_token(&mut self, id: OperatorId, hash: &str) -> Result<bool> {
+        const Q: &str = "DELETE FROM operator_tokens WHERE operator_id = $1 AND token_hash = $2";
+        let n =
+            on!(self, |c| sqlx::query(Q).bind(id.to_string()).bind(hash).execute(c).await.map(|r| r.rows_affected()))
+                .map_err(db)?;
+        Ok(n == 1)
     }
 
     async fn operator_by_token(&mut self, hash: &str, now: OffsetDateTime) -> Result<Option<Operator>> {

@@ -738,6 +738,8 @@ pub struct SubscriptionView {
     pub destroy_after: Option<String>,
     /// The erasure ledger's entry, once a destruction has started.
     pub erasure: Option<ErasureView>,
+    /// An operator's request to end the subscription, waiting for a second operator.
+    pub pending_end: Option<PlatformApprovalView>,
 }
 
 /// An entry of the erasure ledger.
@@ -783,6 +785,7 @@ impl From<&portcullis_core::service::SubscriptionStatus> for SubscriptionView {
                 audit_final_head: e.audit_head.clone(),
                 synced_to_backups_at: e.synced_to_backups_at.map(ts),
             }),
+            pending_end: s.pending_end.as_ref().map(PlatformApprovalView::from),
         }
     }
 }
@@ -806,7 +809,7 @@ pub struct SubscriptionCreated {
 /// A sensitive platform action to ask for.
 #[derive(Deserialize, ToSchema)]
 pub struct PlatformActionRequest {
-    /// `rotate_master_key`.
+    /// `rotate_master_key` (a subscription's end is asked for at `/platform/tenants/{name}/end`).
     pub action: String,
 }
 
@@ -814,7 +817,10 @@ pub struct PlatformActionRequest {
 #[derive(Serialize, ToSchema)]
 pub struct PlatformApprovalView {
     pub id: String,
+    /// `rotate_master_key` or `end_subscription`.
     pub action: String,
+    /// The firm the action is done to (`end_subscription`), so the approver knows which.
+    pub tenant_id: Option<String>,
     pub requested_by: String,
     pub requested_at: String,
     pub expires_at: String,
@@ -829,6 +835,7 @@ impl From<&portcullis_core::model::PlatformApproval> for PlatformApprovalView {
         Self {
             id: a.id.to_string(),
             action: a.action.as_str().to_string(),
+            tenant_id: a.action.tenant().map(|t| t.to_string()),
             requested_by: a.requested_by.to_string(),
             requested_at: ts(a.requested_at),
             expires_at: ts(a.expires_at),

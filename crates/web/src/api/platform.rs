@@ -1,5 +1,5 @@
-//! The platform operators' API: system health, the tenant directory, opening subscriptions, and
-//! four eyes on sensitive platform actions.
+//! The platform operators' API: system health, the tenant directory, opening, ending (four
+//! eyes) and reactivating subscriptions, and four eyes on sensitive platform actions.
 //! Operator tokens only; tenant sessions and tokens get 401 here, and operator tokens get 401
 //! everywhere else.
 
@@ -67,20 +67,24 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(SubscriptionCreated { tenant_id: id.to_string(), owner_setup_url: link })))
 }
 
-/// End a firm's subscription (privileged operators): its users are signed out at once and can
-/// no longer sign in; its data is kept for the retention period, then destroyed.
+/// Ask to end a firm's subscription (privileged operators). Ending signs all of the firm's
+/// people out and refuses their sign-ins, so one operator may not do it alone: the answer is a
+/// pending platform request (as `POST /api/v1/platform/approvals` makes), and the firm stays
+/// active until a second privileged operator approves it
+/// (`POST /api/v1/platform/approvals/{id}/approve`), which ends the subscription.
 #[utoipa::path(post, path = "/api/v1/platform/tenants/{name}/end", tag = "platform",
-    responses((status = 200, body = SubscriptionView),
+    responses((status = 202, body = PlatformApprovalView, description = "the request, waiting for a second operator"),
         (status = 403, body = crate::error::ErrorBody, description = "not privileged, or vetting lapsed"),
         (status = 404, body = crate::error::ErrorBody, description = "no such tenant"),
-        (status = 409, body = crate::error::ErrorBody, description = "wrong_state: already ended, being erased, or destroyed")))]
+        (status = 409, body = crate::error::ErrorBody, description = "wrong_state: already ended, being erased, or destroyed; conflict: a request to end it is already pending")))]
 pub async fn end(
     State(s): State<AppState>,
     OperatorCaller(op): OperatorCaller,
     Meta(meta): Meta,
     ApiPath(name): ApiPath<String>,
-) -> Result<Json<SubscriptionView>, ApiError> {
-    Ok(Json(SubscriptionView::from(&s.portal.end_subscription(&op, &name, &meta).await?)))
+) -> Result<(StatusCode, Json<PlatformApprovalView>), ApiError> {
+    let req = s.portal.request_end_subscription(&op, &name, &meta).await?;
+    Ok((StatusCode::ACCEPTED, Json(PlatformApprovalView::from(&req))))
 }
 
 /// Reactivate an ended subscription (privileged operators): full access again with nothing
@@ -151,9 +155,13 @@ pub async fn approvals(
     Ok(Json(Items { items }))
 }
 
-/// Approve another operator's request (never your own).
+/// Approve another operator's request (never your own). Approving `end_subscription` ends the
+/// firm's subscription at once (the answer is then `approved` and used); if the firm is no
+/// longer active by then, nothing changes and the answer is 409 `wrong_state`.
 #[utoipa::path(post, path = "/api/v1/platform/approvals/{id}/approve", tag = "platform",
-    responses((status = 200, body = PlatformApprovalView), (status = 403, body = crate::error::ErrorBody, description = "your own request, or not privileged"), (status = 410, body = crate::error::ErrorBody, description = "request_expired")))]
+    responses((status = 200, body = PlatformApprovalView), (status = 403, body = crate::error::ErrorBody, description = "your own request, or not privileged"),
+        (status = 409, body = crate::error::ErrorBody, description = "already decided; wrong_state: the firm to end is no longer active"),
+        (status = 410, body = crate::error::ErrorBody, description = "request_expired")))]
 pub async fn approve(
     State(s): State<AppState>,
     OperatorCaller(op): OperatorCaller,

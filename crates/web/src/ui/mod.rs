@@ -79,6 +79,8 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/platform/logout", post(platform::logout))
         .route("/platform/tenants/{name}", get(platform::tenant))
         .route("/platform/tenants/{name}/end", post(platform::end))
+        .route("/platform/tenants/{name}/end/approve", post(platform::approve_end))
+        .route("/platform/tenants/{name}/end/reject", post(platform::reject_end))
         .route("/platform/tenants/{name}/reactivate", post(platform::reactivate))
         .layer(timeout);
     let streaming = Router::new()

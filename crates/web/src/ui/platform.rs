@@ -1,12 +1,15 @@
 //! The platform operators' console: system health, the tenant directory and the subscription
 //! lifecycle (status, end, reactivate) in the browser, through the same use cases and policy as
-//! `/api/v1/platform`. Operators never see tenant content here either: counts only.
+//! `/api/v1/platform`. Operators never see tenant content here either: counts only. Ending a
+//! subscription is four eyes here too: the End form asks, and the tenant page shows the pending
+//! request, which a second privileged operator approves (or rejects) on the same page.
 //!
 //! Operators have no passwords and no sessions: they sign in by pasting a platform token made
 //! on the server by `portcullis operator token` (holding the machine is the first factor; the
 //! token's short life bounds a stolen copy). The token is kept in a `__Host-` cookie (Secure,
 //! HttpOnly, SameSite=Strict, no `Max-Age`: gone with the browser) and checked on every request
 //! exactly as the API checks its bearer, so a revoked or expired token stops working at once.
+//! Signing out deletes that token on the server, so a copy left behind stops working as well.
 //! Forms carry a CSRF value derived from the token (SHA-256 under a domain tag), which another
 //! site cannot know; the same-origin check of every form post applies too.
 
@@ -23,6 +26,7 @@ use portcullis_core::Error;
 use portcullis_core::authn::secret;
 use portcullis_core::policy::OperatorPrincipal;
 use portcullis_core::service::SubscriptionStatus;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// The cookie holding a signed-in operator's platform token.
@@ -47,6 +51,8 @@ fn to_login() -> Response {
 pub struct OperatorUi {
     pub(super) op: OperatorPrincipal,
     csrf: String,
+    /// The platform token from the cookie, for signing out (which revokes it).
+    token: SecretString,
 }
 
 impl std::fmt::Debug for OperatorUi {
@@ -67,7 +73,7 @@ impl FromRequestParts<AppState> for OperatorUi {
         };
         crate::observe::identify_operator(op.operator.id);
         state.guards.operator(op.operator.id).map_err(|e| UiError(e).into_response())?;
-        Ok(Self { op, csrf: csrf_of(&token) })
+        Ok(Self { op, csrf: csrf_of(&token), token: SecretString::from(token) })
     }
 }
 
@@ -153,11 +159,22 @@ pub struct EndForm {
     confirm: String,
 }
 
-csrf_forms!(CsrfOnly, EndForm);
+#[derive(Deserialize)]
+pub struct DecideForm {
+    csrf: String,
+    /// The pending request the page showed: the decision is on that request, never on one
+    /// made since.
+    approval: String,
+}
 
-pub async fn logout(OperatorAction { .. }: OperatorAction<CsrfOnly>) -> Response {
+csrf_forms!(CsrfOnly, EndForm, DecideForm);
+
+/// Sign out: the token that signed in is revoked on the server (audited), and the cookie is
+/// cleared.
+pub async fn logout(State(s): State<AppState>, OperatorAction { caller: c, .. }: OperatorAction<CsrfOnly>) -> Page {
+    s.portal.sign_out_operator(&c.op, c.token.expose_secret()).await?;
     let clear = format!("{OPERATOR_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
-    ([(header::SET_COOKIE, clear)], Redirect::to("/platform/login")).into_response()
+    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/platform/login")).into_response())
 }
 
 /// One row of the tenant directory.
@@ -216,8 +233,19 @@ pub struct TenantPage {
     ended_at: Option<String>,
     destroy_after: Option<String>,
     erasure: Option<String>,
+    pending_end: Option<PendingEnd>,
     notice: Option<String>,
     error: Option<String>,
+}
+
+/// A request to end the subscription, waiting for a second operator.
+pub struct PendingEnd {
+    id: String,
+    requested_by: String,
+    requested_at: String,
+    expires_at: String,
+    /// Whether the signed-in operator asked (and so may not decide).
+    mine: bool,
 }
 
 fn tenant_page(c: &OperatorUi, st: &SubscriptionStatus, notice: Option<String>, error: Option<String>) -> TenantPage {
@@ -232,6 +260,13 @@ fn tenant_page(c: &OperatorUi, st: &SubscriptionStatus, notice: Option<String>, 
         erasure: st.erasure.as_ref().map(|e| {
             let done = e.finished_at.map(|t| format!(", destroyed {}", crate::api::dto::ts(t))).unwrap_or_default();
             format!("{} requested {}{done}", e.reason.as_str(), crate::api::dto::ts(e.requested_at))
+        }),
+        pending_end: st.pending_end.as_ref().map(|p| PendingEnd {
+            id: p.id.to_string(),
+            requested_by: format!("operator:{}", p.requested_by),
+            requested_at: crate::api::dto::ts(p.requested_at),
+            expires_at: crate::api::dto::ts(p.expires_at),
+            mine: p.requested_by == c.op.operator.id,
         }),
         notice,
         error,
@@ -254,9 +289,57 @@ pub async fn end(
         let error = Some(format!("Type the firm's name, {name}, to end its subscription."));
         return Ok((StatusCode::BAD_REQUEST, tenant_page(&c, &st, None, error)).into_response());
     }
-    let st = s.portal.end_subscription(&c.op, &name, &meta).await?;
-    let notice = Some("The subscription has ended: the firm's people are signed out and cannot sign in.".into());
+    s.portal.request_end_subscription(&c.op, &name, &meta).await?;
+    let st = s.portal.subscription_status(&c.op, &name).await?;
+    let notice = Some(
+        "The request to end the subscription waits for a second privileged operator to approve it; \
+         until then the firm carries on."
+            .into(),
+    );
     Ok(tenant_page(&c, &st, notice, None).into_response())
+}
+
+/// Approve the pending request to end the subscription (a second privileged operator): the
+/// subscription ends now.
+pub async fn approve_end(
+    State(s): State<AppState>,
+    meta: crate::extract::Meta,
+    UiPath(name): UiPath<String>,
+    action: OperatorAction<DecideForm>,
+) -> Page {
+    let notice = "Approved: the subscription has ended; the firm's people are signed out and cannot sign in.";
+    decide_end(s, meta, name, action, true, notice).await
+}
+
+/// Reject the pending request to end the subscription: the firm carries on.
+pub async fn reject_end(
+    State(s): State<AppState>,
+    meta: crate::extract::Meta,
+    UiPath(name): UiPath<String>,
+    action: OperatorAction<DecideForm>,
+) -> Page {
+    decide_end(s, meta, name, action, false, "Rejected: the subscription stays active.").await
+}
+
+async fn decide_end(
+    s: AppState,
+    crate::extract::Meta(meta): crate::extract::Meta,
+    name: String,
+    OperatorAction { caller: c, form }: OperatorAction<DecideForm>,
+    approve: bool,
+    notice: &str,
+) -> Page {
+    let st = s.portal.subscription_status(&c.op, &name).await?;
+    let id = match st.pending_end.as_ref() {
+        Some(p) if p.id.to_string() == form.approval => p.id,
+        _ => {
+            let error = Some("That request is no longer pending; here is where the subscription stands.".into());
+            return Ok((StatusCode::CONFLICT, tenant_page(&c, &st, None, error)).into_response());
+        }
+    };
+    s.portal.decide_platform_action(&c.op, id, approve, &meta).await?;
+    let st = s.portal.subscription_status(&c.op, &name).await?;
+    Ok(tenant_page(&c, &st, Some(notice.into()), None).into_response())
 }
 
 pub async fn reactivate(
