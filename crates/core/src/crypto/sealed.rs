@@ -14,7 +14,7 @@ use crate::model::{
     Message, PasskeyRecord, PendingTotp, Role, SealedColumn, StoredField, Tenant, TenantKeyRecord, TenantStatus,
     TotpRecord, User, UserStatus, WebauthnChallenge,
 };
-use crate::policy::{AuditReach, MatterFacts, MatterGrant, MatterListGrant, TenantGrant, can};
+use crate::policy::{AuditReach, MatterFacts, MatterGrant, MatterListGrant, RotationReach, TenantGrant, can};
 use crate::ports::{
     AlertRepo, ApprovalRepo, AuditRepo, BlobRepo, DeviceRepo, DocumentRepo, ExportRepo, FactorRepo, IncidentRepo,
     IntrusionRepo, KeyRepo, LeaseRepo, LifecycleRepo, LinkRepo, LoginRepo, MatterRepo, MessageRepo, OperatorRepo,
@@ -559,41 +559,38 @@ impl RotationRepo for SealingTx {
     }
     async fn documents_below_version(
         &mut self,
-        tenant: TenantId,
-        version: u32,
+        reach: &RotationReach,
         after: Option<DocumentId>,
         limit: i64,
     ) -> Result<Vec<Document>> {
-        self.inner.rotation().documents_below_version(tenant, version, after, limit).await
+        self.inner.rotation().documents_below_version(reach, after, limit).await
     }
     async fn count_documents_below_version(&mut self, tenant: TenantId, version: u32) -> Result<u64> {
         self.inner.rotation().count_documents_below_version(tenant, version).await
     }
     async fn switch_document_copy(
         &mut self,
-        tenant: TenantId,
+        reach: &RotationReach,
         id: DocumentId,
         from_rev: &str,
-        to_version: u32,
         to_rev: &str,
     ) -> Result<bool> {
-        self.inner.rotation().switch_document_copy(tenant, id, from_rev, to_version, to_rev).await
+        self.inner.rotation().switch_document_copy(reach, id, from_rev, to_rev).await
     }
     async fn stale_fields(
         &mut self,
-        tenant: TenantId,
+        reach: &RotationReach,
         column: SealedColumn,
-        version: u32,
         after: Option<uuid::Uuid>,
         limit: i64,
     ) -> Result<Vec<StoredField>> {
-        self.inner.rotation().stale_fields(tenant, column, version, after, limit).await
+        self.inner.rotation().stale_fields(reach, column, after, limit).await
     }
     async fn count_stale_fields(&mut self, tenant: TenantId, column: SealedColumn, version: u32) -> Result<u64> {
         self.inner.rotation().count_stale_fields(tenant, column, version).await
     }
-    async fn replace_field(&mut self, tenant: TenantId, field: &StoredField, sealed: &str) -> Result<bool> {
-        self.inner.rotation().replace_field(tenant, field, sealed).await
+    async fn replace_field(&mut self, reach: &RotationReach, field: &StoredField, sealed: &str) -> Result<bool> {
+        self.inner.rotation().replace_field(reach, field, sealed).await
     }
 }
 

@@ -251,3 +251,32 @@ impl AuditReach {
         }
     }
 }
+
+/// What a tenant-key rotation may touch: every document's stored copy and every sealed value of
+/// one firm, to re-encrypt them under the rotation's target key version. Made only from an
+/// open rotation (started by an operator's or the firm's key command, resumed by the servers),
+/// so the re-encryption job is the one path to the firm's documents that no person's grant
+/// opens, and it ends with the rotation.
+#[derive(Debug)]
+pub struct RotationReach {
+    tenant_id: TenantId,
+    target: u32,
+}
+
+impl RotationReach {
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
+    /// The key version everything is re-encrypted to.
+    pub fn target(&self) -> u32 {
+        self.target
+    }
+}
+
+/// The reach of an open rotation (see [`RotationReach`]); a finished one reaches nothing.
+pub fn rotation_reach(r: &crate::model::KeyRotation) -> Result<RotationReach> {
+    if r.finished_at.is_some() {
+        return Err(Error::WrongState("the rotation is finished".into()));
+    }
+    Ok(RotationReach { tenant_id: r.tenant_id, target: r.target_version })
+}

@@ -18,8 +18,8 @@ mod tests;
 
 pub use grants::{
     Action, AuditReach, ExportRead, ImportReach, ImportWrite, ListAction, MatterAction, MatterFacts, MatterGrant,
-    MatterListGrant, MatterVisibility, TenantAction, TenantGrant, authorize_list, authorize_matter, authorize_tenant,
-    creator_membership, export_matter, export_reach, import_matter, import_reach,
+    MatterListGrant, MatterVisibility, RotationReach, TenantAction, TenantGrant, authorize_list, authorize_matter,
+    authorize_tenant, creator_membership, export_matter, export_reach, import_matter, import_reach, rotation_reach,
 };
 pub use platform::{
     OperatorPrincipal, PlatformPermission, authorize_platform, may_decide_platform, may_grant, vetting_current,

@@ -389,3 +389,20 @@ fn crossing_the_staff_client_line_clears_the_lists() {
         assert_eq!(role_change_clears_memberships(from, to), clears, "{from:?} -> {to:?}");
     }
 }
+
+#[test]
+fn a_rotation_reaches_its_firm_only_while_open() {
+    let mut r = crate::model::KeyRotation {
+        tenant_id: TenantId::new(),
+        target_version: 3,
+        started_at: time::macros::datetime!(2026-12-01 12:00 UTC),
+        finished_at: None,
+        heartbeat_at: None,
+        documents_done: 0,
+        fields_done: 0,
+    };
+    let reach = rotation_reach(&r).unwrap();
+    assert_eq!((reach.tenant_id(), reach.target()), (r.tenant_id, 3));
+    r.finished_at = Some(r.started_at);
+    assert!(matches!(rotation_reach(&r), Err(Error::WrongState(_))));
+}

@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::ids::{DocumentId, TenantId};
 use crate::model::{Document, KeyRotation, SealedColumn, StoredField};
+use crate::policy::RotationReach;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -28,34 +29,34 @@ pub trait RotationRepo: Send {
     /// Open a rotation again: something was written under an older key version after it may
     /// have looked finished.
     async fn reopen_key_rotation(&mut self, tenant: TenantId, target: u32) -> Result<()>;
-    /// Documents under a key version below `version`, by id, after `after` (a paging cursor).
+    /// The reach's documents under a key version below its target, by id, after `after` (a
+    /// paging cursor).
     async fn documents_below_version(
         &mut self,
-        tenant: TenantId,
-        version: u32,
+        reach: &RotationReach,
         after: Option<DocumentId>,
         limit: i64,
     ) -> Result<Vec<Document>>;
     async fn count_documents_below_version(&mut self, tenant: TenantId, version: u32) -> Result<u64>;
-    /// Point a document at another stored copy, if it still uses `from_rev`; false otherwise.
+    /// Point a document at its stored copy `to_rev` under the reach's target version, if it
+    /// still uses `from_rev`; false otherwise.
     async fn switch_document_copy(
         &mut self,
-        tenant: TenantId,
+        reach: &RotationReach,
         id: DocumentId,
         from_rev: &str,
-        to_version: u32,
         to_rev: &str,
     ) -> Result<bool>;
-    /// Values of `column` (as stored, sealed) not sealed under key `version`, after row `after`.
+    /// Values of `column` (as stored, sealed) not sealed under the reach's target version,
+    /// after row `after`.
     async fn stale_fields(
         &mut self,
-        tenant: TenantId,
+        reach: &RotationReach,
         column: SealedColumn,
-        version: u32,
         after: Option<uuid::Uuid>,
         limit: i64,
     ) -> Result<Vec<StoredField>>;
     async fn count_stale_fields(&mut self, tenant: TenantId, column: SealedColumn, version: u32) -> Result<u64>;
     /// Replace a sealed value if it is still `field.value`; false if it changed meanwhile.
-    async fn replace_field(&mut self, tenant: TenantId, field: &StoredField, sealed: &str) -> Result<bool>;
+    async fn replace_field(&mut self, reach: &RotationReach, field: &StoredField, sealed: &str) -> Result<bool>;
 }

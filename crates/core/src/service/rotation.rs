@@ -25,6 +25,7 @@ use crate::crypto::stream::{self, DocCipher, Header};
 use crate::error::{Error, Result};
 use crate::ids::{DocumentId, TenantId};
 use crate::model::{Document, KeyPurpose, KeyRotation, SealedColumn, blob_key};
+use crate::policy::{self, RotationReach};
 use time::Duration;
 
 /// Documents read per query while looking for work.
@@ -124,6 +125,7 @@ impl Portal {
         if report.finished {
             return Ok(report);
         }
+        let reach = policy::rotation_reach(&rot)?;
         // Copies a dead worker was writing are given up and deleted. Should their worker still be
         // alive, its switch fails and it tries that document again.
         {
@@ -137,8 +139,8 @@ impl Portal {
         }
         self.delete_replaced_blobs(tenant).await?;
         for _ in 0..PASSES {
-            self.reencrypt_documents(tenant, target, &mut report, actor, meta, step).await?;
-            self.reencrypt_fields(tenant, target, &mut report, step).await?;
+            self.reencrypt_documents(&reach, &mut report, actor, meta, step).await?;
+            self.reencrypt_fields(&reach, &mut report, step).await?;
             if !report.failed.is_empty() {
                 break;
             }
@@ -189,21 +191,20 @@ impl Portal {
 
     async fn reencrypt_documents(
         &self,
-        tenant: TenantId,
-        target: u32,
+        reach: &RotationReach,
         report: &mut RotationReport,
         actor: Actor,
         meta: &RequestMeta,
         step: Step<'_>,
     ) -> Result<()> {
+        let tenant = reach.tenant_id();
         let mut after: Option<DocumentId> = None;
         loop {
-            let batch =
-                self.read().await?.rotation().documents_below_version(tenant, target, after, DOCUMENT_BATCH).await?;
+            let batch = self.read().await?.rotation().documents_below_version(reach, after, DOCUMENT_BATCH).await?;
             let Some(last) = batch.last() else { return Ok(()) };
             after = Some(last.id);
             for doc in batch {
-                match self.reencrypt_document(&doc, target, step).await {
+                match self.reencrypt_document(reach, &doc, step).await {
                     Ok(true) => report.documents += 1,
                     Ok(false) => {}
                     Err(e) => {
@@ -230,7 +231,8 @@ impl Portal {
 
     /// Write a document's new copy under `target` and switch to it. False if the document
     /// changed meanwhile (another worker got there first).
-    async fn reencrypt_document(&self, doc: &Document, target: u32, step: Step<'_>) -> Result<bool> {
+    async fn reencrypt_document(&self, reach: &RotationReach, doc: &Document, step: Step<'_>) -> Result<bool> {
+        let target = reach.target();
         let rev = uuid::Uuid::new_v4().simple().to_string();
         let new_key = blob_key(doc.tenant_id, doc.id, &rev);
         {
@@ -246,7 +248,7 @@ impl Portal {
         step("after-copy");
         let mut tx = self.write().await?;
         let switched = tx.blobs().claim_pending_blob(&new_key).await?
-            && tx.rotation().switch_document_copy(doc.tenant_id, doc.id, &doc.blob_rev, target, &rev).await?;
+            && tx.rotation().switch_document_copy(reach, doc.id, &doc.blob_rev, &rev).await?;
         if !switched {
             drop(tx);
             self.discard_blob(doc.tenant_id, &new_key).await?;
@@ -284,13 +286,8 @@ impl Portal {
         Ok(())
     }
 
-    async fn reencrypt_fields(
-        &self,
-        tenant: TenantId,
-        target: u32,
-        report: &mut RotationReport,
-        step: Step<'_>,
-    ) -> Result<()> {
+    async fn reencrypt_fields(&self, reach: &RotationReach, report: &mut RotationReport, step: Step<'_>) -> Result<()> {
+        let (tenant, target) = (reach.tenant_id(), reach.target());
         for column in SealedColumn::ALL {
             let mut after = None;
             loop {
@@ -299,7 +296,7 @@ impl Portal {
                 if cipher.current() != target {
                     return Err(Error::internal("a newer data key version than this rotation's exists"));
                 }
-                let batch = tx.rotation().stale_fields(tenant, column, target, after, FIELD_BATCH).await?;
+                let batch = tx.rotation().stale_fields(reach, column, after, FIELD_BATCH).await?;
                 let Some(last) = batch.last() else { break };
                 after = Some(last.row);
                 let mut done = 0;
@@ -308,7 +305,7 @@ impl Portal {
                     match cipher.open(&place, &f.value) {
                         Ok(plain) => {
                             let sealed = cipher.seal(&place, &plain)?;
-                            if tx.rotation().replace_field(tenant, f, &sealed).await? {
+                            if tx.rotation().replace_field(reach, f, &sealed).await? {
                                 done += 1;
                             }
                         }

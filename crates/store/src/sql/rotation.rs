@@ -9,6 +9,7 @@ use portcullis_core::clock::from_millis;
 use portcullis_core::error::{Error, Result};
 use portcullis_core::ids::{DocumentId, TenantId};
 use portcullis_core::model::{Document, KeyRotation, SealedColumn, StoredField};
+use portcullis_core::policy::RotationReach;
 use portcullis_core::ports::RotationRepo;
 use time::OffsetDateTime;
 
@@ -213,11 +214,11 @@ impl RotationRepo for SqlTx {
 
     async fn documents_below_version(
         &mut self,
-        tenant: TenantId,
-        version: u32,
+        reach: &RotationReach,
         after: Option<DocumentId>,
         limit: i64,
     ) -> Result<Vec<Document>> {
+        let (tenant, version) = (reach.tenant_id(), reach.target());
         const Q: &str = concat!(
             "SELECT ",
             document_columns!(),
@@ -245,12 +246,12 @@ impl RotationRepo for SqlTx {
 
     async fn switch_document_copy(
         &mut self,
-        tenant: TenantId,
+        reach: &RotationReach,
         id: DocumentId,
         from_rev: &str,
-        to_version: u32,
         to_rev: &str,
     ) -> Result<bool> {
+        let (tenant, to_version) = (reach.tenant_id(), reach.target());
         const Q: &str = "UPDATE documents SET key_version = $4, blob_rev = $5 \
                          WHERE tenant_id = $1 AND id = $2 AND blob_rev = $3";
         let n = on!(self, |c| sqlx::query(Q)
@@ -268,12 +269,12 @@ impl RotationRepo for SqlTx {
 
     async fn stale_fields(
         &mut self,
-        tenant: TenantId,
+        reach: &RotationReach,
         column: SealedColumn,
-        version: u32,
         after: Option<uuid::Uuid>,
         limit: i64,
     ) -> Result<Vec<StoredField>> {
+        let (tenant, version) = (reach.tenant_id(), reach.target());
         let q = field_sql(column).select;
         let after = after.map(|a| a.to_string()).unwrap_or_default();
         let rows: Vec<FieldRow> = on!(self, |c| sqlx::query_as(q)
@@ -298,7 +299,8 @@ impl RotationRepo for SqlTx {
         u64::try_from(n).map_err(Error::internal)
     }
 
-    async fn replace_field(&mut self, tenant: TenantId, field: &StoredField, sealed: &str) -> Result<bool> {
+    async fn replace_field(&mut self, reach: &RotationReach, field: &StoredField, sealed: &str) -> Result<bool> {
+        let tenant = reach.tenant_id();
         let q = field_sql(field.column).update;
         let n = on!(self, |c| sqlx::query(q)
             .bind(tenant.to_string())
