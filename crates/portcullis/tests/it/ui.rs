@@ -269,8 +269,14 @@ crate::both!(approvals_pages_grant_a_role_with_four_eyes, |srv| async move {
     let row = page.split("<tr>").find(|r| r.contains("clerk@acme.example")).unwrap();
     let at = row.find("action=\"/users/").unwrap() + 15;
     let clerk = row[at..].split('/').next().unwrap().to_string();
+    // Asked first, then requested once confirmed.
     let r = post_form(&o, &format!("/users/{clerk}/role"), &[("csrf", &csrf), ("role", "admin")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("A second owner or admin must approve this before it takes effect."), "{}", r.text());
+    let confirmed = [("csrf", csrf.as_str()), ("role", "admin"), ("confirm", "yes")];
+    let r = post_form(&o, &format!("/users/{clerk}/role"), &confirmed).await;
     assert!(r.text().contains("Requested"), "{}", r.text());
+    assert!(r.text().contains("approval"), "{}", r.text());
     // The requester sees it pending but cannot approve it.
     let mine = o.get("/approvals").await.text();
     let at = mine.find("action=\"/approvals/").unwrap() + 19;
@@ -281,7 +287,8 @@ crate::both!(approvals_pages_grant_a_role_with_four_eyes, |srv| async move {
     let a = srv.client();
     assert_eq!(Client::send(login_form(&a, "admin@acme.example", PASSWORD, &[])).await.status, StatusCode::SEE_OTHER);
     let listing = a.get("/approvals").await.text();
-    assert!(listing.contains("make clerk@acme.example admin"), "{listing}");
+    assert!(listing.contains("Make clerk (clerk@acme.example) an admin"), "{listing}");
+    assert!(!listing.contains(&clerk), "people are named, never shown by id: {listing}");
     let r = post_form(&a, &format!("/approvals/{id}/approve"), &[("csrf", &csrf_of(&listing))]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.text().contains("Approved"));
@@ -323,4 +330,141 @@ crate::both!(security_page_lists_and_ends_sessions_and_changes_the_password, |sr
     let fresh = srv.client();
     let r = Client::send(login_form(&fresh, &owner, "a brand new password 1", &[])).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
+});
+
+/// The `<tr>` of the users page that shows `email`.
+fn user_row<'a>(html: &'a str, email: &str) -> &'a str {
+    html.split("<tr>").skip(1).find(|r| r.contains(email)).unwrap_or_else(|| panic!("no row for {email}: {html}"))
+}
+
+/// Follow a `303` to the page it names.
+async fn followed(c: &Client, r: &portcullis_testkit::Resp) -> String {
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    c.get(r.headers["location"].to_str().unwrap()).await.text()
+}
+
+crate::both!(users_page_confirms_lowering_deactivating_and_reactivating, |srv| async move {
+    use crate::authz::{enrol_totp, firm, now, post_csrf_form, role_of};
+    let f = firm(srv, "people").await;
+    let staff = f.person(srv, "staff", "staff").await;
+    let client = f.person(srv, "client", "client").await;
+    let page = f.owner.c.get("/users").await.text();
+    // People are shown by name and email; ids appear only in the forms' addresses.
+    let shown: String = page.split('<').filter_map(|t| t.split_once('>').map(|(_, text)| text)).collect();
+    assert!(shown.contains("staff@people.example") && !shown.contains(&staff.id), "{shown}");
+    let row = user_row(&page, &staff.email);
+    assert!(row.contains(&format!("action=\"/users/{}/deactivate\"", staff.id)), "{row}");
+    assert!(row.contains("aria-label=\"Deactivate staff (staff@people.example)\""), "{row}");
+    assert!(!row.contains("/reactivate\""), "an active user has no Reactivate button: {row}");
+    let mine = user_row(&page, &f.owner.email);
+    assert!(!mine.contains("/deactivate\""), "nobody deactivates themselves: {mine}");
+
+    // A lowering asks too, saying it takes effect at once; the role is unchanged until confirmed.
+    let role = format!("/users/{}/role", staff.id);
+    let r = post_csrf_form(&f.owner.c, &role, &[("role", "client")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let text = r.text();
+    assert!(text.contains("at once") && text.contains("ends their sessions"), "{text}");
+    assert!(text.contains("name=\"confirm\" value=\"yes\"") && text.contains("href=\"/users\""), "{text}");
+    assert!(!text.contains("must approve"), "{text}");
+    assert_eq!(role_of(&f.owner.c, &staff.id).await, "staff", "nothing changed yet");
+    let text =
+        followed(&f.owner.c, &post_csrf_form(&f.owner.c, &role, &[("role", "client"), ("confirm", "yes")]).await).await;
+    assert!(text.contains("staff (staff@people.example) is now a client"), "{text}");
+    assert_eq!(role_of(&f.owner.c, &staff.id).await, "client");
+    // The same role again is refused on the page, which keeps the row.
+    let r = post_csrf_form(&f.owner.c, &role, &[("role", "client"), ("confirm", "yes")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("id=\"error\"") && r.text().contains("<h1>Users</h1>"), "{}", r.text());
+
+    // Deactivating: asked, then done, with a plain notice; the row offers Reactivate instead.
+    let deactivate = format!("/users/{}/deactivate", client.id);
+    let r = post_csrf_form(&f.owner.c, &deactivate, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("will no longer be able to sign in"), "{}", r.text());
+    assert_eq!(client.c.get("/api/v1/matters").await.status, StatusCode::OK, "nothing changed yet");
+    let text = followed(&f.owner.c, &post_csrf_form(&f.owner.c, &deactivate, &[("confirm", "yes")]).await).await;
+    assert!(
+        text.contains(
+            "client (client@people.example) can no longer sign in; their sessions and API tokens were ended."
+        ),
+        "{text}"
+    );
+    assert_eq!(client.c.get("/api/v1/matters").await.status, StatusCode::UNAUTHORIZED);
+    let row = user_row(&text, &client.email);
+    assert!(row.contains("deactivated") && row.contains("/reactivate\"") && !row.contains("/deactivate\""), "{row}");
+
+    // Reactivating a client: asked, then at once.
+    let reactivate = format!("/users/{}/reactivate", client.id);
+    let r = post_csrf_form(&f.owner.c, &reactivate, &[]).await;
+    assert!(r.text().contains("takes effect at once"), "{}", r.text());
+    let text = followed(&f.owner.c, &post_csrf_form(&f.owner.c, &reactivate, &[("confirm", "yes")]).await).await;
+    assert!(text.contains("client (client@people.example) can sign in again."), "{text}");
+
+    // Reactivating staff waits for a second owner or admin.
+    let colleague = f.person(srv, "colleague", "staff").await;
+    let r = f.owner.c.post(&format!("/api/v1/users/{}/deactivate", colleague.id), serde_json::json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let reactivate = format!("/users/{}/reactivate", colleague.id);
+    let r = post_csrf_form(&f.owner.c, &reactivate, &[]).await;
+    assert!(r.text().contains("A second owner or admin must approve this before it takes effect."), "{}", r.text());
+    let r = post_csrf_form(&f.owner.c, &reactivate, &[("confirm", "yes")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let text = r.text().replace("&#39;", "'");
+    let waits = "Reactivating colleague (colleague@people.example) waits for a second owner or admin's approval";
+    assert!(text.contains(waits), "{text}");
+    assert_eq!(crate::authz::user_row(&f.owner.c, &colleague.id).await["status"], "disabled", "not before approval");
+    let listing = f.owner.c.get("/approvals").await.text();
+    assert!(listing.contains("Reactivate colleague (colleague@people.example)"), "{listing}");
+
+    // A sensitive change that needs a fresh second factor goes to the step-up page and back.
+    let secret = enrol_totp(srv, &f.owner.c).await;
+    srv.clock.advance(time::Duration::minutes(11));
+    let staff_deactivate = format!("/users/{}/deactivate", staff.id);
+    let r = post_csrf_form(&f.owner.c, &staff_deactivate, &[("confirm", "yes")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let to = r.headers["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/account/step-up?"), "{to}");
+    let form = f.owner.c.get(&to).await.text();
+    assert!(form.contains("name=\"next\" value=\"/users\""), "{form}");
+    let code = portcullis_testkit::totp_code(&secret, now(srv));
+    let r = post_csrf_form(&f.owner.c, "/account/step-up", &[("code", &code), ("next", "/users")]).await;
+    assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/users"));
+    let text = followed(&f.owner.c, &post_csrf_form(&f.owner.c, &staff_deactivate, &[("confirm", "yes")]).await).await;
+    assert!(text.contains("can no longer sign in"), "{text}");
+});
+
+crate::both!(matter_page_removes_a_member, |srv| async move {
+    use crate::authz::{add_member, firm, ids_at, matter};
+    let f = firm(srv, "removals").await;
+    let client = f.person(srv, "client", "client").await;
+    let m = matter(&f.owner.c, "R-1", false).await;
+    add_member(&f.owner.c, &m, &client.email, "client").await;
+    let page = f.owner.c.get(&format!("/matters/{m}")).await.text();
+    let button = format!("action=\"/matters/{m}/members/{}/remove\"", client.id);
+    assert!(page.contains(&button), "{page}");
+    assert!(page.contains("aria-label=\"Remove client from this matter\""), "{page}");
+    // The client sees the list but no Remove buttons.
+    let theirs = client.c.get(&format!("/matters/{m}")).await.text();
+    assert!(!theirs.contains("/remove\""), "{theirs}");
+
+    let r = crate::authz::post_csrf_form(&f.owner.c, &format!("/matters/{m}/members/{}/remove", client.id), &[]).await;
+    let text = followed(&f.owner.c, &r).await;
+    assert!(text.contains("taken off this matter"), "{text}");
+    assert!(!text.contains(&button), "{text}");
+    assert!(!ids_at(&f.owner.c, &format!("/api/v1/matters/{m}/members"), "user_id").await.contains(&client.id));
+    // Again: they are not on it, which is the error page (404).
+    let r = crate::authz::post_csrf_form(&f.owner.c, &format!("/matters/{m}/members/{}/remove", client.id), &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    // An add refused keeps what was typed.
+    let r = crate::authz::post_csrf_form(
+        &f.owner.c,
+        &format!("/matters/{m}/members"),
+        &[("email", "not-an-email"), ("role", "staff")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let text = r.text();
+    assert!(text.contains("id=\"error\"") && text.contains("value=\"not-an-email\""), "{text}");
+    assert!(text.contains("<option value=\"staff\" selected>"), "the role chosen is kept: {text}");
 });

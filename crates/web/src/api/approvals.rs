@@ -1,5 +1,6 @@
 //! User administration that touches access: role changes and security settings that wait for a
-//! second person (four eyes), the approvals themselves, and lifting sign-in locks.
+//! second person (four eyes), the approvals themselves, deactivating and reactivating users,
+//! and lifting sign-in locks.
 
 use super::dto::*;
 use crate::AppState;
@@ -38,8 +39,9 @@ pub async fn request_erasure(
     Ok(change_response(&s.portal, Change::Requested(req)))
 }
 
-/// Change a user's role. Making someone an owner or admin answers 202 with a request that a
-/// second owner or admin must approve.
+/// Change a user's role. Any rise in reach (client to staff or auditor, staff to auditor or
+/// admin, anyone to owner) answers 202 with a request that a second owner or admin must approve;
+/// a lowering is done at once (204) and ends the user's sessions and API tokens.
 #[utoipa::path(post, path = "/api/v1/users/{id}/role", tag = "approvals", request_body = RoleChange,
     responses((status = 204), (status = 202, body = ApprovalView)))]
 pub async fn change_role(
@@ -84,6 +86,45 @@ pub async fn reject(
 ) -> Result<Json<ApprovalView>, ApiError> {
     let a = s.portal.reject(&p, id, &meta).await?;
     Ok(Json(ApprovalView::of(&a, s.portal.clock().now())))
+}
+
+/// Deactivate a user (owners and admins, after a step-up; an admin or owner only by an owner,
+/// never yourself): they cannot sign in, and their sessions and API tokens end at once.
+#[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", tag = "users", params(("id" = String, Path)),
+    responses((status = 200, body = UserView, description = "the user, `status` \"disabled\""),
+        (status = 403, body = crate::error::ErrorBody, description = "not allowed, or step_up_required"),
+        (status = 409, body = crate::error::ErrorBody, description = "wrong_state: already deactivated")))]
+pub async fn deactivate(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<Json<UserView>, ApiError> {
+    let u = s.portal.deactivate_user(&p, id, &meta).await?;
+    Ok(Json(UserView::from(&u)))
+}
+
+/// Let a deactivated user sign in again. A client comes back at once (200 with the user);
+/// anyone else answers 202 with a request a second owner or admin must approve.
+#[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", tag = "users", params(("id" = String, Path)),
+    responses((status = 200, body = UserView, description = "reactivated now"),
+        (status = 202, body = ApprovalView, description = "waits for a second owner or admin"),
+        (status = 403, body = crate::error::ErrorBody, description = "not allowed, or step_up_required"),
+        (status = 409, body = crate::error::ErrorBody, description = "wrong_state: not deactivated")))]
+pub async fn reactivate(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<Response, ApiError> {
+    match s.portal.reactivate_user(&p, id, &meta).await? {
+        Change::Applied => {
+            let users = s.portal.list_users(&p).await?;
+            let u = users.iter().find(|u| u.id == id).ok_or(portcullis_core::Error::NotFound)?;
+            Ok(Json(UserView::from(u)).into_response())
+        }
+        requested => Ok(change_response(&s.portal, requested)),
+    }
 }
 
 /// Lift a user's sign-in lock (after 100 consecutive failures only an admin can).

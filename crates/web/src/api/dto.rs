@@ -642,7 +642,9 @@ impl From<&portcullis_core::audit::StoredEvent> for AuditEventView {
 #[derive(Serialize, ToSchema)]
 pub struct ApprovalView {
     pub id: String,
-    /// `{"action": "grant_role", "user_id", "role"}` or `{"action": "two_factor_policy", "staff", "clients"}`.
+    /// `{"action": "grant_role", "user_id", "role"}`, `{"action": "reactivate_user", "user_id"}`,
+    /// `{"action": "two_factor_policy", "staff", "clients"}`, `{"action": "erase_tenant"}` or
+    /// `{"action": "export_tenant", "recipient"}`.
     pub action: serde_json::Value,
     pub requested_by: String,
     pub requested_at: String,
@@ -676,7 +678,8 @@ impl ApprovalView {
 /// A new role for a user.
 #[derive(Deserialize, ToSchema)]
 pub struct RoleChange {
-    /// `owner` and `admin` become a request a second owner or admin must approve.
+    /// A role that widens the user's reach (see `policy::rises_in_reach`) becomes a request a
+    /// second owner or admin must approve.
     pub role: String,
 }
 

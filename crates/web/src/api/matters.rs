@@ -7,7 +7,7 @@ use crate::extract::{ApiCaller, ApiJson, ApiPath, Meta};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use portcullis_core::ids::MatterId;
+use portcullis_core::ids::{MatterId, UserId};
 
 /// The matters the caller may see.
 #[utoipa::path(get, path = "/api/v1/matters", tag = "matters", responses((status = 200, body = Items<MatterView>)))]
@@ -69,6 +69,21 @@ pub async fn list_members(
 ) -> Result<Json<Items<MemberView>>, ApiError> {
     let items = s.portal.list_members(&p, id, &meta).await?.iter().map(MemberView::from).collect();
     Ok(Json(Items { items }))
+}
+
+/// Take a user off the matter's list: their sessions and API tokens lose the matter at once.
+/// 404 when the user is not on it.
+#[utoipa::path(delete, path = "/api/v1/matters/{id}/members/{user_id}", tag = "matters",
+    params(("id" = String, Path), ("user_id" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody, description = "no such matter, or the user is not on its list")))]
+pub async fn remove_member(
+    State(s): State<AppState>,
+    ApiCaller(p): ApiCaller,
+    Meta(meta): Meta,
+    ApiPath((id, user)): ApiPath<(MatterId, UserId)>,
+) -> Result<StatusCode, ApiError> {
+    s.portal.remove_member(&p, id, user, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The matter's messages, oldest first.

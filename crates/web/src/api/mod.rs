@@ -32,6 +32,7 @@ use utoipa::OpenApi;
         session::create_token, session::list_tokens, session::revoke_token,
         session::list_users, session::create_user,
         matters::list, matters::create, matters::get_one, matters::add_member, matters::list_members,
+        matters::remove_member,
         matters::list_messages, matters::post_message,
         documents::list, documents::upload, documents::content,
         audit::list, audit::export, audit::changes,
@@ -41,6 +42,7 @@ use utoipa::OpenApi;
         sessions::list, sessions::end, sessions::change_password, sessions::end_all,
         exports::request, exports::status, exports::content,
         approvals::request_erasure, approvals::change_role, approvals::unlock, approvals::list, approvals::approve, approvals::reject,
+        approvals::deactivate, approvals::reactivate,
         factors::status, factors::start, factors::confirm, factors::remove, factors::step_up, factors::set_policy,
         factors::step_up_challenge, factors::list_passkeys, factors::passkey_challenge, factors::add_passkey,
         factors::remove_passkey,
@@ -109,6 +111,8 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/users/{id}/downloads/resume", post(security::resume))
         .route("/api/v1/users/{id}/role", post(approvals::change_role))
         .route("/api/v1/users/{id}/unlock", post(approvals::unlock))
+        .route("/api/v1/users/{id}/deactivate", post(approvals::deactivate))
+        .route("/api/v1/users/{id}/reactivate", post(approvals::reactivate))
         .route("/api/v1/users/{id}/sessions/revoke", post(sessions::end_all))
         .route("/api/v1/me/sessions", get(sessions::list))
         .route("/api/v1/me/sessions/{id}", delete(sessions::end))
@@ -141,6 +145,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/api/v1/matters", get(matters::list).post(matters::create))
         .route("/api/v1/matters/{id}", get(matters::get_one))
         .route("/api/v1/matters/{id}/members", get(matters::list_members).post(matters::add_member))
+        .route("/api/v1/matters/{id}/members/{user_id}", delete(matters::remove_member))
         .route("/api/v1/matters/{id}/messages", get(matters::list_messages).post(matters::post_message))
         .route("/api/v1/matters/{id}/documents", get(documents::list))
         .layer(timeout);

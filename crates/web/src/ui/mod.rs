@@ -11,6 +11,7 @@ mod platform;
 mod protection;
 mod reports;
 mod security;
+mod users;
 
 use crate::{AppState, WebSettings};
 use axum::Router;
@@ -32,13 +33,16 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/matters", get(pages::matters).post(pages::create_matter))
         .route("/matters/{id}", get(pages::matter))
         .route("/matters/{id}/members", post(pages::add_member))
+        .route("/matters/{id}/members/{user_id}/remove", post(pages::remove_member))
         .route("/matters/{id}/messages", post(pages::post_message))
         .route("/audit", get(pages::audit))
         .route("/changes", get(changes::tenant))
         .route("/approvals", get(approvals::approvals))
         .route("/approvals/{id}/approve", post(approvals::approve))
         .route("/approvals/{id}/reject", post(approvals::reject))
-        .route("/users/{id}/role", post(approvals::change_role))
+        .route("/users/{id}/role", post(users::change_role))
+        .route("/users/{id}/deactivate", post(users::deactivate))
+        .route("/users/{id}/reactivate", post(users::reactivate))
         .route("/account/security", get(security::security))
         .route("/account/security/totp", post(security::start))
         .route("/account/security/totp/confirm", post(security::confirm))
@@ -60,7 +64,7 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/static/passkey.js", get(passkeys::script))
         .route("/tokens", get(pages::tokens).post(pages::create_token))
         .route("/tokens/{id}/revoke", post(pages::revoke_token))
-        .route("/users", get(pages::users).post(pages::create_user))
+        .route("/users", get(users::users).post(users::create_user))
         .route("/static/app.css", get(pages::css))
         .route(
             "/report",
@@ -87,6 +91,14 @@ pub fn routes(limits: &WebSettings) -> Router<AppState> {
         .route("/matters/{id}/documents", post(pages::upload).layer(DefaultBodyLimit::disable()))
         .route("/documents/{id}/download", get(pages::download));
     bounded.merge(streaming).fallback(pages::not_found).layer(axum::middleware::from_fn(same_origin_posts))
+}
+
+/// Send the person to confirm it is them (a step-up), then back to `back`, a local path: the
+/// answer to a sensitive action that needs a fresh second factor.
+fn step_up_then(back: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let query = serde_urlencoded::to_string([("next", back)]).unwrap_or_default();
+    axum::response::Redirect::to(&format!("/account/step-up?{query}")).into_response()
 }
 
 /// Refuse form posts that a browser says come from another site. Signed-in forms carry a CSRF

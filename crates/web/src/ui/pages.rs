@@ -18,8 +18,8 @@ use futures::{SinkExt, StreamExt};
 use portcullis_core::Error;
 use portcullis_core::audit::RequestMeta;
 use portcullis_core::audit::search::SearchInput;
-use portcullis_core::ids::{DocumentId, MatterId, TokenId};
-use portcullis_core::model::{Document, Matter, MatterMember, Message, User};
+use portcullis_core::ids::{DocumentId, MatterId, TokenId, UserId};
+use portcullis_core::model::{Document, Matter, MatterMember, Message};
 use portcullis_core::policy::{Permission, role_allows, usable_scopes};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -91,7 +91,7 @@ pub struct CsrfOnly {
     pub(super) csrf: String,
 }
 
-csrf_forms!(CsrfOnly, MatterForm, MemberForm, MessageForm, UserForm);
+csrf_forms!(CsrfOnly, MatterForm, MemberForm, MessageForm);
 
 #[derive(Template, WebTemplate, Default)]
 #[template(path = "login.html")]
@@ -342,6 +342,7 @@ impl From<&Message> for MessageRow {
 }
 
 pub struct MemberRow {
+    user_id: String,
     display_name: String,
     email: String,
     role: &'static str,
@@ -349,7 +350,12 @@ pub struct MemberRow {
 
 impl From<&MatterMember> for MemberRow {
     fn from(m: &MatterMember) -> Self {
-        Self { display_name: m.display_name.clone(), email: m.email.clone(), role: m.role.as_str() }
+        Self {
+            user_id: m.user_id.to_string(),
+            display_name: m.display_name.clone(),
+            email: m.email.clone(),
+            role: m.role.as_str(),
+        }
     }
 }
 
@@ -364,6 +370,22 @@ pub struct MatterPage {
     members: Option<Vec<MemberRow>>,
     can_manage_members: bool,
     invite_url: Option<String>,
+    notice: Option<String>,
+    /// Why the last change on this page was refused.
+    error: Option<String>,
+    /// The add-member form as typed (kept when it was refused).
+    member_email: String,
+    member_role: String,
+}
+
+/// What the matter page shows besides the matter itself.
+#[derive(Default)]
+struct MatterShown {
+    invite_url: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+    member_email: String,
+    member_role: String,
 }
 
 /// The matter's page. Each part is read through its use case, which audits the read
@@ -372,7 +394,7 @@ async fn matter_page(
     s: &AppState,
     c: &UiCaller,
     id: MatterId,
-    invite_url: Option<String>,
+    shown: MatterShown,
     meta: &RequestMeta,
 ) -> Result<MatterPage, UiError> {
     let p = &c.principal;
@@ -388,12 +410,56 @@ async fn matter_page(
             None
         },
         can_manage_members: role_allows(p.role, Permission::ManageMembers),
-        invite_url,
+        invite_url: shown.invite_url,
+        notice: shown.notice,
+        error: shown.error,
+        member_email: shown.member_email,
+        member_role: if shown.member_role.is_empty() { "client".into() } else { shown.member_role },
     })
 }
 
-pub async fn matter(State(s): State<AppState>, c: UiCaller, Meta(meta): Meta, UiPath(id): UiPath<MatterId>) -> Page {
-    Ok(matter_page(&s, &c, id, None, &meta).await?.into_response())
+/// A refused change on the matter page: a refusal the person can read is shown on the page
+/// (with what they typed kept); a matter they cannot see, or anything else, is the error page.
+async fn matter_refused(
+    s: &AppState,
+    c: &UiCaller,
+    id: MatterId,
+    e: Error,
+    shown: MatterShown,
+    meta: &RequestMeta,
+) -> Page {
+    match e {
+        e @ (Error::Invalid { .. } | Error::Forbidden(_) | Error::WrongState(_) | Error::Conflict(_)) => {
+            let status = crate::error::status(&e);
+            let shown = MatterShown { error: Some(e.public_message()), ..shown };
+            match matter_page(s, c, id, shown, meta).await {
+                Ok(page) => Ok((status, page).into_response()),
+                Err(_) => Err(e.into()),
+            }
+        }
+        e => Err(e.into()),
+    }
+}
+
+/// The notice a redirect back to the matter page asks for (`?done=…`).
+#[derive(Deserialize, Default)]
+pub struct MatterQuery {
+    #[serde(default)]
+    done: String,
+}
+
+pub async fn matter(
+    State(s): State<AppState>,
+    c: UiCaller,
+    Meta(meta): Meta,
+    UiPath(id): UiPath<MatterId>,
+    axum::extract::Query(q): axum::extract::Query<MatterQuery>,
+) -> Page {
+    let notice = match q.done.as_str() {
+        "member_removed" => Some("The person was taken off this matter; they can no longer reach it.".to_string()),
+        _ => None,
+    };
+    Ok(matter_page(&s, &c, id, MatterShown { notice, ..MatterShown::default() }, &meta).await?.into_response())
 }
 
 #[derive(Deserialize)]
@@ -409,8 +475,30 @@ pub async fn add_member(
     UiPath(id): UiPath<MatterId>,
     UiAction { caller: c, form: f }: UiAction<MemberForm>,
 ) -> Page {
-    let out = s.portal.add_member(&c.principal, id, &f.email, &f.role, &meta).await?;
-    Ok(matter_page(&s, &c, id, out.invite_url, &meta).await?.into_response())
+    match s.portal.add_member(&c.principal, id, &f.email, &f.role, &meta).await {
+        Ok(out) => {
+            let notice = Some(format!("{} was added to this matter.", f.email.trim()));
+            let shown = MatterShown { invite_url: out.invite_url, notice, ..MatterShown::default() };
+            Ok(matter_page(&s, &c, id, shown, &meta).await?.into_response())
+        }
+        Err(e) => {
+            let shown = MatterShown { member_email: f.email, member_role: f.role, ..MatterShown::default() };
+            matter_refused(&s, &c, id, e, shown, &meta).await
+        }
+    }
+}
+
+/// Take someone off the matter's list; back to the matter with a confirmation.
+pub async fn remove_member(
+    State(s): State<AppState>,
+    Meta(meta): Meta,
+    UiPath((id, user)): UiPath<(MatterId, UserId)>,
+    UiAction { caller: c, .. }: UiAction<CsrfOnly>,
+) -> Page {
+    match s.portal.remove_member(&c.principal, id, user, &meta).await {
+        Ok(()) => Ok(Redirect::to(&format!("/matters/{id}?done=member_removed")).into_response()),
+        Err(e) => matter_refused(&s, &c, id, e, MatterShown::default(), &meta).await,
+    }
 }
 
 #[derive(Deserialize)]
@@ -602,53 +690,6 @@ pub async fn revoke_token(
 ) -> Page {
     s.portal.revoke_token(&c.principal, id, &meta).await?;
     Ok(Redirect::to("/tokens").into_response())
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "users.html")]
-pub struct UsersPage {
-    nav: Nav,
-    users: Vec<User>,
-    can_manage: bool,
-    invite_url: Option<String>,
-    notice: Option<String>,
-}
-
-pub(super) async fn users_page(
-    s: &AppState,
-    c: &UiCaller,
-    invite_url: Option<String>,
-    notice: Option<String>,
-) -> Result<UsersPage, UiError> {
-    Ok(UsersPage {
-        nav: Nav::of(c),
-        users: s.portal.list_users(&c.principal).await?,
-        can_manage: role_allows(c.principal.role, Permission::ManageUsers),
-        invite_url,
-        notice,
-    })
-}
-
-pub async fn users(State(s): State<AppState>, c: UiCaller) -> Page {
-    Ok(users_page(&s, &c, None, None).await?.into_response())
-}
-
-#[derive(Deserialize)]
-pub struct UserForm {
-    csrf: String,
-    email: String,
-    #[serde(default)]
-    display_name: String,
-    role: String,
-}
-
-pub async fn create_user(
-    State(s): State<AppState>,
-    Meta(meta): Meta,
-    UiAction { caller: c, form: f }: UiAction<UserForm>,
-) -> Page {
-    let (_, link) = s.portal.create_user(&c.principal, &f.email, &f.display_name, &f.role, None, &meta).await?;
-    Ok(users_page(&s, &c, link, None).await?.into_response())
 }
 
 #[cfg(test)]
