@@ -88,3 +88,31 @@ fn a_changelog_of_the_wrong_shape_is_refused() {
         assert!(e.contains(why), "{why}: {e}");
     }
 }
+
+/// Every Rust source file of the project (crates and bench), with its line count.
+fn sources() -> Vec<(std::path::PathBuf, usize)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut todo = vec![root.join("crates"), root.join("bench")];
+    let mut out = Vec::new();
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push((path.clone(), std::fs::read_to_string(&path).unwrap().lines().count()));
+            }
+        }
+    }
+    out
+}
+
+/// Files stay small and named after what they own (see ARCHITECTURE.md): a file that grows
+/// past 1,000 lines is split along what it holds.
+#[test]
+fn no_source_file_is_over_a_thousand_lines() {
+    let files = sources();
+    assert!(files.len() > 100, "the walk found the sources");
+    let big: Vec<_> = files.iter().filter(|(_, n)| *n > 1000).collect();
+    assert!(big.is_empty(), "split these along what they own: {big:?}");
+}
