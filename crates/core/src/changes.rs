@@ -11,8 +11,8 @@
 //! rolled back; it is covered by the chain's hashes and signed checkpoints, so a record cannot
 //! be edited or removed unseen; and there is one copy to keep, export, back up and erase.
 
-use crate::audit::StoredEvent;
 use crate::audit::search::Scope;
+use crate::audit::{Action, StoredEvent};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -20,37 +20,37 @@ use time::OffsetDateTime;
 /// A kind of change: the audit action that records it and the setting it changes, in words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChangeKind {
-    pub action: &'static str,
+    pub action: Action,
     pub setting: &'static str,
 }
 
-const fn kind(action: &'static str, setting: &'static str) -> ChangeKind {
+const fn kind(action: Action, setting: &'static str) -> ChangeKind {
     ChangeKind { action, setting }
 }
 
 /// The changes a firm's chain records.
 pub const TENANT: &[ChangeKind] = &[
-    kind("tenant.upload_policy", "upload allow-list"),
-    kind("tenant.network_access", "network access list"),
-    kind("tenant.dlp_policy", "data loss prevention policy and download cap"),
-    kind("tenant.two_factor_policy", "two-factor requirement"),
-    kind("user.role_change", "user role"),
-    kind("token.create", "API token issued"),
-    kind("token.revoke", "API token revoked"),
-    kind("keys.rotate_tenant.start", "data key: new version"),
-    kind("keys.rotate_tenant.finish", "data key: old versions retired"),
+    kind(Action::TenantUploadPolicy, "upload allow-list"),
+    kind(Action::TenantNetworkAccess, "network access list"),
+    kind(Action::TenantDlpPolicy, "data loss prevention policy and download cap"),
+    kind(Action::TenantTwoFactorPolicy, "two-factor requirement"),
+    kind(Action::UserRoleChange, "user role"),
+    kind(Action::TokenCreate, "API token issued"),
+    kind(Action::TokenRevoke, "API token revoked"),
+    kind(Action::KeysRotateTenantStart, "data key: new version"),
+    kind(Action::KeysRotateTenantFinish, "data key: old versions retired"),
 ];
 
 /// The changes the platform's chain records.
 pub const PLATFORM: &[ChangeKind] = &[
-    kind("keys.rotate_master", "master key"),
-    kind("keys.rotate_master_unapproved", "master key: rotation without approval"),
-    kind("keys.shred", "a firm's keys destroyed"),
-    kind("operator.add", "operator added"),
-    kind("operator.grant", "operator role granted"),
-    kind("operator.role_suspended", "operator role suspended"),
-    kind("operator.tokens_revoked", "operator tokens revoked"),
-    kind("config.security_limits", "security limits (configuration)"),
+    kind(Action::KeysRotateMaster, "master key"),
+    kind(Action::KeysRotateMasterUnapproved, "master key: rotation without approval"),
+    kind(Action::KeysShred, "a firm's keys destroyed"),
+    kind(Action::OperatorAdd, "operator added"),
+    kind(Action::OperatorGrant, "operator role granted"),
+    kind(Action::OperatorRoleSuspended, "operator role suspended"),
+    kind(Action::OperatorTokensRevoked, "operator tokens revoked"),
+    kind(Action::ConfigSecurityLimits, "security limits (configuration)"),
 ];
 
 /// The catalogue of a chain.
@@ -112,7 +112,7 @@ pub struct ChangeRecord {
 /// change of a security setting. Events written before the shape of [`detail`] existed have no
 /// `before`: their whole detail is shown as `after`, so nothing they recorded is hidden.
 pub fn record(ev: &StoredEvent, scope: Scope) -> Option<ChangeRecord> {
-    let kind = kinds(scope).iter().find(|k| k.action == ev.action)?;
+    let kind = kinds(scope).iter().find(|k| Some(k.action) == ev.action())?;
     let detail: Value = serde_json::from_str(&ev.detail).unwrap_or(Value::Null);
     let shaped = detail.get("after").is_some();
     let (before, after) = if shaped {

@@ -6,7 +6,7 @@
 //! straight away, with a note saying why), going back is not: a reopened problem is a new
 //! incident that refers to the old one, so the record of what was decided when stays as it was.
 
-use crate::audit::StoredEvent;
+use crate::audit::{Action, StoredEvent, Target};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::ids::{DocumentId, IncidentId, MatterId, OperatorId, TenantId, TokenId, UserId};
@@ -202,8 +202,7 @@ impl BreachScope {
         if ev.chain.is_empty() || at < from || at >= to {
             return false;
         }
-        let account = self.accounts.is_empty()
-            || self.accounts.iter().any(|u| ev.actor.strip_prefix("user:") == Some(u.to_string().as_str()));
+        let account = self.accounts.is_empty() || ev.actor_user().is_some_and(|u| self.accounts.contains(&u));
         let token = self.tokens.is_empty() || {
             let via = serde_json::from_str::<serde_json::Value>(&ev.detail)
                 .ok()
@@ -216,8 +215,8 @@ impl BreachScope {
                 .as_deref()
                 .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
                 .is_some_and(|ip| ranges.iter().any(|r| r.contains(&ip)));
-        let document = self.documents.is_empty()
-            || self.documents.iter().any(|d| ev.target.strip_prefix("document:") == Some(d.to_string().as_str()));
+        let document =
+            self.documents.is_empty() || matches!(ev.target(), Target::Document(d) if self.documents.contains(&d));
         account && token && source && document
     }
 }
@@ -251,13 +250,13 @@ pub fn affected<'a>(
         if let Some(m) = ev.matter.as_deref().and_then(|m| m.parse().ok()) {
             t.matters.insert(m);
         }
-        if let Some(d) = ev.target.strip_prefix("document:").and_then(|d| d.parse().ok()) {
+        if let Target::Document(d) = ev.target() {
             t.documents.insert(d);
-            if ev.action == "document.download" {
+            if ev.action() == Some(Action::DocumentDownload) {
                 t.downloads += 1;
             }
         }
-        if let Some(u) = ev.actor.strip_prefix("user:").and_then(|u| u.parse().ok()) {
+        if let Some(u) = ev.actor_user() {
             t.users.insert(u);
         }
     }

@@ -619,7 +619,12 @@ async fn backup(cfg: &Config, clock: Arc<SystemClock>, command: BackupCommand) -
                 "forced": force,
             });
             let audited = portal
-                .audit_backup(portcullis_core::audit::Actor::Cli, "backup.restore", &format!("backup:{id}"), detail)
+                .audit_backup(
+                    portcullis_core::audit::Actor::Cli,
+                    portcullis_core::audit::Action::BackupRestore,
+                    portcullis_core::audit::Target::Backup(id.to_string()),
+                    detail,
+                )
                 .await;
             store.close().await;
             audited.map_err(domain)?;

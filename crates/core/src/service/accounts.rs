@@ -2,7 +2,7 @@
 
 use super::factors::FactorProof;
 use super::{Portal, actor, blocking};
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::authn::device::DeviceSecret;
 use crate::authn::{lockout, password, secret};
 use crate::error::{Error, Result};
@@ -47,7 +47,7 @@ impl Portal {
         // Only the newest setup link works.
         tx.links().burn_bootstrap_links(self.clock.now()).await?;
         let secret = self.new_link(&mut *tx, LinkPurpose::Bootstrap, None, None, self.settings.setup_link_ttl).await?;
-        let ev = NewEvent::new(None, Actor::System, "setup.link_issued", "platform", &RequestMeta::default());
+        let ev = NewEvent::new(None, Actor::System, Action::SetupLinkIssued, Target::Platform, &RequestMeta::default());
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(Some(self.link_url("setup", &secret)))
@@ -72,7 +72,7 @@ impl Portal {
         self.take_link(&mut *tx, link, LinkPurpose::Bootstrap).await?;
         // The platform audit event claims the platform chain's head row first, which serialises
         // concurrent bootstraps (several nodes starting at once): the second sees the tenant.
-        let ev = NewEvent::new(None, Actor::Anonymous, "setup.completed", "platform", meta);
+        let ev = NewEvent::new(None, Actor::Anonymous, Action::SetupCompleted, Target::Platform, meta);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         if tx.tenants().count_tenants().await? > 0 {
             return Err(Error::LinkExpired);
@@ -183,7 +183,7 @@ impl Portal {
             created_at: now,
         };
         tx.users().insert_user(&owner, &owner.email, hash).await?;
-        let ev = NewEvent::new(Some(tenant.id), by, "tenant.create", format!("tenant:{}", tenant.id), meta)
+        let ev = NewEvent::new(Some(tenant.id), by, Action::TenantCreate, Target::Tenant(tenant.id), meta)
             .with_detail(serde_json::json!({ "name": name, "owner": owner.id.to_string() }));
         tx.audit().append_audit(&ev, now).await?;
         Ok((tenant.id, owner.id))
@@ -250,8 +250,8 @@ impl Portal {
         if let Some(t) = &tenant
             && !self.sign_in_allowed_from(&mut *tx, t.id, meta).await?
         {
-            let target = found.as_ref().map_or_else(|| "unknown".to_string(), |(u, _)| format!("user:{}", u.id));
-            let ev = NewEvent::new(Some(t.id), Actor::Anonymous, "auth.login_refused_network", target, meta);
+            let target = found.as_ref().map_or(Target::Unknown, |(u, _)| Target::User(u.id));
+            let ev = NewEvent::new(Some(t.id), Actor::Anonymous, Action::AuthLoginRefusedNetwork, target, meta);
             tx.audit().append_audit(&ev, now).await?;
             tx.commit().await?;
             return Err(Error::Forbidden(
@@ -263,8 +263,7 @@ impl Portal {
             (Some((u, _)), Some(t)) if !lockout::may_try(lock, now) => {
                 // Locked: refused without looking at the password, and not counted. The answer
                 // is the same as for a wrong password.
-                let ev =
-                    NewEvent::new(Some(t.id), Actor::Anonymous, "auth.login_locked", format!("user:{}", u.id), meta);
+                let ev = NewEvent::new(Some(t.id), Actor::Anonymous, Action::AuthLoginLocked, Target::User(u.id), meta);
                 tx.audit().append_audit(&ev, now).await?;
                 self.brute_force_alert(&mut *tx, t.id, u.id, None, meta, now).await?;
                 if !ok {
@@ -279,15 +278,19 @@ impl Portal {
                 // Every failure writes the same kind of event, so a known user's failure costs
                 // the same as an unknown one's; unknown firms go to the platform chain.
                 let (target, failures) = match &other {
-                    Some((u, _)) => (
-                        format!("user:{}", u.id),
-                        Some(tx.logins().record_login_failure(u.tenant_id, u.id, now).await?),
-                    ),
-                    None => ("unknown".to_string(), None),
+                    Some((u, _)) => {
+                        (Target::User(u.id), Some(tx.logins().record_login_failure(u.tenant_id, u.id, now).await?))
+                    }
+                    None => (Target::Unknown, None),
                 };
-                let ev =
-                    NewEvent::new(tenant.as_ref().map(|t| t.id), Actor::Anonymous, "auth.login_failed", target, meta)
-                        .with_detail(serde_json::json!({ "consecutive_failures": failures }));
+                let ev = NewEvent::new(
+                    tenant.as_ref().map(|t| t.id),
+                    Actor::Anonymous,
+                    Action::AuthLoginFailed,
+                    target,
+                    meta,
+                )
+                .with_detail(serde_json::json!({ "consecutive_failures": failures }));
                 tx.audit().append_audit(&ev, now).await?;
                 if let (Some((u, _)), Some(n)) = (&other, failures) {
                     self.brute_force_alert(&mut *tx, u.tenant_id, u.id, Some(n), meta, now).await?;
@@ -303,8 +306,8 @@ impl Portal {
             let ev = NewEvent::new(
                 Some(tenant.id),
                 Actor::Anonymous,
-                "auth.login_refused_subscription",
-                format!("user:{}", user.id),
+                Action::AuthLoginRefusedSubscription,
+                Target::User(user.id),
                 meta,
             )
             .with_detail(serde_json::json!({ "status": tenant.status.as_str() }));
@@ -324,12 +327,12 @@ impl Portal {
             let challenge = self.passkey_challenge(&mut *tx, &user, ChallengePurpose::SignIn).await?;
             let (action, failures) = match proof {
                 Some(_) => (
-                    "auth.second_factor_failed",
+                    Action::AuthSecondFactorFailed,
                     Some(tx.logins().record_login_failure(user.tenant_id, user.id, now).await?),
                 ),
-                None => ("auth.second_factor_required", None),
+                None => (Action::AuthSecondFactorRequired, None),
             };
-            let ev = NewEvent::new(Some(user.tenant_id), Actor::Anonymous, action, format!("user:{}", user.id), meta)
+            let ev = NewEvent::new(Some(user.tenant_id), Actor::Anonymous, action, Target::User(user.id), meta)
                 .with_detail(serde_json::json!({ "consecutive_failures": failures }));
             tx.audit().append_audit(&ev, now).await?;
             if let Some(n) = failures {
@@ -348,8 +351,8 @@ impl Portal {
                 let ev = NewEvent::new(
                     Some(user.tenant_id),
                     Actor::Anonymous,
-                    "auth.login_protected",
-                    format!("user:{}", user.id),
+                    Action::AuthLoginProtected,
+                    Target::User(user.id),
                     meta,
                 );
                 tx.audit().append_audit(&ev, now).await?;
@@ -381,7 +384,7 @@ impl Portal {
             })
             .await?;
         let ev =
-            NewEvent::new(Some(user.tenant_id), Actor::User(user.id), "auth.login", format!("user:{}", user.id), meta)
+            NewEvent::new(Some(user.tenant_id), Actor::User(user.id), Action::AuthLogin, Target::User(user.id), meta)
                 .with_detail(serde_json::json!({
                     "second_factor": factor.map(|f| f.as_str()),
                     "enrol_required": second_factor.enrol_required,
@@ -444,7 +447,7 @@ impl Portal {
     pub async fn logout(&self, p: &Principal, cookie: &str, meta: &RequestMeta) -> Result<()> {
         let mut tx = self.write().await?;
         tx.sessions().delete_session(&secret::hash_str(cookie)).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.logout", format!("user:{}", p.user_id), meta);
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::AuthLogout, Target::User(p.user_id), meta);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
@@ -510,7 +513,7 @@ impl Portal {
         tx.links().burn_user_links(tenant, user, self.clock.now()).await?;
         tx.users().set_password(tenant, user, &hash, UserStatus::Active).await?;
         tx.sessions().delete_user_sessions(tenant, user).await?;
-        let ev = NewEvent::new(Some(tenant), Actor::User(user), "user.password_set", format!("user:{user}"), meta);
+        let ev = NewEvent::new(Some(tenant), Actor::User(user), Action::UserPasswordSet, Target::User(user), meta);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }

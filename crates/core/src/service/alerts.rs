@@ -19,7 +19,7 @@
 use super::Portal;
 use super::notifications::{one_line, utc};
 use super::outbox::{Backoff, Failure, Outbox, random_sample};
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::authn::lockout;
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
@@ -115,8 +115,8 @@ impl Portal {
             let ev = NewEvent::new(
                 None,
                 Actor::System,
-                "alert.raised",
-                format!("alert:{}", raised.id),
+                Action::AlertRaised,
+                Target::Alert(raised.id),
                 &RequestMeta::default(),
             )
             .with_detail(json!({
@@ -297,9 +297,9 @@ impl Portal {
         let alert =
             tx.alerts().alert(id).await?.filter(|a| a.facts.tenant_id == Some(tenant.id)).ok_or(Error::NotFound)?;
         let follow_up = detail.get("notice").and_then(|v| v.as_str()) == Some(Notice::FollowUp.as_str());
-        let account = match alert.facts.subject.strip_prefix("user:").and_then(|u| u.parse::<UserId>().ok()) {
-            Some(u) => tx.users().user(tenant.id, u).await?.map(|u| u.email),
-            None => None,
+        let account = match Target::parse(&alert.facts.subject) {
+            Target::User(u) => tx.users().user(tenant.id, u).await?.map(|u| u.email),
+            _ => None,
         };
         let firm = one_line(&tenant.display_name, 200);
         let mut body = format!("Portcullis raised a security alert about your firm, {firm}.\n\n");
@@ -410,16 +410,14 @@ struct AlertOutbox<'a> {
 
 /// The audit event of a delivery's outcome, on the platform chain: which alert (and firm),
 /// which delivery, which channel, after how many attempts. No address, no URL.
-fn delivery_event(alert: &Alert, d: &AlertDelivery, action: &'static str, attempts: u32) -> NewEvent {
-    NewEvent::new(None, Actor::System, action, format!("alert:{}", alert.id), &RequestMeta::default()).with_detail(
-        json!({
-            "tenant": alert.facts.tenant_id.map(|t| t.to_string()),
-            "delivery": d.id.to_string(),
-            "channel": d.channel.as_str(),
-            "notice": d.notice.as_str(),
-            "attempts": attempts,
-        }),
-    )
+fn delivery_event(alert: &Alert, d: &AlertDelivery, action: crate::audit::Action, attempts: u32) -> NewEvent {
+    NewEvent::new(None, Actor::System, action, Target::Alert(alert.id), &RequestMeta::default()).with_detail(json!({
+        "tenant": alert.facts.tenant_id.map(|t| t.to_string()),
+        "delivery": d.id.to_string(),
+        "channel": d.channel.as_str(),
+        "notice": d.notice.as_str(),
+        "attempts": attempts,
+    }))
 }
 
 #[async_trait]
@@ -441,7 +439,7 @@ impl Outbox for AlertOutbox<'_> {
     async fn sent(&self, tx: &mut dyn Tx, d: &AlertDelivery, now: OffsetDateTime) -> Result<()> {
         tx.alerts().mark_alert_delivery_sent(d, now).await?;
         let alert = tx.alerts().alert(d.alert_id).await?.ok_or(Error::NotFound)?;
-        tx.audit().append_audit(&delivery_event(&alert, d, "alert.delivered", d.delivery.attempts + 1), now).await
+        tx.audit().append_audit(&delivery_event(&alert, d, Action::AlertDelivered, d.delivery.attempts + 1), now).await
     }
 
     fn state<'r>(&self, d: &'r AlertDelivery) -> &'r DeliveryState {
@@ -476,7 +474,7 @@ impl Outbox for AlertOutbox<'_> {
                 "an alert could not be delivered and was given up: {}",
                 alert.facts.summary
             );
-            tx.audit().append_audit(&delivery_event(&alert, d, "alert.delivery_failed", f.attempts), at).await?;
+            tx.audit().append_audit(&delivery_event(&alert, d, Action::AlertDeliveryFailed, f.attempts), at).await?;
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! approval's own transaction. Requests expire; every step is audited, refusals included.
 
 use super::{Portal, actor};
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::error::{Error, Result};
 use crate::ids::{ApprovalId, UserId};
 use crate::model::{ApprovalRequest, ApprovalState, Role, SensitiveAction};
@@ -31,7 +31,7 @@ impl Portal {
     pub async fn change_role(&self, p: &Principal, user: UserId, role: &str, meta: &RequestMeta) -> Result<Change> {
         match self.try_change_role(p, user, role, meta).await {
             Err(e @ Error::Forbidden(_)) => {
-                self.audit_refusal(p, "user.role_change_refused", format!("user:{user}"), &e, meta).await?;
+                self.audit_refusal(p, Action::UserRoleChangeRefused, Target::User(user), &e, meta).await?;
                 Err(e)
             }
             other => other,
@@ -51,7 +51,7 @@ impl Portal {
         }
         let grant = policy::authorize_tenant::<can::ManageUsers>(p)?;
         let left = self.apply_role(&mut *tx, &grant, user, target.role, role).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.role_change", format!("user:{user}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::UserRoleChange, Target::User(user), meta)
             .with_detail(role_change(target.role, role, None, left));
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
@@ -79,7 +79,7 @@ impl Portal {
             decided_at: None,
         };
         tx.approvals().insert_approval(&req).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "approval.request", format!("approval:{}", req.id), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::ApprovalRequest, Target::Approval(req.id), meta)
             .with_detail(serde_json::json!({ "action": &req.action }));
         tx.audit().append_audit(&ev, now).await?;
         Ok(req)
@@ -129,7 +129,7 @@ impl Portal {
         };
         if let Some(e) = refusal {
             drop(tx);
-            self.audit_refusal(p, "approval.refused", format!("approval:{id}"), &e, meta).await?;
+            self.audit_refusal(p, Action::ApprovalRefused, Target::Approval(id), &e, meta).await?;
             return Err(e);
         }
         if !tx.approvals().decide_approval(p.tenant_id, id, state, p.user_id, now).await? {
@@ -138,8 +138,8 @@ impl Portal {
         if state == ApprovalState::Approved {
             self.carry_out(&mut *tx, p, &req, meta).await?;
         }
-        let action = if state == ApprovalState::Approved { "approval.approve" } else { "approval.reject" };
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), action, format!("approval:{id}"), meta)
+        let action = if state == ApprovalState::Approved { Action::ApprovalApprove } else { Action::ApprovalReject };
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), action, Target::Approval(id), meta)
             .with_detail(serde_json::json!({ "action": &req.action, "requested_by": req.requested_by.to_string() }));
         tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
@@ -155,7 +155,7 @@ impl Portal {
                 let grant = policy::authorize_tenant::<can::ManageUsers>(p)?;
                 let left = self.apply_role(tx, &grant, *user_id, user.role, *role).await?;
                 let ev =
-                    NewEvent::new(Some(p.tenant_id), actor(p), "user.role_change", format!("user:{user_id}"), meta)
+                    NewEvent::new(Some(p.tenant_id), actor(p), Action::UserRoleChange, Target::User(*user_id), meta)
                         .with_detail(role_change(user.role, *role, Some(&approval_of(req, p)), left));
                 tx.audit().append_audit(&ev, now).await
             }

@@ -4,7 +4,7 @@
 
 use super::{Portal, actor};
 use crate::audit::search::{AuditFilter, ExportFormat, Scope, Search, SearchInput};
-use crate::audit::{NewEvent, RequestMeta, StoredEvent};
+use crate::audit::{Action, NewEvent, RequestMeta, StoredEvent, Target};
 use crate::error::{Error, Result};
 use crate::policy::can;
 use crate::policy::{self, AuditReach, OperatorPrincipal, PlatformPermission, Principal};
@@ -110,9 +110,8 @@ impl Portal {
         let filter = Search::parse(&SearchInput { after: None, limit: None, ..input.clone() }, Scope::Tenant)?.filter;
         let chain = reach.chain();
         let mut tx = self.write().await?;
-        let mut ev =
-            NewEvent::new(Some(p.tenant_id), actor(p), "audit.export", format!("tenant:{}", p.tenant_id), meta)
-                .with_detail(serde_json::json!({ "format": format.as_str(), "filter": filter.to_json() }));
+        let mut ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::AuditExport, Target::Tenant(p.tenant_id), meta)
+            .with_detail(serde_json::json!({ "format": format.as_str(), "filter": filter.to_json() }));
         ev.matter = filter.matter;
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         // The export ends with its own event: later events belong to a later export.

@@ -5,7 +5,9 @@
 //! that do not come from the database. Either raises an alert for a chain that does not verify.
 
 use super::{NewAlert, Portal};
-use crate::audit::{Actor, AuditCheckpoint, ChainFault, ChainVerifier, NewEvent, RequestMeta, chain_key};
+use crate::audit::{
+    Action, Actor, AuditCheckpoint, ChainFault, ChainVerifier, NewEvent, RequestMeta, Target, chain_key,
+};
 use crate::crypto::signing::{AuditPublicKey, AuditSigner};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
@@ -157,8 +159,8 @@ impl Portal {
         let ev = NewEvent::new(
             None,
             Actor::System,
-            "audit.verification_failed",
-            format!("chain:{shown}"),
+            Action::AuditVerificationFailed,
+            Target::Chain(shown.to_string()),
             &RequestMeta::default(),
         )
         .with_detail(detail.clone());

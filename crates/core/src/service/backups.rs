@@ -4,7 +4,7 @@
 //! run. The backup itself (snapshot, archive, target) lives in the binary.
 
 use super::Portal;
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::error::Result;
 use crate::model::{AlertKind, NewAlert, Severity};
 
@@ -73,12 +73,12 @@ impl Portal {
     pub async fn audit_backup(
         &self,
         actor: Actor,
-        action: &'static str,
-        target: &str,
+        action: crate::audit::Action,
+        target: crate::audit::Target,
         detail: serde_json::Value,
     ) -> Result<()> {
         let mut tx = self.write().await?;
-        let ev = NewEvent::new(None, actor, action, target.to_string(), &RequestMeta::default()).with_detail(detail);
+        let ev = NewEvent::new(None, actor, action, target, &RequestMeta::default()).with_detail(detail);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
@@ -89,8 +89,9 @@ impl Portal {
         let now = self.clock.now();
         let mut tx = self.write().await?;
         let detail = serde_json::json!({ "kind": kind, "error": error });
-        let ev = NewEvent::new(None, actor, "backup.failed", format!("backup:{kind}"), &RequestMeta::default())
-            .with_detail(detail.clone());
+        let ev =
+            NewEvent::new(None, actor, Action::BackupFailed, Target::Backup(kind.to_string()), &RequestMeta::default())
+                .with_detail(detail.clone());
         tx.audit().append_audit(&ev, now).await?;
         let alert = NewAlert::new(
             AlertKind::BackupFailure,

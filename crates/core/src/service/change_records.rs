@@ -5,7 +5,7 @@
 use super::Portal;
 use super::audit_log::read_page;
 use crate::audit::search::{ActionMatch, AuditFilter, Scope, Search, SearchInput};
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::changes::{self, ChangeRecord};
 use crate::error::{Error, Result};
 use crate::policy::can;
@@ -41,7 +41,8 @@ impl Portal {
     /// run with different limits record each other's in turn at each start: keep them alike.
     pub async fn record_security_limits(&self, limits: serde_json::Value) -> Result<bool> {
         let mut tx = self.write().await?;
-        let filter = AuditFilter { action: Some(ActionMatch::Exact(LIMITS_ACTION.into())), ..AuditFilter::default() };
+        let filter =
+            AuditFilter { action: Some(ActionMatch::Exact(LIMITS_ACTION.as_str().into())), ..AuditFilter::default() };
         let (mut after, mut last) = (0, None);
         loop {
             let page = tx.audit().search_audit(&AuditReach::Platform, &filter, after, None, LIMITS_PAGE).await?;
@@ -70,8 +71,8 @@ impl Portal {
         if let Some(d) = detail.as_object_mut() {
             d.insert("limits".into(), limits);
         }
-        let ev =
-            NewEvent::new(None, Actor::System, LIMITS_ACTION, "platform", &RequestMeta::default()).with_detail(detail);
+        let ev = NewEvent::new(None, Actor::System, LIMITS_ACTION, Target::Platform, &RequestMeta::default())
+            .with_detail(detail);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
         Ok(true)
@@ -89,7 +90,7 @@ impl Portal {
 }
 
 /// The change record of the configured security limits.
-const LIMITS_ACTION: &str = "config.security_limits";
+const LIMITS_ACTION: Action = Action::ConfigSecurityLimits;
 
 /// Records of the limits read per query when looking for the last.
 const LIMITS_PAGE: i64 = 500;
@@ -124,10 +125,12 @@ fn change_search(input: &SearchInput, scope: Scope) -> Result<Search> {
     let mut search = Search::parse(input, scope)?;
     let catalogue = changes::kinds(scope);
     search.filter.action = Some(match search.filter.action.take() {
-        None => ActionMatch::OneOf(catalogue.iter().map(|k| k.action.to_string()).collect()),
-        Some(ActionMatch::Exact(a)) if catalogue.iter().any(|k| k.action == a) => ActionMatch::Exact(a),
+        None => ActionMatch::OneOf(catalogue.iter().map(|k| k.action.as_str().to_string()).collect()),
+        Some(ActionMatch::Exact(a)) if catalogue.iter().any(|k| Action::parse(&a).is_ok_and(|p| p == k.action)) => {
+            ActionMatch::Exact(a)
+        }
         Some(_) => {
-            let names: Vec<&str> = catalogue.iter().map(|k| k.action).collect();
+            let names: Vec<&str> = catalogue.iter().map(|k| k.action.as_str()).collect();
             return Err(Error::invalid("action", format!("must be one of the change actions: {}", names.join(", "))));
         }
     });

@@ -5,7 +5,7 @@
 //! stranger's first use of a stolen password is exactly the sign-in worth hearing about.
 
 use super::Portal;
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::authn::device::DeviceSecret;
 use crate::error::Result;
 use crate::model::{KnownDevice, User};
@@ -55,8 +55,8 @@ impl Portal {
         let ev = NewEvent::new(
             Some(user.tenant_id),
             Actor::User(user.id),
-            "auth.new_device",
-            format!("user:{}", user.id),
+            Action::AuthNewDevice,
+            Target::User(user.id),
             meta,
         )
         .with_detail(serde_json::json!({ "ip": meta.ip, "user_agent": meta.user_agent }));

@@ -1,7 +1,7 @@
 //! Documents: streamed in, streamed out, never held whole in memory.
 
 use super::{NewAlert, Portal, actor};
-use crate::audit::{NewEvent, RequestMeta};
+use crate::audit::{Action, NewEvent, RequestMeta, Target};
 use crate::crypto::stream::{self, DocCipher, Header};
 use crate::error::{Error, Result};
 use crate::ids::{DocumentId, MatterId};
@@ -160,7 +160,7 @@ impl Portal {
             .filter(|f| crate::policy::flagged_document(p, f.flag.as_ref().map(|x| x.state), false).is_ok())
             .collect();
         let detail = serde_json::json!({ "count": documents.len() });
-        self.audit_matter_read(&mut *tx, p, "document.list", matter, detail, meta).await?;
+        self.audit_matter_read(&mut *tx, p, Action::DocumentList, matter, detail, meta).await?;
         tx.commit().await?;
         Ok(documents)
     }
@@ -235,7 +235,7 @@ impl Portal {
                 let grant = this.grant_matter::<can::UploadDocument>(&mut *tx, &p, matter).await?;
                 tx.documents().insert_document(&grant, &d).await?;
                 let ev =
-                    NewEvent::new(Some(p.tenant_id), actor(&p), "document.upload", format!("document:{id}"), &meta)
+                    NewEvent::new(Some(p.tenant_id), actor(&p), Action::DocumentUpload, Target::Document(id), &meta)
                         .with_detail(serde_json::json!({
                             "matter": matter.to_string(),
                             "size": size,
@@ -275,7 +275,7 @@ impl Portal {
         let audited = async {
             let mut tx = self.write().await?;
             let ev =
-                NewEvent::new(Some(p.tenant_id), actor(p), "document.upload_refused", format!("matter:{matter}"), meta)
+                NewEvent::new(Some(p.tenant_id), actor(p), Action::DocumentUploadRefused, Target::Matter(matter), meta)
                     .with_detail(serde_json::json!({ "matter": matter.to_string(), "detected": detected.describe() }))
                     .on_matter(matter);
             tx.audit().append_audit(&ev, self.clock.now()).await?;
@@ -312,7 +312,7 @@ impl Portal {
             return Err(Error::DownloadsPaused);
         }
         let mut tx = self.count_download(tx, p, &doc, served, meta).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "document.download", format!("document:{id}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::DocumentDownload, Target::Document(id), meta)
             .with_detail(serde_json::json!({
                 "matter": doc.matter_id.to_string(),
                 "range": range.as_ref().map(|r| format!("{}-{}", r.start, r.end.saturating_sub(1))),
@@ -336,8 +336,8 @@ impl Portal {
                 let ev = NewEvent::new(
                     Some(p.tenant_id),
                     actor(p),
-                    "document.integrity_failure",
-                    format!("document:{id}"),
+                    Action::DocumentIntegrityFailure,
+                    Target::Document(id),
                     meta,
                 )
                 .with_detail(serde_json::json!({ "error": e.to_string() }))

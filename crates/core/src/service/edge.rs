@@ -3,7 +3,7 @@
 //! record (it deduplicates per source, so a flood of garbage is a handful of events).
 
 use super::Portal;
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::error::Result;
 use serde_json::json;
 
@@ -24,7 +24,7 @@ impl Portal {
     /// Audit a refused request on the platform chain as `waf.block`.
     pub async fn audit_blocked_request(&self, b: &BlockedRequest, meta: &RequestMeta) -> Result<()> {
         let mut tx = self.write().await?;
-        let ev = NewEvent::new(None, Actor::System, "waf.block", "request", meta).with_detail(json!({
+        let ev = NewEvent::new(None, Actor::System, Action::WafBlock, Target::Request, meta).with_detail(json!({
             "rule": b.rule,
             "method": b.method,
             "target": b.target,

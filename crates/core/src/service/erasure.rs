@@ -18,7 +18,7 @@
 
 use super::Portal;
 use super::notifications::utc;
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::crypto::certificate;
 use crate::crypto::signing::AuditSigner;
 use crate::error::{Error, Result};
@@ -86,7 +86,7 @@ impl Portal {
     pub async fn request_erasure(&self, p: &Principal, meta: &RequestMeta) -> Result<ApprovalRequest> {
         match self.try_request_erasure(p, meta).await {
             Err(e @ (Error::Forbidden(_) | Error::StepUpRequired)) => {
-                self.audit_refusal(p, "tenant.erasure_refused", format!("tenant:{}", p.tenant_id), &e, meta).await?;
+                self.audit_refusal(p, Action::TenantErasureRefused, Target::Tenant(p.tenant_id), &e, meta).await?;
                 Err(e)
             }
             other => other,
@@ -147,7 +147,7 @@ impl Portal {
             "sessions_ended": sessions,
             "tokens_revoked": tokens,
         });
-        self.lifecycle_events(tx, tenant.id, by, "tenant.erasure_start", facts, &RequestMeta::default()).await
+        self.lifecycle_events(tx, tenant.id, by, Action::TenantErasureStart, facts, &RequestMeta::default()).await
     }
 
     /// One run of the lifecycle job: notices and retention, every unfinished destruction, and
@@ -191,7 +191,7 @@ impl Portal {
             }
             let facts =
                 serde_json::json!({ "keys_destroyed": keys, "audit_head": &e.audit_head, "audit_seq": e.audit_seq });
-            self.erasure_event(&mut *tx, tenant, "keys.shred", facts).await?;
+            self.erasure_event(&mut *tx, tenant, Action::KeysShred, facts).await?;
             tx.commit().await?;
         }
         // Whatever this node cached of the keys goes too.
@@ -225,7 +225,7 @@ impl Portal {
             "audit_seq": e.audit_seq,
             "audit_head": &e.audit_head,
         });
-        self.erasure_event(&mut *tx, tenant, "tenant.erased", facts).await?;
+        self.erasure_event(&mut *tx, tenant, Action::TenantErased, facts).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -234,10 +234,10 @@ impl Portal {
         &self,
         tx: &mut dyn Tx,
         tenant: TenantId,
-        action: &'static str,
+        action: crate::audit::Action,
         detail: serde_json::Value,
     ) -> Result<()> {
-        let ev = NewEvent::new(None, Actor::System, action, format!("tenant:{tenant}"), &RequestMeta::default())
+        let ev = NewEvent::new(None, Actor::System, action, Target::Tenant(tenant), &RequestMeta::default())
             .with_detail(detail);
         tx.audit().append_audit(&ev, self.clock.now()).await
     }
@@ -266,7 +266,7 @@ impl Portal {
             self.erasure_event(
                 &mut *tx,
                 e.tenant_id,
-                "tenant.certificate_mailed",
+                Action::TenantCertificateMailed,
                 serde_json::json!({ "recipients": sent }),
             )
             .await?;
@@ -298,7 +298,7 @@ impl Portal {
         let mut tx = self.write().await?;
         let marked = tx.lifecycle().mark_erasure_synced(tenant, self.clock.now()).await?;
         if marked {
-            self.erasure_event(&mut *tx, tenant, "tenant.erasure_synced_to_backups", serde_json::json!({})).await?;
+            self.erasure_event(&mut *tx, tenant, Action::TenantErasureSyncedToBackups, serde_json::json!({})).await?;
         }
         tx.commit().await?;
         Ok(marked)

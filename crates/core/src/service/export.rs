@@ -16,7 +16,7 @@
 
 use super::{Portal, actor};
 use crate::archive::{ArchiveError, ArchiveWriter, Digest, Manifest};
-use crate::audit::{Actor, NewEvent, RequestMeta, StoredEvent, chain_key};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, StoredEvent, Target, chain_key};
 use crate::error::{Error, Result};
 use crate::ids::ApprovalId;
 use crate::model::{ApprovalRequest, ApprovalState, Document, ExportState, SensitiveAction, TenantExport};
@@ -96,7 +96,7 @@ impl Portal {
     pub async fn request_export(&self, p: &Principal, recipient: &str, meta: &RequestMeta) -> Result<ApprovalRequest> {
         match self.try_request_export(p, recipient, meta).await {
             Err(e @ (Error::Forbidden(_) | Error::StepUpRequired)) => {
-                self.audit_refusal(p, "export.refused", format!("tenant:{}", p.tenant_id), &e, meta).await?;
+                self.audit_refusal(p, Action::ExportRefused, Target::Tenant(p.tenant_id), &e, meta).await?;
                 Err(e)
             }
             other => other,
@@ -110,7 +110,7 @@ impl Portal {
         self.require_step_up(&mut *tx, p).await?;
         let req =
             self.request(&mut *tx, p, SensitiveAction::ExportTenant { recipient: recipient.clone() }, meta).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "export.requested", format!("export:{}", req.id), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::ExportRequested, Target::Export(req.id), meta)
             .with_detail(serde_json::json!({ "recipient": recipient }));
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
@@ -148,7 +148,7 @@ impl Portal {
             expires_at: None,
         };
         tx.exports().insert_export(&x).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "export.approved", format!("export:{}", x.id), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::ExportApproved, Target::Export(x.id), meta)
             .with_detail(serde_json::json!({ "requested_by": req.requested_by.to_string() }));
         tx.audit().append_audit(&ev, now).await
     }
@@ -174,7 +174,7 @@ impl Portal {
     pub async fn download_export(&self, p: &Principal, id: ApprovalId, meta: &RequestMeta) -> Result<ByteStream> {
         match self.try_download_export(p, id, meta).await {
             Err(e @ (Error::Forbidden(_) | Error::StepUpRequired)) => {
-                self.audit_refusal(p, "export.download_refused", format!("export:{id}"), &e, meta).await?;
+                self.audit_refusal(p, Action::ExportDownloadRefused, Target::Export(id), &e, meta).await?;
                 Err(e)
             }
             other => other,
@@ -188,7 +188,7 @@ impl Portal {
         }
         let mut tx = self.write().await?;
         self.require_step_up(&mut *tx, p).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "export.downloaded", format!("export:{id}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::ExportDownloaded, Target::Export(id), meta)
             .with_detail(serde_json::json!({ "size": x.archive_size, "sha256": &x.archive_sha256 }));
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
@@ -229,24 +229,23 @@ impl Portal {
         for x in done.into_iter().filter(|x| x.expires_at.is_some_and(|at| at <= now)) {
             self.blobs.delete(&x.blob_key()).await?;
             let x = TenantExport { state: ExportState::Expired, ..x };
-            self.export_event(&x, "export.expired", serde_json::json!({})).await?;
+            self.export_event(&x, Action::ExportExpired, serde_json::json!({})).await?;
             report.expired += 1;
         }
         Ok(report)
     }
 
     /// Record `x` and an event about it in one transaction.
-    async fn export_event(&self, x: &TenantExport, action: &'static str, detail: serde_json::Value) -> Result<()> {
+    async fn export_event(
+        &self,
+        x: &TenantExport,
+        action: crate::audit::Action,
+        detail: serde_json::Value,
+    ) -> Result<()> {
         let mut tx = self.write().await?;
         tx.exports().update_export(x).await?;
-        let ev = NewEvent::new(
-            Some(x.tenant_id),
-            Actor::System,
-            action,
-            format!("export:{}", x.id),
-            &RequestMeta::default(),
-        )
-        .with_detail(detail);
+        let ev = NewEvent::new(Some(x.tenant_id), Actor::System, action, Target::Export(x.id), &RequestMeta::default())
+            .with_detail(detail);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
@@ -260,7 +259,7 @@ impl Portal {
             finished_at: Some(self.clock.now()),
             ..x
         };
-        self.export_event(&x, "export.failed", serde_json::json!({ "error": why.to_string() })).await
+        self.export_event(&x, Action::ExportFailed, serde_json::json!({ "error": why.to_string() })).await
     }
 
     async fn save_progress(&self, x: &TenantExport) -> Result<()> {
@@ -294,7 +293,7 @@ impl Portal {
             "entries": manifest.entries.len(), "size": digest.size, "sha256": &digest.sha256,
             "manifest_sha256": &x.manifest_sha256,
         });
-        self.export_event(x, "export.finished", detail).await
+        self.export_event(x, Action::ExportFinished, detail).await
     }
 
     /// Produce the archive into `up`; an error stops the upload with nothing stored.

@@ -3,7 +3,7 @@
 //! are the policy module's; this module does the work and the audit.
 
 use super::{Portal, actor};
-use crate::audit::{NewEvent, RequestMeta};
+use crate::audit::{Action, NewEvent, RequestMeta, Target};
 use crate::authn::webauthn::PublicKeyCredential;
 use crate::authn::{lockout, secret, totp};
 use crate::error::{Error, Result};
@@ -170,13 +170,8 @@ impl Portal {
                 created_at: now,
             })
             .await?;
-        let ev = NewEvent::new(
-            Some(p.tenant_id),
-            actor(p),
-            "auth.totp_enrolment_started",
-            format!("user:{}", p.user_id),
-            meta,
-        );
+        let ev =
+            NewEvent::new(Some(p.tenant_id), actor(p), Action::AuthTotpEnrolmentStarted, Target::User(p.user_id), meta);
         tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(shown)
@@ -218,7 +213,7 @@ impl Portal {
         let Some(step) = totp::check(&pending.secret, code, unix)? else {
             drop(tx);
             let e = Error::invalid("code", "that code is not valid; check the app's clock and enter the current code");
-            self.audit_refusal(p, "auth.totp_enrolment_failed", format!("user:{}", p.user_id), &e, meta).await?;
+            self.audit_refusal(p, Action::AuthTotpEnrolmentFailed, Target::User(p.user_id), &e, meta).await?;
             return Err(e);
         };
         tx.factors()
@@ -239,7 +234,7 @@ impl Portal {
         if let Via::Session { session_hash, .. } = &p.via {
             tx.factors().set_session_second_factor(session_hash, now).await?;
         }
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.totp_enrolled", format!("user:{}", p.user_id), meta);
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::AuthTotpEnrolled, Target::User(p.user_id), meta);
         tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(codes)
@@ -257,7 +252,7 @@ impl Portal {
         let others = !tx.factors().passkeys(p.tenant_id, p.user_id).await?.is_empty();
         self.refuse_removing_last_factor(&mut *tx, p, others).await?;
         tx.factors().delete_totp(p.tenant_id, p.user_id).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.totp_removed", format!("user:{}", p.user_id), meta);
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::AuthTotpRemoved, Target::User(p.user_id), meta);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
@@ -282,12 +277,12 @@ impl Portal {
             self.brute_force_alert(&mut *tx, p.tenant_id, p.user_id, failures, meta, now).await?;
             tx.commit().await?;
             let e = Error::SecondFactorRequired(None);
-            self.audit_refusal(p, "auth.step_up_failed", format!("user:{}", p.user_id), &e, meta).await?;
+            self.audit_refusal(p, Action::AuthStepUpFailed, Target::User(p.user_id), &e, meta).await?;
             return Err(e);
         };
         tx.logins().reset_login_failures(p.tenant_id, p.user_id).await?;
         tx.factors().set_session_second_factor(session_hash, now).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.step_up", format!("user:{}", p.user_id), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::AuthStepUp, Target::User(p.user_id), meta)
             .with_detail(serde_json::json!({ "factor": used.as_str() }));
         tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
@@ -330,9 +325,9 @@ impl Portal {
     ) -> Result<()> {
         let before = tx.tenants().tenant(p.tenant_id).await?.ok_or(Error::NotFound)?;
         tx.tenants().set_tenant_two_factor(p.tenant_id, staff, clients).await?;
-        let target = format!("tenant:{}", p.tenant_id);
+        let target = Target::Tenant(p.tenant_id);
         let policy = |staff: bool, clients: bool| serde_json::json!({ "staff": staff, "clients": clients });
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "tenant.two_factor_policy", target, meta).with_detail(
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::TenantTwoFactorPolicy, target, meta).with_detail(
             crate::changes::detail(
                 policy(before.two_factor_staff, before.two_factor_clients),
                 policy(staff, clients),

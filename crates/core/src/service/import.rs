@@ -31,7 +31,7 @@ use super::Portal;
 use super::documents::Meter;
 use super::export::EXPORT_LABEL;
 use crate::archive::{self, ArchiveError, Manifest};
-use crate::audit::{Actor, NewEvent, RequestMeta, StoredEvent, verify_run};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, StoredEvent, Target, verify_run};
 use crate::crypto::keys::{KeyBytes, Wrapped};
 use crate::crypto::stream::{self, DocCipher, Header};
 use crate::error::{Error, Result};
@@ -413,7 +413,7 @@ impl Portal {
                     if let Some((t, check)) = tx.as_mut() {
                         for line in lines.iter().filter(|l| !l.is_empty()) {
                             let original = check.next(line)?;
-                            let ev = NewEvent::new(Some(tenant_id), Actor::Cli, "import.audit_event", format!("imported-event:{}", original.seq), meta)
+                            let ev = NewEvent::new(Some(tenant_id), Actor::Cli, Action::ImportAuditEvent, Target::ImportedEvent(original.seq), meta)
                                 .with_detail(serde_json::json!({ "original": serde_json::from_slice::<serde_json::Value>(line).map_err(|e| refused(format!("audit.jsonl: {e}")))? }));
                             t.audit().append_audit(&ev, self.clock.now()).await?;
                         }
@@ -448,7 +448,7 @@ impl Portal {
             });
         }
         let document_bytes = bld.documents.values().map(|d| d.doc.size).sum();
-        let ev = NewEvent::new(Some(tenant_id), Actor::Cli, "import.finished", format!("tenant:{tenant_id}"), meta)
+        let ev = NewEvent::new(Some(tenant_id), Actor::Cli, Action::ImportFinished, Target::Tenant(tenant_id), meta)
             .with_detail(serde_json::json!({
                 "export_id": &export_id, "archive_created_at": &manifest.created_at,
                 "entries": manifest.entries.len(), "audit_events": check.count, "source_head": &check.prev,
@@ -657,7 +657,7 @@ impl Portal {
                 .await?;
         }
         let t = b.tenant.id;
-        let ev = NewEvent::new(Some(t), Actor::Cli, "tenant.import", format!("tenant:{t}"), meta).with_detail(serde_json::json!({
+        let ev = NewEvent::new(Some(t), Actor::Cli, Action::TenantImport, Target::Tenant(t), meta).with_detail(serde_json::json!({
             "name": &b.tenant.name, "source_tenant_id": &b.source_id, "source_name": &b.source_name,
             "users": b.users.len(), "matters": b.matters.len(), "documents": b.documents.len(), "messages": b.messages.len(),
         }));
@@ -665,7 +665,7 @@ impl Portal {
         for old in &b.user_order {
             let Some(u) = b.users.get(old) else { continue };
             tx.users().insert_user(u, &u.email, None).await?;
-            let ev = NewEvent::new(Some(t), Actor::Cli, "import.user", format!("user:{}", u.id), meta)
+            let ev = NewEvent::new(Some(t), Actor::Cli, Action::ImportUser, Target::User(u.id), meta)
                 .with_detail(serde_json::json!({ "from": old, "role": u.role.as_str() }));
             tx.audit().append_audit(&ev, now).await?;
         }
@@ -676,7 +676,7 @@ impl Portal {
             for (user, role, at) in members {
                 tx.matters().insert_member(&grant, *user, *role, *at).await?;
             }
-            let ev = NewEvent::new(Some(t), Actor::Cli, "import.matter", format!("matter:{}", m.id), meta)
+            let ev = NewEvent::new(Some(t), Actor::Cli, Action::ImportMatter, Target::Matter(m.id), meta)
                 .with_detail(serde_json::json!({ "from": old, "members": members.len() }))
                 .on_matter(m.id);
             tx.audit().append_audit(&ev, now).await?;
@@ -689,7 +689,7 @@ impl Portal {
             }
             let grant = policy::import_matter::<can::UploadDocument>(&b.grant, d.matter_id);
             tx.documents().insert_document(&grant, d).await?;
-            let ev = NewEvent::new(Some(t), Actor::Cli, "import.document", format!("document:{}", d.id), meta)
+            let ev = NewEvent::new(Some(t), Actor::Cli, Action::ImportDocument, Target::Document(d.id), meta)
                 .with_detail(serde_json::json!({ "from": old, "size": d.size, "type": &d.content_type }))
                 .on_matter(d.matter_id);
             tx.audit().append_audit(&ev, now).await?;

@@ -9,7 +9,7 @@
 
 use super::Portal;
 use super::notifications::{Rendered, one_line, utc};
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::crypto::fields::FieldCipher;
 use crate::crypto::keys::KeyBytes;
 use crate::error::{Error, Result};
@@ -153,10 +153,10 @@ impl Portal {
         tx.incidents().insert_incident(&record).await?;
         let actor = reporter.map(|p| Actor::User(p.user_id)).unwrap_or(Actor::Anonymous);
         let detail = audit_detail(&record, Some(("tenant", reporter.map(|p| p.tenant_id.to_string()).into())));
-        let ev = NewEvent::new(None, actor, "incident.report", format!("incident:{id}"), meta).with_detail(detail);
+        let ev = NewEvent::new(None, actor, Action::IncidentReport, Target::Incident(id), meta).with_detail(detail);
         tx.audit().append_audit(&ev, now).await?;
         if let Some(p) = reporter {
-            let ev = NewEvent::new(Some(p.tenant_id), actor, "incident.report", format!("incident:{id}"), meta)
+            let ev = NewEvent::new(Some(p.tenant_id), actor, Action::IncidentReport, Target::Incident(id), meta)
                 .with_detail(serde_json::json!({ "reference": record.reference, "kind": record.kind.as_str() }));
             tx.audit().append_audit(&ev, now).await?;
         }
@@ -202,7 +202,7 @@ impl Portal {
         &self,
         op: &OperatorPrincipal,
         id: IncidentId,
-        action: &'static str,
+        action: crate::audit::Action,
         meta: &RequestMeta,
         f: F,
     ) -> Result<IncidentView>
@@ -216,7 +216,7 @@ impl Portal {
     {
         let now = self.clock.now();
         if let Err(e) = policy::authorize_platform(op, PlatformPermission::ManageIncidents, now) {
-            return Err(self.operator_refused(op, action, e).await?);
+            return Err(self.operator_refused(op, action.as_str(), e).await?);
         }
         let mut tx = self.write().await?;
         let r = tx.incidents().incident(id).await?.ok_or(Error::NotFound)?;
@@ -228,7 +228,7 @@ impl Portal {
             return Err(Error::Conflict("A newer change to this incident".into()));
         }
         let detail = audit_detail(&view.record, Some(("change", extra)));
-        let ev = NewEvent::new(None, Actor::Operator(op.operator.id), action, format!("incident:{id}"), meta)
+        let ev = NewEvent::new(None, Actor::Operator(op.operator.id), action, Target::Incident(id), meta)
             .with_detail(detail);
         tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
@@ -253,7 +253,7 @@ impl Portal {
             return Err(Error::invalid("state", "give a state, severity, assignee or note"));
         }
         let by = Author::Operator(op.operator.id);
-        self.change_incident(op, id, "incident.update", meta, move |tx, v, now| {
+        self.change_incident(op, id, Action::IncidentUpdate, meta, move |tx, v, now| {
             Box::pin(async move {
                 let mut said = serde_json::Map::new();
                 let mut entry = |what: &str, text: String| {
@@ -328,7 +328,7 @@ impl Portal {
         }
         let affected = incidents::affected(&scope, &ranges, &events);
         let by = Author::Operator(op.operator.id);
-        self.change_incident(op, id, "incident.scope", meta, move |_, v, now| {
+        self.change_incident(op, id, Action::IncidentScope, meta, move |_, v, now| {
             Box::pin(async move {
                 if v.record.kind != IncidentKind::Breach {
                     return Err(Error::invalid("kind", "only a breach is scoped"));
@@ -359,7 +359,7 @@ impl Portal {
     ) -> Result<IncidentView> {
         let by = Author::Operator(op.operator.id);
         let reference_meta = meta.clone();
-        self.change_incident(op, id, "incident.notify", meta, move |tx, v, now| {
+        self.change_incident(op, id, Action::IncidentNotify, meta, move |tx, v, now| {
             Box::pin(async move {
                 let (Some(scope), Some(affected)) = (v.body.scope.clone(), v.body.affected.clone()) else {
                     return Err(Error::invalid("scope", "scope the breach first"));
@@ -397,8 +397,8 @@ impl Portal {
                     let ev = NewEvent::new(
                         Some(*tenant),
                         Actor::System,
-                        "breach.notified",
-                        format!("incident:{}", v.record.id),
+                        Action::BreachNotified,
+                        Target::Incident(v.record.id),
                         &reference_meta,
                     )
                     .with_detail(serde_json::json!({
@@ -446,8 +446,8 @@ impl Portal {
             let ev = NewEvent::new(
                 None,
                 Actor::System,
-                "incident.triage_overdue",
-                format!("incident:{id}"),
+                Action::IncidentTriageOverdue,
+                Target::Incident(id),
                 &RequestMeta::default(),
             )
             .with_detail(audit_detail(&view.record, None));

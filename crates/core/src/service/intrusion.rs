@@ -23,7 +23,7 @@
 //! hour the user has not been active at, are recorded as detections only.
 
 use super::{NewAlert, Portal, actor};
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::authn::secret;
 use crate::error::{Error, Result};
 use crate::ids::{BlockId, DetectionId, TenantId, UserId};
@@ -351,7 +351,7 @@ impl Portal {
                 Some(now + s.block_for),
             );
             tx.intrusion().insert_block(&b).await?;
-            let ev = NewEvent::new(None, Actor::System, "security.source_blocked", format!("block:{}", b.id), meta)
+            let ev = NewEvent::new(None, Actor::System, Action::SecuritySourceBlocked, Target::Block(b.id), meta)
                 .with_detail(
                     json!({ "ip": ip, "reason": kind.as_str(), "until": b.expires_at.map(crate::clock::to_millis) }),
                 );
@@ -371,7 +371,7 @@ impl Portal {
                 Some(now + s.protect_for),
             );
             tx.intrusion().insert_block(&b).await?;
-            let ev = NewEvent::new(Some(t), Actor::System, "security.account_protected", format!("user:{u}"), meta)
+            let ev = NewEvent::new(Some(t), Actor::System, Action::SecurityAccountProtected, Target::User(u), meta)
                 .with_detail(json!({ "block": b.id.to_string(), "reason": kind.as_str() }));
             tx.audit().append_audit(&ev, now).await?;
             responses.push("account_protected");
@@ -427,8 +427,8 @@ impl Portal {
             created_at: now,
         };
         tx.intrusion().insert_detection(&d).await?;
-        let target = user.map(|u| format!("user:{u}")).unwrap_or_else(|| format!("detection:{}", d.id));
-        let ev = NewEvent::new(tenant, Actor::System, "security.detection", target, meta)
+        let target = user.map_or(Target::Detection(d.id), Target::User);
+        let ev = NewEvent::new(tenant, Actor::System, Action::SecurityDetection, target, meta)
             .with_detail(json!({ "kind": kind.as_str(), "detection": d.id.to_string(), "facts": detail }));
         tx.audit().append_audit(&ev, now).await
     }
@@ -455,8 +455,8 @@ impl Portal {
                 let ev = NewEvent::new(
                     user.map(|u| u.tenant_id),
                     Actor::Anonymous,
-                    "auth.login_blocked",
-                    user.map(|u| format!("user:{}", u.id)).unwrap_or_else(|| "unknown".into()),
+                    Action::AuthLoginBlocked,
+                    user.map_or(Target::Unknown, |u| Target::User(u.id)),
                     meta,
                 )
                 .with_detail(json!({ "block": block.map(|b| b.id.to_string()) }));
@@ -589,7 +589,7 @@ impl Portal {
             None,
         );
         tx.intrusion().insert_block(&block).await?;
-        let ev = NewEvent::new(t, Actor::System, "security.downloads_paused", format!("user:{}", p.user_id), meta)
+        let ev = NewEvent::new(t, Actor::System, Action::SecurityDownloadsPaused, Target::User(p.user_id), meta)
             .with_detail(json!({ "block": block.id.to_string(), "facts": detail }));
         tx.audit().append_audit(&ev, now).await?;
         let alert = NewAlert::new(
@@ -693,11 +693,11 @@ impl Portal {
             tx.intrusion().save_baseline(&base).await?;
         }
         let action = match b.scope {
-            BlockScope::Source => "security.source_unblocked",
-            BlockScope::Account => "security.account_protection_lifted",
-            BlockScope::Downloads => "security.downloads_resumed",
+            BlockScope::Source => Action::SecuritySourceUnblocked,
+            BlockScope::Account => Action::SecurityAccountProtectionLifted,
+            BlockScope::Downloads => Action::SecurityDownloadsResumed,
         };
-        let target = b.user_id.map(|u| format!("user:{u}")).unwrap_or_else(|| format!("block:{}", b.id));
+        let target = b.user_id.map_or(Target::Block(b.id), Target::User);
         let ev = NewEvent::new(b.tenant_id, *by, action, target, meta)
             .with_detail(json!({ "block": b.id.to_string(), "ip": b.ip, "reason": b.reason.as_str() }));
         tx.audit().append_audit(&ev, now).await

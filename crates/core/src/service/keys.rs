@@ -2,7 +2,7 @@
 //! only wrapped tenant keys are unwrapped and wrapped again.
 
 use super::Portal;
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::crypto::keys::tenant_key_context;
 use crate::error::Result;
 use crate::model::{Tenant, TenantKeyRecord};
@@ -33,7 +33,7 @@ impl Portal {
     pub async fn shred_tenant_keys(&self, tenant: crate::ids::TenantId, meta: &RequestMeta) -> Result<u64> {
         let mut tx = self.write().await?;
         let destroyed = tx.keys().destroy_tenant_keys(tenant).await?;
-        let ev = NewEvent::new(None, Actor::Cli, "keys.shred", format!("tenant:{tenant}"), meta)
+        let ev = NewEvent::new(None, Actor::Cli, Action::KeysShred, Target::Tenant(tenant), meta)
             .with_detail(serde_json::json!({ "keys_destroyed": destroyed }));
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
@@ -83,7 +83,7 @@ impl Portal {
             }
             incidents += 1;
         }
-        let ev = NewEvent::new(None, Actor::Cli, "keys.rotate_master", "platform", meta).with_detail(
+        let ev = NewEvent::new(None, Actor::Cli, Action::KeysRotateMaster, Target::Platform, meta).with_detail(
             crate::changes::detail(
                 serde_json::json!({ "key_ids": old }),
                 serde_json::json!({ "key_id": target, "rewrapped": rewrapped, "total": total, "incident_keys": incidents }),

@@ -14,7 +14,7 @@
 
 use super::Portal;
 use super::notifications::{Rendered, one_line, utc};
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::error::{Error, Result};
 use crate::ids::{MailId, TenantId};
 use crate::model::{
@@ -130,7 +130,7 @@ impl Portal {
             &mut *tx,
             t.id,
             Actor::Operator(op.operator.id),
-            "subscription.end_requested",
+            Action::SubscriptionEndRequested,
             facts,
             meta,
         )
@@ -306,7 +306,7 @@ impl Portal {
         if let (Some(a), Some(map)) = (approval, facts.as_object_mut()) {
             map.insert("approval".into(), serde_json::json!(a));
         }
-        self.lifecycle_events(tx, t.id, by, "subscription.end", facts, meta).await?;
+        self.lifecycle_events(tx, t.id, by, Action::SubscriptionEnd, facts, meta).await?;
         let ended = Tenant { status: TenantStatus::Ended, ended_at: Some(now), ..t };
         Ok(self.status_of(&ended, None, None))
     }
@@ -332,7 +332,7 @@ impl Portal {
         }
         tx.lifecycle().set_tenant_status(t.id, TenantStatus::Active, None).await?;
         let facts = serde_json::json!({ "name": &t.name, "ended_at": t.ended_at.map(|e| e.unix_timestamp()) });
-        self.lifecycle_events(&mut *tx, t.id, by, "subscription.reactivate", facts, meta).await?;
+        self.lifecycle_events(&mut *tx, t.id, by, Action::SubscriptionReactivate, facts, meta).await?;
         let active = Tenant { status: TenantStatus::Active, ended_at: None, ..t };
         let status = self.status_of(&active, None, None);
         tx.commit().await?;
@@ -345,12 +345,12 @@ impl Portal {
         tx: &mut dyn Tx,
         tenant: TenantId,
         by: Actor,
-        action: &'static str,
+        action: crate::audit::Action,
         detail: serde_json::Value,
         meta: &RequestMeta,
     ) -> Result<()> {
         let now = self.clock.now();
-        let target = format!("tenant:{tenant}");
+        let target = Target::Tenant(tenant);
         let ev = NewEvent::new(Some(tenant), by, action, target.clone(), meta).with_detail(detail.clone());
         tx.audit().append_audit(&ev, now).await?;
         let ev = NewEvent::new(None, by, action, target, meta).with_detail(detail);
@@ -452,7 +452,7 @@ impl Portal {
                     &mut *tx,
                     t.id,
                     Actor::System,
-                    "subscription.retention_notice",
+                    Action::SubscriptionRetentionNotice,
                     facts,
                     &RequestMeta::default(),
                 )

@@ -1,7 +1,7 @@
 //! Matters and their access lists.
 
 use super::{Portal, actor};
-use crate::audit::{NewEvent, RequestMeta};
+use crate::audit::{Action, NewEvent, RequestMeta, Target};
 use crate::error::{Error, Result};
 use crate::ids::{MatterId, UserId};
 use crate::model::{LinkPurpose, Matter, MatterMember, Role, User, UserStatus};
@@ -35,7 +35,7 @@ impl Portal {
         let grant = policy::authorize_list::<can::ListMatters>(p)?;
         let mut tx = self.write().await?;
         let matters = tx.matters().list_matters(&grant).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.list", format!("tenant:{}", p.tenant_id), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::MatterList, Target::Tenant(p.tenant_id), meta)
             .with_detail(serde_json::json!({ "count": matters.len() }));
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await?;
@@ -68,7 +68,7 @@ impl Portal {
             let creator = policy::creator_membership(&grant, m.id);
             tx.matters().insert_member(&creator, p.user_id, Role::Staff, m.created_at).await?;
         }
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.create", format!("matter:{}", m.id), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::MatterCreate, Target::Matter(m.id), meta)
             .with_detail(serde_json::json!({ "restricted": restricted }))
             .on_matter(m.id);
         tx.audit().append_audit(&ev, m.created_at).await?;
@@ -82,7 +82,7 @@ impl Portal {
         let mut tx = self.write().await?;
         let grant = self.grant_matter::<can::ViewMatter>(&mut *tx, p, id).await?;
         let m = tx.matters().matter(&grant).await?.ok_or(Error::NotFound)?;
-        self.audit_matter_read(&mut *tx, p, "matter.view", id, serde_json::Value::Null, meta).await?;
+        self.audit_matter_read(&mut *tx, p, Action::MatterView, id, serde_json::Value::Null, meta).await?;
         tx.commit().await?;
         Ok(m)
     }
@@ -95,7 +95,7 @@ impl Portal {
         let grant = self.grant_matter::<can::ListMembers>(&mut *tx, p, id).await?;
         let members = tx.matters().list_members(&grant).await?;
         let detail = serde_json::json!({ "count": members.len() });
-        self.audit_matter_read(&mut *tx, p, "matter.member_list", id, detail, meta).await?;
+        self.audit_matter_read(&mut *tx, p, Action::MatterMemberList, id, detail, meta).await?;
         tx.commit().await?;
         Ok(members)
     }
@@ -157,7 +157,7 @@ impl Portal {
         } else {
             None
         };
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.member_add", format!("matter:{id}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::MatterMemberAdd, Target::Matter(id), meta)
             .with_detail(
                 serde_json::json!({ "user": user.id.to_string(), "role": member_role.as_str(), "created": created }),
             )
@@ -176,7 +176,7 @@ impl Portal {
         if !tx.matters().remove_member(&grant, user).await? {
             return Err(Error::NotFound);
         }
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "matter.member_remove", format!("matter:{id}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::MatterMemberRemove, Target::Matter(id), meta)
             .with_detail(serde_json::json!({ "user": user.to_string() }))
             .on_matter(id);
         tx.audit().append_audit(&ev, self.clock.now()).await?;

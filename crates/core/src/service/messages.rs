@@ -1,7 +1,7 @@
 //! Messages exchanged on a matter.
 
 use super::{Portal, actor};
-use crate::audit::{NewEvent, RequestMeta};
+use crate::audit::{Action, NewEvent, RequestMeta, Target};
 use crate::error::Result;
 use crate::ids::{MatterId, MessageId};
 use crate::model::Message;
@@ -20,7 +20,7 @@ impl Portal {
         let grant = self.grant_matter::<can::ReadMessages>(&mut *tx, p, matter).await?;
         let messages = tx.messages().list_messages(&grant).await?;
         let detail = serde_json::json!({ "count": messages.len() });
-        self.audit_matter_read(&mut *tx, p, "message.read", matter, detail, meta).await?;
+        self.audit_matter_read(&mut *tx, p, Action::MessageRead, matter, detail, meta).await?;
         tx.commit().await?;
         Ok(messages)
     }
@@ -46,7 +46,7 @@ impl Portal {
             drop(tx);
             let mut tx = self.write().await?;
             let ev =
-                NewEvent::new(Some(p.tenant_id), actor(p), "dlp.message_refused", format!("matter:{matter}"), meta)
+                NewEvent::new(Some(p.tenant_id), actor(p), Action::DlpMessageRefused, Target::Matter(matter), meta)
                     .with_detail(serde_json::json!({
                         "findings": super::findings_json(&findings), "action": action.as_str(),
                     }))
@@ -71,13 +71,13 @@ impl Portal {
             created_at: self.clock.now(),
         };
         tx.messages().insert_message(&grant, &m).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "message.post", format!("matter:{matter}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::MessagePost, Target::Matter(matter), meta)
             .with_detail(serde_json::json!({ "message": m.id.to_string() }))
             .on_matter(matter);
         tx.audit().append_audit(&ev, m.created_at).await?;
         if action == super::DlpAction::Warn {
             let ev =
-                NewEvent::new(Some(p.tenant_id), actor(p), "dlp.message_flagged", format!("matter:{matter}"), meta)
+                NewEvent::new(Some(p.tenant_id), actor(p), Action::DlpMessageFlagged, Target::Matter(matter), meta)
                     .with_detail(serde_json::json!({
                         "message": m.id.to_string(), "findings": super::findings_json(&findings),
                     }))

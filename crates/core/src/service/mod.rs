@@ -63,7 +63,7 @@ pub use platform::{MAX_OPERATOR_TOKEN_DAYS, OperatorStatus, PlatformHealth};
 pub use protection::{DlpAction, DownloadCap, FlaggedDocument, Protection, findings_json};
 pub use rotation::{RotationReport, RotationStart, RotationStatus};
 
-use crate::audit::Actor;
+use crate::audit::{Actor, Target};
 use crate::clock::Clock;
 use crate::crypto::keys::{KeyBytes, Keyring};
 use crate::crypto::sealed::SealingTx;
@@ -242,12 +242,12 @@ impl Portal {
         &self,
         tx: &mut dyn Tx,
         p: &Principal,
-        action: &'static str,
+        action: crate::audit::Action,
         matter: MatterId,
         detail: serde_json::Value,
         meta: &crate::audit::RequestMeta,
     ) -> Result<()> {
-        let ev = crate::audit::NewEvent::new(Some(p.tenant_id), actor(p), action, format!("matter:{matter}"), meta)
+        let ev = crate::audit::NewEvent::new(Some(p.tenant_id), actor(p), action, Target::Matter(matter), meta)
             .with_detail(detail)
             .on_matter(matter);
         tx.audit().append_audit(&ev, self.clock.now()).await
@@ -258,8 +258,8 @@ impl Portal {
     async fn audit_refusal(
         &self,
         p: &Principal,
-        action: &'static str,
-        target: String,
+        action: crate::audit::Action,
+        target: crate::audit::Target,
         reason: &Error,
         meta: &crate::audit::RequestMeta,
     ) -> Result<()> {

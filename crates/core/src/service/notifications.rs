@@ -9,7 +9,7 @@
 
 use super::Portal;
 use super::outbox::{Backoff, Failure, Outbox};
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::error::{Error, Result};
 use crate::ids::MailId;
 use crate::model::{DeliveryState, MailKind, OutboxMail, User};
@@ -169,7 +169,7 @@ impl Outbox for MailOutbox<'_> {
         if tx.tenants().tenant(mail.tenant_id).await?.is_none() {
             return Ok(());
         }
-        tx.audit().append_audit(&mail_event(mail, "mail.sent", mail.delivery.attempts + 1), now).await
+        tx.audit().append_audit(&mail_event(mail, Action::MailSent, mail.delivery.attempts + 1), now).await
     }
 
     fn state<'r>(&self, mail: &'r OutboxMail) -> &'r DeliveryState {
@@ -187,7 +187,7 @@ impl Outbox for MailOutbox<'_> {
             return Ok(());
         }
         match f.gave_up {
-            Some(at) => tx.audit().append_audit(&mail_event(mail, "mail.failed", f.attempts), at).await,
+            Some(at) => tx.audit().append_audit(&mail_event(mail, Action::MailFailed, f.attempts), at).await,
             None => Ok(()),
         }
     }
@@ -195,15 +195,11 @@ impl Outbox for MailOutbox<'_> {
 
 /// The audit event of a mail's outcome: which mail, of what kind, to whom, after how many
 /// attempts. No address and no message text.
-fn mail_event(mail: &OutboxMail, action: &'static str, attempts: u32) -> NewEvent {
-    NewEvent::new(
-        Some(mail.tenant_id),
-        Actor::System,
-        action,
-        format!("user:{}", mail.user_id),
-        &RequestMeta::default(),
-    )
-    .with_detail(serde_json::json!({ "mail": mail.id.to_string(), "kind": mail.kind.as_str(), "attempts": attempts }))
+fn mail_event(mail: &OutboxMail, action: crate::audit::Action, attempts: u32) -> NewEvent {
+    NewEvent::new(Some(mail.tenant_id), Actor::System, action, Target::User(mail.user_id), &RequestMeta::default())
+        .with_detail(
+            serde_json::json!({ "mail": mail.id.to_string(), "kind": mail.kind.as_str(), "attempts": attempts }),
+        )
 }
 
 #[cfg(test)]

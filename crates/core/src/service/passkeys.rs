@@ -4,7 +4,7 @@
 
 use super::factors::FactorUsed;
 use super::{Portal, actor};
-use crate::audit::{NewEvent, RequestMeta};
+use crate::audit::{Action, NewEvent, RequestMeta, Target};
 use crate::authn::secret;
 use crate::authn::webauthn::{self, PasskeyChallenge, Passkeys, PublicKeyCredential, RegisterPublicKeyCredential};
 use crate::error::{Error, Result};
@@ -139,8 +139,8 @@ impl Portal {
         let ev = NewEvent::new(
             Some(p.tenant_id),
             actor(p),
-            "auth.passkey_registration_started",
-            format!("user:{}", p.user_id),
+            Action::AuthPasskeyRegistrationStarted,
+            Target::User(p.user_id),
             meta,
         );
         tx.audit().append_audit(&ev, self.clock.now()).await?;
@@ -182,8 +182,8 @@ impl Portal {
                 let ev = NewEvent::new(
                     Some(p.tenant_id),
                     actor(p),
-                    "auth.passkey_registration_failed",
-                    format!("user:{}", p.user_id),
+                    Action::AuthPasskeyRegistrationFailed,
+                    Target::User(p.user_id),
                     meta,
                 )
                 .with_detail(serde_json::json!({ "reason": e.code() }));
@@ -209,9 +209,8 @@ impl Portal {
         if let Via::Session { session_hash, .. } = &p.via {
             tx.factors().set_session_second_factor(session_hash, now).await?;
         }
-        let ev =
-            NewEvent::new(Some(p.tenant_id), actor(p), "auth.passkey_added", format!("passkey:{}", record.id), meta)
-                .with_detail(serde_json::json!({ "user": p.user_id }));
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::AuthPasskeyAdded, Target::Passkey(record.id), meta)
+            .with_detail(serde_json::json!({ "user": p.user_id }));
         tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(record)
@@ -236,7 +235,7 @@ impl Portal {
         let others = keys.len() > 1 || tx.factors().totp(p.tenant_id, p.user_id).await?.is_some();
         self.refuse_removing_last_factor(&mut *tx, p, others).await?;
         tx.factors().delete_passkey(p.tenant_id, p.user_id, id).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "auth.passkey_removed", format!("passkey:{id}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::AuthPasskeyRemoved, Target::Passkey(id), meta)
             .with_detail(serde_json::json!({ "user": p.user_id }));
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await

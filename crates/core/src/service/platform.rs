@@ -5,7 +5,7 @@
 //! background job, audited. Operators, vetting and tokens are managed on the command line.
 
 use super::Portal;
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::authn::secret;
 use crate::error::{Error, Result};
 use crate::ids::OperatorId;
@@ -46,7 +46,7 @@ impl Portal {
         }
         let op = Operator { id: OperatorId::new(), email, display_name, created_at: self.clock.now() };
         tx.operators().insert_operator(&op).await?;
-        self.platform_event(&mut *tx, Actor::Cli, "operator.add", &op, serde_json::json!({})).await?;
+        self.platform_event(&mut *tx, Actor::Cli, Action::OperatorAdd, &op, serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(op)
     }
@@ -73,7 +73,7 @@ impl Portal {
         tx.operators().insert_vetting(&v).await?;
         let detail = serde_json::json!({ "checked_by": &v.checked_by, "checked_at": checked_at.unix_timestamp(),
                                          "valid_until": valid_until.unix_timestamp() });
-        self.platform_event(&mut *tx, Actor::Cli, "operator.vetting", &op, detail).await?;
+        self.platform_event(&mut *tx, Actor::Cli, Action::OperatorVetting, &op, detail).await?;
         tx.commit().await?;
         Ok(v)
     }
@@ -86,7 +86,7 @@ impl Portal {
         let now = self.clock.now();
         if let Err(e) = policy::may_grant(role, tx.operators().vetting(op.id).await?.as_ref(), now) {
             let detail = serde_json::json!({ "role": role.as_str(), "reason": e.code() });
-            self.platform_event(&mut *tx, Actor::Cli, "operator.grant_refused", &op, detail).await?;
+            self.platform_event(&mut *tx, Actor::Cli, Action::OperatorGrantRefused, &op, detail).await?;
             tx.commit().await?;
             return Err(e);
         }
@@ -94,7 +94,7 @@ impl Portal {
             .put_operator_grant(&OperatorGrant { operator_id: op.id, role, granted_at: now, suspended_at: None })
             .await?;
         let detail = serde_json::json!({ "role": role.as_str() });
-        self.platform_event(&mut *tx, Actor::Cli, "operator.grant", &op, detail).await?;
+        self.platform_event(&mut *tx, Actor::Cli, Action::OperatorGrant, &op, detail).await?;
         tx.commit().await
     }
 
@@ -108,7 +108,8 @@ impl Portal {
         let token = secret::generate("pco_")?;
         let now = self.clock.now();
         tx.operators().insert_operator_token(op.id, &secret::hash(&token), now, now + Duration::days(days)).await?;
-        self.platform_event(&mut *tx, Actor::Cli, "operator.token", &op, serde_json::json!({ "days": days })).await?;
+        self.platform_event(&mut *tx, Actor::Cli, Action::OperatorToken, &op, serde_json::json!({ "days": days }))
+            .await?;
         tx.commit().await?;
         Ok(token)
     }
@@ -119,8 +120,14 @@ impl Portal {
         let mut tx = self.write().await?;
         let op = tx.operators().operator_by_email(&validate::email(email)?).await?.ok_or(Error::NotFound)?;
         let n = tx.operators().delete_operator_tokens(op.id).await?;
-        self.platform_event(&mut *tx, Actor::Cli, "operator.tokens_revoked", &op, serde_json::json!({ "tokens": n }))
-            .await?;
+        self.platform_event(
+            &mut *tx,
+            Actor::Cli,
+            Action::OperatorTokensRevoked,
+            &op,
+            serde_json::json!({ "tokens": n }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -132,7 +139,7 @@ impl Portal {
         let mut tx = self.write().await?;
         let revoked = tx.operators().delete_operator_token(op.operator.id, &secret::hash_str(bearer)).await?;
         let detail = serde_json::json!({ "token_revoked": revoked });
-        self.platform_event(&mut *tx, Actor::Operator(op.operator.id), "operator.sign_out", &op.operator, detail)
+        self.platform_event(&mut *tx, Actor::Operator(op.operator.id), Action::OperatorSignOut, &op.operator, detail)
             .await?;
         tx.commit().await
     }
@@ -211,7 +218,7 @@ impl Portal {
                     "role": g.role.as_str(),
                     "vetting_valid_until": vetting.map(|v| v.valid_until.unix_timestamp()),
                 });
-                self.platform_event(&mut *tx, Actor::System, "operator.role_suspended", &op, detail).await?;
+                self.platform_event(&mut *tx, Actor::System, Action::OperatorRoleSuspended, &op, detail).await?;
                 suspended += 1;
             }
         }
@@ -223,12 +230,11 @@ impl Portal {
         &self,
         tx: &mut dyn crate::ports::Tx,
         by: Actor,
-        action: &'static str,
+        action: crate::audit::Action,
         op: &Operator,
         detail: serde_json::Value,
     ) -> Result<()> {
-        let ev =
-            NewEvent::new(None, by, action, format!("operator:{}", op.id), &RequestMeta::default()).with_detail(detail);
+        let ev = NewEvent::new(None, by, action, Target::Operator(op.id), &RequestMeta::default()).with_detail(detail);
         tx.audit().append_audit(&ev, self.clock.now()).await
     }
 }

@@ -6,7 +6,7 @@
 //! decision, refusal and use is audited on the platform chain.
 
 use super::{APPROVAL_TTL, Portal};
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::error::{Error, Result};
 use crate::ids::ApprovalId;
 use crate::model::{ApprovalState, PlatformAction, PlatformApproval};
@@ -82,7 +82,7 @@ impl Portal {
         let mut decided =
             PlatformApproval { state, decided_by: Some(op.operator.id), decided_at: Some(now), ..req.clone() };
         let by = Actor::Operator(op.operator.id);
-        let action = if approve { "platform.approval_approved" } else { "platform.approval_rejected" };
+        let action = if approve { Action::PlatformApprovalApproved } else { Action::PlatformApprovalRejected };
         approval_event(&mut *tx, by, action, &decided, meta, now).await?;
         if let Some(t) = firm {
             self.end_approved(&mut *tx, t, &decided, meta).await?;
@@ -90,7 +90,7 @@ impl Portal {
                 return Err(Error::Conflict("A use of this approval".into()));
             }
             decided.used_at = Some(now);
-            approval_event(&mut *tx, by, "platform.approval_used", &decided, meta, now).await?;
+            approval_event(&mut *tx, by, Action::PlatformApprovalUsed, &decided, meta, now).await?;
         }
         tx.commit().await?;
         Ok(decided)
@@ -117,7 +117,7 @@ impl Portal {
             return Err(Error::Conflict("A use of this approval".into()));
         }
         let used = PlatformApproval { used_at: Some(now), ..req };
-        approval_event(&mut *tx, Actor::Cli, "platform.approval_used", &used, &RequestMeta::default(), now).await?;
+        approval_event(&mut *tx, Actor::Cli, Action::PlatformApprovalUsed, &used, &RequestMeta::default(), now).await?;
         tx.commit().await?;
         Ok(used)
     }
@@ -126,8 +126,14 @@ impl Portal {
     /// of this (one-person) installation turned the approval off.
     pub async fn record_unapproved_master_rotation(&self) -> Result<()> {
         let mut tx = self.write().await?;
-        let ev = NewEvent::new(None, Actor::Cli, "keys.rotate_master_unapproved", "platform", &RequestMeta::default())
-            .with_detail(serde_json::json!({ "reason": "master_key_rotation_needs_approval = false" }));
+        let ev = NewEvent::new(
+            None,
+            Actor::Cli,
+            Action::KeysRotateMasterUnapproved,
+            Target::Platform,
+            &RequestMeta::default(),
+        )
+        .with_detail(serde_json::json!({ "reason": "master_key_rotation_needs_approval = false" }));
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
@@ -136,7 +142,7 @@ impl Portal {
     pub(super) async fn operator_refused(&self, op: &OperatorPrincipal, wanted: &str, e: Error) -> Result<Error> {
         let mut tx = self.write().await?;
         let detail = serde_json::json!({ "wanted": wanted, "reason": e.code() });
-        self.platform_event(&mut *tx, Actor::Operator(op.operator.id), "operator.refused", &op.operator, detail)
+        self.platform_event(&mut *tx, Actor::Operator(op.operator.id), Action::OperatorRefused, &op.operator, detail)
             .await?;
         tx.commit().await?;
         Ok(e)
@@ -163,24 +169,23 @@ pub(super) async fn insert_request(
         used_at: None,
     };
     tx.operators().insert_platform_approval(&req).await?;
-    approval_event(tx, Actor::Operator(op.operator.id), "platform.approval_requested", &req, meta, now).await?;
+    approval_event(tx, Actor::Operator(op.operator.id), Action::PlatformApprovalRequested, &req, meta, now).await?;
     Ok(req)
 }
 
 async fn approval_event(
     tx: &mut dyn Tx,
     by: Actor,
-    action: &'static str,
+    action: crate::audit::Action,
     req: &PlatformApproval,
     meta: &RequestMeta,
     now: time::OffsetDateTime,
 ) -> Result<()> {
-    let ev =
-        NewEvent::new(None, by, action, format!("platform_approval:{}", req.id), meta).with_detail(serde_json::json!({
-            "action": req.action.as_str(),
-            "tenant": req.action.tenant(),
-            "requested_by": req.requested_by,
-            "decided_by": req.decided_by,
-        }));
+    let ev = NewEvent::new(None, by, action, Target::PlatformApproval(req.id), meta).with_detail(serde_json::json!({
+        "action": req.action.as_str(),
+        "tenant": req.action.tenant(),
+        "requested_by": req.requested_by,
+        "decided_by": req.decided_by,
+    }));
     tx.audit().append_audit(&ev, now).await
 }

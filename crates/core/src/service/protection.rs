@@ -4,7 +4,7 @@
 //! their old and new values.
 
 use super::{NewAlert, Portal, actor};
-use crate::audit::{NewEvent, RequestMeta};
+use crate::audit::{Action, NewEvent, RequestMeta, Target};
 use crate::dlp::{Detector, Findings};
 use crate::error::{Error, Result};
 use crate::ids::{DocumentId, TenantId, UserId};
@@ -171,7 +171,7 @@ impl Portal {
         let mut kinds = allowed.iter().map(|s| FileKind::parse(s)).collect::<Result<Vec<_>>>()?;
         kinds.sort();
         kinds.dedup();
-        self.change_protection(p, "tenant.upload_policy", meta, |s| s.allowed = kinds).await
+        self.change_protection(p, Action::TenantUploadPolicy, meta, |s| s.allowed = kinds).await
     }
 
     /// Change the networks the firm's users may sign in from (step-up; audited with before and
@@ -194,7 +194,7 @@ impl Portal {
                 ),
             ));
         }
-        self.change_protection(p, "tenant.network_access", meta, |s| s.sign_in_networks = nets).await
+        self.change_protection(p, Action::TenantNetworkAccess, meta, |s| s.sign_in_networks = nets).await
     }
 
     /// Whether the firm lets its users sign in from the request's address.
@@ -215,7 +215,7 @@ impl Portal {
         cap: DownloadCap,
         meta: &RequestMeta,
     ) -> Result<Protection> {
-        self.change_protection(p, "tenant.dlp_policy", meta, |s| {
+        self.change_protection(p, Action::TenantDlpPolicy, meta, |s| {
             s.detectors.extend(detectors);
             s.download_cap = cap;
         })
@@ -225,7 +225,7 @@ impl Portal {
     async fn change_protection(
         &self,
         p: &Principal,
-        action: &'static str,
+        action: crate::audit::Action,
         meta: &RequestMeta,
         change: impl FnOnce(&mut Protection),
     ) -> Result<Protection> {
@@ -240,7 +240,7 @@ impl Portal {
         tx.protection()
             .set_protection_settings(p.tenant_id, &serde_json::to_string(&after).map_err(Error::internal)?, now)
             .await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), action, format!("tenant:{}", p.tenant_id), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), action, Target::Tenant(p.tenant_id), meta)
             .with_detail(serde_json::json!({ "before": before, "after": after }));
         tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
@@ -292,7 +292,7 @@ impl Portal {
         self.require_step_up(&mut *tx, p).await?;
         let own = self.review_of(&mut *tx, p, doc.uploaded_by).await?;
         tx.documents().set_document_flag_state(&grant, id, FlagState::Released).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_released", format!("document:{id}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::DlpDocumentReleased, Target::Document(id), meta)
             .with_detail(serde_json::json!({ "matter": flag.matter_id.to_string(), "self_reviewed": own }))
             .on_matter(flag.matter_id);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
@@ -308,7 +308,7 @@ impl Portal {
         tx.documents().delete_document(&grant, id).await?;
         // Recorded as replaced, so a copy a running backup still names outlives the backup.
         tx.blobs().mark_blob(p.tenant_id, &doc.blob_key(), false, self.clock.now()).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_deleted", format!("document:{id}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::DlpDocumentDeleted, Target::Document(id), meta)
             .with_detail(serde_json::json!({ "matter": flag.matter_id.to_string(), "size": doc.size }))
             .on_matter(flag.matter_id);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
@@ -331,7 +331,7 @@ impl Portal {
         let today = day(now);
         let (downloads, bytes) = tx.protection().download_usage(p.tenant_id, user, &today).await?;
         tx.protection().reset_download_usage(p.tenant_id, user, &today).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.download_cap_lifted", format!("user:{user}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::DlpDownloadCapLifted, Target::User(user), meta)
             .with_detail(
                 serde_json::json!({ "day": today, "downloads": downloads, "bytes": bytes, "self_reviewed": own }),
             );
@@ -359,7 +359,7 @@ impl Portal {
             drop(tx);
             let mut tx = self.write().await?;
             let ev =
-                NewEvent::new(Some(p.tenant_id), actor(p), "dlp.download_capped", format!("document:{}", doc.id), meta)
+                NewEvent::new(Some(p.tenant_id), actor(p), Action::DlpDownloadCapped, Target::Document(doc.id), meta)
                     .with_detail(serde_json::json!({
                         "day": today, "downloads": used.0, "bytes": used.1,
                         "cap_downloads": cap.downloads, "cap_bytes": cap.bytes,
@@ -415,8 +415,8 @@ impl Portal {
     ) -> Result<()> {
         tx.documents().insert_document_flag(grant, flag).await?;
         let findings: serde_json::Value = serde_json::from_str(&flag.findings).map_err(Error::internal)?;
-        let subject = format!("document:{}", flag.document_id);
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "dlp.document_flagged", subject.clone(), meta)
+        let subject = Target::Document(flag.document_id);
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::DlpDocumentFlagged, subject.clone(), meta)
             .with_detail(serde_json::json!({
                 "matter": flag.matter_id.to_string(), "state": flag.state.as_str(), "findings": findings,
             }))
@@ -427,7 +427,7 @@ impl Portal {
                 AlertKind::DocumentQuarantined,
                 Severity::Warning,
                 Some(p.tenant_id),
-                subject,
+                subject.to_stored(),
                 "An uploaded document was held for review by the data loss prevention policy",
             )
             .with_detail(serde_json::json!({

@@ -19,7 +19,7 @@
 //! Only one rotation per tenant is open at a time; starting another resumes it.
 
 use super::{Portal, documents::Meter};
-use crate::audit::{Actor, NewEvent, RequestMeta};
+use crate::audit::{Action, Actor, NewEvent, RequestMeta, Target};
 use crate::crypto::sealed::field_cipher;
 use crate::crypto::stream::{self, DocCipher, Header};
 use crate::error::{Error, Result};
@@ -97,7 +97,7 @@ impl Portal {
                 fields_done: 0,
             })
             .await?;
-        let ev = NewEvent::new(Some(tenant), Actor::Cli, "keys.rotate_tenant.start", format!("tenant:{tenant}"), meta)
+        let ev = NewEvent::new(Some(tenant), Actor::Cli, Action::KeysRotateTenantStart, Target::Tenant(tenant), meta)
             .with_detail(crate::changes::detail(
                 serde_json::json!({ "version": from }),
                 serde_json::json!({ "version": to }),
@@ -131,7 +131,7 @@ impl Portal {
         {
             let mut tx = self.write().await?;
             tx.blobs().abandon_pending_blobs(tenant).await?;
-            let ev = NewEvent::new(Some(tenant), actor, "keys.rotate_tenant.work", format!("tenant:{tenant}"), meta)
+            let ev = NewEvent::new(Some(tenant), actor, Action::KeysRotateTenantWork, Target::Tenant(tenant), meta)
                 .with_detail(serde_json::json!({ "to": target }));
             tx.audit().append_audit(&ev, self.clock.now()).await?;
             tx.rotation().touch_key_rotation(tenant, target, self.clock.now(), 0, 0).await?;
@@ -214,8 +214,8 @@ impl Portal {
                         let ev = NewEvent::new(
                             Some(tenant),
                             actor,
-                            "keys.rotate_tenant.document_failed",
-                            format!("document:{}", doc.id),
+                            Action::KeysRotateTenantDocumentFailed,
+                            Target::Document(doc.id),
                             meta,
                         )
                         .with_detail(serde_json::json!({ "error": e.to_string() }))
@@ -345,7 +345,7 @@ impl Portal {
             return Ok(false);
         }
         let totals = tx.rotation().latest_key_rotation(tenant).await?;
-        let ev = NewEvent::new(Some(tenant), actor, "keys.rotate_tenant.finish", format!("tenant:{tenant}"), meta)
+        let ev = NewEvent::new(Some(tenant), actor, Action::KeysRotateTenantFinish, Target::Tenant(tenant), meta)
             .with_detail(crate::changes::detail(
                 serde_json::json!({ "re_encrypting_to": target }),
                 serde_json::json!({

@@ -2,7 +2,7 @@
 //! password (which ends every other session). Admins end all of a user's sessions.
 
 use super::{Portal, actor, blocking};
-use crate::audit::{NewEvent, RequestMeta};
+use crate::audit::{Action, NewEvent, RequestMeta, Target};
 use crate::authn::password;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -25,7 +25,7 @@ impl Portal {
         let sessions = tx.sessions().list_user_sessions(p.tenant_id, p.user_id).await?;
         let s = sessions.iter().find(|s| s.public_id() == public_id).ok_or(Error::NotFound)?;
         tx.sessions().delete_session(&s.token_hash).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "session.end", format!("user:{}", p.user_id), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::SessionEnd, Target::User(p.user_id), meta)
             .with_detail(serde_json::json!({ "session": public_id }));
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
@@ -37,7 +37,7 @@ impl Portal {
         let mut tx = self.write().await?;
         tx.users().user(grant.tenant_id(), user).await?.ok_or(Error::NotFound)?;
         tx.sessions().delete_user_sessions(grant.tenant_id(), user).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "session.end_all", format!("user:{user}"), meta);
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::SessionEndAll, Target::User(user), meta);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
@@ -66,8 +66,8 @@ impl Portal {
             let ev = NewEvent::new(
                 Some(p.tenant_id),
                 actor(p),
-                "user.password_change_failed",
-                format!("user:{}", p.user_id),
+                Action::UserPasswordChangeFailed,
+                Target::User(p.user_id),
                 meta,
             );
             tx.audit().append_audit(&ev, now).await?;
@@ -79,9 +79,8 @@ impl Portal {
         let mut tx = self.write().await?;
         tx.users().set_password(p.tenant_id, p.user_id, &hash, UserStatus::Active).await?;
         let ended = tx.sessions().delete_other_sessions(p.tenant_id, p.user_id, session_hash).await?;
-        let ev =
-            NewEvent::new(Some(p.tenant_id), actor(p), "user.password_change", format!("user:{}", p.user_id), meta)
-                .with_detail(serde_json::json!({ "other_sessions_ended": ended }));
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::UserPasswordChange, Target::User(p.user_id), meta)
+            .with_detail(serde_json::json!({ "other_sessions_ended": ended }));
         tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
         Ok(ended)

@@ -2,7 +2,7 @@
 //! the secret is stored; the secret is shown once.
 
 use super::{Portal, actor};
-use crate::audit::{NewEvent, RequestMeta};
+use crate::audit::{Action, NewEvent, RequestMeta, Target};
 use crate::authn::secret;
 use crate::error::{Error, Result};
 use crate::ids::TokenId;
@@ -63,7 +63,7 @@ impl Portal {
         // A new credential is a sensitive action: a fresh second-factor check, if the user has one.
         self.require_step_up(&mut *tx, p).await?;
         tx.tokens().insert_api_token(&token, &secret::hash(&secret)).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.create", format!("token:{}", token.id), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::TokenCreate, Target::Token(token.id), meta)
             .with_detail(crate::changes::detail(
                 serde_json::Value::Null,
                 serde_json::json!({ "scopes": token.scopes, "expires_at": token.expires_at.map(|e| e.unix_timestamp()) }),
@@ -88,7 +88,7 @@ impl Portal {
         if !tx.tokens().revoke_api_token(p.tenant_id, p.user_id, id, now).await? {
             return Err(Error::NotFound);
         }
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "token.revoke", format!("token:{id}"), meta).with_detail(
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::TokenRevoke, Target::Token(id), meta).with_detail(
             crate::changes::detail(
                 serde_json::json!({ "state": "active" }),
                 serde_json::json!({ "state": "revoked" }),

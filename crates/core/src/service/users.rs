@@ -1,7 +1,7 @@
 //! Staff and client user management.
 
 use super::{Portal, actor, blocking};
-use crate::audit::{NewEvent, RequestMeta};
+use crate::audit::{Action, NewEvent, RequestMeta, Target};
 use crate::authn::password;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -68,7 +68,7 @@ impl Portal {
             }
             _ => None,
         };
-        let ev = NewEvent::new(Some(user.tenant_id), actor(p), "user.create", format!("user:{}", user.id), meta)
+        let ev = NewEvent::new(Some(user.tenant_id), actor(p), Action::UserCreate, Target::User(user.id), meta)
             .with_detail(serde_json::json!({ "role": role.as_str() }));
         tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
@@ -87,7 +87,7 @@ impl Portal {
         let mut tx = self.write().await?;
         tx.users().user(grant.tenant_id(), user).await?.ok_or(Error::NotFound)?;
         tx.logins().reset_login_failures(grant.tenant_id(), user).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.unlock", format!("user:{user}"), meta);
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::UserUnlock, Target::User(user), meta);
         tx.audit().append_audit(&ev, self.clock.now()).await?;
         tx.commit().await
     }
@@ -107,7 +107,7 @@ impl Portal {
         tx.users().set_user_status(grant.tenant_id(), user, UserStatus::Disabled).await?;
         let ended = self.end_access(&mut *tx, &grant, user).await?;
         tx.links().burn_user_links(grant.tenant_id(), user, now).await?;
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.deactivate", format!("user:{user}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::UserDeactivate, Target::User(user), meta)
             .with_detail(serde_json::json!({ "tokens_revoked": ended, "status_before": target.status.as_str() }));
         tx.audit().append_audit(&ev, now).await?;
         tx.commit().await?;
@@ -148,7 +148,7 @@ impl Portal {
         if !tx.users().set_user_status(p.tenant_id, user, UserStatus::Active).await? {
             return Err(Error::NotFound);
         }
-        let ev = NewEvent::new(Some(p.tenant_id), actor(p), "user.reactivate", format!("user:{user}"), meta)
+        let ev = NewEvent::new(Some(p.tenant_id), actor(p), Action::UserReactivate, Target::User(user), meta)
             .with_detail(serde_json::json!({ "approval": approval }));
         tx.audit().append_audit(&ev, self.clock.now()).await
     }

@@ -23,7 +23,7 @@ use crate::config::Config;
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use portcullis_core::archive::{self, ArchiveWriter, Digest, Manifest};
-use portcullis_core::audit::Actor;
+use portcullis_core::audit::{Action, Actor, Target};
 use portcullis_core::crypto::signing::{AuditPublicKey, AuditSigner};
 use portcullis_core::model::blob_key;
 use portcullis_core::ports::{BlobStore, ByteStream};
@@ -222,7 +222,10 @@ pub async fn create(job: &Job<'_>, kind: Kind) -> anyhow::Result<Made> {
         "entries": made.entries,
         "node": job.node,
     });
-    job.portal.audit_backup(job.actor, "backup.create", &format!("backup:{}", made.id), detail).await.map_err(core)?;
+    job.portal
+        .audit_backup(job.actor, Action::BackupCreate, Target::Backup(made.id.to_string()), detail)
+        .await
+        .map_err(core)?;
     Ok(made)
 }
 

@@ -5,7 +5,7 @@
 //! backups are never pruned: whoever made one deletes it.
 
 use super::{Job, Kind, Made, core};
-use portcullis_core::audit::Actor;
+use portcullis_core::audit::{Action, Actor, Target};
 use portcullis_core::service::{Portal, SCHEDULER_LEASE};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -170,7 +170,7 @@ pub async fn prune(
         "deleted": gone,
         "keep": {"daily": keep.daily, "weekly": keep.weekly, "monthly": keep.monthly},
     });
-    portal.audit_backup(actor, "backup.prune", "backups", detail).await.map_err(core)?;
+    portal.audit_backup(actor, Action::BackupPrune, Target::Backups, detail).await.map_err(core)?;
     Ok(gone)
 }
 

@@ -5,7 +5,7 @@
 //! platform's chain only, and the page shows filters and events without client content.
 
 use crate::support::sql;
-use portcullis_core::audit::{Actor, NewEvent, RequestMeta, verify_run};
+use portcullis_core::audit::{Action, Actor, NewEvent, RequestMeta, Target, verify_run};
 use portcullis_core::clock::Clock;
 use portcullis_core::ids::TenantId;
 use portcullis_core::ports::{Store, TxMode};
@@ -425,11 +425,16 @@ crate::both!(exports_stream_every_matching_event_in_jsonl_and_csv, |srv| async m
     let o = &f.owner;
     // More events than one page of the export holds, and one whose cells a spreadsheet would run.
     let filler: Vec<NewEvent> = (0..520)
-        .map(|i| NewEvent::new(Some(f.tenant), Actor::System, "test.filler", format!("n:{i}"), &RequestMeta::default()))
+        .map(|i| {
+            let filler = Target::Other(format!("n:{i}"));
+            NewEvent::new(Some(f.tenant), Actor::System, Action::SecurityDetection, filler, &RequestMeta::default())
+        })
         .collect();
     let hostile = RequestMeta { ip: Some("-2+3".into()), request_id: Some("@SUM(A1:A9)".into()), user_agent: None };
     let mut injected = filler;
-    injected.push(NewEvent::new(Some(f.tenant), Actor::System, "test.injection", "=HYPERLINK(\"x\")", &hostile));
+    // An action no other event of the test has, to find it by.
+    let formula = Target::Other("=HYPERLINK(\"x\")".into());
+    injected.push(NewEvent::new(Some(f.tenant), Actor::System, Action::WafBlock, formula, &hostile));
     append(srv, &injected).await;
 
     // JSON lines: exactly what the search returns, up to and including the export's own event.
@@ -444,7 +449,7 @@ crate::both!(exports_stream_every_matching_event_in_jsonl_and_csv, |srv| async m
     let own = lines.last().unwrap();
     assert_eq!((own["action"].clone(), own["detail"]["format"].clone()), (json!("audit.export"), json!("jsonl")));
     assert_eq!(own["actor"], format!("user:{}", f.owner_id));
-    let hostile_line = lines.iter().find(|e| e["action"] == "test.injection").unwrap();
+    let hostile_line = lines.iter().find(|e| e["action"] == "waf.block").unwrap();
     assert_eq!(hostile_line["target"], "=HYPERLINK(\"x\")", "JSON lines keep values as stored");
 
     // Filtered, as CSV: a header row, cells quoted where needed, formulas defused.
@@ -475,7 +480,7 @@ crate::both!(exports_stream_every_matching_event_in_jsonl_and_csv, |srv| async m
     assert_eq!(last["detail"], json!({"format": "csv", "filter": {"matter": f.m1, "action": "document."}}));
     assert_eq!(last["matter"], f.m1.as_str());
 
-    let r = o.get("/api/v1/audit/export?format=csv&action=test.injection").await;
+    let r = o.get("/api/v1/audit/export?format=csv&action=waf.block").await;
     let text = attachment(&r, "text/csv; charset=utf-8", "audit.csv");
     let rows: Vec<csv::StringRecord> =
         csv::Reader::from_reader(text.as_bytes()).records().map(Result::unwrap).collect();

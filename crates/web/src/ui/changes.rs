@@ -83,7 +83,7 @@ fn list(
     };
     let list = ChangeList {
         path,
-        kinds: changes::kinds(scope).iter().map(|k| (k.action, k.setting)).collect(),
+        kinds: changes::kinds(scope).iter().map(|k| (k.action.as_str(), k.setting)).collect(),
         next: page.next.map(|n| filters.link(path, &format!("after={n}"))),
         rows: page.changes.iter().map(ChangeRow::from).collect(),
         filters,
