@@ -174,6 +174,8 @@ impl DocumentRepo for SqlTx {
         const UNRESTRICTED: &str =
             concat!(held_select!(), unrestricted_or_listed!(), " ORDER BY f.created_at DESC LIMIT 1000");
         const MEMBER: &str = concat!(held_select!(), on_list!(), " ORDER BY f.created_at DESC LIMIT 1000");
+        // No person's grant sees the whole firm (only an approved export does); `$2` is still
+        // bound, so the statement keeps the same parameters.
         const WHOLE: &str = concat!(held_select!(), "($2 = $2) ORDER BY f.created_at DESC LIMIT 1000");
         let (q, user) = match grant.visibility() {
             MatterVisibility::Unrestricted(u) => (UNRESTRICTED, u.to_string()),
